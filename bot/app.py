@@ -1,0 +1,38 @@
+"""The Slack side: a bolt AsyncApp mounted in Zora's own aiohttp app (never AsyncApp.start())."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.deps import BotDeps
+from bot.listeners import register_listeners
+from bot.middleware import register_middleware
+from zora.services import Services
+
+
+def create_bolt_app(services: Services) -> AsyncApp:
+    settings = services.settings
+    settings.require("slack_bot_token", "slack_signing_secret")
+    assert settings.slack_bot_token and settings.slack_signing_secret
+    app = AsyncApp(
+        token=settings.slack_bot_token.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=services.slack,
+        # Answer Slack only after the work is durable (a Temporal signal): if that fails, Slack retries.
+        process_before_response=True,
+    )
+    register_middleware(app, BotDeps.from_services(services))
+    register_listeners(app)
+    return app
+
+
+def events_handler(bolt: AsyncApp) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = await bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    return handle

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners import events
+
+
+def register_listeners(app: AsyncApp) -> None:
+    events.register(app)

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners.events.message import on_message
+
+
+def register(app: AsyncApp) -> None:
+    app.event("message")(on_message)

@@ -1,0 +1,76 @@
+"""Real infrastructure for the tests: embedded PostgreSQL, Redis and the Temporal dev server,
+started once per session by the tests themselves; a fresh database per test module."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from zora import db  # noqa: E402
+from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT.parent / "shared" / "fixtures"
+
+
+@dataclass
+class Infra:
+    postgres: EmbeddedPostgres
+    redis: EmbeddedRedis
+    temporal: WorkflowEnvironment
+
+    @property
+    def temporal_address(self) -> str:
+        return str(self.temporal.client.service_client.config.target_host)
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    # Short path: unix socket paths (PostgreSQL, Redis) are limited to about 100 bytes.
+    with tempfile.TemporaryDirectory(prefix="zt-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+async def infra(tmp_root: Path) -> AsyncIterator[Infra]:
+    pg = EmbeddedPostgres.start(tmp_root / "pg")
+    rd = EmbeddedRedis.start(tmp_root / "redis" / "t.rdb")
+    env = await start_temporal(
+        extra_args=[
+            # Small histories suggest continue-as-new early, so tests exercise it.
+            "--dynamic-config-value",
+            "limit.historyCount.suggestContinueAsNew=200",
+        ]
+    )
+    try:
+        yield Infra(pg, rd, env)
+    finally:
+        await env.shutdown()
+        rd.stop()
+        pg.stop()
+
+
+@pytest.fixture(scope="module")
+async def database_url(infra: Infra, request: pytest.FixtureRequest) -> str:
+    name = "t_" + request.module.__name__.rsplit(".", 1)[-1][:40] + "_" + secrets.token_hex(3)
+    url = infra.postgres.ensure_database(name.lower())
+    await db.migrate(url)
+    return url
+
+
+def fixtures_dir(kind: str) -> Path:
+    """Provider-published payloads beside the project (absent in a newcomer's clone)."""
+    path = FIXTURES / kind
+    if not path.is_dir():
+        pytest.skip(f"{path} is not present (a newcomer's clone): provider fixtures live in ../shared/fixtures")
+    return path

@@ -1,0 +1,155 @@
+"""A running Zora (web + worker in one process) against the embedded servers and the Slack stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from widget.emitter import ShopperEmitter
+from zora.dev import ensure_shop
+from zora.services import Services, open_services
+from zora.settings import Settings
+from zora.standins.slack import SlackStandIn
+from zora.web import create_app
+from zora.worker import build_worker
+
+BOT_TOKEN = "xoxb-test-token"
+SIGNING_SECRET = "test-signing-secret"
+CHANNEL = "C0SUPPORT1"
+AGENT = "U0AGENT001"
+
+
+@dataclass
+class Zora:
+    settings: Settings
+    services: Services
+    standin: SlackStandIn
+    base_url: str
+    http: aiohttp.ClientSession
+    shop: str
+    shop_id: int
+    clients: list[socketio.AsyncClient] = field(default_factory=list)
+
+    async def session(self, shop: str | None = None, token: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"shop": shop or self.shop}
+        if token:
+            body["token"] = token
+        async with self.http.post(f"{self.base_url}/widget/session", json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            data: dict[str, Any] = await resp.json()
+            return data
+
+    async def shopper(self, token: str | None = None) -> Shopper:
+        if token is None:
+            token = (await self.session())["token"]
+        shopper = Shopper(token=token)
+        await shopper.connect(self.base_url)
+        self.clients.append(shopper.sio)
+        return shopper
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        async with self.services.pool.acquire() as conn:
+            rows: list[Any] = await conn.fetch(query, *args)
+            return rows
+
+
+class Shopper:
+    """A shopper speaking the widget protocol with a real python-socketio client."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+
+        @self.sio.on("message", namespace="/widget")
+        async def _on_message(data: dict[str, Any]) -> None:
+            self.received.append(data)
+            self._changed.set()
+
+        @self.sio.on("status", namespace="/widget")
+        async def _on_status(data: dict[str, Any]) -> None:
+            self.statuses.append(data)
+            self._changed.set()
+
+    async def connect(self, base_url: str) -> None:
+        await self.sio.connect(
+            base_url, namespaces=["/widget"], auth={"token": self.token}, transports=["websocket"], wait_timeout=10
+        )
+
+    async def call(self, event: str, data: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.sio.call(event, data, namespace="/widget", timeout=10)
+        return result
+
+    async def send(self, body: str, client_id: str | None = None) -> dict[str, Any]:
+        return await self.call("message", {"client_id": client_id or uuid.uuid4().hex, "body": body})
+
+    async def wait_for(self, predicate: Any, timeout: float = 15.0) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    def agent_messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.received if m["direction"] == "agent"]
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+
+@asynccontextmanager
+async def running_zora(infra: Any, database_url: str, **overrides: Any) -> AsyncIterator[Zora]:
+    standin = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+    standin.add_channel(CHANNEL, "support")
+    standin.add_user(AGENT, "ada", "Ada Agent")
+    await standin.start()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        redis_url=infra.redis.url,
+        temporal_address=infra.temporal_address,
+        temporal_task_queue=f"zora-test-{uuid.uuid4().hex[:8]}",
+        zora_secret_key=secrets.token_urlsafe(32),
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=standin.base_url,
+        log_format="text",
+        **overrides,
+    )
+    shop = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
+    try:
+        async with open_services(settings) as services:
+            shop_id = await ensure_shop(services.pool, shop, "Test shop", CHANNEL)
+            runner = web.AppRunner(create_app(settings, services))
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            base_url = f"http://127.0.0.1:{port}"
+            standin.events_url = f"{base_url}/slack/events"
+            emitter = ShopperEmitter(settings.redis_url or "")
+            worker = build_worker(services, emitter)
+            async with aiohttp.ClientSession() as http, worker:
+                zora = Zora(settings, services, standin, base_url, http, shop, shop_id)
+                try:
+                    yield zora
+                finally:
+                    for client in zora.clients:
+                        if client.connected:
+                            await client.disconnect()
+            await emitter.close()
+            await runner.cleanup()
+    finally:
+        await standin.stop()

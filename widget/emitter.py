@@ -1,0 +1,29 @@
+"""Pushing to shoppers from any process, through socket.io's Redis manager."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import socketio
+
+NAMESPACE = "/widget"
+
+
+def conversation_room(conversation_id: UUID | str) -> str:
+    return f"conv:{conversation_id}"
+
+
+class ShopperEmitter:
+    """Write-only: a worker publishes, the web node holding the shopper's socket delivers."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._manager = socketio.AsyncRedisManager(redis_url, write_only=True)
+
+    async def emit(self, event: str, data: dict[str, Any], conversation_id: UUID | str) -> None:
+        await self._manager.emit(event, data, room=conversation_room(conversation_id), namespace=NAMESPACE)
+
+    async def close(self) -> None:
+        redis = getattr(self._manager, "redis", None)
+        if redis is not None:
+            await redis.aclose()

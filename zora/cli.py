@@ -1,0 +1,116 @@
+"""The `zora` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from zora.errors import ConfigError
+from zora.logs import setup_logging, setup_sentry
+from zora.settings import Settings, load_settings
+
+log = logging.getLogger("zora")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zora", description="Zora: Shopify storefront chat <-> Slack, on Temporal.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run everything locally on the embedded default (PostgreSQL, Redis, Temporal)")
+    dev.add_argument("--data-dir", help="where embedded services keep their data (default ./.zora)")
+    dev.add_argument("--port", type=int, help="web port (default 8000)")
+    dev.add_argument("--slack-port", type=int, default=8090, help="port of the local Slack stand-in (default 8090)")
+    dev.add_argument("--temporal-port", type=int, default=7233, help="embedded Temporal frontend port (default 7233)")
+    dev.add_argument("--temporal-ui-port", type=int, default=8233, help="Temporal Web UI port (default 8233)")
+
+    web = sub.add_parser("web", help="run the web process against external services")
+    web.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
+    sub.add_parser("worker", help="run a Temporal worker against external services")
+    sub.add_parser("migrate", help="apply pending database migrations (safe to run twice, or concurrently)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "dev":
+            from zora.dev import DevOptions, run_dev
+
+            opts = DevOptions(
+                data_dir=args.data_dir,
+                port=args.port,
+                slack_port=args.slack_port,
+                temporal_port=args.temporal_port,
+                temporal_ui_port=args.temporal_ui_port,
+            )
+            setup_logging("text", settings.log_level)
+            asyncio.run(run_dev(settings, opts))
+        elif args.command == "web":
+            _run_web(settings, args.port)
+        elif args.command == "worker":
+            _setup(settings)
+            asyncio.run(_run_worker(settings))
+        elif args.command == "migrate":
+            _setup(settings)
+            asyncio.run(_migrate(settings))
+    except ConfigError as exc:
+        print(f"zora: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _setup(settings: Settings) -> None:
+    setup_logging(settings.log_format, settings.log_level)
+    if setup_sentry(settings.sentry_dsn, settings.environment):
+        log.info("sentry initialised")
+
+
+def _run_web(settings: Settings, port: int | None) -> None:
+    from aiohttp import web
+
+    from zora.web import create_app
+
+    settings.require(
+        "database_url",
+        "redis_url",
+        "temporal_address",
+        "zora_secret_key",
+        "slack_bot_token",
+        "slack_signing_secret",
+    )
+    _setup(settings)
+    web.run_app(create_app(settings), host=settings.host, port=port or settings.port, print=None)
+
+
+async def _run_worker(settings: Settings) -> None:
+    from widget.emitter import ShopperEmitter
+    from zora.services import open_services
+    from zora.worker import build_worker
+
+    settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token")
+    assert settings.redis_url
+    async with open_services(settings) as services:
+        emitter = ShopperEmitter(settings.redis_url)
+        try:
+            log.info("worker polling task queue %s", settings.temporal_task_queue)
+            await build_worker(services, emitter).run()
+        finally:
+            await emitter.close()
+
+
+async def _migrate(settings: Settings) -> None:
+    from zora import db
+
+    settings.require("database_url")
+    assert settings.database_url
+    applied = await db.migrate(settings.database_url)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Long-lived clients a process needs, opened from settings and closed in reverse order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+from zora import db
+from zora.settings import Settings
+from zora.temporal import connect
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: Any
+    redis: aioredis.Redis
+    temporal: Client
+    slack: AsyncWebClient
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    # No retry handlers: Temporal owns retries of Slack calls (429 -> next_retry_delay).
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    settings.require("database_url", "redis_url", "temporal_address")
+    assert settings.database_url and settings.redis_url and settings.temporal_address
+    pool = await db.create_pool(settings.database_url)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+        yield Services(settings=settings, pool=pool, redis=redis, temporal=temporal, slack=slack_client(settings))
+    finally:
+        await redis.aclose()
+        await pool.close()

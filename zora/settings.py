@@ -1,0 +1,103 @@
+"""Settings, read once from the environment and `.env`, then passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zora.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+
+    # Infrastructure. Unset means "embedded" under `zora dev`; `zora web`/`zora worker` require them.
+    database_url: str | None = None
+    redis_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "zora"
+
+    # Signs shopper tokens. `zora dev` generates and keeps one in the data folder when unset.
+    zora_secret_key: SecretStr | None = None
+
+    # Slack. Without a bot token `zora dev` runs the Slack stand-in.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_default_channel: str | None = None
+
+    # Web.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = None
+    cors_allowed_origins: list[str] = Field(default_factory=list)
+    shopper_token_ttl_days: int = Field(default=90, ge=1, le=3650)
+
+    # Conversation defaults.
+    idle_close_hours: float = Field(default=24.0, gt=0)
+
+    # Operations.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sentry_dsn: str | None = None
+    environment: str = "production"
+
+    # `zora dev`.
+    data_dir: Path = Path(".zora")
+    demo_shop: str = "demo.myshopify.com"
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        if not value.endswith("/"):
+            raise ValueError("must end with '/' (slack_sdk joins method names onto it)")
+        return value
+
+    @field_validator("zora_secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes (HS256 keys shorter than the hash are weak)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    def require(self, *names: str) -> None:
+        """Stop with one clear line when a value a process needs is unset."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                raise ConfigError(f"{name.upper()} is required for this command but is not set")
+
+    def secret(self) -> str:
+        self.require("zora_secret_key")
+        assert self.zora_secret_key is not None
+        return self.zora_secret_key.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            lines.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid setting " + "; ".join(lines)) from None

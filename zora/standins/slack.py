@@ -1,0 +1,840 @@
+"""A Slack stand-in on loopback: the Web API and Events API as Slack speaks them.
+
+Zora talks to it through the real ``slack_sdk`` client (``base_url``) and receives signed
+``event_callback`` deliveries from it, so the code under test cannot tell it from Slack for the
+methods modelled here. Response and event shapes follow the provider-published examples in
+``../shared/fixtures/slack`` (see that folder's ``SOURCES.md``). The ``/dev/slack`` page lets a person
+play the agent in ``zora dev``.
+
+Deliberately not modelled: channel membership (every added channel has the bot in it), Slack's own
+per-channel pacing (use :meth:`SlackStandIn.rate_limit`), automatic redelivery after a failed event
+(use ``deliver_event(..., retry_num=...)``), and message events for the bot's own posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import html
+import json
+import logging
+import secrets
+import string
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from zora.errors import ZoraError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AGENT_ID = "U0AGENT001"
+
+# Slack answers every Web API call with these headers; bolt reads the scopes from auth.test.
+_SCOPES = "chat:write,chat:write.customize,channels:history,channels:read,users:read,users:read.email"
+# The verification token is deprecated but still sent in every envelope.
+_VERIFICATION_TOKEN = "zora-standin-verification-token"
+_BOT_ICONS = {
+    "image_36": "https://a.slack-edge.com/80588/img/plugins/app/bot_36.png",
+    "image_48": "https://a.slack-edge.com/80588/img/plugins/app/bot_48.png",
+    "image_72": "https://a.slack-edge.com/80588/img/plugins/app/service_72.png",
+}
+_AVATAR_SIZES = ("24", "32", "48", "72", "192", "512")
+_BLOCK_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+class StandInError(ZoraError):
+    """The stand-in was asked for something it cannot do (unknown thread, no events_url...)."""
+
+
+class _ApiError(Exception):
+    """An ``ok: false`` answer; raised inside a method handler and rendered by the dispatcher."""
+
+    def __init__(self, error: str, missing: str | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class _Injection:
+    """One queued misbehaviour for a method: a 429 (retry_after set) or an ``ok: false`` error."""
+
+    error: str
+    retry_after: int | None = None
+
+
+@dataclass
+class _User:
+    id: str
+    name: str
+    display_name: str
+    is_bot: bool
+    updated: int
+
+
+@dataclass
+class _Channel:
+    id: str
+    name: str
+    created: int
+
+
+_MethodHandler = Callable[[dict[str, Any], web.Request], Awaitable[dict[str, Any]]]
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, micros = ts.partition(".")
+    return int(seconds), int(micros or 0)
+
+
+def _rich_text(text: str) -> list[dict[str, Any]]:
+    """The ``blocks`` Slack attaches to a message a human typed in the client."""
+    block_id = "".join(secrets.choice(_BLOCK_ID_ALPHABET) for _ in range(5))
+    return [
+        {
+            "type": "rich_text",
+            "block_id": block_id,
+            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}],
+        }
+    ]
+
+
+def _texts_in(value: Any) -> list[str]:
+    """Every human-readable string inside Block Kit JSON, in document order (for the inbox page)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "text" and isinstance(item, str):
+                found.append(item)
+            else:
+                found.extend(_texts_in(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_texts_in(item))
+    return found
+
+
+def _missing(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name)
+    return value is None or value == ""
+
+
+class SlackStandIn:
+    """Slack's Web API and Events API for one workspace with one installed bot."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        signing_secret: str,
+        events_url: str | None = None,
+        team_id: str = "T0ZORA0001",
+        bot_user_id: str = "U0ZORABOT1",
+        bot_id: str = "B0ZORABOT1",
+        app_id: str = "A0ZORAAPP1",
+        auto_reply: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
+        self.bot_token = bot_token
+        self.signing_secret = signing_secret
+        self.events_url = events_url
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.app_id = app_id
+        self.auto_reply = auto_reply
+        self.team_name = "Zora Stand-in"
+        # Slack gives up on a delivery after 3 s and counts it as failed.
+        self.delivery_timeout = 3.0
+
+        self.posted: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+        self._users: dict[str, _User] = {}
+        self._channels: dict[str, _Channel] = {}
+        # channel -> ts -> message, in the shape conversations.history would return it.
+        self._messages: dict[str, dict[str, dict[str, Any]]] = {}
+        self._replies: dict[tuple[str, str], list[str]] = {}
+        self._last_ts_us: dict[str, int] = {}
+        self._injections: dict[str, deque[_Injection]] = {}
+        self._post_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._tasks: set[asyncio.Task[int]] = set()
+        self._event_times: dict[str, int] = {}
+        # Per-instance prefix so event ids stay unique across restarts of `zora dev` (Zora dedupes on them).
+        self._event_prefix = secrets.token_hex(3).upper()
+        self._event_counter = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._origin: str | None = None
+
+        self.add_user(bot_user_id, "zora", "Zora", is_bot=True)
+        self.add_user(DEFAULT_AGENT_ID, "agent", "Agent")
+
+        self._methods: dict[str, _MethodHandler] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
+        }
+
+        self.app = web.Application()
+        self.app.router.add_route("*", "/api/{method}", self._handle_api)
+        self.app.router.add_get("/dev/slack", self._handle_inbox)
+        self.app.router.add_post("/dev/slack/reply", self._handle_inbox_reply)
+        self.app.router.add_get("/dev/slack/avatar/{user}.svg", self._handle_avatar)
+        # cleanup_ctx rather than start()/stop() alone, so the app also works when mounted elsewhere.
+        self.app.cleanup_ctx.append(self._client_session_ctx)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if self._runner is not None:
+            raise StandInError("the Slack stand-in is already started")
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._origin = f"http://{shown}:{bound_port}"
+
+    async def stop(self) -> None:
+        await self._cancel_tasks()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._origin = None
+
+    async def _client_session_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        self._session = aiohttp.ClientSession()
+        try:
+            yield
+        finally:
+            await self._cancel_tasks()
+            await self._session.close()
+            self._session = None
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    @property
+    def base_url(self) -> str:
+        return f"{self._require_origin()}/api/"
+
+    @property
+    def inbox_url(self) -> str:
+        return f"{self._require_origin()}/dev/slack"
+
+    def _require_origin(self) -> str:
+        if self._origin is None:
+            raise StandInError("the Slack stand-in is not started; call start() first")
+        return self._origin
+
+    # ------------------------------------------------------------------ world setup and test controls
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        self._channels[channel_id] = _Channel(channel_id, name, int(time.time()))
+        self._messages.setdefault(channel_id, {})
+
+    def add_user(self, user_id: str, name: str, display_name: str, *, is_bot: bool = False) -> None:
+        self._users[user_id] = _User(user_id, name, display_name, is_bot, int(time.time()))
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        queue = self._injections.setdefault(method, deque())
+        queue.extend(_Injection("ratelimited", retry_after) for _ in range(times))
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        queue = self._injections.setdefault(method, deque())
+        queue.extend(_Injection(error) for _ in range(times))
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Root and replies in ts order, as copies with ``channel`` added."""
+        messages = self._messages.get(channel, {})
+        root = messages.get(thread_ts)
+        if root is None:
+            return []
+        found = [root, *(messages[ts] for ts in self._replies.get((channel, thread_ts), []))]
+        found.sort(key=lambda message: _ts_key(message["ts"]))
+        return [{**copy.deepcopy(message), "channel": channel} for message in found]
+
+    # The timeout argument is part of the interface tests code against, hence the noqa.
+    async def wait_for_posts(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+        """Wait until the bot has posted at least ``n`` messages; returns all posts so far."""
+        if len(self.posted) < n:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (n, waiter)
+            self._post_waiters.append(entry)
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                raise TimeoutError(
+                    f"the bot posted {len(self.posted)} message(s), expected {n}, within {timeout} s"
+                ) from None
+            finally:
+                self._post_waiters.remove(entry)
+        return list(self.posted)
+
+    # ------------------------------------------------------------------ events API
+
+    def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        ts = int(time.time()) if timestamp is None else timestamp
+        base = f"v0:{ts}:".encode() + body
+        digest = hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+        return {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": f"v0={digest}"}
+
+    async def deliver_event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+    ) -> int:
+        """POST ``event`` in an ``event_callback`` envelope to ``events_url``; returns Zora's status.
+
+        Passing an ``event_id`` that was delivered before reproduces Slack's retry of that event,
+        ``event_time`` included.
+        """
+        if self.events_url is None:
+            raise StandInError("events_url is not set: nowhere to deliver Slack events")
+        if self._session is None:
+            raise StandInError("the Slack stand-in is not running (start() it or run its app)")
+        if event_id is None:
+            self._event_counter += 1
+            event_id = f"Ev{self._event_prefix}{self._event_counter:06d}"
+        event_time = self._event_times.setdefault(event_id, int(time.time()))
+        envelope = {
+            "token": _VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "api_app_id": self.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": event_time,
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"1-{event.get('type', 'event')}-{self.team_id}-{event.get('channel', '')}",
+        }
+        body = json.dumps(envelope, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            **self.sign(body),
+        }
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = retry_reason
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
+        async with self._session.post(self.events_url, data=body, headers=headers, timeout=timeout) as resp:
+            await resp.read()
+            return resp.status
+
+    async def agent_reply(self, channel: str, thread_ts: str, text: str, user: str = DEFAULT_AGENT_ID) -> int:
+        """A person replies in the thread: store it and deliver the ``message`` event to Zora."""
+        root = self._messages.get(channel, {}).get(thread_ts)
+        if root is None:
+            raise StandInError(f"no thread {thread_ts} in channel {channel}")
+        ts = self._next_ts(channel)
+        message: dict[str, Any] = {
+            "user": user,
+            "type": "message",
+            "ts": ts,
+            "client_msg_id": str(uuid.uuid4()),
+            "text": text,
+            "team": self.team_id,
+            "thread_ts": thread_ts,
+            "parent_user_id": root.get("user"),
+            "blocks": _rich_text(text),
+        }
+        self._store_reply(channel, root, message)
+        event = {
+            "user": user,
+            "type": "message",
+            "ts": ts,
+            "client_msg_id": message["client_msg_id"],
+            "text": text,
+            "team": self.team_id,
+            "user_team": self.team_id,
+            "source_team": self.team_id,
+            # The published example carries an empty profile; Zora should ask users.info for names.
+            "user_profile": {},
+            "thread_ts": thread_ts,
+            "parent_user_id": message["parent_user_id"],
+            "blocks": message["blocks"],
+            "channel": channel,
+            "event_ts": ts,
+            "channel_type": "channel",
+        }
+        return await self.deliver_event(event)
+
+    # ------------------------------------------------------------------ message store
+
+    def _next_ts(self, channel: str) -> str:
+        # Wall-clock microseconds like Slack, bumped so ts stays unique and increasing within a channel.
+        now_us = time.time_ns() // 1000
+        us = max(now_us, self._last_ts_us.get(channel, 0) + 1)
+        self._last_ts_us[channel] = us
+        return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+    def _store_reply(self, channel: str, root: dict[str, Any], message: dict[str, Any]) -> None:
+        self._messages[channel][message["ts"]] = message
+        replies = self._replies.setdefault((channel, root["ts"]), [])
+        replies.append(message["ts"])
+        # A root carries its thread summary once it has replies, as conversations.history shows it.
+        reply_users = list(dict.fromkeys([*root.get("reply_users", []), message["user"]]))
+        root.update(
+            thread_ts=root["ts"],
+            reply_count=len(replies),
+            reply_users_count=len(reply_users),
+            latest_reply=message["ts"],
+            reply_users=reply_users,
+        )
+
+    def _record_post(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
+        snapshot: dict[str, Any] = copy.deepcopy(message)
+        snapshot["channel"] = channel
+        snapshot.setdefault("thread_ts", None)
+        self.posted.append(snapshot)
+        for count, waiter in self._post_waiters:
+            if len(self.posted) >= count and not waiter.done():
+                waiter.set_result(None)
+        return snapshot
+
+    # ------------------------------------------------------------------ web API dispatch
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        try:
+            params = await self._read_params(request)
+        except _ApiError as exc:
+            self.calls.append((method, {}))
+            return self._json({"ok": False, "error": exc.error})
+        token = params.pop("token", None)
+        auth_header = request.headers.get("Authorization", "")
+        if auth_header.startswith("Bearer "):
+            token = auth_header.removeprefix("Bearer ").strip()
+        self.calls.append((method, params))
+
+        handler = self._methods.get(method)
+        if handler is None:
+            return self._json({"ok": False, "error": "unknown_method"})
+        queue = self._injections.get(method)
+        if queue:
+            injection = queue.popleft()
+            if injection.retry_after is not None:
+                return self._json(
+                    {"ok": False, "error": injection.error},
+                    status=429,
+                    headers={"Retry-After": str(injection.retry_after)},
+                )
+            return self._json({"ok": False, "error": injection.error})
+        if not token:
+            return self._json({"ok": False, "error": "not_authed"})
+        if not hmac.compare_digest(str(token).encode(), self.bot_token.encode()):
+            return self._json({"ok": False, "error": "invalid_auth"})
+        try:
+            answer = await handler(params, request)
+        except _ApiError as exc:
+            answer = {"ok": False, "error": exc.error}
+            if exc.missing is not None:
+                answer["response_metadata"] = {"messages": [f"[ERROR] missing required field: {exc.missing}"]}
+        return self._json(answer, headers={"X-OAuth-Scopes": _SCOPES, "X-Accepted-OAuth-Scopes": ""})
+
+    @staticmethod
+    def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response(body, status=status, headers=headers)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> dict[str, Any]:
+        """Merge query string and body the way Slack does: form-encoded or JSON, whichever was sent."""
+        params: dict[str, Any] = dict(request.query)
+        if request.method != "POST" or not request.can_read_body:
+            return params
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                raise _ApiError("invalid_json") from None
+            if not isinstance(body, dict):
+                raise _ApiError("invalid_json")
+            params.update(body)
+        else:
+            form = await request.post()
+            params.update({key: value for key, value in form.items() if isinstance(value, str)})
+        return params
+
+    @staticmethod
+    def _json_param(params: dict[str, Any], name: str, error: str) -> Any:
+        # Form-encoded callers send blocks/attachments/metadata as JSON text; JSON callers send objects.
+        value = params.get(name)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise _ApiError(error) from None
+        return value
+
+    def _require(self, params: dict[str, Any], *names: str) -> None:
+        for name in names:
+            if _missing(params, name):
+                raise _ApiError("invalid_arguments", missing=name)
+
+    def _channel(self, params: dict[str, Any]) -> str:
+        self._require(params, "channel")
+        channel = str(params["channel"])
+        if channel not in self._channels:
+            raise _ApiError("channel_not_found")
+        return channel
+
+    # ------------------------------------------------------------------ web API methods
+
+    async def _auth_test(self, _params: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": f"{request.url.origin()}/",
+            "team": self.team_name,
+            "user": self._users[self.bot_user_id].name,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _message_content(self, params: dict[str, Any]) -> dict[str, Any]:
+        blocks = self._json_param(params, "blocks", "invalid_blocks_format")
+        if blocks is not None and not isinstance(blocks, list):
+            raise _ApiError("invalid_blocks_format")
+        attachments = self._json_param(params, "attachments", "invalid_attachments")
+        if attachments is not None and not isinstance(attachments, list):
+            raise _ApiError("invalid_attachments")
+        text = params.get("text") or params.get("markdown_text") or ""
+        if not text and not blocks and not attachments:
+            raise _ApiError("no_text")
+        content: dict[str, Any] = {"text": str(text)}
+        if blocks:
+            content["blocks"] = blocks
+        if attachments:
+            # Slack numbers attachments in what it stores and returns.
+            content["attachments"] = [
+                {**attachment, "id": index} if isinstance(attachment, dict) else attachment
+                for index, attachment in enumerate(attachments, start=1)
+            ]
+        return content
+
+    async def _chat_post_message(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        channel = self._channel(params)
+        content = self._message_content(params)
+        thread_ts = params.get("thread_ts") or None
+        root: dict[str, Any] | None = None
+        if thread_ts is not None:
+            thread_ts = str(thread_ts)
+            root = self._messages[channel].get(thread_ts)
+            if root is None or root.get("thread_ts", root["ts"]) != root["ts"]:
+                raise _ApiError("thread_not_found")
+        message: dict[str, Any] = {
+            "user": self.bot_user_id,
+            "type": "message",
+            "ts": self._next_ts(channel),
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            **content,
+            "team": self.team_id,
+            "bot_profile": {
+                "id": self.bot_id,
+                "deleted": False,
+                "name": self._users[self.bot_user_id].name,
+                "updated": self._users[self.bot_user_id].updated,
+                "app_id": self.app_id,
+                "icons": dict(_BOT_ICONS),
+                "team_id": self.team_id,
+            },
+        }
+        if params.get("username"):
+            # A customised sender name turns the post into a classic bot_message, as in Slack's example.
+            message["username"] = str(params["username"])
+            message["subtype"] = "bot_message"
+        metadata = self._json_param(params, "metadata", "invalid_metadata_format")
+        if metadata is not None:
+            message["metadata"] = metadata
+        if root is not None:
+            message["thread_ts"] = root["ts"]
+            message["parent_user_id"] = root.get("user")
+            self._store_reply(channel, root, message)
+        else:
+            self._messages[channel][message["ts"]] = message
+        snapshot = self._record_post(channel, message)
+        if root is not None and self.auto_reply is not None:
+            self._schedule_auto_reply(snapshot)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
+
+    def _schedule_auto_reply(self, snapshot: dict[str, Any]) -> None:
+        assert self.auto_reply is not None
+        try:
+            text = self.auto_reply(dict(snapshot))
+        except Exception:
+            # A broken callback must not turn into a Web API failure that Zora would see.
+            log.exception("auto_reply callback failed")
+            return
+        if text is None:
+            return
+        task = asyncio.create_task(self.agent_reply(snapshot["channel"], snapshot["thread_ts"], text))
+        self._tasks.add(task)
+        task.add_done_callback(self._auto_reply_done)
+
+    def _auto_reply_done(self, task: asyncio.Task[int]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("auto reply delivery failed", exc_info=exc)
+
+    async def _chat_update(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        channel = self._channel(params)
+        self._require(params, "ts")
+        message = self._messages[channel].get(str(params["ts"]))
+        if message is None:
+            raise _ApiError("message_not_found")
+        if message.get("user") != self.bot_user_id:
+            raise _ApiError("cant_update_message")
+        content = self._message_content(params)
+        # Fields the caller did not resend are dropped, as Slack replaces the message content.
+        for key in ("blocks", "attachments"):
+            message.pop(key, None)
+        message.update(content)
+        message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts(channel)}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message["ts"],
+            "text": message["text"],
+            "message": copy.deepcopy(message),
+        }
+
+    async def _users_info(self, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        self._require(params, "user")
+        user = self._users.get(str(params["user"]))
+        if user is None:
+            raise _ApiError("user_not_found")
+        avatar = f"{request.url.origin()}/dev/slack/avatar/{quote(user.id)}.svg"
+        profile: dict[str, Any] = {
+            "avatar_hash": hashlib.sha1(user.id.encode()).hexdigest()[:12],
+            "status_text": "",
+            "status_emoji": "",
+            "real_name": user.display_name,
+            "display_name": user.display_name,
+            "real_name_normalized": user.display_name,
+            "display_name_normalized": user.display_name,
+        }
+        if not user.is_bot:
+            profile["email"] = f"{user.name}@example.com"
+        profile["image_original"] = avatar
+        profile.update({f"image_{size}": avatar for size in _AVATAR_SIZES})
+        profile["team"] = self.team_id
+        return {
+            "ok": True,
+            "user": {
+                "id": user.id,
+                "team_id": self.team_id,
+                "name": user.name,
+                "deleted": False,
+                "color": hashlib.sha1(user.id.encode()).hexdigest()[:6],
+                "real_name": user.display_name,
+                "tz": "Europe/London",
+                "tz_label": "Greenwich Mean Time",
+                "tz_offset": 0,
+                "profile": profile,
+                "is_admin": False,
+                "is_owner": False,
+                "is_primary_owner": False,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
+                "is_bot": user.is_bot,
+                "updated": user.updated,
+                "is_app_user": False,
+                "has_2fa": False,
+            },
+        }
+
+    async def _conversations_info(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        channel = self._channels[self._channel(params)]
+        empty_topic = {"value": "", "creator": "", "last_set": 0}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "is_channel": True,
+                "is_group": False,
+                "is_im": False,
+                "is_mpim": False,
+                "is_private": False,
+                "created": channel.created,
+                "is_archived": False,
+                "is_general": False,
+                "name_normalized": channel.name,
+                "is_shared": False,
+                "is_ext_shared": False,
+                "is_org_shared": False,
+                "creator": self.bot_user_id,
+                "is_member": True,
+                "topic": dict(empty_topic),
+                "purpose": dict(empty_topic),
+            },
+        }
+
+    # ------------------------------------------------------------------ local inbox (zora dev)
+
+    def _author(self, message: dict[str, Any]) -> tuple[str, str]:
+        """Display name and CSS class of a message's sender."""
+        user = self._users.get(str(message.get("user", "")))
+        if message.get("bot_id") == self.bot_id or (user is not None and user.is_bot):
+            name = message.get("username") or (user.display_name if user else "bot")
+            return f"{name} (bot)", "bot"
+        if user is None:
+            return str(message.get("user", "unknown")), "agent"
+        return user.display_name, "agent"
+
+    def _render_message(self, message: dict[str, Any]) -> str:
+        name, css = self._author(message)
+        body = html.escape(message.get("text", ""))
+        extra = ""
+        if message.get("blocks") and message.get("bot_id"):
+            lines = "\n".join(html.escape(text) for text in _texts_in(message["blocks"]))
+            extra = f"<details><summary>blocks</summary><pre>{lines}</pre></details>"
+        edited = " <em>(edited)</em>" if "edited" in message else ""
+        return (
+            f'<div class="msg {css}"><span class="who">{html.escape(name)}</span> '
+            f'<span class="ts">{html.escape(message["ts"])}</span>{edited}'
+            f'<div class="text">{body}</div>{extra}</div>'
+        )
+
+    def _render_thread(self, channel: str, root: dict[str, Any], agents: list[_User]) -> str:
+        messages = self.thread(channel, root["ts"])
+        rendered = "".join(self._render_message(message) for message in messages)
+        options = "".join(
+            f'<option value="{html.escape(user.id, quote=True)}">{html.escape(user.display_name)}</option>'
+            for user in agents
+        )
+        anchor = html.escape(f"{channel}-{root['ts']}", quote=True)
+        return (
+            f'<section class="thread" id="{anchor}">{rendered}'
+            '<form method="post" action="/dev/slack/reply">'
+            f'<input type="hidden" name="channel" value="{html.escape(channel, quote=True)}">'
+            f'<input type="hidden" name="thread_ts" value="{html.escape(root["ts"], quote=True)}">'
+            f'<select name="user">{options}</select> '
+            '<textarea name="text" rows="2" required placeholder="Reply as the agent"></textarea> '
+            "<button>Reply in thread</button></form></section>"
+        )
+
+    async def _handle_inbox(self, request: web.Request) -> web.Response:
+        agents = [user for user in self._users.values() if not user.is_bot]
+        agents.sort(key=lambda user: user.id != DEFAULT_AGENT_ID)
+        sections: list[str] = []
+        for channel in self._channels.values():
+            messages = self._messages.get(channel.id, {})
+            roots = [m for m in messages.values() if m.get("thread_ts", m["ts"]) == m["ts"]]
+            # Newest conversation first: that is the one the person playing the agent is waiting on.
+            roots.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+            threads = "".join(self._render_thread(channel.id, root, agents) for root in roots)
+            sections.append(
+                f"<h2>#{html.escape(channel.name)} <small>{html.escape(channel.id)}</small></h2>"
+                + (threads or "<p><em>No threads yet.</em></p>")
+            )
+        error = request.query.get("error")
+        banner = f'<p class="error">{html.escape(error)}</p>' if error else ""
+        page = _INBOX_PAGE.format(
+            team=html.escape(self.team_name),
+            banner=banner,
+            body="".join(sections) or "<p><em>No channels.</em></p>",
+        )
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _handle_inbox_reply(self, request: web.Request) -> web.Response:
+        # Loopback only, but a page on another origin could still post this form: refuse cross-site posts.
+        origin = request.headers.get("Origin")
+        if origin not in (None, "null") and URL(origin).host != request.url.host:
+            raise web.HTTPForbidden(text="cross-origin form post refused")
+        form = await request.post()
+        channel = str(form.get("channel", ""))
+        thread_ts = str(form.get("thread_ts", ""))
+        text = str(form.get("text", "")).strip()
+        user = str(form.get("user", "") or DEFAULT_AGENT_ID)
+        location = f"/dev/slack#{quote(f'{channel}-{thread_ts}')}"
+        if text:
+            try:
+                status = await self.agent_reply(channel, thread_ts, text, user=user)
+            except (StandInError, aiohttp.ClientError, TimeoutError) as exc:
+                location = f"/dev/slack?error={quote(f'Reply not delivered: {exc}')}"
+            else:
+                if status >= 300:
+                    location = f"/dev/slack?error={quote(f'Zora answered HTTP {status} to the event')}"
+        raise web.HTTPSeeOther(location)
+
+    async def _handle_avatar(self, request: web.Request) -> web.Response:
+        user = self._users.get(request.match_info["user"])
+        label = (user.display_name if user else "?")[:1].upper() or "?"
+        hue = int(hashlib.sha1(request.match_info["user"].encode()).hexdigest()[:2], 16) * 360 // 256
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="72" height="72" viewBox="0 0 72 72">'
+            f'<rect width="72" height="72" rx="12" fill="hsl({hue},55%,45%)"/>'
+            '<text x="36" y="47" font-family="sans-serif" font-size="32" text-anchor="middle" fill="#fff">'
+            f"{html.escape(label)}</text></svg>"
+        )
+        return web.Response(text=svg, content_type="image/svg+xml")
+
+
+_INBOX_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Slack stand-in: {team}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; max-width: 56rem; }}
+.thread {{ border: 1px solid #ccc; border-radius: 6px; padding: .6rem; margin: .8rem 0; }}
+.msg {{ margin: .3rem 0; padding: .3rem .5rem; border-radius: 4px; }}
+.msg.bot {{ background: #eef3ff; }} .msg.agent {{ background: #effaf0; margin-left: 1.5rem; }}
+.who {{ font-weight: 600; }} .ts {{ color: #888; font-size: .8em; }}
+.text {{ white-space: pre-wrap; }} .error {{ color: #b00; font-weight: 600; }}
+textarea {{ width: 60%; vertical-align: middle; }} small {{ color: #888; font-weight: normal; }}
+</style></head>
+<body><h1>Slack stand-in <small>{team}</small></h1>
+<p>You are the agent: reply in a thread and Zora receives it as a Slack event.</p>
+{banner}{body}
+<script>
+// Reload for new messages, but never while someone is typing a reply.
+setInterval(function () {{
+  var busy = Array.prototype.some.call(document.querySelectorAll("textarea"), function (t) {{
+    return t.value !== "" || t === document.activeElement;
+  }});
+  if (!busy) {{ location.reload(); }}
+}}, 3000);
+</script></body></html>
+"""

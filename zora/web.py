@@ -1,0 +1,156 @@
+"""The web process: socket.io for the widget, Slack events, health checks, static files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import socketio
+from aiohttp import web
+
+from bot.app import create_bolt_app, events_handler
+from widget.server import WidgetNamespace, session_handler, static_file
+from zora.services import Services, open_services
+from zora.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BOLT_HANDLER: web.AppKey[_Handler] = web.AppKey("bolt_handler")
+
+
+def _cors_origins(settings: Settings) -> list[str] | str:
+    if "*" in settings.cors_allowed_origins:
+        return "*"
+    origins = list(settings.cors_allowed_origins)
+    if settings.public_url:
+        origins.append(settings.public_url.rstrip("/"))
+    return origins
+
+
+def create_app(settings: Settings, services: Services | None = None) -> web.Application:
+    """The whole web process. With `services` given (tests, `zora dev`), the caller owns them."""
+    app = web.Application(middlewares=[_widget_cors(settings)])
+    origins = _cors_origins(settings)
+    assert settings.redis_url is not None or services is not None
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=socketio.AsyncRedisManager(
+            (services.settings.redis_url if services else settings.redis_url) or ""
+        ),
+        # An empty list means same-origin only, which is what the demo page needs.
+        cors_allowed_origins=origins,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app, socketio_path="socket.io")
+    app[SOCKETIO] = sio
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        if services is not None:
+            app[SERVICES] = services
+            yield
+            return
+        async with open_services(settings) as opened:
+            app[SERVICES] = opened
+            yield
+
+    async def mount_ctx(app: web.Application) -> AsyncIterator[None]:
+        svc = app[SERVICES]
+        sio.register_namespace(WidgetNamespace(svc))
+        app[BOLT_HANDLER] = events_handler(create_bolt_app(svc))
+        yield
+        await sio.shutdown()
+
+    app.cleanup_ctx.extend([services_ctx, mount_ctx])
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        return await request.app[BOLT_HANDLER](request)
+
+    async def widget_session(request: web.Request) -> web.Response:
+        return await session_handler(request, request.app[SERVICES])
+
+    async def widget_js(request: web.Request) -> web.Response:
+        return web.Response(
+            body=static_file("widget.js"),
+            content_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def demo(request: web.Request) -> web.Response:
+        shop = request.query.get("shop", settings.demo_shop)
+        page = static_file("demo.html").decode().replace("{{SHOP}}", _attr(shop))
+        return web.Response(text=page, content_type="text/html")
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(request: web.Request) -> web.Response:
+        checks = await readiness(request.app[SERVICES])
+        ok = all(v == "ok" for v in checks.values())
+        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_route("*", "/widget/session", widget_session)
+    app.router.add_get("/widget.js", widget_js)
+    app.router.add_get("/demo", demo)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def _attr(value: str) -> str:
+    import html
+
+    return html.escape(value, quote=True)
+
+
+async def readiness(services: Services) -> dict[str, str]:
+    async def database() -> None:
+        async with services.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def redis() -> None:
+        await services.redis.ping()
+
+    async def temporal() -> None:
+        await services.temporal.service_client.check_health()
+
+    checks: dict[str, str] = {}
+    for name, probe in (("database", database), ("redis", redis), ("temporal", temporal)):
+        try:
+            await asyncio.wait_for(probe(), timeout=2.0)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+    return checks
+
+
+def _widget_cors(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """CORS for the widget's HTTP call: storefronts live on other origins than Zora."""
+    allowed = _cors_origins(settings)
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path != "/widget/session":
+            return await handler(request)
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS":
+            response: web.StreamResponse = web.Response(status=204)
+        elif request.method != "POST":
+            response = web.json_response({"error": {"code": "method_not_allowed", "message": "use POST"}}, status=405)
+        else:
+            response = await handler(request)
+        if origin and (allowed == "*" or origin in allowed):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        return response
+
+    return middleware
