@@ -17,10 +17,10 @@ from zora.services import Services
 def create_bolt_app(services: Services) -> AsyncApp:
     settings = services.settings
     settings.require("slack_bot_token", "slack_signing_secret")
-    assert settings.slack_bot_token and settings.slack_signing_secret
+    assert settings.slack_signing_secret
     app = AsyncApp(
-        token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # The client carries the bot token and the Web API base URL (real Slack or the stand-in).
         client=services.slack,
         # Answer Slack only after the work is durable (a Temporal signal): if that fails, Slack retries.
         process_before_response=True,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt import BoltResponse
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.deps import BotDeps
 
@@ -30,22 +31,27 @@ def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
             event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("bot_profile")
         ):
             # Our own posts and other apps' posts are never a reply to a shopper.
-            await ack()
-            return
+            return _handled()
         await next()
+        return None
 
     @app.middleware
     async def dedupe_events(body: dict[str, Any], ack: AsyncAck, next: Callable[[], Awaitable[None]]) -> None:
         event_id = body.get("event_id")
         if body.get("type") != "event_callback" or not event_id:
             await next()
-            return
+            return None
         key = _event_id_key(str(event_id))
         if await deps.redis.exists(key):
-            await ack()
-            return
+            return _handled()
         await next()
         # Marked only after the listener made the work durable, so a failure is retried by Slack.
         # Two deliveries racing past this check still give one message: the transcript is unique
         # on (channel, ts).
         await deps.redis.set(key, "1", ex=EVENT_ID_TTL_SECONDS)
+        return None
+
+
+def _handled() -> BoltResponse:
+    # Slack needs a 2xx or it retries; there is nothing to do for this event.
+    return BoltResponse(status=200, body="")

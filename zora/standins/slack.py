@@ -261,10 +261,15 @@ class SlackStandIn:
         self._users[user_id] = _User(user_id, name, display_name, is_bot, int(time.time()))
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After`` (before any auth check).
+
+        Injections from rate_limit() and fail() queue up per method in the order they were made.
+        """
         queue = self._injections.setdefault(method, deque())
         queue.extend(_Injection("ratelimited", retry_after) for _ in range(times))
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP 200 ``{"ok": false, "error": error}``."""
         queue = self._injections.setdefault(method, deque())
         queue.extend(_Injection(error) for _ in range(times))
 
