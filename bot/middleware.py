@@ -13,19 +13,26 @@ from bot.deps import BotDeps
 # Slack retries for up to about an hour; remember event ids a little longer than that.
 EVENT_ID_TTL_SECONDS = 2 * 3600
 
+Next = Callable[[], Awaitable[None]]
+
 
 def _event_id_key(event_id: str) -> str:
     return f"slack:event:{event_id}"
 
 
+def _handled() -> BoltResponse:
+    # Slack needs a 2xx or it retries; there is nothing more to do for this event.
+    return BoltResponse(status=200, body="")
+
+
 def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
     @app.middleware
-    async def provide_deps(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+    async def provide_deps(context: AsyncBoltContext, next: Next) -> None:
         context["deps"] = deps
         await next()
 
     @app.middleware
-    async def ignore_bots(body: dict[str, Any], ack: AsyncAck, next: Callable[[], Awaitable[None]]) -> None:
+    async def ignore_bots(body: dict[str, Any], next: Next) -> BoltResponse | None:
         event = body.get("event") or {}
         if body.get("type") == "event_callback" and (
             event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("bot_profile")
@@ -36,7 +43,7 @@ def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
         return None
 
     @app.middleware
-    async def dedupe_events(body: dict[str, Any], ack: AsyncAck, next: Callable[[], Awaitable[None]]) -> None:
+    async def dedupe_events(body: dict[str, Any], next: Next) -> BoltResponse | None:
         event_id = body.get("event_id")
         if body.get("type") != "event_callback" or not event_id:
             await next()
@@ -50,8 +57,3 @@ def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
         # on (channel, ts).
         await deps.redis.set(key, "1", ex=EVENT_ID_TTL_SECONDS)
         return None
-
-
-def _handled() -> BoltResponse:
-    # Slack needs a 2xx or it retries; there is nothing to do for this event.
-    return BoltResponse(status=200, body="")

@@ -94,7 +94,7 @@ class Shopper:
     async def send(self, body: str, client_id: str | None = None) -> dict[str, Any]:
         return await self.call("message", {"client_id": client_id or uuid.uuid4().hex, "body": body})
 
-    async def wait_for(self, predicate: Any, timeout: float = 15.0) -> None:
+    async def wait_for(self, predicate: Any, timeout: float = 15.0) -> None:  # noqa: ASYNC109
         async def loop() -> None:
             while not predicate():
                 self._changed.clear()
