@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zora.errors import ConfigError
+from zora.settings import load_settings
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_bad_values_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="SLACK_API_URL"):
+        load_settings(_env_file=None, slack_api_url="https://slack.com/api")
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings(_env_file=None, database_url="mysql://x")
+    with pytest.raises(ConfigError, match="ZORA_SECRET_KEY"):
+        load_settings(_env_file=None, zora_secret_key="short")
+    with pytest.raises(ConfigError, match="PORT"):
+        load_settings(_env_file=None, port=0)
+
+
+def test_require_names_the_missing_variable() -> None:
+    settings = load_settings(_env_file=None)
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL is required"):
+        settings.require("database_url")
+
+
+def _zora(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "zora.cli", *args],
+        env={**clean, **env},
+        cwd=tmp_path,  # no .env here
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["web"], {}, "DATABASE_URL is required"),
+        (["worker"], {"DATABASE_URL": "postgresql://x/y"}, "REDIS_URL is required"),
+        (["migrate"], {}, "DATABASE_URL is required"),
+        (["web"], {"REDIS_URL": "http://nope"}, "REDIS_URL"),
+        (["web"], {"PORT": "eighty"}, "PORT"),
+    ],
+)
+def test_cli_stops_with_one_clear_line(args: list[str], env: dict[str, str], needle: str, tmp_path: Path) -> None:
+    result = _zora(args, env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("zora: error:") and needle in lines[0]
+
+
+def test_cli_usage_error_for_unknown_command(tmp_path: Path) -> None:
+    result = _zora(["fly"], {}, tmp_path)
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_migrate_command_against_a_real_database(database_url: str, tmp_path: Path) -> None:
+    result = _zora(["migrate"], {"DATABASE_URL": database_url}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
