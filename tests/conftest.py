@@ -14,10 +14,10 @@ import pytest
 
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.testing import WorkflowEnvironment
 
-from zora import db  # noqa: E402
-from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal  # noqa: E402
+from zora import db
+from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT.parent / "shared" / "fixtures"
@@ -49,7 +49,7 @@ async def infra(tmp_root: Path) -> AsyncIterator[Infra]:
         extra_args=[
             # Small histories suggest continue-as-new early, so tests exercise it.
             "--dynamic-config-value",
-            "limit.historyCount.suggestContinueAsNew=200",
+            "limit.historyCount.suggestContinueAsNew=50",
         ]
     )
     try:

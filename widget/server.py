@@ -92,16 +92,14 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
             raise socketio.exceptions.ConnectionRefusedError(
-                {
-                    "code": "unauthorized",
-                    "message": "auth.token is required; get one from POST /widget/session",
-                }
+                "unauthorized",
+                {"code": "unauthorized", "message": "auth.token is required; get one from POST /widget/session"},
             )
         try:
             identity = verify_shopper_token(self.secret, token)
         except InvalidToken:
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unauthorized", "message": "token is invalid or expired; get a new one"}
+                "unauthorized", {"code": "unauthorized", "message": "token is invalid or expired; get a new one"}
             ) from None
         await self.save_session(sid, {"identity": identity})
         self._locks[sid] = asyncio.Lock()

@@ -55,13 +55,21 @@ class ConversationWorkflow:
         self.state = input.state or ConversationState()
         self.needs_rehydrate = input.state is None
         self.close_reason: str | None = None
+        self._continue_suggested = False
+
+    def _note_suggestion(self) -> None:
+        # Sampled whenever a signal lands: activations that only resolve local activities carry
+        # the server's suggestion as False, so reading it once after draining would miss it.
+        self._continue_suggested |= workflow.info().is_continue_as_new_suggested()
 
     @workflow.signal
     def shopper_message(self, message: ShopperMessage) -> None:
+        self._note_suggestion()
         self.state.inbox.append(message)
 
     @workflow.signal
     def agent_message(self, message: AgentMessage) -> None:
+        self._note_suggestion()
         self.state.inbox.append(message)
 
     @workflow.signal
@@ -99,12 +107,13 @@ class ConversationWorkflow:
                     return ConversationOutcome(status="closed", reason="idle")
                 # A message arrived while closing: it reopens the conversation in this run.
 
+            self._note_suggestion()
             await self._drain()
 
             if self.close_reason is not None and not self.state.inbox:
                 await self._close_in_db()
                 return ConversationOutcome(status="closed", reason=self.close_reason)
-            if workflow.info().is_continue_as_new_suggested():
+            if self._continue_suggested:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(ConversationInput(ref=self.ref, config=self.config, state=self.state))
 

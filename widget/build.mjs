@@ -1,0 +1,60 @@
+// Builds static/widget.js: src/index.js + socket.io-client as one minified IIFE.
+//
+//   npm run build          write static/widget.js and print its size (raw and gzip -9)
+//   npm run check          rebuild in memory and fail if static/widget.js differs (CI / tests)
+//
+// The output is deterministic (pinned esbuild, no timestamps, no paths, no source map), so the
+// committed file can be compared with a fresh build.
+
+import { build } from 'esbuild';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outfile = join(here, 'static', 'widget.js');
+const pkg = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
+const sio = JSON.parse(readFileSync(join(here, 'node_modules', 'socket.io-client', 'package.json'), 'utf8'));
+const check = process.argv.includes('--check');
+
+const result = await build({
+  absWorkingDir: here,
+  entryPoints: ['src/index.js'],
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: ['es2020'],
+  minify: true,
+  charset: 'ascii',
+  legalComments: 'none',
+  sourcemap: false,
+  write: false,
+  outfile,
+  define: { 'process.env.NODE_ENV': '"production"' },
+  banner: {
+    js: `/*! Zora widget ${pkg.version} | includes socket.io-client ${sio.version} (MIT License, (c) Guillermo Rauch and Socket.IO contributors; component-emitter (c) Component contributors) | built from widget/src, do not edit */`,
+  },
+  logLevel: 'warning',
+});
+
+const code = result.outputFiles[0].contents;
+const gz = gzipSync(code, { level: 9 }).length;
+const rel = 'static/widget.js';
+
+if (check) {
+  let current = null;
+  try {
+    current = readFileSync(outfile);
+  } catch (_) {
+    // missing
+  }
+  if (!current || Buffer.compare(current, Buffer.from(code)) !== 0) {
+    console.error(`${rel} is out of date: run \`npm run build\` in widget/ and commit the result`);
+    process.exit(1);
+  }
+  console.log(`${rel} is up to date (${code.length} bytes, ${gz} bytes gzip -9)`);
+} else {
+  writeFileSync(outfile, code);
+  console.log(`${rel}: ${code.length} bytes, ${gz} bytes gzip -9`);
+}

@@ -1,0 +1,401 @@
+// Identity, socket and sending: the widget side of docs/widget-protocol.md.
+
+import { io } from 'socket.io-client';
+import { makeStore } from './storage.js';
+import { createChat } from './chat.js';
+import { createUI } from './ui.js';
+
+const ACK_TIMEOUT = 5000; // message acks; a lost ack means "send again" (client_id makes it safe)
+const RESUME_TIMEOUT = 10000;
+const RESUME_PAGE = 500; // the server answers at most this many messages per resume
+const MAX_BODY = 4000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Exponential backoff with jitter: ~1s, 2s, 4s … capped at 30s. */
+function backoff(attempt) {
+  const base = Math.min(30000, 1000 * Math.pow(2, Math.max(0, attempt - 1)));
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/** A client_id: 1-64 chars of A-Z a-z 0-9 _ - */
+function newClientId() {
+  const c = window.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (c && c.getRandomValues) c.getRandomValues(bytes);
+  else for (let i = 0; i < 16; i++) bytes[i] = (Math.random() * 256) | 0;
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function isUnauthorized(err) {
+  const d = err && err.data;
+  const code = d && (d.code || (Array.isArray(d) && d[0] && d[0].code));
+  return code === 'unauthorized' || (err && err.message === 'unauthorized');
+}
+
+function domReady() {
+  return document.body
+    ? Promise.resolve()
+    : new Promise((r) => document.addEventListener('DOMContentLoaded', () => r(), { once: true }));
+}
+
+/**
+ * Starts the widget and returns the public API (window.Zora).
+ * @param {{shop: string, server: string, color: string, greeting: string, position: string}} cfg
+ */
+export function startWidget(cfg) {
+  let resolveReady, rejectReady;
+  const ready = new Promise((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  ready.catch(() => {}); // a failed start is reported on the page, not as an unhandled rejection
+
+  let ui = null;
+  let wantOpen = false;
+  let connText = 'Connecting…';
+  const setConnection = (text) => {
+    connText = text;
+    if (ui) ui.setConnection(text);
+  };
+
+  const api = {
+    ready,
+    open() {
+      if (ui) ui.open();
+      else wantOpen = true;
+    },
+    close() {
+      if (ui) ui.close();
+      else wantOpen = false;
+    },
+    /** Sends a message as if typed in the composer; returns its client_id (or null). */
+    send(text) {
+      return send(String(text == null ? '' : text));
+    },
+  };
+
+  if (!cfg.shop) {
+    console.warn('[zora] widget.js needs a data-shop attribute');
+    rejectReady(new Error('missing data-shop'));
+    return api;
+  }
+
+  const store = makeStore(cfg.shop);
+  const chat = createChat(store);
+  chat.load();
+
+  let token = store.get('token');
+  let conversationId = chat.conversationId();
+  let shopperId = null;
+  let socket = null;
+  let generation = 0; // bumps on every connect/disconnect: stale callbacks check it
+  let resumed = false; // the current connection has answered `resume`
+  let resumedOnce = false; // the first connection has answered `resume`
+  let isReady = false; // ... and the UI exists: window.Zora.ready resolved, zora:ready dispatched
+  let fatal = false;
+  let refreshTimer = 0;
+  let refreshing = null; // the in-flight session request
+  let unauthorizedCount = 0;
+  let refusedCount = 0;
+  const inflight = new Set(); // client_ids with an outstanding ack
+  const retryTimers = new Map(); // client_id -> timer
+
+  // -- identity: POST /widget/session --------------------------------------------------------
+
+  function setToken(value) {
+    token = value || null;
+    store.set('token', token);
+  }
+
+  async function requestSession(withToken) {
+    const body = { shop: cfg.shop };
+    if (withToken && token) body.token = token;
+    const res = await fetch(cfg.server + '/widget/session', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      credentials: 'omit',
+    });
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (_) {
+      // not JSON
+    }
+    if (res.ok && data && typeof data.token === 'string') return data;
+    const error = (data && data.error) || {};
+    const err = new Error(error.message || 'session request failed (' + res.status + ')');
+    err.code = error.code || 'http_' + res.status;
+    err.status = res.status;
+    throw err;
+  }
+
+  function applySession(s) {
+    setToken(s.token);
+    shopperId = s.shopper_id || shopperId;
+    if (s.conversation_id && s.conversation_id !== conversationId) {
+      // Another conversation (new shopper, or the old token had expired): the cache is stale.
+      const switched = !!conversationId;
+      if (switched || chat.list.some((m) => m.seq != null)) chat.reset();
+      conversationId = s.conversation_id;
+      if (switched && socket && socket.connected) {
+        // The open socket still speaks for the old identity: reconnect with the new token.
+        socket.disconnect();
+        connect();
+      }
+    }
+    clearTimeout(refreshTimer);
+    const ttl = Number(s.expires_in);
+    if (ttl > 0) {
+      // Refresh while the token is still valid, so the shopper keeps their conversation.
+      const delay = Math.min(Math.max(ttl * 800, 30000), 0x7fffffff);
+      refreshTimer = setTimeout(() => session(true).catch(() => {}), delay);
+    }
+  }
+
+  /** Gets (or refreshes) the identity, retrying transient failures. Rejects only on fatal ones. */
+  function session(withToken) {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const s = await requestSession(withToken);
+          applySession(s);
+          return s;
+        } catch (err) {
+          if (err.code === 'unknown_shop') throw err;
+          if (err.status === 400) {
+            if (withToken && token) {
+              // Our stored token is what the server does not like: start over without it.
+              setToken(null);
+              withToken = false;
+              continue;
+            }
+            throw err;
+          }
+          // network error, 429, 5xx: try again later
+          if (!resumedOnce) setConnection('Connecting…');
+          await sleep(backoff(attempt));
+        }
+      }
+    })();
+    refreshing.then(
+      () => (refreshing = null),
+      () => (refreshing = null),
+    );
+    return refreshing;
+  }
+
+  function fail(err) {
+    if (fatal) return;
+    fatal = true;
+    console.warn('[zora] chat unavailable:', err && err.message);
+    clearTimeout(refreshTimer);
+    if (socket) socket.close();
+    setConnection(err && err.code === 'unknown_shop' ? 'Chat is not available on this store.' : 'Chat is unavailable right now.');
+    if (ui) {
+      ui.setState('error');
+      ui.disable('Chat is unavailable');
+    }
+    rejectReady(err);
+  }
+
+  // -- the socket ---------------------------------------------------------------------------
+
+  function connect() {
+    if (fatal) return;
+    if (socket) {
+      socket.connect();
+      return;
+    }
+    socket = io(cfg.server + '/widget', {
+      path: '/socket.io',
+      // a function, so every (re)connect sends the newest token
+      auth: (cb) => cb({ token }),
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true, // fall back to polling when websockets are blocked
+    });
+    socket.on('connect', onConnect);
+    socket.on('disconnect', onDisconnect);
+    socket.on('connect_error', onConnectError);
+    socket.on('message', (m) => {
+      if (!m || typeof m !== 'object') return;
+      if (m.conversation_id && conversationId && m.conversation_id !== conversationId) return;
+      chat.ingest([m], true);
+    });
+    socket.on('status', (ev) => {
+      if (ev && ev.conversation_id && conversationId && ev.conversation_id !== conversationId) return;
+      chat.applyStatus(ev);
+    });
+  }
+
+  function onConnect() {
+    generation++;
+    resumed = false;
+    unauthorizedCount = 0;
+    refusedCount = 0;
+    resume(generation, 1);
+  }
+
+  function resume(gen, attempt) {
+    if (gen !== generation || !socket.connected) return;
+    socket.timeout(RESUME_TIMEOUT).emit('resume', { since_seq: chat.maxSeq() }, (err, ack) => {
+      if (gen !== generation) return;
+      if (err || !ack || ack.ok !== true) {
+        setTimeout(() => resume(gen, attempt + 1), backoff(attempt));
+        return;
+      }
+      if (ack.conversation_id && ack.conversation_id !== conversationId) {
+        if (conversationId) {
+          // The socket speaks for another conversation than our cache: start over from seq 0.
+          chat.reset();
+          conversationId = ack.conversation_id;
+          resume(gen, 1);
+          return;
+        }
+        conversationId = ack.conversation_id;
+      }
+      const messages = Array.isArray(ack.messages) ? ack.messages : [];
+      const added = chat.ingest(messages, resumedOnce);
+      if (messages.length >= RESUME_PAGE && added > 0) {
+        resume(gen, 1); // there may be more
+        return;
+      }
+      resumed = true;
+      resumedOnce = true;
+      setConnection('Online');
+      flushOutbox();
+      signalReady();
+    });
+  }
+
+  function signalReady() {
+    if (isReady || !resumedOnce || !ui || fatal) return;
+    isReady = true;
+    const detail = { shop: cfg.shop, shopper_id: shopperId, conversation_id: conversationId };
+    ui.setState('ready');
+    resolveReady(detail);
+    window.dispatchEvent(new CustomEvent('zora:ready', { detail }));
+  }
+
+  function onDisconnect(reason) {
+    generation++;
+    resumed = false;
+    inflight.clear();
+    for (const t of retryTimers.values()) clearTimeout(t);
+    retryTimers.clear();
+    if (fatal) return;
+    setConnection('Reconnecting…');
+    if (reason === 'io server disconnect') {
+      // The server closed this socket on purpose; socket.io will not reconnect by itself.
+      refusedCount++;
+      setTimeout(connect, backoff(refusedCount));
+    }
+  }
+
+  function onConnectError(err) {
+    if (fatal) return;
+    setConnection(resumedOnce ? 'Reconnecting…' : 'Connecting…');
+    if (isUnauthorized(err)) {
+      // Our token is not (or no longer) accepted: forget it, get a new identity, reconnect.
+      unauthorizedCount++;
+      setToken(null);
+      const wait = unauthorizedCount > 1 ? backoff(unauthorizedCount - 1) : 0;
+      sleep(wait)
+        .then(() => session(false))
+        .then(connect, fail);
+      return;
+    }
+    if (!socket.active) {
+      // Refused by the server for another reason: socket.io gives up, so we retry ourselves.
+      refusedCount++;
+      setTimeout(connect, backoff(refusedCount));
+    }
+    // Otherwise (server unreachable, transport error) socket.io reconnects with backoff.
+  }
+
+  // -- sending ------------------------------------------------------------------------------
+
+  function emitMessage(m, attempt) {
+    if (!resumed || !socket || !socket.connected || inflight.has(m.client_id)) return;
+    const gen = generation;
+    inflight.add(m.client_id);
+    socket.timeout(ACK_TIMEOUT).emit('message', { client_id: m.client_id, body: m.body }, (err, ack) => {
+      if (gen !== generation) return; // disconnected meanwhile: the next connect re-sends it
+      inflight.delete(m.client_id);
+      if (!err && ack && ack.ok === true) {
+        chat.markSent(m.client_id);
+        return;
+      }
+      const code = !err && ack && ack.error && ack.error.code;
+      if (code === 'invalid_payload') {
+        chat.markFailed(m.client_id, ack.error.message);
+        return;
+      }
+      // Lost ack (timeout) or `unavailable`: the message stays in the outbox; send it again.
+      retry(m, attempt + 1);
+    });
+  }
+
+  function retry(m, attempt) {
+    clearTimeout(retryTimers.get(m.client_id));
+    retryTimers.set(
+      m.client_id,
+      setTimeout(() => {
+        retryTimers.delete(m.client_id);
+        if (chat.outbox.has(m.client_id)) emitMessage(m, attempt);
+      }, backoff(attempt)),
+    );
+  }
+
+  /** Sends everything still in the outbox, oldest first (after each resume). */
+  function flushOutbox() {
+    for (const item of chat.outbox.all()) {
+      const m = chat.byClientId(item.client_id);
+      if (m && m.seq != null) {
+        chat.outbox.remove(item.client_id); // stored already (we saw it come back)
+        continue;
+      }
+      emitMessage(m || chat.addPending(item), 0);
+    }
+  }
+
+  function send(text) {
+    if (fatal) return null;
+    const body = text.trim();
+    if (!body) return null;
+    if (Array.from(body).length > MAX_BODY) {
+      if (ui) ui.showFormError('This message is too long (at most ' + MAX_BODY + ' characters).');
+      return null;
+    }
+    const item = { client_id: newClientId(), body, created_at: new Date().toISOString() };
+    chat.outbox.add(item);
+    const m = chat.addPending(item, 'sending');
+    emitMessage(m, 0); // no-op while offline: flushOutbox() sends it after the next resume
+    return item.client_id;
+  }
+
+  // -- start --------------------------------------------------------------------------------
+
+  const started = session(true);
+  started.then(connect, fail);
+
+  domReady().then(() => {
+    ui = createUI(cfg, {
+      onSend: (text) => send(text) !== null,
+      onOpen: () => {},
+    });
+    chat.attach(ui);
+    ui.setConnection(connText);
+    if (fatal) {
+      ui.setState('error');
+      ui.disable('Chat is unavailable');
+    }
+    if (wantOpen) ui.open();
+    signalReady();
+  });
+
+  return api;
+}
