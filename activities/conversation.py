@@ -211,6 +211,9 @@ class ConversationActivities:
                         thread.channel,
                         response["ts"],
                     )
+                if not delivered:
+                    # Slack accepts posts again: the shop's integration is healthy.
+                    await self._set_slack_health(ref.shop_id, None)
                 remaining.remove(row["seq"])
                 delivered.append(row["seq"])
                 await self._emit_status(ref, row, "delivered")
@@ -229,7 +232,6 @@ class ConversationActivities:
             return await self._undeliverable(ref, thread, rows, remaining, delivered, error)
         except _Permanent as exc:
             return await self._undeliverable(ref, thread, rows, remaining, delivered, str(exc))
-        await self._set_slack_health(ref.shop_id, None)
         return PostResult(thread=thread, delivered=delivered, undelivered=[])
 
     async def _undeliverable(

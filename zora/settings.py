@@ -85,6 +85,10 @@ class Settings(BaseSettings):
             if getattr(self, name) in (None, ""):
                 raise ConfigError(f"{name.upper()} is required for this command but is not set")
 
+    def with_values(self, **updates: object) -> Settings:
+        """A validated copy (model_copy would skip validation and leave plain strings for secrets)."""
+        return type(self)(_env_file=None, **{**self.model_dump(), **updates})
+
     def secret(self) -> str:
         self.require("zora_secret_key")
         assert self.zora_secret_key is not None

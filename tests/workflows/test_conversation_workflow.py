@@ -37,11 +37,14 @@ async def test_long_conversation_continues_as_new_without_losing_or_reordering(i
         assert (await shopper.send(texts[0], client_id="m0"))["ok"]
         first_run = (await handle.describe()).run_id
         assert first_run is not None
-        # Send in small waves so signals interleave with workflow tasks, as real typing does.
+        # Waves of ten, each stored before the next is sent: every wave is at least one workflow
+        # task, so the history grows past the dev server's low limit (tests/conftest.py) for sure.
         for start in range(1, total, 10):
             wave = texts[start : start + 10]
             acks = await asyncio.gather(*(shopper.send(t, client_id=f"m{start + i}") for i, t in enumerate(wave)))
             assert all(a["ok"] for a in acks)
+            last = f"m{start + len(wave) - 1}"
+            await shopper.wait_for(lambda last=last: any(m["client_id"] == last for m in shopper.received))
         await zora.standin.wait_for_posts(total + 1, timeout=60)
         thread = zora.standin.posted
         assert [p["text"] for p in thread[1:]] == texts
