@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zora.errors import ConfigError
@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     # `zora dev`.
     data_dir: Path = Path(".zora")
     demo_shop: str = "demo.myshopify.com"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: Any) -> Any:
+        # `KEY=` in .env (as in .env.example) means "not set", not "set to an empty string".
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
 
     @field_validator("slack_api_url")
     @classmethod

@@ -71,3 +71,17 @@ def test_migrate_command_against_a_real_database(database_url: str, tmp_path: Pa
     result = _zora(["migrate"], {"DATABASE_URL": database_url}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
+
+
+def test_env_example_documents_every_setting_and_loads_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zora.settings import Settings
+
+    example = (PROJECT / ".env.example").read_text()
+    keys = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    assert keys == {name.upper() for name in Settings.model_fields}
+    (tmp_path / ".env").write_text(example)
+    monkeypatch.chdir(tmp_path)
+    for key in keys:
+        monkeypatch.delenv(key, raising=False)
+    settings = load_settings()
+    assert settings.database_url is None and settings.port == 8000 and settings.cors_allowed_origins == []
