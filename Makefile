@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test setup lint typecheck bench clean
+.PHONY: dev test setup browser lint typecheck bench clean
 
 dev: setup
 	$(BIN)/zora dev
 
-test: setup lint typecheck
+test: setup browser lint typecheck
 	$(BIN)/pytest
+
+# Browser tests use Debian's chromium. As root (CI) it is installed with apt; elsewhere those
+# tests skip and say how to get it.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 setup: $(STAMP)
 
