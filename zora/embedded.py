@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
@@ -107,23 +108,29 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         pid = self.server.pid
+        # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress.
         with contextlib.suppress(Exception):
             self.server.shutdown(save=True, now=True, force=True)
-        _wait_gone(pid)
+        if not _wait_gone(pid, timeout=5.0) and pid:
+            # Redis refuses to exit when it cannot save (its folder is gone): never leave it behind.
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid)
         with contextlib.suppress(Exception):
             self.server._cleanup()
 
 
-def _wait_gone(pid: int | None, timeout: float = 10.0) -> None:
+def _wait_gone(pid: int | None, timeout: float = 10.0) -> bool:
     if not pid:
-        return
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except OSError:
-            return
+            return True
         time.sleep(0.05)
+    return False
 
 
 async def start_temporal(
