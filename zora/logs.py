@@ -72,5 +72,6 @@ def setup_sentry(dsn: str | None, environment: str) -> bool:
         return False
     import sentry_sdk
 
-    sentry_sdk.init(dsn=dsn, environment=environment, send_default_pii=False, traces_sample_rate=0.0)
+    # Default data collection sends no personal data (no request bodies, no user ids).
+    sentry_sdk.init(dsn=dsn, environment=environment, traces_sample_rate=0.0)
     return True
