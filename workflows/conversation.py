@@ -137,7 +137,7 @@ class ConversationWorkflow:
         stored: StoredBatch = await _local(
             "store_shopper_messages", StoreShopperMessages(ref=self.ref, messages=batch), StoredBatch
         )
-        if stored.reopened or self.state.status in ("resolved", "closed"):
+        if stored.reopened:
             self._set_status("open")
         seqs = sorted({m.seq for m in stored.new} | set(stored.pending))
         if not seqs:
