@@ -11,10 +11,11 @@ from slack_bolt.async_app import AsyncApp
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.middleware import register_middleware
+from zora.push import Emitter
 from zora.services import Services
 
 
-def create_bolt_app(services: Services) -> AsyncApp:
+def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
     settings = services.settings
     settings.require("slack_bot_token", "slack_signing_secret")
     assert settings.slack_signing_secret
@@ -25,7 +26,7 @@ def create_bolt_app(services: Services) -> AsyncApp:
         # Answer Slack only after the work is durable (a Temporal signal): if that fails, Slack retries.
         process_before_response=True,
     )
-    register_middleware(app, BotDeps.from_services(services))
+    register_middleware(app, BotDeps.from_services(services, emitter))
     register_listeners(app)
     return app
 

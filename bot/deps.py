@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
-from zora.models import ConversationConfig
+from zora.models import Author, ConversationConfig
+from zora.push import Emitter
 from zora.services import Services
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -17,15 +23,37 @@ class BotDeps:
     pool: Any
     redis: aioredis.Redis
     temporal: Client
+    slack: AsyncWebClient
+    emitter: Emitter
     task_queue: str
     conversation_config: ConversationConfig
+    _authors: dict[str, Author] = field(default_factory=dict)
 
     @classmethod
-    def from_services(cls, services: Services) -> BotDeps:
+    def from_services(cls, services: Services, emitter: Emitter) -> BotDeps:
         return cls(
             pool=services.pool,
             redis=services.redis,
             temporal=services.temporal,
+            slack=services.slack,
+            emitter=emitter,
             task_queue=services.settings.temporal_task_queue,
             conversation_config=ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600),
         )
+
+    async def author(self, user_id: str) -> Author:
+        """An agent as shoppers see them: Slack display name and avatar, cached per process."""
+        cached = self._authors.get(user_id)
+        if cached is not None:
+            return cached
+        try:
+            response = await self.slack.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+            return Author(name="Support")
+        user = response["user"]
+        profile = user.get("profile", {})
+        name = profile.get("display_name") or profile.get("real_name") or user.get("name") or "Support"
+        author = Author(name=name, avatar_url=profile.get("image_72"))
+        self._authors[user_id] = author
+        return author

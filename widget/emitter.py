@@ -1,4 +1,4 @@
-"""Pushing to shoppers from any process, through socket.io's Redis manager."""
+"""Pushing to shoppers from any process, through socket.io's Redis manager (zora.push.Emitter)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def conversation_room(conversation_id: UUID | str) -> str:
 
 
 class ShopperEmitter:
-    """Write-only: a worker publishes, the web node holding the shopper's socket delivers."""
+    """Write-only, for workers: publishes through Redis; the web node holding the socket delivers."""
 
     def __init__(self, redis_url: str) -> None:
         self._manager = socketio.AsyncRedisManager(redis_url, write_only=True)
@@ -27,3 +27,13 @@ class ShopperEmitter:
         redis = getattr(self._manager, "redis", None)
         if redis is not None:
             await redis.aclose()
+
+
+class ServerEmitter:
+    """For the web process: its own socket.io server, whose Redis manager reaches the other nodes."""
+
+    def __init__(self, server: socketio.AsyncServer) -> None:
+        self._server = server
+
+    async def emit(self, event: str, data: dict[str, Any], conversation_id: UUID | str) -> None:
+        await self._server.emit(event, data, room=conversation_room(conversation_id), namespace=NAMESPACE)

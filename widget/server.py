@@ -8,15 +8,18 @@ import logging
 import re
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 import socketio
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from widget.emitter import NAMESPACE, conversation_room
+from zora import transcript
 from zora.logs import conversation_id_var
-from zora.models import ConversationConfig, ConversationRef, ShopperMessage
+from zora.models import ConversationConfig, ConversationRef, Opened, StoredMessage
+from zora.push import Emitter
 from zora.security import (
     InvalidToken,
     ShopperIdentity,
@@ -25,11 +28,10 @@ from zora.security import (
     verify_shopper_token,
 )
 from zora.services import Services
-from zora.temporal import send_to_conversation
+from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 500
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 
 
@@ -79,10 +81,21 @@ def _json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
+class Relay(Protocol):
+    """Takes a stored shopper message on to Slack without making the shopper wait."""
+
+    def submit(self, ref: ConversationRef, message: StoredMessage) -> None: ...
+
+    def hold(self, conversation_id: UUID) -> None:
+        """Older messages of this conversation wait for the workflow: keep the order."""
+
+
 class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, relay: Relay, emitter: Emitter) -> None:
         super().__init__(NAMESPACE)
         self.services = services
+        self.relay = relay
+        self.emitter = emitter
         self.secret = services.settings.secret()
         self.config = ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600)
         # socket.io runs handlers concurrently; one lock per connection keeps its events in order.
@@ -122,39 +135,14 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except ValidationError as exc:
                 log.info("bad resume event: %s", _describe(exc))
                 return _error("invalid_payload", _describe(exc))
-            async with self.services.pool.acquire() as conn:
-                status = await conn.fetchval(
-                    "SELECT status FROM conversations WHERE id = $1 AND shop_id = $2",
-                    identity.conversation_id,
-                    identity.shop_id,
-                )
-                rows = await conn.fetch(
-                    "SELECT conversation_id, seq, client_id, direction, author_name, author_avatar, body,"
-                    " created_at, status FROM messages WHERE conversation_id = $1 AND shop_id = $2 AND seq > $3"
-                    " ORDER BY seq LIMIT $4",
-                    identity.conversation_id,
-                    identity.shop_id,
-                    event.since_seq,
-                    HISTORY_LIMIT,
-                )
-            messages = [
-                {
-                    "conversation_id": str(r["conversation_id"]),
-                    "seq": r["seq"],
-                    "client_id": r["client_id"],
-                    "direction": r["direction"],
-                    "author": {"name": r["author_name"], "avatar_url": r["author_avatar"]},
-                    "body": r["body"],
-                    "created_at": r["created_at"].isoformat(),
-                    "status": r["status"],
-                }
-                for r in rows
-            ]
+            status, messages = await transcript.history(
+                self.services.pool, identity.shop_id, identity.conversation_id, event.since_seq
+            )
             return {
                 "ok": True,
                 "conversation_id": str(identity.conversation_id),
                 "status": status,
-                "messages": messages,
+                "messages": [transcript.wire(m) for m in messages],
             }
 
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
@@ -171,19 +159,34 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 conversation_id=identity.conversation_id,
                 shopper_id=identity.shopper_id,
             )
-            message = ShopperMessage(client_id=event.client_id, body=event.body, received_at=datetime.now(UTC))
             try:
-                await send_to_conversation(
-                    self.services.temporal,
-                    self.services.settings.temporal_task_queue,
-                    ref,
-                    self.config,
-                    message,
+                stored = await transcript.store_shopper_message(
+                    self.services.pool, ref, event.client_id, event.body, datetime.now(UTC)
                 )
             except Exception:
-                log.exception("could not signal the conversation workflow")
+                log.exception("could not store the shopper's message")
                 return _error("unavailable", "the message was not accepted; please retry")
-            return {"ok": True, "client_id": event.client_id}
+            if stored.duplicate:
+                return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
+            await self.emitter.emit("message", transcript.wire(stored.message), identity.conversation_id)
+            if stored.conversation_created or stored.reopened:
+                try:
+                    # The conversation's lifecycle owner exists before its first message goes on.
+                    await signal_conversation(
+                        self.services.temporal,
+                        self.services.settings.temporal_task_queue,
+                        ref,
+                        self.config,
+                        "opened",
+                        Opened(at=stored.message.created_at),
+                    )
+                except Exception:
+                    # Stored all the same: the scheduled sweep starts the workflow, which delivers it.
+                    log.exception("could not start the conversation workflow; the sweep will")
+                    self.relay.hold(ref.conversation_id)
+                    return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
+            self.relay.submit(ref, stored.message)
+            return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         # Unknown events get an explicit error instead of silence.

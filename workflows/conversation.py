@@ -1,8 +1,12 @@
-"""ConversationWorkflow: the long-lived owner of one conversation's lifecycle.
+"""ConversationWorkflow: the durable owner of one conversation's lifecycle.
 
-Signals only append to the inbox; the main loop drains it in arrival order, so a shopper's
-messages reach Slack in the order they were sent even when signals land while an activity runs.
-The transcript lives in PostgreSQL: this state holds only what the next step needs.
+Messages do not pass through this workflow one by one: the web process stores them in PostgreSQL
+and relays them to Slack itself (bot/relay.py), because a signal and a workflow task per message
+cost far more than the whole fast path (docs/benchmarks.md). The workflow is started with the
+conversation and is told about what needs durability: deliveries the fast path could not make
+(posted here with Temporal's retries), and closing. Its timer closes an idle conversation; it
+reads the time of the last message from PostgreSQL when the timer fires, so messages never need
+to wake it.
 """
 
 from __future__ import annotations
@@ -15,33 +19,33 @@ from temporalio.common import RetryPolicy
 
 from zora.models import (
     SA_STATUS,
-    AgentMessage,
+    CheckIdle,
     CloseRequest,
     ConversationInput,
     ConversationOutcome,
     ConversationState,
     ConversationStatus,
-    LoadConversation,
+    DeliverRequest,
+    IdleCheck,
+    Opened,
     PostResult,
     PostToSlack,
-    SetStatus,
-    ShopperMessage,
-    StoreAgentMessages,
-    StoredBatch,
-    StoreShopperMessages,
 )
 
 T = TypeVar("T")
 
-# Local activities: the hot path costs no extra round trips to the Temporal server.
-_RETRY = RetryPolicy(
+_LOCAL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
+# Slack can be down or rate limiting for a long time; a 429 sets its own delay (Retry-After).
+_SLACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
 )
 
 
 async def _local(name: str, arg: Any, result_type: type[T]) -> T:
     result: T = await workflow.execute_local_activity(
-        name, arg, result_type=result_type, start_to_close_timeout=timedelta(seconds=15), retry_policy=_RETRY
+        name, arg, result_type=result_type, start_to_close_timeout=timedelta(seconds=15), retry_policy=_LOCAL_RETRY
     )
     return result
 
@@ -53,24 +57,24 @@ class ConversationWorkflow:
         self.ref = input.ref
         self.config = input.config
         self.state = input.state or ConversationState()
-        self.needs_rehydrate = input.state is None
         self.close_reason: str | None = None
         self._continue_suggested = False
 
     def _note_suggestion(self) -> None:
-        # Sampled whenever a signal lands: activations that only resolve local activities carry
-        # the server's suggestion as False, so reading it once after draining would miss it.
+        # Sampled whenever a signal lands: activations that only resolve activities carry the
+        # server's suggestion as False, so reading it once after the work would miss it.
         self._continue_suggested |= workflow.info().is_continue_as_new_suggested()
 
     @workflow.signal
-    def shopper_message(self, message: ShopperMessage) -> None:
+    def opened(self, signal: Opened) -> None:
         self._note_suggestion()
-        self.state.inbox.append(message)
+        if self.state.status != "open":
+            self._set_status("open")
 
     @workflow.signal
-    def agent_message(self, message: AgentMessage) -> None:
+    def deliver(self, request: DeliverRequest) -> None:
         self._note_suggestion()
-        self.state.inbox.append(message)
+        self.state.deliveries.append(request)
 
     @workflow.signal
     def close(self, request: CloseRequest) -> None:
@@ -82,82 +86,53 @@ class ConversationWorkflow:
 
     @workflow.run
     async def run(self, input: ConversationInput) -> ConversationOutcome:
-        if self.needs_rehydrate:
-            loaded: ConversationState = await _local(
-                "load_conversation", LoadConversation(ref=self.ref), ConversationState
-            )
-            # Signals that arrived before the load are already in the inbox: keep them.
-            loaded.inbox = self.state.inbox
-            self.state = loaded
-        if self.state.last_activity is None:
-            self.state.last_activity = workflow.now()
-        workflow.upsert_search_attributes([SA_STATUS.value_set(self.state.status)])
-
+        self._set_status(self.state.status)
+        idle = timedelta(seconds=self.config.idle_close_seconds)
+        wake_at = workflow.now() + idle
         while True:
-            assert self.state.last_activity is not None
-            idle_deadline = self.state.last_activity + timedelta(seconds=self.config.idle_close_seconds)
-            remaining = max(timedelta(0), idle_deadline - workflow.now())
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.state.inbox) or self.close_reason is not None, timeout=remaining
+                    lambda: bool(self.state.deliveries) or self.close_reason is not None,
+                    timeout=max(timedelta(0), wake_at - workflow.now()),
                 )
             except TimeoutError:
-                await self._close_in_db()
-                if not self.state.inbox:
+                check = await _local(
+                    "check_idle", CheckIdle(ref=self.ref, idle_seconds=self.config.idle_close_seconds), IdleCheck
+                )
+                if check.closed and not self.state.deliveries:
+                    self._set_status("closed")
                     return ConversationOutcome(status="closed", reason="idle")
-                # A message arrived while closing: it reopens the conversation in this run.
+                # Messages arrived since: sleep until the last one has been idle long enough.
+                wake_at = max(check.last_activity + idle, workflow.now() + timedelta(seconds=1))
+                continue
 
-            self._note_suggestion()
-            await self._drain()
+            if self.state.deliveries:
+                taken = len(self.state.deliveries)
+                await self._deliver()
+                del self.state.deliveries[:taken]
 
-            if self.close_reason is not None and not self.state.inbox:
-                await self._close_in_db()
+            if self.close_reason is not None and not self.state.deliveries:
+                await _local("set_conversation_closed", self.ref, type(None))
+                self._set_status("closed")
                 return ConversationOutcome(status="closed", reason=self.close_reason)
             if self._continue_suggested:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(ConversationInput(ref=self.ref, config=self.config, state=self.state))
 
-    async def _drain(self) -> None:
-        while self.state.inbox:
-            # Take the longest run of items of one kind, so a burst costs one activity per step.
-            first = self.state.inbox[0]
-            run_len = 1
-            while run_len < len(self.state.inbox) and self.state.inbox[run_len].kind == first.kind:
-                run_len += 1
-            batch: list[Any] = self.state.inbox[:run_len]
-            if first.kind == "shopper":
-                await self._shopper_batch(batch)
-            else:
-                await self._agent_batch(batch)
-            # Only drop what was handled: a crash before this line replays the batch (activities are idempotent).
-            del self.state.inbox[:run_len]
-            self.state.last_activity = workflow.now()
-
-    async def _shopper_batch(self, batch: list[ShopperMessage]) -> None:
-        stored: StoredBatch = await _local(
-            "store_shopper_messages", StoreShopperMessages(ref=self.ref, messages=batch), StoredBatch
+    async def _deliver(self) -> None:
+        wait = max(d.retry_after_seconds for d in self.state.deliveries)
+        if wait > 0:
+            await workflow.sleep(timedelta(seconds=wait))
+        result: PostResult = await workflow.execute_activity(
+            "post_to_slack",
+            PostToSlack(ref=self.ref),
+            result_type=PostResult,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_SLACK_RETRY,
         )
-        if stored.reopened:
-            self._set_status("open")
-        seqs = sorted({m.seq for m in stored.new} | set(stored.pending))
-        if not seqs:
-            return
-        # Messages that failed earlier go first, so Slack shows the shopper's words in order.
-        to_post = sorted(set(self.state.undelivered) | set(seqs))
-        result: PostResult = await _local(
-            "post_to_slack", PostToSlack(ref=self.ref, thread=self.state.thread, seqs=to_post), PostResult
-        )
-        if result.thread is not None:
-            self.state.thread = result.thread
-        self.state.undelivered = result.undelivered
-
-    async def _agent_batch(self, batch: list[AgentMessage]) -> None:
-        await _local("store_agent_messages", StoreAgentMessages(ref=self.ref, messages=batch), StoredBatch)
+        if result.error:
+            workflow.logger.warning("Slack refused delivery: %s; messages stay stored", result.error)
 
     def _set_status(self, status: ConversationStatus) -> None:
         self.state.status = status
         workflow.upsert_search_attributes([SA_STATUS.value_set(status)])
-
-    async def _close_in_db(self) -> None:
-        await _local("set_conversation_status", SetStatus(ref=self.ref, status="closed"), type(None))
-        self._set_status("closed")

@@ -92,6 +92,7 @@ def _run_web(settings: Settings, port: int | None) -> None:
 async def _run_worker(settings: Settings) -> None:
     from widget.emitter import ShopperEmitter
     from zora.services import open_services
+    from zora.temporal import ensure_sweep_schedule
     from zora.worker import build_worker
 
     settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token")
@@ -99,6 +100,7 @@ async def _run_worker(settings: Settings) -> None:
     async with open_services(settings) as services:
         emitter = ShopperEmitter(settings.redis_url)
         try:
+            await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
             log.info("worker polling task queue %s", settings.temporal_task_queue)
             await build_worker(services, emitter).run()
         finally:

@@ -62,6 +62,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
     from widget.emitter import ShopperEmitter
     from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
     from zora.services import open_services
+    from zora.temporal import ensure_sweep_schedule
     from zora.web import create_app
     from zora.worker import build_worker
 
@@ -142,6 +143,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, settings.host, port).start()
 
+        await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
         worker = build_worker(services, emitter)
         worker_task = asyncio.create_task(worker.run())
 

@@ -35,24 +35,18 @@ class ConversationRef(BaseModel):
     shopper_id: UUID
 
 
-class ShopperMessage(BaseModel):
-    kind: Literal["shopper"] = "shopper"
-    client_id: str
-    body: str
-    received_at: datetime
+class Opened(BaseModel):
+    """The conversation's first message, or a message that reopened it."""
+
+    at: datetime
 
 
-class AgentMessage(BaseModel):
-    kind: Literal["agent"] = "agent"
-    team_id: str
-    channel: str
-    ts: str
-    thread_ts: str
-    user_id: str
-    text: str
+class DeliverRequest(BaseModel):
+    """Shopper messages wait in PostgreSQL for a durable post to Slack (the fast path failed)."""
 
-
-InboxItem = ShopperMessage | AgentMessage
+    reason: str
+    # Slack's Retry-After when the fast path was rate limited: the first try waits that long.
+    retry_after_seconds: float = Field(default=0.0, ge=0)
 
 
 class SlackThread(BaseModel):
@@ -69,10 +63,8 @@ class ConversationState(BaseModel):
     """Everything a run needs to continue; carried across continue-as-new. No transcript here."""
 
     status: ConversationStatus = "open"
-    thread: SlackThread | None = None
-    inbox: list[InboxItem] = Field(default_factory=list)
-    undelivered: list[int] = Field(default_factory=list)
-    last_activity: datetime | None = None
+    # Deliveries asked for and not yet done.
+    deliveries: list[DeliverRequest] = Field(default_factory=list)
 
 
 class ConversationInput(BaseModel):
@@ -112,41 +104,34 @@ class StoredMessage(BaseModel):
 # Activity inputs and outputs: one model in, one model out.
 
 
-class StoreShopperMessages(BaseModel):
-    ref: ConversationRef
-    messages: list[ShopperMessage]
-
-
-class StoreAgentMessages(BaseModel):
-    ref: ConversationRef
-    messages: list[AgentMessage]
-
-
-class StoredBatch(BaseModel):
-    # Only rows that were new; a retried message that was already stored is not repeated.
-    new: list[StoredMessage]
-    # Seqs already stored (retries) that still wait for Slack.
-    pending: list[int] = Field(default_factory=list)
-    reopened: bool = False
-
-
 class PostToSlack(BaseModel):
     ref: ConversationRef
-    thread: SlackThread | None
-    seqs: list[int]
 
 
 class PostResult(BaseModel):
     thread: SlackThread | None
     delivered: list[int]
     undelivered: list[int]
+    # Being posted by someone else at this moment (the other of fast path and workflow).
+    skipped: list[int] = Field(default_factory=list)
     error: str | None = None
 
 
-class LoadConversation(BaseModel):
+class CheckIdle(BaseModel):
     ref: ConversationRef
+    idle_seconds: float
 
 
-class SetStatus(BaseModel):
-    ref: ConversationRef
-    status: ConversationStatus
+class IdleCheck(BaseModel):
+    closed: bool
+    # Time of the conversation's last message (PostgreSQL's clock).
+    last_activity: datetime
+
+
+class SweepRequest(BaseModel):
+    older_than_seconds: float = 60.0
+    limit: int = 500
+
+
+class SweepResult(BaseModel):
+    handed_over: int

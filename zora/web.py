@@ -10,9 +10,14 @@ import socketio
 from aiohttp import web
 
 from bot.app import create_bolt_app, events_handler
+from bot.outbound import SlackOutbound
+from bot.relay import FastRelay
+from widget.emitter import ServerEmitter
 from widget.server import WidgetNamespace, session_handler, static_file
+from zora.models import ConversationConfig, ConversationRef, DeliverRequest
 from zora.services import Services, open_services
 from zora.settings import Settings
+from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +65,24 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
 
     async def mount_ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[SERVICES]
-        sio.register_namespace(WidgetNamespace(svc))
-        app[BOLT_HANDLER] = events_handler(create_bolt_app(svc))
+        emitter = ServerEmitter(sio)
+        config = ConversationConfig(idle_close_seconds=svc.settings.idle_close_hours * 3600)
+
+        async def handoff(ref: ConversationRef, retry_after: float) -> None:
+            await signal_conversation(
+                svc.temporal,
+                svc.settings.temporal_task_queue,
+                ref,
+                config,
+                "deliver",
+                DeliverRequest(reason="fast path failed", retry_after_seconds=retry_after),
+            )
+
+        relay = FastRelay(SlackOutbound(svc.pool, svc.slack, emitter), handoff)
+        sio.register_namespace(WidgetNamespace(svc, relay, emitter))
+        app[BOLT_HANDLER] = events_handler(create_bolt_app(svc, emitter))
         yield
+        await relay.close()
         await sio.shutdown()
 
     app.cleanup_ctx.extend([services_ctx, mount_ctx])

@@ -1,23 +1,30 @@
-"""The worker process: runs conversation workflows and their activities."""
+"""The worker process: runs conversation workflows, the sweep, and their activities."""
 
 from __future__ import annotations
 
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.conversation import ConversationActivities
+from activities.conversation import ConversationActivities, SweepActivities
+from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter
 from workflows.conversation import ConversationWorkflow
+from workflows.sweeper import SweepWorkflow
+from zora.models import ConversationConfig
 from zora.services import Services
 
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
-    activities = ConversationActivities(services.pool, services.slack, emitter)
+    settings = services.settings
+    queue = task_queue or settings.temporal_task_queue
+    config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
+    conversations = ConversationActivities(services.pool, SlackOutbound(services.pool, services.slack, emitter))
+    sweep = SweepActivities(services.pool, services.temporal, queue, config)
     return Worker(
         services.temporal,
-        task_queue=task_queue or services.settings.temporal_task_queue,
-        workflows=[ConversationWorkflow],
-        activities=activities.all(),
+        task_queue=queue,
+        workflows=[ConversationWorkflow, SweepWorkflow],
+        activities=[*conversations.all(), sweep.sweep_undelivered],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")

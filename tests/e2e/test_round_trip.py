@@ -22,7 +22,7 @@ async def test_shopper_message_reaches_slack_and_agent_reply_comes_back(zora: Zo
     assert resumed["ok"] and resumed["messages"] == []
 
     ack = await shopper.send("Where is my order?", client_id="c-1")
-    assert ack == {"ok": True, "client_id": "c-1"}
+    assert ack == {"ok": True, "client_id": "c-1", "seq": 1}
 
     # The first message opens a thread whose root names the shopper; the message goes into it.
     root, reply = await zora.standin.wait_for_posts(2)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from bot.deps import BotDeps
+from zora import transcript
 from zora.logs import conversation_id_var
-from zora.models import AgentMessage, ConversationRef
-from zora.temporal import send_to_conversation
+from zora.models import ConversationRef
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +40,21 @@ async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck,
         return
     conversation_id_var.set(str(row["conversation_id"]))
     ref = ConversationRef(
-        shop=row["domain"],
-        shop_id=row["shop_id"],
-        conversation_id=row["conversation_id"],
-        shopper_id=row["shopper_id"],
+        shop=row["domain"], shop_id=row["shop_id"], conversation_id=row["conversation_id"], shopper_id=row["shopper_id"]
     )
-    message = AgentMessage(
-        team_id=team_id,
+    user_id = str(event.get("user", ""))
+    # Stored before Slack gets its 200: if this fails, Slack retries the event.
+    stored = await transcript.store_agent_message(
+        deps.pool,
+        ref,
+        author_id=user_id,
+        author=await deps.author(user_id),
+        body=str(event.get("text", "")),
         channel=channel,
         ts=str(event["ts"]),
-        thread_ts=str(thread_ts),
-        user_id=str(event.get("user", "")),
-        text=str(event.get("text", "")),
+        at=datetime.now(UTC),
     )
-    await send_to_conversation(deps.temporal, deps.task_queue, ref, deps.conversation_config, message)
-    log.info("agent reply signalled", extra={"slack_ts": message.ts})
+    if stored is not None:
+        await deps.emitter.emit("message", transcript.wire(stored), ref.conversation_id)
+        log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
     await ack()

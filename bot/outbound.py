@@ -1,0 +1,229 @@
+"""Posting shopper messages into their conversation's Slack thread.
+
+Shared by the web process's fast path (bot/relay.py) and the durable path (the `post_to_slack`
+activity): both post in seq order, record each message as delivered as soon as Slack has it, and
+turn Slack's answers into the same outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from zora import transcript
+from zora.errors import ZoraError
+from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
+from zora.push import Emitter
+
+log = logging.getLogger(__name__)
+
+# Errors that no retry will fix: the shop's Slack set-up needs a person. Messages stay stored.
+SLACK_PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "no_channel_configured",
+    }
+)
+
+_CHANNEL_TTL_SECONDS = 30.0
+_THREAD_CACHE_SIZE = 50_000
+
+
+class SlackRateLimited(ZoraError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Slack rate limit; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Channel:
+    channel: str | None
+    fetched: float
+
+
+class SlackOutbound:
+    def __init__(self, pool: Any, slack: AsyncWebClient, emitter: Emitter) -> None:
+        self.pool = pool
+        self.slack = slack
+        self.emitter = emitter
+        self._team_id: str | None = None
+        self._channels: dict[int, _Channel] = {}
+        # conversation -> thread; a thread never moves, so the most recent ones stay cached.
+        self._threads: OrderedDict[UUID, SlackThread] = OrderedDict()
+
+    async def post(self, ref: ConversationRef, messages: list[StoredMessage]) -> PostResult:
+        """Post `messages` (seq order) into the thread, starting it if needed.
+
+        Returns which were delivered; permanent Slack errors mark the rest undelivered and record
+        the error on the shop. Raises SlackRateLimited on 429 and lets other failures propagate
+        (the caller decides who retries), with what was posted already recorded.
+        """
+        claimed = await transcript.claim(self.pool, ref.conversation_id, [m.seq for m in messages])
+        skipped = [m.seq for m in messages if m.seq not in claimed]
+        messages = [m for m in messages if m.seq in claimed]
+        if not messages:
+            return PostResult(thread=None, delivered=[], undelivered=[], skipped=skipped)
+        delivered: list[int] = []
+        remaining = [m.seq for m in messages]
+        thread: SlackThread | None = None
+        try:
+            thread = await self._thread(ref)
+            for message in messages:
+                response = await self.slack.chat_postMessage(
+                    channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+                )
+                await transcript.set_status(
+                    self.pool,
+                    ref.conversation_id,
+                    [message.seq],
+                    "delivered",
+                    slack_channel=thread.channel,
+                    slack_ts=str(response["ts"]),
+                )
+                if not delivered:
+                    await self._set_health(ref.shop_id, None)
+                remaining.remove(message.seq)
+                delivered.append(message.seq)
+                await self._emit_status(ref, message, "delivered")
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            if exc.response.status_code == 429 or error not in SLACK_PERMANENT_ERRORS:
+                await transcript.release(self.pool, ref.conversation_id, remaining)
+                if exc.response.status_code == 429:
+                    raise SlackRateLimited(int(exc.response.headers.get("Retry-After", "1"))) from None
+                raise
+            return await self._undeliverable(ref, thread, messages, remaining, delivered, error, skipped)
+        except _NoChannel:
+            return await self._undeliverable(
+                ref, thread, messages, remaining, delivered, "no_channel_configured", skipped
+            )
+        except BaseException:
+            # A timeout or a crash mid-way: the next poster may take what is left at once.
+            await asyncio.shield(transcript.release(self.pool, ref.conversation_id, remaining))
+            raise
+        return PostResult(thread=thread, delivered=delivered, undelivered=[], skipped=skipped)
+
+    async def _undeliverable(
+        self,
+        ref: ConversationRef,
+        thread: SlackThread | None,
+        messages: list[StoredMessage],
+        remaining: list[int],
+        delivered: list[int],
+        error: str,
+        skipped: list[int],
+    ) -> PostResult:
+        log.error("slack rejected the shop's messages: %s; they stay stored until it is fixed", error)
+        await self._set_health(ref.shop_id, error)
+        await transcript.set_status(self.pool, ref.conversation_id, remaining, "undelivered")
+        for message in messages:
+            if message.seq in remaining:
+                await self._emit_status(ref, message, "undelivered")
+        return PostResult(thread=thread, delivered=delivered, undelivered=remaining, skipped=skipped, error=error)
+
+    async def _emit_status(self, ref: ConversationRef, message: StoredMessage, status: str) -> None:
+        await self.emitter.emit(
+            "status",
+            {
+                "conversation_id": str(ref.conversation_id),
+                "seq": message.seq,
+                "client_id": message.client_id,
+                "status": status,
+            },
+            ref.conversation_id,
+        )
+
+    async def _set_health(self, shop_id: int, error: str | None) -> None:
+        async with self.pool.acquire() as conn:
+            if error is None:
+                await conn.execute(
+                    "UPDATE shops SET slack_error = NULL, slack_error_at = NULL WHERE id = $1 AND slack_error IS NOT NULL",
+                    shop_id,
+                )
+            else:
+                await conn.execute(
+                    "UPDATE shops SET slack_error = $2, slack_error_at = now() WHERE id = $1", shop_id, error
+                )
+
+    async def _channel(self, shop_id: int) -> str:
+        cached = self._channels.get(shop_id)
+        if cached is None or time.monotonic() - cached.fetched > _CHANNEL_TTL_SECONDS:
+            async with self.pool.acquire() as conn:
+                channel = await conn.fetchval("SELECT slack_channel_id FROM shops WHERE id = $1", shop_id)
+            cached = _Channel(channel, time.monotonic())
+            self._channels[shop_id] = cached
+        if not cached.channel:
+            raise _NoChannel
+        return cached.channel
+
+    async def _thread(self, ref: ConversationRef) -> SlackThread:
+        """The conversation's thread: cached, found again in PostgreSQL, or started with a root post."""
+        thread = self._threads.get(ref.conversation_id)
+        if thread is not None:
+            self._threads.move_to_end(ref.conversation_id)
+            return thread
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT team_id, channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1",
+                ref.conversation_id,
+            )
+            shopper = await conn.fetchrow("SELECT name, email FROM shoppers WHERE id = $1", ref.shopper_id)
+        if row is not None:
+            thread = SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
+        else:
+            channel = await self._channel(ref.shop_id)
+            who = (shopper and (shopper["name"] or shopper["email"])) or "a shopper"
+            text = f"New conversation from {who} on {ref.shop}"
+            response = await self.slack.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=[
+                    {"type": "section", "text": {"type": "mrkdwn", "text": f":speech_balloon: *{text}*"}},
+                    {
+                        "type": "context",
+                        "elements": [{"type": "mrkdwn", "text": "Reply in this thread to answer the shopper."}],
+                    },
+                ],
+            )
+            thread = SlackThread(
+                team_id=await self._team(), channel=str(response["channel"]), thread_ts=str(response["ts"])
+            )
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO slack_threads (team_id, channel_id, thread_ts, shop_id, conversation_id)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    thread.team_id,
+                    thread.channel,
+                    thread.thread_ts,
+                    ref.shop_id,
+                    ref.conversation_id,
+                )
+        self._threads[ref.conversation_id] = thread
+        if len(self._threads) > _THREAD_CACHE_SIZE:
+            self._threads.popitem(last=False)
+        return thread
+
+    async def _team(self) -> str:
+        if self._team_id is None:
+            response = await self.slack.auth_test()
+            self._team_id = str(response["team_id"])
+        return self._team_id
+
+
+class _NoChannel(Exception):
+    pass

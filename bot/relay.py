@@ -1,0 +1,111 @@
+"""The shopper's fast path to Slack, with Temporal as the durable fallback.
+
+The web process stores a shopper's message in PostgreSQL (durable: the shopper's ack waits for that
+commit), then this relay posts it to Slack at once, in seq order per conversation. Anything that
+goes wrong (a 429, a timeout, an error, a crash before the post) ends with the conversation's
+workflow delivering what is pending, with Temporal's retries: the relay hands over by signal, and a
+scheduled sweep (workflows/sweeper.py) hands over whatever a crashed process left behind.
+
+Measured reasons for this split are in docs/benchmarks.md: a Temporal signal and workflow task per
+message costs about 40 ms of CPU on the 2-core machine, a PostgreSQL commit about 1 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from bot.outbound import SlackOutbound, SlackRateLimited
+from zora import transcript
+from zora.logs import conversation_id_var
+from zora.models import ConversationRef, StoredMessage
+
+log = logging.getLogger(__name__)
+
+# (conversation, seconds to wait before the first durable try: Slack's Retry-After or 0)
+Handoff = Callable[[ConversationRef, float], Awaitable[None]]
+
+
+@dataclass
+class _Lane:
+    """One conversation's queue: its messages are posted one batch at a time, in order."""
+
+    ref: ConversationRef
+    queue: list[StoredMessage] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class FastRelay:
+    def __init__(self, outbound: SlackOutbound, handoff: Handoff, *, post_timeout: float = 10.0) -> None:
+        self.outbound = outbound
+        self.handoff = handoff
+        self.post_timeout = post_timeout
+        self._lanes: dict[UUID, _Lane] = {}
+        # Conversations whose older messages may still wait (a failure here, or not yet checked
+        # since this process started): before posting directly, make sure nothing older is pending.
+        self._clear: set[UUID] = set()
+
+    def submit(self, ref: ConversationRef, message: StoredMessage) -> None:
+        lane = self._lanes.get(ref.conversation_id)
+        if lane is None:
+            lane = self._lanes[ref.conversation_id] = _Lane(ref)
+        lane.queue.append(message)
+        if lane.task is None:
+            lane.task = asyncio.create_task(self._run(lane), name=f"relay:{ref.conversation_id}")
+
+    def hold(self, conversation_id: UUID) -> None:
+        self._clear.discard(conversation_id)
+
+    async def _run(self, lane: _Lane) -> None:
+        conversation_id_var.set(str(lane.ref.conversation_id))
+        try:
+            while lane.queue:
+                batch, lane.queue = lane.queue, []
+                await self._deliver(lane.ref, batch)
+        finally:
+            lane.task = None
+            if lane.queue:  # arrived while finishing: go again
+                lane.task = asyncio.create_task(self._run(lane), name=f"relay:{lane.ref.conversation_id}")
+            else:
+                self._lanes.pop(lane.ref.conversation_id, None)
+
+    async def _deliver(self, ref: ConversationRef, batch: list[StoredMessage]) -> None:
+        cid = ref.conversation_id
+        try:
+            if cid not in self._clear:
+                pending = await transcript.pending_shopper_messages(self.outbound.pool, cid)
+                if any(m.seq < batch[0].seq for m in pending):
+                    # Older messages wait for the workflow: it delivers them and this batch, in order.
+                    await self.handoff(ref, 0.0)
+                    return
+                self._clear.add(cid)
+            result = await asyncio.wait_for(self.outbound.post(ref, batch), self.post_timeout)
+            if result.undelivered:
+                self._clear.discard(cid)
+            if result.skipped:
+                # The workflow is posting older messages right now: let it finish the lot, in order.
+                self._clear.discard(cid)
+                await self.handoff(ref, 0.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._clear.discard(cid)
+            reason = f"rate limited ({exc.retry_after}s)" if isinstance(exc, SlackRateLimited) else repr(exc)
+            log.warning("fast path to Slack failed (%s); the conversation workflow takes over", reason)
+            try:
+                await self.handoff(ref, float(exc.retry_after) if isinstance(exc, SlackRateLimited) else 0.0)
+            except Exception:
+                # Still stored in PostgreSQL: the scheduled sweep hands it to the workflow later.
+                log.exception("could not hand the conversation to its workflow; the sweep will")
+
+    async def close(self) -> None:
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
