@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from zora import transcript
 from zora.errors import ZoraError
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
+from zora.shop_settings import ShopSettings, parse_settings
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,16 @@ SLACK_PERMANENT_ERRORS = frozenset(
     }
 )
 
-_CHANNEL_TTL_SECONDS = 30.0
 _THREAD_CACHE_SIZE = 50_000
+
+
+def _how_to_reply(settings: ShopSettings) -> str:
+    if settings.alerts_only:
+        return "Alerts only: nothing written here reaches the shopper."
+    return (
+        f"Reply in this thread to answer the shopper. Start a message with `{settings.note_prefix}`"
+        " for an internal note the shopper never sees."
+    )
 
 
 class SlackRateLimited(ZoraError):
@@ -51,9 +59,9 @@ class SlackRateLimited(ZoraError):
 
 
 @dataclass
-class _Channel:
+class _Shop:
     channel: str | None
-    fetched: float
+    settings: ShopSettings
 
 
 class SlackOutbound:
@@ -62,7 +70,6 @@ class SlackOutbound:
         self.slack = slack
         self.emitter = emitter
         self._team_id: str | None = None
-        self._channels: dict[int, _Channel] = {}
         # conversation -> thread; a thread never moves, so the most recent ones stay cached.
         self._threads: OrderedDict[UUID, SlackThread] = OrderedDict()
 
@@ -160,16 +167,11 @@ class SlackOutbound:
                     "UPDATE shops SET slack_error = $2, slack_error_at = now() WHERE id = $1", shop_id, error
                 )
 
-    async def _channel(self, shop_id: int) -> str:
-        cached = self._channels.get(shop_id)
-        if cached is None or time.monotonic() - cached.fetched > _CHANNEL_TTL_SECONDS:
-            async with self.pool.acquire() as conn:
-                channel = await conn.fetchval("SELECT slack_channel_id FROM shops WHERE id = $1", shop_id)
-            cached = _Channel(channel, time.monotonic())
-            self._channels[shop_id] = cached
-        if not cached.channel:
-            raise _NoChannel
-        return cached.channel
+    async def _shop(self, shop_id: int) -> _Shop:
+        # Read when a thread starts (once per conversation), so a settings change applies at once.
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT slack_channel_id, settings FROM shops WHERE id = $1", shop_id)
+        return _Shop(row["slack_channel_id"], parse_settings(row["settings"]))
 
     async def _thread(self, ref: ConversationRef) -> SlackThread:
         """The conversation's thread: cached, found again in PostgreSQL, or started with a root post."""
@@ -186,7 +188,10 @@ class SlackOutbound:
         if row is not None:
             thread = SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
         else:
-            channel = await self._channel(ref.shop_id)
+            shop = await self._shop(ref.shop_id)
+            if not shop.channel:
+                raise _NoChannel
+            channel = shop.channel
             who = (shopper and (shopper["name"] or shopper["email"])) or "a shopper"
             text = f"New conversation from {who} on {ref.shop}"
             response = await self.slack.chat_postMessage(
@@ -196,7 +201,7 @@ class SlackOutbound:
                     {"type": "section", "text": {"type": "mrkdwn", "text": f":speech_balloon: *{text}*"}},
                     {
                         "type": "context",
-                        "elements": [{"type": "mrkdwn", "text": "Reply in this thread to answer the shopper."}],
+                        "elements": [{"type": "mrkdwn", "text": _how_to_reply(shop.settings)}],
                     },
                 ],
             )

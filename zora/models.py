@@ -99,6 +99,8 @@ class StoredMessage(BaseModel):
     body: str
     created_at: datetime
     status: MessageStatus
+    edited_at: datetime | None = None
+    deleted: bool = False
 
 
 # Activity inputs and outputs: one model in, one model out.

@@ -17,7 +17,10 @@ from zora.models import Author, ConversationRef, MessageStatus, StoredMessage
 SHOPPER_NAME = "Shopper"
 HISTORY_LIMIT = 500
 
-MESSAGE_COLUMNS = "conversation_id, seq, client_id, direction, author_name, author_avatar, body, created_at, status"
+MESSAGE_COLUMNS = (
+    "conversation_id, seq, client_id, direction, author_name, author_avatar, body, created_at, status,"
+    " edited_at, deleted_at"
+)
 
 
 def stored_message(row: Any) -> StoredMessage:
@@ -30,6 +33,8 @@ def stored_message(row: Any) -> StoredMessage:
         body=row["body"],
         created_at=row["created_at"],
         status=row["status"],
+        edited_at=row["edited_at"],
+        deleted=row["deleted_at"] is not None,
     )
 
 
@@ -199,3 +204,34 @@ async def release(pool: Any, conversation_id: UUID, seqs: list[int]) -> None:
             conversation_id,
             seqs,
         )
+
+
+async def edit_agent_message(
+    pool: Any, shop_id: int, channel: str, ts: str, body: str, at: datetime
+) -> StoredMessage | None:
+    """Apply an agent's edit in Slack; None when that Slack message is not a reply Zora relayed."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"UPDATE messages SET body = $4, edited_at = $5 WHERE shop_id = $1 AND slack_channel = $2"
+            f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
+            shop_id,
+            channel,
+            ts,
+            body,
+            at,
+        )
+    return None if row is None else stored_message(row)
+
+
+async def delete_agent_message(pool: Any, shop_id: int, channel: str, ts: str, at: datetime) -> StoredMessage | None:
+    """Remove a reply the agent deleted in Slack: its text is erased, its seq stays (no gaps)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"UPDATE messages SET body = '', deleted_at = $4 WHERE shop_id = $1 AND slack_channel = $2"
+            f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
+            shop_id,
+            channel,
+            ts,
+            at,
+        )
+    return None if row is None else stored_message(row)

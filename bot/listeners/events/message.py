@@ -1,8 +1,13 @@
-"""An agent's reply in a conversation's thread goes to the shopper."""
+"""Messages in a conversation's thread: agent replies, their edits and deletes.
+
+Replies reach the shopper unless they are internal notes (they start with the shop's note prefix)
+or the shop runs in alerts-only mode. Edits and deletes of a relayed reply update the widget.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,23 +16,23 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from bot.deps import BotDeps
 from zora import transcript
 from zora.logs import conversation_id_var
-from zora.models import ConversationRef
+from zora.models import Author, ConversationRef
+from zora.shop_settings import ShopSettings, parse_settings
 
 log = logging.getLogger(__name__)
 
 
-async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck, context: AsyncBoltContext) -> None:
-    deps: BotDeps = context["deps"]
-    thread_ts = event.get("thread_ts")
-    # Edits, deletes, joins... have a subtype; plain replies do not. Root posts are not replies.
-    if event.get("subtype") is not None or not thread_ts or thread_ts == event.get("ts"):
-        await ack()
-        return
-    team_id = str(body.get("team_id") or context.team_id or "")
-    channel = str(event.get("channel", ""))
+@dataclass(frozen=True)
+class ThreadContext:
+    ref: ConversationRef
+    settings: ShopSettings
+
+
+async def thread_context(deps: BotDeps, team_id: str, channel: str, thread_ts: str) -> ThreadContext | None:
+    """The conversation behind a Slack thread, or None for threads Zora did not start."""
     async with deps.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT t.conversation_id, t.shop_id, s.domain, c.shopper_id"
+            "SELECT t.conversation_id, t.shop_id, s.domain, s.settings, c.shopper_id"
             " FROM slack_threads t JOIN shops s ON s.id = t.shop_id JOIN conversations c ON c.id = t.conversation_id"
             " WHERE t.team_id = $1 AND t.channel_id = $2 AND t.thread_ts = $3",
             team_id,
@@ -35,26 +40,116 @@ async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck,
             thread_ts,
         )
     if row is None:
-        log.debug("reply outside a known thread ignored", extra={"channel": channel, "thread_ts": thread_ts})
-        await ack()
-        return
+        return None
     conversation_id_var.set(str(row["conversation_id"]))
     ref = ConversationRef(
         shop=row["domain"], shop_id=row["shop_id"], conversation_id=row["conversation_id"], shopper_id=row["shopper_id"]
     )
+    return ThreadContext(ref=ref, settings=parse_settings(row["settings"]))
+
+
+def is_note(text: str, settings: ShopSettings) -> bool:
+    return text.lstrip().startswith(settings.note_prefix)
+
+
+async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck, context: AsyncBoltContext) -> None:
+    deps: BotDeps = context["deps"]
+    team_id = str(body.get("team_id") or context.team_id or "")
+    subtype = event.get("subtype")
+    # Everything is stored before Slack gets its 200: if storing fails, Slack retries the event.
+    if subtype is None:
+        await _reply(deps, team_id, event)
+    elif subtype == "message_changed":
+        await _changed(deps, team_id, event)
+    elif subtype == "message_deleted":
+        await _deleted(deps, team_id, event)
+    # Joins, topic changes, ... are not part of a conversation.
+    await ack()
+
+
+async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
+    thread_ts = event.get("thread_ts")
+    if not thread_ts or thread_ts == event.get("ts"):
+        return  # a top-level post in the channel, not a reply to a shopper
+    channel = str(event.get("channel", ""))
+    ctx = await thread_context(deps, team_id, channel, str(thread_ts))
+    if ctx is None:
+        log.debug("reply outside a known thread ignored", extra={"channel": channel, "thread_ts": thread_ts})
+        return
+    text = str(event.get("text", ""))
+    if ctx.settings.alerts_only or is_note(text, ctx.settings):
+        return
     user_id = str(event.get("user", ""))
-    # Stored before Slack gets its 200: if this fails, Slack retries the event.
     stored = await transcript.store_agent_message(
         deps.pool,
-        ref,
+        ctx.ref,
         author_id=user_id,
-        author=await deps.author(user_id),
-        body=str(event.get("text", "")),
+        author=await _author(deps, user_id, ctx.settings),
+        body=text,
         channel=channel,
         ts=str(event["ts"]),
         at=datetime.now(UTC),
     )
     if stored is not None:
-        await deps.emitter.emit("message", transcript.wire(stored), ref.conversation_id)
+        await deps.emitter.emit("message", transcript.wire(stored), ctx.ref.conversation_id)
         log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
-    await ack()
+
+
+async def _author(deps: BotDeps, user_id: str, settings: ShopSettings) -> Author:
+    if settings.anonymous_replies:
+        return Author(name=settings.brand_name or "Support")
+    return await deps.author(user_id)
+
+
+async def _changed(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
+    message = event.get("message") or {}
+    thread_ts = message.get("thread_ts")
+    channel = str(event.get("channel", ""))
+    if not thread_ts or not message.get("ts"):
+        return
+    ctx = await thread_context(deps, team_id, channel, str(thread_ts))
+    if ctx is None:
+        return
+    text = str(message.get("text", ""))
+    now = datetime.now(UTC)
+    if is_note(text, ctx.settings):
+        # Turned into an internal note after the fact: the shopper should no longer see it.
+        removed = await transcript.delete_agent_message(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), now)
+        if removed is not None:
+            await _emit_deleted(deps, ctx, removed.seq)
+        return
+    edited = await transcript.edit_agent_message(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), text, now)
+    if edited is not None:
+        await deps.emitter.emit(
+            "message_updated",
+            {
+                "conversation_id": str(ctx.ref.conversation_id),
+                "seq": edited.seq,
+                "body": edited.body,
+                "edited_at": now.isoformat(),
+            },
+            ctx.ref.conversation_id,
+        )
+
+
+async def _deleted(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
+    previous = event.get("previous_message") or {}
+    thread_ts = previous.get("thread_ts")
+    deleted_ts = event.get("deleted_ts") or previous.get("ts")
+    channel = str(event.get("channel", ""))
+    if not thread_ts or not deleted_ts:
+        return
+    ctx = await thread_context(deps, team_id, channel, str(thread_ts))
+    if ctx is None:
+        return
+    removed = await transcript.delete_agent_message(
+        deps.pool, ctx.ref.shop_id, channel, str(deleted_ts), datetime.now(UTC)
+    )
+    if removed is not None:
+        await _emit_deleted(deps, ctx, removed.seq)
+
+
+async def _emit_deleted(deps: BotDeps, ctx: ThreadContext, seq: int) -> None:
+    await deps.emitter.emit(
+        "message_deleted", {"conversation_id": str(ctx.ref.conversation_id), "seq": seq}, ctx.ref.conversation_id
+    )
