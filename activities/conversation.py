@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -14,11 +15,14 @@ from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
 from zora.logs import conversation_id_var
 from zora.models import (
+    ApplyAssignment,
+    Assignment,
     CheckIdle,
     ConversationConfig,
     ConversationRef,
     DeliverRequest,
     IdleCheck,
+    LoadConversation,
     PostResult,
     PostToSlack,
     SweepRequest,
@@ -35,7 +39,7 @@ class ConversationActivities:
         self.outbound = outbound
 
     def all(self) -> list[Any]:
-        return [self.post_to_slack, self.check_idle, self.set_conversation_closed]
+        return [self.post_to_slack, self.check_idle, self.apply_assignment, self.load_conversation]
 
     @activity.defn(name="post_to_slack")
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
@@ -78,16 +82,37 @@ class ConversationActivities:
             return IdleCheck(closed=True, last_activity=activity.info().current_attempt_scheduled_time)
         return IdleCheck(closed=current["status"] == "closed", last_activity=current["updated_at"])
 
-    @activity.defn(name="set_conversation_closed")
-    async def set_conversation_closed(self, ref: ConversationRef) -> None:
-        conversation_id_var.set(str(ref.conversation_id))
+    @activity.defn(name="load_conversation")
+    async def load_conversation(self, req: LoadConversation) -> Assignment:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT status, assignee FROM conversations WHERE id = $1 AND shop_id = $2",
+                req.ref.conversation_id,
+                req.ref.shop_id,
+            )
+        if row is None:
+            return Assignment(status="open", assignee=None)
+        return Assignment(status=row["status"], assignee=row["assignee"])
+
+    @activity.defn(name="apply_assignment")
+    async def apply_assignment(self, req: ApplyAssignment) -> None:
+        """Record a status change, then show it on the thread's card."""
+        conversation_id_var.set(str(req.ref.conversation_id))
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE conversations SET status = 'closed', closed_at = now()"
-                " WHERE id = $1 AND shop_id = $2 AND status <> 'closed'",
-                ref.conversation_id,
-                ref.shop_id,
+                "UPDATE conversations SET status = $3, assignee = $4,"
+                " closed_at = CASE WHEN $3 = 'closed' THEN COALESCE(closed_at, now()) ELSE NULL END"
+                " WHERE id = $1 AND shop_id = $2",
+                req.ref.conversation_id,
+                req.ref.shop_id,
+                req.status,
+                req.assignee,
             )
+        try:
+            await self.outbound.update_card(req.ref.conversation_id)
+        except SlackApiError as exc:
+            # The status is recorded; the card catches up with the next change.
+            log.warning("could not update the conversation card: %s", exc.response.get("error"))
 
 
 class SweepActivities:

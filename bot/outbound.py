@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.card import load_card, render
 from zora import transcript
 from zora.errors import ZoraError
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
-from zora.shop_settings import ShopSettings, parse_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +42,10 @@ SLACK_PERMANENT_ERRORS = frozenset(
 _THREAD_CACHE_SIZE = 50_000
 
 
-def _how_to_reply(settings: ShopSettings) -> str:
-    if settings.alerts_only:
-        return "Alerts only: nothing written here reaches the shopper."
-    return (
-        f"Reply in this thread to answer the shopper. Start a message with `{settings.note_prefix}`"
-        " for an internal note the shopper never sees."
-    )
-
-
 class SlackRateLimited(ZoraError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"Slack rate limit; retry after {retry_after}s")
         self.retry_after = retry_after
-
-
-@dataclass
-class _Shop:
-    channel: str | None
-    settings: ShopSettings
 
 
 class SlackOutbound:
@@ -167,11 +151,25 @@ class SlackOutbound:
                     "UPDATE shops SET slack_error = $2, slack_error_at = now() WHERE id = $1", shop_id, error
                 )
 
-    async def _shop(self, shop_id: int) -> _Shop:
-        # Read when a thread starts (once per conversation), so a settings change applies at once.
+    async def _channel(self, shop_id: int) -> str:
+        # Read when a thread starts (once per conversation), so a change applies at once.
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT slack_channel_id, settings FROM shops WHERE id = $1", shop_id)
-        return _Shop(row["slack_channel_id"], parse_settings(row["settings"]))
+            channel: str | None = await conn.fetchval("SELECT slack_channel_id FROM shops WHERE id = $1", shop_id)
+        if not channel:
+            raise _NoChannel
+        return channel
+
+    async def update_card(self, conversation_id: UUID) -> None:
+        """Edit the thread's root post to show the conversation as it is now."""
+        card = await load_card(self.pool, conversation_id)
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
+            )
+        if card is None or row is None:
+            return  # no thread yet: the card is posted with the first message
+        text, blocks = render(card)
+        await self.slack.chat_update(channel=row["channel_id"], ts=row["thread_ts"], text=text, blocks=blocks)
 
     async def _thread(self, ref: ConversationRef) -> SlackThread:
         """The conversation's thread: cached, found again in PostgreSQL, or started with a root post."""
@@ -184,27 +182,15 @@ class SlackOutbound:
                 "SELECT team_id, channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1",
                 ref.conversation_id,
             )
-            shopper = await conn.fetchrow("SELECT name, email FROM shoppers WHERE id = $1", ref.shopper_id)
         if row is not None:
             thread = SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
         else:
-            shop = await self._shop(ref.shop_id)
-            if not shop.channel:
-                raise _NoChannel
-            channel = shop.channel
-            who = (shopper and (shopper["name"] or shopper["email"])) or "a shopper"
-            text = f"New conversation from {who} on {ref.shop}"
-            response = await self.slack.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=[
-                    {"type": "section", "text": {"type": "mrkdwn", "text": f":speech_balloon: *{text}*"}},
-                    {
-                        "type": "context",
-                        "elements": [{"type": "mrkdwn", "text": _how_to_reply(shop.settings)}],
-                    },
-                ],
-            )
+            channel = await self._channel(ref.shop_id)
+            card = await load_card(self.pool, ref.conversation_id)
+            if card is None:
+                raise ZoraError(f"conversation {ref.conversation_id} is not stored")
+            text, blocks = render(card)
+            response = await self.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)
             thread = SlackThread(
                 team_id=await self._team(), channel=str(response["channel"]), thread_ts=str(response["ts"])
             )

@@ -11,14 +11,19 @@ to wake it.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 from zora.models import (
     SA_STATUS,
+    AgentAction,
+    ApplyAssignment,
+    Assignment,
     CheckIdle,
     CloseRequest,
     ConversationInput,
@@ -27,6 +32,7 @@ from zora.models import (
     ConversationStatus,
     DeliverRequest,
     IdleCheck,
+    LoadConversation,
     Opened,
     PostResult,
     PostToSlack,
@@ -57,8 +63,13 @@ class ConversationWorkflow:
         self.ref = input.ref
         self.config = input.config
         self.state = input.state or ConversationState()
+        self.needs_load = input.state is None
         self.close_reason: str | None = None
         self._continue_suggested = False
+        # Status changes are written (PostgreSQL, then the Slack card) one at a time, in order.
+        self._apply_lock = asyncio.Lock()
+        # Handlers that read the status wait for a fresh run to load it from PostgreSQL.
+        self._loaded = not self.needs_load
 
     def _note_suggestion(self) -> None:
         # Sampled whenever a signal lands: activations that only resolve activities carry the
@@ -66,10 +77,75 @@ class ConversationWorkflow:
         self._continue_suggested |= workflow.info().is_continue_as_new_suggested()
 
     @workflow.signal
-    def opened(self, signal: Opened) -> None:
+    async def opened(self, signal: Opened) -> None:
+        """The conversation's first message, or a shopper writing again after it was resolved."""
         self._note_suggestion()
-        if self.state.status != "open":
-            self._set_status("open")
+        await workflow.wait_condition(lambda: self._loaded)
+        if self.state.status in ("resolved", "closed"):
+            await self._change("open", None)
+
+    @workflow.signal
+    async def agent_replied(self, action: AgentAction) -> None:
+        """The first agent who replies in an unassigned thread takes it."""
+        self._note_suggestion()
+        await workflow.wait_condition(lambda: self._loaded)
+        if self.state.status == "open" and self.state.assignee is None:
+            await self._change("assigned", action.user_id)
+
+    @workflow.update
+    async def assign(self, action: AgentAction) -> Assignment:
+        # Checked again here: two claims can pass their validators in the same workflow task, and
+        # only the first handler to run (this line has no await before it) may win.
+        self._check_claimable(action)
+        return await self._change("assigned", action.user_id)
+
+    @assign.validator
+    def _validate_assign(self, action: AgentAction) -> None:
+        self._check_claimable(action)
+
+    def _check_claimable(self, action: AgentAction) -> None:
+        if self.state.status in ("resolved", "closed"):
+            raise ApplicationError(f"This conversation is {self.state.status}; reopen it first.", type="NotOpen")
+        if self.state.assignee is not None and self.state.assignee != action.user_id:
+            raise ApplicationError(f"Already claimed by <@{self.state.assignee}>.", type="AlreadyClaimed")
+
+    @workflow.update
+    async def release(self, action: AgentAction) -> Assignment:
+        return await self._change("open", None)
+
+    @release.validator
+    def _validate_release(self, action: AgentAction) -> None:
+        if self.state.status != "assigned":
+            raise ApplicationError("Nobody has claimed this conversation.", type="NotAssigned")
+
+    @workflow.update
+    async def resolve(self, action: AgentAction) -> Assignment:
+        return await self._change("resolved", self.state.assignee or action.user_id)
+
+    @resolve.validator
+    def _validate_resolve(self, action: AgentAction) -> None:
+        if self.state.status in ("resolved", "closed"):
+            raise ApplicationError(f"This conversation is already {self.state.status}.", type="NotOpen")
+
+    @workflow.update
+    async def reopen(self, action: AgentAction) -> Assignment:
+        return await self._change("open", None)
+
+    @reopen.validator
+    def _validate_reopen(self, action: AgentAction) -> None:
+        if self.state.status not in ("resolved", "closed"):
+            raise ApplicationError("This conversation is already open.", type="AlreadyOpen")
+
+    async def _change(self, status: ConversationStatus, assignee: str | None) -> Assignment:
+        self.state.assignee = assignee
+        self._set_status(status)
+        async with self._apply_lock:
+            await _local(
+                "apply_assignment",
+                ApplyAssignment(ref=self.ref, status=self.state.status, assignee=self.state.assignee),
+                type(None),
+            )
+        return Assignment(status=status, assignee=assignee)
 
     @workflow.signal
     def deliver(self, request: DeliverRequest) -> None:
@@ -86,6 +162,11 @@ class ConversationWorkflow:
 
     @workflow.run
     async def run(self, input: ConversationInput) -> ConversationOutcome:
+        if self.needs_load:
+            # A fresh run (first message, or after a close): status and assignee live in PostgreSQL.
+            loaded = await _local("load_conversation", LoadConversation(ref=self.ref), Assignment)
+            self.state.status, self.state.assignee = loaded.status, loaded.assignee
+            self._loaded = True
         self._set_status(self.state.status)
         idle = timedelta(seconds=self.config.idle_close_seconds)
         wake_at = workflow.now() + idle
@@ -100,7 +181,7 @@ class ConversationWorkflow:
                     "check_idle", CheckIdle(ref=self.ref, idle_seconds=self.config.idle_close_seconds), IdleCheck
                 )
                 if check.closed and not self.state.deliveries:
-                    self._set_status("closed")
+                    await self._change("closed", self.state.assignee)
                     return ConversationOutcome(status="closed", reason="idle")
                 # Messages arrived since: sleep until the last one has been idle long enough.
                 wake_at = max(check.last_activity + idle, workflow.now() + timedelta(seconds=1))
@@ -112,11 +193,12 @@ class ConversationWorkflow:
                 del self.state.deliveries[:taken]
 
             if self.close_reason is not None and not self.state.deliveries:
-                await _local("set_conversation_closed", self.ref, type(None))
-                self._set_status("closed")
+                await self._change("closed", self.state.assignee)
                 return ConversationOutcome(status="closed", reason=self.close_reason)
             if self._continue_suggested:
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.state.deliveries:
+                    continue
                 workflow.continue_as_new(ConversationInput(ref=self.ref, config=self.config, state=self.state))
 
     async def _deliver(self) -> None:

@@ -41,6 +41,18 @@ class Opened(BaseModel):
     at: datetime
 
 
+class AgentAction(BaseModel):
+    """An agent's command from Slack (a button, or the first reply in an unassigned thread)."""
+
+    user_id: str
+    source: Literal["button", "reply"] = "button"
+
+
+class Assignment(BaseModel):
+    status: ConversationStatus
+    assignee: str | None
+
+
 class DeliverRequest(BaseModel):
     """Shopper messages wait in PostgreSQL for a durable post to Slack (the fast path failed)."""
 
@@ -63,6 +75,7 @@ class ConversationState(BaseModel):
     """Everything a run needs to continue; carried across continue-as-new. No transcript here."""
 
     status: ConversationStatus = "open"
+    assignee: str | None = None
     # Deliveries asked for and not yet done.
     deliveries: list[DeliverRequest] = Field(default_factory=list)
 
@@ -117,6 +130,16 @@ class PostResult(BaseModel):
     # Being posted by someone else at this moment (the other of fast path and workflow).
     skipped: list[int] = Field(default_factory=list)
     error: str | None = None
+
+
+class ApplyAssignment(BaseModel):
+    ref: ConversationRef
+    status: ConversationStatus
+    assignee: str | None
+
+
+class LoadConversation(BaseModel):
+    ref: ConversationRef
 
 
 class CheckIdle(BaseModel):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import events
+from bot.listeners import actions, events
 
 
 def register_listeners(app: AsyncApp) -> None:
     events.register(app)
+    actions.register(app)

@@ -158,6 +158,8 @@ class SlackStandIn:
         self.delivery_timeout = 3.0
 
         self.posted: list[dict[str, Any]] = []
+        # Messages only one user sees (chat.postEphemeral): channel, user, text, blocks.
+        self.ephemeral: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
         self._users: dict[str, _User] = {}
@@ -184,6 +186,7 @@ class SlackStandIn:
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -645,6 +648,63 @@ class SlackStandIn:
             "text": message["text"],
             "message": copy.deepcopy(message),
         }
+
+    async def _chat_post_ephemeral(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        channel = self._channel(params)
+        self._require(params, "user")
+        user = str(params["user"])
+        if user not in self._users:
+            raise _ApiError("user_not_in_channel")
+        content = self._message_content(params)
+        self.ephemeral.append({"channel": channel, "user": user, **content})
+        # Slack answers with a ts for the ephemeral message that no API can look up later.
+        return {"ok": True, "message_ts": self._next_ts(channel)}
+
+    async def press_button(
+        self, channel: str, message_ts: str, action_id: str, value: str, user: str = DEFAULT_AGENT_ID
+    ) -> int:
+        """An agent presses a button of a bot message: a signed block_actions delivery (form-encoded
+        ``payload=`` as Slack sends interactivity), posted to ``events_url``; returns Zora's status."""
+        if self.events_url is None or self._session is None:
+            raise StandInError("the stand-in must be running with events_url set to deliver interactions")
+        message = self._messages.get(channel, {}).get(message_ts)
+        if message is None:
+            raise StandInError(f"no message {message_ts} in {channel}")
+        member = self._users[user]
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "zora-standin"},
+            "user": {"id": user, "username": member.name, "name": member.name, "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": _VERIFICATION_TOKEN,
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
+            "channel": {"id": channel, "name": self._channels[channel].name},
+            "message": copy.deepcopy(message),
+            "response_url": f"{self._require_origin()}/dev/slack/response/{secrets.token_hex(8)}",
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": secrets.token_hex(3),
+                    "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        body = "payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")
+        raw = body.encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
+        async with self._session.post(self.events_url, data=raw, headers=headers, timeout=timeout) as resp:
+            await resp.read()
+            return resp.status
 
     async def _users_info(self, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
         self._require(params, "user")

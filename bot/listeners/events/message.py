@@ -16,8 +16,9 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from bot.deps import BotDeps
 from zora import transcript
 from zora.logs import conversation_id_var
-from zora.models import Author, ConversationRef
+from zora.models import AgentAction, Author, ConversationRef
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,15 @@ log = logging.getLogger(__name__)
 class ThreadContext:
     ref: ConversationRef
     settings: ShopSettings
+    status: str
+    assignee: str | None
 
 
 async def thread_context(deps: BotDeps, team_id: str, channel: str, thread_ts: str) -> ThreadContext | None:
     """The conversation behind a Slack thread, or None for threads Zora did not start."""
     async with deps.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT t.conversation_id, t.shop_id, s.domain, s.settings, c.shopper_id"
+            "SELECT t.conversation_id, t.shop_id, s.domain, s.settings, c.shopper_id, c.status, c.assignee"
             " FROM slack_threads t JOIN shops s ON s.id = t.shop_id JOIN conversations c ON c.id = t.conversation_id"
             " WHERE t.team_id = $1 AND t.channel_id = $2 AND t.thread_ts = $3",
             team_id,
@@ -45,7 +48,9 @@ async def thread_context(deps: BotDeps, team_id: str, channel: str, thread_ts: s
     ref = ConversationRef(
         shop=row["domain"], shop_id=row["shop_id"], conversation_id=row["conversation_id"], shopper_id=row["shopper_id"]
     )
-    return ThreadContext(ref=ref, settings=parse_settings(row["settings"]))
+    return ThreadContext(
+        ref=ref, settings=parse_settings(row["settings"]), status=row["status"], assignee=row["assignee"]
+    )
 
 
 def is_note(text: str, settings: ShopSettings) -> bool:
@@ -93,6 +98,16 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
     if stored is not None:
         await deps.emitter.emit("message", transcript.wire(stored), ctx.ref.conversation_id)
         log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
+        if ctx.status == "open" and ctx.assignee is None:
+            # Only while nobody has it: one signal per conversation, not per reply.
+            await signal_conversation(
+                deps.temporal,
+                deps.task_queue,
+                ctx.ref,
+                deps.conversation_config,
+                "agent_replied",
+                AgentAction(user_id=user_id, source="reply"),
+            )
 
 
 async def _author(deps: BotDeps, user_id: str, settings: ShopSettings) -> Author:

@@ -1,0 +1,148 @@
+"""The conversation's card: the root post of its Slack thread, edited in place as things change.
+
+Renders what Zora knows and nothing it does not: the Shopify customer summary appears once the
+shop's data has the customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from zora.shop_settings import ShopSettings, parse_settings
+
+ACTION_CLAIM = "zora_claim"
+ACTION_RELEASE = "zora_release"
+ACTION_RESOLVE = "zora_resolve"
+ACTION_REOPEN = "zora_reopen"
+ACTIONS = (ACTION_CLAIM, ACTION_RELEASE, ACTION_RESOLVE, ACTION_REOPEN)
+
+_STATUS_LABEL = {
+    "open": ":large_green_circle: Open, waiting for an agent",
+    "assigned": ":large_blue_circle: Assigned",
+    "resolved": ":white_check_mark: Resolved",
+    "closed": ":black_circle: Closed",
+}
+
+
+@dataclass
+class CardData:
+    conversation_id: UUID
+    shop: str
+    status: str
+    assignee: str | None
+    settings: ShopSettings
+    shopper_name: str | None = None
+    shopper_email: str | None = None
+    verified: bool = False
+    page: str | None = None
+    locale: str | None = None
+    # Whatever the shop's synced Shopify data has for this customer (orders_count, total_spent, tags...).
+    customer: dict[str, Any] = field(default_factory=dict)
+
+
+async def load_card(pool: Any, conversation_id: UUID) -> CardData | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT c.id, c.status, c.assignee, s.domain, s.settings, p.name, p.email, p.customer_id,"
+            " to_jsonb(cu) AS customer"
+            " FROM conversations c JOIN shops s ON s.id = c.shop_id JOIN shoppers p ON p.id = c.shopper_id"
+            " LEFT JOIN customers cu ON cu.id = p.customer_id WHERE c.id = $1",
+            conversation_id,
+        )
+    if row is None:
+        return None
+    customer = row["customer"] or {}
+    return CardData(
+        conversation_id=row["id"],
+        shop=row["domain"],
+        status=row["status"],
+        assignee=row["assignee"],
+        settings=parse_settings(row["settings"]),
+        shopper_name=row["name"] or customer.get("name"),
+        shopper_email=row["email"] or customer.get("email"),
+        verified=row["customer_id"] is not None,
+        customer=customer,
+    )
+
+
+def _who(card: CardData) -> str:
+    name = card.shopper_name or card.shopper_email or "a shopper"
+    return f"{name} <{card.shopper_email}>" if card.shopper_name and card.shopper_email else name
+
+
+def _customer_line(customer: dict[str, Any]) -> str | None:
+    parts = []
+    if customer.get("orders_count") is not None:
+        parts.append(f"{customer['orders_count']} orders")
+    if customer.get("total_spent") is not None:
+        currency = customer.get("currency") or ""
+        parts.append(f"{customer['total_spent']} {currency} spent".replace("  ", " "))
+    tags = customer.get("tags")
+    if tags:
+        parts.append("tags: " + (", ".join(tags) if isinstance(tags, list) else str(tags)))
+    for key, label in (("value_score", "value"), ("loyalty_score", "loyalty"), ("engagement_score", "engagement")):
+        if customer.get(key) is not None:
+            parts.append(f"{label} {customer[key]}/100")
+    return " · ".join(parts) or None
+
+
+def _button(text: str, action_id: str, card: CardData, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": str(card.conversation_id),
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
+    """(plain-text fallback, Block Kit blocks)."""
+    who = _who(card)
+    status = _STATUS_LABEL.get(card.status, card.status)
+    assignee = f"<@{card.assignee}>" if card.assignee else "nobody yet"
+    identity = ":lock: verified Shopify customer" if card.verified else "not verified (anonymous visitor)"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Shopper*\n{who}\n{identity}"},
+        {"type": "mrkdwn", "text": f"*Status*\n{status}"},
+        {"type": "mrkdwn", "text": f"*Assignee*\n{assignee}"},
+    ]
+    where = " · ".join(x for x in (card.page, card.locale) if x)
+    if where:
+        fields.append({"type": "mrkdwn", "text": f"*Storefront*\n{where}"})
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f":speech_balloon: *Conversation with {who}* on {card.shop}"},
+        },
+        {"type": "section", "fields": fields},
+    ]
+    customer = _customer_line(card.customer)
+    if customer:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":shopping_bags: {customer}"}]})
+    buttons: list[dict[str, Any]] = []
+    if card.status in ("open", "assigned"):
+        if card.status == "open":
+            buttons.append(_button("Claim", ACTION_CLAIM, card, "primary"))
+        else:
+            buttons.append(_button("Release", ACTION_RELEASE, card))
+        buttons.append(_button("Resolve", ACTION_RESOLVE, card))
+    else:
+        buttons.append(_button("Reopen", ACTION_REOPEN, card))
+    blocks.append({"type": "actions", "elements": buttons})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": how_to_reply(card.settings)}]})
+    text = f"Conversation with {who} on {card.shop}: {card.status}, assignee {assignee}"
+    return text, blocks
+
+
+def how_to_reply(settings: ShopSettings) -> str:
+    if settings.alerts_only:
+        return "Alerts only: nothing written here reaches the shopper."
+    return (
+        f"Reply in this thread to answer the shopper. Start a message with `{settings.note_prefix}`"
+        " for an internal note the shopper never sees."
+    )

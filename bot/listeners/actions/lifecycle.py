@@ -1,0 +1,68 @@
+"""Claim, Release, Resolve, Reopen: the buttons on a conversation's card.
+
+Each is a validated update of the conversation's workflow, so two agents pressing Claim at once
+get exactly one winner; the other is told who won, in a message only they see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from bot.card import ACTION_CLAIM, ACTION_RELEASE, ACTION_REOPEN, ACTION_RESOLVE
+from bot.deps import BotDeps
+from bot.listeners.events.message import thread_context
+from zora.models import AgentAction, Assignment, Opened, conversation_workflow_id
+from zora.temporal import signal_conversation
+
+log = logging.getLogger(__name__)
+
+UPDATES = {ACTION_CLAIM: "assign", ACTION_RELEASE: "release", ACTION_RESOLVE: "resolve", ACTION_REOPEN: "reopen"}
+# Slack wants its answer within 3 s; past this the agent is told to try again.
+UPDATE_TIMEOUT_SECONDS = 2.5
+
+
+async def on_lifecycle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    await ack()
+    deps: BotDeps = context["deps"]
+    action_id = str(body["actions"][0]["action_id"])
+    user = str(body["user"]["id"])
+    channel = str((body.get("channel") or {}).get("id") or body["container"]["channel_id"])
+    message_ts = str(body["container"]["message_ts"])
+    team_id = str((body.get("team") or {}).get("id") or context.team_id or "")
+
+    async def tell(text: str) -> None:
+        await deps.slack.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    # The conversation comes from the thread the card heads, never from the button's value.
+    ctx = await thread_context(deps, team_id, channel, message_ts)
+    if ctx is None:
+        await tell("This is not a Zora conversation.")
+        return
+    ref = ctx.ref
+    handle = deps.temporal.get_workflow_handle(conversation_workflow_id(ref.shop, ref.conversation_id))
+    try:
+        await asyncio.wait_for(
+            handle.execute_update(UPDATES[action_id], AgentAction(user_id=user), result_type=Assignment),
+            UPDATE_TIMEOUT_SECONDS,
+        )
+    except WorkflowUpdateFailedError as exc:
+        await tell(str(getattr(exc.cause, "message", None) or exc.cause or exc))
+    except RPCError:
+        # No running workflow: the conversation was closed. Reopening starts a new run.
+        if action_id == ACTION_REOPEN:
+            await signal_conversation(
+                deps.temporal, deps.task_queue, ref, deps.conversation_config, "opened", Opened(at=datetime.now(UTC))
+            )
+        else:
+            await tell("This conversation is closed; press Reopen first.")
+    except TimeoutError:
+        await tell("Zora is busy and could not do that in time; please try again.")
+    else:
+        log.info("conversation %s by %s", UPDATES[action_id], user)

@@ -1,0 +1,124 @@
+"""The card's buttons: claim (one winner), release, resolve, reopen; assignment by first reply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from zora.models import conversation_workflow_id
+
+OTHER_AGENT = "U0AGENT002"
+
+
+@pytest.fixture(scope="module")
+async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
+    async with running_zora(infra, database_url) as z:
+        z.standin.add_user(OTHER_AGENT, "bo", "Bo Agent")
+        yield z
+
+
+async def _conversation(zora: Zora) -> tuple[Shopper, str, str]:
+    session = await zora.session()
+    shopper = await zora.shopper(session["token"])
+    before = len(zora.standin.posted)
+    assert (await shopper.send("help please"))["ok"]
+    posts = await zora.standin.wait_for_posts(before + 2)
+    return shopper, posts[before]["ts"], session["conversation_id"]
+
+
+def _card(zora: Zora, root_ts: str) -> dict[str, Any]:
+    return zora.standin.thread(CHANNEL, root_ts)[0]
+
+
+def _buttons(card: dict[str, Any]) -> list[str]:
+    return [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+async def _row(zora: Zora, conversation_id: str) -> Any:
+    return (await zora.fetch("SELECT status, assignee FROM conversations WHERE id = $1::uuid", conversation_id))[0]
+
+
+async def test_two_agents_claim_at_once_and_exactly_one_wins(zora: Zora) -> None:
+    _, root_ts, cid = await _conversation(zora)
+    assert _buttons(_card(zora, root_ts)) == ["zora_claim", "zora_resolve"]
+    ephemeral_before = len(zora.standin.ephemeral)
+    statuses = await asyncio.gather(
+        zora.standin.press_button(CHANNEL, root_ts, "zora_claim", cid, user=AGENT),
+        zora.standin.press_button(CHANNEL, root_ts, "zora_claim", cid, user=OTHER_AGENT),
+    )
+    assert statuses == [200, 200]
+    row = await _row(zora, cid)
+    assert row["status"] == "assigned" and row["assignee"] in (AGENT, OTHER_AGENT)
+    loser = OTHER_AGENT if row["assignee"] == AGENT else AGENT
+    told = zora.standin.ephemeral[ephemeral_before:]
+    assert [(e["user"], e["text"]) for e in told] == [(loser, f"Already claimed by <@{row['assignee']}>.")]
+    card = _card(zora, root_ts)
+    assert f"<@{row['assignee']}>" in json.dumps(card["blocks"]) and _buttons(card) == ["zora_release", "zora_resolve"]
+
+
+async def test_release_resolve_and_the_shopper_writing_again(zora: Zora) -> None:
+    shopper, root_ts, cid = await _conversation(zora)
+    assert await zora.standin.press_button(CHANNEL, root_ts, "zora_claim", cid) == 200
+    assert await zora.standin.press_button(CHANNEL, root_ts, "zora_release", cid) == 200
+    assert dict(await _row(zora, cid)) == {"status": "open", "assignee": None}
+    assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+    assert (await _row(zora, cid))["status"] == "resolved"
+    assert _buttons(_card(zora, root_ts)) == ["zora_reopen"]
+
+    # Resolving twice is refused, with a reason only the presser sees.
+    before = len(zora.standin.ephemeral)
+    assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+    assert zora.standin.ephemeral[before:][0]["text"] == "This conversation is already resolved."
+
+    # The shopper writes again: same thread, open again, the card says so.
+    posted = len(zora.standin.posted)
+    assert (await shopper.send("one more thing"))["ok"]
+    posts = await zora.standin.wait_for_posts(posted + 1)
+    assert posts[-1]["thread_ts"] == root_ts
+    for _ in range(100):
+        if (await _row(zora, cid))["status"] == "open" and _buttons(_card(zora, root_ts))[0] == "zora_claim":
+            break
+        await asyncio.sleep(0.05)
+    assert dict(await _row(zora, cid)) == {"status": "open", "assignee": None}
+    assert _buttons(_card(zora, root_ts)) == ["zora_claim", "zora_resolve"]
+
+
+async def test_first_agent_to_reply_is_assigned(zora: Zora) -> None:
+    shopper, root_ts, cid = await _conversation(zora)
+    assert await zora.standin.agent_reply(CHANNEL, root_ts, "I'm on it", user=OTHER_AGENT) == 200
+    assert await zora.standin.agent_reply(CHANNEL, root_ts, "me too", user=AGENT) == 200
+    await shopper.wait_for(lambda: len(shopper.agent_messages()) == 2)
+    for _ in range(100):
+        if (await _row(zora, cid))["assignee"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert dict(await _row(zora, cid)) == {"status": "assigned", "assignee": OTHER_AGENT}
+
+
+async def test_reopen_a_closed_conversation_starts_a_new_run(zora: Zora) -> None:
+    _, root_ts, cid = await _conversation(zora)
+    handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
+    await handle.signal("close", {"reason": "test"})
+    await handle.result()
+    assert (await _row(zora, cid))["status"] == "closed"
+    assert await zora.standin.press_button(CHANNEL, root_ts, "zora_reopen", cid) == 200
+    for _ in range(100):
+        if (await _row(zora, cid))["status"] == "open":
+            break
+        await asyncio.sleep(0.05)
+    assert (await _row(zora, cid))["status"] == "open"
+    assert _buttons(_card(zora, root_ts)) == ["zora_claim", "zora_resolve"]
+
+
+async def test_a_button_on_a_message_zora_does_not_know_is_answered_plainly(zora: Zora) -> None:
+    # A bot message outside any conversation: post one through the Web API, then press on it.
+    response = await zora.services.slack.chat_postMessage(channel=CHANNEL, text="unrelated")
+    before = len(zora.standin.ephemeral)
+    assert await zora.standin.press_button(CHANNEL, response["ts"], "zora_claim", "whatever") == 200
+    assert zora.standin.ephemeral[before:][0]["text"] == "This is not a Zora conversation."
