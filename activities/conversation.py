@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -13,21 +13,24 @@ from temporalio.exceptions import ApplicationError
 
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
+from zora.business_hours import add_business_time
 from zora.logs import conversation_id_var
 from zora.models import (
     ApplyAssignment,
     Assignment,
-    CheckIdle,
+    Author,
     ConversationConfig,
     ConversationRef,
     DeliverRequest,
-    IdleCheck,
     LoadConversation,
     PostResult,
     PostToSlack,
     SweepRequest,
     SweepResult,
+    Tick,
+    TickResult,
 )
+from zora.shop_settings import ShopSettings, parse_settings
 from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ class ConversationActivities:
         self.outbound = outbound
 
     def all(self) -> list[Any]:
-        return [self.post_to_slack, self.check_idle, self.apply_assignment, self.load_conversation]
+        return [self.post_to_slack, self.tick, self.apply_assignment, self.load_conversation]
 
     @activity.defn(name="post_to_slack")
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
@@ -56,31 +59,86 @@ class ConversationActivities:
                 "Slack rate limit", type="SlackRateLimited", next_retry_delay=timedelta(seconds=exc.retry_after)
             ) from None
 
-    @activity.defn(name="check_idle")
-    async def check_idle(self, req: CheckIdle) -> IdleCheck:
-        """Close the conversation if its last message is older than the idle time (PostgreSQL's clock)."""
-        conversation_id_var.set(str(req.ref.conversation_id))
+    @activity.defn(name="tick")
+    async def tick(self, req: Tick) -> TickResult:
+        """Close an idle conversation (telling the shopper), post due reminders, and say when the
+        workflow should look again. Reads everything from PostgreSQL, so messages never have to wake
+        the workflow."""
+        ref = req.ref
+        conversation_id_var.set(str(ref.conversation_id))
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
+            conv = await conn.fetchrow(
+                "SELECT c.status, c.updated_at, c.reminder_level, c.reminder_for, s.settings, now() AS now,"
+                " (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'shopper'"
+                "   AND m.seq > COALESCE((SELECT max(a.seq) FROM messages a WHERE a.conversation_id = c.id"
+                "   AND a.direction = 'agent' AND a.slack_ts IS NOT NULL), 0)) AS waiting_since"
+                " FROM conversations c JOIN shops s ON s.id = c.shop_id WHERE c.id = $1 AND c.shop_id = $2",
+                ref.conversation_id,
+                ref.shop_id,
+            )
+        if conv is None:
+            return TickResult(closed=True, next_wake=datetime.now(UTC))
+        settings = parse_settings(conv["settings"])
+        now: datetime = conv["now"]
+        if conv["status"] == "closed":
+            # Only this workflow closes; a closed row here is a reopen still being written.
+            return TickResult(closed=False, next_wake=now + timedelta(seconds=1))
+        idle = (
+            timedelta(hours=settings.idle_close_hours)
+            if settings.idle_close_hours
+            else timedelta(seconds=req.idle_seconds)
+        )
+        idle_at: datetime = conv["updated_at"] + idle
+        if now >= idle_at and await self._close_idle(ref, conv["updated_at"], settings):
+            return TickResult(closed=True, next_wake=now)
+        wakes = [idle_at]
+        waiting_since: datetime | None = conv["waiting_since"]
+        if waiting_since is not None and settings.reminder_minutes > 0:
+            level = conv["reminder_level"] if conv["reminder_for"] == waiting_since else 0
+            step = timedelta(minutes=settings.reminder_minutes)
+            remind_at = add_business_time(waiting_since, step, settings.business_hours, settings.timezone)
+            escalate_at = add_business_time(waiting_since, 2 * step, settings.business_hours, settings.timezone)
+            due = 2 if now >= escalate_at else 1 if now >= remind_at else 0
+            if due > level:
+                await self.outbound.post_in_thread(
+                    ref.conversation_id, _reminder_text(settings, due, now - waiting_since)
+                )
+                async with self.pool.acquire() as conn:
+                    await conn.execute(
+                        "UPDATE conversations SET reminder_level = $2, reminder_for = $3 WHERE id = $1",
+                        ref.conversation_id,
+                        due,
+                        waiting_since,
+                    )
+                level = due
+            if level == 0:
+                wakes.append(remind_at)
+            elif level == 1:
+                wakes.append(escalate_at)
+        if conv["status"] in ("open", "assigned"):
+            # A shopper may start a new wait at any moment without waking the workflow: look again soon.
+            poll = min(
+                timedelta(seconds=60), max(timedelta(seconds=1), timedelta(minutes=settings.reminder_minutes) / 2)
+            )
+            wakes.append(now + poll)
+        return TickResult(closed=False, next_wake=min(wakes))
+
+    async def _close_idle(self, ref: ConversationRef, last_activity: datetime, settings: ShopSettings) -> bool:
+        async with self.pool.acquire() as conn:
+            closed = await conn.fetchval(
                 "UPDATE conversations SET status = 'closed', closed_at = now()"
-                " WHERE id = $1 AND shop_id = $2 AND status <> 'closed'"
-                " AND updated_at <= now() - make_interval(secs => $3) RETURNING updated_at",
-                req.ref.conversation_id,
-                req.ref.shop_id,
-                req.idle_seconds,
+                " WHERE id = $1 AND updated_at = $2 AND status <> 'closed' RETURNING true",
+                ref.conversation_id,
+                last_activity,
             )
-            if row is not None:
-                log.info("conversation closed after %.0fs idle", req.idle_seconds)
-                return IdleCheck(closed=True, last_activity=row["updated_at"])
-            current = await conn.fetchrow(
-                "SELECT status, updated_at FROM conversations WHERE id = $1 AND shop_id = $2",
-                req.ref.conversation_id,
-                req.ref.shop_id,
-            )
-        if current is None:
-            # Started for a conversation whose first message never committed: nothing to keep open.
-            return IdleCheck(closed=True, last_activity=activity.info().current_attempt_scheduled_time)
-        return IdleCheck(closed=current["status"] == "closed", last_activity=current["updated_at"])
+        if not closed:
+            return False  # a message arrived meanwhile
+        log.info("conversation closed after being idle")
+        note = await transcript.store_system_message(
+            self.pool, ref, author=Author(name=settings.brand_name or "Support"), body=settings.closing_message
+        )
+        await self.outbound.emitter.emit("message", transcript.wire(note), ref.conversation_id)
+        return True
 
     @activity.defn(name="load_conversation")
     async def load_conversation(self, req: LoadConversation) -> Assignment:
@@ -150,3 +208,10 @@ class SweepActivities:
         if rows:
             log.warning("handed %d conversation(s) with stale undelivered messages to their workflows", len(rows))
         return SweepResult(handed_over=len(rows))
+
+
+def _reminder_text(settings: ShopSettings, level: int, waited: timedelta) -> str:
+    minutes = max(1, round(waited.total_seconds() / 60))
+    if level >= 2:
+        return f":rotating_light: {settings.mention()} still no reply after {minutes} min: please answer this shopper."
+    return f":hourglass_flowing_sand: {settings.mention()} this shopper has waited {minutes} min for a reply."

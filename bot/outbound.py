@@ -159,6 +159,15 @@ class SlackOutbound:
             raise _NoChannel
         return channel
 
+    async def post_in_thread(self, conversation_id: UUID, text: str) -> None:
+        """A note from Zora to the agents in the conversation's thread (reminders, order events)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
+            )
+        if row is not None:
+            await self.slack.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"], text=text)
+
     async def update_card(self, conversation_id: UUID) -> None:
         """Edit the thread's root post to show the conversation as it is now."""
         card = await load_card(self.pool, conversation_id)

@@ -24,18 +24,18 @@ from zora.models import (
     AgentAction,
     ApplyAssignment,
     Assignment,
-    CheckIdle,
     CloseRequest,
     ConversationInput,
     ConversationOutcome,
     ConversationState,
     ConversationStatus,
     DeliverRequest,
-    IdleCheck,
     LoadConversation,
     Opened,
     PostResult,
     PostToSlack,
+    Tick,
+    TickResult,
 )
 
 T = TypeVar("T")
@@ -168,8 +168,7 @@ class ConversationWorkflow:
             self.state.status, self.state.assignee = loaded.status, loaded.assignee
             self._loaded = True
         self._set_status(self.state.status)
-        idle = timedelta(seconds=self.config.idle_close_seconds)
-        wake_at = workflow.now() + idle
+        wake_at = workflow.now()
         while True:
             try:
                 await workflow.wait_condition(
@@ -177,14 +176,11 @@ class ConversationWorkflow:
                     timeout=max(timedelta(0), wake_at - workflow.now()),
                 )
             except TimeoutError:
-                check = await _local(
-                    "check_idle", CheckIdle(ref=self.ref, idle_seconds=self.config.idle_close_seconds), IdleCheck
-                )
-                if check.closed and not self.state.deliveries:
+                tick = await _local("tick", Tick(ref=self.ref, idle_seconds=self.config.idle_close_seconds), TickResult)
+                if tick.closed and not self.state.deliveries:
                     await self._change("closed", self.state.assignee)
                     return ConversationOutcome(status="closed", reason="idle")
-                # Messages arrived since: sleep until the last one has been idle long enough.
-                wake_at = max(check.last_activity + idle, workflow.now() + timedelta(seconds=1))
+                wake_at = max(tick.next_wake, workflow.now() + timedelta(milliseconds=200))
                 continue
 
             if self.state.deliveries:

@@ -142,15 +142,17 @@ class LoadConversation(BaseModel):
     ref: ConversationRef
 
 
-class CheckIdle(BaseModel):
+class Tick(BaseModel):
+    """The workflow's timer fired: close if idle, remind if unanswered, say when to wake next."""
+
     ref: ConversationRef
+    # The deployment's default; a shop's own idle_close_hours wins.
     idle_seconds: float
 
 
-class IdleCheck(BaseModel):
+class TickResult(BaseModel):
     closed: bool
-    # Time of the conversation's last message (PostgreSQL's clock).
-    last_activity: datetime
+    next_wake: datetime
 
 
 class SweepRequest(BaseModel):
@@ -160,3 +162,47 @@ class SweepRequest(BaseModel):
 
 class SweepResult(BaseModel):
     handed_over: int
+
+
+# Offline delivery (workflows/delivery.py): agent replies a shopper has not seen, then one email.
+
+
+def delivery_workflow_id(conversation_id: UUID) -> str:
+    return f"deliver:{conversation_id}"
+
+
+class DeliveryConfig(BaseModel):
+    # How long unseen agent replies wait for the shopper to come back before one email goes out.
+    email_after_seconds: float = Field(default=15 * 60, gt=0)
+
+
+class PendingReplies(BaseModel):
+    """Agent replies up to this seq may not have reached the shopper (signal)."""
+
+    upto_seq: int = Field(ge=1)
+
+
+class DeliveryInput(BaseModel):
+    ref: ConversationRef
+    config: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    # Carried across continue-as-new; 0 on a fresh run (the start signal brings the first value).
+    upto_seq: int = 0
+    emails_sent: int = 0
+
+
+class DeliveryOutcome(BaseModel):
+    # "nothing_unseen": the shopper came back (or everything went out before); "emailed": a digest
+    # went out; "no_email": nobody to write to; "mail_disabled": no SMTP server configured.
+    result: str
+    emails_sent: int
+
+
+class DigestRequest(BaseModel):
+    ref: ConversationRef
+    upto_seq: int
+
+
+class DigestResult(BaseModel):
+    result: str
+    from_seq: int | None = None
+    to_seq: int | None = None

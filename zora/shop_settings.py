@@ -6,9 +6,12 @@ takes its default, so older rows keep working as settings are added.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from zora.business_hours import WeeklyHours, validate_hours
 
 
 class ShopSettings(BaseModel):
@@ -21,6 +24,44 @@ class ShopSettings(BaseModel):
     # Shoppers see the brand instead of the agent's Slack name and picture.
     anonymous_replies: bool = False
     brand_name: str | None = Field(default=None, max_length=80)
+    # The storefront widget: a pre-chat form for name and email ("off", "optional", "required"), and
+    # the merchant's greeting per language ("en", "fr", "zh-CN", ...; "default" for any other).
+    prechat: Literal["off", "optional", "required"] = "off"
+    greetings: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+    # An unanswered conversation gets a reminder in its thread after this many minutes of open
+    # time, and an escalation at twice that; 0 turns both off.
+    reminder_minutes: float = Field(default=15, ge=0, le=7 * 24 * 60)
+    # Who the reminder mentions: "here", "channel", or a user group id (S...).
+    reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
+    timezone: str = "UTC"
+    # Open hours per weekday in `timezone`; None means always open.
+    business_hours: WeeklyHours | None = None
+    # A conversation with no message for this long closes (None: the deployment's IDLE_CLOSE_HOURS).
+    idle_close_hours: float | None = Field(default=None, gt=0)
+    closing_message: str = Field(
+        default="We closed this conversation after a while without messages. Write again any time.",
+        max_length=1000,
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: WeeklyHours | None) -> WeeklyHours | None:
+        return None if value is None else validate_hours(value)
+
+    def mention(self) -> str:
+        if self.reminder_mention in ("here", "channel"):
+            return f"<!{self.reminder_mention}>"
+        return f"<!subteam^{self.reminder_mention}>"
 
 
 def parse_settings(raw: Any) -> ShopSettings:

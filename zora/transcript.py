@@ -235,3 +235,24 @@ async def delete_agent_message(pool: Any, shop_id: int, channel: str, ts: str, a
             at,
         )
     return None if row is None else stored_message(row)
+
+
+async def store_system_message(pool: Any, ref: ConversationRef, *, author: Author, body: str) -> StoredMessage:
+    """A message from Zora itself to the shopper (the closing note): shown like an agent's, never in Slack."""
+    async with pool.acquire() as conn, conn.transaction():
+        seq = await conn.fetchval(
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 AND shop_id = $2 RETURNING last_seq",
+            ref.conversation_id,
+            ref.shop_id,
+        )
+        row = await conn.fetchrow(
+            "INSERT INTO messages (shop_id, conversation_id, seq, direction, author_name, author_avatar, body, status)"
+            f" VALUES ($1, $2, $3, 'agent', $4, $5, $6, 'stored') RETURNING {MESSAGE_COLUMNS}",
+            ref.shop_id,
+            ref.conversation_id,
+            seq,
+            author.name,
+            author.avatar_url,
+            body,
+        )
+    return stored_message(row)

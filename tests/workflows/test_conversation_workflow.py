@@ -104,7 +104,10 @@ async def test_idle_conversation_closes_and_a_new_message_rehydrates_it(infra: A
         posts = await zora.standin.wait_for_posts(3)
         assert posts[2]["text"] == "hello again" and posts[2]["thread_ts"] == root["ts"]
         await shopper.wait_for(lambda: any(m["client_id"] == "b" for m in shopper.received))
-        assert [m["seq"] for m in shopper.received if m["client_id"] == "b"] == [2]
+        # The shopper was told when it closed (seq 2); the new message follows it.
+        closing = [m for m in shopper.received if m["direction"] == "agent"]
+        assert [m["seq"] for m in closing] == [2] and "closed this conversation" in closing[0]["body"]
+        assert [m["seq"] for m in shopper.received if m["client_id"] == "b"] == [3]
         rows = await zora.fetch("SELECT status FROM conversations WHERE id = $1::uuid", session["conversation_id"])
         assert rows[0]["status"] == "open"
         assert (await handle.describe()).run_id != first_run

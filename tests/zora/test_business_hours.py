@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from zora.business_hours import add_business_time, validate_hours
+
+WEEKDAYS = {d: ("09:00", "17:00") for d in ("mon", "tue", "wed", "thu", "fri")}
+T = timedelta(minutes=15)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_no_hours_means_always_open() -> None:
+    assert add_business_time(at("2026-11-28T03:00"), T, None, "UTC") == at("2026-11-28T03:15")
+
+
+def test_inside_hours_is_plain_addition() -> None:
+    assert add_business_time(at("2026-11-25T10:00"), T, WEEKDAYS, "UTC") == at("2026-11-25T10:15")
+
+
+def test_before_opening_counts_from_opening() -> None:
+    assert add_business_time(at("2026-11-25T06:00"), T, WEEKDAYS, "UTC") == at("2026-11-25T09:15")
+
+
+def test_spills_over_closing_into_the_next_open_day() -> None:
+    # Friday 16:50 + 15 open minutes = 10 minutes Friday, 5 minutes on Monday.
+    assert add_business_time(at("2026-11-27T16:50"), T, WEEKDAYS, "UTC") == at("2026-11-30T09:05")
+
+
+def test_weekend_waits_for_monday() -> None:
+    assert add_business_time(at("2026-11-28T12:00"), T, WEEKDAYS, "UTC") == at("2026-11-30T09:15")
+
+
+def test_time_zone_of_the_shop() -> None:
+    # 13:00 UTC is 08:00 in New York (before opening): the clock starts at 09:00 local = 14:00 UTC.
+    got = add_business_time(at("2026-11-25T13:00"), T, WEEKDAYS, "America/New_York")
+    assert got == at("2026-11-25T14:15")
+
+
+def test_daylight_saving_change_is_respected() -> None:
+    # Europe/Berlin leaves summer time on 2026-10-25: 09:00 local is 07:00 UTC before, 08:00 UTC after.
+    got = add_business_time(at("2026-10-24T20:00"), T, {"mon": ("09:00", "17:00")}, "Europe/Berlin")
+    assert got == at("2026-10-26T08:15")
+
+
+def test_invalid_hours_are_refused() -> None:
+    with pytest.raises(ValueError, match="before closing"):
+        validate_hours({"mon": ("17:00", "09:00")})
+    with pytest.raises(ValueError, match="unknown day"):
+        validate_hours({"monday": ("09:00", "17:00")})
