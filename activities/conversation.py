@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -174,26 +175,33 @@ class ConversationActivities:
 
 
 class SweepActivities:
-    """Finds shopper messages a crashed or cut-off web process left undelivered, and hands each
-    conversation to its workflow."""
+    """Every minute (a Temporal Schedule): hands conversations whose shopper messages wait to their
+    workflows — messages a crashed web process left stored, and messages Slack refused, once the
+    shop's Slack works again."""
 
-    def __init__(self, pool: Any, temporal: Client, task_queue: str, config: ConversationConfig) -> None:
+    def __init__(
+        self, pool: Any, temporal: Client, slack: AsyncWebClient, task_queue: str, config: ConversationConfig
+    ) -> None:
         self.pool = pool
         self.temporal = temporal
+        self.slack = slack
         self.task_queue = task_queue
         self.config = config
 
     @activity.defn(name="sweep_undelivered")
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
+        healed = await self._heal_slack()
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT DISTINCT m.conversation_id, m.shop_id, s.domain, c.shopper_id"
                 " FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN shops s ON s.id = m.shop_id"
-                " WHERE m.direction = 'shopper' AND m.status = 'stored'"
-                " AND (m.claimed_until IS NULL OR m.claimed_until < now())"
-                " AND m.created_at < now() - make_interval(secs => $1) LIMIT $2",
+                " WHERE m.direction = 'shopper' AND (m.claimed_until IS NULL OR m.claimed_until < now())"
+                " AND ((m.status = 'stored' AND m.created_at < now() - make_interval(secs => $1))"
+                "   OR (m.status = 'undelivered' AND m.shop_id = ANY($3)))"
+                " LIMIT $2",
                 req.older_than_seconds,
                 req.limit,
+                healed,
             )
         for row in rows:
             ref = ConversationRef(
@@ -206,8 +214,30 @@ class SweepActivities:
                 self.temporal, self.task_queue, ref, self.config, "deliver", DeliverRequest(reason="sweep")
             )
         if rows:
-            log.warning("handed %d conversation(s) with stale undelivered messages to their workflows", len(rows))
+            log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
         return SweepResult(handed_over=len(rows))
+
+    async def _heal_slack(self) -> list[int]:
+        """Shops whose Slack failed and now answers again (their channel is reachable): cleared."""
+        async with self.pool.acquire() as conn:
+            broken = await conn.fetch("SELECT id, slack_channel_id FROM shops WHERE slack_error IS NOT NULL")
+        healed: list[int] = []
+        for shop in broken:
+            if not shop["slack_channel_id"]:
+                continue
+            try:
+                info = await self.slack.conversations_info(channel=shop["slack_channel_id"])
+            except SlackApiError:
+                continue  # still broken; the error stays visible in `zora doctor`
+            if info["channel"].get("is_archived") or info["channel"].get("is_member") is False:
+                continue
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE shops SET slack_error = NULL, slack_error_at = NULL WHERE id = $1", shop["id"]
+                )
+            log.info("Slack works again for shop %s; delivering what waited", shop["id"])
+            healed.append(shop["id"])
+        return healed
 
 
 def _reminder_text(settings: ShopSettings, level: int, waited: timedelta) -> str:

@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
     sub.add_parser("worker", help="run a Temporal worker against external services")
     sub.add_parser("migrate", help="apply pending database migrations (safe to run twice, or concurrently)")
+    sub.add_parser("doctor", help="check services, Slack, and every shop's Slack channel; exit 1 on a problem")
     return parser
 
 
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             _setup(settings)
             asyncio.run(_migrate(settings))
+        elif args.command == "doctor":
+            from zora.doctor import doctor
+
+            setup_logging(settings.log_format, "WARNING")
+            settings.require("database_url", "redis_url", "temporal_address")
+            return asyncio.run(doctor(settings))
     except ConfigError as exc:
         print(f"zora: error: {exc}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     queue = task_queue or settings.temporal_task_queue
     config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
     conversations = ConversationActivities(services.pool, SlackOutbound(services.pool, services.slack, emitter))
-    sweep = SweepActivities(services.pool, services.temporal, queue, config)
+    sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
     return Worker(
         services.temporal,
         task_queue=queue,

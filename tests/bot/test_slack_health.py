@@ -1,0 +1,64 @@
+"""Slack failures are visible (`zora doctor`) and lose nothing: waiting messages go out, in order,
+once Slack works again, without the shopper having to write again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from tests.harness import Zora, running_zora
+from workflows.sweeper import SweepWorkflow
+from zora.doctor import doctor
+from zora.models import SweepRequest
+
+
+async def _sweep(zora: Zora) -> int:
+    handle = await zora.services.temporal.start_workflow(
+        SweepWorkflow.run,
+        SweepRequest(older_than_seconds=60),
+        id=f"sweep-test-{uuid.uuid4()}",
+        task_queue=zora.settings.temporal_task_queue,
+    )
+    return (await handle.result()).handed_over
+
+
+async def _doctor(zora: Zora) -> tuple[int, str]:
+    lines: list[str] = []
+    code = await doctor(zora.settings, out=lines.append)
+    return code, "\n".join(lines)
+
+
+async def test_broken_channel_is_reported_and_healed_by_the_sweep(infra: Any, database_url: str) -> None:
+    async with running_zora(infra, database_url) as zora:
+        code, report = await _doctor(zora)
+        assert code == 0 and "all good" in report and "database   ok" in report
+
+        shopper = await zora.shopper()
+        zora.standin.fail("chat.postMessage", "not_in_channel", times=100)
+        for i in range(2):
+            assert (await shopper.send(f"waiting {i}", client_id=f"w{i}"))["ok"]
+        await shopper.wait_for(lambda: len([s for s in shopper.statuses if s["status"] == "undelivered"]) >= 1)
+
+        code, report = await _doctor(zora)
+        assert code == 1
+        assert "SLACK ERROR not_in_channel" in report and "/invite @Zora" in report
+        assert "message(s) waiting for Slack" in report and "1 problem(s) found" in report
+
+        # While Slack still refuses, the sweep leaves the messages where they are.
+        zora.standin.fail("conversations.info", "not_in_channel")
+        assert await _sweep(zora) == 0
+        # Fixed (the bot was invited): the next sweep notices and delivers, oldest first.
+        zora.standin.clear_failures("chat.postMessage")
+        assert await _sweep(zora) == 1
+        posts = await zora.standin.wait_for_posts(3)
+        assert [p["text"] for p in posts[1:]] == ["waiting 0", "waiting 1"]
+        for _ in range(100):
+            code, report = await _doctor(zora)
+            if code == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert code == 0, report
+        await shopper.wait_for(
+            lambda: {s["client_id"] for s in shopper.statuses if s["status"] == "delivered"} == {"w0", "w1"}
+        )

@@ -1,0 +1,71 @@
+"""`zora doctor`: what an operator checks first — are the services reachable, does Slack accept
+Zora's token, and is every shop's Slack channel working (with messages waiting if not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from zora.services import open_services
+from zora.settings import Settings
+from zora.web import readiness
+
+
+async def doctor(settings: Settings, out: Any = print) -> int:
+    problems = 0
+    async with open_services(settings) as services:
+        out("services")
+        for name, result in (await readiness(services)).items():
+            out(f"  {name:<10} {result}")
+            problems += result != "ok"
+        try:
+            auth = await services.slack.auth_test()
+            out(f"  {'slack':<10} ok (team {auth['team_id']}, bot {auth['user_id']})")
+        except SlackApiError as exc:
+            out(f"  {'slack':<10} error: {exc.response.get('error')} — check SLACK_BOT_TOKEN")
+            problems += 1
+        async with services.pool.acquire() as conn:
+            shops = await conn.fetch(
+                "SELECT s.domain, s.slack_channel_id, s.slack_error, s.slack_error_at,"
+                " (SELECT count(*) FROM messages m WHERE m.shop_id = s.id AND m.direction = 'shopper'"
+                "   AND m.status <> 'delivered') AS waiting,"
+                " (SELECT count(*) FROM conversations c WHERE c.shop_id = s.id AND c.status IN ('open', 'assigned'))"
+                "   AS open"
+                " FROM shops s ORDER BY s.domain"
+            )
+    out("shops")
+    if not shops:
+        out("  none yet")
+    for shop in shops:
+        if shop["slack_error"]:
+            problems += 1
+            health = f"SLACK ERROR {shop['slack_error']} since {shop['slack_error_at']:%Y-%m-%d %H:%M} UTC"
+            hint = _hint(shop["slack_error"])
+        elif not shop["slack_channel_id"]:
+            problems += 1
+            health, hint = "no Slack channel set", "set the shop's channel (SLACK_DEFAULT_CHANNEL in zora dev)"
+        else:
+            health, hint = "ok", ""
+        out(
+            f"  {shop['domain']}: channel {shop['slack_channel_id'] or '-'}, {health};"
+            f" {shop['open']} open conversation(s), {shop['waiting']} message(s) waiting for Slack"
+        )
+        if hint:
+            out(f"    -> {hint}")
+    out("all good" if problems == 0 else f"{problems} problem(s) found")
+    return 0 if problems == 0 else 1
+
+
+def _hint(error: str) -> str:
+    return {
+        "channel_not_found": "the channel was deleted or the id is wrong: set the shop's channel again",
+        "not_in_channel": "invite the bot: /invite @Zora in the channel",
+        "is_archived": "the channel is archived: unarchive it or choose another",
+        "invalid_auth": "the bot token is wrong or revoked: reinstall the app and update SLACK_BOT_TOKEN",
+        "token_revoked": "the bot token was revoked: reinstall the app and update SLACK_BOT_TOKEN",
+        "account_inactive": "the workspace or bot user is deactivated: reinstall the app",
+        "missing_scope": "the app lacks a scope: update it from slack/manifest.yml and reinstall",
+    }.get(
+        error, "see docs/operations.md, 'When Slack fails'"
+    ) + "; waiting messages are delivered, in order, within a minute of the fix"
