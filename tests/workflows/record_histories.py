@@ -1,0 +1,69 @@
+"""Records ConversationWorkflow histories for the replay test (tests/workflows/test_replay.py).
+
+Run it after a deliberate change to the workflow's commands, and commit the new files, keeping the
+old ones: every recorded history must still replay, or running conversations would break on
+deploy. `python -m tests.workflows.record_histories` (uses the same embedded servers as the tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from pathlib import Path
+
+from tests.harness import AGENT, CHANNEL, running_zora
+from zora import db
+from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
+from zora.embedded_env import ensure_runtime_dir
+from zora.models import DeliverRequest, conversation_workflow_id
+
+OUT = Path(__file__).parent / "histories"
+
+
+class _Infra:
+    def __init__(self, pg: EmbeddedPostgres, rd: EmbeddedRedis, temporal_address: str) -> None:
+        self.postgres, self.redis, self.temporal_address = pg, rd, temporal_address
+
+
+async def record() -> None:
+    ensure_runtime_dir()
+    with tempfile.TemporaryDirectory(prefix="zr-") as tmp:
+        pg = EmbeddedPostgres.start(Path(tmp) / "pg")
+        rd = EmbeddedRedis.start(Path(tmp) / "redis" / "r.rdb")
+        env = await start_temporal()
+        try:
+            url = pg.ensure_database("record")
+            await db.migrate(url)
+            infra = _Infra(pg, rd, str(env.client.service_client.config.target_host))
+            async with running_zora(infra, url) as zora:
+                session = await zora.session()
+                shopper = await zora.shopper(session["token"])
+                assert (await shopper.send("hello", client_id="a"))["ok"]
+                root = (await zora.standin.wait_for_posts(2))[0]
+                cid = session["conversation_id"]
+                await zora.standin.press_button(CHANNEL, root["ts"], "zora_claim", cid, user=AGENT)
+                await zora.standin.press_button(CHANNEL, root["ts"], "zora_release", cid, user=AGENT)
+                assert await zora.standin.agent_reply(CHANNEL, root["ts"], "hi!", user=AGENT) == 200
+                await zora.standin.press_button(CHANNEL, root["ts"], "zora_resolve", cid, user=AGENT)
+                await zora.standin.press_button(CHANNEL, root["ts"], "zora_reopen", cid, user=AGENT)
+                handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
+                zora.standin.rate_limit("chat.postMessage", times=1, retry_after=1)
+                await handle.signal("deliver", DeliverRequest(reason="recorded"))
+                assert (await shopper.send("again", client_id="b"))["ok"]
+                await zora.standin.wait_for_posts(3, timeout=20)
+                await handle.signal("close", {"reason": "recorded"})
+                await handle.result()
+                history = await handle.fetch_history()
+                OUT.mkdir(exist_ok=True)
+                path = OUT / f"conversation-{len(list(OUT.glob('conversation-*.json'))) + 1:03d}.json"
+                path.write_text(history.to_json())
+                print(f"wrote {path} ({len(history.events)} events)")
+        finally:
+            await env.shutdown()
+            rd.stop()
+            pg.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())
