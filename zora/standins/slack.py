@@ -276,10 +276,10 @@ class SlackStandIn:
         queue = self._injections.setdefault(method, deque())
         queue.extend(_Injection(error) for _ in range(times))
 
-
     def clear_failures(self, method: str) -> None:
         """Forget queued failures of `method` (the problem was fixed)."""
         self._injections.pop(method, None)
+
     def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """Root and replies in ts order, as copies with ``channel`` added."""
         messages = self._messages.get(channel, {})
