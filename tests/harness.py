@@ -110,8 +110,10 @@ class Shopper:
 
 
 @asynccontextmanager
-async def running_zora(infra: Any, database_url: str, **overrides: Any) -> AsyncIterator[Zora]:
-    standin = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+async def running_zora(
+    infra: Any, database_url: str, standin_app_token: str | None = None, **overrides: Any
+) -> AsyncIterator[Zora]:
+    standin = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=standin_app_token)
     standin.add_channel(CHANNEL, "support")
     standin.add_user(AGENT, "ada", "Ada Agent")
     await standin.start()

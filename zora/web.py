@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import socketio
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
 
 from bot.app import create_bolt_app, events_handler
 from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
 from widget.emitter import ServerEmitter
 from widget.server import WidgetNamespace, session_handler, static_file
+from zora.errors import ConfigError
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest
 from zora.services import Services, open_services
 from zora.settings import Settings
@@ -80,8 +83,27 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
 
         relay = FastRelay(SlackOutbound(svc.pool, svc.slack, emitter), handoff)
         sio.register_namespace(WidgetNamespace(svc, relay, emitter))
-        app[BOLT_HANDLER] = events_handler(create_bolt_app(svc, emitter))
+        bolt = create_bolt_app(svc, emitter)
+        app[BOLT_HANDLER] = events_handler(bolt)
+        socket_mode = None
+        if svc.settings.slack_app_token is not None:
+            # Socket Mode: Slack delivers events over a websocket this process opens, so a laptop
+            # without a public URL can run against a real workspace. Same listeners either way.
+            app_token = svc.settings.slack_app_token.get_secret_value()
+            try:
+                # The handler would retry a refused token forever; ask once and fail clearly.
+                await svc.slack.apps_connections_open(app_token=app_token)
+            except SlackApiError as exc:
+                raise ConfigError(
+                    f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use the app-level"
+                    " token (xapp-...) with the connections:write scope"
+                ) from None
+            socket_mode = AsyncSocketModeHandler(bolt, app_token, web_client=svc.slack)
+            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+            log.info("connected to Slack in Socket Mode")
         yield
+        if socket_mode is not None:
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await relay.close()
         await sio.shutdown()
 

@@ -144,6 +144,7 @@ class SlackStandIn:
         bot_id: str = "B0ZORABOT1",
         app_id: str = "A0ZORAAPP1",
         auto_reply: Callable[[dict[str, Any]], str | None] | None = None,
+        app_token: str | None = None,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -177,6 +178,10 @@ class SlackStandIn:
         self._event_counter = 0
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        # Socket Mode: connected app clients and the acks they owe, by envelope id.
+        self.app_token = app_token
+        self._sockets: list[web.WebSocketResponse] = []
+        self._acks: dict[str, asyncio.Future[None]] = {}
         self._origin: str | None = None
 
         self.add_user(bot_user_id, "zora", "Zora", is_bot=True)
@@ -187,12 +192,14 @@ class SlackStandIn:
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
+            "apps.connections.open": self._apps_connections_open,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
 
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
+        self.app.router.add_get("/socket-mode", self._handle_socket)
         self.app.router.add_get("/dev/slack", self._handle_inbox)
         self.app.router.add_post("/dev/slack/reply", self._handle_inbox_reply)
         self.app.router.add_get("/dev/slack/avatar/{user}.svg", self._handle_avatar)
@@ -219,6 +226,8 @@ class SlackStandIn:
 
     async def stop(self) -> None:
         await self._cancel_tasks()
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -329,8 +338,8 @@ class SlackStandIn:
         Passing an ``event_id`` that was delivered before reproduces Slack's retry of that event,
         ``event_time`` included.
         """
-        if self.events_url is None:
-            raise StandInError("events_url is not set: nowhere to deliver Slack events")
+        if self.events_url is None and not self._sockets:
+            raise StandInError("events_url is not set and no Socket Mode client is connected")
         if self._session is None:
             raise StandInError("the Slack stand-in is not running (start() it or run its app)")
         if event_id is None:
@@ -357,6 +366,8 @@ class SlackStandIn:
             "is_ext_shared_channel": False,
             "event_context": f"1-{event.get('type', 'event')}-{self.team_id}-{event.get('channel', '')}",
         }
+        if self.events_url is None:
+            return await self._deliver_over_socket("events_api", envelope, retry_num or 0, retry_reason)
         body = json.dumps(envelope, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -472,7 +483,11 @@ class SlackStandIn:
             return self._json({"ok": False, "error": injection.error})
         if not token:
             return self._json({"ok": False, "error": "not_authed"})
-        if not hmac.compare_digest(str(token).encode(), self.bot_token.encode()):
+        # apps.connections.open is the one method that takes the app-level token (xapp-...).
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if expected is None:
+            return self._json({"ok": False, "error": "invalid_auth"})
+        if not hmac.compare_digest(str(token).encode(), expected.encode()):
             return self._json({"ok": False, "error": "invalid_auth"})
         try:
             answer = await handler(params, request)
@@ -664,13 +679,70 @@ class SlackStandIn:
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
 
+    async def _apps_connections_open(self, _params: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        ws_origin = str(request.url.origin()).replace("http://", "ws://", 1)
+        return {"ok": True, "url": f"{ws_origin}/socket-mode?ticket={secrets.token_hex(8)}"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """A Socket Mode connection: hello, then envelopes the app acknowledges by envelope_id."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets) + 1,
+                "debug_info": {"host": "zora-standin", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            }
+        )
+        self._sockets.append(ws)
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    continue
+                waiter = self._acks.pop(str(data.get("envelope_id", "")), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def _deliver_over_socket(
+        self, kind: str, payload: dict[str, Any], retry_attempt: int, retry_reason: str
+    ) -> int:
+        """Send an envelope to a connected Socket Mode client; 200 once it acks, 504 when it does not
+        within Slack's 3 seconds."""
+        envelope_id = str(uuid.uuid4())
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = waiter
+        await self._sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "payload": payload,
+                "type": kind,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": retry_attempt,
+                "retry_reason": retry_reason if retry_attempt else "",
+            }
+        )
+        try:
+            await asyncio.wait_for(waiter, self.delivery_timeout)
+        except TimeoutError:
+            self._acks.pop(envelope_id, None)
+            return 504
+        return 200
+
     async def press_button(
         self, channel: str, message_ts: str, action_id: str, value: str, user: str = DEFAULT_AGENT_ID
     ) -> int:
         """An agent presses a button of a bot message: a signed block_actions delivery (form-encoded
         ``payload=`` as Slack sends interactivity), posted to ``events_url``; returns Zora's status."""
-        if self.events_url is None or self._session is None:
-            raise StandInError("the stand-in must be running with events_url set to deliver interactions")
+        if (self.events_url is None and not self._sockets) or self._session is None:
+            raise StandInError("the stand-in must be running with events_url set or a Socket Mode client")
         message = self._messages.get(channel, {}).get(message_ts)
         if message is None:
             raise StandInError(f"no message {message_ts} in {channel}")
@@ -702,6 +774,8 @@ class SlackStandIn:
                 }
             ],
         }
+        if self.events_url is None:
+            return await self._deliver_over_socket("interactive", payload, 0, "")
         body = "payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")
         raw = body.encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
