@@ -161,6 +161,8 @@ class SlackStandIn:
         self.posted: list[dict[str, Any]] = []
         # Messages only one user sees (chat.postEphemeral): channel, user, text, blocks.
         self.ephemeral: list[dict[str, Any]] = []
+        # App Home views as last published, per user (views.publish).
+        self.home_views: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
         self._users: dict[str, _User] = {}
@@ -193,6 +195,7 @@ class SlackStandIn:
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "apps.connections.open": self._apps_connections_open,
+            "views.publish": self._views_publish,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -678,6 +681,75 @@ class SlackStandIn:
         self.ephemeral.append({"channel": channel, "user": user, **content})
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
+
+    async def _views_publish(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        self._require(params, "user_id", "view")
+        view = self._json_param(params, "view", "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise _ApiError("invalid_arguments")
+        user = str(params["user_id"])
+        if user not in self._users:
+            raise _ApiError("user_not_found")
+        stored = {
+            "id": f"V{secrets.token_hex(5).upper()}",
+            "team_id": self.team_id,
+            "type": "home",
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+        }
+        self.home_views[user] = stored
+        return {"ok": True, "view": copy.deepcopy(stored)}
+
+    async def slash_command(
+        self, command: str, text: str, user: str = DEFAULT_AGENT_ID, channel: str = ""
+    ) -> tuple[int, Any]:
+        """An agent types `/command text`: the signed form-encoded delivery Slack sends; returns
+        Zora's status and its immediate (ephemeral) answer."""
+        if self.events_url is None or self._session is None:
+            raise StandInError("the stand-in must be running with events_url set to deliver commands")
+        channel_name = self._channels[channel].name if channel in self._channels else "directmessage"
+        fields = {
+            "token": _VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "team_domain": "zora-standin",
+            "channel_id": channel,
+            "channel_name": channel_name,
+            "user_id": user,
+            "user_name": self._users[user].name,
+            "command": command,
+            "text": text,
+            "api_app_id": self.app_id,
+            "is_enterprise_install": "false",
+            "response_url": f"{self._require_origin()}/dev/slack/response/{secrets.token_hex(8)}",
+            "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
+        }
+        raw = "&".join(f"{k}={quote(v, safe='')}" for k, v in fields.items()).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
+        async with self._session.post(self.events_url, data=raw, headers=headers, timeout=timeout) as resp:
+            body = await resp.read()
+            try:
+                answer: Any = json.loads(body) if body else None
+            except ValueError:
+                answer = body.decode()
+            return resp.status, answer
+
+    async def open_app_home(self, user: str = DEFAULT_AGENT_ID) -> int:
+        """The user opens the app's Home tab: an app_home_opened event."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{secrets.token_hex(4).upper()}",
+            "event_ts": f"{time.time():.6f}",
+            "tab": "home",
+        }
+        if user in self.home_views:
+            event["view"] = copy.deepcopy(self.home_views[user])
+        return await self.deliver_event(event)
 
     async def _apps_connections_open(self, _params: dict[str, Any], request: web.Request) -> dict[str, Any]:
         ws_origin = str(request.url.origin()).replace("http://", "ws://", 1)

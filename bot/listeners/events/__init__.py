@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.listeners.events.app_home import on_app_home_opened
 from bot.listeners.events.message import on_message
 
 
 def register(app: AsyncApp) -> None:
     app.event("message")(on_message)
+    app.event("app_home_opened")(on_app_home_opened)

@@ -1,0 +1,71 @@
+"""Lists of conversations for agents: open, unassigned, mine — for `/zora` and the App Home."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+Which = Literal["open", "unassigned", "mine"]
+LIST_LIMIT = 10
+
+_FILTER = {
+    "open": "c.status IN ('open', 'assigned')",
+    "unassigned": "c.status = 'open' AND c.assignee IS NULL",
+    "mine": "c.status IN ('open', 'assigned') AND c.assignee = $2",
+}
+_TITLE = {"open": "Open conversations", "unassigned": "Unassigned", "mine": "Assigned to you"}
+
+
+@dataclass
+class Row:
+    shop: str
+    who: str
+    status: str
+    assignee: str | None
+    channel: str
+    thread_ts: str
+    updated_at: datetime
+
+
+def thread_link(channel: str, thread_ts: str) -> str:
+    # Slack resolves archive links for any workspace member; the ts without its dot names the message.
+    return f"https://slack.com/archives/{channel}/p{thread_ts.replace('.', '')}"
+
+
+async def conversations(pool: Any, team_id: str, user_id: str, which: Which) -> tuple[int, list[Row]]:
+    """(how many in all, the most recently active ones) for the shops this Slack workspace serves."""
+    where = _FILTER[which]
+    base = (
+        " FROM conversations c JOIN slack_threads t ON t.conversation_id = c.id JOIN shops s ON s.id = c.shop_id"
+        " JOIN shoppers p ON p.id = c.shopper_id"
+        f" WHERE t.team_id = $1 AND {where}"
+    )
+    args: list[Any] = [team_id] + ([user_id] if which == "mine" else [])
+    async with pool.acquire() as conn:
+        total = await conn.fetchval("SELECT count(*)" + base, *args)
+        rows = await conn.fetch(
+            "SELECT s.domain, COALESCE(p.name, p.email, 'a shopper') AS who, c.status, c.assignee,"
+            " t.channel_id, t.thread_ts, c.updated_at" + base + f" ORDER BY c.updated_at DESC LIMIT {LIST_LIMIT}",
+            *args,
+        )
+    return int(total), [
+        Row(r["domain"], r["who"], r["status"], r["assignee"], r["channel_id"], r["thread_ts"], r["updated_at"])
+        for r in rows
+    ]
+
+
+def render_list(which: Which, total: int, rows: list[Row]) -> list[dict[str, Any]]:
+    title = f"*{_TITLE[which]}* ({total})"
+    if not rows:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": f"{title}\nNone right now."}}]
+    lines = []
+    for row in rows:
+        who = f"<@{row.assignee}>" if row.assignee else "unassigned"
+        lines.append(
+            f"• <{thread_link(row.channel, row.thread_ts)}|{row.who}> on {row.shop} · {row.status} · {who}"
+            f" · last message <!date^{int(row.updated_at.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{row.updated_at:%Y-%m-%d %H:%M} UTC>"
+        )
+    more = f"\n…and {total - len(rows)} more" if total > len(rows) else ""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": title + "\n" + "\n".join(lines) + more}}]
