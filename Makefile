@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test setup browser lint typecheck bench clean
+.PHONY: dev test setup browser widget-deps lint typecheck bench clean
 
 dev: setup
 	$(BIN)/zora dev
 
-test: setup browser lint typecheck
+test: setup browser widget-deps lint typecheck
 	$(BIN)/pytest
 
 # Browser tests use Debian's chromium. As root (CI) it is installed with apt; elsewhere those
@@ -18,6 +18,14 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "==> installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# With Node.js present, install the widget's pinned build tools so a test can check that the
+# committed bundle matches widget/src; without Node those tests skip and say why.
+widget-deps:
+	@if command -v npm >/dev/null 2>&1 && [ ! -d widget/node_modules/esbuild ]; then \
+		echo "==> installing the widget's build tools (npm ci in widget/)"; \
+		cd widget && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 setup: $(STAMP)

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
+from zora.delivery import OfflineDelivery
 from zora.models import Author, ConversationConfig
 from zora.push import Emitter
 from zora.services import Services
@@ -27,6 +28,8 @@ class BotDeps:
     emitter: Emitter
     task_queue: str
     conversation_config: ConversationConfig
+    # Replies for shoppers who are not connected go to OutboundDeliveryWorkflow (zora/delivery.py).
+    delivery: OfflineDelivery | None = None
     _authors: dict[str, Author] = field(default_factory=dict)
 
     @classmethod
@@ -39,6 +42,7 @@ class BotDeps:
             emitter=emitter,
             task_queue=services.settings.temporal_task_queue,
             conversation_config=ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600),
+            delivery=OfflineDelivery.from_settings(services.redis, services.temporal, services.settings),
         )
 
     async def author(self, user_id: str) -> Author:

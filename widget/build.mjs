@@ -18,6 +18,18 @@ const pkg = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
 const sio = JSON.parse(readFileSync(join(here, 'node_modules', 'socket.io-client', 'package.json'), 'utf8'));
 const check = process.argv.includes('--check');
 
+// The widget connects with websocket, falling back to long-polling; WebTransport is never used,
+// so its transport is left out of the bundle (engine.io-client drops transports it cannot find).
+const noWebTransport = {
+  name: 'no-webtransport',
+  setup(b) {
+    b.onResolve({ filter: /\/webtransport\.js$/ }, (args) =>
+      args.importer.includes('engine.io-client') ? { path: 'webtransport', namespace: 'zora-stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zora-stub' }, () => ({ contents: 'export const WT = undefined;', loader: 'js' }));
+  },
+};
+
 const result = await build({
   absWorkingDir: here,
   entryPoints: ['src/index.js'],
@@ -35,6 +47,7 @@ const result = await build({
   banner: {
     js: `/*! Zora widget ${pkg.version} | includes socket.io-client ${sio.version} (MIT License, (c) Guillermo Rauch and Socket.IO contributors; component-emitter (c) Component contributors) | built from widget/src, do not edit */`,
   },
+  plugins: [noWebTransport],
   logLevel: 'warning',
 });
 

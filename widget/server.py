@@ -4,6 +4,7 @@ and the static files. The protocol is written down in docs/widget-protocol.md.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from datetime import UTC, datetime
@@ -15,8 +16,10 @@ import socketio
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from widget import receipts
 from widget.emitter import NAMESPACE, conversation_room
 from zora import transcript
+from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.logs import conversation_id_var
 from zora.models import ConversationConfig, ConversationRef, Opened, StoredMessage
 from zora.push import Emitter
@@ -28,6 +31,7 @@ from zora.security import (
     verify_shopper_token,
 )
 from zora.services import Services
+from zora.shop_settings import parse_settings
 from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,45 @@ class MessageEvent(BaseModel):
         return value
 
 
+class ReceiptEvent(BaseModel):
+    """`delivered` / `seen`: every agent message up to `upto_seq` reached / was shown to the shopper."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    upto_seq: int = Field(ge=1, le=2**31 - 1)
+
+
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}\.[^@\s\x00-\x1f\x7f.]{2,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ProfileEvent(BaseModel):
+    """The pre-chat form: who the shopper says they are, so replies can follow by email."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value or None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not EMAIL.match(value):
+            raise ValueError("is not an email address")
+        return value
+
+
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
@@ -100,6 +143,29 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.config = ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600)
         # socket.io runs handlers concurrently; one lock per connection keeps its events in order.
         self._locks: dict[str, asyncio.Lock] = {}
+        self.presence = Presence(services.redis)
+        self.delivery = delivery_config(services.settings)
+        # This process's sockets: sid -> conversation (presence is refreshed for them).
+        self._present: dict[str, UUID] = {}
+        self._refresher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._refresher = asyncio.create_task(self._refresh_presence(), name="widget-presence")
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH)
+            try:
+                await self.presence.refresh([(cid, sid) for sid, cid in list(self._present.items())])
+            except Exception:
+                log.exception("could not refresh widget presence")
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -117,9 +183,34 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.save_session(sid, {"identity": identity})
         self._locks[sid] = asyncio.Lock()
         await self.enter_room(sid, conversation_room(identity.conversation_id))
+        self._present[sid] = identity.conversation_id
+        try:
+            await self.presence.join(identity.conversation_id, sid)
+        except Exception:
+            # Counted as away: at worst an email follows for replies the shopper did see.
+            log.exception("could not record widget presence")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._locks.pop(sid, None)
+        conversation_id = self._present.pop(sid, None)
+        if conversation_id is None:
+            return
+        try:
+            identity = await self._identity(sid)
+            if await self.presence.leave(conversation_id, sid) > 0:
+                return  # another tab is still there
+            # Nobody left to see them: replies not yet seen wait for the shopper, then go by email.
+            upto = await receipts.unseen_replies(self.services.pool, identity.shop_id, conversation_id)
+            if upto > 0:
+                await start_delivery(
+                    self.services.temporal,
+                    self.services.settings.temporal_task_queue,
+                    _ref(identity),
+                    self.delivery,
+                    upto,
+                )
+        except Exception:
+            log.exception("could not hand unseen replies to offline delivery")
 
     async def _identity(self, sid: str) -> ShopperIdentity:
         session = await self.get_session(sid)
@@ -138,12 +229,72 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             status, messages = await transcript.history(
                 self.services.pool, identity.shop_id, identity.conversation_id, event.since_seq
             )
+            wired = [transcript.wire(m) for m in messages]
+            last_agent, seen_upto = await receipts.reading_state(
+                self.services.pool, identity.shop_id, identity.conversation_id
+            )
+            for m in wired:
+                # A shopper message is seen once an agent replied after it.
+                if m["direction"] == "shopper" and m["seq"] < last_agent:
+                    m["status"] = "seen"
             return {
                 "ok": True,
                 "conversation_id": str(identity.conversation_id),
                 "status": status,
-                "messages": [transcript.wire(m) for m in messages],
+                "messages": wired,
+                "seen_upto": seen_upto,
             }
+
+    async def _receipt(self, sid: str, kind: receipts.Receipt, data: Any) -> dict[str, Any]:
+        async with self._locks.setdefault(sid, asyncio.Lock()):
+            identity = await self._identity(sid)
+            try:
+                event = ReceiptEvent.model_validate(data)
+            except ValidationError as exc:
+                log.info("bad %s event: %s", kind, _describe(exc))
+                return _error("invalid_payload", _describe(exc))
+            try:
+                stored = await receipts.record(
+                    self.services.pool, identity.shop_id, identity.conversation_id, kind, event.upto_seq
+                )
+            except Exception:
+                log.exception("could not store a %s receipt", kind)
+                return _error("unavailable", "the receipt was not stored; please retry")
+            if stored is None:
+                return _error("invalid_payload", "upto_seq: no such message in this conversation")
+            await self.emitter.emit(
+                "receipt",
+                {
+                    "conversation_id": str(identity.conversation_id),
+                    "delivered_upto": stored.delivered_upto,
+                    "seen_upto": stored.seen_upto,
+                },
+                identity.conversation_id,
+            )
+            return {"ok": True, "delivered_upto": stored.delivered_upto, "seen_upto": stored.seen_upto}
+
+    async def on_delivered(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        return await self._receipt(sid, "delivered", data)
+
+    async def on_seen(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        return await self._receipt(sid, "seen", data)
+
+    async def on_profile(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        async with self._locks.setdefault(sid, asyncio.Lock()):
+            identity = await self._identity(sid)
+            try:
+                event = ProfileEvent.model_validate(data)
+            except ValidationError as exc:
+                log.info("bad profile event: %s", _describe(exc))
+                return _error("invalid_payload", _describe(exc))
+            try:
+                await receipts.save_profile(
+                    self.services.pool, identity.shop_id, identity.shopper_id, event.name, event.email
+                )
+            except Exception:
+                log.exception("could not store the shopper's profile")
+                return _error("unavailable", "the profile was not stored; please retry")
+            return {"ok": True}
 
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
         async with self._locks.setdefault(sid, asyncio.Lock()):
@@ -190,10 +341,19 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         # Unknown events get an explicit error instead of silence.
-        if event not in {"connect", "disconnect", "resume", "message"}:
+        if event not in {"connect", "disconnect", "resume", "message", "delivered", "seen", "profile"}:
             log.info("unknown widget event %r", event)
             return _error("unknown_event", f"unknown event {event!r}; see docs/widget-protocol.md")
         return await super().trigger_event(event, *args)
+
+
+def _ref(identity: ShopperIdentity) -> ConversationRef:
+    return ConversationRef(
+        shop=identity.shop,
+        shop_id=identity.shop_id,
+        conversation_id=identity.conversation_id,
+        shopper_id=identity.shopper_id,
+    )
 
 
 async def session_handler(request: web.Request, services: Services) -> web.Response:
@@ -206,9 +366,15 @@ async def session_handler(request: web.Request, services: Services) -> web.Respo
     except ValidationError as exc:
         return _json_error(400, "invalid_request", _describe(exc))
     async with services.pool.acquire() as conn:
-        shop_id = await conn.fetchval("SELECT id FROM shops WHERE domain = $1", req.shop)
-    if shop_id is None:
+        shop = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", req.shop)
+    if shop is None:
         return _json_error(404, "unknown_shop", f"Zora is not installed on {req.shop}")
+    shop_id: int = shop["id"]
+    try:
+        shop_settings = parse_settings(shop["settings"])
+    except ValidationError:
+        log.exception("invalid settings for %s; widget defaults apply", req.shop)
+        shop_settings = parse_settings(None)
     settings = services.settings
     identity: ShopperIdentity | None = None
     if req.token:
@@ -228,6 +394,8 @@ async def session_handler(request: web.Request, services: Services) -> web.Respo
             "shopper_id": str(identity.shopper_id),
             "conversation_id": str(identity.conversation_id),
             "expires_in": ttl,
+            # What the merchant set for the widget (docs/widget-protocol.md).
+            "widget": {"prechat": shop_settings.prechat, "greetings": shop_settings.greetings},
         }
     )
 

@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a Temporal worker against external services")
     sub.add_parser("migrate", help="apply pending database migrations (safe to run twice, or concurrently)")
     sub.add_parser("doctor", help="check services, Slack, and every shop's Slack channel; exit 1 on a problem")
+    from zora.shopify.cli import add_commands as add_shopify_commands
+
+    add_shopify_commands(sub)
     return parser
 
 
@@ -65,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(settings.log_format, "WARNING")
             settings.require("database_url", "redis_url", "temporal_address")
             return asyncio.run(doctor(settings))
+        elif args.command == "shopify":
+            from zora.shopify.cli import run as run_shopify
+
+            return run_shopify(args, settings)
     except ConfigError as exc:
         print(f"zora: error: {exc}", file=sys.stderr)
         return 2

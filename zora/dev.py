@@ -29,6 +29,8 @@ class DevOptions:
     slack_port: int = 8090
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    smtp_port: int = 1025
+    mail_port: int = 8025
 
 
 def _say(line: str) -> None:
@@ -128,12 +130,37 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             channel = DEMO_CHANNEL_ID
             inbox_url = standin.inbox_url
 
+        shopify_standin = None
+        if settings.shopify_api_key is None:
+            from zora.shopify.dev import start_standin
+
+            shopify_standin, shopify_updates = await start_standin(stack, data_dir, port)
+            updates.update(shopify_updates)
+
+        mail_page = None
+        if settings.smtp_host is None:
+            from zora.mail_catcher import MailCatcher
+
+            # Emails to shoppers (missed replies) are caught locally and shown on a page.
+            catcher = MailCatcher()
+            await catcher.start(smtp_port=opts.smtp_port, web_port=opts.mail_port)
+            stack.push_async_callback(catcher.stop)
+            updates.update(smtp_host=catcher.host, smtp_port=catcher.smtp_port, smtp_tls="none")
+            mail_page = catcher.page_url
+            if "widget_link_url" not in settings.model_fields_set:
+                # The email's link reopens the conversation on the demo storefront.
+                updates["widget_link_url"] = f"http://{settings.host}:{port}/demo?shop={{shop}}"
+
         settings = settings.with_values(**updates)
         applied = await db.migrate(settings.database_url or "")
         _say(f"  database migrated ({len(applied)} new migration(s))")
 
         services = await stack.enter_async_context(open_services(settings))
         await ensure_shop(services.pool, settings.demo_shop, "Zora demo store", channel)
+        if shopify_standin is not None:
+            from zora.shopify.dev import install_demo
+
+            await install_demo(services, shopify_standin, settings.demo_shop)
         assert settings.redis_url
         emitter = ShopperEmitter(settings.redis_url)
         stack.push_async_callback(emitter.close)
@@ -158,6 +185,10 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         if temporal_ui:
             _say(f"  Temporal UI       {temporal_ui}")
         _say(f"  health            {base}/readyz")
+        if mail_page:
+            _say(f"  email (catcher)   {mail_page}   <- replies a shopper missed are emailed here")
+        if shopify_standin is not None:
+            _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
         _say("Press Ctrl-C to stop.")
 
         stop_task = asyncio.create_task(stop.wait())

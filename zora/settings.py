@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_default_channel: str | None = None
 
+    # Shopify app (Partner dashboard: client id and secret). Without them `zora dev` runs the Shopify stand-in.
+    shopify_api_key: str | None = None
+    shopify_api_secret: SecretStr | None = None
+    shopify_api_version: str = "2026-04"
+    shopify_scopes: str = "read_customers,write_customers,read_orders,read_products"
+    # Where a shop's Admin API and OAuth live; `{shop}` is the myshopify domain. Only changed for a stand-in.
+    shopify_admin_base_url: str = "https://{shop}"
+    shopify_reconcile_every_minutes: int = Field(default=60, ge=1)
+    shopify_reconcile_jitter_minutes: int = Field(default=10, ge=0)
+
     # Web.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -40,6 +50,20 @@ class Settings(BaseSettings):
 
     # Conversation defaults.
     idle_close_hours: float = Field(default=24.0, gt=0)
+
+    # Replies a shopper missed: emailed once when still unseen this many minutes after the last one.
+    offline_email_after_minutes: float = Field(default=15.0, gt=0)
+    # Where the link in that email opens the conversation; {shop} is the myshopify domain.
+    widget_link_url: str = "https://{shop}/"
+
+    # Outgoing email (SMTP). Without SMTP_HOST no email is sent; `zora dev` runs a local catcher.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # "starttls" (upgrade a plain connection, usually port 587), "tls" (implicit TLS, usually 465), "none".
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "Zora <no-reply@localhost>"
 
     # Operations.
     log_format: Literal["json", "text"] = "json"
@@ -65,6 +89,13 @@ class Settings(BaseSettings):
         if not value.endswith("/"):
             raise ValueError("must end with '/' (slack_sdk joins method names onto it)")
         return value
+
+    @field_validator("shopify_admin_base_url")
+    @classmethod
+    def _admin_url_template(cls, value: str) -> str:
+        if "{shop}" not in value:
+            raise ValueError("must contain {shop} (the shop's myshopify domain goes there)")
+        return value.rstrip("/")
 
     @field_validator("zora_secret_key")
     @classmethod

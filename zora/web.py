@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import create_bolt_app, events_handler
 from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
+from webhooks.shopify import add_routes as add_shopify_routes
 from widget.emitter import ServerEmitter
 from widget.server import WidgetNamespace, session_handler, static_file
 from zora.errors import ConfigError
@@ -82,7 +83,9 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
             )
 
         relay = FastRelay(SlackOutbound(svc.pool, svc.slack, emitter), handoff)
-        sio.register_namespace(WidgetNamespace(svc, relay, emitter))
+        namespace = WidgetNamespace(svc, relay, emitter)
+        sio.register_namespace(namespace)
+        namespace.start()
         bolt = create_bolt_app(svc, emitter)
         app[BOLT_HANDLER] = events_handler(bolt)
         socket_mode = None
@@ -106,6 +109,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         await relay.close()
         await sio.shutdown()
+        await namespace.close()
 
     app.cleanup_ctx.extend([services_ctx, mount_ctx])
 
@@ -141,6 +145,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.router.add_get("/demo", demo)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_shopify_routes(app, SERVICES)
     return app
 
 

@@ -6,10 +6,15 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.conversation import ConversationActivities, SweepActivities
+from activities.delivery import DeliveryActivities
+from activities.shopify import ShopifyActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter
 from workflows.conversation import ConversationWorkflow
+from workflows.delivery import OutboundDeliveryWorkflow
+from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
+from zora.mail import Mailer
 from zora.models import ConversationConfig
 from zora.services import Services
 
@@ -20,11 +25,19 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
     conversations = ConversationActivities(services.pool, SlackOutbound(services.pool, services.slack, emitter))
     sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
+    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
+    delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
     return Worker(
         services.temporal,
         task_queue=queue,
-        workflows=[ConversationWorkflow, SweepWorkflow],
-        activities=[*conversations.all(), sweep.sweep_undelivered],
+        workflows=[
+            ConversationWorkflow,
+            SweepWorkflow,
+            ShopifyWebhookWorkflow,
+            ShopifyReconcileWorkflow,
+            OutboundDeliveryWorkflow,
+        ],
+        activities=[*conversations.all(), sweep.sweep_undelivered, *shopify.all(), *delivery.all()],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")

@@ -81,7 +81,7 @@ async def test_release_resolve_and_the_shopper_writing_again(zora: Zora) -> None
     assert (await shopper.send("one more thing"))["ok"]
     posts = await zora.standin.wait_for_posts(posted + 1)
     assert posts[-1]["thread_ts"] == root_ts
-    for _ in range(100):
+    for _ in range(300):
         if (await _row(zora, cid))["status"] == "open" and _buttons(_card(zora, root_ts))[0] == "zora_claim":
             break
         await asyncio.sleep(0.05)
@@ -108,8 +108,9 @@ async def test_reopen_a_closed_conversation_starts_a_new_run(zora: Zora) -> None
     await handle.result()
     assert (await _row(zora, cid))["status"] == "closed"
     assert await zora.standin.press_button(CHANNEL, root_ts, "zora_reopen", cid) == 200
-    for _ in range(100):
-        if (await _row(zora, cid))["status"] == "open":
+    # The status is written first, then the card is edited: wait for both.
+    for _ in range(300):
+        if (await _row(zora, cid))["status"] == "open" and _buttons(_card(zora, root_ts))[0] == "zora_claim":
             break
         await asyncio.sleep(0.05)
     assert (await _row(zora, cid))["status"] == "open"

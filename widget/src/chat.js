@@ -4,8 +4,9 @@
 
 const CACHE_LIMIT = 200;
 
-// Shopper message statuses only move forward: sending → sent/stored → undelivered → delivered.
-const RANK = { sending: 0, sent: 1, stored: 1, undelivered: 2, delivered: 3 };
+// Shopper message statuses only move forward: sending → sent/stored → undelivered → delivered → seen
+// (an agent replied after it).
+const RANK = { sending: 0, sent: 1, stored: 1, undelivered: 2, delivered: 3, seen: 4 };
 
 export function laterStatus(current, next) {
   if (current === 'failed' || !(next in RANK)) return current;
@@ -33,6 +34,8 @@ function pick(m) {
     body: m.body,
     created_at: m.created_at || null,
     status: m.status || null,
+    edited_at: m.edited_at || null,
+    deleted: m.deleted === true,
   };
 }
 
@@ -154,8 +157,39 @@ export function createChat(store) {
       // The server has stored it: it no longer needs to be (re)sent.
       if (m.client_id && m.direction === 'shopper') outbox.remove(m.client_id);
     }
+    deriveSeen();
     persist();
     return added;
+  }
+
+  function maxAgentSeq() {
+    for (let i = list.length - 1; i >= 0; i--) if (list[i].direction === 'agent' && list[i].seq != null) return list[i].seq;
+    return 0;
+  }
+
+  /** A shopper message is seen once an agent replied after it. */
+  function deriveSeen() {
+    const last = maxAgentSeq();
+    for (const m of list) {
+      if (m.direction !== 'shopper' || m.seq == null || m.seq > last || m.status === 'seen') continue;
+      m.status = 'seen';
+      if (view) view.update(m);
+    }
+  }
+
+  /** Applies `message_updated` (an agent edited a reply) or `message_deleted`. */
+  function applyChange(ev, deleted) {
+    const m = ev && Number.isInteger(ev.seq) ? bySeq.get(ev.seq) : undefined;
+    if (!m || m.direction !== 'agent') return;
+    if (deleted) {
+      m.deleted = true;
+      m.body = '';
+    } else if (typeof ev.body === 'string' && !m.deleted) {
+      m.body = ev.body;
+      m.edited_at = ev.edited_at || new Date().toISOString();
+    }
+    if (view) view.update(m);
+    persist();
   }
 
   /** Applies a `status` event. */
@@ -233,6 +267,12 @@ export function createChat(store) {
     load,
     ingest,
     applyStatus,
+    applyChange,
+    maxAgentSeq,
+    /** How many (not deleted) agent messages come after `seq`. */
+    countAgentAfter(seq) {
+      return list.filter((m) => m.direction === 'agent' && !m.deleted && m.seq > seq).length;
+    },
     addPending,
     markSent,
     markFailed,

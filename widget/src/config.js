@@ -3,10 +3,11 @@
 //   <script src="https://zora.example/widget.js" data-shop="demo.myshopify.com" async></script>
 //
 // Required: data-shop. Optional: data-server (an origin; defaults to the origin of the script's
-// src), data-color (accent colour), data-greeting, data-position ("right" | "left").
+// src), data-color (accent colour), data-greeting (the merchant's greeting, any language),
+// data-launcher-text (the launcher's name), data-position ("right" | "left"), data-locale (the
+// storefront's language; Shopify.locale and <html lang> are used when it is absent).
 
 const DEFAULT_COLOR = '#1f6feb';
-const DEFAULT_GREETING = 'Hi! How can we help? Send us a message and we will reply right here.';
 
 /** Finds our <script> when document.currentScript is not available (it should be). */
 export function findScript() {
@@ -36,7 +37,7 @@ function isColor(value) {
 
 /**
  * @param {HTMLScriptElement | null} script
- * @returns {{shop: string, server: string, color: string, greeting: string, position: 'left' | 'right'}}
+ * @returns {{shop: string, server: string, color: string, greeting: string, launcherText: string, locale: string, position: 'left' | 'right'}}
  */
 export function readConfig(script) {
   const attr = (name) => ((script && script.getAttribute(name)) || '').trim();
@@ -51,7 +52,9 @@ export function readConfig(script) {
     shop,
     server,
     color: isColor(color) ? color : DEFAULT_COLOR,
-    greeting: attr('data-greeting') || DEFAULT_GREETING,
+    greeting: attr('data-greeting'),
+    launcherText: attr('data-launcher-text'),
+    locale: attr('data-locale'),
     position,
   };
 }

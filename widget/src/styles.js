@@ -12,7 +12,7 @@ button{font:inherit;cursor:pointer}
 .launcher:focus-visible,.close:focus-visible,.send:focus-visible{outline:3px solid var(--zora-accent);outline-offset:3px}
 .launcher svg{width:26px;height:26px;fill:currentColor}
 .badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;background:#d1242f;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
-.badge[hidden],.panel[hidden]{display:none}
+[hidden]{display:none!important}
 .panel{position:absolute;bottom:72px;right:0;display:flex;flex-direction:column;width:370px;height:min(580px,calc(100vh - 110px));overflow:hidden;background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.25);animation:zora-in .18s ease-out}
 .left .panel{right:auto;left:0}
 @keyframes zora-in{from{opacity:0;transform:translateY(10px)}to{opacity:1;transform:none}}
@@ -38,6 +38,14 @@ button{font:inherit;cursor:pointer}
 .input:focus{outline:2px solid var(--zora-accent);outline-offset:-1px}
 .send{height:42px;padding:0 16px;border:0;border-radius:10px;background:var(--zora-accent);color:var(--zora-on-accent);font-weight:600}
 .send:disabled,.input:disabled{cursor:not-allowed;opacity:.6}
+.prechat{display:flex;flex-direction:column;gap:6px;padding:12px;border-top:1px solid #e1e4e8;background:#fff}
+.prechat label{font-size:13px;font-weight:600;color:#424a53}
+.pcintro{margin:0 0 4px;font-size:13px;color:#57606a}
+.prechat .ferr{padding:0}
+.prechat .input{flex:none}
+.pcbtns{display:flex;justify-content:flex-end;gap:8px;margin-top:6px}
+.skip{height:42px;padding:0 14px;border:1px solid #c9ced4;border-radius:10px;background:#fff;color:#1f2328}
+.skip:focus-visible{outline:3px solid var(--zora-accent);outline-offset:2px}
 .sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (max-width:480px){.root{bottom:16px;right:16px}.root.left{left:16px}.panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0;box-shadow:none}}
 @media (prefers-reduced-motion:reduce){*,*::before,*::after{animation:none!important;transition:none!important;scroll-behavior:auto!important}}

@@ -27,13 +27,9 @@ function icon(d, cls) {
 const CHAT_ICON = 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z';
 const CLOSE_ICON = 'M6 6l12 12M18 6L6 18';
 
-const STATUS_TEXT = {
-  sending: 'Sending…',
-  sent: 'Sent',
-  stored: 'Sent',
-  delivered: 'Delivered',
-  undelivered: 'Not delivered yet',
-};
+// Server statuses as a shopper reads them (keys of i18n.js).
+const STATUS_KEY = { sending: 'sending', sent: 'sent', stored: 'sent', delivered: 'delivered', undelivered: 'undelivered', seen: 'seen' };
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** Picks black or white text for the accent colour (WCAG relative luminance). */
 function onAccent(probe) {
@@ -59,10 +55,11 @@ function formatTime(iso) {
 }
 
 /**
- * @param {{color: string, greeting: string, position: string}} cfg
- * @param {{onSend: (text: string) => boolean, onOpen: () => void}} handlers
+ * @param {{color: string, greeting: string, launcherText: string, position: string}} cfg
+ * @param {(key: string, vars?: object) => string} t  the translator (i18n.js)
+ * @param {{onSend: (text: string) => boolean, onOpen: () => void, onSeen: () => void, onProfile: (p: {name: string, email: string}) => void}} handlers
  */
-export function createUI(cfg, handlers) {
+export function createUI(cfg, t, handlers) {
   const host = document.createElement('zora-widget');
   host.setAttribute('data-state', 'loading');
   const shadow = host.attachShadow({ mode: 'open' });
@@ -76,34 +73,55 @@ export function createUI(cfg, handlers) {
     {
       type: 'button',
       class: 'launcher',
-      'aria-label': 'Chat with us',
       'aria-expanded': 'false',
       'aria-controls': 'zora-panel',
     },
     [icon(CHAT_ICON), badge],
   );
 
-  const title = h('h2', { class: 'title', id: 'zora-title' }, ['Chat']);
-  const conn = h('div', { class: 'conn' }, ['Connecting…']);
-  const closeBtn = h('button', { type: 'button', class: 'close', 'aria-label': 'Close chat' }, [
-    icon(CLOSE_ICON),
-  ]);
+  const title = h('h2', { class: 'title', id: 'zora-title' });
+  const conn = h('div', { class: 'conn', role: 'status' });
+  const closeBtn = h('button', { type: 'button', class: 'close' }, [icon(CLOSE_ICON)]);
   const head = h('div', { class: 'head' }, [h('div', null, [title, conn]), closeBtn]);
 
   const greeting = h('div', { class: 'msg agent greeting' }, [h('div', { class: 'bubble' })]);
-  greeting.firstChild.textContent = cfg.greeting;
   const log = h(
     'div',
     {
       class: 'log',
       role: 'log',
       'aria-live': 'polite',
-      'aria-relevant': 'additions',
-      'aria-label': 'Messages',
+      'aria-relevant': 'additions text',
       tabindex: '0',
     },
     [greeting],
   );
+
+  // The pre-chat form (merchant setting): optional name and email, so replies can follow by email.
+  const pcName = h('input', { id: 'zora-name', class: 'input', name: 'name', autocomplete: 'name', maxlength: '100' });
+  const pcEmail = h('input', {
+    id: 'zora-email',
+    class: 'input',
+    name: 'email',
+    type: 'email',
+    autocomplete: 'email',
+    maxlength: '254',
+  });
+  const pcIntro = h('p', { class: 'pcintro' });
+  const pcError = h('div', { class: 'ferr', role: 'alert' });
+  const pcStart = h('button', { type: 'submit', class: 'send' });
+  const pcSkip = h('button', { type: 'button', class: 'skip' });
+  const pcNameLabel = h('label', { for: 'zora-name' });
+  const pcEmailLabel = h('label', { for: 'zora-email' });
+  const prechat = h('form', { class: 'prechat', novalidate: '', hidden: '' }, [
+    pcIntro,
+    pcNameLabel,
+    pcName,
+    pcEmailLabel,
+    pcEmail,
+    pcError,
+    h('div', { class: 'pcbtns' }, [pcSkip, pcStart]),
+  ]);
 
   const input = h('textarea', {
     id: 'zora-input',
@@ -111,21 +129,17 @@ export function createUI(cfg, handlers) {
     name: 'message',
     rows: '1',
     maxlength: '4000',
-    placeholder: 'Write a message…',
     autocomplete: 'off',
   });
   const formError = h('div', { class: 'ferr', role: 'alert' });
-  const form = h('form', { class: 'form', novalidate: '' }, [
-    h('label', { for: 'zora-input', class: 'sr' }, ['Message']),
-    input,
-    h('button', { type: 'submit', class: 'send' }, ['Send']),
-  ]);
-  const sendBtn = form.querySelector('.send');
+  const inputLabel = h('label', { for: 'zora-input', class: 'sr' });
+  const sendBtn = h('button', { type: 'submit', class: 'send' });
+  const form = h('form', { class: 'form', novalidate: '' }, [inputLabel, input, sendBtn]);
 
   const panel = h(
     'div',
-    { id: 'zora-panel', class: 'panel', role: 'dialog', 'aria-label': 'Chat', hidden: '' },
-    [head, log, formError, form],
+    { id: 'zora-panel', class: 'panel', role: 'dialog', 'aria-labelledby': 'zora-title', hidden: '' },
+    [head, log, prechat, formError, form],
   );
 
   const root = h('div', { class: 'root' + (cfg.position === 'left' ? ' left' : '') }, [launcher, panel]);
@@ -136,6 +150,33 @@ export function createUI(cfg, handlers) {
 
   let isOpen = false;
   let unread = 0;
+  let connKey = 'connecting';
+  let disabledKey = null;
+  let prechatMode = 'off'; // off | optional | required
+  let greetings = {}; // the merchant's greeting per language
+
+  /** Puts every fixed text in the current language (again, after setLocale). */
+  function applyTexts() {
+    launcher.setAttribute('aria-label', cfg.launcherText || t('launcher'));
+    title.textContent = t('title');
+    closeBtn.setAttribute('aria-label', t('close'));
+    log.setAttribute('aria-label', t('messages'));
+    inputLabel.textContent = t('message');
+    input.placeholder = disabledKey ? t(disabledKey) : t('placeholder');
+    sendBtn.textContent = t('send');
+    conn.textContent = t(connKey);
+    const lang = t.lang;
+    greeting.firstChild.textContent =
+      greetings[lang] || greetings[lang.split('-')[0]] || cfg.greeting || greetings.default || t('greeting');
+    pcIntro.textContent = t('prechat');
+    pcNameLabel.textContent = t('name');
+    pcEmailLabel.textContent = t('email');
+    pcEmail.setAttribute('aria-required', String(prechatMode === 'required'));
+    pcStart.textContent = t('start');
+    pcSkip.textContent = t('skip');
+    pcSkip.hidden = prechatMode === 'required';
+    for (const el of log.children) if (el.zoraMessage) render(el.zoraMessage);
+  }
 
   function nearBottom() {
     return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
@@ -160,12 +201,14 @@ export function createUI(cfg, handlers) {
     launcher.setAttribute('aria-expanded', 'true');
     setUnread(0);
     scrollToEnd();
+    const target = prechat.hidden ? input : pcName;
     try {
-      input.focus({ preventScroll: true });
+      target.focus({ preventScroll: true });
     } catch (_) {
-      input.focus();
+      target.focus();
     }
     handlers.onOpen();
+    handlers.onSeen();
   }
   function close() {
     if (!isOpen) return;
@@ -210,6 +253,36 @@ export function createUI(cfg, handlers) {
     autosize();
     formError.textContent = '';
   });
+  log.addEventListener('scroll', () => handlers.onSeen(), { passive: true });
+  document.addEventListener('visibilitychange', () => handlers.onSeen());
+
+  function finishPrechat(profile) {
+    prechat.hidden = true;
+    form.hidden = false;
+    if (profile) handlers.onProfile(profile);
+    if (isOpen) input.focus();
+  }
+  prechat.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = pcName.value.trim();
+    const email = pcEmail.value.trim();
+    if (!email && prechatMode === 'required') {
+      pcError.textContent = t('needEmail');
+      pcEmail.setAttribute('aria-invalid', 'true');
+      pcEmail.focus();
+      return;
+    }
+    if (email && !EMAIL.test(email)) {
+      pcError.textContent = t('badEmail');
+      pcEmail.setAttribute('aria-invalid', 'true');
+      pcEmail.focus();
+      return;
+    }
+    pcEmail.removeAttribute('aria-invalid');
+    pcError.textContent = '';
+    finishPrechat(name || email ? { name, email } : null);
+  });
+  pcSkip.addEventListener('click', () => finishPrechat(null));
 
   /** Creates or refreshes the DOM node of one message. */
   function render(m) {
@@ -222,21 +295,38 @@ export function createUI(cfg, handlers) {
       el = h('div', { class: 'msg ' + (mine ? 'me' : 'agent') }, mine ? [bubble, meta] : [author, bubble, meta]);
       m.el = el;
     }
+    el.zoraMessage = m;
     const [first] = el.children;
-    if (!mine) first.textContent = (m.author && m.author.name) || 'Support';
+    if (!mine) first.textContent = (m.author && m.author.name) || t('support');
     el.querySelector('.bubble').textContent = m.body;
+    // An agent deleted it in Slack: its seq stays known (no gaps), the text goes.
+    el.hidden = !!m.deleted;
     if (m.seq != null) el.setAttribute('data-seq', String(m.seq));
     if (m.client_id) el.setAttribute('data-client-id', m.client_id);
     el.setAttribute('data-status', m.status || '');
     el.classList.toggle('failed', m.status === 'failed');
-    const time = formatTime(m.created_at);
-    let status = '';
-    if (mine) {
-      status = m.status === 'failed' ? 'Not sent: ' + (m.error || 'invalid message') : STATUS_TEXT[m.status] || '';
-    }
-    el.querySelector('.meta').textContent = [time, status].filter(Boolean).join(' · ');
+    const parts = [formatTime(m.created_at)];
+    if (m.edited_at) parts.push(t('edited'));
+    if (mine) parts.push(m.status === 'failed' ? t('notSent') + ': ' + (m.error || '') : t(STATUS_KEY[m.status] || 'sending'));
+    el.querySelector('.meta').textContent = parts.filter(Boolean).join(' · ');
     return el;
   }
+
+  /** The highest agent seq the shopper can see right now (0 when the panel is hidden). */
+  function visibleAgentSeq() {
+    if (!isOpen || document.visibilityState === 'hidden') return 0;
+    const box = log.getBoundingClientRect();
+    let best = 0;
+    for (const el of log.children) {
+      const m = el.zoraMessage;
+      if (!m || m.direction !== 'agent' || m.seq == null || m.seq <= best) continue;
+      const r = el.getBoundingClientRect();
+      if (r.height > 0 && r.top < box.bottom && r.bottom > box.top) best = m.seq;
+    }
+    return best;
+  }
+
+  applyTexts();
 
   return {
     host,
@@ -263,8 +353,34 @@ export function createUI(cfg, handlers) {
     addUnread() {
       if (!isOpen) setUnread(unread + 1);
     },
-    setConnection(text) {
-      conn.textContent = text;
+    clearUnread() {
+      setUnread(0);
+    },
+    setUnread(n) {
+      if (!isOpen) setUnread(n);
+    },
+    visibleAgentSeq,
+    /** Shows a connection state (a key of i18n.js). */
+    setConnection(key) {
+      connKey = key;
+      conn.textContent = t(key);
+    },
+    /** Switches the language of every text. */
+    setTranslator(next) {
+      t = next;
+      applyTexts();
+    },
+    /** The shop's widget settings from /widget/session. */
+    setShopConfig(c) {
+      greetings = (c && c.greetings) || {};
+      applyTexts();
+    },
+    /** Shows the pre-chat form ('optional' or 'required') until it is filled in or skipped. */
+    askProfile(mode) {
+      prechatMode = mode;
+      prechat.hidden = false;
+      form.hidden = true;
+      applyTexts();
     },
     setState(state) {
       host.setAttribute('data-state', state);
@@ -272,10 +388,11 @@ export function createUI(cfg, handlers) {
     showFormError(text) {
       formError.textContent = text;
     },
-    disable(text) {
+    disable(key) {
+      disabledKey = key;
       input.disabled = true;
       sendBtn.disabled = true;
-      input.placeholder = text;
+      input.placeholder = t(key);
     },
   };
 }

@@ -4,6 +4,7 @@ import { io } from 'socket.io-client';
 import { makeStore } from './storage.js';
 import { createChat } from './chat.js';
 import { createUI } from './ui.js';
+import { chooseLanguage, translator } from './i18n.js';
 
 const ACK_TIMEOUT = 5000; // message acks; a lost ack means "send again" (client_id makes it safe)
 const RESUME_TIMEOUT = 10000;
@@ -34,6 +35,18 @@ function isUnauthorized(err) {
   return code === 'unauthorized' || (err && err.message === 'unauthorized');
 }
 
+/** A conversation link from an email (`#zora-token=…`): taken once, then removed from the URL. */
+function linkToken() {
+  const m = /(?:^#|&)zora-token=([A-Za-z0-9_.-]+)/.exec(location.hash || '');
+  if (!m) return null;
+  try {
+    history.replaceState(null, '', location.pathname + location.search);
+  } catch (_) {
+    // some sandboxes forbid it: the token stays visible, nothing else changes
+  }
+  return m[1];
+}
+
 function domReady() {
   return document.body
     ? Promise.resolve()
@@ -42,7 +55,7 @@ function domReady() {
 
 /**
  * Starts the widget and returns the public API (window.Zora).
- * @param {{shop: string, server: string, color: string, greeting: string, position: string}} cfg
+ * @param {{shop: string, server: string, color: string, greeting: string, launcherText: string, locale: string, position: string}} cfg
  */
 export function startWidget(cfg) {
   let resolveReady, rejectReady;
@@ -54,10 +67,11 @@ export function startWidget(cfg) {
 
   let ui = null;
   let wantOpen = false;
-  let connText = 'Connecting…';
-  const setConnection = (text) => {
-    connText = text;
-    if (ui) ui.setConnection(text);
+  let t = translator(chooseLanguage(cfg.locale));
+  let connKey = 'connecting';
+  const setConnection = (key) => {
+    connKey = key;
+    if (ui) ui.setConnection(key);
   };
 
   const api = {
@@ -74,6 +88,15 @@ export function startWidget(cfg) {
     send(text) {
       return send(String(text == null ? '' : text));
     },
+    /** Switches the widget's language (a storefront's language picker can call this). */
+    setLocale(locale) {
+      t = translator(chooseLanguage(locale));
+      if (ui) ui.setTranslator(t);
+      return t.lang;
+    },
+    get locale() {
+      return t.lang;
+    },
   };
 
   if (!cfg.shop) {
@@ -86,6 +109,11 @@ export function startWidget(cfg) {
   const chat = createChat(store);
   chat.load();
 
+  const fromLink = linkToken();
+  if (fromLink) {
+    store.set('token', fromLink);
+    wantOpen = true;
+  }
   let token = store.get('token');
   let conversationId = chat.conversationId();
   let shopperId = null;
@@ -101,6 +129,13 @@ export function startWidget(cfg) {
   let refusedCount = 0;
   const inflight = new Set(); // client_ids with an outstanding ack
   const retryTimers = new Map(); // client_id -> timer
+  let shopConfig = null; // the shop's widget settings (from /widget/session)
+  let profileAsked = false;
+  // Receipts for agent messages: the highest seq this widget has (delivered) and has shown (seen),
+  // and what the server has acknowledged of each.
+  const receipts = { delivered: 0, seen: 0 };
+  const reported = { delivered: 0, seen: 0 };
+  let unreadFrom = 0; // agent messages after this seq are unread (the server's seen watermark)
 
   // -- identity: POST /widget/session --------------------------------------------------------
 
@@ -135,6 +170,10 @@ export function startWidget(cfg) {
   function applySession(s) {
     setToken(s.token);
     shopperId = s.shopper_id || shopperId;
+    if (s.widget && typeof s.widget === 'object') {
+      shopConfig = s.widget;
+      applyShopConfig();
+    }
     if (s.conversation_id && s.conversation_id !== conversationId) {
       // Another conversation (new shopper, or the old token had expired): the cache is stale.
       const switched = !!conversationId;
@@ -176,7 +215,7 @@ export function startWidget(cfg) {
             throw err;
           }
           // network error, 429, 5xx: try again later
-          if (!resumedOnce) setConnection('Connecting…');
+          if (!resumedOnce) setConnection('connecting');
           await sleep(backoff(attempt));
         }
       }
@@ -194,10 +233,10 @@ export function startWidget(cfg) {
     console.warn('[zora] chat unavailable:', err && err.message);
     clearTimeout(refreshTimer);
     if (socket) socket.close();
-    setConnection(err && err.code === 'unknown_shop' ? 'Chat is not available on this store.' : 'Chat is unavailable right now.');
+    setConnection(err && err.code === 'unknown_shop' ? 'noShop' : 'unavailable');
     if (ui) {
       ui.setState('error');
-      ui.disable('Chat is unavailable');
+      ui.disable('unavailable');
     }
     rejectReady(err);
   }
@@ -220,14 +259,76 @@ export function startWidget(cfg) {
     socket.on('connect', onConnect);
     socket.on('disconnect', onDisconnect);
     socket.on('connect_error', onConnectError);
+    const ours = (ev) => ev && typeof ev === 'object' && !(ev.conversation_id && conversationId && ev.conversation_id !== conversationId);
     socket.on('message', (m) => {
-      if (!m || typeof m !== 'object') return;
-      if (m.conversation_id && conversationId && m.conversation_id !== conversationId) return;
+      if (!ours(m)) return;
       chat.ingest([m], true);
+      if (m.direction === 'agent') noteAgentMessages();
     });
     socket.on('status', (ev) => {
-      if (ev && ev.conversation_id && conversationId && ev.conversation_id !== conversationId) return;
-      chat.applyStatus(ev);
+      if (ours(ev)) chat.applyStatus(ev);
+    });
+    socket.on('message_updated', (ev) => {
+      if (ours(ev)) chat.applyChange(ev, false);
+    });
+    socket.on('message_deleted', (ev) => {
+      if (ours(ev)) chat.applyChange(ev, true);
+    });
+    socket.on('receipt', (ev) => {
+      // Another tab of this shopper has shown the replies: no unread badge here either.
+      if (ours(ev) && Number.isInteger(ev.seen_upto) && ev.seen_upto >= chat.maxAgentSeq() && ui) ui.clearUnread();
+    });
+  }
+
+  // -- receipts: delivered / seen -----------------------------------------------------------
+
+  function noteAgentMessages() {
+    receipts.delivered = Math.max(receipts.delivered, chat.maxAgentSeq());
+    report('delivered');
+    noteSeen();
+  }
+
+  function noteSeen() {
+    if (!ui) return;
+    receipts.seen = Math.max(receipts.seen, ui.visibleAgentSeq());
+    report('seen');
+  }
+
+  function report(kind) {
+    const upto = receipts[kind];
+    if (!resumed || !socket || !socket.connected || upto <= reported[kind]) return;
+    const gen = generation;
+    socket.timeout(ACK_TIMEOUT).emit(kind, { upto_seq: upto }, (err, ack) => {
+      if (gen !== generation) return; // the next resume reports again
+      if (!err && ack && ack.ok === true) reported[kind] = Math.max(reported[kind], upto);
+      else if (!err && ack && ack.error && ack.error.code === 'invalid_payload') reported[kind] = upto; // never fixable
+      else setTimeout(() => report(kind), backoff(1));
+    });
+  }
+
+  // -- the shop's settings and the pre-chat form ----------------------------------------------
+
+  function applyShopConfig() {
+    if (!ui || !shopConfig) return;
+    ui.setShopConfig(shopConfig);
+    const mode = shopConfig.prechat;
+    if (!profileAsked && (mode === 'optional' || mode === 'required') && !store.get('profile') && !chat.list.length) {
+      profileAsked = true;
+      ui.askProfile(mode);
+    }
+  }
+
+  function sendProfile() {
+    const profile = store.getJSON('profile', null);
+    if (!profile || profile.sent || !resumed || !socket || !socket.connected) return;
+    const gen = generation;
+    socket.timeout(ACK_TIMEOUT).emit('profile', { name: profile.name || null, email: profile.email || null }, (err, ack) => {
+      if (gen !== generation) return;
+      if (!err && ack && ack.ok === true) store.setJSON('profile', Object.assign(profile, { sent: true }));
+      else if (!err && ack && ack.error && ack.error.code === 'invalid_payload') {
+        store.setJSON('profile', Object.assign(profile, { sent: true, error: ack.error.message }));
+        if (ui) ui.showFormError(t('badEmail'));
+      } else setTimeout(sendProfile, backoff(1));
     });
   }
 
@@ -259,14 +360,20 @@ export function startWidget(cfg) {
       }
       const messages = Array.isArray(ack.messages) ? ack.messages : [];
       const added = chat.ingest(messages, resumedOnce);
+      if (Number.isInteger(ack.seen_upto)) unreadFrom = Math.max(unreadFrom, ack.seen_upto);
+      if (!resumedOnce && ui) ui.setUnread(chat.countAgentAfter(Math.max(unreadFrom, receipts.seen)));
       if (messages.length >= RESUME_PAGE && added > 0) {
         resume(gen, 1); // there may be more
         return;
       }
       resumed = true;
       resumedOnce = true;
-      setConnection('Online');
+      setConnection('online');
+      // A new connection: what the server acknowledged before may predate a server restart.
+      reported.delivered = reported.seen = 0;
+      sendProfile();
       flushOutbox();
+      noteAgentMessages();
       signalReady();
     });
   }
@@ -287,7 +394,7 @@ export function startWidget(cfg) {
     for (const t of retryTimers.values()) clearTimeout(t);
     retryTimers.clear();
     if (fatal) return;
-    setConnection('Reconnecting…');
+    setConnection('reconnecting');
     if (reason === 'io server disconnect') {
       // The server closed this socket on purpose; socket.io will not reconnect by itself.
       refusedCount++;
@@ -297,7 +404,7 @@ export function startWidget(cfg) {
 
   function onConnectError(err) {
     if (fatal) return;
-    setConnection(resumedOnce ? 'Reconnecting…' : 'Connecting…');
+    setConnection(resumedOnce ? 'reconnecting' : 'connecting');
     if (isUnauthorized(err)) {
       // Our token is not (or no longer) accepted: forget it, get a new identity, reconnect.
       unauthorizedCount++;
@@ -367,7 +474,7 @@ export function startWidget(cfg) {
     const body = text.trim();
     if (!body) return null;
     if (Array.from(body).length > MAX_BODY) {
-      if (ui) ui.showFormError('This message is too long (at most ' + MAX_BODY + ' characters).');
+      if (ui) ui.showFormError(t('tooLong', { n: MAX_BODY }));
       return null;
     }
     const item = { client_id: newClientId(), body, created_at: new Date().toISOString() };
@@ -383,15 +490,22 @@ export function startWidget(cfg) {
   started.then(connect, fail);
 
   domReady().then(() => {
-    ui = createUI(cfg, {
+    ui = createUI(cfg, t, {
       onSend: (text) => send(text) !== null,
       onOpen: () => {},
+      onSeen: noteSeen,
+      onProfile: (p) => {
+        store.setJSON('profile', { name: p.name, email: p.email, sent: false });
+        sendProfile();
+      },
     });
     chat.attach(ui);
-    ui.setConnection(connText);
+    if (resumedOnce) ui.setUnread(chat.countAgentAfter(Math.max(unreadFrom, receipts.seen)));
+    ui.setConnection(connKey);
+    applyShopConfig();
     if (fatal) {
       ui.setState('error');
-      ui.disable('Chat is unavailable');
+      ui.disable('unavailable');
     }
     if (wantOpen) ui.open();
     signalReady();

@@ -98,6 +98,9 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
     if stored is not None:
         await deps.emitter.emit("message", transcript.wire(stored), ctx.ref.conversation_id)
         log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
+        if deps.delivery is not None:
+            # One Redis read when the shopper is connected; a workflow only for shoppers who left.
+            await deps.delivery.agent_reply(ctx.ref, stored.seq)
         if ctx.status == "open" and ctx.assignee is None:
             # Only while nobody has it: one signal per conversation, not per reply.
             await signal_conversation(

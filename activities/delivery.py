@@ -1,0 +1,135 @@
+"""Side effects of OutboundDeliveryWorkflow: find the replies a shopper has not seen, email them once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from zora import transcript
+from zora.logs import conversation_id_var
+from zora.mail import Mailer, digest_email, digest_message_id
+from zora.models import DigestRequest, DigestResult
+from zora.security import ShopperIdentity, issue_shopper_token
+from zora.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long the link in the email keeps reopening the conversation.
+LINK_TTL_SECONDS = 14 * 86400
+
+
+class DeliveryActivities:
+    def __init__(self, pool: Any, mailer: Mailer, settings: Settings) -> None:
+        self.pool = pool
+        self.mailer = mailer
+        self.settings = settings
+
+    def all(self) -> list[Any]:
+        return [self.email_unseen_replies]
+
+    def link(self, req: DigestRequest) -> str:
+        ref = req.ref
+        identity = ShopperIdentity(
+            shop=ref.shop, shop_id=ref.shop_id, shopper_id=ref.shopper_id, conversation_id=ref.conversation_id
+        )
+        token = issue_shopper_token(self.settings.secret(), identity, LINK_TTL_SECONDS)
+        base = self.settings.widget_link_url.replace("{shop}", ref.shop)
+        return f"{base.split('#', 1)[0]}#zora-token={token}"
+
+    @activity.defn(name="email_unseen_replies")
+    async def email_unseen_replies(self, req: DigestRequest) -> DigestResult:
+        ref = req.ref
+        conversation_id_var.set(str(ref.conversation_id))
+        if not self.mailer.enabled:
+            log.info("unseen replies not emailed: no SMTP server configured")
+            return DigestResult(result="mail_disabled")
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The receipts row is the lock: two runs (or retries) claim ranges one at a time.
+            await conn.execute(
+                "INSERT INTO shopper_receipts (conversation_id, shop_id) SELECT id, shop_id FROM conversations"
+                " WHERE id = $1 AND shop_id = $2 ON CONFLICT (conversation_id) DO NOTHING",
+                ref.conversation_id,
+                ref.shop_id,
+            )
+            state = await conn.fetchrow(
+                "SELECT r.seen_upto, r.emailed_upto, s.email, s.name AS shopper_name, sh.name AS shop_name"
+                " FROM shopper_receipts r JOIN conversations c ON c.id = r.conversation_id"
+                " JOIN shoppers s ON s.id = c.shopper_id JOIN shops sh ON sh.id = c.shop_id"
+                " WHERE r.conversation_id = $1 AND r.shop_id = $2 FOR UPDATE OF r",
+                ref.conversation_id,
+                ref.shop_id,
+            )
+            if state is None:
+                raise ApplicationError("conversation not found for this shop", non_retryable=True)
+            claimed = await conn.fetchrow(
+                "SELECT from_seq, to_seq, recipient, message_id FROM email_digests"
+                " WHERE conversation_id = $1 AND status = 'sending' ORDER BY from_seq LIMIT 1",
+                ref.conversation_id,
+            )
+            if claimed is None:
+                start = max(state["seen_upto"], state["emailed_upto"])
+                rows = await conn.fetch(
+                    f"SELECT {transcript.MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND shop_id = $2"
+                    " AND direction = 'agent' AND deleted_at IS NULL AND seq > $3 AND seq <= $4 ORDER BY seq",
+                    ref.conversation_id,
+                    ref.shop_id,
+                    start,
+                    req.upto_seq,
+                )
+                if not rows:
+                    return DigestResult(result="nothing_unseen")
+                if not state["email"]:
+                    return DigestResult(result="no_email")
+                from_seq, to_seq = rows[0]["seq"], rows[-1]["seq"]
+                domain = urlsplit(self.settings.public_url or "http://zora.invalid").hostname or "zora.invalid"
+                message_id = digest_message_id(ref.conversation_id, from_seq, to_seq, domain)
+                recipient = state["email"]
+                await conn.execute(
+                    "INSERT INTO email_digests (shop_id, conversation_id, from_seq, to_seq, recipient, message_id)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    ref.shop_id,
+                    ref.conversation_id,
+                    from_seq,
+                    to_seq,
+                    recipient,
+                    message_id,
+                )
+                await conn.execute(
+                    "UPDATE shopper_receipts SET emailed_upto = GREATEST(emailed_upto, $2), updated_at = now()"
+                    " WHERE conversation_id = $1",
+                    ref.conversation_id,
+                    to_seq,
+                )
+            else:
+                # A claim whose send did not finish (a crash or a failed attempt): the same range again.
+                from_seq, to_seq = claimed["from_seq"], claimed["to_seq"]
+                recipient, message_id = claimed["recipient"], claimed["message_id"]
+                rows = await conn.fetch(
+                    f"SELECT {transcript.MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND shop_id = $2"
+                    " AND direction = 'agent' AND deleted_at IS NULL AND seq >= $3 AND seq <= $4 ORDER BY seq",
+                    ref.conversation_id,
+                    ref.shop_id,
+                    from_seq,
+                    to_seq,
+                )
+        email = digest_email(
+            shop_name=state["shop_name"],
+            to_address=recipient,
+            to_name=state["shopper_name"],
+            messages=[transcript.stored_message(r) for r in rows],
+            link=self.link(req),
+            message_id=message_id,
+        )
+        await self.mailer.send(email)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE email_digests SET status = 'sent', sent_at = now() WHERE conversation_id = $1 AND from_seq = $2",
+                ref.conversation_id,
+                from_seq,
+            )
+        log.info("emailed %d unseen repl(ies), seq %d-%d", len(rows), from_seq, to_seq)
+        return DigestResult(result="emailed", from_seq=from_seq, to_seq=to_seq)

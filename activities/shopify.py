@@ -1,0 +1,182 @@
+"""Side effects of the Shopify workflows: the webhook inbox, guarded upserts, Slack notes, reconciliation."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
+from zora.settings import Settings
+from zora.shopify import install, sync
+from zora.shopify.admin import Bucket, ShopifyError, ShopifyRateLimited
+from zora.shopify.models import (
+    OrderNotice,
+    PageResult,
+    ReconcileInput,
+    ReconcilePlan,
+    SaveWatermark,
+    ShopRef,
+    SyncPage,
+    WebhookOutcome,
+    WebhookRef,
+)
+
+log = logging.getLogger(__name__)
+
+_SLACK_PERMANENT = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "thread_not_found",
+    }
+)
+
+
+def shopify_failure(exc: ShopifyError) -> ApplicationError:
+    """How an Admin API failure reaches Temporal: 429 waits Retry-After, auth and query errors stop."""
+    if isinstance(exc, ShopifyRateLimited):
+        return ApplicationError(
+            str(exc), type="ShopifyRateLimited", next_retry_delay=timedelta(seconds=max(exc.retry_after, 1.0))
+        )
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not exc.retryable)
+
+
+class ShopifyActivities:
+    def __init__(self, pool: Any, temporal: Client, slack: AsyncWebClient, settings: Settings) -> None:
+        self.pool = pool
+        self.temporal = temporal
+        self.slack = slack
+        self.settings = settings
+        # What Shopify last said about each shop's cost bucket, shared by every page this worker fetches.
+        self._buckets: dict[str, Bucket] = {}
+
+    def all(self) -> list[Any]:
+        return [
+            self.apply_webhook,
+            self.post_order_notice,
+            self.remove_schedule,
+            self.reconcile_plan,
+            self.sync_page,
+            self.save_watermark,
+        ]
+
+    @activity.defn(name="shopify_apply_webhook")
+    async def apply_webhook(self, ref: WebhookRef) -> WebhookOutcome:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT topic, shop_domain, payload, status, detail FROM shopify_webhooks WHERE id = $1 FOR UPDATE",
+                ref.webhook_id,
+            )
+            if row is None:
+                # shop/redact removed it with the rest of the shop's data.
+                return WebhookOutcome(status="ignored", detail="delivery no longer stored")
+            if row["status"] != "received":
+                # A retry of an activity that committed: answer what was done, do nothing twice.
+                return WebhookOutcome(status=row["status"], detail=row["detail"])
+            if row["shop_domain"] != ref.shop or row["topic"] != ref.topic:
+                raise ApplicationError("inbox row does not match the workflow input", non_retryable=True)
+            handler = TOPIC_HANDLERS.get(row["topic"])
+            shop_id = await conn.fetchval("SELECT id FROM shops WHERE domain = $1", ref.shop)
+            if handler is None:
+                outcome = WebhookOutcome(status="unsupported", detail=f"no handler for {row['topic']}")
+            else:
+                delivery = Delivery(
+                    conn=conn,
+                    shop=ref.shop,
+                    shop_id=shop_id,
+                    topic=row["topic"],
+                    payload=row["payload"] or {},
+                    now=await conn.fetchval("SELECT now()"),
+                )
+                try:
+                    async with conn.transaction():
+                        outcome = await handler(delivery)
+                except RejectedDelivery as exc:
+                    outcome = WebhookOutcome(status="failed", detail=str(exc))
+            # The synced tables now hold what matters; the raw body (personal data) goes, unless it failed.
+            await conn.execute(
+                "UPDATE shopify_webhooks SET status = $2, detail = $3, processed_at = now(),"
+                " payload = CASE WHEN $2 = 'failed' THEN payload ELSE NULL END WHERE id = $1",
+                ref.webhook_id,
+                outcome.status,
+                outcome.detail,
+            )
+        if outcome.status == "failed":
+            log.warning("shopify webhook %s (%s) rejected: %s", ref.webhook_id, ref.topic, outcome.detail)
+        return outcome
+
+    @activity.defn(name="shopify_post_order_notice")
+    async def post_order_notice(self, notice: OrderNotice) -> bool:
+        """Into the thread of the customer's open conversation; nothing when there is none."""
+        async with self.pool.acquire() as conn:
+            thread = await conn.fetchrow(
+                "SELECT t.channel_id, t.thread_ts FROM customers cu"
+                " JOIN shoppers s ON s.customer_id = cu.id AND s.shop_id = cu.shop_id"
+                " JOIN conversations c ON c.shopper_id = s.id AND c.shop_id = cu.shop_id"
+                " JOIN slack_threads t ON t.conversation_id = c.id AND t.shop_id = cu.shop_id"
+                " WHERE cu.shop_id = $1 AND cu.shopify_customer_id = $2 AND c.status IN ('open', 'assigned')"
+                " ORDER BY c.updated_at DESC LIMIT 1",
+                notice.shop_id,
+                notice.shopify_customer_id,
+            )
+        if thread is None:
+            return False
+        try:
+            await self.slack.chat_postMessage(
+                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=notice.text
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if exc.response.status_code == 429:
+                retry_after = float(exc.response.headers.get("Retry-After", 1))
+                raise ApplicationError(
+                    "slack rate limited", type="SlackRateLimited", next_retry_delay=timedelta(seconds=retry_after)
+                ) from None
+            if error in _SLACK_PERMANENT:
+                log.warning("order notice not posted: %s", error)
+                return False
+            raise
+        return True
+
+    @activity.defn(name="shopify_remove_schedule")
+    async def remove_schedule(self, ref: ShopRef) -> bool:
+        return await install.remove_reconcile_schedule(self.temporal, ref.shop)
+
+    @activity.defn(name="shopify_reconcile_plan")
+    async def reconcile_plan(self, req: ReconcileInput) -> ReconcilePlan:
+        return await sync.plan(self.pool, req.shop, full=req.full)
+
+    @activity.defn(name="shopify_sync_page")
+    async def sync_page(self, req: SyncPage) -> PageResult:
+        try:
+            shop_id, token = await sync.shop_credentials(self.pool, req.shop)
+        except sync.NotInstalled as exc:
+            raise ApplicationError(str(exc), type="NotInstalled", non_retryable=True) from None
+        bucket = self._buckets.setdefault(req.shop, Bucket())
+        async with aiohttp.ClientSession() as http:
+            client = sync.admin_client(http, self.settings, req.shop, token, bucket)
+            try:
+                result = await sync.sync_page(self.pool, client, shop_id, req.resource, req.since, req.cursor)
+            except ShopifyError as exc:
+                raise shopify_failure(exc) from None
+            finally:
+                self._buckets[req.shop] = client.bucket
+        return result
+
+    @activity.defn(name="shopify_save_watermark")
+    async def save_watermark(self, req: SaveWatermark) -> None:
+        await sync.save_watermark(self.pool, req.shop, req.resource, req.watermark, req.count)

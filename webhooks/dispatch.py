@@ -1,0 +1,105 @@
+"""Starting ShopifyWebhookWorkflow for stored deliveries, next to the request rather than inside it.
+
+Shopify wants an answer within 5 s and retries (then drops the subscription) when answers are slow;
+a workflow start is a round trip to the Temporal server that, under load, costs tens of milliseconds.
+So the request commits the inbox row (the delivery is durable from then on), hands it here and answers.
+Starts run at once in this process, a few at a time; a sweep restarts any row still `received` after a
+grace period (a web process that crashed between its answer and the start, Temporal briefly down).
+Starting is idempotent: the workflow id is the webhook id and duplicates are rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from zora.models import SA_SHOP
+from zora.shopify.models import WebhookRef, webhook_workflow_id
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "ShopifyWebhookWorkflow"
+SWEEP_EVERY_SECONDS = 30.0
+# A row younger than this is probably being started right now by the process that stored it.
+SWEEP_GRACE_SECONDS = 10.0
+
+
+async def start_webhook_workflow(temporal: Client, task_queue: str, ref: WebhookRef) -> str:
+    """'accepted', 'duplicate' (already started once), or 'unavailable' (Temporal did not take it)."""
+    try:
+        await temporal.start_workflow(
+            WORKFLOW,
+            ref,
+            id=webhook_workflow_id(ref.webhook_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, ref.shop)]),
+            static_summary=f"{ref.topic} for {ref.shop}",
+            # A worker in this process takes the first task straight from the start's answer.
+            request_eager_start=True,
+        )
+    except WorkflowAlreadyStartedError:
+        return "duplicate"
+    except Exception:
+        log.exception("could not start %s for webhook %s (the sweep will retry)", WORKFLOW, ref.webhook_id)
+        return "unavailable"
+    return "accepted"
+
+
+class WorkflowStarter:
+    def __init__(self, pool: Any, temporal: Client, task_queue: str, *, concurrency: int = 16) -> None:
+        self.pool = pool
+        self.temporal = temporal
+        self.task_queue = task_queue
+        self.concurrency = concurrency
+        self._queue: asyncio.Queue[WebhookRef] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def submit(self, ref: WebhookRef) -> None:
+        self._queue.put_nowait(ref)
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._starter()) for _ in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._sweeper()))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _starter(self) -> None:
+        while True:
+            ref = await self._queue.get()
+            try:
+                await start_webhook_workflow(self.temporal, self.task_queue, ref)
+            finally:
+                self._queue.task_done()
+
+    async def sweep(self, grace_seconds: float = SWEEP_GRACE_SECONDS) -> int:
+        """Queue every delivery stored but not yet picked up by its workflow; returns how many."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, shop_domain, topic FROM shopify_webhooks WHERE status = 'received'"
+                " AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 1000",
+                grace_seconds,
+            )
+        for row in rows:
+            self.submit(WebhookRef(webhook_id=row["id"], shop=row["shop_domain"], topic=row["topic"]))
+        return len(rows)
+
+    async def _sweeper(self) -> None:
+        while True:
+            try:
+                if await self.sweep():
+                    log.info("re-queued stored shopify deliveries that had not started")
+            except Exception:
+                log.exception("shopify webhook sweep failed")
+            await asyncio.sleep(SWEEP_EVERY_SECONDS)

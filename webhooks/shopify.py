@@ -1,0 +1,137 @@
+"""`POST /webhooks/shopify`: the one route for every Shopify topic.
+
+The request does three things and answers: check the HMAC of the raw body, store the delivery in the
+inbox (keyed by its webhook id, so a retry is recognised), and hand it to the starter of
+ShopifyWebhookWorkflow (webhooks/dispatch.py). The work itself happens in the workflow, where a failure
+is retried instead of lost after a 200.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from webhooks.dispatch import WorkflowStarter
+from webhooks.topics import IGNORED_TOPICS, TOPIC_HANDLERS
+from zora.services import Services
+from zora.shopify import install
+from zora.shopify.models import WebhookRef
+from zora.shopify.records import parse_time
+from zora.shopify.signing import valid_shop_domain, verify_webhook
+
+log = logging.getLogger(__name__)
+
+
+def _answer(status: int, outcome: str, **extra: Any) -> web.Response:
+    return web.json_response({"ok": status < 400, "status": outcome, **extra}, status=status)
+
+
+STARTER: web.AppKey[WorkflowStarter] = web.AppKey("shopify_workflow_starter", WorkflowStarter)
+
+
+def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None:
+    """Shopify's routes on the web app: webhooks, and the OAuth install flow (zora.shopify.install).
+
+    Call after the cleanup context that opens the services: the starter needs them.
+    """
+
+    async def starter_ctx(app: web.Application) -> AsyncIterator[None]:
+        svc = app[services_key]
+        starter = WorkflowStarter(svc.pool, svc.temporal, svc.settings.temporal_task_queue)
+        await starter.start()
+        app[STARTER] = starter
+        yield
+        await starter.close()
+
+    app.cleanup_ctx.append(starter_ctx)
+
+    def deps(request: web.Request) -> install.InstallDeps:
+        svc = request.app[services_key]
+        return install.InstallDeps(settings=svc.settings, pool=svc.pool, redis=svc.redis, temporal=svc.temporal)
+
+    async def webhook(request: web.Request) -> web.Response:
+        return await receive(request, request.app[services_key], request.app[STARTER])
+
+    async def begin(request: web.Request) -> web.StreamResponse:
+        return await install.begin_install(request, deps(request))
+
+    async def callback(request: web.Request) -> web.StreamResponse:
+        return await install.finish_install(request, deps(request))
+
+    async def session(request: web.Request) -> web.Response:
+        return await install.session_install(request, deps(request))
+
+    app.router.add_post("/webhooks/shopify", webhook)
+    app.router.add_get("/shopify/install", begin)
+    app.router.add_get("/shopify/callback", callback)
+    app.router.add_post("/shopify/session", session)
+
+
+async def receive(request: web.Request, services: Services, starter: WorkflowStarter) -> web.Response:
+    settings = services.settings
+    secret = settings.shopify_api_secret.get_secret_value() if settings.shopify_api_secret else None
+    pool = services.pool
+    body = await request.read()
+    if secret is None:
+        # Without the app secret nothing can be verified; Shopify retries until it is configured.
+        return _answer(503, "not_configured", error="SHOPIFY_API_SECRET is not set")
+    if not verify_webhook(secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
+        return _answer(401, "invalid_hmac", error="X-Shopify-Hmac-Sha256 is missing or does not match")
+
+    topic = request.headers.get("X-Shopify-Topic", "")
+    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id") or ""
+    if not topic or not webhook_id or not valid_shop_domain(shop):
+        return _answer(
+            400, "bad_headers", error="X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required"
+        )
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _answer(400, "bad_body", error="body is not JSON")
+
+    known = topic in TOPIC_HANDLERS
+    status = "received" if known else ("ignored" if topic in IGNORED_TOPICS else "unsupported")
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "INSERT INTO shopify_webhooks (id, event_id, topic, shop_domain, api_version, triggered_at, payload,"
+            " status, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+            " CASE WHEN $8 = 'received' THEN NULL ELSE now() END)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            webhook_id,
+            request.headers.get("X-Shopify-Event-Id"),
+            topic,
+            shop,
+            request.headers.get("X-Shopify-API-Version"),
+            _triggered_at(request.headers.get("X-Shopify-Triggered-At")),
+            payload,
+            status,
+        )
+        if row is None:
+            existing = await conn.fetchrow(
+                "SELECT id, status FROM shopify_webhooks WHERE id = $1 OR (event_id = $2 AND topic = $3) LIMIT 1",
+                webhook_id,
+                request.headers.get("X-Shopify-Event-Id"),
+                topic,
+            )
+            if existing is None or existing["status"] != "received":
+                return _answer(200, "duplicate")
+    if row is None:
+        # Stored before but maybe never started (this process died first): make sure it is.
+        starter.submit(WebhookRef(webhook_id=existing["id"], shop=shop, topic=topic))
+        return _answer(200, "duplicate")
+    if not known:
+        log.warning("shopify webhook topic %s from %s is %s", topic, shop, status, extra={"webhook_id": webhook_id})
+        return _answer(200, status, topic=topic)
+    # Durable from here: the workflow starts next to this request, and the sweep covers a crash.
+    starter.submit(WebhookRef(webhook_id=webhook_id, shop=shop, topic=topic))
+    return _answer(200, "accepted")
+
+
+def _triggered_at(value: str | None) -> datetime | None:
+    return parse_time(value) if value else None

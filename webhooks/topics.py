@@ -1,0 +1,240 @@
+"""What each Shopify webhook topic does, as one table (topic -> handler).
+
+Handlers run inside ShopifyWebhookWorkflow's activity, in one transaction with the inbox row, never in
+the HTTP request. Every handler works on the shop named by the delivery and on nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from zora.errors import ZoraError
+from zora.shopify import store
+from zora.shopify.models import OrderNotice, WebhookOutcome
+from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
+
+log = logging.getLogger(__name__)
+
+
+class RejectedDelivery(ZoraError):
+    """A signed delivery whose content cannot be applied (names another shop, no id...). Not retried."""
+
+
+@dataclass
+class Delivery:
+    conn: Any
+    shop: str
+    shop_id: int | None
+    topic: str
+    payload: dict[str, Any]
+    now: datetime
+
+
+Handler = Callable[[Delivery], Awaitable[WebhookOutcome]]
+
+
+def _id(payload: dict[str, Any]) -> int:
+    try:
+        return int(payload["id"])
+    except (KeyError, TypeError, ValueError):
+        raise RejectedDelivery("payload has no numeric id") from None
+
+
+def _not_installed(d: Delivery) -> WebhookOutcome:
+    return WebhookOutcome(status="ignored", detail=f"no shop {d.shop} in Zora")
+
+
+def _applied(written: bool) -> WebhookOutcome:
+    return WebhookOutcome(status="processed" if written else "stale", detail=None if written else "newer data held")
+
+
+# What agents are told about, in the thread of the customer's open conversation.
+_ORDER_EVENTS = {
+    "orders/create": "placed",
+    "orders/paid": "paid",
+    "orders/fulfilled": "fulfilled",
+    "orders/cancelled": "cancelled",
+}
+
+
+def _notice_text(topic: str, payload: dict[str, Any]) -> str:
+    order = order_from_rest(payload)
+    items = sum(li["quantity"] for li in order.line_items)
+    what = _ORDER_EVENTS[topic]
+    line = f"Order {order.name} {what}: {items} item{'s' if items != 1 else ''}, {order.total_price} {order.currency or ''}".rstrip()
+    if topic == "orders/fulfilled":
+        numbers = [t for f in order.fulfillments for t in f["tracking"] if t.get("number")]
+        if numbers:
+            t = numbers[0]
+            line += f". Tracking: {t.get('company') or 'carrier'} {t['number']}"
+    if topic == "orders/cancelled" and order.cancel_reason:
+        line += f" (reason: {order.cancel_reason})"
+    return ":shopping_bags: " + line
+
+
+async def order_upsert(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    order = order_from_rest(d.payload)
+    written = await store.upsert_order(d.conn, d.shop_id, order)
+    outcome = _applied(written)
+    if d.topic in _ORDER_EVENTS and order.customer_id is not None:
+        # A stale orders/paid still means the order was paid: agents hear about the event either way.
+        outcome.notice = OrderNotice(
+            shop_id=d.shop_id, shopify_customer_id=order.customer_id, text=_notice_text(d.topic, d.payload)
+        )
+    return outcome
+
+
+async def order_delete(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    await store.delete_order(d.conn, d.shop_id, _id(d.payload))
+    return WebhookOutcome(status="processed")
+
+
+async def customer_upsert(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    return _applied(await store.upsert_customer(d.conn, d.shop_id, customer_from_rest(d.payload)))
+
+
+async def customer_delete(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    await store.delete_customer(d.conn, d.shop_id, _id(d.payload))
+    return WebhookOutcome(status="processed")
+
+
+async def product_upsert(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    return _applied(await store.upsert_product(d.conn, d.shop_id, product_from_rest(d.payload)))
+
+
+async def product_delete(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    await store.delete_product(d.conn, d.shop_id, _id(d.payload))
+    return WebhookOutcome(status="processed")
+
+
+async def app_uninstalled(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    # The token is dead already; data stays until shop/redact (48 h later) in case of a reinstall.
+    await d.conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", d.shop_id, d.now)
+    return WebhookOutcome(status="processed", remove_schedule=True)
+
+
+async def app_scopes_update(d: Delivery) -> WebhookOutcome:
+    if d.shop_id is None:
+        return _not_installed(d)
+    current = d.payload.get("current")
+    if not isinstance(current, list):
+        raise RejectedDelivery("payload has no 'current' scope list")
+    await d.conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", d.shop_id, [str(s) for s in current])
+    return WebhookOutcome(status="processed", detail=",".join(str(s) for s in current))
+
+
+def _compliance_shop(d: Delivery) -> None:
+    named = d.payload.get("shop_domain")
+    if named and named != d.shop:
+        # The signature covers the body, not the headers: a body about shop A never acts on shop B.
+        raise RejectedDelivery(f"payload is about {named}, delivery is for {d.shop}")
+
+
+def _person(d: Delivery) -> tuple[int | None, str | None, str | None]:
+    customer = d.payload.get("customer") or {}
+    cid = customer.get("id")
+    return (int(cid) if cid is not None else None), customer.get("email"), customer.get("phone")
+
+
+async def customers_data_request(d: Delivery) -> WebhookOutcome:
+    _compliance_shop(d)
+    if d.shop_id is None:
+        return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
+    customer_id, email, phone = _person(d)
+    export = await store.export_customer(
+        d.conn,
+        d.shop_id,
+        customer_id=customer_id,
+        email=email,
+        phone=phone,
+        order_ids=[int(i) for i in d.payload.get("orders_requested") or []],
+        generated_at=d.now,
+    )
+    request_id = (d.payload.get("data_request") or {}).get("id")
+    export["request"] = {"data_request_id": request_id, "customer": d.payload.get("customer")}
+    await d.conn.execute(
+        "INSERT INTO shopify_data_requests (shop_id, data_request_id, shopify_customer_id, export)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, data_request_id) DO UPDATE SET export = EXCLUDED.export,"
+        " created_at = now()",
+        d.shop_id,
+        int(request_id) if request_id is not None else None,
+        customer_id,
+        export,
+    )
+    held = len(export["customers"]) + len(export["orders"]) + len(export["conversations"])
+    return WebhookOutcome(status="processed", detail=f"export stored ({held} records)")
+
+
+async def customers_redact(d: Delivery) -> WebhookOutcome:
+    _compliance_shop(d)
+    if d.shop_id is None:
+        return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
+    customer_id, email, phone = _person(d)
+    counts = await store.redact_customer(
+        d.conn,
+        d.shop_id,
+        customer_id=customer_id,
+        email=email,
+        phone=phone,
+        order_ids=[int(i) for i in d.payload.get("orders_to_redact") or []],
+    )
+    return WebhookOutcome(status="processed", detail=", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+async def shop_redact(d: Delivery) -> WebhookOutcome:
+    _compliance_shop(d)
+    if d.shop_id is not None:
+        token = await d.conn.fetchval("SELECT access_token FROM shops WHERE id = $1", d.shop_id)
+        if token is not None:
+            # Reinstalled since the uninstall that scheduled this redaction: the shop is a customer again.
+            return WebhookOutcome(status="ignored", detail="shop is installed again")
+    deleted = await store.redact_shop(d.conn, d.shop)
+    return WebhookOutcome(
+        status="processed",
+        detail="shop data deleted" if deleted else "Zora holds nothing for this shop",
+        remove_schedule=True,
+    )
+
+
+TOPIC_HANDLERS: dict[str, Handler] = {
+    "orders/create": order_upsert,
+    "orders/updated": order_upsert,
+    "orders/paid": order_upsert,
+    "orders/fulfilled": order_upsert,
+    "orders/cancelled": order_upsert,
+    "orders/delete": order_delete,
+    "customers/create": customer_upsert,
+    "customers/update": customer_upsert,
+    "customers/delete": customer_delete,
+    "products/create": product_upsert,
+    "products/update": product_upsert,
+    "products/delete": product_delete,
+    "app/uninstalled": app_uninstalled,
+    "app/scopes_update": app_scopes_update,
+    "customers/data_request": customers_data_request,
+    "customers/redact": customers_redact,
+    "shop/redact": shop_redact,
+}
+
+# Topics Shopify may send that Zora deliberately does nothing with (answered "ignored", not "unsupported").
+IGNORED_TOPICS: frozenset[str] = frozenset(
+    {"orders/edited", "orders/partially_fulfilled", "customers/enable", "customers/disable"}
+)

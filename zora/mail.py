@@ -1,0 +1,91 @@
+"""Email to shoppers: the digest of agent replies they missed, sent with aiosmtplib over SMTP."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+import aiosmtplib
+
+from zora.errors import ZoraError
+from zora.models import StoredMessage
+from zora.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MailNotConfigured(ZoraError):
+    pass
+
+
+class Mailer:
+    """Sends through the SMTP server in settings (host, port, TLS mode, credentials, From)."""
+
+    def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.smtp_host)
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            raise MailNotConfigured("SMTP_HOST is not set")
+        if "From" not in message:
+            message["From"] = s.mail_from
+        await aiosmtplib.send(
+            message,
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            use_tls=s.smtp_tls == "tls",
+            start_tls=s.smtp_tls == "starttls",
+            timeout=self.timeout,
+        )
+
+
+def digest_message_id(conversation_id: object, from_seq: int, to_seq: int, domain: str) -> str:
+    """Deterministic, so a re-sent digest (after a crash) is recognisably the same email."""
+    return f"<zora-digest.{conversation_id}.{from_seq}-{to_seq}@{domain}>"
+
+
+def digest_email(
+    *,
+    shop_name: str,
+    to_address: str,
+    to_name: str | None,
+    messages: Sequence[StoredMessage],
+    link: str,
+    message_id: str,
+) -> EmailMessage:
+    """One email with every reply the shopper has not seen, and a link that reopens the chat."""
+    msg = EmailMessage()
+    count = len(messages)
+    msg["Subject"] = f"{shop_name}: {'a new reply' if count == 1 else f'{count} new replies'} to your message"
+    msg["To"] = formataddr((to_name or "", to_address))
+    msg["Message-ID"] = message_id or make_msgid()
+    msg["Auto-Submitted"] = "auto-generated"
+    greeting = f"Hi {to_name}," if to_name else "Hi,"
+    lines = [greeting, "", f"{shop_name} answered you in the chat while you were away:", ""]
+    for m in messages:
+        lines += [f"{m.author.name}:", *("  " + line for line in m.body.splitlines() or [""]), ""]
+    lines += ["Continue the conversation:", link, ""]
+    msg.set_content("\n".join(lines))
+    items = "".join(
+        f'<p style="margin:0 0 12px"><strong>{html.escape(m.author.name)}</strong><br>'
+        f"{html.escape(m.body).replace(chr(10), '<br>')}</p>"
+        for m in messages
+    )
+    msg.add_alternative(
+        f'<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#1f2328">'
+        f"<p>{html.escape(greeting)}</p><p>{html.escape(shop_name)} answered you in the chat while you were away:</p>"
+        f'{items}<p><a href="{html.escape(link, quote=True)}">Continue the conversation</a></p></body></html>',
+        subtype="html",
+    )
+    return msg

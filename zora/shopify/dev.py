@@ -1,0 +1,91 @@
+"""`zora dev` without a Shopify app: the stand-in, a seeded demo shop, and its install."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from zora.services import Services
+from zora.shopify import install
+from zora.shopify.cli import SECRET_FILE
+from zora.shopify.records import gid_to_id
+from zora.standins.shopify import ShopifyStandIn
+
+DEV_API_KEY = "zora-dev-app"
+
+
+def _kept_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+async def start_standin(
+    stack: contextlib.AsyncExitStack, data_dir: Path, web_port: int, port: int = 8091
+) -> tuple[ShopifyStandIn, dict[str, Any]]:
+    """The stand-in, and the settings that point Zora at it."""
+    secret = _kept_secret(data_dir / SECRET_FILE)
+    standin = ShopifyStandIn(
+        api_key=DEV_API_KEY, api_secret=secret, webhook_url=f"http://127.0.0.1:{web_port}/webhooks/shopify"
+    )
+    await standin.start(port=port)
+    stack.push_async_callback(standin.stop)
+    return standin, {
+        "shopify_api_key": DEV_API_KEY,
+        "shopify_api_secret": secret,
+        "shopify_admin_base_url": standin.base_url,
+    }
+
+
+def seed(standin: ShopifyStandIn, shop: str) -> None:
+    """A small catalogue, a few customers with a history, so the Slack card has something to show."""
+    standin.add_shop(shop, "Zora demo store")
+    catalogue = [
+        standin.add_product(shop, title, price, tags=tags)
+        for title, price, tags in (
+            ("Ceramic pour-over set", "48.00", ["coffee", "gift"]),
+            ("Espresso beans 1kg", "32.50", ["coffee"]),
+            ("Enamel camp mug", "18.00", ["outdoor"]),
+            ("Linen apron", "39.00", ["kitchen"]),
+        )
+    ]
+    ids = [gid_to_id(p["id"]) or 0 for p in catalogue]
+    people = [
+        standin.add_customer(
+            shop, "Maya", "Lindqvist", "maya@example.com", phone="+14155550134", tags=["VIP"], city="Portland"
+        ),
+        standin.add_customer(shop, "Omar", "Haddad", "omar@example.com", city="Lyon", country="FR"),
+        standin.add_customer(
+            shop, "Aiko", "Tanaka", "aiko@example.com", tags=["wholesale"], city="Osaka", country="JP"
+        ),
+    ]
+    now = datetime.now(UTC)
+    maya, omar, aiko = (gid_to_id(p["id"]) for p in people)
+    standin.add_order(shop, maya, [(ids[0], 1), (ids[1], 2)], processed_at=now - timedelta(days=200))
+    standin.add_order(shop, maya, [(ids[1], 2)], processed_at=now - timedelta(days=95))
+    standin.add_order(shop, maya, [(ids[2], 2)], fulfillment="FULFILLED", tracking=("UPS", "1Z999AA10123456784"))
+    standin.add_order(shop, omar, [(ids[3], 1)], financial="REFUNDED", processed_at=now - timedelta(days=30))
+    standin.add_order(shop, aiko, [(ids[1], 12)], processed_at=now - timedelta(days=12))
+
+
+async def install_demo(services: Services, standin: ShopifyStandIn, shop: str) -> None:
+    """Install the demo shop as Shopify's OAuth would: token, schedule, initial import."""
+    seed(standin, shop)
+    async with aiohttp.ClientSession() as http:
+        await install.install_shop(
+            services.pool,
+            services.temporal,
+            http,
+            services.settings,
+            install.Grant(
+                shop=shop, access_token=standin.issue_token(shop), scopes=services.settings.shopify_scopes.split(",")
+            ),
+        )

@@ -1,0 +1,292 @@
+"""Install: OAuth (authorization code grant), token exchange for the embedded app, the shop's row,
+its reconcile schedule and the initial import.
+
+Access tokens are credentials: they go into the shops row and into request headers, never into logs,
+exceptions or reprs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from zora.errors import ZoraError
+from zora.models import SA_SHOP
+from zora.settings import Settings
+from zora.shopify.admin import SHOP_QUERY, AdminClient
+from zora.shopify.models import ReconcileInput, reconcile_schedule_id, reconcile_workflow_id
+from zora.shopify.records import gid_to_id
+from zora.shopify.signing import InvalidSignature, verify_oauth_query, verify_session_token
+
+log = logging.getLogger(__name__)
+
+STATE_TTL_SECONDS = 600
+STATE_COOKIE = "zora_shopify_state"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
+
+
+class InstallError(ZoraError):
+    pass
+
+
+@dataclass(frozen=True)
+class Grant:
+    shop: str
+    access_token: str
+    scopes: list[str]
+
+    def __repr__(self) -> str:
+        return f"Grant(shop={self.shop!r}, scopes={self.scopes!r})"
+
+
+def _credentials(settings: Settings) -> tuple[str, str]:
+    settings.require("shopify_api_key", "shopify_api_secret")
+    assert settings.shopify_api_key and settings.shopify_api_secret
+    return settings.shopify_api_key, settings.shopify_api_secret.get_secret_value()
+
+
+def _oauth_url(settings: Settings, shop: str, path: str) -> str:
+    return f"{settings.shopify_admin_base_url.format(shop=shop)}/admin/oauth/{path}"
+
+
+async def _token_request(http: aiohttp.ClientSession, settings: Settings, shop: str, form: dict[str, str]) -> Grant:
+    async with http.post(
+        _oauth_url(settings, shop, "access_token"), json=form, headers={"Accept": "application/json"}
+    ) as resp:
+        body: Any = await resp.json(content_type=None)
+        if resp.status != 200 or not isinstance(body, dict) or "access_token" not in body:
+            error = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
+            raise InstallError(f"token request for {shop} failed: HTTP {resp.status} {error or ''}".rstrip())
+    return Grant(shop=shop, access_token=str(body["access_token"]), scopes=str(body.get("scope") or "").split(","))
+
+
+async def exchange_code(http: aiohttp.ClientSession, settings: Settings, shop: str, code: str) -> Grant:
+    key, secret = _credentials(settings)
+    return await _token_request(http, settings, shop, {"client_id": key, "client_secret": secret, "code": code})
+
+
+async def exchange_session_token(http: aiohttp.ClientSession, settings: Settings, session_token: str) -> Grant:
+    """Embedded app install: an App Bridge session token becomes an offline access token."""
+    key, secret = _credentials(settings)
+    token = verify_session_token(key, secret, session_token)
+    return await _token_request(
+        http,
+        settings,
+        token.shop,
+        {
+            "client_id": key,
+            "client_secret": secret,
+            "grant_type": TOKEN_EXCHANGE_GRANT,
+            "subject_token": session_token,
+            "subject_token_type": ID_TOKEN_TYPE,
+            "requested_token_type": OFFLINE_TOKEN_TYPE,
+        },
+    )
+
+
+async def install_shop(
+    pool: Any, temporal: Client, http: aiohttp.ClientSession, settings: Settings, grant: Grant
+) -> int:
+    """Store the grant, create the reconcile schedule, start the initial import. Safe to repeat."""
+    client = AdminClient(
+        http,
+        shop=grant.shop,
+        token=grant.access_token,
+        api_version=settings.shopify_api_version,
+        base_url=settings.shopify_admin_base_url,
+    )
+    shop_info = (await client.execute(SHOP_QUERY)).get("shop") or {}
+    async with pool.acquire() as conn:
+        shop_id: int = await conn.fetchval(
+            "INSERT INTO shops (domain, name, shopify_shop_id, access_token, scopes, currency, installed_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (domain) DO UPDATE SET name = EXCLUDED.name,"
+            " shopify_shop_id = EXCLUDED.shopify_shop_id, access_token = EXCLUDED.access_token,"
+            " scopes = EXCLUDED.scopes, currency = EXCLUDED.currency, installed_at = now(), uninstalled_at = NULL"
+            " RETURNING id",
+            grant.shop,
+            str(shop_info.get("name") or grant.shop),
+            gid_to_id(shop_info.get("id")),
+            grant.access_token,
+            [s for s in grant.scopes if s],
+            shop_info.get("currencyCode"),
+        )
+    await ensure_reconcile_schedule(temporal, settings, grant.shop)
+    await start_import(temporal, settings, grant.shop)
+    log.info("installed shop %s (scopes %s)", grant.shop, ",".join(grant.scopes))
+    return shop_id
+
+
+async def start_import(temporal: Client, settings: Settings, shop: str) -> None:
+    """The full import; a second start while one runs joins it instead of doubling the work."""
+    await temporal.start_workflow(
+        "ShopifyReconcileWorkflow",
+        ReconcileInput(shop=shop, full=True),
+        id=f"shopify:import:{shop}",
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
+        static_summary=f"initial import of {shop}",
+    )
+
+
+def reconcile_schedule(settings: Settings, shop: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            "ShopifyReconcileWorkflow",
+            ReconcileInput(shop=shop),
+            id=reconcile_workflow_id(shop),
+            task_queue=settings.temporal_task_queue,
+            typed_search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.shopify_reconcile_every_minutes))],
+            # Spread shops over the hour so they do not all hit Shopify and PostgreSQL at :00.
+            jitter=timedelta(minutes=settings.shopify_reconcile_jitter_minutes),
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_reconcile_schedule(temporal: Client, settings: Settings, shop: str) -> None:
+    schedule = reconcile_schedule(settings, shop)
+    try:
+        await temporal.create_schedule(reconcile_schedule_id(shop), schedule)
+    except ScheduleAlreadyRunningError:
+
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await temporal.get_schedule_handle(reconcile_schedule_id(shop)).update(update)
+
+
+async def remove_reconcile_schedule(temporal: Client, shop: str) -> bool:
+    try:
+        await temporal.get_schedule_handle(reconcile_schedule_id(shop)).delete()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+# HTTP: /shopify/install -> Shopify's grant screen -> /shopify/callback; /shopify/session for the embedded app.
+
+
+@dataclass
+class InstallDeps:
+    settings: Settings
+    pool: Any
+    redis: aioredis.Redis
+    temporal: Client
+
+
+def _redirect_uri(settings: Settings, request: web.Request) -> str:
+    base = (settings.public_url or f"{request.scheme}://{request.host}").rstrip("/")
+    return f"{base}/shopify/callback"
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+async def begin_install(request: web.Request, deps: InstallDeps) -> web.StreamResponse:
+    key, secret = _credentials(deps.settings)
+    params = dict(request.query)
+    try:
+        if "hmac" in params:
+            shop = verify_oauth_query(secret, params)
+        else:
+            # A merchant typing their shop into a form: nothing signed yet, but the domain must be valid.
+            from zora.shopify.signing import valid_shop_domain
+
+            shop = params.get("shop", "").lower()
+            if not valid_shop_domain(shop):
+                raise InvalidSignature("shop is not a myshopify.com domain")
+    except InvalidSignature as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    state = secrets.token_urlsafe(24)
+    await deps.redis.set(f"shopify:oauth:{state}", shop, ex=STATE_TTL_SECONDS)
+    query = urlencode(
+        {
+            "client_id": key,
+            "scope": deps.settings.shopify_scopes,
+            "redirect_uri": _redirect_uri(deps.settings, request),
+            "state": state,
+        }
+    )
+    response = _redirect(f"{_oauth_url(deps.settings, shop, 'authorize')}?{query}")
+    response.set_cookie(
+        STATE_COOKIE, state, max_age=STATE_TTL_SECONDS, httponly=True, secure=request.secure, samesite="Lax"
+    )
+    return response
+
+
+async def finish_install(request: web.Request, deps: InstallDeps) -> web.StreamResponse:
+    key, secret = _credentials(deps.settings)
+    params = dict(request.query)
+    try:
+        shop = verify_oauth_query(secret, params)
+    except InvalidSignature as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    state = params.get("state", "")
+    # GETDEL: a state is good for one callback only.
+    expected = await deps.redis.getdel(f"shopify:oauth:{state}") if state else None
+    cookie = request.cookies.get(STATE_COOKIE)
+    if expected is None or (expected.decode() if isinstance(expected, bytes) else expected) != shop or cookie != state:
+        return web.json_response({"error": "unknown or expired state"}, status=400)
+    try:
+        async with aiohttp.ClientSession() as http:
+            grant = await exchange_code(http, deps.settings, shop, params.get("code", ""))
+            await install_shop(deps.pool, deps.temporal, http, deps.settings, grant)
+    except InstallError as exc:
+        log.warning("install of %s failed: %s", shop, exc)
+        return web.json_response({"error": "Shopify did not grant access"}, status=502)
+    response = _redirect(f"https://{shop}/admin/apps/{key}")
+    response.del_cookie(STATE_COOKIE)
+    return response
+
+
+async def session_install(request: web.Request, deps: InstallDeps) -> web.Response:
+    """The embedded app's first call: `Authorization: Bearer <session token>`; installs when needed."""
+    key, secret = _credentials(deps.settings)
+    header = request.headers.get("Authorization", "")
+    raw = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    try:
+        token = verify_session_token(key, secret, raw)
+    except InvalidSignature as exc:
+        return web.json_response({"error": str(exc)}, status=401)
+    async with deps.pool.acquire() as conn:
+        installed = await conn.fetchval("SELECT access_token IS NOT NULL FROM shops WHERE domain = $1", token.shop)
+    if not installed:
+        try:
+            async with aiohttp.ClientSession() as http:
+                grant = await exchange_session_token(http, deps.settings, raw)
+                await install_shop(deps.pool, deps.temporal, http, deps.settings, grant)
+        except InstallError as exc:
+            log.warning("token exchange for %s failed: %s", token.shop, exc)
+            return web.json_response({"error": "Shopify did not grant access"}, status=502)
+    return web.json_response({"shop": token.shop, "installed": True, "newly_installed": not installed})

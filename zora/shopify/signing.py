@@ -1,0 +1,94 @@
+"""Everything Shopify signs with the app secret: webhooks, OAuth redirects, App Bridge session tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import jwt
+
+from zora.errors import ZoraError
+
+_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+# Shopify redirects carry a timestamp; an older link is a replay.
+OAUTH_MAX_AGE_SECONDS = 24 * 3600
+# App Bridge tokens live one minute; clocks differ a little.
+SESSION_TOKEN_LEEWAY_SECONDS = 10
+
+
+class InvalidSignature(ZoraError):
+    """A webhook, redirect or session token that Shopify did not sign (or that is malformed)."""
+
+
+def valid_shop_domain(shop: str) -> bool:
+    return bool(_SHOP_DOMAIN.fullmatch(shop))
+
+
+def webhook_hmac(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_webhook(secret: str, body: bytes, header: str | None) -> bool:
+    """X-Shopify-Hmac-Sha256 is base64 HMAC-SHA256 of the raw body; compared in constant time."""
+    if not header:
+        return False
+    return hmac.compare_digest(webhook_hmac(secret, body).encode(), header.strip().encode())
+
+
+def oauth_query_hmac(secret: str, params: Mapping[str, str]) -> str:
+    """Hex HMAC of the sorted `key=value` pairs joined by `&`, without `hmac` (and legacy `signature`)."""
+    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("hmac", "signature"))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_oauth_query(secret: str, params: Mapping[str, str], *, now: float | None = None) -> str:
+    """Check an install or callback redirect; returns its shop domain."""
+    given = params.get("hmac", "")
+    if not given or not hmac.compare_digest(oauth_query_hmac(secret, params).encode(), given.encode()):
+        raise InvalidSignature("hmac does not match")
+    shop = params.get("shop", "")
+    if not valid_shop_domain(shop):
+        raise InvalidSignature("shop is not a myshopify.com domain")
+    try:
+        stamp = int(params.get("timestamp", ""))
+    except ValueError:
+        raise InvalidSignature("timestamp missing") from None
+    if abs((now if now is not None else time.time()) - stamp) > OAUTH_MAX_AGE_SECONDS:
+        raise InvalidSignature("timestamp too old")
+    return shop
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    shop: str
+    user_id: str
+    session_id: str
+    raw: str
+
+
+def verify_session_token(api_key: str, secret: str, token: str) -> SessionToken:
+    """An App Bridge session token: HS256 with the app secret, aud = API key, iss host = dest host."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=api_key,
+            leeway=SESSION_TOKEN_LEEWAY_SECONDS,
+            options={"require": ["iss", "dest", "aud", "sub", "exp", "nbf", "jti", "sid"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidSignature(f"session token: {exc}") from None
+    dest_host = urlsplit(str(claims["dest"])).hostname or ""
+    iss_host = urlsplit(str(claims["iss"])).hostname or ""
+    if not dest_host or dest_host != iss_host:
+        raise InvalidSignature("session token: iss and dest hosts differ")
+    if not valid_shop_domain(dest_host):
+        raise InvalidSignature("session token: dest is not a myshopify.com domain")
+    return SessionToken(shop=dest_host, user_id=str(claims["sub"]), session_id=str(claims["sid"]), raw=token)

@@ -1,0 +1,321 @@
+"""Shopify records in PostgreSQL: guarded upserts, tombstones, and the compliance export and erasure.
+
+Deliveries arrive out of order and more than once, and reconciliation pages the same records again:
+every write keeps the row with the newest Shopify `updated_at`, and a deleted record stays deleted.
+Every statement is scoped by `shop_id`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from zora.shopify.records import CustomerRecord, OrderRecord, ProductRecord
+
+REDACTED = "[redacted]"
+
+# A row is replaced only by data at least as new as what it holds, and never once deleted.
+_GUARD = "{t}.deleted_at IS NULL AND ({t}.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at >= {t}.shopify_updated_at)"
+
+
+async def upsert_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> bool:
+    """True when the row was written (new or newer); False when what we hold is newer or deleted."""
+    row = await conn.fetchrow(
+        "INSERT INTO customers (shop_id, shopify_customer_id, email, name, first_name, last_name, phone, tags,"
+        " note, state, currency, city, country, shopify_created_at, shopify_updated_at, synced_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())"
+        " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name,"
+        " first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, phone = EXCLUDED.phone,"
+        " tags = EXCLUDED.tags, note = EXCLUDED.note, state = EXCLUDED.state, currency = EXCLUDED.currency,"
+        " city = EXCLUDED.city, country = EXCLUDED.country,"
+        " shopify_created_at = coalesce(EXCLUDED.shopify_created_at, customers.shopify_created_at),"
+        " shopify_updated_at = EXCLUDED.shopify_updated_at, synced_at = now()"
+        f" WHERE {_GUARD.format(t='customers')} RETURNING id",
+        shop_id,
+        rec.shopify_id,
+        rec.email,
+        rec.name,
+        rec.first_name,
+        rec.last_name,
+        rec.phone,
+        rec.tags,
+        rec.note,
+        rec.state,
+        rec.currency,
+        rec.city,
+        rec.country,
+        rec.created_at,
+        rec.updated_at,
+    )
+    return row is not None
+
+
+async def ensure_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> None:
+    """The customer embedded in an order: a partial view, so it only creates a missing row."""
+    await conn.execute(
+        "INSERT INTO customers (shop_id, shopify_customer_id, email, name, first_name, last_name, phone)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (shop_id, shopify_customer_id) DO NOTHING",
+        shop_id,
+        rec.shopify_id,
+        rec.email,
+        rec.name,
+        rec.first_name,
+        rec.last_name,
+        rec.phone,
+    )
+
+
+async def upsert_order(conn: Any, shop_id: int, rec: OrderRecord) -> bool:
+    if rec.customer is not None:
+        await ensure_customer(conn, shop_id, rec.customer)
+    row = await conn.fetchrow(
+        "INSERT INTO shopify_orders (shop_id, shopify_order_id, shopify_customer_id, name, order_number, email,"
+        " phone, financial_status, fulfillment_status, currency, total_price, current_total_price, cancelled_at,"
+        " cancel_reason, closed_at, processed_at, test, tags, line_items, fulfillments, shipping_address,"
+        " shopify_created_at, shopify_updated_at, synced_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,"
+        " $22, $23, now())"
+        " ON CONFLICT (shop_id, shopify_order_id) DO UPDATE SET"
+        " shopify_customer_id = EXCLUDED.shopify_customer_id, name = EXCLUDED.name,"
+        " order_number = EXCLUDED.order_number, email = EXCLUDED.email, phone = EXCLUDED.phone,"
+        " financial_status = EXCLUDED.financial_status, fulfillment_status = EXCLUDED.fulfillment_status,"
+        " currency = EXCLUDED.currency, total_price = EXCLUDED.total_price,"
+        " current_total_price = EXCLUDED.current_total_price, cancelled_at = EXCLUDED.cancelled_at,"
+        " cancel_reason = EXCLUDED.cancel_reason, closed_at = EXCLUDED.closed_at,"
+        " processed_at = EXCLUDED.processed_at, test = EXCLUDED.test, tags = EXCLUDED.tags,"
+        " line_items = EXCLUDED.line_items, fulfillments = EXCLUDED.fulfillments,"
+        " shipping_address = coalesce(EXCLUDED.shipping_address, shopify_orders.shipping_address),"
+        " shopify_created_at = coalesce(EXCLUDED.shopify_created_at, shopify_orders.shopify_created_at),"
+        " shopify_updated_at = EXCLUDED.shopify_updated_at, synced_at = now()"
+        f" WHERE {_GUARD.format(t='shopify_orders')} RETURNING shopify_order_id",
+        shop_id,
+        rec.shopify_id,
+        rec.customer_id,
+        rec.name,
+        rec.order_number,
+        rec.email,
+        rec.phone,
+        rec.financial_status,
+        rec.fulfillment_status,
+        rec.currency,
+        rec.total_price,
+        rec.current_total_price,
+        rec.cancelled_at,
+        rec.cancel_reason,
+        rec.closed_at,
+        rec.processed_at,
+        rec.test,
+        rec.tags,
+        rec.line_items,
+        rec.fulfillments,
+        rec.shipping_address,
+        rec.created_at,
+        rec.updated_at,
+    )
+    return row is not None
+
+
+async def upsert_product(conn: Any, shop_id: int, rec: ProductRecord) -> bool:
+    row = await conn.fetchrow(
+        "INSERT INTO shopify_products (shop_id, shopify_product_id, title, handle, vendor, product_type, status,"
+        " tags, variants, shopify_created_at, shopify_updated_at, synced_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())"
+        " ON CONFLICT (shop_id, shopify_product_id) DO UPDATE SET title = EXCLUDED.title,"
+        " handle = EXCLUDED.handle, vendor = EXCLUDED.vendor, product_type = EXCLUDED.product_type,"
+        " status = EXCLUDED.status, tags = EXCLUDED.tags, variants = EXCLUDED.variants,"
+        " shopify_created_at = coalesce(EXCLUDED.shopify_created_at, shopify_products.shopify_created_at),"
+        " shopify_updated_at = EXCLUDED.shopify_updated_at, synced_at = now()"
+        f" WHERE {_GUARD.format(t='shopify_products')} RETURNING shopify_product_id",
+        shop_id,
+        rec.shopify_id,
+        rec.title,
+        rec.handle,
+        rec.vendor,
+        rec.product_type,
+        rec.status,
+        rec.tags,
+        rec.variants,
+        rec.created_at,
+        rec.updated_at,
+    )
+    return row is not None
+
+
+# Deletes leave a tombstone without personal data: a late create/update for the id is then ignored.
+
+
+async def delete_order(conn: Any, shop_id: int, order_id: int) -> None:
+    await conn.execute(
+        "INSERT INTO shopify_orders (shop_id, shopify_order_id, name, deleted_at) VALUES ($1, $2, '', now())"
+        " ON CONFLICT (shop_id, shopify_order_id) DO UPDATE SET deleted_at = coalesce(shopify_orders.deleted_at,"
+        " now()), email = NULL, phone = NULL, shipping_address = NULL, line_items = '[]', fulfillments = '[]'",
+        shop_id,
+        order_id,
+    )
+
+
+async def delete_product(conn: Any, shop_id: int, product_id: int) -> None:
+    await conn.execute(
+        "INSERT INTO shopify_products (shop_id, shopify_product_id, title, deleted_at) VALUES ($1, $2, '', now())"
+        " ON CONFLICT (shop_id, shopify_product_id) DO UPDATE SET deleted_at = coalesce(shopify_products.deleted_at,"
+        " now())",
+        shop_id,
+        product_id,
+    )
+
+
+async def delete_customer(conn: Any, shop_id: int, customer_id: int) -> None:
+    # The row stays (shoppers may point at it) but holds nothing personal any more.
+    await conn.execute(
+        "INSERT INTO customers (shop_id, shopify_customer_id, deleted_at) VALUES ($1, $2, now())"
+        " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET deleted_at = coalesce(customers.deleted_at,"
+        f" now()), {_CUSTOMER_PII_NULL}",
+        shop_id,
+        customer_id,
+    )
+
+
+_CUSTOMER_PII_NULL = (
+    "email = NULL, name = NULL, first_name = NULL, last_name = NULL, phone = NULL, tags = '{}', note = NULL,"
+    " city = NULL, country = NULL"
+)
+
+
+# Compliance.
+
+
+async def _customer_scope(
+    conn: Any, shop_id: int, customer_id: int | None, email: str | None, phone: str | None
+) -> tuple[list[Any], list[Any]]:
+    """The customer rows and the shoppers that are this person, in this shop only."""
+    customers = await conn.fetch(
+        "SELECT * FROM customers WHERE shop_id = $1 AND (shopify_customer_id = $2"
+        " OR ($3::text IS NOT NULL AND lower(email) = lower($3)))",
+        shop_id,
+        customer_id,
+        email,
+    )
+    shoppers = await conn.fetch(
+        "SELECT * FROM shoppers WHERE shop_id = $1 AND (customer_id = ANY($2::bigint[])"
+        " OR ($3::text IS NOT NULL AND lower(email) = lower($3)))",
+        shop_id,
+        [c["id"] for c in customers],
+        email,
+    )
+    del phone  # Phone numbers are too often shared (households, shops) to identify a shopper on their own.
+    return customers, shoppers
+
+
+async def _orders_of(conn: Any, shop_id: int, customer_ids: list[int], order_ids: list[int]) -> list[Any]:
+    rows: list[Any] = await conn.fetch(
+        "SELECT * FROM shopify_orders WHERE shop_id = $1 AND (shopify_customer_id = ANY($2::bigint[])"
+        " OR shopify_order_id = ANY($3::bigint[])) ORDER BY processed_at NULLS LAST, shopify_order_id",
+        shop_id,
+        customer_ids,
+        order_ids,
+    )
+    return rows
+
+
+def _plain(row: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if key in drop:
+            continue
+        out[key] = json.loads(json.dumps(value, default=str)) if not isinstance(value, (str, int, bool)) else value
+    return out
+
+
+async def export_customer(
+    conn: Any,
+    shop_id: int,
+    *,
+    customer_id: int | None,
+    email: str | None,
+    phone: str | None,
+    order_ids: list[int],
+    generated_at: datetime,
+) -> dict[str, Any]:
+    """Everything Zora holds on one customer of one shop: profile, orders, chats with their transcripts."""
+    customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
+    shopify_ids = [c["shopify_customer_id"] for c in customers if c["shopify_customer_id"] is not None]
+    orders = await _orders_of(conn, shop_id, shopify_ids, order_ids)
+    conversations = await conn.fetch(
+        "SELECT id, status, assignee, created_at, updated_at, closed_at, shopper_id FROM conversations"
+        " WHERE shop_id = $1 AND shopper_id = ANY($2::uuid[]) ORDER BY created_at",
+        shop_id,
+        [s["id"] for s in shoppers],
+    )
+    messages = await conn.fetch(
+        "SELECT conversation_id, seq, direction, author_name, body, created_at FROM messages"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) ORDER BY conversation_id, seq",
+        shop_id,
+        [c["id"] for c in conversations],
+    )
+    by_conversation: dict[Any, list[dict[str, Any]]] = {}
+    for m in messages:
+        by_conversation.setdefault(m["conversation_id"], []).append(_plain(m, drop=("conversation_id",)))
+    return {
+        "generated_at": generated_at.isoformat(),
+        "customers": [_plain(c, drop=("shop_id",)) for c in customers],
+        "orders": [_plain(o, drop=("shop_id",)) for o in orders],
+        "shoppers": [_plain(s, drop=("shop_id",)) for s in shoppers],
+        "conversations": [{**_plain(c), "messages": by_conversation.get(c["id"], [])} for c in conversations],
+    }
+
+
+async def redact_customer(
+    conn: Any, shop_id: int, *, customer_id: int | None, email: str | None, phone: str | None, order_ids: list[int]
+) -> dict[str, int]:
+    """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts."""
+    customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
+    shopify_ids = [c["shopify_customer_id"] for c in customers if c["shopify_customer_id"] is not None]
+    orders = await conn.execute(
+        "DELETE FROM shopify_orders WHERE shop_id = $1 AND (shopify_customer_id = ANY($2::bigint[])"
+        " OR shopify_order_id = ANY($3::bigint[]))",
+        shop_id,
+        shopify_ids,
+        order_ids,
+    )
+    shopper_ids = [s["id"] for s in shoppers]
+    conversation_ids = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM conversations WHERE shop_id = $1 AND shopper_id = ANY($2::uuid[])", shop_id, shopper_ids
+        )
+    ]
+    # The shopper's words and anything an agent wrote back about them: the whole transcript goes.
+    messages = await conn.execute(
+        "UPDATE messages SET body = $3, author_name = CASE WHEN direction = 'shopper' THEN $3 ELSE author_name END,"
+        " client_id = CASE WHEN client_id IS NULL THEN NULL ELSE 'redacted-' || seq END"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[])",
+        shop_id,
+        conversation_ids,
+        REDACTED,
+    )
+    await conn.execute(
+        "UPDATE shoppers SET name = NULL, email = NULL, customer_id = NULL WHERE shop_id = $1 AND id = ANY($2::uuid[])",
+        shop_id,
+        shopper_ids,
+    )
+    await conn.execute(
+        f"UPDATE customers SET redacted_at = now(), deleted_at = coalesce(deleted_at, now()), {_CUSTOMER_PII_NULL}"
+        " WHERE shop_id = $1 AND id = ANY($2::bigint[])",
+        shop_id,
+        [c["id"] for c in customers],
+    )
+    return {
+        "customers": len(customers),
+        "orders": int(orders.split()[-1]),
+        "shoppers": len(shopper_ids),
+        "conversations": len(conversation_ids),
+        "messages": int(messages.split()[-1]),
+    }
+
+
+async def redact_shop(conn: Any, domain: str) -> bool:
+    """Delete the shop and, by cascade, every row that belongs to it; then its webhook inbox."""
+    deleted = await conn.fetchval("DELETE FROM shops WHERE domain = $1 RETURNING id", domain)
+    await conn.execute("DELETE FROM shopify_webhooks WHERE shop_domain = $1 AND topic <> 'shop/redact'", domain)
+    return deleted is not None
