@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.shopify.customers import CustomerDirectory
 
 ACTION_CLAIM = "zora_claim"
 ACTION_RELEASE = "zora_release"
@@ -42,10 +43,10 @@ class CardData:
     customer: dict[str, Any] = field(default_factory=dict)
 
 
-async def load_card(pool: Any, conversation_id: UUID) -> CardData | None:
+async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT c.id, c.status, c.assignee, s.domain, s.settings, p.name, p.email, p.customer_id,"
+            "SELECT c.id, c.shop_id, c.status, c.assignee, s.domain, s.settings, p.name, p.email, p.customer_id,"
             " to_jsonb(cu) AS customer"
             " FROM conversations c JOIN shops s ON s.id = c.shop_id JOIN shoppers p ON p.id = c.shopper_id"
             " LEFT JOIN customers cu ON cu.id = p.customer_id WHERE c.id = $1",
@@ -53,7 +54,19 @@ async def load_card(pool: Any, conversation_id: UUID) -> CardData | None:
         )
     if row is None:
         return None
-    customer = row["customer"] or {}
+    customer = dict(row["customer"] or {})
+    if directory is not None and row["customer_id"] is not None:
+        profile = await directory.profile_for_conversation(row["shop_id"], row["id"])
+        if profile is not None:
+            customer.update(
+                orders_count=profile.analytics.valid_order_count,
+                total_spent=profile.analytics.total_spent,
+                currency=profile.analytics.currency,
+                tags=profile.customer.tags,
+                value_score=profile.scores.value,
+                loyalty_score=profile.scores.loyalty,
+                engagement_score=profile.scores.engagement,
+            )
     return CardData(
         conversation_id=row["id"],
         shop=row["domain"],

@@ -15,6 +15,7 @@ from zora.delivery import OfflineDelivery
 from zora.models import Author, ConversationConfig
 from zora.push import Emitter
 from zora.services import Services
+from zora.shopify.customers import CustomerDirectory
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class BotDeps:
     conversation_config: ConversationConfig
     # Replies for shoppers who are not connected go to OutboundDeliveryWorkflow (zora/delivery.py).
     delivery: OfflineDelivery | None = None
+    # The shop's Shopify customers, for /zora search (zora/shopify/customers.py).
+    directory: CustomerDirectory | None = None
     _authors: dict[str, Author] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +46,7 @@ class BotDeps:
             task_queue=services.settings.temporal_task_queue,
             conversation_config=ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600),
             delivery=OfflineDelivery.from_settings(services.redis, services.temporal, services.settings),
+            directory=CustomerDirectory(services.pool, services.settings),
         )
 
     async def author(self, user_id: str) -> Author:

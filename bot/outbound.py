@@ -21,6 +21,7 @@ from zora import transcript
 from zora.errors import ZoraError
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
+from zora.shopify.customers import CustomerDirectory
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,14 @@ class SlackRateLimited(ZoraError):
 
 
 class SlackOutbound:
-    def __init__(self, pool: Any, slack: AsyncWebClient, emitter: Emitter) -> None:
+    def __init__(
+        self, pool: Any, slack: AsyncWebClient, emitter: Emitter, directory: CustomerDirectory | None = None
+    ) -> None:
         self.pool = pool
         self.slack = slack
         self.emitter = emitter
+        # Shopify customer data for the card, when the shop's data has the shopper.
+        self.directory = directory
         self._team_id: str | None = None
         # conversation -> thread; a thread never moves, so the most recent ones stay cached.
         self._threads: OrderedDict[UUID, SlackThread] = OrderedDict()
@@ -170,7 +175,7 @@ class SlackOutbound:
 
     async def update_card(self, conversation_id: UUID) -> None:
         """Edit the thread's root post to show the conversation as it is now."""
-        card = await load_card(self.pool, conversation_id)
+        card = await load_card(self.pool, conversation_id, self.directory)
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
@@ -195,7 +200,7 @@ class SlackOutbound:
             thread = SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
         else:
             channel = await self._channel(ref.shop_id)
-            card = await load_card(self.pool, ref.conversation_id)
+            card = await load_card(self.pool, ref.conversation_id, self.directory)
             if card is None:
                 raise ZoraError(f"conversation {ref.conversation_id} is not stored")
             text, blocks = render(card)

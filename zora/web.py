@@ -21,6 +21,7 @@ from zora.errors import ConfigError
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest
 from zora.services import Services, open_services
 from zora.settings import Settings
+from zora.shopify.customers import CustomerDirectory
 from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
                 DeliverRequest(reason="fast path failed", retry_after_seconds=retry_after),
             )
 
-        relay = FastRelay(SlackOutbound(svc.pool, svc.slack, emitter), handoff)
+        relay = FastRelay(
+            SlackOutbound(svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings)), handoff
+        )
         namespace = WidgetNamespace(svc, relay, emitter)
         sio.register_namespace(namespace)
         namespace.start()

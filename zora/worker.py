@@ -17,13 +17,17 @@ from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
 from zora.models import ConversationConfig
 from zora.services import Services
+from zora.shopify.customers import CustomerDirectory
 
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
     settings = services.settings
     queue = task_queue or settings.temporal_task_queue
     config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
-    conversations = ConversationActivities(services.pool, SlackOutbound(services.pool, services.slack, emitter))
+    directory = CustomerDirectory(services.pool, settings)
+    conversations = ConversationActivities(
+        services.pool, SlackOutbound(services.pool, services.slack, emitter, directory)
+    )
     sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)

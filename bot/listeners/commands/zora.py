@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
+from bot.customers import render_results, shop_for_channel
 from bot.deps import BotDeps
 from bot.overview import Which, conversations, render_list
 
@@ -13,7 +14,8 @@ USAGE = (
     "*/zora* — what Zora can tell you here:\n"
     "• `/zora open` — open conversations\n"
     "• `/zora unassigned` — conversations nobody has claimed\n"
-    "• `/zora mine` — conversations assigned to you"
+    "• `/zora mine` — conversations assigned to you\n"
+    "• `/zora <name, email, phone, tag or #order>` — find a customer and their recent orders"
 )
 
 
@@ -30,4 +32,19 @@ async def on_zora(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
     if word == "help":
         await ack(text=USAGE, response_type="ephemeral")
         return
-    await ack(text=f"I don't know `{word}`.\n{USAGE}", response_type="ephemeral")
+    await _search(ack, deps, command, text)
+
+
+async def _search(ack: AsyncAck, deps: BotDeps, command: dict[str, Any], query: str) -> None:
+    shop = await shop_for_channel(deps.pool, str(command["team_id"]), str(command.get("channel_id") or ""))
+    if shop is None or deps.directory is None:
+        await ack(text="Run /zora in a shop's support channel to search its customers.", response_type="ephemeral")
+        return
+    shop_id, domain = shop
+    results = await deps.directory.search(shop_id, query)
+    orders = await deps.directory.recent_orders(shop_id, results[0].id) if results else []
+    await ack(
+        text=f"{len(results)} customer(s) match {query}",
+        blocks=render_results(query, domain, results, orders),
+        response_type="ephemeral",
+    )
