@@ -17,6 +17,7 @@ from zora import transcript
 from zora.business_hours import add_business_time
 from zora.logs import conversation_id_var
 from zora.models import (
+    AgentPick,
     ApplyAssignment,
     Assignment,
     Author,
@@ -24,6 +25,7 @@ from zora.models import (
     ConversationRef,
     DeliverRequest,
     LoadConversation,
+    PickAgent,
     PostResult,
     PostToSlack,
     SweepRequest,
@@ -43,7 +45,7 @@ class ConversationActivities:
         self.outbound = outbound
 
     def all(self) -> list[Any]:
-        return [self.post_to_slack, self.tick, self.apply_assignment, self.load_conversation]
+        return [self.post_to_slack, self.tick, self.apply_assignment, self.load_conversation, self.pick_agent]
 
     @activity.defn(name="post_to_slack")
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
@@ -70,6 +72,9 @@ class ConversationActivities:
         async with self.pool.acquire() as conn:
             conv = await conn.fetchrow(
                 "SELECT c.status, c.updated_at, c.reminder_level, c.reminder_for, s.settings, now() AS now,"
+                " c.assignee, c.auto_assigned_at,"
+                " (SELECT max(a.created_at) FROM messages a WHERE a.conversation_id = c.id AND a.direction = 'agent'"
+                "   AND a.author_id = c.assignee) AS assignee_replied_at,"
                 " (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'shopper'"
                 "   AND m.seq > COALESCE((SELECT max(a.seq) FROM messages a WHERE a.conversation_id = c.id"
                 "   AND a.direction = 'agent' AND a.slack_ts IS NOT NULL), 0)) AS waiting_since"
@@ -116,6 +121,14 @@ class ConversationActivities:
                 wakes.append(remind_at)
             elif level == 1:
                 wakes.append(escalate_at)
+        auto_at: datetime | None = conv["auto_assigned_at"]
+        if conv["status"] == "assigned" and auto_at is not None:
+            replied = conv["assignee_replied_at"]
+            if replied is None or replied < auto_at:
+                answer_by = auto_at + timedelta(minutes=settings.answer_within_minutes)
+                if now >= answer_by:
+                    return TickResult(closed=False, next_wake=now, unanswered_assignee=conv["assignee"])
+                wakes.append(answer_by)
         if conv["status"] in ("open", "assigned"):
             # A shopper may start a new wait at any moment without waking the workflow: look again soon.
             poll = min(
@@ -145,13 +158,60 @@ class ConversationActivities:
     async def load_conversation(self, req: LoadConversation) -> Assignment:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT status, assignee FROM conversations WHERE id = $1 AND shop_id = $2",
+                "SELECT c.status, c.assignee, s.settings FROM conversations c JOIN shops s ON s.id = c.shop_id"
+                " WHERE c.id = $1 AND c.shop_id = $2",
                 req.ref.conversation_id,
                 req.ref.shop_id,
             )
-        if row is None:
-            return Assignment(status="open", assignee=None)
-        return Assignment(status=row["status"], assignee=row["assignee"])
+            if row is None:
+                settings = await conn.fetchval("SELECT settings FROM shops WHERE id = $1", req.ref.shop_id)
+                return Assignment(status="open", assignee=None, auto_assign=parse_settings(settings).auto_assign)
+        return Assignment(
+            status=row["status"], assignee=row["assignee"], auto_assign=parse_settings(row["settings"]).auto_assign
+        )
+
+    @activity.defn(name="pick_agent")
+    async def pick_agent(self, req: PickAgent) -> AgentPick:
+        """Round robin over the shop's agents, skipping the away and the full."""
+        async with self.pool.acquire() as conn:
+            shop = await conn.fetchrow("SELECT settings, assign_cursor FROM shops WHERE id = $1", req.ref.shop_id)
+            settings = parse_settings(shop["settings"])
+            agents = settings.assign_agents
+            if not agents:
+                return AgentPick(user_id=None)
+            load = {
+                r["assignee"]: r["n"]
+                for r in await conn.fetch(
+                    "SELECT assignee, count(*) AS n FROM conversations WHERE shop_id = $1 AND status = 'assigned'"
+                    " AND assignee = ANY($2) GROUP BY assignee",
+                    req.ref.shop_id,
+                    agents,
+                )
+            }
+        start = shop["assign_cursor"] % len(agents)
+        order = agents[start:] + agents[:start]
+        if req.skip in order:
+            order.remove(req.skip)
+            order.append(req.skip)  # the one who did not answer comes last
+        for agent in order:
+            if load.get(agent, 0) >= settings.max_open_per_agent:
+                continue
+            try:
+                presence = await self.outbound.slack.users_getPresence(user=agent)
+            except SlackApiError as exc:
+                log.warning("users.getPresence failed for %s: %s", agent, exc.response.get("error"))
+                continue
+            if presence.get("presence") != "active":
+                continue
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE shops SET assign_cursor = $2 WHERE id = $1",
+                    req.ref.shop_id,
+                    (agents.index(agent) + 1) % len(agents),
+                )
+            return AgentPick(user_id=agent)
+        log.info("no agent available for automatic assignment")
+        return AgentPick(user_id=None)
 
     @activity.defn(name="apply_assignment")
     async def apply_assignment(self, req: ApplyAssignment) -> None:
@@ -160,14 +220,22 @@ class ConversationActivities:
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "UPDATE conversations SET status = $3, assignee = $4,"
-                " closed_at = CASE WHEN $3 = 'closed' THEN COALESCE(closed_at, now()) ELSE NULL END"
+                " closed_at = CASE WHEN $3 = 'closed' THEN COALESCE(closed_at, now()) ELSE NULL END,"
+                " auto_assigned_at = CASE WHEN $5 THEN now() WHEN $4::text IS NULL THEN NULL ELSE auto_assigned_at END"
                 " WHERE id = $1 AND shop_id = $2",
                 req.ref.conversation_id,
                 req.ref.shop_id,
                 req.status,
                 req.assignee,
+                req.auto,
             )
         try:
+            if req.note:
+                await self.outbound.post_in_thread(req.ref.conversation_id, req.note)
+            if req.auto:
+                await self.outbound.post_in_thread(
+                    req.ref.conversation_id, f"<@{req.assignee}> this conversation is yours (automatic assignment)."
+                )
             await self.outbound.update_card(req.ref.conversation_id)
         except SlackApiError as exc:
             # The status is recorded; the card catches up with the next change.

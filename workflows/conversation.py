@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from zora.models import (
     SA_STATUS,
     AgentAction,
+    AgentPick,
     ApplyAssignment,
     Assignment,
     CloseRequest,
@@ -32,6 +33,7 @@ from zora.models import (
     DeliverRequest,
     LoadConversation,
     Opened,
+    PickAgent,
     PostResult,
     PostToSlack,
     Tick,
@@ -70,6 +72,7 @@ class ConversationWorkflow:
         self._apply_lock = asyncio.Lock()
         # Handlers that read the status wait for a fresh run to load it from PostgreSQL.
         self._loaded = not self.needs_load
+        self._auto = False
 
     def _note_suggestion(self) -> None:
         # Sampled whenever a signal lands: activations that only resolve activities carry the
@@ -83,6 +86,15 @@ class ConversationWorkflow:
         await workflow.wait_condition(lambda: self._loaded)
         if self.state.status in ("resolved", "closed"):
             await self._change("open", None)
+        await self._auto_assign()
+
+    async def _auto_assign(self, skip: str | None = None) -> None:
+        if not self._auto or self.state.status != "open" or self.state.assignee is not None:
+            return
+        pick = await _local("pick_agent", PickAgent(ref=self.ref, skip=skip), AgentPick)
+        # Someone may have claimed it while the pick ran.
+        if pick.user_id and self.state.status == "open" and self.state.assignee is None:
+            await self._change("assigned", pick.user_id, auto=True)
 
     @workflow.signal
     async def agent_replied(self, action: AgentAction) -> None:
@@ -136,13 +148,17 @@ class ConversationWorkflow:
         if self.state.status not in ("resolved", "closed"):
             raise ApplicationError("This conversation is already open.", type="AlreadyOpen")
 
-    async def _change(self, status: ConversationStatus, assignee: str | None) -> Assignment:
+    async def _change(
+        self, status: ConversationStatus, assignee: str | None, *, auto: bool = False, note: str | None = None
+    ) -> Assignment:
         self.state.assignee = assignee
         self._set_status(status)
         async with self._apply_lock:
             await _local(
                 "apply_assignment",
-                ApplyAssignment(ref=self.ref, status=self.state.status, assignee=self.state.assignee),
+                ApplyAssignment(
+                    ref=self.ref, status=self.state.status, assignee=self.state.assignee, auto=auto, note=note
+                ),
                 type(None),
             )
         return Assignment(status=status, assignee=assignee)
@@ -166,6 +182,7 @@ class ConversationWorkflow:
             # A fresh run (first message, or after a close): status and assignee live in PostgreSQL.
             loaded = await _local("load_conversation", LoadConversation(ref=self.ref), Assignment)
             self.state.status, self.state.assignee = loaded.status, loaded.assignee
+            self._auto = loaded.auto_assign
             self._loaded = True
         self._set_status(self.state.status)
         wake_at = workflow.now()
@@ -180,6 +197,10 @@ class ConversationWorkflow:
                 if tick.closed and not self.state.deliveries:
                     await self._change("closed", self.state.assignee)
                     return ConversationOutcome(status="closed", reason="idle")
+                gone = tick.unanswered_assignee
+                if gone is not None and gone == self.state.assignee and self.state.status == "assigned":
+                    await self._change("open", None, note=f"<@{gone}> did not answer in time; unassigned.")
+                    await self._auto_assign(skip=gone)
                 wake_at = max(tick.next_wake, workflow.now() + timedelta(milliseconds=200))
                 continue
 

@@ -51,6 +51,8 @@ class AgentAction(BaseModel):
 class Assignment(BaseModel):
     status: ConversationStatus
     assignee: str | None
+    # The shop assigns new conversations by round robin (read when a run starts).
+    auto_assign: bool = False
 
 
 class DeliverRequest(BaseModel):
@@ -136,6 +138,20 @@ class ApplyAssignment(BaseModel):
     ref: ConversationRef
     status: ConversationStatus
     assignee: str | None
+    # Chosen by round robin, not by the agent: mention them, and start their answer clock.
+    auto: bool = False
+    # A line for the agents in the thread, explaining the change.
+    note: str | None = None
+
+
+class PickAgent(BaseModel):
+    ref: ConversationRef
+    # The agent who just let the conversation go unanswered: try the others first.
+    skip: str | None = None
+
+
+class AgentPick(BaseModel):
+    user_id: str | None
 
 
 class LoadConversation(BaseModel):
@@ -153,6 +169,8 @@ class Tick(BaseModel):
 class TickResult(BaseModel):
     closed: bool
     next_wake: datetime
+    # An automatically assigned agent who did not answer in the shop's time.
+    unanswered_assignee: str | None = None
 
 
 class SweepRequest(BaseModel):

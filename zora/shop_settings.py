@@ -44,6 +44,14 @@ class ShopSettings(BaseModel):
         max_length=1000,
     )
 
+    # Automatic assignment: new conversations go round robin to these Slack users, skipping anyone
+    # whose Slack presence is away or who already has `max_open_per_agent` open conversations; an
+    # agent who does not answer within `answer_within_minutes` loses it to the next.
+    auto_assign: bool = False
+    assign_agents: list[str] = Field(default_factory=list, max_length=100)
+    max_open_per_agent: int = Field(default=5, ge=1, le=1000)
+    answer_within_minutes: float = Field(default=10, gt=0, le=24 * 60)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

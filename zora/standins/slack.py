@@ -161,6 +161,8 @@ class SlackStandIn:
         self.posted: list[dict[str, Any]] = []
         # Messages only one user sees (chat.postEphemeral): channel, user, text, blocks.
         self.ephemeral: list[dict[str, Any]] = []
+        # users.getPresence answers; everyone is active unless set_presence says otherwise.
+        self._presence: dict[str, str] = {}
         # App Home views as last published, per user (views.publish).
         self.home_views: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -196,6 +198,7 @@ class SlackStandIn:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "apps.connections.open": self._apps_connections_open,
             "views.publish": self._views_publish,
+            "users.getPresence": self._users_get_presence,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -681,6 +684,17 @@ class SlackStandIn:
         self.ephemeral.append({"channel": channel, "user": user, **content})
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
+
+    def set_presence(self, user: str, presence: str) -> None:
+        """'active' or 'away', as users.getPresence will report it."""
+        self._presence[user] = presence
+
+    async def _users_get_presence(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        self._require(params, "user")
+        user = str(params["user"])
+        if user not in self._users:
+            raise _ApiError("user_not_found")
+        return {"ok": True, "presence": self._presence.get(user, "active")}
 
     async def _views_publish(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         self._require(params, "user_id", "view")

@@ -1,0 +1,78 @@
+"""Automatic assignment: round robin among the shop's agents, skipping the away and the full, with
+a mention in the thread; an agent who does not answer in time loses the conversation to the next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.harness import CHANNEL, Zora, running_zora
+
+ANA, BO, CY = "U0ANA00001", "U0BO000001", "U0CY000001"
+
+
+async def _set(zora: Zora, **values: Any) -> None:
+    async with zora.services.pool.acquire() as conn:
+        await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(values))
+
+
+async def _new_conversation(zora: Zora) -> tuple[str, str]:
+    session = await zora.session()
+    shopper = await zora.shopper(session["token"])
+    before = len(zora.standin.posted)
+    assert (await shopper.send("hello"))["ok"]
+    root = (await zora.standin.wait_for_posts(before + 2))[before]
+    return session["conversation_id"], root["ts"]
+
+
+async def _assignee(zora: Zora, cid: str, not_: str | None = None) -> str | None:
+    for _ in range(300):
+        rows = await zora.fetch("SELECT assignee FROM conversations WHERE id = $1::uuid", cid)
+        if rows and rows[0]["assignee"] is not None and rows[0]["assignee"] != not_:
+            return str(rows[0]["assignee"])
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def test_round_robin_skips_away_agents_and_moves_on_when_nobody_answers(infra: Any, database_url: str) -> None:
+    async with running_zora(infra, database_url) as zora:
+        for user, name in ((ANA, "ana"), (BO, "bo"), (CY, "cy")):
+            zora.standin.add_user(user, name, name.title())
+        zora.standin.set_presence(CY, "away")
+        await _set(zora, auto_assign=True, assign_agents=[ANA, BO, CY], answer_within_minutes=60, reminder_minutes=0)
+
+        first, first_ts = await _new_conversation(zora)
+        assert await _assignee(zora, first) == ANA
+        second, _ = await _new_conversation(zora)
+        assert await _assignee(zora, second) == BO
+        third, _ = await _new_conversation(zora)
+        assert await _assignee(zora, third) == ANA, "CY is away, so the turn comes back to ANA"
+        thread = [m["text"] for m in zora.standin.thread(CHANNEL, first_ts)]
+        assert any(f"<@{ANA}> this conversation is yours" in t for t in thread)
+
+        # Nobody answers within the shop's time (shortened to about a second): the next agent gets it.
+        await _set(zora, auto_assign=True, assign_agents=[ANA, BO, CY], answer_within_minutes=0.02, reminder_minutes=0)
+        fourth, fourth_ts = await _new_conversation(zora)
+        taker = await _assignee(zora, fourth)
+        assert taker in (ANA, BO)
+        moved_to = await _assignee(zora, fourth, not_=taker)
+        assert moved_to is not None and moved_to != taker
+        texts = [m["text"] for m in zora.standin.thread(CHANNEL, fourth_ts)]
+        assert any(f"<@{taker}> did not answer in time" in t for t in texts)
+
+
+async def test_an_agent_at_the_cap_is_skipped_and_no_one_available_leaves_it_open(
+    infra: Any, database_url: str
+) -> None:
+    async with running_zora(infra, database_url) as zora:
+        zora.standin.add_user(ANA, "ana", "Ana")
+        await _set(zora, auto_assign=True, assign_agents=[ANA], max_open_per_agent=1, reminder_minutes=0)
+        first, _ = await _new_conversation(zora)
+        assert await _assignee(zora, first) == ANA
+        second, second_ts = await _new_conversation(zora)
+        # ANA is full: the conversation stays open for anyone to claim.
+        await asyncio.sleep(0.5)
+        rows = await zora.fetch("SELECT status, assignee FROM conversations WHERE id = $1::uuid", second)
+        assert dict(rows[0]) == {"status": "open", "assignee": None}
+        assert not any("is yours" in m["text"] for m in zora.standin.thread(CHANNEL, second_ts))
