@@ -41,6 +41,8 @@ SLACK_PERMANENT_ERRORS = frozenset(
 )
 
 _THREAD_CACHE_SIZE = 50_000
+# Shown on an agent's reply in Slack once the shopper has seen it.
+SEEN_REACTION = "eyes"
 
 
 class SlackRateLimited(ZoraError):
@@ -172,6 +174,25 @@ class SlackOutbound:
             )
         if row is not None:
             await self.slack.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"], text=text)
+
+    async def mark_seen(self, conversation_id: UUID, upto: int) -> None:
+        """The shopper saw the agents' replies up to `upto`: an :eyes: reaction on the latest one."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "UPDATE messages SET slack_seen_at = now() WHERE id = ("
+                " SELECT id FROM messages WHERE conversation_id = $1 AND direction = 'agent' AND seq <= $2"
+                " AND slack_ts IS NOT NULL AND deleted_at IS NULL ORDER BY seq DESC LIMIT 1)"
+                " AND slack_seen_at IS NULL RETURNING slack_channel, slack_ts",
+                conversation_id,
+                upto,
+            )
+        if row is None:
+            return  # already marked, or nothing from Slack to mark
+        try:
+            await self.slack.reactions_add(channel=row["slack_channel"], timestamp=row["slack_ts"], name=SEEN_REACTION)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_reacted":
+                log.warning("could not mark a reply as seen in Slack: %s", exc.response.get("error"))
 
     async def update_card(self, conversation_id: UUID) -> None:
         """Edit the thread's root post to show the conversation as it is now."""

@@ -48,6 +48,7 @@ class FastRelay:
         # Conversations whose older messages may still wait (a failure here, or not yet checked
         # since this process started): before posting directly, make sure nothing older is pending.
         self._clear: set[UUID] = set()
+        self._side_tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, ref: ConversationRef, message: StoredMessage) -> None:
         lane = self._lanes.get(ref.conversation_id)
@@ -56,6 +57,19 @@ class FastRelay:
         lane.queue.append(message)
         if lane.task is None:
             lane.task = asyncio.create_task(self._run(lane), name=f"relay:{ref.conversation_id}")
+
+    def seen(self, ref: ConversationRef, upto: int) -> None:
+        """Show in Slack that the shopper has seen the replies up to `upto` (in the background: the
+        shopper's receipt is already stored)."""
+        task = asyncio.create_task(self._mark_seen(ref, upto), name=f"seen:{ref.conversation_id}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _mark_seen(self, ref: ConversationRef, upto: int) -> None:
+        try:
+            await self.outbound.mark_seen(ref.conversation_id, upto)
+        except Exception:
+            log.exception("could not mark replies as seen in Slack")
 
     def hold(self, conversation_id: UUID) -> None:
         self._clear.discard(conversation_id)
@@ -103,7 +117,7 @@ class FastRelay:
                 log.exception("could not hand the conversation to its workflow; the sweep will")
 
     async def close(self) -> None:
-        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None] + list(self._side_tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -132,6 +132,9 @@ class Relay(Protocol):
     def hold(self, conversation_id: UUID) -> None:
         """Older messages of this conversation wait for the workflow: keep the order."""
 
+    def seen(self, ref: ConversationRef, upto: int) -> None:
+        """The shopper has seen the agents' replies up to `upto`: let the agents know."""
+
 
 class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, services: Services, relay: Relay, emitter: Emitter) -> None:
@@ -262,6 +265,16 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return _error("unavailable", "the receipt was not stored; please retry")
             if stored is None:
                 return _error("invalid_payload", "upto_seq: no such message in this conversation")
+            if kind == "seen":
+                self.relay.seen(
+                    ConversationRef(
+                        shop=identity.shop,
+                        shop_id=identity.shop_id,
+                        conversation_id=identity.conversation_id,
+                        shopper_id=identity.shopper_id,
+                    ),
+                    stored.seen_upto,
+                )
             await self.emitter.emit(
                 "receipt",
                 {

@@ -199,6 +199,7 @@ class SlackStandIn:
             "apps.connections.open": self._apps_connections_open,
             "views.publish": self._views_publish,
             "users.getPresence": self._users_get_presence,
+            "reactions.add": self._reactions_add,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -684,6 +685,37 @@ class SlackStandIn:
         self.ephemeral.append({"channel": channel, "user": user, **content})
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
+
+    async def _reactions_add(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        channel = self._channel(params)
+        self._require(params, "timestamp", "name")
+        message = self._messages[channel].get(str(params["timestamp"]))
+        if message is None:
+            raise _ApiError("message_not_found")
+        name = str(params["name"])
+        reactions = message.setdefault("reactions", [])
+        for reaction in reactions:
+            if reaction["name"] == name:
+                if self.bot_user_id in reaction["users"]:
+                    raise _ApiError("already_reacted")
+                reaction["users"].append(self.bot_user_id)
+                reaction["count"] += 1
+                return {"ok": True}
+        reactions.append({"name": name, "users": [self.bot_user_id], "count": 1})
+        return {"ok": True}
+
+    async def react(self, channel: str, ts: str, name: str, user: str = DEFAULT_AGENT_ID) -> int:
+        """A person adds a reaction to a message: the reaction_added event, delivered to Zora."""
+        message = self._messages.get(channel, {}).get(ts)
+        event = {
+            "type": "reaction_added",
+            "user": user,
+            "reaction": name,
+            "item_user": (message or {}).get("user", ""),
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": f"{time.time():.6f}",
+        }
+        return await self.deliver_event(event)
 
     def set_presence(self, user: str, presence: str) -> None:
         """'active' or 'away', as users.getPresence will report it."""
