@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from zora.shopify.models import CustomerSummary, OrderSummary
 
 SHOWN_RESULTS = 5
+ACTION_EDIT_CUSTOMER = "zora_edit_customer"
+VIEW_EDIT_CUSTOMER = "zora_edit_customer"
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 255
 SHOWN_ORDERS = 3
 
 
@@ -52,9 +57,65 @@ def render_results(
         text = f"*{c.name or 'Unnamed customer'}*{matched}\n{contact}{tags}"
         if index == 0 and orders:
             text += "\n*Recent orders*\n" + "\n".join(f"• {_order_line(o)}" for o in orders[:SHOWN_ORDERS])
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": text},
+                "accessory": {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Edit note & tags"},
+                    "action_id": ACTION_EDIT_CUSTOMER,
+                    "value": str(c.id),
+                },
+            }
+        )
     if len(results) > SHOWN_RESULTS:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{len(results) - SHOWN_RESULTS} more…"}]}
         )
     return blocks
+
+
+def edit_customer_view(shop_id: int, customer_id: int, name: str, note: str | None, tags: list[str]) -> dict[str, Any]:
+    """The "Edit customer" modal; what to write back travels in private_metadata (set by Zora)."""
+    return {
+        "type": "modal",
+        "callback_id": VIEW_EDIT_CUSTOMER,
+        "private_metadata": json.dumps({"shop_id": shop_id, "customer_id": customer_id}),
+        "title": {"type": "plain_text", "text": "Edit customer"},
+        "submit": {"type": "plain_text", "text": "Save to Shopify"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*"}},
+            {
+                "type": "input",
+                "block_id": "note",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Note"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "initial_value": note or "",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "tags",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Tags (comma separated)"},
+                "element": {"type": "plain_text_input", "action_id": "value", "initial_value": ", ".join(tags)},
+            },
+        ],
+    }
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags as typed: comma separated, trimmed, duplicates dropped; raises ValueError with a reason."""
+    tags = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    for tag in tags:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(f"a tag is at most {MAX_TAG_LENGTH} characters: {tag[:20]}…")
+    return tags

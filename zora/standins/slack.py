@@ -163,6 +163,8 @@ class SlackStandIn:
         self.ephemeral: list[dict[str, Any]] = []
         # users.getPresence answers; everyone is active unless set_presence says otherwise.
         self._presence: dict[str, str] = {}
+        # Modals opened with views.open, by view id.
+        self.views: dict[str, dict[str, Any]] = {}
         # App Home views as last published, per user (views.publish).
         self.home_views: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -200,6 +202,7 @@ class SlackStandIn:
             "views.publish": self._views_publish,
             "users.getPresence": self._users_get_presence,
             "reactions.add": self._reactions_add,
+            "views.open": self._views_open,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -686,6 +689,59 @@ class SlackStandIn:
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
 
+    async def _views_open(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        self._require(params, "trigger_id", "view")
+        view = self._json_param(params, "view", "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "modal" or "title" not in view:
+            raise _ApiError("invalid_arguments")
+        stored = {
+            "id": f"V{secrets.token_hex(5).upper()}",
+            "team_id": self.team_id,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "state": {"values": {}},
+            **view,
+        }
+        self.views[stored["id"]] = stored
+        return {"ok": True, "view": copy.deepcopy(stored)}
+
+    async def submit_view(
+        self, view_id: str, values: dict[str, dict[str, str]], user: str = DEFAULT_AGENT_ID
+    ) -> tuple[int, Any]:
+        """The user presses Submit on a modal with these plain-text input values ({block_id:
+        {action_id: text}}): the signed view_submission delivery; returns Zora's status and answer."""
+        if self.events_url is None or self._session is None:
+            raise StandInError("the stand-in must be running with events_url set to deliver views")
+        view = copy.deepcopy(self.views[view_id])
+        view["state"] = {
+            "values": {
+                block: {action: {"type": "plain_text_input", "value": text} for action, text in actions.items()}
+                for block, actions in values.items()
+            }
+        }
+        member = self._users[user]
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "zora-standin"},
+            "user": {"id": user, "username": member.name, "name": member.name, "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": _VERIFICATION_TOKEN,
+            "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
+            "view": view,
+            "response_urls": [],
+        }
+        raw = ("payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
+        async with self._session.post(self.events_url, data=raw, headers=headers, timeout=timeout) as resp:
+            body = await resp.read()
+            try:
+                answer: Any = json.loads(body) if body else None
+            except ValueError:
+                answer = body.decode()
+            return resp.status, answer
+
     async def _reactions_add(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         channel = self._channel(params)
         self._require(params, "timestamp", "name")
@@ -855,15 +911,17 @@ class SlackStandIn:
         return 200
 
     async def press_button(
-        self, channel: str, message_ts: str, action_id: str, value: str, user: str = DEFAULT_AGENT_ID
+        self, channel: str, message_ts: str | None, action_id: str, value: str, user: str = DEFAULT_AGENT_ID
     ) -> int:
         """An agent presses a button of a bot message: a signed block_actions delivery (form-encoded
         ``payload=`` as Slack sends interactivity), posted to ``events_url``; returns Zora's status."""
         if (self.events_url is None and not self._sockets) or self._session is None:
             raise StandInError("the stand-in must be running with events_url set or a Socket Mode client")
-        message = self._messages.get(channel, {}).get(message_ts)
-        if message is None:
+        # None: a button in an ephemeral message (only its viewer has it; Slack sends no message body).
+        message = None if message_ts is None else self._messages.get(channel, {}).get(message_ts)
+        if message_ts is not None and message is None:
             raise StandInError(f"no message {message_ts} in {channel}")
+        ephemeral_ts = message_ts or self._next_ts(channel)
         member = self._users[user]
         payload = {
             "type": "block_actions",
@@ -873,13 +931,13 @@ class SlackStandIn:
             "token": _VERIFICATION_TOKEN,
             "container": {
                 "type": "message",
-                "message_ts": message_ts,
+                "message_ts": ephemeral_ts,
                 "channel_id": channel,
-                "is_ephemeral": False,
+                "is_ephemeral": message is None,
             },
             "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
             "channel": {"id": channel, "name": self._channels[channel].name},
-            "message": copy.deepcopy(message),
+            **({"message": copy.deepcopy(message)} if message is not None else {}),
             "response_url": f"{self._require_origin()}/dev/slack/response/{secrets.token_hex(8)}",
             "actions": [
                 {
