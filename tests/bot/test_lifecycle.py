@@ -123,3 +123,16 @@ async def test_a_button_on_a_message_zora_does_not_know_is_answered_plainly(zora
     before = len(zora.standin.ephemeral)
     assert await zora.standin.press_button(CHANNEL, response["ts"], "zora_claim", "whatever") == 200
     assert zora.standin.ephemeral[before:][0]["text"] == "This is not a Zora conversation."
+
+
+async def test_the_local_inbox_page_can_press_the_card_buttons(zora: Zora) -> None:
+    """In `zora dev` a person plays the agent on the stand-in's page, buttons included."""
+    _, root_ts, cid = await _conversation(zora)
+    inbox = zora.standin.inbox_url
+    async with zora.http.get(inbox) as resp:
+        page = await resp.text()
+    assert 'name="action_id" value="zora_claim"' in page
+    form = {"channel": CHANNEL, "ts": root_ts, "action_id": "zora_claim", "value": cid}
+    async with zora.http.post(inbox + "/press", data=form, allow_redirects=False) as resp:
+        assert resp.status == 303 and "error" not in resp.headers["Location"]
+    assert dict(await _row(zora, cid)) == {"status": "assigned", "assignee": AGENT}

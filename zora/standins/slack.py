@@ -212,6 +212,7 @@ class SlackStandIn:
         self.app.router.add_get("/socket-mode", self._handle_socket)
         self.app.router.add_get("/dev/slack", self._handle_inbox)
         self.app.router.add_post("/dev/slack/reply", self._handle_inbox_reply)
+        self.app.router.add_post("/dev/slack/press", self._handle_inbox_press)
         self.app.router.add_get("/dev/slack/avatar/{user}.svg", self._handle_avatar)
         # cleanup_ctx rather than start()/stop() alone, so the app also works when mounted elsewhere.
         self.app.cleanup_ctx.append(self._client_session_ctx)
@@ -1052,11 +1053,34 @@ class SlackStandIn:
             lines = "\n".join(html.escape(text) for text in _texts_in(message["blocks"]))
             extra = f"<details><summary>blocks</summary><pre>{lines}</pre></details>"
         edited = " <em>(edited)</em>" if "edited" in message else ""
+        reactions = " ".join(f":{html.escape(r['name'])}:" for r in message.get("reactions", []))
         return (
             f'<div class="msg {css}"><span class="who">{html.escape(name)}</span> '
             f'<span class="ts">{html.escape(message["ts"])}</span>{edited}'
-            f'<div class="text">{body}</div>{extra}</div>'
+            f'<div class="text">{body}</div>{extra}{self._render_buttons(message)}'
+            f"{f'<div class=ts>{reactions}</div>' if reactions else ''}</div>"
         )
+
+    def _render_buttons(self, message: dict[str, Any]) -> str:
+        """A bot message's buttons, each a form that presses it (as the agent chosen below)."""
+        if not message.get("bot_id"):
+            return ""
+        forms = []
+        for block in message.get("blocks") or []:
+            if not isinstance(block, dict) or block.get("type") != "actions":
+                continue
+            for element in block.get("elements") or []:
+                if element.get("type") != "button":
+                    continue
+                forms.append(
+                    '<form method="post" action="/dev/slack/press" style="display:inline">'
+                    f'<input type="hidden" name="channel" value="{html.escape(message["channel"], quote=True)}">'
+                    f'<input type="hidden" name="ts" value="{html.escape(message["ts"], quote=True)}">'
+                    f'<input type="hidden" name="action_id" value="{html.escape(str(element.get("action_id", "")), quote=True)}">'
+                    f'<input type="hidden" name="value" value="{html.escape(str(element.get("value", "")), quote=True)}">'
+                    f"<button>{html.escape(str((element.get('text') or {}).get('text', 'button')))}</button></form> "
+                )
+        return f'<div class="actions">{"".join(forms)}</div>' if forms else ""
 
     def _render_thread(self, channel: str, root: dict[str, Any], agents: list[_User]) -> str:
         messages = self.thread(channel, root["ts"])
@@ -1118,6 +1142,24 @@ class SlackStandIn:
             else:
                 if status >= 300:
                     location = f"/dev/slack?error={quote(f'Zora answered HTTP {status} to the event')}"
+        raise web.HTTPSeeOther(location)
+
+    async def _handle_inbox_press(self, request: web.Request) -> web.Response:
+        origin = request.headers.get("Origin")
+        if origin not in (None, "null") and URL(origin).host != request.url.host:
+            raise web.HTTPForbidden(text="cross-origin form post refused")
+        form = await request.post()
+        channel, ts = str(form.get("channel", "")), str(form.get("ts", ""))
+        location = f"/dev/slack#{quote(f'{channel}-{ts}')}"
+        try:
+            status = await self.press_button(
+                channel, ts, str(form.get("action_id", "")), str(form.get("value", "")), DEFAULT_AGENT_ID
+            )
+        except (StandInError, aiohttp.ClientError, TimeoutError) as exc:
+            location = f"/dev/slack?error={quote(f'Button press not delivered: {exc}')}"
+        else:
+            if status >= 300:
+                location = f"/dev/slack?error={quote(f'Zora answered HTTP {status} to the button')}"
         raise web.HTTPSeeOther(location)
 
     async def _handle_avatar(self, request: web.Request) -> web.Response:
