@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from bot.card import load_card, render
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
 from zora.settings import Settings
 from zora.shopify import install, sync
@@ -24,6 +25,7 @@ from zora.shopify.models import (
     ReconcilePlan,
     SaveWatermark,
     ShopRef,
+    SlackErasure,
     SyncPage,
     WebhookOutcome,
     WebhookRef,
@@ -68,6 +70,7 @@ class ShopifyActivities:
         return [
             self.apply_webhook,
             self.post_order_notice,
+            self.erase_in_slack,
             self.remove_schedule,
             self.reconcile_plan,
             self.sync_page,
@@ -118,6 +121,44 @@ class ShopifyActivities:
         if outcome.status == "failed":
             log.warning("shopify webhook %s (%s) rejected: %s", ref.webhook_id, ref.topic, outcome.detail)
         return outcome
+
+    @activity.defn(name="shopify_erase_in_slack")
+    async def erase_in_slack(self, erasure: SlackErasure) -> int:
+        """customers/redact reaches Slack too: delete the shopper's words Zora posted there, and redraw
+        the cards (they no longer name the shopper). Replies agents wrote are theirs: Slack lets only
+        their authors or an admin delete them (see docs/shopify.md)."""
+        deleted = 0
+        for copy in erasure.messages:
+            activity.heartbeat(copy.ts)
+            try:
+                await self.slack.chat_delete(channel=copy.channel, ts=copy.ts)
+                deleted += 1
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", ""))
+                if exc.response.status_code == 429:
+                    raise ApplicationError(
+                        "slack rate limited",
+                        type="SlackRateLimited",
+                        next_retry_delay=timedelta(seconds=float(exc.response.headers.get("Retry-After", 1))),
+                    ) from None
+                if error not in ("message_not_found", *_SLACK_PERMANENT):
+                    raise
+        for conversation_id in erasure.conversation_ids:
+            card = await load_card(self.pool, conversation_id)
+            async with self.pool.acquire() as conn:
+                thread = await conn.fetchrow(
+                    "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
+                )
+            if card is None or thread is None:
+                continue
+            text, blocks = render(card)
+            try:
+                await self.slack.chat_update(
+                    channel=thread["channel_id"], ts=thread["thread_ts"], text=text, blocks=blocks
+                )
+            except SlackApiError as exc:
+                log.warning("could not redraw a redacted conversation's card: %s", exc.response.get("error"))
+        return deleted
 
     @activity.defn(name="shopify_post_order_notice")
     async def post_order_notice(self, notice: OrderNotice) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from zora.errors import ZoraError
 from zora.shopify import store
-from zora.shopify.models import OrderNotice, WebhookOutcome
+from zora.shopify.models import OrderNotice, SlackCopy, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,8 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
     customer_id, email, phone = _person(d)
+    posted: list[tuple[str, str]] = []
+    conversations: list[Any] = []
     counts = await store.redact_customer(
         d.conn,
         d.shop_id,
@@ -195,8 +197,17 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
         email=email,
         phone=phone,
         order_ids=[int(i) for i in d.payload.get("orders_to_redact") or []],
+        erasure=posted,
+        conversations_out=conversations,
     )
-    return WebhookOutcome(status="processed", detail=", ".join(f"{k}={v}" for k, v in counts.items()))
+    erase = (
+        SlackErasure(messages=[SlackCopy(channel=c, ts=t) for c, t in posted], conversation_ids=conversations)
+        if conversations
+        else None
+    )
+    return WebhookOutcome(
+        status="processed", detail=", ".join(f"{k}={v}" for k, v in counts.items()), erase_in_slack=erase
+    )
 
 
 async def shop_redact(d: Delivery) -> WebhookOutcome:

@@ -63,6 +63,15 @@ class ShopifyWebhookWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=_DB_RETRY,
             )
+        if outcome.erase_in_slack is not None:
+            await workflow.execute_activity(
+                "shopify_erase_in_slack",
+                outcome.erase_in_slack,
+                result_type=int,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=60),
+                retry_policy=_SLACK_RETRY,
+            )
         if outcome.notice is not None:
             await workflow.execute_activity(
                 "shopify_post_order_notice",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
@@ -49,12 +50,26 @@ class OrderNotice(BaseModel):
     text: str
 
 
+class SlackCopy(BaseModel):
+    channel: str
+    ts: str
+
+
+class SlackErasure(BaseModel):
+    """customers/redact: the copies of the shopper's words that Zora posted into Slack, and the
+    conversations whose cards named them."""
+
+    messages: list[SlackCopy]
+    conversation_ids: list[UUID]
+
+
 class WebhookOutcome(BaseModel):
     status: WebhookStatus
     detail: str | None = None
     notice: OrderNotice | None = None
     # app/uninstalled and shop/redact: the shop's reconcile schedule must go.
     remove_schedule: bool = False
+    erase_in_slack: SlackErasure | None = None
 
 
 class ShopRef(BaseModel):

@@ -266,7 +266,15 @@ async def export_customer(
 
 
 async def redact_customer(
-    conn: Any, shop_id: int, *, customer_id: int | None, email: str | None, phone: str | None, order_ids: list[int]
+    conn: Any,
+    shop_id: int,
+    *,
+    customer_id: int | None,
+    email: str | None,
+    phone: str | None,
+    order_ids: list[int],
+    erasure: list[tuple[str, str]],
+    conversations_out: list[Any],
 ) -> dict[str, int]:
     """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts."""
     customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
@@ -285,6 +293,15 @@ async def redact_customer(
             "SELECT id FROM conversations WHERE shop_id = $1 AND shopper_id = ANY($2::uuid[])", shop_id, shopper_ids
         )
     ]
+    # What Zora itself posted to Slack for these shoppers, to delete there once this commits.
+    posted = await conn.fetch(
+        "SELECT slack_channel, slack_ts FROM messages WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[])"
+        " AND direction = 'shopper' AND slack_ts IS NOT NULL",
+        shop_id,
+        conversation_ids,
+    )
+    erasure.extend((r["slack_channel"], r["slack_ts"]) for r in posted)
+    conversations_out.extend(conversation_ids)
     # The shopper's words and anything an agent wrote back about them: the whole transcript goes.
     messages = await conn.execute(
         "UPDATE messages SET body = $3, author_name = CASE WHEN direction = 'shopper' THEN $3 ELSE author_name END,"

@@ -163,6 +163,8 @@ class SlackStandIn:
         self.ephemeral: list[dict[str, Any]] = []
         # users.getPresence answers; everyone is active unless set_presence says otherwise.
         self._presence: dict[str, str] = {}
+        # Messages removed with chat.delete.
+        self.deleted: list[dict[str, str]] = []
         # Modals opened with views.open, by view id.
         self.views: dict[str, dict[str, Any]] = {}
         # App Home views as last published, per user (views.publish).
@@ -203,6 +205,7 @@ class SlackStandIn:
             "users.getPresence": self._users_get_presence,
             "reactions.add": self._reactions_add,
             "views.open": self._views_open,
+            "chat.delete": self._chat_delete,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -689,6 +692,23 @@ class SlackStandIn:
         self.ephemeral.append({"channel": channel, "user": user, **content})
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
+
+    async def _chat_delete(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        channel = self._channel(params)
+        self._require(params, "ts")
+        ts = str(params["ts"])
+        message = self._messages[channel].get(ts)
+        if message is None:
+            raise _ApiError("message_not_found")
+        if message.get("user") != self.bot_user_id:
+            # A bot token may delete only the bot's own messages.
+            raise _ApiError("cant_delete_message")
+        del self._messages[channel][ts]
+        for replies in self._replies.values():
+            if ts in replies:
+                replies.remove(ts)
+        self.deleted.append({"channel": channel, "ts": ts})
+        return {"ok": True, "channel": channel, "ts": ts}
 
     async def _views_open(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         self._require(params, "trigger_id", "view")

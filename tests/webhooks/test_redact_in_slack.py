@@ -1,0 +1,50 @@
+"""customers/redact reaches Slack: the shopper's words Zora posted there are deleted, and the
+conversation's card no longer names them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.harness import CHANNEL
+from tests.shopify.harness import running_shopify
+from zora.shopify.samples import sample_payload
+
+
+async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_url: str) -> None:
+    async with running_shopify(infra, database_url) as sz:
+        zora = sz.zora
+        created = sample_payload("customers/create", zora.shop)
+        assert (await sz.deliver("customers/create", created, shop=zora.shop)).status == "processed"
+        rows = await zora.fetch(
+            "SELECT id, email FROM customers WHERE shop_id = $1 AND shopify_customer_id = $2",
+            zora.shop_id,
+            created["id"],
+        )
+        customer_id, email = rows[0]["id"], rows[0]["email"]
+        session = await zora.session()
+        async with zora.services.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO shoppers (id, shop_id, customer_id, email) VALUES ($1::uuid, $2, $3, $4)",
+                session["shopper_id"],
+                zora.shop_id,
+                customer_id,
+                email,
+            )
+        shopper = await zora.shopper(session["token"])
+        for text in ("my address is 1 Main St", "and my phone is 555"):
+            assert (await shopper.send(text))["ok"]
+        root, first, second = await zora.standin.wait_for_posts(3)
+        assert email in json.dumps(root["blocks"])
+        assert await zora.standin.agent_reply(CHANNEL, root["ts"], "noted") == 200
+        await shopper.wait_for(lambda: bool(shopper.agent_messages()))
+
+        redact = sample_payload("customers/redact", zora.shop)
+        redact["customer"] = {**redact.get("customer", {}), "id": created["id"], "email": email}
+        assert (await sz.deliver("customers/redact", redact, shop=zora.shop)).status == "processed"
+
+        assert {d["ts"] for d in zora.standin.deleted} == {first["ts"], second["ts"]}
+        texts = [m["text"] for m in zora.standin.thread(CHANNEL, root["ts"])]
+        assert "my address is 1 Main St" not in texts and "and my phone is 555" not in texts
+        card = zora.standin.thread(CHANNEL, root["ts"])[0]
+        assert email not in json.dumps(card["blocks"]) and email not in card["text"]
