@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import CHROMIUM, NO_BROWSER
 from tests.harness import CHANNEL, Zora, running_zora
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
 if not CHROMIUM.exists():
-    pytest.skip(
-        "no browser: install Debian's chromium (`apt-get install chromium`; `make test` does it when run as root)",
-        allow_module_level=True,
-    )
+    pytest.skip(NO_BROWSER, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 
 
@@ -29,17 +23,15 @@ async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
 
 
 @pytest.fixture
-async def page(zora: Zora) -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        context = await browser.new_context()
-        page = await context.new_page()
-        try:
-            yield page
-        finally:
-            if os.environ.get("ZORA_SCREENSHOTS"):
-                await page.screenshot(path=os.environ["ZORA_SCREENSHOTS"])
-            await browser.close()
+async def page(zora: Zora, browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        yield page
+    finally:
+        if os.environ.get("ZORA_SCREENSHOTS"):
+            await page.screenshot(path=os.environ["ZORA_SCREENSHOTS"])
+        await context.close()
 
 
 async def test_shopper_chats_on_the_demo_store_and_gets_the_agents_reply(zora: Zora, page: Any) -> None:

@@ -6,21 +6,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import CHROMIUM, NO_BROWSER
 from tests.harness import AGENT, CHANNEL, Zora, running_zora
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
 if not CHROMIUM.exists():
-    pytest.skip(
-        "no browser: install Debian's chromium (`apt-get install chromium`; `make test` does it when run as root)",
-        allow_module_level=True,
-    )
+    pytest.skip(NO_BROWSER, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 
@@ -32,16 +26,14 @@ async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
 
 
 @pytest.fixture
-async def context(zora: Zora) -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        ctx = await browser.new_context(locale="en-US")
-        try:
-            yield ctx
-        finally:
-            if os.environ.get("ZORA_SCREENSHOTS") and ctx.pages:
-                await ctx.pages[-1].screenshot(path=os.environ["ZORA_SCREENSHOTS"])
-            await browser.close()
+async def context(zora: Zora, browser: Any) -> AsyncIterator[Any]:
+    ctx = await browser.new_context(locale="en-US")
+    try:
+        yield ctx
+    finally:
+        if os.environ.get("ZORA_SCREENSHOTS") and ctx.pages:
+            await ctx.pages[-1].screenshot(path=os.environ["ZORA_SCREENSHOTS"])
+        await ctx.close()
 
 
 async def open_store(zora: Zora, page: Any) -> None:

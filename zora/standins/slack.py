@@ -753,15 +753,7 @@ class SlackStandIn:
             "response_urls": [],
         }
         raw = ("payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
-        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
-        async with self._session.post(self.events_url, data=raw, headers=headers, timeout=timeout) as resp:
-            body = await resp.read()
-            try:
-                answer: Any = json.loads(body) if body else None
-            except ValueError:
-                answer = body.decode()
-            return resp.status, answer
+        return await self._post_form(raw)
 
     async def _reactions_add(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         channel = self._channel(params)
@@ -851,6 +843,11 @@ class SlackStandIn:
             "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
         }
         raw = "&".join(f"{k}={quote(v, safe='')}" for k, v in fields.items()).encode()
+        return await self._post_form(raw)
+
+    async def _post_form(self, raw: bytes) -> tuple[int, Any]:
+        """A signed form-encoded delivery (commands, interactivity) and Zora's immediate answer."""
+        assert self.events_url is not None and self._session is not None
         headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
         timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
         async with self._session.post(self.events_url, data=raw, headers=headers, timeout=timeout) as resp:
@@ -973,13 +970,9 @@ class SlackStandIn:
         }
         if self.events_url is None:
             return await self._deliver_over_socket("interactive", payload, 0, "")
-        body = "payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")
-        raw = body.encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.sign(raw)}
-        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
-        async with self._session.post(self.events_url, data=raw, headers=headers, timeout=timeout) as resp:
-            await resp.read()
-            return resp.status
+        raw = ("payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")).encode()
+        status, _ = await self._post_form(raw)
+        return status
 
     async def _users_info(self, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
         self._require(params, "user")
