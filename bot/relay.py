@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from bot.outbound import SlackOutbound, SlackRateLimited
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 
 # (conversation, seconds to wait before the first durable try: Slack's Retry-After or 0)
 Handoff = Callable[[ConversationRef, float], Awaitable[None]]
+# Starts (or tells) the conversation's workflow that it began or was reopened.
+Opener = Callable[[ConversationRef, datetime], Awaitable[None]]
+# Waits between tries to start a workflow; Temporal is briefly busy, not gone, in the usual case.
+OPEN_RETRY_DELAYS = (0.5, 2.0, 5.0, 15.0)
 
 
 @dataclass
@@ -40,9 +46,12 @@ class _Lane:
 
 
 class FastRelay:
-    def __init__(self, outbound: SlackOutbound, handoff: Handoff, *, post_timeout: float = 10.0) -> None:
+    def __init__(
+        self, outbound: SlackOutbound, handoff: Handoff, opener: Opener, *, post_timeout: float = 10.0
+    ) -> None:
         self.outbound = outbound
         self.handoff = handoff
+        self.opener = opener
         self.post_timeout = post_timeout
         self._lanes: dict[UUID, _Lane] = {}
         # Conversations whose older messages may still wait (a failure here, or not yet checked
@@ -58,21 +67,40 @@ class FastRelay:
         if lane.task is None:
             lane.task = asyncio.create_task(self._run(lane), name=f"relay:{ref.conversation_id}")
 
+    def opened(self, ref: ConversationRef, at: datetime) -> None:
+        """Start the conversation's workflow in the background: the message is already stored and
+        on its way, and a burst of new conversations must not queue shoppers behind Temporal."""
+        self._background(self._open(ref, at), f"open:{ref.conversation_id}")
+
+    async def _open(self, ref: ConversationRef, at: datetime) -> None:
+        conversation_id_var.set(str(ref.conversation_id))
+        for delay in (*OPEN_RETRY_DELAYS, None):
+            try:
+                await self.opener(ref, at)
+                return
+            except Exception:
+                if delay is None:
+                    # Messages are safe in PostgreSQL; only reminders and idle close wait for the
+                    # next signal-with-start (a reopen, a sweep, a failed post).
+                    log.exception("could not start the conversation workflow")
+                    return
+                await asyncio.sleep(delay)
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
     def seen(self, ref: ConversationRef, upto: int) -> None:
         """Show in Slack that the shopper has seen the replies up to `upto` (in the background: the
         shopper's receipt is already stored)."""
-        task = asyncio.create_task(self._mark_seen(ref, upto), name=f"seen:{ref.conversation_id}")
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        self._background(self._mark_seen(ref, upto), f"seen:{ref.conversation_id}")
 
     async def _mark_seen(self, ref: ConversationRef, upto: int) -> None:
         try:
             await self.outbound.mark_seen(ref.conversation_id, upto)
         except Exception:
             log.exception("could not mark replies as seen in Slack")
-
-    def hold(self, conversation_id: UUID) -> None:
-        self._clear.discard(conversation_id)
 
     async def _run(self, lane: _Lane) -> None:
         conversation_id_var.set(str(lane.ref.conversation_id))

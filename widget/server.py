@@ -21,7 +21,7 @@ from widget.emitter import NAMESPACE, conversation_room
 from zora import transcript
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.logs import conversation_id_var
-from zora.models import ConversationConfig, ConversationRef, Opened, StoredMessage
+from zora.models import ConversationConfig, ConversationRef, StoredMessage
 from zora.push import Emitter
 from zora.security import (
     InvalidToken,
@@ -32,7 +32,6 @@ from zora.security import (
 )
 from zora.services import Services
 from zora.shop_settings import parse_settings
-from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +128,11 @@ class Relay(Protocol):
 
     def submit(self, ref: ConversationRef, message: StoredMessage) -> None: ...
 
-    def hold(self, conversation_id: UUID) -> None:
-        """Older messages of this conversation wait for the workflow: keep the order."""
-
     def seen(self, ref: ConversationRef, upto: int) -> None:
         """The shopper has seen the agents' replies up to `upto`: let the agents know."""
+
+    def opened(self, ref: ConversationRef, at: datetime) -> None:
+        """A conversation began or was reopened: make sure its workflow runs."""
 
 
 class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -333,23 +332,10 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if stored.duplicate:
                 return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
             await self.emitter.emit("message", transcript.wire(stored.message), identity.conversation_id)
-            if stored.conversation_created or stored.reopened:
-                try:
-                    # The conversation's lifecycle owner exists before its first message goes on.
-                    await signal_conversation(
-                        self.services.temporal,
-                        self.services.settings.temporal_task_queue,
-                        ref,
-                        self.config,
-                        "opened",
-                        Opened(at=stored.message.created_at),
-                    )
-                except Exception:
-                    # Stored all the same: the scheduled sweep starts the workflow, which delivers it.
-                    log.exception("could not start the conversation workflow; the sweep will")
-                    self.relay.hold(ref.conversation_id)
-                    return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
             self.relay.submit(ref, stored.message)
+            if stored.conversation_created or stored.reopened:
+                # Its lifecycle owner (the workflow) starts alongside, off the shopper's path.
+                self.relay.opened(ref, stored.message.created_at)
             return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
 
     async def trigger_event(self, event: str, *args: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
 import socketio
 from aiohttp import web
@@ -18,7 +19,7 @@ from webhooks.shopify import add_routes as add_shopify_routes
 from widget.emitter import ServerEmitter
 from widget.server import WidgetNamespace, session_handler, static_file
 from zora.errors import ConfigError
-from zora.models import ConversationConfig, ConversationRef, DeliverRequest
+from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
 from zora.services import Services, open_services
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
@@ -83,8 +84,13 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
                 DeliverRequest(reason="fast path failed", retry_after_seconds=retry_after),
             )
 
+        async def opener(ref: ConversationRef, at: datetime) -> None:
+            await signal_conversation(
+                svc.temporal, svc.settings.temporal_task_queue, ref, config, "opened", Opened(at=at)
+            )
+
         relay = FastRelay(
-            SlackOutbound(svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings)), handoff
+            SlackOutbound(svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings)), handoff, opener
         )
         namespace = WidgetNamespace(svc, relay, emitter)
         sio.register_namespace(namespace)
