@@ -265,15 +265,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if stored is None:
                 return _error("invalid_payload", "upto_seq: no such message in this conversation")
             if kind == "seen":
-                self.relay.seen(
-                    ConversationRef(
-                        shop=identity.shop,
-                        shop_id=identity.shop_id,
-                        conversation_id=identity.conversation_id,
-                        shopper_id=identity.shopper_id,
-                    ),
-                    stored.seen_upto,
-                )
+                self.relay.seen(_ref(identity), stored.seen_upto)
             await self.emitter.emit(
                 "receipt",
                 {
@@ -316,12 +308,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except ValidationError as exc:
                 log.info("bad message event: %s", _describe(exc))
                 return _error("invalid_payload", _describe(exc))
-            ref = ConversationRef(
-                shop=identity.shop,
-                shop_id=identity.shop_id,
-                conversation_id=identity.conversation_id,
-                shopper_id=identity.shopper_id,
-            )
+            ref = _ref(identity)
             try:
                 stored = await transcript.store_shopper_message(
                     self.services.pool, ref, event.client_id, event.body, datetime.now(UTC)
