@@ -78,25 +78,25 @@ class SlackOutbound:
             return PostResult(thread=None, delivered=[], undelivered=[], skipped=skipped)
         delivered: list[int] = []
         remaining = [m.seq for m in messages]
+        # The message whose chat.postMessage is under way: if this is cut off (cancelled, crashed),
+        # nobody knows whether Slack has it, so its claim is kept and runs out (CLAIM_SECONDS)
+        # instead of being handed to the next poster at once.
+        in_flight: int | None = None
         thread: SlackThread | None = None
         try:
             thread = await self._thread(ref)
             for message in messages:
+                in_flight = message.seq
                 response = await self.slack.chat_postMessage(
                     channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
                 )
-                await transcript.set_status(
-                    self.pool,
-                    ref.conversation_id,
-                    [message.seq],
-                    "delivered",
-                    slack_channel=thread.channel,
-                    slack_ts=str(response["ts"]),
-                )
-                if not delivered:
-                    await self._set_health(ref.shop_id, None)
+                # Slack has it: from here on it must never be posted again, whatever fails next.
                 remaining.remove(message.seq)
                 delivered.append(message.seq)
+                in_flight = None
+                await self._record_delivered(ref, thread, message.seq, str(response["ts"]))
+                if len(delivered) == 1:
+                    await self._set_health(ref.shop_id, None)
                 await self._emit_status(ref, message, "delivered")
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
@@ -111,10 +111,26 @@ class SlackOutbound:
                 ref, thread, messages, remaining, delivered, "no_channel_configured", skipped
             )
         except BaseException:
-            # A timeout or a crash mid-way: the next poster may take what is left at once.
-            await asyncio.shield(transcript.release(self.pool, ref.conversation_id, remaining))
+            # Cut off mid-way: what was not started may be taken by the next poster at once.
+            untouched = [seq for seq in remaining if seq != in_flight]
+            await asyncio.shield(transcript.release(self.pool, ref.conversation_id, untouched))
             raise
         return PostResult(thread=thread, delivered=delivered, undelivered=[], skipped=skipped)
+
+    async def _record_delivered(self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str) -> None:
+        """Write down that Slack has the message; retried, since failing here would mean a second post."""
+        for attempt in range(3):
+            try:
+                await transcript.set_status(
+                    self.pool, ref.conversation_id, [seq], "delivered", slack_channel=thread.channel, slack_ts=ts
+                )
+                return
+            except Exception:
+                if attempt == 2:
+                    # Its claim is kept (not released): it runs out before anyone posts it again.
+                    log.exception("posted to Slack but could not record it; its claim runs out first")
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def _undeliverable(
         self,

@@ -46,13 +46,10 @@ class _Lane:
 
 
 class FastRelay:
-    def __init__(
-        self, outbound: SlackOutbound, handoff: Handoff, opener: Opener, *, post_timeout: float = 10.0
-    ) -> None:
+    def __init__(self, outbound: SlackOutbound, handoff: Handoff, opener: Opener) -> None:
         self.outbound = outbound
         self.handoff = handoff
         self.opener = opener
-        self.post_timeout = post_timeout
         self._lanes: dict[UUID, _Lane] = {}
         # Conversations whose older messages may still wait (a failure here, or not yet checked
         # since this process started): before posting directly, make sure nothing older is pending.
@@ -125,7 +122,9 @@ class FastRelay:
                     await self.handoff(ref, 0.0)
                     return
                 self._clear.add(cid)
-            result = await asyncio.wait_for(self.outbound.post(ref, batch), self.post_timeout)
+            # No overall timeout around the post: cancelling a chat.postMessage that Slack may have
+            # accepted would make its message look unposted (the client's own timeout still applies).
+            result = await self.outbound.post(ref, batch)
             if result.undelivered:
                 self._clear.discard(cid)
             if result.skipped:

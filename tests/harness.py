@@ -56,6 +56,25 @@ class Zora:
         self.clients.append(shopper.sio)
         return shopper
 
+    async def workflow_run_id(self, conversation_id: str) -> str:
+        """The run id of the conversation's workflow, once it has started (it starts in the background)."""
+        from temporalio.service import RPCError
+
+        from zora.models import conversation_workflow_id
+
+        handle = self.services.temporal.get_workflow_handle(
+            conversation_workflow_id(self.shop, uuid.UUID(conversation_id))
+        )
+        for _ in range(200):
+            try:
+                run_id = (await handle.describe()).run_id
+            except RPCError:
+                await asyncio.sleep(0.05)
+                continue
+            assert run_id is not None
+            return run_id
+        raise AssertionError(f"the workflow of conversation {conversation_id} never started")
+
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         async with self.services.pool.acquire() as conn:
             rows: list[Any] = await conn.fetch(query, *args)

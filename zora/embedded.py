@@ -108,9 +108,10 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         pid = self.server.pid
-        # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress.
+        # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress. (The bundled
+        # Redis is 6.2: SHUTDOWN NOW/FORCE are Redis 7 and would be refused.)
         with contextlib.suppress(Exception):
-            self.server.shutdown(save=True, now=True, force=True)
+            self.server.shutdown(save=True)
         if not _wait_gone(pid, timeout=5.0) and pid:
             # Redis refuses to exit when it cannot save (its folder is gone): never leave it behind.
             with contextlib.suppress(OSError):

@@ -44,8 +44,7 @@ async def test_long_conversation_keeps_order_and_its_workflow_continues_as_new(i
         total = 300
         texts = [f"message {i:03d}" for i in range(total)]
         assert (await shopper.send(texts[0], client_id="m0"))["ok"]
-        first_run = (await handle.describe()).run_id
-        assert first_run is not None
+        first_run = await zora.workflow_run_id(session["conversation_id"])
         for start in range(1, total, 20):
             wave = texts[start : start + 20]
             acks = await asyncio.gather(*(shopper.send(t, client_id=f"m{start + i}") for i, t in enumerate(wave)))
@@ -89,8 +88,7 @@ async def test_idle_conversation_closes_and_a_new_message_rehydrates_it(infra: A
         )
         assert (await shopper.send("are you there?", client_id="a"))["ok"]
         root, _ = await zora.standin.wait_for_posts(2)
-        first_run = (await handle.describe()).run_id
-        assert first_run is not None
+        first_run = await zora.workflow_run_id(session["conversation_id"])
         outcome = await handle.result()
         assert outcome.status == "closed" and outcome.reason == "idle"
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED

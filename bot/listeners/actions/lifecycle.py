@@ -48,21 +48,28 @@ async def on_lifecycle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltCo
     ref = ctx.ref
     handle = deps.temporal.get_workflow_handle(conversation_workflow_id(ref.shop, ref.conversation_id))
     try:
-        await asyncio.wait_for(
-            handle.execute_update(UPDATES[action_id], AgentAction(user_id=user), result_type=Assignment),
-            UPDATE_TIMEOUT_SECONDS,
-        )
-    except WorkflowUpdateFailedError as exc:
-        await tell(str(getattr(exc.cause, "message", None) or exc.cause or exc))
-    except RPCError:
-        # No running workflow: the conversation was closed. Reopening starts a new run.
-        if action_id == ACTION_REOPEN:
+        try:
+            await _update(handle, action_id, user)
+        except RPCError:
+            # No running workflow: a conversation whose workflow is still starting, or a closed one.
+            # Signal-with-start brings it up (a closed conversation reopens), then the command runs.
             await signal_conversation(
                 deps.temporal, deps.task_queue, ref, deps.conversation_config, "opened", Opened(at=datetime.now(UTC))
             )
-        else:
-            await tell("This conversation is closed; press Reopen first.")
+            if action_id != ACTION_REOPEN:
+                await _update(handle, action_id, user)
+    except WorkflowUpdateFailedError as exc:
+        await tell(str(getattr(exc.cause, "message", None) or exc.cause or exc))
+    except RPCError:
+        await tell("Zora could not reach this conversation right now; please try again.")
     except TimeoutError:
         await tell("Zora is busy and could not do that in time; please try again.")
     else:
         log.info("conversation %s by %s", UPDATES[action_id], user)
+
+
+async def _update(handle: Any, action_id: str, user: str) -> None:
+    await asyncio.wait_for(
+        handle.execute_update(UPDATES[action_id], AgentAction(user_id=user), result_type=Assignment),
+        UPDATE_TIMEOUT_SECONDS,
+    )
