@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import sys
 
@@ -74,6 +75,15 @@ def main(argv: list[str] | None = None) -> int:
             return run_shopify(args, settings)
     except ConfigError as exc:
         print(f"zora: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"zora: error: a port is already in use ({exc.strerror}); stop the other process or choose"
+            " other ports (zora dev --port, --slack-port, --temporal-port, --temporal-ui-port)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

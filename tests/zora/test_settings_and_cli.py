@@ -85,3 +85,47 @@ def test_env_example_documents_every_setting_and_loads_as_is(tmp_path: Path, mon
         monkeypatch.delenv(key, raising=False)
     settings = load_settings()
     assert settings.database_url is None and settings.port == 8000 and settings.cors_allowed_origins == []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dev_on_a_busy_port_stops_with_one_line_and_leaves_nothing_running(tmp_path: Path) -> None:
+    import socket
+
+    import psutil
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["dev", "--data-dir", str(tmp_path / "data"), "--port", str(port)]
+        for flag in ("--slack-port", "--temporal-port", "--temporal-ui-port"):
+            args += [flag, str(_free_port())]
+        env = {"SMTP_HOST": "127.0.0.1", "SHOPIFY_API_KEY": "k", "SHOPIFY_API_SECRET": "s" * 32}
+        result = subprocess.run(
+            [sys.executable, "-m", "zora.cli", *args],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_"))},
+                **env,
+            },
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "zora: error: a port is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    data = str(tmp_path / "data")
+    leftovers = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(attrs=["cmdline"])
+        if p.info["cmdline"] and any(data in part for part in p.info["cmdline"])
+    ]
+    assert leftovers == []
