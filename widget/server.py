@@ -32,6 +32,7 @@ from zora.security import (
 )
 from zora.services import Services
 from zora.shop_settings import parse_settings
+from zora.shopify.signing import InvalidSignature, verify_app_proxy
 
 log = logging.getLogger(__name__)
 
@@ -351,35 +352,92 @@ async def session_handler(request: web.Request, services: Services) -> web.Respo
         req = SessionRequest.model_validate(payload)
     except ValidationError as exc:
         return _json_error(400, "invalid_request", _describe(exc))
+    return await _session(services, req.shop, req.token, customer=None)
+
+
+async def proxy_session_handler(request: web.Request, services: Services) -> web.Response:
+    """`/proxy/session`: the widget on a storefront asks through Shopify's app proxy
+    (`/apps/zora/session` on the shop's own domain), so Shopify vouches for the shop and for the
+    logged-in customer; the token Zora issues is then bound to that customer."""
+    secret = services.settings.shopify_api_secret
+    if secret is None:
+        return _json_error(404, "not_configured", "the Shopify app proxy is not configured (SHOPIFY_API_SECRET)")
+    try:
+        proxied = verify_app_proxy(secret.get_secret_value(), list(request.query.items()))
+    except InvalidSignature as exc:
+        return _json_error(401, "invalid_signature", f"not a request Shopify signed: {exc}")
+    token: str | None = None
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json_error(400, "invalid_request", "body must be JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("token", ""), str):
+            return _json_error(400, "invalid_request", "token: must be a string")
+        token = body.get("token") or None
+    return await _session(services, proxied.shop, token, customer=proxied.customer_id)
+
+
+async def _session(services: Services, domain: str, token: str | None, *, customer: int | None) -> web.Response:
+    """Issue (or renew) a shopper token for this shop; `customer` is a Shopify customer id that
+    Shopify vouched for (app proxy), None for an anonymous visitor."""
     async with services.pool.acquire() as conn:
-        shop = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", req.shop)
+        shop = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", domain)
     if shop is None:
-        return _json_error(404, "unknown_shop", f"Zora is not installed on {req.shop}")
+        return _json_error(404, "unknown_shop", f"Zora is not installed on {domain}")
     shop_id: int = shop["id"]
     try:
         shop_settings = parse_settings(shop["settings"])
     except ValidationError:
-        log.exception("invalid settings for %s; widget defaults apply", req.shop)
+        log.exception("invalid settings for %s; widget defaults apply", domain)
         shop_settings = parse_settings(None)
     settings = services.settings
     identity: ShopperIdentity | None = None
-    if req.token:
+    if token:
         try:
-            identity = verify_shopper_token(settings.secret(), req.token)
+            identity = verify_shopper_token(settings.secret(), token)
         except InvalidToken:
             identity = None
-        if identity is not None and (identity.shop != req.shop or identity.shop_id != shop_id):
+        if identity is not None and (identity.shop != domain or identity.shop_id != shop_id):
             identity = None
-    if identity is None:
-        identity = new_identity(req.shop, shop_id)
+    async with services.pool.acquire() as conn:
+        if identity is not None:
+            bound = await conn.fetchval(
+                "SELECT cu.shopify_customer_id FROM shoppers s JOIN customers cu ON cu.id = s.customer_id"
+                " WHERE s.id = $1 AND s.shop_id = $2",
+                identity.shopper_id,
+                shop_id,
+            )
+            # A conversation that belongs to a signed-in customer is never continued by someone else
+            # (another customer, or the same browser after logging out).
+            if bound is not None and bound != customer:
+                identity = None
+        if identity is None:
+            identity = new_identity(domain, shop_id)
+        if customer is not None:
+            customer_row = await conn.fetchval(
+                "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
+                " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
+                " RETURNING id",
+                shop_id,
+                customer,
+            )
+            await conn.execute(
+                "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
+                " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id WHERE s.shop_id = EXCLUDED.shop_id",
+                identity.shopper_id,
+                shop_id,
+                customer_row,
+            )
     ttl = settings.shopper_token_ttl_days * 86400
-    token = issue_shopper_token(settings.secret(), identity, ttl)
+    issued = issue_shopper_token(settings.secret(), identity, ttl)
     return web.json_response(
         {
-            "token": token,
+            "token": issued,
             "shopper_id": str(identity.shopper_id),
             "conversation_id": str(identity.conversation_id),
             "expires_in": ttl,
+            "verified": customer is not None,
             # What the merchant set for the widget (docs/widget-protocol.md).
             "widget": {"prechat": shop_settings.prechat, "greetings": shop_settings.greetings},
         }

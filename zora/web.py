@@ -17,7 +17,7 @@ from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
 from webhooks.shopify import add_routes as add_shopify_routes
 from widget.emitter import ServerEmitter
-from widget.server import WidgetNamespace, session_handler, static_file
+from widget.server import WidgetNamespace, proxy_session_handler, session_handler, static_file
 from zora.errors import ConfigError
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
 from zora.services import Services, open_services
@@ -128,6 +128,9 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     async def widget_session(request: web.Request) -> web.Response:
         return await session_handler(request, request.app[SERVICES])
 
+    async def proxy_session(request: web.Request) -> web.Response:
+        return await proxy_session_handler(request, request.app[SERVICES])
+
     async def widget_js(request: web.Request) -> web.Response:
         return web.Response(
             body=static_file("widget.js"),
@@ -150,6 +153,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_route("*", "/widget/session", widget_session)
+    app.router.add_route("GET", "/proxy/session", proxy_session)
+    app.router.add_route("POST", "/proxy/session", proxy_session)
     app.router.add_get("/widget.js", widget_js)
     app.router.add_get("/demo", demo)
     app.router.add_get("/healthz", healthz)

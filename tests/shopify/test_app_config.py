@@ -22,3 +22,9 @@ def test_app_toml_subscribes_every_handled_topic_and_the_compliance_ones() -> No
     assert compliance == {"customers/data_request", "customers/redact", "shop/redact"}
     assert config["access_scopes"]["scopes"] == Settings.model_fields["shopify_scopes"].default
     assert config["webhooks"]["api_version"] == Settings.model_fields["shopify_api_version"].default
+
+
+def test_app_proxy_points_at_the_proxy_session_route() -> None:
+    config = tomllib.loads((PROJECT / "shopify.app.toml").read_text())
+    proxy = config["app_proxy"]
+    assert proxy["url"].endswith("/proxy") and (proxy["prefix"], proxy["subpath"]) == ("apps", "zora")

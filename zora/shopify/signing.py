@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -45,6 +45,49 @@ def oauth_query_hmac(secret: str, params: Mapping[str, str]) -> str:
     """Hex HMAC of the sorted `key=value` pairs joined by `&`, without `hmac` (and legacy `signature`)."""
     message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("hmac", "signature"))
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+# App proxy requests carry Shopify's timestamp; an old one is a replayed link.
+APP_PROXY_MAX_AGE_SECONDS = 3600
+
+
+def app_proxy_signature(secret: str, query: Sequence[tuple[str, str]]) -> str:
+    """Hex HMAC-SHA256 over the decoded query without `signature`: each key once as `key=v1,v2`
+    (repeated keys joined by ','), the strings sorted and concatenated with nothing between."""
+    values: dict[str, list[str]] = {}
+    for key, value in query:
+        if key != "signature":
+            values.setdefault(key, []).append(value)
+    message = "".join(sorted(f"{key}={','.join(vals)}" for key, vals in values.items()))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class AppProxyRequest:
+    shop: str
+    # Shopify's id of the logged-in storefront customer; None for an anonymous visitor.
+    customer_id: int | None
+
+
+def verify_app_proxy(secret: str, query: Sequence[tuple[str, str]], *, now: float | None = None) -> AppProxyRequest:
+    """Check a request Shopify forwarded through the app proxy; returns who is asking."""
+    given = next((v for k, v in query if k == "signature"), "")
+    if not given or not hmac.compare_digest(app_proxy_signature(secret, query).encode(), given.encode()):
+        raise InvalidSignature("app proxy signature does not match")
+    params = dict(query)
+    shop = params.get("shop", "")
+    if not valid_shop_domain(shop):
+        raise InvalidSignature("shop is not a myshopify.com domain")
+    try:
+        stamp = int(params.get("timestamp", ""))
+    except ValueError:
+        raise InvalidSignature("timestamp missing") from None
+    if abs((time.time() if now is None else now) - stamp) > APP_PROXY_MAX_AGE_SECONDS:
+        raise InvalidSignature("app proxy request is too old")
+    customer = params.get("logged_in_customer_id") or ""
+    if customer and not customer.isdigit():
+        raise InvalidSignature("logged_in_customer_id is not an id")
+    return AppProxyRequest(shop=shop, customer_id=int(customer) if customer else None)
 
 
 def verify_oauth_query(secret: str, params: Mapping[str, str], *, now: float | None = None) -> str:
