@@ -5,7 +5,9 @@
 // Required: data-shop. Optional: data-server (an origin; defaults to the origin of the script's
 // src), data-color (accent colour), data-greeting (the merchant's greeting, any language),
 // data-launcher-text (the launcher's name), data-position ("right" | "left"), data-locale (the
-// storefront's language; Shopify.locale and <html lang> are used when it is absent).
+// storefront's language; Shopify.locale and <html lang> are used when it is absent), data-proxy
+// (a same-origin path such as /apps/zora/session: the shop's app proxy, set by the theme app
+// extension, so Shopify vouches for the signed-in customer).
 
 const DEFAULT_COLOR = '#1f6feb';
 
@@ -37,7 +39,7 @@ function isColor(value) {
 
 /**
  * @param {HTMLScriptElement | null} script
- * @returns {{shop: string, server: string, color: string, greeting: string, launcherText: string, locale: string, position: 'left' | 'right'}}
+ * @returns {{proxy: string, shop: string, server: string, color: string, greeting: string, launcherText: string, locale: string, position: 'left' | 'right'}}
  */
 export function readConfig(script) {
   const attr = (name) => ((script && script.getAttribute(name)) || '').trim();
@@ -48,7 +50,10 @@ export function readConfig(script) {
     originOf(attr('data-server')) || (script && script.src ? originOf(script.src) : '') || location.origin;
   const color = attr('data-color');
   const position = attr('data-position').toLowerCase() === 'left' ? 'left' : 'right';
+  // Only a path on the storefront's own origin: the app proxy lives there, nothing else may.
+  const proxy = /^\/[A-Za-z0-9/_-]*$/.test(attr('data-proxy')) ? attr('data-proxy') : '';
   return {
+    proxy,
     shop,
     server,
     color: isColor(color) ? color : DEFAULT_COLOR,

@@ -145,13 +145,16 @@ export function startWidget(cfg) {
   }
 
   async function requestSession(withToken) {
-    const body = { shop: cfg.shop };
+    const body = cfg.proxy ? {} : { shop: cfg.shop };
     if (withToken && token) body.token = token;
-    const res = await fetch(cfg.server + '/widget/session', {
+    // Through the shop's app proxy (same origin as the storefront), Shopify signs the request and
+    // names the signed-in customer; otherwise straight to Zora, as an anonymous visitor.
+    const url = cfg.proxy || cfg.server + '/widget/session';
+    const res = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
-      credentials: 'omit',
+      credentials: cfg.proxy ? 'same-origin' : 'omit',
     });
     let data = null;
     try {
