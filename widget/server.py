@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from widget import receipts
 from widget.emitter import NAMESPACE, conversation_room
 from zora import transcript
+from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.logs import conversation_id_var
 from zora.models import ConversationConfig, ConversationRef, StoredMessage
@@ -439,7 +440,13 @@ async def _session(services: Services, domain: str, token: str | None, *, custom
             "expires_in": ttl,
             "verified": customer is not None,
             # What the merchant set for the widget (docs/widget-protocol.md).
-            "widget": {"prechat": shop_settings.prechat, "greetings": shop_settings.greetings},
+            "widget": {
+                "prechat": shop_settings.prechat,
+                "greetings": shop_settings.greetings,
+                # Away: nobody answers now; the widget says so and asks for an email for the reply.
+                "away": not shop_settings.available
+                or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
+            },
         }
     )
 

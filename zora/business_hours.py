@@ -49,3 +49,14 @@ def add_business_time(start: datetime, delta: timedelta, hours: WeeklyHours | No
         next_day = datetime.combine(local.date() + timedelta(days=1), time(0, 0), zone)
         local = next_day
     return (local + remaining).astimezone(start.tzinfo)
+
+
+def is_open(now: datetime, hours: WeeklyHours | None, tz: str) -> bool:
+    """Whether the shop is open at `now` (no hours at all means always open)."""
+    if not hours:
+        return True
+    local = now.astimezone(ZoneInfo(tz))
+    day = DAYS[local.weekday()]
+    if day not in hours:
+        return False
+    return _parse(hours[day][0]) <= local.time() < _parse(hours[day][1])

@@ -35,6 +35,8 @@ class ShopSettings(BaseModel):
     # Who the reminder mentions: "here", "channel", or a user group id (S...).
     reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
     timezone: str = "UTC"
+    # "Nobody is here right now": the widget says so and asks for an email, as outside business hours.
+    available: bool = True
     # Open hours per weekday in `timezone`; None means always open.
     business_hours: WeeklyHours | None = None
     # A conversation with no message for this long closes (None: the deployment's IDLE_CLOSE_HOURS).

@@ -132,12 +132,12 @@ async def test_bad_profile_is_refused_and_stores_nothing(zora: Zora, payload: An
 
 
 async def test_session_carries_the_shops_widget_settings(zora: Zora) -> None:
-    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}}
+    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, "away": False}
     settings = {"prechat": "required", "greetings": {"fr": "Bonjour de la boutique", "default": "Hello!"}}
     async with zora.services.pool.acquire() as conn:
         await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(settings))
     try:
-        assert (await zora.session())["widget"] == settings
+        assert (await zora.session())["widget"] == {**settings, "away": False}
     finally:
         async with zora.services.pool.acquire() as conn:
             await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from zora.business_hours import add_business_time, validate_hours
+from zora.business_hours import add_business_time, is_open, validate_hours
 
 WEEKDAYS = {d: ("09:00", "17:00") for d in ("mon", "tue", "wed", "thu", "fri")}
 T = timedelta(minutes=15)
@@ -52,3 +52,12 @@ def test_invalid_hours_are_refused() -> None:
         validate_hours({"mon": ("17:00", "09:00")})
     with pytest.raises(ValueError, match="unknown day"):
         validate_hours({"monday": ("09:00", "17:00")})
+
+
+def test_open_now() -> None:
+    assert is_open(at("2026-11-28T03:00"), None, "UTC")
+    assert is_open(at("2026-11-25T09:00"), WEEKDAYS, "UTC") and not is_open(at("2026-11-25T17:00"), WEEKDAYS, "UTC")
+    assert not is_open(at("2026-11-28T12:00"), WEEKDAYS, "UTC"), "Saturday"
+    # 14:30 UTC is 09:30 in New York: open there, though not yet at 08:59 local.
+    assert is_open(at("2026-11-25T14:30"), WEEKDAYS, "America/New_York")
+    assert not is_open(at("2026-11-25T13:59"), WEEKDAYS, "America/New_York")

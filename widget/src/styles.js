@@ -19,6 +19,8 @@ button{font:inherit;cursor:pointer}
 .head{display:flex;align-items:center;gap:8px;padding:12px 10px 12px 16px;background:var(--zora-accent);color:var(--zora-on-accent)}
 .title{margin:0;font-size:16px;font-weight:600;line-height:1.2}
 .conn{font-size:12px;opacity:.85}
+.away{margin:0;padding:8px 14px;background:#fff7e6;color:#6b4500;font-size:13px;border-bottom:1px solid #f0dcb0}
+.away[hidden]{display:none}
 .close{margin-left:auto;display:flex;align-items:center;justify-content:center;width:36px;height:36px;padding:0;border:0;border-radius:8px;background:transparent;color:inherit}
 .close:hover{background:rgba(127,127,127,.2)}
 .close svg{width:18px;height:18px;stroke:currentColor;stroke-width:2.2;fill:none}

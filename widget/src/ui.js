@@ -81,6 +81,8 @@ export function createUI(cfg, t, handlers) {
 
   const title = h('h2', { class: 'title', id: 'zora-title' });
   const conn = h('div', { class: 'conn', role: 'status' });
+  // Outside business hours, or when the shop says nobody is here: said plainly above the messages.
+  const awayNote = h('p', { class: 'away', role: 'note', hidden: '' });
   const closeBtn = h('button', { type: 'button', class: 'close' }, [icon(CLOSE_ICON)]);
   const head = h('div', { class: 'head' }, [h('div', null, [title, conn]), closeBtn]);
 
@@ -139,7 +141,7 @@ export function createUI(cfg, t, handlers) {
   const panel = h(
     'div',
     { id: 'zora-panel', class: 'panel', role: 'dialog', 'aria-labelledby': 'zora-title', hidden: '' },
-    [head, log, prechat, formError, form],
+    [head, awayNote, log, prechat, formError, form],
   );
 
   const root = h('div', { class: 'root' + (cfg.position === 'left' ? ' left' : '') }, [launcher, panel]);
@@ -169,6 +171,7 @@ export function createUI(cfg, t, handlers) {
     greeting.firstChild.textContent =
       greetings[lang] || greetings[lang.split('-')[0]] || cfg.greeting || greetings.default || t('greeting');
     pcIntro.textContent = t('prechat');
+    awayNote.textContent = t('away');
     pcNameLabel.textContent = t('name');
     pcEmailLabel.textContent = t('email');
     pcEmail.setAttribute('aria-required', String(prechatMode === 'required'));
@@ -373,6 +376,7 @@ export function createUI(cfg, t, handlers) {
     /** The shop's widget settings from /widget/session. */
     setShopConfig(c) {
       greetings = (c && c.greetings) || {};
+      awayNote.hidden = !(c && c.away);
       applyTexts();
     },
     /** Shows the pre-chat form ('optional' or 'required') until it is filled in or skipped. */

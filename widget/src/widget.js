@@ -314,7 +314,8 @@ export function startWidget(cfg) {
   function applyShopConfig() {
     if (!ui || !shopConfig) return;
     ui.setShopConfig(shopConfig);
-    const mode = shopConfig.prechat;
+    // Away: the reply can only follow by email, so ask for one (however the merchant set the form).
+    const mode = shopConfig.away ? 'required' : shopConfig.prechat;
     if (!profileAsked && (mode === 'optional' || mode === 'required') && !store.get('profile') && !chat.list.length) {
       profileAsked = true;
       ui.askProfile(mode);
