@@ -165,9 +165,19 @@ class ConversationActivities:
             )
             if row is None:
                 settings = await conn.fetchval("SELECT settings FROM shops WHERE id = $1", req.ref.shop_id)
-                return Assignment(status="open", assignee=None, auto_assign=parse_settings(settings).auto_assign)
+                shop_settings = parse_settings(settings)
+                return Assignment(
+                    status="open",
+                    assignee=None,
+                    auto_assign=shop_settings.auto_assign,
+                    transcript_on_resolve=shop_settings.transcript_on_resolve,
+                )
+        shop_settings = parse_settings(row["settings"])
         return Assignment(
-            status=row["status"], assignee=row["assignee"], auto_assign=parse_settings(row["settings"]).auto_assign
+            status=row["status"],
+            assignee=row["assignee"],
+            auto_assign=shop_settings.auto_assign,
+            transcript_on_resolve=shop_settings.transcript_on_resolve,
         )
 
     @activity.defn(name="pick_agent")

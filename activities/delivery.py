@@ -11,8 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from zora import transcript
 from zora.logs import conversation_id_var
-from zora.mail import Mailer, digest_email, digest_message_id
-from zora.models import DigestRequest, DigestResult
+from zora.mail import Mailer, digest_email, digest_message_id, transcript_email
+from zora.models import DigestRequest, DigestResult, LoadConversation
 from zora.security import ShopperIdentity, issue_shopper_token
 from zora.settings import Settings
 
@@ -29,7 +29,49 @@ class DeliveryActivities:
         self.settings = settings
 
     def all(self) -> list[Any]:
-        return [self.email_unseen_replies]
+        return [self.email_unseen_replies, self.email_transcript]
+
+    @activity.defn(name="email_transcript")
+    async def email_transcript(self, req: LoadConversation) -> bool:
+        """The whole conversation to the shopper, on resolve; once per state of the transcript."""
+        ref = req.ref
+        conversation_id_var.set(str(ref.conversation_id))
+        if not self.mailer.enabled:
+            log.info("transcript not emailed: no SMTP server configured")
+            return False
+        async with self.pool.acquire() as conn:
+            state = await conn.fetchrow(
+                "SELECT c.last_seq, c.transcript_sent_upto, s.email, s.name AS shopper_name, sh.name AS shop_name"
+                " FROM conversations c JOIN shoppers s ON s.id = c.shopper_id JOIN shops sh ON sh.id = c.shop_id"
+                " WHERE c.id = $1 AND c.shop_id = $2",
+                ref.conversation_id,
+                ref.shop_id,
+            )
+            if state is None or not state["email"] or state["last_seq"] <= state["transcript_sent_upto"]:
+                return False  # nobody to send to, or this transcript went out already
+            rows = await conn.fetch(
+                f"SELECT {transcript.MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND shop_id = $2"
+                " AND deleted_at IS NULL ORDER BY seq",
+                ref.conversation_id,
+                ref.shop_id,
+            )
+        domain = urlsplit(self.settings.public_url or "http://zora.invalid").hostname or "zora.invalid"
+        email = transcript_email(
+            shop_name=state["shop_name"],
+            to_address=state["email"],
+            to_name=state["shopper_name"],
+            messages=[transcript.stored_message(r) for r in rows],
+            # The same transcript retried is the same email (mail clients fold it).
+            message_id=f"<zora-transcript.{ref.conversation_id}.{state['last_seq']}@{domain}>",
+        )
+        await self.mailer.send(email)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE conversations SET transcript_sent_upto = GREATEST(transcript_sent_upto, $2) WHERE id = $1",
+                ref.conversation_id,
+                state["last_seq"],
+            )
+        return True
 
     def link(self, req: DigestRequest) -> str:
         ref = req.ref

@@ -73,6 +73,7 @@ class ConversationWorkflow:
         # Handlers that read the status wait for a fresh run to load it from PostgreSQL.
         self._loaded = not self.needs_load
         self._auto = False
+        self._transcript = False
 
     def _note_suggestion(self) -> None:
         # Sampled whenever a signal lands: activations that only resolve activities carry the
@@ -132,7 +133,11 @@ class ConversationWorkflow:
 
     @workflow.update
     async def resolve(self, action: AgentAction) -> Assignment:
-        return await self._change("resolved", self.state.assignee or action.user_id)
+        result = await self._change("resolved", self.state.assignee or action.user_id)
+        if self._transcript:
+            # Sent by the main loop: the agent's answer does not wait for email.
+            self.state.transcript_due = True
+        return result
 
     @resolve.validator
     def _validate_resolve(self, action: AgentAction) -> None:
@@ -183,13 +188,14 @@ class ConversationWorkflow:
             loaded = await _local("load_conversation", LoadConversation(ref=self.ref), Assignment)
             self.state.status, self.state.assignee = loaded.status, loaded.assignee
             self._auto = loaded.auto_assign
+            self._transcript = loaded.transcript_on_resolve
             self._loaded = True
         self._set_status(self.state.status)
         wake_at = workflow.now()
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.state.deliveries) or self.close_reason is not None,
+                    lambda: bool(self.state.deliveries) or self.state.transcript_due or self.close_reason is not None,
                     timeout=max(timedelta(0), wake_at - workflow.now()),
                 )
             except TimeoutError:
@@ -204,6 +210,15 @@ class ConversationWorkflow:
                 wake_at = max(tick.next_wake, workflow.now() + timedelta(milliseconds=200))
                 continue
 
+            if self.state.transcript_due:
+                await workflow.execute_activity(
+                    "email_transcript",
+                    LoadConversation(ref=self.ref),
+                    result_type=bool,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=_SLACK_RETRY,
+                )
+                self.state.transcript_due = False
             if self.state.deliveries:
                 taken = len(self.state.deliveries)
                 await self._deliver()

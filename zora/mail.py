@@ -89,3 +89,36 @@ def digest_email(
         subtype="html",
     )
     return msg
+
+
+def transcript_email(
+    *, shop_name: str, to_address: str, to_name: str | None, messages: Sequence[StoredMessage], message_id: str
+) -> EmailMessage:
+    """The whole conversation, sent to the shopper when an agent resolves it (a merchant option)."""
+    msg = EmailMessage()
+    msg["Subject"] = f"{shop_name}: your conversation with us"
+    msg["To"] = formataddr((to_name or "", to_address))
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    greeting = f"Hi {to_name}," if to_name else "Hi,"
+    lines = [greeting, "", f"Here is your conversation with {shop_name}, for your records:", ""]
+    for m in messages:
+        who = "You" if m.direction == "shopper" else m.author.name
+        lines += [
+            f"{who} ({m.created_at:%Y-%m-%d %H:%M} UTC):",
+            *("  " + line for line in m.body.splitlines() or [""]),
+            "",
+        ]
+    msg.set_content("\n".join(lines))
+    items = "".join(
+        f'<p style="margin:0 0 12px"><strong>{html.escape("You" if m.direction == "shopper" else m.author.name)}</strong>'
+        f" <small>{m.created_at:%Y-%m-%d %H:%M} UTC</small><br>{html.escape(m.body).replace(chr(10), '<br>')}</p>"
+        for m in messages
+    )
+    msg.add_alternative(
+        f'<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#1f2328">'
+        f"<p>{html.escape(greeting)}</p><p>Here is your conversation with {html.escape(shop_name)}:</p>{items}"
+        "</body></html>",
+        subtype="html",
+    )
+    return msg

@@ -53,6 +53,8 @@ class Assignment(BaseModel):
     assignee: str | None
     # The shop assigns new conversations by round robin (read when a run starts).
     auto_assign: bool = False
+    # The shop emails the transcript on resolve (read when a run starts).
+    transcript_on_resolve: bool = False
 
 
 class DeliverRequest(BaseModel):
@@ -80,6 +82,8 @@ class ConversationState(BaseModel):
     assignee: str | None = None
     # Deliveries asked for and not yet done.
     deliveries: list[DeliverRequest] = Field(default_factory=list)
+    # Resolved in a shop that emails transcripts: the email is still to be sent.
+    transcript_due: bool = False
 
 
 class ConversationInput(BaseModel):

@@ -35,6 +35,8 @@ class ShopSettings(BaseModel):
     # Who the reminder mentions: "here", "channel", or a user group id (S...).
     reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
     timezone: str = "UTC"
+    # Email the shopper the whole conversation when an agent resolves it (when their email is known).
+    transcript_on_resolve: bool = False
     # "Nobody is here right now": the widget says so and asks for an email, as outside business hours.
     available: bool = True
     # Open hours per weekday in `timezone`; None means always open.

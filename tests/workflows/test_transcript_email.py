@@ -1,0 +1,66 @@
+"""Transcript on resolve (a merchant option): the shopper gets the whole conversation by email once
+an agent resolves it; not when the option is off, and not twice for the same transcript."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.harness import CHANNEL, Zora, running_zora
+from zora.mail_catcher import MailCatcher
+
+
+async def _conversation(zora: Zora, email: str) -> tuple[str, str]:
+    session = await zora.session()
+    async with zora.services.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO shoppers (id, shop_id, name, email) VALUES ($1::uuid, $2, 'Ana', $3)",
+            session["shopper_id"],
+            zora.shop_id,
+            email,
+        )
+    shopper = await zora.shopper(session["token"])
+    before = len(zora.standin.posted)
+    assert (await shopper.send("Do you gift-wrap?"))["ok"]
+    root = (await zora.standin.wait_for_posts(before + 2))[before]
+    assert await zora.standin.agent_reply(CHANNEL, root["ts"], "Yes, for free.") == 200
+    await shopper.wait_for(lambda: bool(shopper.agent_messages()))
+    await zora.workflow_run_id(session["conversation_id"])
+    return session["conversation_id"], root["ts"]
+
+
+async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: Any, database_url: str) -> None:
+    catcher = MailCatcher()
+    await catcher.start()
+    try:
+        async with running_zora(
+            infra, database_url, smtp_host="127.0.0.1", smtp_port=catcher.smtp_port, smtp_tls="none"
+        ) as zora:
+            async with zora.services.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
+                    zora.shop_id,
+                    json.dumps({"transcript_on_resolve": True}),
+                )
+            cid, root_ts = await _conversation(zora, "ana@example.com")
+            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+            mails = await catcher.wait_for(1)
+            body = mails[0].message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+            assert mails[0].rcpt_tos == ["ana@example.com"]
+            assert "Do you gift-wrap?" in body and "Yes, for free." in body
+            # Reopened and resolved again with nothing new: no second email.
+            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_reopen", cid) == 200
+            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+            await asyncio.sleep(1.0)
+            assert len(catcher.caught) == 1
+
+            # A shop without the option: resolving sends nothing.
+            async with zora.services.pool.acquire() as conn:
+                await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
+            other, other_ts = await _conversation(zora, "bo@example.com")
+            assert await zora.standin.press_button(CHANNEL, other_ts, "zora_resolve", other) == 200
+            await asyncio.sleep(1.0)
+            assert [m.rcpt_tos for m in catcher.caught] == [["ana@example.com"]]
+    finally:
+        await catcher.stop()
