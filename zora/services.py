@@ -36,7 +36,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     settings.require("database_url", "redis_url", "temporal_address")
     assert settings.database_url and settings.redis_url and settings.temporal_address
     pool = await db.create_pool(settings.database_url)
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    # Blocking: a burst (hundreds of sockets connecting at once) waits for a free connection
+    # instead of failing with "Too many connections" (the plain pool's behaviour at its cap).
+    redis = aioredis.Redis.from_pool(
+        aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=100, timeout=10)
+    )
     try:
         temporal = await connect(settings.temporal_address, settings.temporal_namespace)
         yield Services(settings=settings, pool=pool, redis=redis, temporal=temporal, slack=slack_client(settings))
