@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from bot.card import load_card, render
+from bot.outbound import SLACK_PERMANENT_ERRORS
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
 from zora.settings import Settings
 from zora.shopify import install, sync
@@ -33,19 +34,8 @@ from zora.shopify.models import (
 
 log = logging.getLogger(__name__)
 
-_SLACK_PERMANENT = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "missing_scope",
-        "thread_not_found",
-    }
-)
+# Slack's answers no retry fixes (shared with the shopper path), plus a thread that is gone.
+_SLACK_PERMANENT = SLACK_PERMANENT_ERRORS | {"thread_not_found"}
 
 
 def shopify_failure(exc: ShopifyError) -> ApplicationError:
