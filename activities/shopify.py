@@ -20,6 +20,7 @@ from zora.settings import Settings
 from zora.shopify import install, sync
 from zora.shopify.admin import Bucket, ShopifyError, ShopifyRateLimited
 from zora.shopify.models import (
+    ExportReady,
     OrderNotice,
     PageResult,
     ReconcileInput,
@@ -61,6 +62,7 @@ class ShopifyActivities:
             self.apply_webhook,
             self.post_order_notice,
             self.erase_in_slack,
+            self.announce_export,
             self.remove_schedule,
             self.reconcile_plan,
             self.sync_page,
@@ -111,6 +113,34 @@ class ShopifyActivities:
         if outcome.status == "failed":
             log.warning("shopify webhook %s (%s) rejected: %s", ref.webhook_id, ref.topic, outcome.detail)
         return outcome
+
+    @activity.defn(name="shopify_announce_export")
+    async def announce_export(self, ready: ExportReady) -> bool:
+        """customers/data_request: Shopify expects the merchant to hand the export to the customer, so
+        the team hears where it is (the shop's support channel)."""
+        async with self.pool.acquire() as conn:
+            channel = await conn.fetchval("SELECT slack_channel_id FROM shops WHERE id = $1", ready.shop_id)
+        if not channel:
+            log.warning("customer data export %s is ready, but the shop has no Slack channel", ready.export_id)
+            return False
+        text = (
+            f":inbox_tray: A customer asked Shopify for their data. Zora's export ({ready.records} records, chats"
+            f" included) is ready: `zora shopify export {ready.export_id}` prints it as JSON, to send to the customer."
+        )
+        try:
+            await self.slack.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                raise ApplicationError(
+                    "slack rate limited",
+                    type="SlackRateLimited",
+                    next_retry_delay=timedelta(seconds=float(exc.response.headers.get("Retry-After", 1))),
+                ) from None
+            if str(exc.response.get("error", "")) in _SLACK_PERMANENT:
+                log.warning("export announcement not posted: %s", exc.response.get("error"))
+                return False
+            raise
+        return True
 
     @activity.defn(name="shopify_erase_in_slack")
     async def erase_in_slack(self, erasure: SlackErasure) -> int:

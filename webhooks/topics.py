@@ -14,7 +14,7 @@ from typing import Any
 
 from zora.errors import ZoraError
 from zora.shopify import store
-from zora.shopify.models import OrderNotice, SlackCopy, SlackErasure, WebhookOutcome
+from zora.shopify.models import ExportReady, OrderNotice, SlackCopy, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
 
 log = logging.getLogger(__name__)
@@ -170,17 +170,21 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
     )
     request_id = (d.payload.get("data_request") or {}).get("id")
     export["request"] = {"data_request_id": request_id, "customer": d.payload.get("customer")}
-    await d.conn.execute(
+    export_id = await d.conn.fetchval(
         "INSERT INTO shopify_data_requests (shop_id, data_request_id, shopify_customer_id, export)"
         " VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, data_request_id) DO UPDATE SET export = EXCLUDED.export,"
-        " created_at = now()",
+        " created_at = now() RETURNING id",
         d.shop_id,
         int(request_id) if request_id is not None else None,
         customer_id,
         export,
     )
     held = len(export["customers"]) + len(export["orders"]) + len(export["conversations"])
-    return WebhookOutcome(status="processed", detail=f"export stored ({held} records)")
+    return WebhookOutcome(
+        status="processed",
+        detail=f"export stored ({held} records)",
+        export_ready=ExportReady(shop_id=d.shop_id, export_id=int(export_id), records=held),
+    )
 
 
 async def customers_redact(d: Delivery) -> WebhookOutcome:

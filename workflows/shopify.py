@@ -72,6 +72,14 @@ class ShopifyWebhookWorkflow:
                 heartbeat_timeout=timedelta(seconds=60),
                 retry_policy=_SLACK_RETRY,
             )
+        if outcome.export_ready is not None:
+            await workflow.execute_activity(
+                "shopify_announce_export",
+                outcome.export_ready,
+                result_type=bool,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_SLACK_RETRY,
+            )
         if outcome.notice is not None:
             await workflow.execute_activity(
                 "shopify_post_order_notice",

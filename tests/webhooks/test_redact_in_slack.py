@@ -3,7 +3,9 @@ conversation's card no longer names them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from typing import Any
 
 from tests.harness import CHANNEL
@@ -48,3 +50,38 @@ async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_u
         assert "my address is 1 Main St" not in texts and "and my phone is 555" not in texts
         card = zora.standin.thread(CHANNEL, root["ts"])[0]
         assert email not in json.dumps(card["blocks"]) and email not in card["text"]
+
+
+async def test_data_request_export_is_announced_and_printable(infra: Any, database_url: str) -> None:
+    import re
+
+    async with running_shopify(infra, database_url) as sz:
+        zora = sz.zora
+        created = sample_payload("customers/create", zora.shop)
+        assert (await sz.deliver("customers/create", created, shop=zora.shop)).status == "processed"
+        request = sample_payload("customers/data_request", zora.shop)
+        request["customer"] = {**request.get("customer", {}), "id": created["id"], "email": created["email"]}
+        assert (await sz.deliver("customers/data_request", request, shop=zora.shop)).status == "processed"
+        announcement = next(p for p in zora.standin.posted if "zora shopify export" in p["text"])
+        assert announcement["channel"] == CHANNEL and not announcement.get("thread_ts")
+        export_id = re.search(r"zora shopify export (\d+)", announcement["text"]).group(1)  # type: ignore[union-attr]
+        code, out, err = await _cli(database_url, "shopify", "export", export_id)
+        assert code == 0, err
+        export = json.loads(out)
+        assert [c["email"] for c in export["customers"]] == [created["email"]]
+        code, out, err = await _cli(database_url, "shopify", "export", "999999")
+        assert code == 1 and "no export 999999" in err
+
+
+async def _cli(database_url: str, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "zora.cli",
+        *args,
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return int(proc.returncode or 0), out.decode(), err.decode()

@@ -38,11 +38,17 @@ def add_commands(sub: Any) -> None:
     trigger.add_argument("--address", help="webhook URL (default http://HOST:PORT/webhooks/shopify)")
     sync_cmd = commands.add_parser("sync", help="import every product, customer and order from Shopify now")
     sync_cmd.add_argument("--shop", help="only this shop (default: every installed shop)")
+    export_cmd = commands.add_parser(
+        "export", help="print a customer data export (from a customers/data_request webhook) as JSON"
+    )
+    export_cmd.add_argument("export_id", type=int, help="the number Zora posted in Slack")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.shopify_command == "trigger":
         return asyncio.run(trigger(settings, args.topic, args.shop, args.address))
+    if args.shopify_command == "export":
+        return asyncio.run(print_export(settings, args.export_id))
     return asyncio.run(run_sync(settings, args.shop))
 
 
@@ -169,3 +175,24 @@ async def _sync_shop(
         file=out,
     )
     return True
+
+
+async def print_export(settings: Settings, export_id: int, out: TextIO = sys.stdout) -> int:
+    """The stored export, as JSON, for the merchant to send to the customer who asked."""
+    import asyncpg
+
+    settings.require("database_url")
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT s.domain, r.data_request_id, r.created_at, r.export::text AS export"
+            " FROM shopify_data_requests r JOIN shops s ON s.id = r.shop_id WHERE r.id = $1",
+            export_id,
+        )
+    finally:
+        await conn.close()
+    if row is None:
+        print(f"zora: error: no export {export_id}", file=sys.stderr)
+        return 1
+    out.write(row["export"] + "\n")
+    return 0

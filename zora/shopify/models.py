@@ -63,6 +63,12 @@ class SlackErasure(BaseModel):
     conversation_ids: list[UUID]
 
 
+class ExportReady(BaseModel):
+    shop_id: int
+    export_id: int
+    records: int
+
+
 class WebhookOutcome(BaseModel):
     status: WebhookStatus
     detail: str | None = None
@@ -70,6 +76,8 @@ class WebhookOutcome(BaseModel):
     # app/uninstalled and shop/redact: the shop's reconcile schedule must go.
     remove_schedule: bool = False
     erase_in_slack: SlackErasure | None = None
+    # customers/data_request: the export is stored; tell the merchant's team where to get it.
+    export_ready: ExportReady | None = None
 
 
 class ShopRef(BaseModel):
