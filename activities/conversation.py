@@ -10,8 +10,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
+from activities.slack_errors import rate_limited
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
 from zora.business_hours import add_business_time
@@ -58,9 +58,7 @@ class ConversationActivities:
             return await self.outbound.post(req.ref, pending)
         except SlackRateLimited as exc:
             log.warning("slack rate limited; retrying after %ss", exc.retry_after)
-            raise ApplicationError(
-                "Slack rate limit", type="SlackRateLimited", next_retry_delay=timedelta(seconds=exc.retry_after)
-            ) from None
+            raise rate_limited(exc.retry_after) from None
 
     @activity.defn(name="tick")
     async def tick(self, req: Tick) -> TickResult:

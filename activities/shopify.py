@@ -13,7 +13,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from bot.card import load_card, render
+from activities.slack_errors import raise_if_rate_limited
+from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
 from zora.settings import Settings
@@ -130,12 +131,7 @@ class ShopifyActivities:
         try:
             await self.slack.chat_postMessage(channel=channel, text=text)
         except SlackApiError as exc:
-            if exc.response.status_code == 429:
-                raise ApplicationError(
-                    "slack rate limited",
-                    type="SlackRateLimited",
-                    next_retry_delay=timedelta(seconds=float(exc.response.headers.get("Retry-After", 1))),
-                ) from None
+            raise_if_rate_limited(exc)
             if str(exc.response.get("error", "")) in _SLACK_PERMANENT:
                 log.warning("export announcement not posted: %s", exc.response.get("error"))
                 return False
@@ -154,28 +150,13 @@ class ShopifyActivities:
                 await self.slack.chat_delete(channel=copy.channel, ts=copy.ts)
                 deleted += 1
             except SlackApiError as exc:
+                raise_if_rate_limited(exc)
                 error = str(exc.response.get("error", ""))
-                if exc.response.status_code == 429:
-                    raise ApplicationError(
-                        "slack rate limited",
-                        type="SlackRateLimited",
-                        next_retry_delay=timedelta(seconds=float(exc.response.headers.get("Retry-After", 1))),
-                    ) from None
                 if error not in ("message_not_found", *_SLACK_PERMANENT):
                     raise
         for conversation_id in erasure.conversation_ids:
-            card = await load_card(self.pool, conversation_id)
-            async with self.pool.acquire() as conn:
-                thread = await conn.fetchrow(
-                    "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
-                )
-            if card is None or thread is None:
-                continue
-            text, blocks = render(card)
             try:
-                await self.slack.chat_update(
-                    channel=thread["channel_id"], ts=thread["thread_ts"], text=text, blocks=blocks
-                )
+                await redraw_card(self.pool, self.slack, conversation_id)
             except SlackApiError as exc:
                 log.warning("could not redraw a redacted conversation's card: %s", exc.response.get("error"))
         return deleted
@@ -201,12 +182,8 @@ class ShopifyActivities:
                 channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=notice.text
             )
         except SlackApiError as exc:
+            raise_if_rate_limited(exc)
             error = str(exc.response.get("error", ""))
-            if exc.response.status_code == 429:
-                retry_after = float(exc.response.headers.get("Retry-After", 1))
-                raise ApplicationError(
-                    "slack rate limited", type="SlackRateLimited", next_retry_delay=timedelta(seconds=retry_after)
-                ) from None
             if error in _SLACK_PERMANENT:
                 log.warning("order notice not posted: %s", error)
                 return False

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopify.customers import CustomerDirectory
 
@@ -159,3 +161,18 @@ def how_to_reply(settings: ShopSettings) -> str:
         f"Reply in this thread to answer the shopper. Start a message with `{settings.note_prefix}`"
         " for an internal note the shopper never sees."
     )
+
+
+async def redraw_card(
+    pool: Any, slack: AsyncWebClient, conversation_id: UUID, directory: CustomerDirectory | None = None
+) -> None:
+    """Edit the thread's root post to show the conversation as it is now (nothing before it exists)."""
+    card = await load_card(pool, conversation_id, directory)
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
+        )
+    if card is None or row is None:
+        return  # no thread yet: the card is posted with the first message
+    text, blocks = render(card)
+    await slack.chat_update(channel=row["channel_id"], ts=row["thread_ts"], text=text, blocks=blocks)

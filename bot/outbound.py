@@ -16,7 +16,7 @@ from uuid import UUID
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.card import load_card, render
+from bot.card import load_card, redraw_card, render
 from zora import transcript
 from zora.errors import ZoraError
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
@@ -212,15 +212,7 @@ class SlackOutbound:
 
     async def update_card(self, conversation_id: UUID) -> None:
         """Edit the thread's root post to show the conversation as it is now."""
-        card = await load_card(self.pool, conversation_id, self.directory)
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
-            )
-        if card is None or row is None:
-            return  # no thread yet: the card is posted with the first message
-        text, blocks = render(card)
-        await self.slack.chat_update(channel=row["channel_id"], ts=row["thread_ts"], text=text, blocks=blocks)
+        await redraw_card(self.pool, self.slack, conversation_id, self.directory)
 
     async def _thread(self, ref: ConversationRef) -> SlackThread:
         """The conversation's thread: cached, found again in PostgreSQL, or started with a root post."""
