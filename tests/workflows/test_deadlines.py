@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from tests.harness import CHANNEL, Zora, running_zora
+from zora.dev import ensure_shop
 
 
 async def _set(zora: Zora, **values: Any) -> None:
@@ -51,11 +52,19 @@ async def test_unanswered_conversation_is_reminded_then_escalated(infra: Any, da
 async def test_reminders_can_be_turned_off(infra: Any, database_url: str) -> None:
     async with running_zora(infra, database_url) as zora:
         await _set(zora, reminder_minutes=0)
-        shopper = await zora.shopper()
-        assert (await shopper.send("first"))["ok"]
-        root = (await zora.standin.wait_for_posts(2))[0]
-        # With 0 minutes, a broken off switch would remind at once, before these messages are posted.
-        for i in range(3):
-            assert (await shopper.send(f"more {i}"))["ok"]
-        await zora.standin.wait_for_posts(5)
-        assert all("waited" not in t for t in _thread_texts(zora, root["ts"]))
+        quiet = await zora.shopper()
+        assert (await quiet.send("nobody should be reminded about me"))["ok"]
+        quiet_root = (await zora.standin.wait_for_posts(2))[0]
+        # A control: another shop in the same channel, reminders on, its conversation started later.
+        other = "reminded-shop.myshopify.com"
+        other_id = await ensure_shop(zora.services.pool, other, "Reminded", CHANNEL)
+        async with zora.services.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE shops SET settings = $2::jsonb WHERE id = $1", other_id, json.dumps({"reminder_minutes": 0.02})
+            )
+        loud = await zora.shopper((await zora.session(shop=other))["token"])
+        assert (await loud.send("remind them about me"))["ok"]
+        loud_root = (await zora.standin.wait_for_posts(4))[2]
+        await _wait_for_text(zora, loud_root["ts"], "has waited")
+        # The control was reminded, so the quiet conversation (older) has waited longer than that.
+        assert all("waited" not in t for t in _thread_texts(zora, quiet_root["ts"]))
