@@ -103,6 +103,8 @@ async def test_first_agent_to_reply_is_assigned(zora: Zora) -> None:
 
 async def test_reopen_a_closed_conversation_starts_a_new_run(zora: Zora) -> None:
     _, root_ts, cid = await _conversation(zora)
+    # The workflow starts in the background, off the shopper's path: signal it once it runs.
+    await zora.workflow_run_id(cid)
     handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
     await handle.signal("close", {"reason": "test"})
     await handle.result()
