@@ -140,7 +140,7 @@ class ShopifyActivities:
 
     @activity.defn(name="shopify_erase_in_slack")
     async def erase_in_slack(self, erasure: SlackErasure) -> int:
-        """customers/redact reaches Slack too: delete the shopper's words Zora posted there, and redraw
+        """customers/redact reaches Slack too: delete the shopper's words and files Zora posted there, and redraw
         the cards (they no longer name the shopper). Replies agents wrote are theirs: Slack lets only
         their authors or an admin delete them (see docs/shopify.md)."""
         deleted = 0
@@ -153,6 +153,15 @@ class ShopifyActivities:
                 raise_if_rate_limited(exc)
                 error = str(exc.response.get("error", ""))
                 if error not in ("message_not_found", *_SLACK_PERMANENT):
+                    raise
+        for file_id in erasure.files:
+            activity.heartbeat(file_id)
+            try:
+                await self.slack.files_delete(file=file_id)
+                deleted += 1
+            except SlackApiError as exc:
+                raise_if_rate_limited(exc)
+                if str(exc.response.get("error", "")) not in ("file_not_found", "file_deleted", *_SLACK_PERMANENT):
                     raise
         for conversation_id in erasure.conversation_ids:
             try:

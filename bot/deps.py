@@ -33,6 +33,8 @@ class BotDeps:
     delivery: OfflineDelivery | None = None
     # The shop's Shopify customers, for /zora search (zora/shopify/customers.py).
     directory: CustomerDirectory | None = None
+    # Largest file copied from Slack for a shopper (FILE_MAX_BYTES).
+    file_max_bytes: int = 10 * 1024 * 1024
     _authors: dict[str, Author] = field(default_factory=dict)
 
     @classmethod
@@ -47,6 +49,7 @@ class BotDeps:
             conversation_config=ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600),
             delivery=OfflineDelivery.from_settings(services.redis, services.temporal, services.settings),
             directory=CustomerDirectory(services.pool, services.settings),
+            file_max_bytes=services.settings.file_max_bytes,
         )
 
     async def author(self, user_id: str) -> Author:

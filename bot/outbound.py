@@ -87,14 +87,12 @@ class SlackOutbound:
             thread = await self._thread(ref)
             for message in messages:
                 in_flight = message.seq
-                response = await self.slack.chat_postMessage(
-                    channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
-                )
+                ts = await self._post_one(thread, message)
                 # Slack has it: from here on it must never be posted again, whatever fails next.
                 remaining.remove(message.seq)
                 delivered.append(message.seq)
                 in_flight = None
-                await self._record_delivered(ref, thread, message.seq, str(response["ts"]))
+                await self._record_delivered(ref, thread, message.seq, ts)
                 if len(delivered) == 1:
                     await self._set_health(ref.shop_id, None)
                 await self._emit_status(ref, message, "delivered")
@@ -117,7 +115,54 @@ class SlackOutbound:
             raise
         return PostResult(thread=thread, delivered=delivered, undelivered=[], skipped=skipped)
 
-    async def _record_delivered(self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str) -> None:
+    async def _post_one(self, thread: SlackThread, message: StoredMessage) -> str | None:
+        """Post one shopper message; its Slack ts (None for a message that is only files)."""
+        if not message.files:
+            response = await self.slack.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+            )
+            return str(response["ts"])
+        # Text, then each file: every part is written down as soon as Slack has it, so a retry
+        # after a failure half-way posts only what is missing.
+        async with self.pool.acquire() as conn:
+            ts: str | None = await conn.fetchval(
+                "SELECT slack_ts FROM messages WHERE conversation_id = $1 AND seq = $2",
+                message.conversation_id,
+                message.seq,
+            )
+            uploads = await conn.fetch(
+                "SELECT id, name, content_type, data FROM files WHERE conversation_id = $1 AND message_seq = $2"
+                " AND slack_file_id IS NULL AND data IS NOT NULL ORDER BY created_at, id",
+                message.conversation_id,
+                message.seq,
+            )
+        if ts is None and message.body.strip():
+            response = await self.slack.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+            )
+            ts = str(response["ts"])
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE messages SET slack_channel = $3, slack_ts = $4 WHERE conversation_id = $1 AND seq = $2",
+                    message.conversation_id,
+                    message.seq,
+                    thread.channel,
+                    ts,
+                )
+        for upload in uploads:
+            # files.getUploadURLExternal, the bytes to the URL it gives, files.completeUploadExternal.
+            response = await self.slack.files_upload_v2(
+                channel=thread.channel,
+                thread_ts=thread.thread_ts,
+                file_uploads=[{"content": bytes(upload["data"]), "filename": upload["name"], "title": upload["name"]}],
+            )
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE files SET slack_file_id = $2 WHERE id = $1", upload["id"], str(response["files"][0]["id"])
+                )
+        return ts
+
+    async def _record_delivered(self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str | None) -> None:
         """Write down that Slack has the message; retried, since failing here would mean a second post."""
         for attempt in range(3):
             try:

@@ -194,6 +194,7 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
     customer_id, email, phone = _person(d)
     posted: list[tuple[str, str]] = []
     conversations: list[Any] = []
+    slack_files: list[str] = []
     counts = await store.redact_customer(
         d.conn,
         d.shop_id,
@@ -203,9 +204,12 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
         order_ids=[int(i) for i in d.payload.get("orders_to_redact") or []],
         erasure=posted,
         conversations_out=conversations,
+        slack_files_out=slack_files,
     )
     erase = (
-        SlackErasure(messages=[SlackCopy(channel=c, ts=t) for c, t in posted], conversation_ids=conversations)
+        SlackErasure(
+            messages=[SlackCopy(channel=c, ts=t) for c, t in posted], conversation_ids=conversations, files=slack_files
+        )
         if conversations
         else None
     )

@@ -9,18 +9,21 @@ import logging
 import re
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
+from urllib.parse import quote
 from uuid import UUID
 
 import socketio
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from widget import receipts
 from widget.emitter import NAMESPACE, conversation_room
+from zora import files as zfiles
 from zora import transcript
 from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
+from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
 from zora.logs import conversation_id_var
 from zora.models import ConversationConfig, ConversationRef, StoredMessage
 from zora.push import Emitter
@@ -54,6 +57,9 @@ class SessionRequest(BaseModel):
         return value
 
 
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 class ResumeEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     since_seq: int = Field(default=0, ge=0)
@@ -62,14 +68,15 @@ class ResumeEvent(BaseModel):
 class MessageEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     client_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    body: str = Field(min_length=1, max_length=4000)
+    body: str = Field(max_length=4000)
+    # Ids of this shopper's uploads (POST /widget/files) that the message sends.
+    files: list[Annotated[str, Field(pattern=_UUID)]] = Field(default_factory=list, max_length=MAX_FILES_PER_MESSAGE)
 
-    @field_validator("body")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be only spaces")
-        return value
+    @model_validator(mode="after")
+    def _not_blank(self) -> MessageEvent:
+        if not self.body.strip() and not self.files:
+            raise ValueError("body: must not be empty or only spaces (unless files are sent)")
+        return self
 
 
 class ReceiptEvent(BaseModel):
@@ -313,7 +320,18 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             ref = _ref(identity)
             try:
                 stored = await transcript.store_shopper_message(
-                    self.services.pool, ref, event.client_id, event.body, datetime.now(UTC)
+                    self.services.pool,
+                    ref,
+                    event.client_id,
+                    event.body,
+                    datetime.now(UTC),
+                    [UUID(f) for f in event.files],
+                )
+            except zfiles.UnknownFiles:
+                return _error(
+                    "invalid_payload",
+                    "files: a file is not one of this conversation's uploads waiting to be sent (already sent?);"
+                    " upload it with POST /widget/files first",
                 )
             except Exception:
                 log.exception("could not store the shopper's message")
@@ -446,8 +464,71 @@ async def _session(services: Services, domain: str, token: str | None, *, custom
                 # Away: nobody answers now; the widget says so and asks for an email for the reply.
                 "away": not shop_settings.available
                 or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
+                "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
             },
         }
+    )
+
+
+async def upload_handler(request: web.Request, services: Services) -> web.Response:
+    """`POST /widget/files`: a shopper's image or PDF, kept until a message sends it."""
+    auth = request.headers.get("Authorization", "")
+    try:
+        identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
+    except InvalidToken:
+        return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
+    name = request.query.get("name", "")
+    if not name.strip() or len(name) > zfiles.MAX_NAME:
+        return _json_error(400, "invalid_request", f"name: give the file's name (1-{zfiles.MAX_NAME} characters)")
+    limit = services.settings.file_max_bytes
+    try:
+        content_type = zfiles.check_declared(
+            request.headers.get("Content-Type", ""), request.content_length or 0, limit
+        )
+        data = await _read_limited(request, limit)
+        if not data:
+            return _json_error(400, "invalid_request", "the body is empty: send the file's bytes")
+        zfiles.check_content(content_type, data)
+        info = await zfiles.store_upload(services.pool, _ref(identity), name, content_type, data)
+    except FileRejected as exc:
+        status = {"file_too_large": 413, "unsupported_type": 415, "too_many_files": 429}.get(exc.code, 403)
+        return _json_error(status, exc.code, exc.message)
+    log.info("shopper uploaded a file", extra={"size": info.size, "type": info.type})
+    return web.json_response({"file": info.model_dump(mode="json")}, status=201)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` (a missing or false Content-Length changes nothing)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise FileRejected("file_too_large", f"the file is over the limit of {zfiles.human_size(limit)}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def download_handler(request: web.Request, services: Services) -> web.Response:
+    """`GET /widget/files/{id}`: a file of a conversation, for its shopper (the id is the permission)."""
+    try:
+        file_id = UUID(request.match_info["file_id"])
+    except ValueError:
+        return _json_error(404, "not_found", "no such file")
+    stored = await zfiles.read(services.pool, file_id)
+    if stored is None:
+        return _json_error(404, "not_found", "no such file (it may have been deleted)")
+    return web.Response(
+        body=stored.data,
+        content_type=stored.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(stored.name, safe='')}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+            "Cache-Control": "private, max-age=86400",
+            # Shown on storefronts (another origin) as <img>.
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        },
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from zora.models import (
     SA_STATUS,
@@ -31,6 +31,7 @@ from zora.models import (
     ConversationState,
     ConversationStatus,
     DeliverRequest,
+    FilesShared,
     LoadConversation,
     Opened,
     PickAgent,
@@ -48,6 +49,14 @@ _LOCAL_RETRY = RetryPolicy(
 # Slack can be down or rate limiting for a long time; a 429 sets its own delay (Retry-After).
 _SLACK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
+)
+
+# Copying a file from Slack: the activity itself gives up (marks it failed) on its last tries.
+_FILE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
 )
 
 
@@ -174,6 +183,11 @@ class ConversationWorkflow:
         self.state.deliveries.append(request)
 
     @workflow.signal
+    def files_shared(self, shared: FilesShared) -> None:
+        self._note_suggestion()
+        self.state.files_due = True
+
+    @workflow.signal
     def close(self, request: CloseRequest) -> None:
         self.close_reason = request.reason
 
@@ -195,7 +209,12 @@ class ConversationWorkflow:
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.state.deliveries) or self.state.transcript_due or self.close_reason is not None,
+                    lambda: (
+                        bool(self.state.deliveries)
+                        or self.state.transcript_due
+                        or self.state.files_due
+                        or self.close_reason is not None
+                    ),
                     timeout=max(timedelta(0), wake_at - workflow.now()),
                 )
             except TimeoutError:
@@ -219,6 +238,20 @@ class ConversationWorkflow:
                     retry_policy=_SLACK_RETRY,
                 )
                 self.state.transcript_due = False
+            if self.state.files_due:
+                # Cleared first: files shared while this runs set it again, and the activity copies
+                # every pending file of the conversation, so nothing is missed.
+                self.state.files_due = False
+                try:
+                    await workflow.execute_activity(
+                        "copy_agent_files",
+                        LoadConversation(ref=self.ref),
+                        result_type=int,
+                        start_to_close_timeout=timedelta(minutes=5),
+                        retry_policy=_FILE_RETRY,
+                    )
+                except ActivityError:
+                    workflow.logger.warning("agent files could not be copied; they show as failed or pending")
             if self.state.deliveries:
                 taken = len(self.state.deliveries)
                 await self._deliver()

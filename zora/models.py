@@ -84,6 +84,14 @@ class ConversationState(BaseModel):
     deliveries: list[DeliverRequest] = Field(default_factory=list)
     # Resolved in a shop that emails transcripts: the email is still to be sent.
     transcript_due: bool = False
+    # An agent shared files in the thread: copy them for the shopper (activities/files.py).
+    files_due: bool = False
+
+
+class FilesShared(BaseModel):
+    """Signal: an agent shared files in the conversation's thread."""
+
+    seq: int
 
 
 class ConversationInput(BaseModel):
@@ -107,6 +115,21 @@ class Author(BaseModel):
     avatar_url: str | None = None
 
 
+FileState = Literal["pending", "ready", "failed"]
+
+
+class FileInfo(BaseModel):
+    """A file attached to a message (docs/widget-protocol.md, "Files")."""
+
+    id: UUID
+    name: str
+    type: str
+    size: int
+    state: FileState
+    # Relative to Zora's web process; only for a ready file.
+    url: str | None = None
+
+
 class StoredMessage(BaseModel):
     """A transcript row as the widget sees it (docs/widget-protocol.md, "Message")."""
 
@@ -120,6 +143,7 @@ class StoredMessage(BaseModel):
     status: MessageStatus
     edited_at: datetime | None = None
     deleted: bool = False
+    files: list[FileInfo] = []
 
 
 # Activity inputs and outputs: one model in, one model out.

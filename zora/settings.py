@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     cors_allowed_origins: list[str] = Field(default_factory=list)
     shopper_token_ttl_days: int = Field(default=90, ge=1, le=3650)
+    # Largest image or PDF a shopper may send, or Zora copies from Slack for the shopper (bytes).
+    file_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     # Conversation defaults.
     idle_close_hours: float = Field(default=24.0, gt=0)

@@ -44,7 +44,7 @@ async def signal_conversation(
     task_queue: str,
     ref: ConversationRef,
     config: ConversationConfig,
-    signal: Literal["opened", "deliver", "close", "agent_replied"],
+    signal: Literal["opened", "deliver", "close", "agent_replied", "files_shared"],
     arg: BaseModel,
 ) -> None:
     """Signal-with-start: durable once this returns; starts a run when none is open.

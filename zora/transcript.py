@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from zora.models import Author, ConversationRef, MessageStatus, StoredMessage
+from zora import files as zfiles
+from zora.models import Author, ConversationRef, FileInfo, MessageStatus, StoredMessage
 
 SHOPPER_NAME = "Shopper"
 HISTORY_LIMIT = 500
@@ -54,20 +55,26 @@ class StoredShopperMessage:
     reopened: bool
 
 
+_STORE_SHOPPER = "SELECT * FROM zora_store_shopper_message($1, $2, $3, $4, $5, $6, $7)"
+
+
 async def store_shopper_message(
-    pool: Any, ref: ConversationRef, client_id: str, body: str, at: datetime
+    pool: Any, ref: ConversationRef, client_id: str, body: str, at: datetime, file_ids: list[UUID] | None = None
 ) -> StoredShopperMessage:
+    """Store the shopper's message; `file_ids` are their uploads it sends (zfiles.UnknownFiles when
+    one is not a waiting upload of this conversation: then nothing is stored)."""
+    args = (ref.shop_id, ref.conversation_id, ref.shopper_id, client_id, body, SHOPPER_NAME, at)
+    attached: list[FileInfo] = []
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT * FROM zora_store_shopper_message($1, $2, $3, $4, $5, $6, $7)",
-            ref.shop_id,
-            ref.conversation_id,
-            ref.shopper_id,
-            client_id,
-            body,
-            SHOPPER_NAME,
-            at,
-        )
+        if not file_ids:
+            row = await conn.fetchrow(_STORE_SHOPPER, *args)  # the common case: one round trip
+        else:
+            async with conn.transaction():
+                row = await conn.fetchrow(_STORE_SHOPPER, *args)
+                if row["o_duplicate"]:
+                    attached = (await zfiles.files_of(conn, ref.conversation_id, [row["o_seq"]])).get(row["o_seq"], [])
+                else:
+                    attached = await zfiles.attach_uploads(conn, ref, row["o_seq"], file_ids)
     message = StoredMessage(
         conversation_id=ref.conversation_id,
         seq=row["o_seq"],
@@ -77,11 +84,13 @@ async def store_shopper_message(
         body=body,
         created_at=row["o_created_at"],
         status=row["o_status"],
+        files=attached,
     )
     return StoredShopperMessage(
         message=message,
         duplicate=row["o_duplicate"],
-        conversation_created=row["o_conversation_created"],
+        # An upload before the first message creates the conversation row; its first message is seq 1.
+        conversation_created=row["o_conversation_created"] or (not row["o_duplicate"] and row["o_seq"] == 1),
         reopened=row["o_reopened"],
     )
 
@@ -96,21 +105,17 @@ async def store_agent_message(
     channel: str,
     ts: str,
     at: datetime,
+    files: list[SharedFile] | None = None,
 ) -> StoredMessage | None:
-    """The stored message, or None when this Slack message was stored before (a retry)."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT * FROM zora_store_agent_message($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            ref.shop_id,
-            ref.conversation_id,
-            author_id,
-            author.name,
-            author.avatar_url,
-            body,
-            channel,
-            ts,
-            at,
-        )
+    """The stored message, or None when this Slack message was stored before (a retry). Its
+    `files` (shared in Slack) are stored with it: pending until copied, or failed when refused."""
+    args = (ref.shop_id, ref.conversation_id, author_id, author.name, author.avatar_url, body, channel, ts, at)
+    infos: list[FileInfo] = []
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM zora_store_agent_message($1, $2, $3, $4, $5, $6, $7, $8, $9)", *args)
+        if not row["o_duplicate"]:
+            for shared in files or []:
+                infos.append(await _store_shared_file(conn, ref, row["o_seq"], shared))
     if row["o_duplicate"]:
         return None
     return StoredMessage(
@@ -122,7 +127,46 @@ async def store_agent_message(
         body=body,
         created_at=row["o_created_at"],
         status="stored",
+        files=infos,
     )
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file an agent shared in Slack, as the event describes it."""
+
+    slack_file_id: str
+    name: str
+    content_type: str
+    size: int
+    url: str | None
+    # Why it will not be copied (too large, another type); None to copy it.
+    refused: str | None = None
+
+
+async def _store_shared_file(conn: Any, ref: ConversationRef, seq: int, shared: SharedFile) -> FileInfo:
+    row = await conn.fetchrow(
+        "INSERT INTO files (id, shop_id, conversation_id, message_seq, origin, name, content_type, size, state, error,"
+        " slack_file_id, slack_url) VALUES ($1, $2, $3, $4, 'agent', $5, $6, $7, $8, $9, $10, $11)"
+        f" RETURNING {zfiles.FILE_COLUMNS}",
+        uuid4(),
+        ref.shop_id,
+        ref.conversation_id,
+        seq,
+        zfiles.clean_name(shared.name),
+        shared.content_type,
+        shared.size,
+        "failed" if shared.refused else "pending",
+        shared.refused,
+        shared.slack_file_id,
+        shared.url,
+    )
+    return zfiles.file_info(row)
+
+
+async def with_files(conn: Any, conversation_id: UUID, messages: list[StoredMessage]) -> list[StoredMessage]:
+    found = await zfiles.files_of(conn, conversation_id, [m.seq for m in messages])
+    return [m.model_copy(update={"files": found[m.seq]}) if m.seq in found else m for m in messages]
 
 
 async def history(
@@ -141,7 +185,8 @@ async def history(
             since_seq,
             HISTORY_LIMIT,
         )
-    return status, [stored_message(r) for r in rows]
+        messages = await with_files(conn, conversation_id, [stored_message(r) for r in rows])
+    return status, messages
 
 
 async def pending_shopper_messages(
@@ -154,7 +199,7 @@ async def pending_shopper_messages(
             conversation_id,
             list(statuses),
         )
-    return [stored_message(r) for r in rows]
+        return await with_files(conn, conversation_id, [stored_message(r) for r in rows])
 
 
 async def set_status(
@@ -224,8 +269,8 @@ async def edit_agent_message(
 
 
 async def delete_agent_message(pool: Any, shop_id: int, channel: str, ts: str, at: datetime) -> StoredMessage | None:
-    """Remove a reply the agent deleted in Slack: its text is erased, its seq stays (no gaps)."""
-    async with pool.acquire() as conn:
+    """Remove a reply the agent deleted in Slack: its text and files are erased, its seq stays (no gaps)."""
+    async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"UPDATE messages SET body = '', deleted_at = $4 WHERE shop_id = $1 AND slack_channel = $2"
             f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
@@ -234,6 +279,10 @@ async def delete_agent_message(pool: Any, shop_id: int, channel: str, ts: str, a
             ts,
             at,
         )
+        if row is not None:
+            await conn.execute(
+                "DELETE FROM files WHERE conversation_id = $1 AND message_seq = $2", row["conversation_id"], row["seq"]
+            )
     return None if row is None else stored_message(row)
 
 

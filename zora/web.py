@@ -17,7 +17,14 @@ from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
 from webhooks.shopify import add_routes as add_shopify_routes
 from widget.emitter import ServerEmitter
-from widget.server import WidgetNamespace, proxy_session_handler, session_handler, static_file
+from widget.server import (
+    WidgetNamespace,
+    download_handler,
+    proxy_session_handler,
+    session_handler,
+    static_file,
+    upload_handler,
+)
 from zora.errors import ConfigError
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
 from zora.services import Services, open_services
@@ -131,6 +138,12 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     async def proxy_session(request: web.Request) -> web.Response:
         return await proxy_session_handler(request, request.app[SERVICES])
 
+    async def widget_upload(request: web.Request) -> web.Response:
+        return await upload_handler(request, request.app[SERVICES])
+
+    async def widget_download(request: web.Request) -> web.Response:
+        return await download_handler(request, request.app[SERVICES])
+
     async def widget_js(request: web.Request) -> web.Response:
         return web.Response(
             body=static_file("widget.js"),
@@ -153,6 +166,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_route("*", "/widget/session", widget_session)
+    app.router.add_route("*", "/widget/files", widget_upload)
+    app.router.add_get("/widget/files/{file_id}", widget_download)
     app.router.add_route("GET", "/proxy/session", proxy_session)
     app.router.add_route("POST", "/proxy/session", proxy_session)
     app.router.add_get("/widget.js", widget_js)
@@ -191,14 +206,15 @@ async def readiness(services: Services) -> dict[str, str]:
 
 
 def _widget_cors(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """CORS for the widget's HTTP call: storefronts live on other origins than Zora."""
+    """CORS for the widget's HTTP calls: storefronts live on other origins than Zora."""
     allowed = _cors_origins(settings)
+    routes = {"/widget/session", "/widget/files"}
 
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path != "/widget/session":
+        if request.path not in routes:
             return await handler(request)
         origin = request.headers.get("Origin")
         if request.method == "OPTIONS":
@@ -211,7 +227,7 @@ def _widget_cors(settings: Settings) -> Callable[..., Awaitable[web.StreamRespon
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
         return response
 
     return middleware

@@ -7,6 +7,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.conversation import ConversationActivities, SweepActivities
 from activities.delivery import DeliveryActivities
+from activities.files import FileActivities
 from activities.shopify import ShopifyActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter
@@ -31,6 +32,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
+    files = FileActivities(services.pool, emitter, settings)
     return Worker(
         services.temporal,
         task_queue=queue,
@@ -41,7 +43,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
             ShopifyReconcileWorkflow,
             OutboundDeliveryWorkflow,
         ],
-        activities=[*conversations.all(), sweep.sweep_undelivered, *shopify.all(), *delivery.all()],
+        activities=[*conversations.all(), sweep.sweep_undelivered, *shopify.all(), *delivery.all(), *files.all()],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")

@@ -571,3 +571,77 @@ async def test_inbox_refuses_cross_origin_posts(
 
     assert receiver.deliveries.empty()
     assert len(standin.thread(CHANNEL, root["ts"])) == 1
+
+
+# ---------------------------------------------------------------- files
+
+
+async def test_file_share_event_has_the_published_shape(
+    standin: SlackStandIn, client: AsyncWebClient, receiver: Receiver
+) -> None:
+    if not FIXTURES.is_dir():
+        pytest.skip(NO_FIXTURES)
+    published = _fixture("message-file-share.json")
+    root = await client.chat_postMessage(channel=CHANNEL, text="root")
+
+    await standin.share_file(CHANNEL, root["ts"], "file.png", b"\x89PNG\r\n\x1a\nrest", "image/png", "Hi there!")
+    _, payload, valid = await receiver.next()
+
+    assert valid
+    event = payload["event"]
+    _assert_keys_cover(published["event"], event, "event")
+    # Thumbnails are Slack's previews of images; Zora copies the original, so the stand-in has none.
+    expected_file = {
+        k: v for k, v in published["event"]["files"][0].items() if not k.startswith(("thumb_", "original_"))
+    }
+    _assert_keys_cover(expected_file, event["files"][0], "event.files[0]")
+    assert (event["subtype"], event["thread_ts"], event["text"]) == ("file_share", root["ts"], "Hi there!")
+    assert event["files"][0]["mimetype"] == "image/png"
+
+
+async def test_private_file_urls_need_the_bot_token(
+    standin: SlackStandIn, client: AsyncWebClient, receiver: Receiver
+) -> None:
+    root = await client.chat_postMessage(channel=CHANNEL, text="root")
+    content = b"%PDF-1.4 test"
+    await standin.share_file(CHANNEL, root["ts"], "a.pdf", content, "application/pdf")
+    _, payload, _ = await receiver.next()
+    url = payload["event"]["files"][0]["url_private_download"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+            assert (resp.status, resp.content_type, await resp.read()) == (200, "application/pdf", content)
+        # Like Slack: without the token, a sign-in page with status 200, not the file.
+        async with http.get(url) as resp:
+            assert resp.content_type == "text/html"
+            assert await resp.read() != content
+
+
+async def test_upload_v2_into_a_thread_and_delete(standin: SlackStandIn, client: AsyncWebClient) -> None:
+    root = await client.chat_postMessage(channel=CHANNEL, text="root")
+    content = b"\x89PNG\r\n\x1a\nimage"
+    response = await client.files_upload_v2(
+        channel=CHANNEL,
+        thread_ts=root["ts"],
+        file_uploads=[{"content": content, "filename": "p.png", "title": "p.png"}],
+    )
+    file_id = response["files"][0]["id"]
+    assert [(u["id"], u["thread_ts"], u["content"], u["mimetype"]) for u in standin.uploads] == [
+        (file_id, root["ts"], content, "image/png")
+    ]
+    assert [f["id"] for m in standin.thread(CHANNEL, root["ts"]) for f in m.get("files", [])] == [file_id]
+    assert (await client.files_delete(file=file_id))["ok"]
+    assert (await _api_error(client.files_delete(file=file_id))).response["error"] == "file_not_found"
+
+
+async def test_upload_errors(standin: SlackStandIn, client: AsyncWebClient) -> None:
+    error = await _api_error(client.files_getUploadURLExternal(filename="a.png", length=0))
+    assert error.response["error"] == "invalid_arguments"
+    started = await client.files_getUploadURLExternal(filename="a.png", length=3)
+    # Completing before the bytes arrived, or into a thread that does not exist.
+    not_uploaded = client.files_completeUploadExternal(files=[{"id": started["file_id"]}], channel_id=CHANNEL)
+    assert (await _api_error(not_uploaded)).response["error"] == "file_not_found"
+    root = await client.chat_postMessage(channel=CHANNEL, text="root")
+    await standin.share_file(CHANNEL, root["ts"], "agent.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    agents = next(f for f in standin.files.values() if f.get("name") == "agent.png")
+    # A bot token deletes only the bot's own files.
+    assert (await _api_error(client.files_delete(file=agents["id"]))).response["error"] == "cant_delete_file"

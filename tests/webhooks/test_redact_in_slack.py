@@ -1,5 +1,5 @@
-"""customers/redact reaches Slack: the shopper's words Zora posted there are deleted, and the
-conversation's card no longer names them."""
+"""customers/redact reaches Slack: the shopper's words and files Zora posted there are deleted, and
+the conversation's card no longer names them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.harness import CHANNEL
 from tests.shopify.harness import running_shopify
+from tests.widget.test_files import png, upload
 from zora.shopify.samples import sample_payload
 
 
@@ -37,6 +38,12 @@ async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_u
         for text in ("my address is 1 Main St", "and my phone is 555"):
             assert (await shopper.send(text))["ok"]
         root, first, second = await zora.standin.wait_for_posts(3)
+        _, uploaded = await upload(zora, shopper.token, png(), name="my-id-card.png")
+        sent = await shopper.call("message", {"client_id": "photo", "body": "", "files": [uploaded["file"]["id"]]})
+        await shopper.wait_for(
+            lambda: any(s["seq"] == sent["seq"] and s["status"] == "delivered" for s in shopper.statuses)
+        )
+        slack_file = zora.standin.uploads[0]["id"]
         assert email in json.dumps(root["blocks"])
         assert await zora.standin.agent_reply(CHANNEL, root["ts"], "noted") == 200
         await shopper.wait_for(lambda: bool(shopper.agent_messages()))
@@ -46,6 +53,11 @@ async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_u
         assert (await sz.deliver("customers/redact", redact, shop=zora.shop)).status == "processed"
 
         assert {d["ts"] for d in zora.standin.deleted} == {first["ts"], second["ts"]}
+        # The photo is gone from Slack and from Zora.
+        assert slack_file not in zora.standin.files
+        assert await zora.fetch("SELECT 1 FROM files WHERE shop_id = $1", zora.shop_id) == []
+        async with zora.http.get(zora.base_url + uploaded["file"]["url"]) as resp:
+            assert resp.status == 404
         texts = [m["text"] for m in zora.standin.thread(CHANNEL, root["ts"])]
         assert "my address is 1 Main St" not in texts and "and my phone is 555" not in texts
         card = zora.standin.thread(CHANNEL, root["ts"])[0]

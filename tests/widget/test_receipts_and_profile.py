@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from zora.files import ALLOWED_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +133,13 @@ async def test_bad_profile_is_refused_and_stores_nothing(zora: Zora, payload: An
 
 
 async def test_session_carries_the_shops_widget_settings(zora: Zora) -> None:
-    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, "away": False}
+    files = {"max_bytes": zora.settings.file_max_bytes, "types": list(ALLOWED_TYPES)}
+    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, "away": False, "files": files}
     settings = {"prechat": "required", "greetings": {"fr": "Bonjour de la boutique", "default": "Hello!"}}
     async with zora.services.pool.acquire() as conn:
         await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(settings))
     try:
-        assert (await zora.session())["widget"] == {**settings, "away": False}
+        assert (await zora.session())["widget"] == {**settings, "away": False, "files": files}
     finally:
         async with zora.services.pool.acquire() as conn:
             await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)

@@ -61,6 +61,8 @@ class SlackErasure(BaseModel):
 
     messages: list[SlackCopy]
     conversation_ids: list[UUID]
+    # Files the shopper sent that Zora uploaded into the threads (Slack file ids).
+    files: list[str] = []
 
 
 class ExportReady(BaseModel):

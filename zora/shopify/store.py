@@ -275,6 +275,7 @@ async def redact_customer(
     order_ids: list[int],
     erasure: list[tuple[str, str]],
     conversations_out: list[Any],
+    slack_files_out: list[str] | None = None,
 ) -> dict[str, int]:
     """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts."""
     customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
@@ -311,6 +312,14 @@ async def redact_customer(
         conversation_ids,
         REDACTED,
     )
+    # Files both ways go too; the shopper's uploads Zora put into Slack are deleted there afterwards.
+    files = await conn.fetch(
+        "DELETE FROM files WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) RETURNING origin, slack_file_id",
+        shop_id,
+        conversation_ids,
+    )
+    if slack_files_out is not None:
+        slack_files_out.extend(f["slack_file_id"] for f in files if f["origin"] == "shopper" and f["slack_file_id"])
     await conn.execute(
         "UPDATE shoppers SET name = NULL, email = NULL, customer_id = NULL WHERE shop_id = $1 AND id = ANY($2::uuid[])",
         shop_id,
@@ -328,6 +337,7 @@ async def redact_customer(
         "shoppers": len(shopper_ids),
         "conversations": len(conversation_ids),
         "messages": int(messages.split()[-1]),
+        "files": len(files),
     }
 
 

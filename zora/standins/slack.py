@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 DEFAULT_AGENT_ID = "U0AGENT001"
 
 # Slack answers every Web API call with these headers; bolt reads the scopes from auth.test.
-_SCOPES = "chat:write,chat:write.customize,channels:history,channels:read,users:read,users:read.email"
+_SCOPES = (
+    "chat:write,chat:write.customize,channels:history,channels:read,users:read,users:read.email,files:read,files:write"
+)
 # The verification token is deprecated but still sent in every envelope.
 _VERIFICATION_TOKEN = "zora-standin-verification-token"
 _BOT_ICONS = {
@@ -170,6 +172,15 @@ class SlackStandIn:
         # App Home views as last published, per user (views.publish).
         self.home_views: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # Files by id: shared by agents (share_file) or uploaded by the bot (files.getUploadURLExternal,
+        # the upload URL, files.completeUploadExternal). Each keeps its bytes under "content".
+        self.files: dict[str, dict[str, Any]] = {}
+        # Files the bot uploaded and shared with files.completeUploadExternal, in order.
+        self.uploads: list[dict[str, Any]] = []
+        # Ids of files fetched through url_private(_download) with the bot token.
+        self.downloads: list[str] = []
+        # Upload URL key -> file id, until the bytes arrive.
+        self._upload_keys: dict[str, str] = {}
 
         self._users: dict[str, _User] = {}
         self._channels: dict[str, _Channel] = {}
@@ -208,6 +219,9 @@ class SlackStandIn:
             "chat.delete": self._chat_delete,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+            "files.delete": self._files_delete,
         }
 
         self.app = web.Application()
@@ -217,6 +231,11 @@ class SlackStandIn:
         self.app.router.add_post("/dev/slack/reply", self._handle_inbox_reply)
         self.app.router.add_post("/dev/slack/press", self._handle_inbox_press)
         self.app.router.add_get("/dev/slack/avatar/{user}.svg", self._handle_avatar)
+        self.app.router.add_post("/upload/v1/{key}", self._handle_upload)
+        # url_private and url_private_download: the bytes for the bot token only.
+        self.app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_file_download)
+        self.app.router.add_get("/files-pri/{team_file}/{name}", self._handle_file_download)
+        self.app.router.add_get("/dev/slack/files/{file_id}", self._handle_inbox_file)
         # cleanup_ctx rather than start()/stop() alone, so the app also works when mounted elsewhere.
         self.app.cleanup_ctx.append(self._client_session_ctx)
 
@@ -433,6 +452,216 @@ class SlackStandIn:
             "channel_type": "channel",
         }
         return await self.deliver_event(event)
+
+    # ------------------------------------------------------------------ files
+
+    def _file_object(self, file_id: str, name: str, mimetype: str, size: int, user: str) -> dict[str, Any]:
+        """A file as Slack describes it in events and API answers (message-file-share.json's shape)."""
+        origin = self._require_origin()
+        now = int(time.time())
+        filetype = mimetype.rsplit("/", 1)[-1].replace("jpeg", "jpg")
+        private = f"{origin}/files-pri/{self.team_id}-{file_id}/{quote(name)}"
+        return {
+            "id": file_id,
+            "created": now,
+            "timestamp": now,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": filetype.upper(),
+            "user": user,
+            "editable": False,
+            "size": size,
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": True,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": private,
+            "url_private_download": f"{origin}/files-pri/{self.team_id}-{file_id}/download/{quote(name)}",
+            "media_display_type": "unknown",
+            "permalink": f"{origin}/files/{user}/{file_id}/{quote(name)}",
+            "permalink_public": f"{origin}/{self.team_id}-{file_id}-{secrets.token_hex(5)}",
+            "has_rich_preview": False,
+        }
+
+    def _new_file_id(self) -> str:
+        return "F" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
+
+    async def share_file(
+        self,
+        channel: str,
+        thread_ts: str,
+        name: str,
+        content: bytes,
+        mimetype: str,
+        text: str = "",
+        user: str = DEFAULT_AGENT_ID,
+        size: int | None = None,
+    ) -> int:
+        """A person shares a file in the thread: store it and deliver the ``file_share`` message event.
+        ``size`` overrides the size Slack reports (a file too large to bother sending for real)."""
+        root = self._messages.get(channel, {}).get(thread_ts)
+        if root is None:
+            raise StandInError(f"no thread {thread_ts} in channel {channel}")
+        file_id = self._new_file_id()
+        described = self._file_object(file_id, name, mimetype, len(content) if size is None else size, user)
+        self.files[file_id] = {**described, "content": content, "channels": [channel]}
+        ts = self._next_ts(channel)
+        message: dict[str, Any] = {
+            "type": "message",
+            "text": text,
+            "files": [described],
+            "upload": False,
+            "user": user,
+            "display_as_bot": False,
+            "ts": ts,
+            "blocks": _rich_text(text) if text else [],
+            "client_msg_id": str(uuid.uuid4()),
+            "thread_ts": thread_ts,
+            "parent_user_id": root.get("user"),
+            "subtype": "file_share",
+        }
+        self._store_reply(channel, root, message)
+        event = {
+            **{k: v for k, v in message.items() if k != "parent_user_id"},
+            "parent_user_id": root.get("user"),
+            "channel": channel,
+            "event_ts": ts,
+            "channel_type": "channel",
+        }
+        return await self.deliver_event(copy.deepcopy(event))
+
+    async def _files_get_upload_url(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        self._require(params, "filename", "length")
+        try:
+            length = int(params["length"])
+        except (TypeError, ValueError):
+            raise _ApiError("invalid_arguments", missing="length") from None
+        if length < 1:
+            raise _ApiError("invalid_arguments", missing="length")
+        file_id = self._new_file_id()
+        key = secrets.token_urlsafe(12)
+        self._upload_keys[key] = file_id
+        self.files[file_id] = {"id": file_id, "name": str(params["filename"]), "length": length, "content": None}
+        return {"ok": True, "upload_url": f"{self._require_origin()}/upload/v1/{key}", "file_id": file_id}
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        file_id = self._upload_keys.pop(request.match_info["key"], None)
+        if file_id is None:
+            return web.Response(status=404, text="upload URL unknown or already used")
+        data = await request.read()
+        if request.content_type.startswith("multipart/"):
+            return web.Response(status=400, text="the stand-in takes the raw bytes, as slack_sdk sends them")
+        self.files[file_id]["content"] = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _files_complete_upload(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        self._require(params, "files")
+        wanted = self._json_param(params, "files", "invalid_arguments")
+        if not isinstance(wanted, list) or not wanted or not all(isinstance(f, dict) and f.get("id") for f in wanted):
+            raise _ApiError("invalid_arguments", missing="files")
+        channel = str(params.get("channel_id") or "") or None
+        if channel is not None and channel not in self._channels:
+            raise _ApiError("channel_not_found")
+        thread_ts = str(params.get("thread_ts") or "") or None
+        root = None
+        if thread_ts is not None:
+            if channel is None:
+                raise _ApiError("invalid_arguments", missing="channel_id")
+            root = self._messages[channel].get(thread_ts)
+            if root is None:
+                raise _ApiError("thread_not_found")
+        completed: list[dict[str, Any]] = []
+        for item in wanted:
+            pending = self.files.get(str(item["id"]))
+            if pending is None or pending.get("content") is None or "mimetype" in pending:
+                raise _ApiError("file_not_found")
+        for item in wanted:
+            pending = self.files[str(item["id"])]
+            content = pending["content"]
+            title = str(item.get("title") or pending["name"])
+            described = self._file_object(
+                pending["id"], pending["name"], _guess_mimetype(content), len(content), self.bot_user_id
+            )
+            described["title"] = title
+            self.files[pending["id"]] = {**described, "content": content, "channels": [channel] if channel else []}
+            completed.append(described)
+            self.uploads.append(
+                {
+                    "id": pending["id"],
+                    "channel": channel,
+                    "thread_ts": thread_ts,
+                    "name": pending["name"],
+                    "title": title,
+                    "mimetype": described["mimetype"],
+                    "content": content,
+                    "initial_comment": params.get("initial_comment"),
+                }
+            )
+        if channel is not None:
+            message: dict[str, Any] = {
+                "user": self.bot_user_id,
+                "type": "message",
+                "ts": self._next_ts(channel),
+                "bot_id": self.bot_id,
+                "text": str(params.get("initial_comment") or ""),
+                "files": copy.deepcopy(completed),
+                "upload": True,
+                "display_as_bot": False,
+            }
+            if root is not None:
+                message["thread_ts"] = root["ts"]
+                message["parent_user_id"] = root.get("user")
+                self._store_reply(channel, root, message)
+            else:
+                self._messages[channel][message["ts"]] = message
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in completed]}
+
+    async def _files_delete(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        self._require(params, "file")
+        found = self.files.get(str(params["file"]))
+        if found is None or "mimetype" not in found:
+            raise _ApiError("file_not_found")
+        if found.get("user") != self.bot_user_id:
+            raise _ApiError("cant_delete_file")
+        del self.files[found["id"]]
+        for messages in self._messages.values():
+            for message in messages.values():
+                if "files" in message:
+                    message["files"] = [f for f in message["files"] if f.get("id") != found["id"]]
+        return {"ok": True}
+
+    def _file_for(self, team_file: str) -> dict[str, Any] | None:
+        team, _, file_id = team_file.partition("-")
+        found = self.files.get(file_id)
+        if team != self.team_id or found is None or found.get("content") is None or "mimetype" not in found:
+            return None
+        return found
+
+    async def _handle_file_download(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(token.encode(), self.bot_token.encode()):
+            # Slack answers a request without the token with its sign-in page, not an error status.
+            return web.Response(text=_SIGN_IN_PAGE, content_type="text/html")
+        found = self._file_for(request.match_info["team_file"])
+        if found is None:
+            return web.Response(status=404, text="file not found")
+        self.downloads.append(found["id"])
+        return web.Response(body=found["content"], content_type=found["mimetype"])
+
+    async def _handle_inbox_file(self, request: web.Request) -> web.Response:
+        found = self.files.get(request.match_info["file_id"])
+        if found is None or found.get("content") is None or "mimetype" not in found:
+            return web.Response(status=404, text="file not found")
+        return web.Response(
+            body=found["content"],
+            content_type=found["mimetype"],
+            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+        )
 
     # ------------------------------------------------------------------ message store
 
@@ -1067,10 +1296,15 @@ class SlackStandIn:
             extra = f"<details><summary>blocks</summary><pre>{lines}</pre></details>"
         edited = " <em>(edited)</em>" if "edited" in message else ""
         reactions = " ".join(f":{html.escape(r['name'])}:" for r in message.get("reactions", []))
+        files = "".join(
+            f'<div class="file"><a href="/dev/slack/files/{quote(str(f.get("id", "")))}" target="_blank">'
+            f"&#128206; {html.escape(str(f.get('name', 'file')))}</a> <small>{int(f.get('size') or 0)} bytes</small></div>"
+            for f in message.get("files") or []
+        )
         return (
             f'<div class="msg {css}"><span class="who">{html.escape(name)}</span> '
             f'<span class="ts">{html.escape(message["ts"])}</span>{edited}'
-            f'<div class="text">{body}</div>{extra}{self._render_buttons(message)}'
+            f'<div class="text">{body}</div>{files}{extra}{self._render_buttons(message)}'
             f"{f'<div class=ts>{reactions}</div>' if reactions else ''}</div>"
         )
 
@@ -1105,11 +1339,12 @@ class SlackStandIn:
         anchor = html.escape(f"{channel}-{root['ts']}", quote=True)
         return (
             f'<section class="thread" id="{anchor}">{rendered}'
-            '<form method="post" action="/dev/slack/reply">'
+            '<form method="post" action="/dev/slack/reply" enctype="multipart/form-data">'
             f'<input type="hidden" name="channel" value="{html.escape(channel, quote=True)}">'
             f'<input type="hidden" name="thread_ts" value="{html.escape(root["ts"], quote=True)}">'
             f'<select name="user">{options}</select> '
-            '<textarea name="text" rows="2" required placeholder="Reply as the agent"></textarea> '
+            '<textarea name="text" rows="2" placeholder="Reply as the agent"></textarea> '
+            '<input type="file" name="file" aria-label="Share a file"> '
             "<button>Reply in thread</button></form></section>"
         )
 
@@ -1146,10 +1381,17 @@ class SlackStandIn:
         thread_ts = str(form.get("thread_ts", ""))
         text = str(form.get("text", "")).strip()
         user = str(form.get("user", "") or DEFAULT_AGENT_ID)
+        upload = form.get("file")
         location = f"/dev/slack#{quote(f'{channel}-{thread_ts}')}"
-        if text:
+        if text or (isinstance(upload, web.FileField) and upload.filename):
             try:
-                status = await self.agent_reply(channel, thread_ts, text, user=user)
+                if isinstance(upload, web.FileField) and upload.filename:
+                    content = upload.file.read()
+                    status = await self.share_file(
+                        channel, thread_ts, upload.filename, content, _guess_mimetype(content), text, user=user
+                    )
+                else:
+                    status = await self.agent_reply(channel, thread_ts, text, user=user)
             except (StandInError, aiohttp.ClientError, TimeoutError) as exc:
                 location = f"/dev/slack?error={quote(f'Reply not delivered: {exc}')}"
             else:
@@ -1188,6 +1430,24 @@ class SlackStandIn:
         return web.Response(text=svg, content_type="image/svg+xml")
 
 
+_SIGN_IN_PAGE = "<!doctype html><html><head><title>Slack</title></head><body>Sign in to your workspace</body></html>"
+
+
+def _guess_mimetype(content: bytes) -> str:
+    """Slack decides a file's type from its content; the stand-in knows the kinds Zora sends."""
+    for start, mimetype in (
+        (b"\x89PNG", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"GIF8", "image/gif"),
+        (b"%PDF-", "application/pdf"),
+    ):
+        if content.startswith(start):
+            return mimetype
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
 _INBOX_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Slack stand-in: {team}</title>
 <style>
@@ -1205,7 +1465,7 @@ textarea {{ width: 60%; vertical-align: middle; }} small {{ color: #888; font-we
 <script>
 // Reload for new messages, but never while someone is typing a reply.
 setInterval(function () {{
-  var busy = Array.prototype.some.call(document.querySelectorAll("textarea"), function (t) {{
+  var busy = Array.prototype.some.call(document.querySelectorAll("textarea, input[type=file]"), function (t) {{
     return t.value !== "" || t === document.activeElement;
   }});
   if (!busy) {{ location.reload(); }}

@@ -1,4 +1,4 @@
-"""Messages in a conversation's thread: agent replies, their edits and deletes.
+"""Messages in a conversation's thread: agent replies (with the files they share), their edits and deletes.
 
 Replies reach the shopper unless they are internal notes (they start with the shop's note prefix)
 or the shop runs in alerts-only mode. Edits and deletes of a relayed reply update the widget.
@@ -15,8 +15,9 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from bot.deps import BotDeps
 from zora import transcript
+from zora.files import FileRejected, check_declared
 from zora.logs import conversation_id_var
-from zora.models import AgentAction, Author, ConversationRef
+from zora.models import AgentAction, Author, ConversationRef, FilesShared
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.temporal import signal_conversation
 
@@ -62,7 +63,7 @@ async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck,
     team_id = str(body.get("team_id") or context.team_id or "")
     subtype = event.get("subtype")
     # Everything is stored before Slack gets its 200: if storing fails, Slack retries the event.
-    if subtype is None:
+    if subtype is None or subtype == "file_share":
         await _reply(deps, team_id, event)
     elif subtype == "message_changed":
         await _changed(deps, team_id, event)
@@ -84,6 +85,9 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
     text = str(event.get("text", ""))
     if ctx.settings.alerts_only or is_note(text, ctx.settings):
         return
+    shared = [_shared_file(f, deps.file_max_bytes) for f in event.get("files") or [] if isinstance(f, dict)]
+    if not text.strip() and not shared:
+        return
     user_id = str(event.get("user", ""))
     stored = await transcript.store_agent_message(
         deps.pool,
@@ -94,7 +98,25 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         channel=channel,
         ts=str(event["ts"]),
         at=datetime.now(UTC),
+        files=shared,
     )
+    if any(f.refused is None for f in shared):
+        # Also for a retried event: the copy is idempotent, and the first signal may be what failed.
+        await signal_conversation(
+            deps.temporal,
+            deps.task_queue,
+            ctx.ref,
+            deps.conversation_config,
+            "files_shared",
+            FilesShared(seq=stored.seq if stored else 0),
+        )
+    if stored is not None and any(f.refused for f in shared):
+        refused = "\n".join(f"• {f.name}: {f.refused}" for f in shared if f.refused)
+        await deps.slack.chat_postMessage(
+            channel=channel,
+            thread_ts=str(thread_ts),
+            text=f"Not sent to the shopper (they see the file's name only):\n{refused}",
+        )
     if stored is not None:
         await deps.emitter.emit("message", transcript.wire(stored), ctx.ref.conversation_id)
         log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
@@ -111,6 +133,33 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
                 "agent_replied",
                 AgentAction(user_id=user_id, source="reply"),
             )
+
+
+def _shared_file(file: dict[str, Any], max_bytes: int) -> transcript.SharedFile:
+    """A file from a `file_share` event, with the reason Zora will not copy it (if any)."""
+    name = str(file.get("name") or file.get("title") or "file")
+    size = int(file.get("size") or 0)
+    refused: str | None = None
+    content_type = str(file.get("mimetype") or "")
+    url = file.get("url_private_download") or file.get("url_private")
+    try:
+        content_type = check_declared(content_type, size, max_bytes)
+    except FileRejected as exc:
+        refused = exc.message
+    if refused is None and (
+        file.get("is_external") or file.get("mode") in ("external", "tombstone", "hidden_by_limit")
+    ):
+        refused = "only files uploaded to Slack are sent, not links to other services"
+    if refused is None and not url:
+        refused = "Slack did not say where the file is"
+    return transcript.SharedFile(
+        slack_file_id=str(file.get("id") or ""),
+        name=name,
+        content_type=content_type or "application/octet-stream",
+        size=size,
+        url=str(url) if url else None,
+        refused=refused,
+    )
 
 
 async def _author(deps: BotDeps, user_id: str, settings: ShopSettings) -> Author:

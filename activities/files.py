@@ -1,0 +1,145 @@
+"""Copying the files agents share in a Slack thread, so the shopper sees them without Slack.
+
+`copy_agent_files` runs from ConversationWorkflow when a `files_shared` signal arrives: every
+pending agent file of the conversation is fetched from `url_private_download` with the bot token,
+checked (size, and that its bytes are the type it claims), stored, and pushed to the shopper as a
+`message_files` event. It is idempotent: a retry only looks at files still pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from temporalio import activity
+
+from zora import files as zfiles
+from zora.logs import conversation_id_var
+from zora.models import LoadConversation
+from zora.push import Emitter
+from zora.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Where Slack serves files; the bot token is never sent anywhere else.
+SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
+# After this many tries a file that keeps failing is shown as failed instead of pending forever.
+MAX_ATTEMPTS = 8
+
+
+class FileFetchError(Exception):
+    """Worth another try (Slack busy, network)."""
+
+
+class FileActivities:
+    def __init__(self, pool: Any, emitter: Emitter, settings: Settings) -> None:
+        self.pool = pool
+        self.emitter = emitter
+        self.settings = settings
+        # The stand-in (SLACK_API_URL on loopback) serves its files itself.
+        self.hosts = SLACK_FILE_HOSTS | {urlsplit(settings.slack_api_url).hostname or "slack.com"}
+
+    def all(self) -> list[Any]:
+        return [self.copy_agent_files]
+
+    @activity.defn(name="copy_agent_files")
+    async def copy_agent_files(self, req: LoadConversation) -> int:
+        """Copy the conversation's pending agent files; returns how many became ready."""
+        ref = req.ref
+        conversation_id_var.set(str(ref.conversation_id))
+        async with self.pool.acquire() as conn:
+            pending = await conn.fetch(
+                "SELECT id, message_seq, content_type, slack_url FROM files WHERE conversation_id = $1 AND shop_id = $2"
+                " AND origin = 'agent' AND state = 'pending' ORDER BY message_seq, created_at",
+                ref.conversation_id,
+                ref.shop_id,
+            )
+        if not pending:
+            return 0
+        last_try = activity.info().attempt >= MAX_ATTEMPTS
+        token = self.settings.slack_bot_token.get_secret_value() if self.settings.slack_bot_token else ""
+        ready = 0
+        changed: set[int] = set()
+        retry: list[str] = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            for row in pending:
+                try:
+                    data = await self._fetch(session, token, row["slack_url"])
+                    zfiles.check_content(row["content_type"], data)
+                except FileFetchError as exc:
+                    if not last_try:
+                        retry.append(str(exc))
+                        continue
+                    await self._failed(row["id"], f"Slack did not give the file: {exc}")
+                except zfiles.FileRejected as exc:
+                    await self._failed(row["id"], exc.message)
+                else:
+                    async with self.pool.acquire() as conn:
+                        await conn.execute(
+                            "UPDATE files SET data = $2, size = $3, state = 'ready', error = NULL"
+                            " WHERE id = $1 AND state = 'pending'",
+                            row["id"],
+                            data,
+                            len(data),
+                        )
+                    ready += 1
+                changed.add(row["message_seq"])
+        await self._push(ref.conversation_id, sorted(changed))
+        if retry:
+            # What was copied is already pushed; Temporal tries the rest again.
+            raise FileFetchError("; ".join(retry))
+        return ready
+
+    async def _fetch(self, session: aiohttp.ClientSession, token: str, url: str | None) -> bytes:
+        parts = urlsplit(url or "")
+        if parts.scheme not in ("https", "http") or parts.hostname not in self.hosts:
+            raise zfiles.FileRejected("unsupported_type", "the file is not hosted by Slack (an external link?)")
+        limit = self.settings.file_max_bytes
+        try:
+            async with session.get(url or "", headers={"Authorization": f"Bearer {token}"}) as resp:
+                if resp.status in (403, 404, 410):
+                    raise zfiles.FileRejected("not_found", "the file was deleted in Slack or is not shared with Zora")
+                if resp.status >= 400:
+                    raise FileFetchError(f"HTTP {resp.status}")
+                if resp.content_type == "text/html":
+                    # Slack's sign-in page: the token may not read files (the files:read scope).
+                    raise zfiles.FileRejected(
+                        "unauthorized", "Slack refused the bot token for this file; the app needs the files:read scope"
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise zfiles.FileRejected(
+                            "file_too_large", f"the file is over the limit of {zfiles.human_size(limit)}"
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FileFetchError(f"{type(exc).__name__}: {exc}") from None
+
+    async def _failed(self, file_id: Any, error: str) -> None:
+        log.warning("an agent's file was not copied: %s", error)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE files SET state = 'failed', error = $2 WHERE id = $1 AND state = 'pending'", file_id, error
+            )
+
+    async def _push(self, conversation_id: Any, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        async with self.pool.acquire() as conn:
+            found = await zfiles.files_of(conn, conversation_id, seqs)
+        for seq in seqs:
+            await self.emitter.emit(
+                "message_files",
+                {
+                    "conversation_id": str(conversation_id),
+                    "seq": seq,
+                    "files": [f.model_dump(mode="json") for f in found.get(seq, [])],
+                },
+                conversation_id,
+            )

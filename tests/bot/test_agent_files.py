@@ -1,0 +1,169 @@
+"""Files agents share in the Slack thread reach the shopper: copied with the bot token, checked, pushed."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.widget.test_files import PDF, png
+
+
+@pytest.fixture(scope="module")
+async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
+    async with running_zora(infra, database_url, file_max_bytes=50_000) as z:
+        yield z
+
+
+class Conversation:
+    def __init__(self, shopper: Shopper, root: dict[str, Any]) -> None:
+        self.shopper = shopper
+        self.root = root
+        self.file_events: list[dict[str, Any]] = []
+
+        async def on_files(data: dict[str, Any]) -> None:
+            self.file_events.append(data)
+            shopper._changed.set()
+
+        shopper.sio.on("message_files", on_files, namespace="/widget")
+
+    def files_of(self, seq: int) -> list[dict[str, Any]]:
+        """The message's files as the widget shows them now: the message, then any later update."""
+        files: list[dict[str, Any]] = next(m for m in self.shopper.received if m["seq"] == seq)["files"]
+        for event in self.file_events:
+            if event["seq"] == seq:
+                files = event["files"]
+        return files
+
+
+async def conversation(zora: Zora) -> Conversation:
+    shopper = await zora.shopper()
+    before = len(zora.standin.posted)
+    assert (await shopper.send("can I see it?"))["ok"]
+    posts = await zora.standin.wait_for_posts(before + 2)
+    return Conversation(shopper, posts[before])
+
+
+async def settled(c: Conversation, seq: int) -> list[dict[str, Any]]:
+    await c.shopper.wait_for(
+        lambda: (
+            any(m["seq"] == seq for m in c.shopper.received) and all(f["state"] != "pending" for f in c.files_of(seq))
+        ),
+        timeout=30,
+    )
+    return c.files_of(seq)
+
+
+async def test_an_agents_image_is_copied_and_shown_to_the_shopper(zora: Zora) -> None:
+    c = await conversation(zora)
+    image = png(3, 3)
+    status = await zora.standin.share_file(CHANNEL, c.root["ts"], "label.png", image, "image/png", "Here it is")
+    assert status == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    message = c.shopper.agent_messages()[0]
+    assert message["body"] == "Here it is"
+    # Shown at once with the file on its way, then the copy is pushed.
+    assert [(f["name"], f["state"], f["url"]) for f in message["files"]] == [("label.png", "pending", None)]
+    files = await settled(c, message["seq"])
+    assert [(f["name"], f["type"], f["state"]) for f in files] == [("label.png", "image/png", "ready")]
+    async with zora.http.get(zora.base_url + files[0]["url"]) as resp:
+        assert await resp.read() == image
+    # Fetched once, with the bot token (the stand-in answers others with Slack's sign-in page).
+    assert len(zora.standin.downloads) >= 1
+    history = await c.shopper.call("resume", {"since_seq": 0})
+    assert [f["state"] for f in history["messages"][-1]["files"]] == ["ready"]
+
+
+async def test_a_file_without_text_and_a_pdf(zora: Zora) -> None:
+    c = await conversation(zora)
+    assert await zora.standin.share_file(CHANNEL, c.root["ts"], "invoice.pdf", PDF, "application/pdf") == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    message = c.shopper.agent_messages()[0]
+    assert message["body"] == ""
+    assert [(f["type"], f["state"]) for f in await settled(c, message["seq"])] == [("application/pdf", "ready")]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "mimetype", "size", "reason"),
+    [
+        ("setup.zip", b"PK\x03\x04rest", "application/zip", None, "is not accepted"),
+        ("huge.png", png(), "image/png", 60_000_000, "the limit is"),
+    ],
+)
+async def test_files_zora_will_not_copy_are_named_and_the_agent_is_told(
+    zora: Zora, name: str, content: bytes, mimetype: str, size: int | None, reason: str
+) -> None:
+    c = await conversation(zora)
+    downloads = len(zora.standin.downloads)
+    assert (
+        await zora.standin.share_file(CHANNEL, c.root["ts"], name, content, mimetype, "see attached", size=size) == 200
+    )
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    message = c.shopper.agent_messages()[0]
+    assert [(f["name"], f["state"]) for f in message["files"]] == [(name, "failed")]
+    notes = [
+        m["text"] for m in zora.standin.thread(CHANNEL, c.root["ts"]) if "Not sent to the shopper" in m.get("text", "")
+    ]
+    assert len(notes) == 1 and name in notes[0] and reason in notes[0], notes
+    assert len(zora.standin.downloads) == downloads  # never fetched
+
+
+async def test_content_that_is_not_what_slack_says_is_refused(zora: Zora) -> None:
+    c = await conversation(zora)
+    html = b"<html><script>alert(1)</script></html>"
+    assert await zora.standin.share_file(CHANNEL, c.root["ts"], "cat.png", html, "image/png") == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    files = await settled(c, c.shopper.agent_messages()[0]["seq"])
+    assert [(f["state"], f["url"]) for f in files] == [("failed", None)]
+    rows = await zora.fetch("SELECT data, error FROM files WHERE name = 'cat.png' AND shop_id = $1", zora.shop_id)
+    assert rows[0]["data"] is None and "not image/png" in rows[0]["error"]
+
+
+async def test_the_same_message_delivered_again_copies_the_file_once(zora: Zora) -> None:
+    c = await conversation(zora)
+    assert await zora.standin.share_file(CHANNEL, c.root["ts"], "twice.png", png(), "image/png", "one") == 200
+    shared = next(m for m in zora.standin.thread(CHANNEL, c.root["ts"]) if m.get("text") == "one")
+    # Slack can deliver one message twice under new event ids: (channel, ts) makes it one message.
+    again = {**copy.deepcopy(shared), "channel": CHANNEL, "event_ts": shared["ts"], "channel_type": "channel"}
+    assert await zora.standin.deliver_event(again) == 200
+    assert await zora.standin.deliver_event(again) == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    await settled(c, c.shopper.agent_messages()[0]["seq"])
+    rows = await zora.fetch("SELECT state FROM files WHERE name = 'twice.png' AND shop_id = $1", zora.shop_id)
+    assert [r["state"] for r in rows] == ["ready"]
+    history = await c.shopper.call("resume", {"since_seq": 0})
+    assert [m["body"] for m in history["messages"] if m["direction"] == "agent"] == ["one"]
+
+
+async def test_deleting_the_message_in_slack_erases_its_file(zora: Zora) -> None:
+    c = await conversation(zora)
+    assert await zora.standin.share_file(CHANNEL, c.root["ts"], "oops.png", png(), "image/png", "wrong one") == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    message = c.shopper.agent_messages()[0]
+    files = await settled(c, message["seq"])
+    ts = next(m["ts"] for m in zora.standin.thread(CHANNEL, c.root["ts"]) if m.get("text") == "wrong one")
+    deleted = {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": CHANNEL,
+        "ts": "1900000201.000100",
+        "deleted_ts": ts,
+        "event_ts": "1900000201.000100",
+        "channel_type": "channel",
+        "previous_message": {
+            "type": "message",
+            "user": AGENT,
+            "text": "wrong one",
+            "ts": ts,
+            "thread_ts": c.root["ts"],
+        },
+    }
+    assert await zora.standin.deliver_event(deleted) == 200
+    async with zora.http.get(zora.base_url + files[0]["url"]) as resp:
+        assert resp.status == 404
+    history = await c.shopper.call("resume", {"since_seq": 0})
+    assert next(m for m in history["messages"] if m["seq"] == message["seq"])["files"] == []

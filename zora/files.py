@@ -1,0 +1,200 @@
+"""Files in conversations: what may be sent, checked by content, and Zora's own copy in PostgreSQL.
+
+Shoppers upload images and PDFs (`POST /widget/files`) and name them in their next message; agents
+share files in the Slack thread and Zora copies them (activities/conversation.py). Either way only
+the types below are kept, and only when the bytes really are of that type: a file served from
+Zora's domain is never HTML or script, whatever its sender claimed.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from zora.models import ConversationRef, FileInfo
+
+# Content type -> the ways a real file of that type starts.
+_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),  # then 4 bytes of length and "WEBP", checked in sniff()
+    "application/pdf": (b"%PDF-",),
+}
+ALLOWED_TYPES = tuple(_SIGNATURES)
+MAX_FILES_PER_MESSAGE = 5
+# Uploaded but not sent yet, per conversation: a page cannot fill the database with orphans.
+MAX_WAITING_UPLOADS = 10
+MAX_NAME = 255
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+class FileRejected(Exception):
+    """A file Zora will not keep; `code` is the widget protocol's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def sniff(data: bytes) -> str | None:
+    """The allowed type these bytes really are, or None."""
+    for content_type, starts in _SIGNATURES.items():
+        if any(data.startswith(start) for start in starts):
+            if content_type == "image/webp" and data[8:12] != b"WEBP":
+                continue
+            return content_type
+    return None
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def check_declared(content_type: str, size: int, max_bytes: int) -> str:
+    """Type and size as declared (a header, Slack's metadata): the normalised type, or FileRejected."""
+    declared = content_type.split(";", 1)[0].strip().lower()
+    if declared == "image/jpg":
+        declared = "image/jpeg"
+    if declared not in _SIGNATURES:
+        raise FileRejected(
+            "unsupported_type",
+            f"{declared or 'this type'} is not accepted: send a PNG, JPEG, GIF or WebP image or a PDF",
+        )
+    if size > max_bytes:
+        raise FileRejected("file_too_large", f"the file is {human_size(size)}; the limit is {human_size(max_bytes)}")
+    return declared
+
+
+def check_content(declared: str, data: bytes) -> None:
+    actual = sniff(data)
+    if actual != declared:
+        raise FileRejected(
+            "unsupported_type",
+            f"the file's content is not {declared}" + (f" (it looks like {actual})" if actual else ""),
+        )
+
+
+def clean_name(name: str) -> str:
+    """A file name safe to show and to put in a header: no control characters or path parts."""
+    cleaned = _UNSAFE_NAME.sub("_", name).strip().strip(".") or "file"
+    return cleaned[-MAX_NAME:]
+
+
+def file_url(file_id: UUID) -> str:
+    return f"/widget/files/{file_id}"
+
+
+def file_info(row: Any) -> FileInfo:
+    return FileInfo(
+        id=row["id"],
+        name=row["name"],
+        type=row["content_type"],
+        size=row["size"],
+        state=row["state"],
+        url=file_url(row["id"]) if row["state"] == "ready" else None,
+    )
+
+
+FILE_COLUMNS = "id, message_seq, name, content_type, size, state"
+
+
+async def store_upload(pool: Any, ref: ConversationRef, name: str, content_type: str, data: bytes) -> FileInfo:
+    """Keep a shopper's upload until a message sends it. The conversation row may not exist yet
+    (an upload before the first message), so the shopper and conversation are created as a
+    message would create them."""
+    file_id = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO shoppers (id, shop_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            ref.shopper_id,
+            ref.shop_id,
+        )
+        await conn.execute(
+            "INSERT INTO conversations (id, shop_id, shopper_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            ref.conversation_id,
+            ref.shop_id,
+            ref.shopper_id,
+        )
+        owner = await conn.fetchval("SELECT shop_id FROM conversations WHERE id = $1 FOR UPDATE", ref.conversation_id)
+        if owner != ref.shop_id:
+            raise FileRejected("unauthorized", "this conversation belongs to another shop")
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM files WHERE conversation_id = $1 AND message_seq IS NULL", ref.conversation_id
+        )
+        if waiting >= MAX_WAITING_UPLOADS:
+            raise FileRejected(
+                "too_many_files", f"{waiting} uploaded files are still waiting to be sent; send or drop them first"
+            )
+        row = await conn.fetchrow(
+            "INSERT INTO files (id, shop_id, conversation_id, origin, name, content_type, size, data, state)"
+            f" VALUES ($1, $2, $3, 'shopper', $4, $5, $6, $7, 'ready') RETURNING {FILE_COLUMNS}",
+            file_id,
+            ref.shop_id,
+            ref.conversation_id,
+            clean_name(name),
+            content_type,
+            len(data),
+            data,
+        )
+    return file_info(row)
+
+
+class UnknownFiles(Exception):
+    """A message named files that are not this conversation's waiting uploads."""
+
+
+async def attach_uploads(conn: Any, ref: ConversationRef, seq: int, file_ids: list[UUID]) -> list[FileInfo]:
+    """Bind waiting uploads to the message `seq` (inside the message's transaction)."""
+    rows = await conn.fetch(
+        f"UPDATE files SET message_seq = $3 WHERE id = ANY($4) AND conversation_id = $1 AND shop_id = $2"
+        f" AND origin = 'shopper' AND message_seq IS NULL RETURNING {FILE_COLUMNS}",
+        ref.conversation_id,
+        ref.shop_id,
+        seq,
+        file_ids,
+    )
+    if len(rows) != len(set(file_ids)):
+        raise UnknownFiles
+    by_id = {r["id"]: r for r in rows}
+    return [file_info(by_id[i]) for i in dict.fromkeys(file_ids)]
+
+
+async def files_of(conn: Any, conversation_id: UUID, seqs: list[int]) -> dict[int, list[FileInfo]]:
+    """The files of these messages, in the order they were added."""
+    if not seqs:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT {FILE_COLUMNS} FROM files WHERE conversation_id = $1 AND message_seq = ANY($2)"
+        " ORDER BY created_at, id",
+        conversation_id,
+        seqs,
+    )
+    found: dict[int, list[FileInfo]] = {}
+    for row in rows:
+        found.setdefault(row["message_seq"], []).append(file_info(row))
+    return found
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+async def read(pool: Any, file_id: UUID) -> StoredFile | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT name, content_type, data FROM files WHERE id = $1 AND state = 'ready' AND data IS NOT NULL",
+            file_id,
+        )
+    return None if row is None else StoredFile(row["name"], row["content_type"], bytes(row["data"]))
