@@ -24,6 +24,7 @@ from zora.models import (
     ConversationConfig,
     ConversationRef,
     DeliverRequest,
+    FilesShared,
     LoadConversation,
     PickAgent,
     PostResult,
@@ -291,7 +292,34 @@ class SweepActivities:
             )
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
-        return SweepResult(handed_over=len(rows))
+        files = await self._stuck_files(req)
+        return SweepResult(handed_over=len(rows), files_handed_over=files)
+
+    async def _stuck_files(self, req: SweepRequest) -> int:
+        """Agents' files still pending long after they were shared: the signal to copy them was lost
+        (the copy gives up and marks a file failed by itself, so this ends)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT f.conversation_id, f.shop_id, s.domain, c.shopper_id"
+                " FROM files f JOIN conversations c ON c.id = f.conversation_id JOIN shops s ON s.id = f.shop_id"
+                " WHERE f.origin = 'agent' AND f.state = 'pending' AND f.created_at < now() - make_interval(secs => $1)"
+                " LIMIT $2",
+                max(req.older_than_seconds, 300),
+                req.limit,
+            )
+        for row in rows:
+            ref = ConversationRef(
+                shop=row["domain"],
+                shop_id=row["shop_id"],
+                conversation_id=row["conversation_id"],
+                shopper_id=row["shopper_id"],
+            )
+            await signal_conversation(
+                self.temporal, self.task_queue, ref, self.config, "files_shared", FilesShared(seq=0)
+            )
+        if rows:
+            log.warning("handed %d conversation(s) with files still to copy to their workflows", len(rows))
+        return len(rows)
 
     async def _heal_slack(self) -> list[int]:
         """Shops whose Slack failed and now answers again (their channel is reachable): cleared."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -167,3 +168,54 @@ async def test_deleting_the_message_in_slack_erases_its_file(zora: Zora) -> None
         assert resp.status == 404
     history = await c.shopper.call("resume", {"since_seq": 0})
     assert next(m for m in history["messages"] if m["seq"] == message["seq"])["files"] == []
+
+
+async def test_the_sweep_copies_files_whose_signal_was_lost(zora: Zora) -> None:
+    from datetime import UTC, datetime
+
+    from workflows.sweeper import SweepWorkflow
+    from zora import transcript
+    from zora.models import Author, ConversationRef, SweepRequest
+
+    c = await conversation(zora)
+    session = await zora.session(token=c.shopper.token)
+    ref = ConversationRef(
+        shop=zora.shop,
+        shop_id=zora.shop_id,
+        conversation_id=uuid.UUID(session["conversation_id"]),
+        shopper_id=uuid.UUID(session["shopper_id"]),
+    )
+    image = png(4, 4)
+    slack_file = zora.standin.add_file("lost.png", image, "image/png", channel=CHANNEL)
+    # Stored by the listener ten minutes ago; the process died before it could signal the workflow.
+    stored = await transcript.store_agent_message(
+        zora.services.pool,
+        ref,
+        author_id=AGENT,
+        author=Author(name="Ada"),
+        body="",
+        channel=CHANNEL,
+        ts="1900000301.000100",
+        at=datetime.now(UTC),
+        files=[
+            transcript.SharedFile(
+                slack_file_id=slack_file["id"],
+                name="lost.png",
+                content_type="image/png",
+                size=len(image),
+                url=slack_file["url_private_download"],
+            )
+        ],
+    )
+    assert stored is not None
+    await zora.fetch("UPDATE files SET created_at = now() - interval '10 minutes' WHERE name = 'lost.png'")
+    handle = await zora.services.temporal.start_workflow(
+        SweepWorkflow.run,
+        SweepRequest(older_than_seconds=60),
+        id=f"sweep-test-{uuid.uuid4()}",
+        task_queue=zora.settings.temporal_task_queue,
+    )
+    assert (await handle.result()).files_handed_over == 1
+    await c.shopper.wait_for(lambda: any(e["seq"] == stored.seq for e in c.file_events), timeout=30)
+    pushed = next(e for e in c.file_events if e["seq"] == stored.seq)
+    assert [(f["name"], f["state"]) for f in pushed["files"]] == [("lost.png", "ready")]

@@ -491,6 +491,22 @@ class SlackStandIn:
     def _new_file_id(self) -> str:
         return "F" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
 
+    def add_file(
+        self,
+        name: str,
+        content: bytes,
+        mimetype: str,
+        user: str = DEFAULT_AGENT_ID,
+        *,
+        size: int | None = None,
+        channel: str | None = None,
+    ) -> dict[str, Any]:
+        """A file someone uploaded to Slack (without sharing it anywhere yet): its Slack description."""
+        file_id = self._new_file_id()
+        described = self._file_object(file_id, name, mimetype, len(content) if size is None else size, user)
+        self.files[file_id] = {**described, "content": content, "channels": [channel] if channel else []}
+        return described
+
     async def share_file(
         self,
         channel: str,
@@ -507,9 +523,7 @@ class SlackStandIn:
         root = self._messages.get(channel, {}).get(thread_ts)
         if root is None:
             raise StandInError(f"no thread {thread_ts} in channel {channel}")
-        file_id = self._new_file_id()
-        described = self._file_object(file_id, name, mimetype, len(content) if size is None else size, user)
-        self.files[file_id] = {**described, "content": content, "channels": [channel]}
+        described = self.add_file(name, content, mimetype, user, size=size, channel=channel)
         ts = self._next_ts(channel)
         message: dict[str, Any] = {
             "type": "message",
