@@ -55,12 +55,16 @@ class DeliveryActivities:
                 ref.conversation_id,
                 ref.shop_id,
             )
+            messages = await transcript.with_files(
+                conn, ref.conversation_id, [transcript.stored_message(r) for r in rows]
+            )
         domain = urlsplit(self.settings.public_url or "http://zora.invalid").hostname or "zora.invalid"
         email = transcript_email(
             shop_name=state["shop_name"],
             to_address=state["email"],
             to_name=state["shopper_name"],
-            messages=[transcript.stored_message(r) for r in rows],
+            messages=messages,
+            files_base=self.settings.public_url,
             # The same transcript retried is the same email (mail clients fold it).
             message_id=f"<zora-transcript.{ref.conversation_id}.{state['last_seq']}@{domain}>",
         )
@@ -158,13 +162,17 @@ class DeliveryActivities:
                     from_seq,
                     to_seq,
                 )
+            messages = await transcript.with_files(
+                conn, ref.conversation_id, [transcript.stored_message(r) for r in rows]
+            )
         email = digest_email(
             shop_name=state["shop_name"],
             to_address=recipient,
             to_name=state["shopper_name"],
-            messages=[transcript.stored_message(r) for r in rows],
+            messages=messages,
             link=self.link(req),
             message_id=message_id,
+            files_base=self.settings.public_url,
         )
         await self.mailer.send(email)
         async with self.pool.acquire() as conn:

@@ -11,6 +11,7 @@ from email.utils import formataddr, make_msgid
 import aiosmtplib
 
 from zora.errors import ZoraError
+from zora.files import human_size
 from zora.models import StoredMessage
 from zora.settings import Settings
 
@@ -50,6 +51,29 @@ class Mailer:
         )
 
 
+def _file_url(base: str | None, url: str | None) -> str | None:
+    return f"{base.rstrip('/')}{url}" if base and url else None
+
+
+def _text_lines(m: StoredMessage, files_base: str | None) -> list[str]:
+    """A message's text, then its files (with a link when Zora's public URL is known)."""
+    lines = ["  " + line for line in m.body.splitlines()]
+    for f in m.files:
+        link = _file_url(files_base, f.url)
+        lines.append(f"  [file] {f.name} ({human_size(f.size)})" + (f" {link}" if link else ""))
+    return lines or ["  "]
+
+
+def _html_body(m: StoredMessage, files_base: str | None) -> str:
+    parts = [html.escape(m.body).replace(chr(10), "<br>")] if m.body else []
+    for f in m.files:
+        link = _file_url(files_base, f.url)
+        name = html.escape(f.name)
+        shown = f'<a href="{html.escape(link, quote=True)}">{name}</a>' if link else name
+        parts.append(f"&#128206; {shown} ({html.escape(human_size(f.size))})")
+    return "<br>".join(parts)
+
+
 def digest_message_id(conversation_id: object, from_seq: int, to_seq: int, domain: str) -> str:
     """Deterministic, so a re-sent digest (after a crash) is recognisably the same email."""
     return f"<zora-digest.{conversation_id}.{from_seq}-{to_seq}@{domain}>"
@@ -63,8 +87,10 @@ def digest_email(
     messages: Sequence[StoredMessage],
     link: str,
     message_id: str,
+    files_base: str | None = None,
 ) -> EmailMessage:
-    """One email with every reply the shopper has not seen, and a link that reopens the chat."""
+    """One email with every reply the shopper has not seen, and a link that reopens the chat.
+    `files_base` is Zora's public URL, for links to the files in the messages."""
     msg = EmailMessage()
     count = len(messages)
     msg["Subject"] = f"{shop_name}: {'a new reply' if count == 1 else f'{count} new replies'} to your message"
@@ -74,12 +100,11 @@ def digest_email(
     greeting = f"Hi {to_name}," if to_name else "Hi,"
     lines = [greeting, "", f"{shop_name} answered you in the chat while you were away:", ""]
     for m in messages:
-        lines += [f"{m.author.name}:", *("  " + line for line in m.body.splitlines() or [""]), ""]
+        lines += [f"{m.author.name}:", *_text_lines(m, files_base), ""]
     lines += ["Continue the conversation:", link, ""]
     msg.set_content("\n".join(lines))
     items = "".join(
-        f'<p style="margin:0 0 12px"><strong>{html.escape(m.author.name)}</strong><br>'
-        f"{html.escape(m.body).replace(chr(10), '<br>')}</p>"
+        f'<p style="margin:0 0 12px"><strong>{html.escape(m.author.name)}</strong><br>{_html_body(m, files_base)}</p>'
         for m in messages
     )
     msg.add_alternative(
@@ -92,7 +117,13 @@ def digest_email(
 
 
 def transcript_email(
-    *, shop_name: str, to_address: str, to_name: str | None, messages: Sequence[StoredMessage], message_id: str
+    *,
+    shop_name: str,
+    to_address: str,
+    to_name: str | None,
+    messages: Sequence[StoredMessage],
+    message_id: str,
+    files_base: str | None = None,
 ) -> EmailMessage:
     """The whole conversation, sent to the shopper when an agent resolves it (a merchant option)."""
     msg = EmailMessage()
@@ -106,13 +137,13 @@ def transcript_email(
         who = "You" if m.direction == "shopper" else m.author.name
         lines += [
             f"{who} ({m.created_at:%Y-%m-%d %H:%M} UTC):",
-            *("  " + line for line in m.body.splitlines() or [""]),
+            *_text_lines(m, files_base),
             "",
         ]
     msg.set_content("\n".join(lines))
     items = "".join(
         f'<p style="margin:0 0 12px"><strong>{html.escape("You" if m.direction == "shopper" else m.author.name)}</strong>'
-        f" <small>{m.created_at:%Y-%m-%d %H:%M} UTC</small><br>{html.escape(m.body).replace(chr(10), '<br>')}</p>"
+        f" <small>{m.created_at:%Y-%m-%d %H:%M} UTC</small><br>{_html_body(m, files_base)}</p>"
         for m in messages
     )
     msg.add_alternative(
