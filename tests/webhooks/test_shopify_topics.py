@@ -321,11 +321,19 @@ async def test_data_request_exports_profile_orders_and_transcripts(sz: ShopifyZo
     shop, shop_id = await _fresh_shop(sz)
     await sz.deliver("customers/create", sample_payload("customers/create", shop), shop=shop)
     await sz.deliver("orders/paid", sample_payload("orders/paid", shop), shop=shop)
-    await _chat(sz, shop_id, 7001, ["Hi, my order #1001?", "Thanks!"])
+    mine = await _chat(sz, shop_id, 7001, ["Hi, my order #1001?", "Thanks!"])
     # Another customer of the same shop must not leak into the export.
     other = _with_time(sample_payload("customers/create", shop), "2026-01-01T00:00:00Z", id=7002, email="x@example.com")
     await sz.deliver("customers/create", other, shop=shop)
-    await _chat(sz, shop_id, 7002, ["someone else"])
+    theirs = await _chat(sz, shop_id, 7002, ["someone else"])
+    for conversation, name in ((mine, "receipt.pdf"), (theirs, "not-mine.pdf")):
+        await sz.fetch(
+            "INSERT INTO files (id, shop_id, conversation_id, message_seq, origin, name, content_type, size, data, state)"
+            " VALUES (gen_random_uuid(), $1, $2, 1, 'shopper', $3, 'application/pdf', 5, '%PDF-', 'ready')",
+            shop_id,
+            conversation,
+            name,
+        )
 
     assert (
         await sz.deliver("customers/data_request", sample_payload("customers/data_request", shop), shop=shop)
@@ -334,6 +342,9 @@ async def test_data_request_exports_profile_orders_and_transcripts(sz: ShopifyZo
     assert [c["email"] for c in export["customers"]] == ["maya.lindqvist@example.com"]
     assert [o["name"] for o in export["orders"]] == ["#1001"]
     assert [m["body"] for c in export["conversations"] for m in c["messages"]] == ["Hi, my order #1001?", "Thanks!"]
+    [listed] = [f for c in export["conversations"] for f in c["files"]]
+    assert (listed["name"], listed["size"], listed["message_seq"]) == ("receipt.pdf", 5, 1)
+    assert listed["download_path"] == f"/widget/files/{listed['id']}"
     assert export["request"]["data_request_id"] == 9999
 
 

@@ -256,12 +256,30 @@ async def export_customer(
     by_conversation: dict[Any, list[dict[str, Any]]] = {}
     for m in messages:
         by_conversation.setdefault(m["conversation_id"], []).append(_plain(m, drop=("conversation_id",)))
+    # Files are listed, not inlined: their bytes stay downloadable at download_path (on Zora's URL).
+    files = await conn.fetch(
+        "SELECT id, conversation_id, message_seq, origin, name, content_type, size, state, created_at FROM files"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) ORDER BY created_at, id",
+        shop_id,
+        [c["id"] for c in conversations],
+    )
+    files_by_conversation: dict[Any, list[dict[str, Any]]] = {}
+    for f in files:
+        files_by_conversation.setdefault(f["conversation_id"], []).append(
+            {
+                **_plain(f, drop=("conversation_id",)),
+                "download_path": f"/widget/files/{f['id']}" if f["state"] == "ready" else None,
+            }
+        )
     return {
         "generated_at": generated_at.isoformat(),
         "customers": [_plain(c, drop=("shop_id",)) for c in customers],
         "orders": [_plain(o, drop=("shop_id",)) for o in orders],
         "shoppers": [_plain(s, drop=("shop_id",)) for s in shoppers],
-        "conversations": [{**_plain(c), "messages": by_conversation.get(c["id"], [])} for c in conversations],
+        "conversations": [
+            {**_plain(c), "messages": by_conversation.get(c["id"], []), "files": files_by_conversation.get(c["id"], [])}
+            for c in conversations
+        ],
     }
 
 
