@@ -140,35 +140,48 @@ class ShopifyActivities:
 
     @activity.defn(name="shopify_erase_in_slack")
     async def erase_in_slack(self, erasure: SlackErasure) -> int:
-        """customers/redact reaches Slack too: delete the shopper's words and files Zora posted there, and redraw
-        the cards (they no longer name the shopper). Replies agents wrote are theirs: Slack lets only
-        their authors or an admin delete them (see docs/shopify.md)."""
+        """Compliance redactions reach Slack too: delete the shopper's words and files Zora posted
+        there (and, for shop/redact, the cards), and redraw the cards that stay (they no longer name
+        the shopper). Works through the batch in PostgreSQL, removing each entry once Slack has
+        deleted it, so a retry goes on where it stopped. Replies agents wrote are theirs: Slack
+        lets only their authors or an admin delete them (see docs/shopify.md)."""
         deleted = 0
         for copy in erasure.messages:
-            activity.heartbeat(copy.ts)
-            try:
-                await self.slack.chat_delete(channel=copy.channel, ts=copy.ts)
-                deleted += 1
-            except SlackApiError as exc:
-                raise_if_rate_limited(exc)
-                error = str(exc.response.get("error", ""))
-                if error not in ("message_not_found", *_SLACK_PERMANENT):
-                    raise
-        for file_id in erasure.files:
-            activity.heartbeat(file_id)
-            try:
-                await self.slack.files_delete(file=file_id)
-                deleted += 1
-            except SlackApiError as exc:
-                raise_if_rate_limited(exc)
-                if str(exc.response.get("error", "")) not in ("file_not_found", "file_deleted", *_SLACK_PERMANENT):
-                    raise
+            deleted += await self._erase(channel=copy.channel, ts=copy.ts, file_id=None)
+        while erasure.batch is not None:
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT id, channel_id, ts, file_id FROM slack_erasures WHERE batch = $1 ORDER BY id LIMIT 100",
+                    erasure.batch,
+                )
+            if not rows:
+                break
+            for row in rows:
+                activity.heartbeat(row["id"])
+                deleted += await self._erase(channel=row["channel_id"], ts=row["ts"], file_id=row["file_id"])
+                async with self.pool.acquire() as conn:
+                    await conn.execute("DELETE FROM slack_erasures WHERE id = $1", row["id"])
         for conversation_id in erasure.conversation_ids:
             try:
                 await redraw_card(self.pool, self.slack, conversation_id)
             except SlackApiError as exc:
                 log.warning("could not redraw a redacted conversation's card: %s", exc.response.get("error"))
         return deleted
+
+    async def _erase(self, *, channel: str | None, ts: str | None, file_id: str | None) -> int:
+        """1 when Slack deleted it, 0 when it was gone already or Slack cannot be reached for good."""
+        try:
+            if file_id is not None:
+                await self.slack.files_delete(file=file_id)
+            else:
+                await self.slack.chat_delete(channel=channel or "", ts=ts or "")
+        except SlackApiError as exc:
+            raise_if_rate_limited(exc)
+            error = str(exc.response.get("error", ""))
+            if error not in ("message_not_found", "file_not_found", "file_deleted", *_SLACK_PERMANENT):
+                raise
+            return 0
+        return 1
 
     @activity.defn(name="shopify_post_order_notice")
     async def post_order_notice(self, notice: OrderNotice) -> bool:

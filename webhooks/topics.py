@@ -7,6 +7,7 @@ the HTTP request. Every handler works on the shop named by the delivery and on n
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any
 
 from zora.errors import ZoraError
 from zora.shopify import store
-from zora.shopify.models import ExportReady, OrderNotice, SlackCopy, SlackErasure, WebhookOutcome
+from zora.shopify.models import ExportReady, OrderNotice, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
 
 log = logging.getLogger(__name__)
@@ -192,9 +193,8 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
     customer_id, email, phone = _person(d)
-    posted: list[tuple[str, str]] = []
+    batch = uuid.uuid4()
     conversations: list[Any] = []
-    slack_files: list[str] = []
     counts = await store.redact_customer(
         d.conn,
         d.shop_id,
@@ -202,17 +202,10 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
         email=email,
         phone=phone,
         order_ids=[int(i) for i in d.payload.get("orders_to_redact") or []],
-        erasure=posted,
+        erasure_batch=batch,
         conversations_out=conversations,
-        slack_files_out=slack_files,
     )
-    erase = (
-        SlackErasure(
-            messages=[SlackCopy(channel=c, ts=t) for c, t in posted], conversation_ids=conversations, files=slack_files
-        )
-        if conversations
-        else None
-    )
+    erase = SlackErasure(batch=batch, conversation_ids=conversations) if conversations else None
     return WebhookOutcome(
         status="processed", detail=", ".join(f"{k}={v}" for k, v in counts.items()), erase_in_slack=erase
     )
@@ -225,11 +218,14 @@ async def shop_redact(d: Delivery) -> WebhookOutcome:
         if token is not None:
             # Reinstalled since the uninstall that scheduled this redaction: the shop is a customer again.
             return WebhookOutcome(status="ignored", detail="shop is installed again")
-    deleted = await store.redact_shop(d.conn, d.shop)
+    batch = uuid.uuid4()
+    deleted, queued = await store.redact_shop(d.conn, d.shop, batch)
+    erase = SlackErasure(batch=batch, conversation_ids=[]) if queued else None
     return WebhookOutcome(
         status="processed",
         detail="shop data deleted" if deleted else "Zora holds nothing for this shop",
         remove_schedule=True,
+        erase_in_slack=erase,
     )
 
 

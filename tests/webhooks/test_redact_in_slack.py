@@ -97,3 +97,36 @@ async def _cli(database_url: str, *args: str) -> tuple[int, str, str]:
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+async def test_shop_redact_deletes_what_zora_posted_in_slack_for_the_shop(infra: Any, database_url: str) -> None:
+    async with running_shopify(infra, database_url) as sz:
+        zora = sz.zora
+        shopper = await zora.shopper()
+        assert (await shopper.send("my card number is secret"))["ok"]
+        root, words = await zora.standin.wait_for_posts(2)
+        _, uploaded = await upload(zora, shopper.token, png(), name="passport.png")
+        sent = await shopper.call("message", {"client_id": "p", "body": "", "files": [uploaded["file"]["id"]]})
+        await shopper.wait_for(
+            lambda: any(s["seq"] == sent["seq"] and s["status"] == "delivered" for s in shopper.statuses)
+        )
+        assert await zora.standin.agent_reply(CHANNEL, root["ts"], "thanks, noted") == 200
+        await shopper.wait_for(lambda: bool(shopper.agent_messages()))
+        async with zora.services.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE shops SET access_token = NULL, uninstalled_at = now() WHERE id = $1", zora.shop_id
+            )
+
+        outcome = await sz.deliver("shop/redact", sample_payload("shop/redact", zora.shop), shop=zora.shop)
+        assert outcome.status == "processed"
+
+        # The shopper's words, the card and the photo are gone from Slack; the agent's reply is theirs.
+        assert {d["ts"] for d in zora.standin.deleted} == {root["ts"], words["ts"]}
+        assert zora.standin.uploads[0]["id"] not in zora.standin.files
+        # Like Slack, the card leaves a tombstone that keeps the thread's replies.
+        assert [m["text"] for m in zora.standin.thread(CHANNEL, root["ts"]) if m.get("text")] == [
+            "This message was deleted.",
+            "thanks, noted",
+        ]
+        assert await zora.fetch("SELECT 1 FROM shops WHERE id = $1", zora.shop_id) == []
+        assert await zora.fetch("SELECT 1 FROM slack_erasures") == []

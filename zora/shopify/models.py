@@ -56,13 +56,13 @@ class SlackCopy(BaseModel):
 
 
 class SlackErasure(BaseModel):
-    """customers/redact: the copies of the shopper's words that Zora posted into Slack, and the
-    conversations whose cards named them."""
+    """customers/redact and shop/redact reach Slack: what to delete there is listed in PostgreSQL
+    (`slack_erasures`, by `batch`), and the conversations whose cards named the shopper are redrawn."""
 
-    messages: list[SlackCopy]
-    conversation_ids: list[UUID]
-    # Files the shopper sent that Zora uploaded into the threads (Slack file ids).
-    files: list[str] = []
+    batch: UUID | None = None
+    conversation_ids: list[UUID] = []
+    # Carried inline by deliveries recorded before the batch table existed.
+    messages: list[SlackCopy] = []
 
 
 class ExportReady(BaseModel):

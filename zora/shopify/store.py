@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from zora.shopify.records import CustomerRecord, OrderRecord, ProductRecord
 
@@ -291,9 +292,8 @@ async def redact_customer(
     email: str | None,
     phone: str | None,
     order_ids: list[int],
-    erasure: list[tuple[str, str]],
+    erasure_batch: UUID,
     conversations_out: list[Any],
-    slack_files_out: list[str] | None = None,
 ) -> dict[str, int]:
     """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts."""
     customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
@@ -312,14 +312,21 @@ async def redact_customer(
             "SELECT id FROM conversations WHERE shop_id = $1 AND shopper_id = ANY($2::uuid[])", shop_id, shopper_ids
         )
     ]
-    # What Zora itself posted to Slack for these shoppers, to delete there once this commits.
-    posted = await conn.fetch(
-        "SELECT slack_channel, slack_ts FROM messages WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[])"
-        " AND direction = 'shopper' AND slack_ts IS NOT NULL",
+    # What Zora itself posted to Slack for these shoppers (words, files), to delete there once this commits.
+    await conn.execute(
+        "INSERT INTO slack_erasures (batch, channel_id, ts) SELECT $3::uuid, slack_channel, slack_ts FROM messages"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) AND direction = 'shopper' AND slack_ts IS NOT NULL",
         shop_id,
         conversation_ids,
+        erasure_batch,
     )
-    erasure.extend((r["slack_channel"], r["slack_ts"]) for r in posted)
+    await conn.execute(
+        "INSERT INTO slack_erasures (batch, file_id) SELECT $3::uuid, slack_file_id FROM files"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) AND origin = 'shopper' AND slack_file_id IS NOT NULL",
+        shop_id,
+        conversation_ids,
+        erasure_batch,
+    )
     conversations_out.extend(conversation_ids)
     # The shopper's words and anything an agent wrote back about them: the whole transcript goes.
     messages = await conn.execute(
@@ -330,14 +337,10 @@ async def redact_customer(
         conversation_ids,
         REDACTED,
     )
-    # Files both ways go too; the shopper's uploads Zora put into Slack are deleted there afterwards.
-    files = await conn.fetch(
-        "DELETE FROM files WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) RETURNING origin, slack_file_id",
-        shop_id,
-        conversation_ids,
+    # Files both ways go too (the shopper's uploads in Slack are in the erasure batch above).
+    files = await conn.execute(
+        "DELETE FROM files WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[])", shop_id, conversation_ids
     )
-    if slack_files_out is not None:
-        slack_files_out.extend(f["slack_file_id"] for f in files if f["origin"] == "shopper" and f["slack_file_id"])
     await conn.execute(
         "UPDATE shoppers SET name = NULL, email = NULL, customer_id = NULL WHERE shop_id = $1 AND id = ANY($2::uuid[])",
         shop_id,
@@ -355,12 +358,26 @@ async def redact_customer(
         "shoppers": len(shopper_ids),
         "conversations": len(conversation_ids),
         "messages": int(messages.split()[-1]),
-        "files": len(files),
+        "files": int(files.split()[-1]),
     }
 
 
-async def redact_shop(conn: Any, domain: str) -> bool:
-    """Delete the shop and, by cascade, every row that belongs to it; then its webhook inbox."""
+async def redact_shop(conn: Any, domain: str, erasure_batch: UUID) -> tuple[bool, int]:
+    """Delete the shop and, by cascade, every row that belongs to it; then its webhook inbox.
+    What Zora posted into Slack for the shop's shoppers (their messages and files, the conversation
+    cards) goes into `erasure_batch`, to delete there once this commits. Returns (deleted, erasures)."""
+    queued = await conn.fetchval(
+        "WITH queued AS (INSERT INTO slack_erasures (batch, channel_id, ts, file_id)"
+        " SELECT $2::uuid, m.slack_channel, m.slack_ts, NULL FROM messages m JOIN shops s ON s.id = m.shop_id"
+        "  WHERE s.domain = $1 AND m.direction = 'shopper' AND m.slack_ts IS NOT NULL"
+        " UNION ALL SELECT $2::uuid, t.channel_id, t.thread_ts, NULL FROM slack_threads t JOIN shops s ON s.id = t.shop_id"
+        "  WHERE s.domain = $1"
+        " UNION ALL SELECT $2::uuid, NULL, NULL, f.slack_file_id FROM files f JOIN shops s ON s.id = f.shop_id"
+        "  WHERE s.domain = $1 AND f.origin = 'shopper' AND f.slack_file_id IS NOT NULL"
+        " RETURNING 1) SELECT count(*) FROM queued",
+        domain,
+        erasure_batch,
+    )
     deleted = await conn.fetchval("DELETE FROM shops WHERE domain = $1 RETURNING id", domain)
     await conn.execute("DELETE FROM shopify_webhooks WHERE shop_domain = $1 AND topic <> 'shop/redact'", domain)
-    return deleted is not None
+    return deleted is not None, int(queued)

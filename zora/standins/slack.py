@@ -946,7 +946,20 @@ class SlackStandIn:
         if message.get("user") != self.bot_user_id:
             # A bot token may delete only the bot's own messages.
             raise _ApiError("cant_delete_message")
-        del self._messages[channel][ts]
+        if self._replies.get((channel, ts)):
+            # Like Slack: a thread's parent with replies leaves a tombstone, and the replies stay.
+            self._messages[channel][ts] = {
+                "type": "message",
+                "subtype": "tombstone",
+                "text": "This message was deleted.",
+                "user": "USLACKBOT",
+                "hidden": True,
+                "ts": ts,
+                "thread_ts": ts,
+                **{k: message[k] for k in ("reply_count", "reply_users", "latest_reply") if k in message},
+            }
+        else:
+            del self._messages[channel][ts]
         for replies in self._replies.values():
             if ts in replies:
                 replies.remove(ts)
