@@ -18,15 +18,29 @@ const pkg = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
 const sio = JSON.parse(readFileSync(join(here, 'node_modules', 'socket.io-client', 'package.json'), 'utf8'));
 const check = process.argv.includes('--check');
 
-// The widget connects with websocket, falling back to long-polling; WebTransport is never used,
-// so its transport is left out of the bundle (engine.io-client drops transports it cannot find).
-const noWebTransport = {
-  name: 'no-webtransport',
+// What the widget never uses is left out of the bundle (src/widget.js connects with websocket only):
+// - the long-polling and WebTransport transports (engine.io-client drops transports it cannot find);
+// - engine.io-parser's base64 decoder, which only long-polling needs (a websocket carries binary
+//   frames as they are);
+// - socket.io-client's io() (its manager cache and URL parsing): src/widget.js uses its Manager.
+// That keeps the bundle within its size budget (tests/widget/test_bundle.py).
+const STUBS = {
+  'webtransport.js': 'export const WT = undefined;',
+  'polling-xhr.js': 'export const XHR = undefined;',
+  'polling-xhr.node.js': 'export const XHR = undefined;',
+  'polling-fetch.js': 'export const Fetch = undefined;',
+  'base64-arraybuffer.js': 'export const decode = undefined;',
+};
+const websocketOnly = {
+  name: 'websocket-only',
   setup(b) {
-    b.onResolve({ filter: /\/webtransport\.js$/ }, (args) =>
-      args.importer.includes('engine.io-client') ? { path: 'webtransport', namespace: 'zora-stub' } : undefined,
+    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer)\.js$/ }, (args) =>
+      /engine\.io-(client|parser)/.test(args.importer) ? { path: args.path.split('/').pop(), namespace: 'zora-stub' } : undefined,
     );
-    b.onLoad({ filter: /.*/, namespace: 'zora-stub' }, () => ({ contents: 'export const WT = undefined;', loader: 'js' }));
+    b.onResolve({ filter: /^socket\.io-client$/ }, () => ({
+      path: join(here, 'node_modules', 'socket.io-client', 'build', 'esm', 'manager.js'),
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'zora-stub' }, (args) => ({ contents: STUBS[args.path], loader: 'js' }));
   },
 };
 
@@ -47,7 +61,7 @@ const result = await build({
   banner: {
     js: `/*! Zora widget ${pkg.version} | includes socket.io-client ${sio.version} (MIT License, (c) Guillermo Rauch and Socket.IO contributors; component-emitter (c) Component contributors) | built from widget/src, do not edit */`,
   },
-  plugins: [noWebTransport],
+  plugins: [websocketOnly],
   logLevel: 'warning',
 });
 

@@ -36,6 +36,7 @@ function pick(m) {
     status: m.status || null,
     edited_at: m.edited_at || null,
     deleted: m.deleted === true,
+    files: Array.isArray(m.files) ? m.files : [],
   };
 }
 
@@ -61,7 +62,7 @@ export function createChat(store) {
     },
     add(m) {
       const items = outbox.all().filter((i) => i.client_id !== m.client_id);
-      items.push({ client_id: m.client_id, body: m.body, created_at: m.created_at });
+      items.push({ client_id: m.client_id, body: m.body, created_at: m.created_at, files: m.files });
       store.setJSON('outbox', items);
     },
     has(clientId) {
@@ -115,6 +116,7 @@ export function createChat(store) {
       direction: 'shopper',
       author: null,
       body: item.body,
+      files: Array.isArray(item.files) ? item.files : [],
       created_at: item.created_at || new Date().toISOString(),
       status: status || 'sending',
       error: null,
@@ -190,6 +192,23 @@ export function createChat(store) {
     }
     if (view) view.update(m);
     persist();
+  }
+
+  /** Applies `message_files`: the files of a message changed state (an agent's file was copied). */
+  function applyFiles(ev) {
+    const m = ev && Number.isInteger(ev.seq) ? bySeq.get(ev.seq) : undefined;
+    if (!m || !Array.isArray(ev.files)) return;
+    m.files = ev.files;
+    if (view) view.update(m);
+    persist();
+  }
+
+  /** Takes a pending message off the list (its file could not be uploaded: nothing was sent). */
+  function drop(m) {
+    const i = list.indexOf(m);
+    if (i !== -1) list.splice(i, 1);
+    byClientId.delete(m.client_id);
+    if (view) view.remove(m);
   }
 
   /** Applies a `status` event. */
@@ -268,6 +287,8 @@ export function createChat(store) {
     ingest,
     applyStatus,
     applyChange,
+    applyFiles,
+    drop,
     maxAgentSeq,
     /** How many (not deleted) agent messages come after `seq`. */
     countAgentAfter(seq) {

@@ -35,6 +35,12 @@ export const STRINGS = {
     skip: 'Skip',
     badEmail: 'Please enter a valid email address.',
     needEmail: 'Please enter your email address.',
+    attach: 'Attach a file',
+    fileLoading: 'loading…',
+    fileGone: 'not available',
+    fileType: '{name} cannot be sent: only {types} files are allowed.',
+    fileSize: '{name} is too large to send (at most {max}).',
+    fileFailed: '{name} was not sent: {error}',
   },
   'zh-CN': {
     launcher: '联系我们',
@@ -68,6 +74,12 @@ export const STRINGS = {
     skip: '跳过',
     badEmail: '请输入有效的电子邮箱地址。',
     needEmail: '请输入您的电子邮箱地址。',
+    attach: '添加附件',
+    fileLoading: '加载中…',
+    fileGone: '无法查看',
+    fileType: '无法发送 {name}：只能发送 {types} 文件。',
+    fileSize: '{name} 太大，无法发送（最大 {max}）。',
+    fileFailed: '{name} 未发送：{error}',
   },
   es: {
     launcher: 'Chatea con nosotros',
@@ -101,6 +113,12 @@ export const STRINGS = {
     skip: 'Omitir',
     badEmail: 'Introduce un correo electrónico válido.',
     needEmail: 'Introduce tu correo electrónico.',
+    attach: 'Adjuntar un archivo',
+    fileLoading: 'cargando…',
+    fileGone: 'no disponible',
+    fileType: 'No se puede enviar {name}: solo se admiten archivos {types}.',
+    fileSize: '{name} es demasiado grande para enviarlo (máximo {max}).',
+    fileFailed: '{name} no se envió: {error}',
   },
   fr: {
     launcher: 'Discutez avec nous',
@@ -134,6 +152,12 @@ export const STRINGS = {
     skip: 'Passer',
     badEmail: 'Saisissez une adresse e-mail valide.',
     needEmail: 'Saisissez votre adresse e-mail.',
+    attach: 'Joindre un fichier',
+    fileLoading: 'chargement…',
+    fileGone: 'indisponible',
+    fileType: "Impossible d'envoyer {name} : seuls les fichiers {types} sont acceptés.",
+    fileSize: '{name} est trop volumineux pour être envoyé ({max} au plus).',
+    fileFailed: "{name} n'a pas été envoyé : {error}",
   },
   de: {
     launcher: 'Chatten Sie mit uns',
@@ -167,6 +191,12 @@ export const STRINGS = {
     skip: 'Überspringen',
     badEmail: 'Bitte geben Sie eine gültige E-Mail-Adresse ein.',
     needEmail: 'Bitte geben Sie Ihre E-Mail-Adresse ein.',
+    attach: 'Datei anhängen',
+    fileLoading: 'wird geladen…',
+    fileGone: 'nicht verfügbar',
+    fileType: '{name} kann nicht gesendet werden: Erlaubt sind nur {types}-Dateien.',
+    fileSize: '{name} ist zu groß zum Senden (höchstens {max}).',
+    fileFailed: '{name} wurde nicht gesendet: {error}',
   },
   ja: {
     launcher: 'チャットで問い合わせ',
@@ -200,6 +230,12 @@ export const STRINGS = {
     skip: 'スキップ',
     badEmail: '有効なメールアドレスを入力してください。',
     needEmail: 'メールアドレスを入力してください。',
+    attach: 'ファイルを添付',
+    fileLoading: '読み込み中…',
+    fileGone: '表示できません',
+    fileType: '{name} は送信できません（送信できる形式: {types}）。',
+    fileSize: '{name} は大きすぎて送信できません（最大 {max}）。',
+    fileFailed: '{name} を送信できませんでした: {error}',
   },
 };
 
@@ -228,7 +264,8 @@ export function translator(lang) {
   const table = STRINGS[lang] || STRINGS.en;
   const t = (key, vars) => {
     let s = table[key] || STRINGS.en[key] || key;
-    if (vars) for (const k in vars) s = s.replace('{' + k + '}', vars[k]);
+    // A function, so `$&` and the like in a value (a file name) are inserted as they are.
+    if (vars) for (const k in vars) s = s.replace('{' + k + '}', () => vars[k]);
     return s;
   };
   t.lang = STRINGS[lang] ? lang : 'en';

@@ -9,7 +9,7 @@ export const CSS_TEXT = `
 button{font:inherit;cursor:pointer}
 .launcher{position:relative;display:flex;align-items:center;justify-content:center;width:56px;height:56px;padding:0;border:0;border-radius:50%;background:var(--zora-accent);color:var(--zora-on-accent);box-shadow:0 4px 14px rgba(0,0,0,.25);transition:transform .15s ease}
 .launcher:hover{transform:scale(1.06)}
-.launcher:focus-visible,.close:focus-visible,.send:focus-visible{outline:3px solid var(--zora-accent);outline-offset:3px}
+.launcher:focus-visible,.close:focus-visible,.attach:focus-visible,.send:focus-visible{outline:3px solid var(--zora-accent);outline-offset:3px}
 .launcher svg{width:26px;height:26px;fill:currentColor}
 .badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;background:#d1242f;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
 [hidden]{display:none!important}
@@ -21,15 +21,24 @@ button{font:inherit;cursor:pointer}
 .conn{font-size:12px;opacity:.85}
 .away{margin:0;padding:8px 14px;background:#fff7e6;color:#6b4500;font-size:13px;border-bottom:1px solid #f0dcb0}
 .away[hidden]{display:none}
-.close{margin-left:auto;display:flex;align-items:center;justify-content:center;width:36px;height:36px;padding:0;border:0;border-radius:8px;background:transparent;color:inherit}
-.close:hover{background:rgba(127,127,127,.2)}
-.close svg{width:18px;height:18px;stroke:currentColor;stroke-width:2.2;fill:none}
+.close,.attach{display:flex;align-items:center;justify-content:center;width:36px;height:36px;padding:0;border:0;border-radius:8px;background:transparent;color:inherit}
+.close{margin-left:auto}
+.attach{height:42px;color:#57606a}
+.close:hover,.attach:hover{background:rgba(127,127,127,.2)}
+.close svg,.attach svg{width:18px;height:18px;stroke:currentColor;stroke-width:2.2;fill:none}
+.attach svg{width:20px;height:20px;stroke-width:1.8;stroke-linecap:round}
 .log{flex:1;display:flex;flex-direction:column;gap:10px;overflow-y:auto;padding:14px 12px;background:#f6f7f9;overscroll-behavior:contain}
 .msg{display:flex;flex-direction:column;align-items:flex-start;align-self:flex-start;max-width:82%}
 .msg.me{align-items:flex-end;align-self:flex-end}
 .author{margin:0 4px 2px;font-size:12px;font-weight:600;color:#57606a}
 .bubble{padding:8px 12px;border:1px solid #e1e4e8;border-radius:14px;background:#fff;white-space:pre-wrap;overflow-wrap:anywhere}
 .me .bubble{border-color:transparent;background:var(--zora-accent);color:var(--zora-on-accent)}
+.files{display:flex;flex-direction:column;align-items:inherit;gap:4px;margin-top:4px}
+.files:empty{display:none}
+.file{max-width:100%;padding:6px 10px;border:1px solid #e1e4e8;border-radius:10px;background:#fff;color:#1f2328;font-size:13px;overflow-wrap:anywhere}
+a.file{color:#0b57d0}
+.file:has(img){padding:0;overflow:hidden}
+.file img{display:block;max-width:100%;max-height:240px}
 .meta{margin:3px 4px 0;font-size:11px;color:#6e7781}
 .failed .bubble{opacity:.65}
 .failed .meta{color:#b42318}
@@ -39,7 +48,7 @@ button{font:inherit;cursor:pointer}
 .input{flex:1;min-height:42px;max-height:140px;margin:0;padding:9px 12px;border:1px solid #c9ced4;border-radius:10px;background:#fff;color:#1f2328;font:inherit;font-size:16px;line-height:1.35;resize:none}
 .input:focus{outline:2px solid var(--zora-accent);outline-offset:-1px}
 .send{height:42px;padding:0 16px;border:0;border-radius:10px;background:var(--zora-accent);color:var(--zora-on-accent);font-weight:600}
-.send:disabled,.input:disabled{cursor:not-allowed;opacity:.6}
+.send:disabled,.input:disabled,.attach:disabled{cursor:not-allowed;opacity:.6}
 .prechat{display:flex;flex-direction:column;gap:6px;padding:12px;border-top:1px solid #e1e4e8;background:#fff}
 .prechat label{font-size:13px;font-weight:600;color:#424a53}
 .pcintro{margin:0 0 4px;font-size:13px;color:#57606a}

@@ -26,6 +26,22 @@ function icon(d, cls) {
 
 const CHAT_ICON = 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z';
 const CLOSE_ICON = 'M6 6l12 12M18 6L6 18';
+const CLIP_ICON = 'M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7L9.7 17a1.7 1.7 0 0 1-2.4-2.4L15 7';
+
+// What the widget may upload when the session answer does not say (docs/widget-protocol.md, 2a).
+const FILES = { max_bytes: 10485760, types: ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf'] };
+
+/** The shop's file limits (`widget.files` of the session answer), or the defaults. */
+export function fileLimits(c) {
+  const f = c && c.files;
+  return f && f.max_bytes > 0 && Array.isArray(f.types) ? f : FILES;
+}
+
+/** A file size as people read it, in their language: "0.1 kB", "47 kB", "1.5 MB", "47 ko". */
+export function humanSize(n, lang) {
+  const [v, unit] = n >= 1048576 ? [n / 1048576, 'megabyte'] : [Math.max(n / 1024, 0.1), 'kilobyte'];
+  return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: v < 10 ? 1 : 0 }).format(v);
+}
 
 // Server statuses as a shopper reads them (keys of i18n.js).
 const STATUS_KEY = { sending: 'sending', sent: 'sent', stored: 'sent', delivered: 'delivered', undelivered: 'undelivered', seen: 'seen' };
@@ -136,7 +152,9 @@ export function createUI(cfg, t, handlers) {
   const formError = h('div', { class: 'ferr', role: 'alert' });
   const inputLabel = h('label', { for: 'zora-input', class: 'sr' });
   const sendBtn = h('button', { type: 'submit', class: 'send' });
-  const form = h('form', { class: 'form', novalidate: '' }, [inputLabel, input, sendBtn]);
+  const fileInput = h('input', { type: 'file', hidden: '', tabindex: '-1', accept: FILES.types.join(',') });
+  const attachBtn = h('button', { type: 'button', class: 'attach' }, [icon(CLIP_ICON)]);
+  const form = h('form', { class: 'form', novalidate: '' }, [attachBtn, fileInput, inputLabel, input, sendBtn]);
 
   const panel = h(
     'div',
@@ -166,6 +184,7 @@ export function createUI(cfg, t, handlers) {
     inputLabel.textContent = t('message');
     input.placeholder = disabledKey ? t(disabledKey) : t('placeholder');
     sendBtn.textContent = t('send');
+    attachBtn.setAttribute('aria-label', t('attach'));
     conn.textContent = t(connKey);
     const lang = t.lang;
     greeting.firstChild.textContent =
@@ -181,8 +200,8 @@ export function createUI(cfg, t, handlers) {
     for (const el of log.children) if (el.zoraMessage) render(el.zoraMessage);
   }
 
-  function nearBottom() {
-    return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  function nearBottom(extra) {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 80 + (extra || 0);
   }
   function scrollToEnd() {
     log.scrollTop = log.scrollHeight;
@@ -252,6 +271,17 @@ export function createUI(cfg, t, handlers) {
       submit();
     }
   });
+  attachBtn.addEventListener('click', () => fileInput.click());
+  fileInput.addEventListener('change', () => {
+    const file = fileInput.files[0];
+    fileInput.value = ''; // the same file can be picked again
+    formError.textContent = '';
+    if (file && !input.disabled && handlers.onFile(file, input.value)) {
+      input.value = '';
+      autosize();
+      scrollToEnd();
+    }
+  });
   input.addEventListener('input', () => {
     autosize();
     formError.textContent = '';
@@ -287,6 +317,24 @@ export function createUI(cfg, t, handlers) {
   });
   pcSkip.addEventListener('click', () => finishPrechat(null));
 
+  /** One attachment: an image inline, anything else a link with its size; a name while not ready. */
+  function fileNode(f) {
+    const name = String(f.name);
+    const state = f.state === 'pending' ? t('fileLoading') : f.state === 'failed' ? t('fileGone') : '';
+    const label = name + ' · ' + (state || humanSize(f.size, t.lang));
+    // URLs are relative to the Zora server (and nothing else is accepted).
+    if (state || !/^\/[^/]/.test(f.url)) return h('span', { class: 'file' }, [label]);
+    const href = cfg.server + f.url;
+    const a = h('a', { class: 'file', href, target: '_blank', rel: 'noopener' }, [label]);
+    if (/^image\//.test(f.type)) {
+      const img = h('img', { alt: name, src: href });
+      // Keep the newest message in view when the image (of unknown height) arrives.
+      img.onload = () => nearBottom(img.offsetHeight) && scrollToEnd();
+      a.replaceChildren(img);
+    }
+    return a;
+  }
+
   /** Creates or refreshes the DOM node of one message. */
   function render(m) {
     let el = m.el;
@@ -294,14 +342,23 @@ export function createUI(cfg, t, handlers) {
     if (!el) {
       const author = h('div', { class: 'author' });
       const bubble = h('div', { class: 'bubble' });
+      const files = h('div', { class: 'files' });
       const meta = h('div', { class: 'meta' });
-      el = h('div', { class: 'msg ' + (mine ? 'me' : 'agent') }, mine ? [bubble, meta] : [author, bubble, meta]);
+      el = h('div', { class: 'msg ' + (mine ? 'me' : 'agent') }, mine ? [bubble, files, meta] : [author, bubble, files, meta]);
       m.el = el;
     }
     el.zoraMessage = m;
     const [first] = el.children;
     if (!mine) first.textContent = (m.author && m.author.name) || t('support');
-    el.querySelector('.bubble').textContent = m.body;
+    const bubble = el.querySelector('.bubble');
+    bubble.textContent = m.body;
+    bubble.hidden = !m.body; // a message of files only has no text
+    // Rebuilt only when the files (or the language) changed, so images do not load again.
+    const key = t.lang + JSON.stringify(m.files);
+    if (el.zoraFiles !== key) {
+      el.zoraFiles = key;
+      el.querySelector('.files').replaceChildren(...m.files.map(fileNode));
+    }
     // An agent deleted it in Slack: its seq stays known (no gaps), the text goes.
     el.hidden = !!m.deleted;
     if (m.seq != null) el.setAttribute('data-seq', String(m.seq));
@@ -376,6 +433,7 @@ export function createUI(cfg, t, handlers) {
     /** The shop's widget settings from /widget/session. */
     setShopConfig(c) {
       greetings = (c && c.greetings) || {};
+      fileInput.accept = fileLimits(c).types.join(',');
       awayNote.hidden = !(c && c.away);
       applyTexts();
     },
@@ -392,10 +450,14 @@ export function createUI(cfg, t, handlers) {
     showFormError(text) {
       formError.textContent = text;
     },
+    /** Puts text back in an empty composer (a file with it could not be sent). */
+    restore(text) {
+      if (!input.value) input.value = text;
+      autosize();
+    },
     disable(key) {
       disabledKey = key;
-      input.disabled = true;
-      sendBtn.disabled = true;
+      input.disabled = attachBtn.disabled = sendBtn.disabled = true;
       input.placeholder = t(key);
     },
   };

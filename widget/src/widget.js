@@ -1,9 +1,9 @@
 // Identity, socket and sending: the widget side of docs/widget-protocol.md.
 
-import { io } from 'socket.io-client';
+import { Manager } from 'socket.io-client';
 import { makeStore } from './storage.js';
 import { createChat } from './chat.js';
-import { createUI } from './ui.js';
+import { createUI, fileLimits, humanSize } from './ui.js';
 import { chooseLanguage, translator } from './i18n.js';
 
 const ACK_TIMEOUT = 5000; // message acks; a lost ack means "send again" (client_id makes it safe)
@@ -252,13 +252,9 @@ export function startWidget(cfg) {
       socket.connect();
       return;
     }
-    socket = io(cfg.server + '/widget', {
-      path: '/socket.io',
-      // a function, so every (re)connect sends the newest token
-      auth: (cb) => cb({ token }),
-      transports: ['websocket', 'polling'],
-      tryAllTransports: true, // fall back to polling when websockets are blocked
-    });
+    // The only transport in the bundle is websocket (build.mjs). The auth is a function, so every
+    // (re)connect sends the newest token.
+    socket = new Manager(cfg.server, { transports: ['websocket'] }).socket('/widget', { auth: (cb) => cb({ token }) });
     socket.on('connect', onConnect);
     socket.on('disconnect', onDisconnect);
     socket.on('connect_error', onConnectError);
@@ -276,6 +272,9 @@ export function startWidget(cfg) {
     });
     socket.on('message_deleted', (ev) => {
       if (ours(ev)) chat.applyChange(ev, true);
+    });
+    socket.on('message_files', (ev) => {
+      if (ours(ev)) chat.applyFiles(ev);
     });
     socket.on('receipt', (ev) => {
       // Another tab of this shopper has shown the replies: no unread badge here either.
@@ -433,7 +432,9 @@ export function startWidget(cfg) {
     if (!resumed || !socket || !socket.connected || inflight.has(m.client_id)) return;
     const gen = generation;
     inflight.add(m.client_id);
-    socket.timeout(ACK_TIMEOUT).emit('message', { client_id: m.client_id, body: m.body }, (err, ack) => {
+    const data = { client_id: m.client_id, body: m.body };
+    if (m.files.length) data.files = m.files.map((f) => f.id);
+    socket.timeout(ACK_TIMEOUT).emit('message', data, (err, ack) => {
       if (gen !== generation) return; // disconnected meanwhile: the next connect re-sends it
       inflight.delete(m.client_id);
       if (!err && ack && ack.ok === true) {
@@ -473,19 +474,71 @@ export function startWidget(cfg) {
     }
   }
 
-  function send(text) {
+  /** A new message (a client_id and the trimmed text), or null when it cannot be sent. */
+  function newItem(text) {
     if (fatal) return null;
     const body = text.trim();
-    if (!body) return null;
-    if (Array.from(body).length > MAX_BODY) {
-      if (ui) ui.showFormError(t('tooLong', { n: MAX_BODY }));
-      return null;
-    }
-    const item = { client_id: newClientId(), body, created_at: new Date().toISOString() };
+    if (Array.from(body).length <= MAX_BODY) return { client_id: newClientId(), body, created_at: new Date().toISOString() };
+    if (ui) ui.showFormError(t('tooLong', { n: MAX_BODY }));
+    return null;
+  }
+
+  function send(text) {
+    const item = newItem(text);
+    if (!item || !item.body) return null;
     chat.outbox.add(item);
     const m = chat.addPending(item, 'sending');
     emitMessage(m, 0); // no-op while offline: flushOutbox() sends it after the next resume
     return item.client_id;
+  }
+
+  /** A file from the composer: checked against the shop's limits, uploaded, then sent with the text. */
+  function attach(file, text) {
+    const { max_bytes: max, types } = fileLimits(shopConfig);
+    const name = file.name;
+    const error = !types.includes(file.type)
+      ? t('fileType', { name, types: types.map((x) => x.split('/')[1].toUpperCase()).join(', ') })
+      : file.size > max
+        ? t('fileSize', { name, max: humanSize(max, t.lang) })
+        : '';
+    if (error) ui.showFormError(error);
+    const item = !error && newItem(text);
+    if (!item) return false;
+    // Shown at once (with the file's name) while it uploads; not in the outbox until it is uploaded.
+    item.files = [{ name, type: file.type, size: file.size, state: 'sending' }];
+    upload(file, item, chat.addPending(item, 'sending'), 1);
+    return true;
+  }
+
+  async function upload(file, item, m, attempt) {
+    let res, data;
+    try {
+      await started; // the token
+
+      res = await fetch(cfg.server + '/widget/files?name=' + encodeURIComponent(file.name), {
+        method: 'POST',
+        headers: { Authorization: 'Bearer ' + token, 'Content-Type': file.type },
+        body: file,
+      });
+      data = await res.json();
+    } catch (_) {
+      // offline, or an answer that is not JSON
+    }
+    if (res && res.status === 201 && data && data.file) {
+      // Uploaded: from now on an ordinary message, kept in the outbox and re-sent with the same
+      // client_id until the server has it.
+      item.files = m.files = [data.file];
+      chat.outbox.add(item);
+      ui.update(m);
+      emitMessage(m, 0);
+    } else if (res && res.status < 500) {
+      // Refused (too large, wrong type, too many files…): nothing is sent; the text goes back.
+      chat.drop(m);
+      ui.showFormError(t('fileFailed', { name: file.name, error: (data && data.error && data.error.message) || res.status }));
+      ui.restore(item.body);
+    } else if (!fatal) {
+      setTimeout(() => upload(file, item, m, attempt + 1), backoff(attempt));
+    }
   }
 
   // -- start --------------------------------------------------------------------------------
@@ -496,6 +549,7 @@ export function startWidget(cfg) {
   domReady().then(() => {
     ui = createUI(cfg, t, {
       onSend: (text) => send(text) !== null,
+      onFile: attach,
       onOpen: () => {},
       onSeen: noteSeen,
       onProfile: (p) => {
