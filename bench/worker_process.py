@@ -22,6 +22,8 @@ from typing import Any
 class WorkerConfig:
     settings: dict[str, Any]
     unsandboxed: bool
+    # Added to the worker process's niceness: lower CPU priority than the web process beside it.
+    nice: int = 0
 
 
 def make_worker(services: Any, emitter: Any, unsandboxed: bool) -> Any:
@@ -75,6 +77,10 @@ async def _main(config: WorkerConfig, conn: Connection) -> None:
 
 
 def child_main(config: WorkerConfig, conn: Connection, log_file: str) -> None:
+    if config.nice:
+        import os
+
+        os.nice(config.nice)
     logging.basicConfig(level=logging.WARNING, filename=log_file, format="%(asctime)s worker %(name)s: %(message)s")
     try:
         asyncio.run(_main(config, conn))
