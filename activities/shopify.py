@@ -223,7 +223,7 @@ class ShopifyActivities:
     @activity.defn(name="shopify_sync_page")
     async def sync_page(self, req: SyncPage) -> PageResult:
         try:
-            shop_id, token = await sync.shop_credentials(self.pool, req.shop)
+            shop_id, token = await sync.shop_credentials(self.pool, self.settings, req.shop)
         except sync.NotInstalled as exc:
             raise ApplicationError(str(exc), type="NotInstalled", non_retryable=True) from None
         bucket = self._buckets.setdefault(req.shop, Bucket())

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jwt
+from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import InvalidToken as FernetInvalid
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zora.errors import ZoraError
 
@@ -62,3 +68,40 @@ def verify_shopper_token(secret: str, token: str) -> ShopperIdentity:
 
 def new_identity(shop: str, shop_id: int) -> ShopperIdentity:
     return ShopperIdentity(shop=shop, shop_id=shop_id, shopper_id=uuid.uuid4(), conversation_id=uuid.uuid4())
+
+
+# Secrets Zora keeps for others (Shopify offline access tokens) are stored sealed: Fernet (AES-128-CBC
+# + HMAC-SHA256) with a key derived from ZORA_SECRET_KEY, so a copy of the database alone does not
+# give API access to the shops.
+SEALED_PREFIX = "zora1:"
+
+
+class SealError(ZoraError):
+    """A sealed value that none of the configured keys opens."""
+
+
+def _fernet(secret: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"zora sealed secrets v1").derive(secret.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(secret: str, value: str) -> str:
+    return SEALED_PREFIX + _fernet(secret).encrypt(value.encode()).decode()
+
+
+def unseal(secrets: Sequence[str], stored: str) -> str:
+    """The value sealed with any of `secrets` (current key first, then previous ones). A value stored
+    before sealing existed is returned as it is (`is_sealed` tells them apart)."""
+    if not is_sealed(stored):
+        return stored
+    try:
+        return MultiFernet([_fernet(s) for s in secrets]).decrypt(stored.removeprefix(SEALED_PREFIX).encode()).decode()
+    except FernetInvalid:
+        raise SealError(
+            "a stored access token cannot be opened with ZORA_SECRET_KEY (was it changed? put the old key in"
+            " ZORA_PREVIOUS_SECRET_KEYS, or reinstall the app on the shop)"
+        ) from None
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(SEALED_PREFIX)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
 
     # Signs shopper tokens. `zora dev` generates and keeps one in the data folder when unset.
     zora_secret_key: SecretStr | None = None
+    # Keys used before the current one, comma-separated: stored Shopify tokens sealed with them still open.
+    zora_previous_secret_keys: SecretStr | None = None
 
     # Slack. Without a bot token `zora dev` runs the Slack stand-in.
     slack_bot_token: SecretStr | None = None
@@ -134,6 +136,11 @@ class Settings(BaseSettings):
         self.require("zora_secret_key")
         assert self.zora_secret_key is not None
         return self.zora_secret_key.get_secret_value()
+
+    def sealing_keys(self) -> list[str]:
+        """The current secret first, then the previous ones (zora.security.unseal)."""
+        previous = self.zora_previous_secret_keys.get_secret_value() if self.zora_previous_secret_keys else ""
+        return [self.secret(), *(k.strip() for k in previous.split(",") if k.strip())]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,6 +15,7 @@ import jwt
 import pytest
 
 from tests.shopify.harness import API_KEY, API_SECRET, ShopifyZora, running_shopify
+from zora.security import unseal
 from zora.shopify.cli import run_sync, trigger
 from zora.shopify.models import reconcile_schedule_id
 from zora.shopify.samples import sample_payload
@@ -57,7 +58,11 @@ async def test_oauth_install_end_to_end(sz: ShopifyZora, caplog: pytest.LogCaptu
         replay = await _get(browser, callback)
         assert replay.status == 400
     row = await sz.fetchrow("SELECT access_token, scopes, installed_at FROM shops WHERE domain = $1", shop)
-    assert row["access_token"].startswith("shpat_") and row["installed_at"] is not None
+    # The token is stored sealed: the database alone does not hold a usable token.
+    assert row["access_token"].startswith("zora1:") and "shpat_" not in row["access_token"]
+    assert unseal(sz.zora.settings.sealing_keys(), row["access_token"]).startswith("shpat_")
+    assert "shpat_" not in caplog.text
+    assert row["installed_at"] is not None
     assert "read_orders" in row["scopes"]
     await sz.zora.services.temporal.get_schedule_handle(reconcile_schedule_id(shop)).describe()
     # Access tokens never reach the logs.

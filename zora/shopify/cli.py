@@ -52,6 +52,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_sync(settings, args.shop))
 
 
+def with_dev_secret(settings: Settings) -> Settings:
+    """ZORA_SECRET_KEY (it opens the stored access tokens), or the one `zora dev` keeps in its data folder."""
+    kept = Path(settings.data_dir) / "secret.key"
+    if settings.zora_secret_key is None and kept.exists():
+        return settings.with_values(zora_secret_key=kept.read_text().strip())
+    return settings
+
+
 def app_secret(settings: Settings) -> str:
     """SHOPIFY_API_SECRET, or the one `zora dev` keeps for its stand-in."""
     if settings.shopify_api_secret is not None:
@@ -118,6 +126,7 @@ class Progress:
 async def run_sync(settings: Settings, only: str | None, out: TextIO = sys.stdout) -> int:
     from zora import db
 
+    settings = with_dev_secret(settings)
     settings.require("database_url")
     assert settings.database_url
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
@@ -145,7 +154,7 @@ async def _sync_shop(
     pool: Any, http: aiohttp.ClientSession, settings: Settings, shop: str, bar: Progress, out: TextIO
 ) -> bool:
     started = time.monotonic()
-    shop_id, token = await sync.shop_credentials(pool, shop)
+    shop_id, token = await sync.shop_credentials(pool, settings, shop)
     client = sync.admin_client(http, settings, shop, token)
     plan = await sync.plan(pool, shop, full=True)
     counts: dict[str, int] = {}

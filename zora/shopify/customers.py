@@ -15,6 +15,7 @@ from uuid import UUID
 import aiohttp
 
 from zora.errors import ZoraError
+from zora.security import unseal
 from zora.settings import Settings
 from zora.shopify import scores as scoring
 from zora.shopify.admin import CUSTOMER_UPDATE_NOTE, TAGS_ADD, TAGS_REMOVE, AdminClient
@@ -285,7 +286,8 @@ class CustomerDirectory:
             raise CustomerNotFound(f"no Shopify customer {customer_id} in shop {shop_id}")
         if row["access_token"] is None:
             raise CustomerNotFound(f"{row['domain']} is not installed")
-        return str(row["domain"]), str(row["access_token"]), int(row["shopify_customer_id"])
+        token = unseal(self.settings.sealing_keys(), str(row["access_token"]))
+        return str(row["domain"]), token, int(row["shopify_customer_id"])
 
     def _client(self, http: aiohttp.ClientSession, shop: str, token: str) -> AdminClient:
         return AdminClient(

@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from zora.errors import ZoraError
 from zora.models import SA_SHOP
+from zora.security import seal
 from zora.settings import Settings
 from zora.shopify.admin import SHOP_QUERY, AdminClient
 from zora.shopify.models import ReconcileInput, reconcile_schedule_id, reconcile_workflow_id
@@ -130,7 +131,7 @@ async def install_shop(
             grant.shop,
             str(shop_info.get("name") or grant.shop),
             gid_to_id(shop_info.get("id")),
-            grant.access_token,
+            seal(settings.secret(), grant.access_token),
             [s for s in grant.scopes if s],
             shop_info.get("currencyCode"),
         )

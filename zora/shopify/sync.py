@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from zora.errors import ZoraError
+from zora.security import is_sealed, seal, unseal
 from zora.settings import Settings
 from zora.shopify import store
 from zora.shopify.admin import COUNTS_QUERY, RESOURCE_QUERIES, AdminClient, Bucket
@@ -26,12 +27,25 @@ class NotInstalled(ZoraError):
     """The shop has no offline access token (never installed, or uninstalled)."""
 
 
-async def shop_credentials(pool: Any, shop: str) -> tuple[int, str]:
+async def shop_credentials(pool: Any, settings: Settings, shop: str) -> tuple[int, str]:
+    """The shop's id and its offline access token, opened (zora.security.seal)."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT id, access_token FROM shops WHERE domain = $1", shop)
     if row is None or row["access_token"] is None:
         raise NotInstalled(f"{shop} is not installed")
-    return int(row["id"]), str(row["access_token"])
+    stored = str(row["access_token"])
+    token = unseal(settings.sealing_keys(), stored)
+    if not is_sealed(stored):
+        # Stored before tokens were sealed: sealed now, on first use (reconciliation uses every
+        # installed shop's token hourly, so none stays in the clear for long).
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE shops SET access_token = $3 WHERE id = $1 AND access_token = $2",
+                row["id"],
+                stored,
+                seal(settings.secret(), stored),
+            )
+    return int(row["id"]), token
 
 
 def admin_client(
