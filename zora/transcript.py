@@ -135,7 +135,7 @@ async def store_agent_message(
 class SharedFile:
     """A file an agent shared in Slack, as the event describes it."""
 
-    slack_file_id: str
+    slack_file_id: str | None
     name: str
     content_type: str
     size: int

@@ -219,3 +219,48 @@ async def test_the_sweep_copies_files_whose_signal_was_lost(zora: Zora) -> None:
     await c.shopper.wait_for(lambda: any(e["seq"] == stored.seq for e in c.file_events), timeout=30)
     pushed = next(e for e in c.file_events if e["seq"] == stored.seq)
     assert [(f["name"], f["state"]) for f in pushed["files"]] == [("lost.png", "ready")]
+
+
+async def test_the_same_file_shared_again_later_reaches_the_shopper_twice(zora: Zora) -> None:
+    c = await conversation(zora)
+    assert await zora.standin.share_file(CHANNEL, c.root["ts"], "map.png", png(), "image/png", "first") == 200
+    first = next(m for m in zora.standin.thread(CHANNEL, c.root["ts"]) if m.get("text") == "first")
+    # Slack's "share" of an existing file: a new message carrying the same file id.
+    again = {
+        **copy.deepcopy(first),
+        "ts": "1900000401.000100",
+        "text": "again",
+        "client_msg_id": str(uuid.uuid4()),
+        "channel": CHANNEL,
+        "event_ts": "1900000401.000100",
+        "channel_type": "channel",
+    }
+    assert await zora.standin.deliver_event(again) == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 2)
+    for message in c.shopper.agent_messages():
+        assert [f["state"] for f in await settled(c, message["seq"])] == ["ready"]
+
+
+async def test_malformed_file_entries_are_named_as_failed_and_the_reply_still_arrives(zora: Zora) -> None:
+    c = await conversation(zora)
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "user": AGENT,
+        "text": "see these",
+        "ts": "1900000501.000100",
+        "thread_ts": c.root["ts"],
+        "channel": CHANNEL,
+        "event_ts": "1900000501.000100",
+        "channel_type": "channel",
+        "files": [
+            {"name": "odd.png", "size": "big", "mimetype": "image/png"},  # no id, no URL, size not a number
+            {"id": "FNOTYPE01", "name": "mystery"},  # no type at all
+            "not an object",
+        ],
+    }
+    assert await zora.standin.deliver_event(event) == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    message = c.shopper.agent_messages()[0]
+    assert message["body"] == "see these"
+    assert [(f["name"], f["state"]) for f in message["files"]] == [("odd.png", "failed"), ("mystery", "failed")]

@@ -20,5 +20,5 @@ CREATE TABLE files (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX files_of_message ON files (conversation_id, message_seq);
--- A retried Slack event never copies the same file twice into one conversation.
-CREATE UNIQUE INDEX files_agent_slack_id ON files (conversation_id, slack_file_id) WHERE origin = 'agent';
+-- One Slack file appears once per message (an agent may share the same file again in a later one).
+CREATE UNIQUE INDEX files_agent_slack_id ON files (conversation_id, message_seq, slack_file_id) WHERE origin = 'agent';

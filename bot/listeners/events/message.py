@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 
 from bot.deps import BotDeps
 from zora import transcript
@@ -112,11 +113,15 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         )
     if stored is not None and any(f.refused for f in shared):
         refused = "\n".join(f"• {f.name}: {f.refused}" for f in shared if f.refused)
-        await deps.slack.chat_postMessage(
-            channel=channel,
-            thread_ts=str(thread_ts),
-            text=f"Not sent to the shopper (they see the file's name only):\n{refused}",
-        )
+        try:
+            await deps.slack.chat_postMessage(
+                channel=channel,
+                thread_ts=str(thread_ts),
+                text=f"Not sent to the shopper (they see the file's name only):\n{refused}",
+            )
+        except SlackApiError as exc:
+            # The reply is stored and reaches the shopper; only this hint to the agent is lost.
+            log.warning("could not tell the agent about refused files: %s", exc.response.get("error"))
     if stored is not None:
         await deps.emitter.emit("message", transcript.wire(stored), ctx.ref.conversation_id)
         log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
@@ -138,7 +143,8 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
 def _shared_file(file: dict[str, Any], max_bytes: int) -> transcript.SharedFile:
     """A file from a `file_share` event, with the reason Zora will not copy it (if any)."""
     name = str(file.get("name") or file.get("title") or "file")
-    size = int(file.get("size") or 0)
+    raw_size = file.get("size")
+    size = raw_size if isinstance(raw_size, int) else 0
     refused: str | None = None
     content_type = str(file.get("mimetype") or "")
     url = file.get("url_private_download") or file.get("url_private")
@@ -153,7 +159,7 @@ def _shared_file(file: dict[str, Any], max_bytes: int) -> transcript.SharedFile:
     if refused is None and not url:
         refused = "Slack did not say where the file is"
     return transcript.SharedFile(
-        slack_file_id=str(file.get("id") or ""),
+        slack_file_id=str(file["id"]) if file.get("id") else None,
         name=name,
         content_type=content_type or "application/octet-stream",
         size=size,
