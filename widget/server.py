@@ -13,6 +13,7 @@ from typing import Annotated, Any, Protocol
 from urllib.parse import quote
 from uuid import UUID
 
+import aiohttp
 import socketio
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -493,6 +494,11 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
     except FileRejected as exc:
         status = {"file_too_large": 413, "unsupported_type": 415, "too_many_files": 429}.get(exc.code, 403)
         return _json_error(status, exc.code, exc.message)
+    except aiohttp.ClientPayloadError:
+        return _json_error(400, "invalid_request", "the upload was cut off; send the file again")
+    except Exception:
+        log.exception("could not store a shopper's upload")
+        return _json_error(503, "unavailable", "the file was not stored; please try again")
     log.info("shopper uploaded a file", extra={"size": info.size, "type": info.type})
     return web.json_response({"file": info.model_dump(mode="json")}, status=201)
 

@@ -1,7 +1,7 @@
 """Files in conversations: what may be sent, checked by content, and Zora's own copy in PostgreSQL.
 
 Shoppers upload images and PDFs (`POST /widget/files`) and name them in their next message; agents
-share files in the Slack thread and Zora copies them (activities/conversation.py). Either way only
+share files in the Slack thread and Zora copies them (activities/files.py). Either way only
 the types below are kept, and only when the bytes really are of that type: a file served from
 Zora's domain is never HTML or script, whatever its sender claimed.
 """

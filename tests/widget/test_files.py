@@ -228,3 +228,15 @@ async def test_cors_preflight_allows_the_upload(infra: Any, database_url: str) -
             assert resp.status == 204
             assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
             assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
+
+
+async def test_an_upload_the_database_refuses_gets_a_json_error_and_stores_nothing(
+    infra: Any, database_url: str
+) -> None:
+    async with running_zora(infra, database_url) as zora:
+        token = (await zora.session())["token"]
+        # The shop is erased (shop/redact) while a shopper still has the page open: the insert fails.
+        await zora.fetch("DELETE FROM shops WHERE id = $1", zora.shop_id)
+        status, answer = await upload(zora, token, png())
+        assert (status, answer["error"]["code"]) == (503, "unavailable")
+        assert await zora.fetch("SELECT 1 FROM files WHERE shop_id = $1", zora.shop_id) == []
