@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests import leftovers
 from zora import db
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
 from zora.embedded_env import ensure_runtime_dir
@@ -36,6 +37,8 @@ class Infra:
 
 @pytest.fixture(scope="session")
 def tmp_root() -> Iterator[Path]:
+    # What an earlier, killed run left running goes first (tests/leftovers.py).
+    leftovers.sweep(Path(tempfile.gettempdir()))
     # Short path: unix socket paths (PostgreSQL, Redis) are limited to about 100 bytes.
     with tempfile.TemporaryDirectory(prefix="zt-") as d:
         yield Path(d)
@@ -45,6 +48,10 @@ def tmp_root() -> Iterator[Path]:
 async def infra(tmp_root: Path) -> AsyncIterator[Infra]:
     pg = EmbeddedPostgres.start(tmp_root / "pg")
     rd = EmbeddedRedis.start(tmp_root / "redis" / "t.rdb")
+    postmaster = int((tmp_root / "pg" / "postmaster.pid").read_text().split()[0])
+    leftovers.record_owner(
+        tmp_root, [(postmaster, str(tmp_root / "pg")), (int(rd.server.pid or 0), str(rd.server.socket_file))]
+    )
     env = await start_temporal(
         extra_args=[
             # Small histories suggest continue-as-new early, so tests exercise it.

@@ -1,0 +1,59 @@
+"""Servers a killed test run left behind.
+
+The session's PostgreSQL and redis-server are daemons (their parent is init), so a pytest run that is
+killed instead of finishing leaves them running under /tmp/zt-*. Each session writes who owns its
+folder and which servers it started; the next session stops the servers of owners that are gone.
+Processes are matched by pid *and* by their command line, so a recycled pid is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+OWNER_FILE = "owner.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def record_owner(root: Path, servers: list[tuple[int, str]]) -> None:
+    """`servers`: (pid, a string its command line contains) for each daemon this session started."""
+    (root / OWNER_FILE).write_text(json.dumps({"pytest": os.getpid(), "servers": servers}))
+
+
+def sweep(parent: Path) -> list[int]:
+    """Stop the servers of /tmp/zt-* folders whose pytest is gone, and remove the folders; the pids stopped."""
+    stopped: list[int] = []
+    for root in parent.glob("zt-*"):
+        try:
+            owner = json.loads((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not written yet (a session starting now) or not ours
+        if _alive(int(owner["pytest"])):
+            continue
+        for pid, marker in owner.get("servers", []):
+            if _alive(pid) and marker and marker in _cmdline(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                stopped.append(pid)
+        shutil.rmtree(root, ignore_errors=True)
+    return stopped
