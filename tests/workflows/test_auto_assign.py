@@ -71,8 +71,12 @@ async def test_an_agent_at_the_cap_is_skipped_and_no_one_available_leaves_it_ope
         first, _ = await _new_conversation(zora)
         assert await _assignee(zora, first) == ANA
         second, second_ts = await _new_conversation(zora)
-        # ANA is full: the conversation stays open for anyone to claim.
-        await asyncio.sleep(0.5)
+        # ANA is full: the pick (done, in the workflow's history) found no one, so it stays open.
+        for _ in range(300):
+            if "pick_agent" in await zora.activities_run(second):
+                break
+            await asyncio.sleep(0.05)
+        assert "apply_assignment" not in await zora.activities_run(second)
         rows = await zora.fetch("SELECT status, assignee FROM conversations WHERE id = $1::uuid", second)
         assert dict(rows[0]) == {"status": "open", "assignee": None}
         assert not any("is yours" in m["text"] for m in zora.standin.thread(CHANNEL, second_ts))

@@ -30,6 +30,18 @@ async def _conversation(zora: Zora, email: str) -> tuple[str, str]:
     return session["conversation_id"], root["ts"]
 
 
+async def _count(zora: Zora, cid: str, activity: str, n: int) -> bool:
+    return (await zora.activities_run(cid)).count(activity) >= n
+
+
+async def _until(check: Any) -> None:
+    for _ in range(300):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workflow never got there")
+
+
 async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: Any, database_url: str) -> None:
     catcher = MailCatcher()
     await catcher.start()
@@ -52,7 +64,8 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
             # Reopened and resolved again with nothing new: no second email.
             assert await zora.standin.press_button(CHANNEL, root_ts, "zora_reopen", cid) == 200
             assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
-            await asyncio.sleep(1.0)
+            # The transcript step ran a second time (and found nothing new to send).
+            await _until(lambda: _count(zora, cid, "email_transcript", 2))
             assert len(catcher.caught) == 1
 
             # A shop without the option: resolving sends nothing.
@@ -60,7 +73,10 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
                 await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
             other, other_ts = await _conversation(zora, "bo@example.com")
             assert await zora.standin.press_button(CHANNEL, other_ts, "zora_resolve", other) == 200
-            await asyncio.sleep(1.0)
+            # The resolve is applied (its local activity done); a transcript would have been scheduled
+            # in the same workflow task, and none was.
+            await _until(lambda: _count(zora, other, "apply_assignment", 1))
+            assert "email_transcript" not in await zora.activities_run(other)
             assert [m.rcpt_tos for m in catcher.caught] == [["ana@example.com"]]
     finally:
         await catcher.stop()
