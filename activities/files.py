@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 
 from zora import files as zfiles
@@ -34,9 +36,11 @@ class FileFetchError(Exception):
 
 
 class FileActivities:
-    def __init__(self, pool: Any, emitter: Emitter, settings: Settings) -> None:
+    def __init__(self, pool: Any, emitter: Emitter, settings: Settings, slack: AsyncWebClient) -> None:
         self.pool = pool
         self.emitter = emitter
+        # To tell the agents in the thread about a file the shopper will not see.
+        self.slack = slack
         self.settings = settings
         # The stand-in (SLACK_API_URL on loopback) serves its files itself.
         self.hosts = SLACK_FILE_HOSTS | {urlsplit(settings.slack_api_url).hostname or "slack.com"}
@@ -51,7 +55,7 @@ class FileActivities:
         conversation_id_var.set(str(ref.conversation_id))
         async with self.pool.acquire() as conn:
             pending = await conn.fetch(
-                "SELECT id, message_seq, content_type, slack_url FROM files WHERE conversation_id = $1 AND shop_id = $2"
+                "SELECT id, message_seq, name, content_type, slack_url FROM files WHERE conversation_id = $1 AND shop_id = $2"
                 " AND origin = 'agent' AND state = 'pending' ORDER BY message_seq, created_at",
                 ref.conversation_id,
                 ref.shop_id,
@@ -63,6 +67,7 @@ class FileActivities:
         ready = 0
         changed: set[int] = set()
         retry: list[str] = []
+        failed: list[str] = []
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             for row in pending:
                 try:
@@ -72,9 +77,9 @@ class FileActivities:
                     if not last_try:
                         retry.append(str(exc))
                         continue
-                    await self._failed(row["id"], f"Slack did not give the file: {exc}")
+                    failed.append(await self._failed(row, f"Slack did not give the file: {exc}"))
                 except zfiles.FileRejected as exc:
-                    await self._failed(row["id"], exc.message)
+                    failed.append(await self._failed(row, exc.message))
                 else:
                     async with self.pool.acquire() as conn:
                         await conn.execute(
@@ -87,6 +92,8 @@ class FileActivities:
                     ready += 1
                 changed.add(row["message_seq"])
         await self._push(ref.conversation_id, sorted(changed))
+        if failed:
+            await self._tell_agents(ref.conversation_id, failed)
         if retry:
             # What was copied is already pushed; Temporal tries the rest again.
             raise FileFetchError("; ".join(retry))
@@ -121,12 +128,28 @@ class FileActivities:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FileFetchError(f"{type(exc).__name__}: {exc}") from None
 
-    async def _failed(self, file_id: Any, error: str) -> None:
+    async def _failed(self, row: Any, error: str) -> str:
+        """Mark the file failed; the line that tells the agents."""
         log.warning("an agent's file was not copied: %s", error)
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE files SET state = 'failed', error = $2 WHERE id = $1 AND state = 'pending'", file_id, error
+                "UPDATE files SET state = 'failed', error = $2 WHERE id = $1 AND state = 'pending'", row["id"], error
             )
+        return f"• {row['name']}: {error}"
+
+    async def _tell_agents(self, conversation_id: Any, lines: list[str]) -> None:
+        async with self.pool.acquire() as conn:
+            thread = await conn.fetchrow(
+                "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
+            )
+        if thread is None:
+            return
+        text = zfiles.refused_note(lines)
+        try:
+            await self.slack.chat_postMessage(channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=text)
+        except SlackApiError as exc:
+            # The shopper's widget already shows the file as not available; only this hint is lost.
+            log.warning("could not tell the agents about a file not copied: %s", exc.response.get("error"))
 
     async def _push(self, conversation_id: Any, seqs: list[int]) -> None:
         if not seqs:

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.card import load_card, redraw_card, render
 from zora import transcript
 from zora.errors import ZoraError
+from zora.files import file_url, human_size
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
 from zora.shopify.customers import CustomerDirectory
@@ -53,9 +54,16 @@ class SlackRateLimited(ZoraError):
 
 class SlackOutbound:
     def __init__(
-        self, pool: Any, slack: AsyncWebClient, emitter: Emitter, directory: CustomerDirectory | None = None
+        self,
+        pool: Any,
+        slack: AsyncWebClient,
+        emitter: Emitter,
+        directory: CustomerDirectory | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.pool = pool
+        # Zora's public address, for links to files in Slack notes (PUBLIC_URL).
+        self.public_url = public_url
         self.slack = slack
         self.emitter = emitter
         # Shopify customer data for the card, when the shop's data has the shopper.
@@ -150,17 +158,39 @@ class SlackOutbound:
                     ts,
                 )
         for upload in uploads:
-            # files.getUploadURLExternal, the bytes to the URL it gives, files.completeUploadExternal.
-            response = await self.slack.files_upload_v2(
-                channel=thread.channel,
-                thread_ts=thread.thread_ts,
-                file_uploads=[{"content": bytes(upload["data"]), "filename": upload["name"], "title": upload["name"]}],
-            )
-            async with self.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE files SET slack_file_id = $2 WHERE id = $1", upload["id"], str(response["files"][0]["id"])
+            try:
+                # files.getUploadURLExternal, the bytes to the URL it gives, files.completeUploadExternal.
+                response = await self.slack.files_upload_v2(
+                    channel=thread.channel,
+                    thread_ts=thread.thread_ts,
+                    file_uploads=[
+                        {"content": bytes(upload["data"]), "filename": upload["name"], "title": upload["name"]}
+                    ],
                 )
+                slack_file_id = str(response["files"][0]["id"])
+            except SlackApiError as exc:
+                if exc.response.get("error") != "missing_scope":
+                    raise
+                # An app installed before files were sent (no files:write): the agents still learn
+                # about the file, with a link when Zora's public URL is known, instead of the
+                # whole message waiting for a scope.
+                slack_file_id = await self._file_fallback(thread, upload)
+            async with self.pool.acquire() as conn:
+                await conn.execute("UPDATE files SET slack_file_id = $2 WHERE id = $1", upload["id"], slack_file_id)
         return ts
+
+    async def _file_fallback(self, thread: SlackThread, upload: Any) -> str:
+        log.warning("Slack refused a file upload (missing_scope): add files:write to the app (slack/manifest.yml)")
+        size = human_size(len(upload["data"]))
+        link = f" {self.public_url.rstrip('/')}{file_url(upload['id'])}" if self.public_url else ""
+        response = await self.slack.chat_postMessage(
+            channel=thread.channel,
+            thread_ts=thread.thread_ts,
+            text=f":paperclip: The shopper sent {upload['name']} ({size}).{link}\n_Zora cannot upload files into"
+            " Slack yet: the app needs the files:write scope (see slack/manifest.yml)._",
+            unfurl_links=False,
+        )
+        return f"message:{response['ts']}"
 
     async def _record_delivered(self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str | None) -> None:
         """Write down that Slack has the message; retried, since failing here would mean a second post."""

@@ -89,6 +89,11 @@ def clean_name(name: str) -> str:
     return cleaned[-MAX_NAME:]
 
 
+def refused_note(lines: list[str]) -> str:
+    """What the agents read in the thread about files the shopper will not get."""
+    return "Not sent to the shopper (they see the file's name only):\n" + "\n".join(lines)
+
+
 def file_url(file_id: UUID) -> str:
     return f"/widget/files/{file_id}"
 

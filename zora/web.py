@@ -97,7 +97,11 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
             )
 
         relay = FastRelay(
-            SlackOutbound(svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings)), handoff, opener
+            SlackOutbound(
+                svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings), svc.settings.public_url
+            ),
+            handoff,
+            opener,
         )
         namespace = WidgetNamespace(svc, relay, emitter)
         sio.register_namespace(namespace)

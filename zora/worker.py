@@ -27,12 +27,12 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
     directory = CustomerDirectory(services.pool, settings)
     conversations = ConversationActivities(
-        services.pool, SlackOutbound(services.pool, services.slack, emitter, directory)
+        services.pool, SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
     )
     sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
-    files = FileActivities(services.pool, emitter, settings)
+    files = FileActivities(services.pool, emitter, settings, services.slack)
     return Worker(
         services.temporal,
         task_queue=queue,

@@ -121,6 +121,11 @@ async def test_content_that_is_not_what_slack_says_is_refused(zora: Zora) -> Non
     assert [(f["state"], f["url"]) for f in files] == [("failed", None)]
     rows = await zora.fetch("SELECT data, error FROM files WHERE name = 'cat.png' AND shop_id = $1", zora.shop_id)
     assert rows[0]["data"] is None and "not image/png" in rows[0]["error"]
+    # The agent is told in the thread, as for files refused at once.
+    notes = [
+        m["text"] for m in zora.standin.thread(CHANNEL, c.root["ts"]) if "Not sent to the shopper" in m.get("text", "")
+    ]
+    assert len(notes) == 1 and "cat.png" in notes[0] and "not image/png" in notes[0], notes
 
 
 async def test_the_same_message_delivered_again_copies_the_file_once(zora: Zora) -> None:

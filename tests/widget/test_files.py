@@ -116,6 +116,26 @@ async def test_a_failed_upload_is_retried_without_posting_the_text_twice(zora: Z
     assert rows[0]["slack_file_id"] == zora.standin.uploads[0]["id"]
 
 
+async def test_without_the_files_write_scope_agents_get_a_link_instead(infra: Any, database_url: str) -> None:
+    async with running_zora(infra, database_url, public_url="https://zora.example.com") as zora:
+        shopper = await zora.shopper()
+        _, answer = await upload(zora, shopper.token, png(), name="scratch.png")
+        # An app installed before Zora sent files: Slack answers missing_scope.
+        zora.standin.fail("files.getUploadURLExternal", "missing_scope")
+        ack = await shopper.call("message", {"client_id": "s-1", "body": "look", "files": [answer["file"]["id"]]})
+        await shopper.wait_for(
+            lambda: any(s["seq"] == ack["seq"] and s["status"] == "delivered" for s in shopper.statuses)
+        )
+        texts = [p["text"] for p in zora.standin.posted if p["thread_ts"]]
+        assert texts[0] == "look"
+        assert "scratch.png" in texts[1] and "files:write" in texts[1]
+        assert f"https://zora.example.com/widget/files/{answer['file']['id']}" in texts[1]
+        assert zora.standin.uploads == []
+        # The shop's Slack is not marked broken for it.
+        rows = await zora.fetch("SELECT slack_error FROM shops WHERE id = $1", zora.shop_id)
+        assert rows[0]["slack_error"] is None
+
+
 @pytest.mark.parametrize(
     ("data", "content_type", "name", "status", "code"),
     [

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deps import BotDeps
 from zora import transcript
-from zora.files import FileRejected, check_declared
+from zora.files import FileRejected, check_declared, refused_note
 from zora.logs import conversation_id_var
 from zora.models import AgentAction, Author, ConversationRef, FilesShared
 from zora.shop_settings import ShopSettings, parse_settings
@@ -112,13 +112,9 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
             FilesShared(seq=stored.seq if stored else 0),
         )
     if stored is not None and any(f.refused for f in shared):
-        refused = "\n".join(f"• {f.name}: {f.refused}" for f in shared if f.refused)
+        refused = [f"• {f.name}: {f.refused}" for f in shared if f.refused]
         try:
-            await deps.slack.chat_postMessage(
-                channel=channel,
-                thread_ts=str(thread_ts),
-                text=f"Not sent to the shopper (they see the file's name only):\n{refused}",
-            )
+            await deps.slack.chat_postMessage(channel=channel, thread_ts=str(thread_ts), text=refused_note(refused))
         except SlackApiError as exc:
             # The reply is stored and reaches the shopper; only this hint to the agent is lost.
             log.warning("could not tell the agent about refused files: %s", exc.response.get("error"))
