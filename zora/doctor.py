@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from zora.services import open_services
 from zora.settings import Settings
+from zora.slack_app import BOT_SCOPES
 from zora.web import readiness
 
 
@@ -21,7 +22,16 @@ async def doctor(settings: Settings, out: Any = print) -> int:
             problems += result != "ok"
         try:
             auth = await services.slack.auth_test()
-            out(f"  {'slack':<10} ok (team {auth['team_id']}, bot {auth['user_id']})")
+            granted = {s.strip() for s in str(auth.headers.get("x-oauth-scopes", "")).split(",") if s.strip()}
+            missing = [s for s in BOT_SCOPES if s not in granted]
+            if missing:
+                problems += 1
+                out(
+                    f"  {'slack':<10} the app lacks {', '.join(missing)} — update it from slack/manifest.yml and"
+                    " reinstall it (without files:write, shoppers' files reach the thread as links)"
+                )
+            else:
+                out(f"  {'slack':<10} ok (team {auth['team_id']}, bot {auth['user_id']})")
         except SlackApiError as exc:
             out(f"  {'slack':<10} error: {exc.response.get('error')} — check SLACK_BOT_TOKEN")
             problems += 1

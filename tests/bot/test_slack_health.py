@@ -62,3 +62,22 @@ async def test_broken_channel_is_reported_and_healed_by_the_sweep(infra: Any, da
         await shopper.wait_for(
             lambda: {s["client_id"] for s in shopper.statuses if s["status"] == "delivered"} == {"w0", "w1"}
         )
+
+
+def test_the_manifest_asks_for_exactly_the_scopes_zora_checks() -> None:
+    import re
+    from pathlib import Path
+
+    from zora.slack_app import BOT_SCOPES
+
+    manifest = (Path(__file__).resolve().parents[2] / "slack" / "manifest.yml").read_text()
+    bot = manifest.split("    bot:\n", 1)[1].split("settings:", 1)[0]
+    assert re.findall(r"^\s+- ([a-z:.]+)", bot, flags=re.M) == list(BOT_SCOPES)
+
+
+async def test_doctor_names_scopes_an_older_install_lacks(infra: Any, database_url: str) -> None:
+    async with running_zora(infra, database_url) as zora:
+        zora.standin.scopes = tuple(s for s in zora.standin.scopes if not s.startswith("files:"))
+        code, report = await _doctor(zora)
+        assert code == 1
+        assert "the app lacks files:read, files:write" in report and "slack/manifest.yml" in report

@@ -35,15 +35,15 @@ from aiohttp import web
 from yarl import URL
 
 from zora.errors import ZoraError
+from zora.slack_app import BOT_SCOPES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AGENT_ID = "U0AGENT001"
 
 # Slack answers every Web API call with these headers; bolt reads the scopes from auth.test.
-_SCOPES = (
-    "chat:write,chat:write.customize,channels:history,channels:read,users:read,users:read.email,files:read,files:write"
-)
+# An app created from slack/manifest.yml; `scopes=` models one installed with fewer.
+SCOPES = BOT_SCOPES
 # The verification token is deprecated but still sent in every envelope.
 _VERIFICATION_TOKEN = "zora-standin-verification-token"
 _BOT_ICONS = {
@@ -147,8 +147,10 @@ class SlackStandIn:
         app_id: str = "A0ZORAAPP1",
         auto_reply: Callable[[dict[str, Any]], str | None] | None = None,
         app_token: str | None = None,
+        scopes: tuple[str, ...] = SCOPES,
     ) -> None:
         self.bot_token = bot_token
+        self.scopes = scopes
         self.signing_secret = signing_secret
         self.events_url = events_url
         self.team_id = team_id
@@ -752,7 +754,7 @@ class SlackStandIn:
             answer = {"ok": False, "error": exc.error}
             if exc.missing is not None:
                 answer["response_metadata"] = {"messages": [f"[ERROR] missing required field: {exc.missing}"]}
-        return self._json(answer, headers={"X-OAuth-Scopes": _SCOPES, "X-Accepted-OAuth-Scopes": ""})
+        return self._json(answer, headers={"X-OAuth-Scopes": ",".join(self.scopes), "X-Accepted-OAuth-Scopes": ""})
 
     @staticmethod
     def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
