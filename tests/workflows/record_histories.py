@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from tests.harness import AGENT, CHANNEL, running_zora
+from tests.widget.test_files import png
 from zora import db
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
 from zora.embedded_env import ensure_runtime_dir
@@ -45,6 +46,15 @@ async def record() -> None:
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_claim", cid, user=AGENT)
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_release", cid, user=AGENT)
                 assert await zora.standin.agent_reply(CHANNEL, root["ts"], "hi!", user=AGENT) == 200
+                # An agent shares a file: the files_shared signal and the copy_agent_files activity.
+                assert (
+                    await zora.standin.share_file(CHANNEL, root["ts"], "label.png", png(), "image/png", "here") == 200
+                )
+                for _ in range(200):
+                    rows = await zora.fetch("SELECT state FROM files WHERE name = 'label.png'")
+                    if rows and rows[0]["state"] == "ready":
+                        break
+                    await asyncio.sleep(0.05)
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_resolve", cid, user=AGENT)
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_reopen", cid, user=AGENT)
                 handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
