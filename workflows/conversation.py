@@ -83,6 +83,7 @@ class ConversationWorkflow:
         self._loaded = not self.needs_load
         self._auto = False
         self._transcript = False
+        self._copying = False
 
     def _note_suggestion(self) -> None:
         # Sampled whenever a signal lands: activations that only resolve activities carry the
@@ -183,9 +184,29 @@ class ConversationWorkflow:
         self.state.deliveries.append(request)
 
     @workflow.signal
-    def files_shared(self, shared: FilesShared) -> None:
+    async def files_shared(self, shared: FilesShared) -> None:
+        """Copy the agents' new files for the shopper, beside the main loop: a slow or failing copy
+        (Slack's file host down: minutes of retries) never holds up deliveries, ticks or closing."""
         self._note_suggestion()
         self.state.files_due = True
+        if self._copying:
+            return  # the running copy goes round again: it copies every pending file
+        self._copying = True
+        try:
+            while self.state.files_due:
+                self.state.files_due = False
+                try:
+                    await workflow.execute_activity(
+                        "copy_agent_files",
+                        LoadConversation(ref=self.ref),
+                        result_type=int,
+                        start_to_close_timeout=timedelta(minutes=5),
+                        retry_policy=_FILE_RETRY,
+                    )
+                except ActivityError:
+                    workflow.logger.warning("agent files could not be copied; the sweep hands them back later")
+        finally:
+            self._copying = False
 
     @workflow.signal
     def close(self, request: CloseRequest) -> None:
@@ -209,18 +230,14 @@ class ConversationWorkflow:
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: (
-                        bool(self.state.deliveries)
-                        or self.state.transcript_due
-                        or self.state.files_due
-                        or self.close_reason is not None
-                    ),
+                    lambda: bool(self.state.deliveries) or self.state.transcript_due or self.close_reason is not None,
                     timeout=max(timedelta(0), wake_at - workflow.now()),
                 )
             except TimeoutError:
                 tick = await _local("tick", Tick(ref=self.ref, idle_seconds=self.config.idle_close_seconds), TickResult)
                 if tick.closed and not self.state.deliveries:
                     await self._change("closed", self.state.assignee)
+                    await workflow.wait_condition(lambda: not self._copying)
                     return ConversationOutcome(status="closed", reason="idle")
                 gone = tick.unanswered_assignee
                 if gone is not None and gone == self.state.assignee and self.state.status == "assigned":
@@ -238,20 +255,6 @@ class ConversationWorkflow:
                     retry_policy=_SLACK_RETRY,
                 )
                 self.state.transcript_due = False
-            if self.state.files_due:
-                # Cleared first: files shared while this runs set it again, and the activity copies
-                # every pending file of the conversation, so nothing is missed.
-                self.state.files_due = False
-                try:
-                    await workflow.execute_activity(
-                        "copy_agent_files",
-                        LoadConversation(ref=self.ref),
-                        result_type=int,
-                        start_to_close_timeout=timedelta(minutes=5),
-                        retry_policy=_FILE_RETRY,
-                    )
-                except ActivityError:
-                    workflow.logger.warning("agent files could not be copied; they show as failed or pending")
             if self.state.deliveries:
                 taken = len(self.state.deliveries)
                 await self._deliver()
@@ -259,6 +262,8 @@ class ConversationWorkflow:
 
             if self.close_reason is not None and not self.state.deliveries:
                 await self._change("closed", self.state.assignee)
+                # A file copy under way finishes first (the shopper's widget waits for it).
+                await workflow.wait_condition(lambda: not self._copying)
                 return ConversationOutcome(status="closed", reason=self.close_reason)
             if self._continue_suggested:
                 await workflow.wait_condition(workflow.all_handlers_finished)

@@ -269,3 +269,21 @@ async def test_malformed_file_entries_are_named_as_failed_and_the_reply_still_ar
     message = c.shopper.agent_messages()[0]
     assert message["body"] == "see these"
     assert [(f["name"], f["state"]) for f in message["files"]] == [("odd.png", "failed"), ("mystery", "failed")]
+
+
+async def test_a_copy_that_keeps_failing_does_not_hold_up_the_conversation(zora: Zora) -> None:
+    c = await conversation(zora)
+    zora.standin.download_failures = 10_000  # Slack's file host answers 503: the copy retries for minutes
+    try:
+        assert await zora.standin.share_file(CHANNEL, c.root["ts"], "slow.png", png(), "image/png", "slow") == 200
+        await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+        # Meanwhile a shopper message needs the workflow (Slack rate-limits the fast path once).
+        zora.standin.rate_limit("chat.postMessage", times=1, retry_after=1)
+        ack = await c.shopper.send("are you there?")
+        await c.shopper.wait_for(
+            lambda: any(s["seq"] == ack["seq"] and s["status"] == "delivered" for s in c.shopper.statuses), timeout=30
+        )
+        rows = await zora.fetch("SELECT state FROM files WHERE name = 'slow.png' AND shop_id = $1", zora.shop_id)
+        assert [r["state"] for r in rows] == ["pending"]  # still being retried, and it did not block delivery
+    finally:
+        zora.standin.download_failures = 0

@@ -181,6 +181,8 @@ class SlackStandIn:
         self.uploads: list[dict[str, Any]] = []
         # Ids of files fetched through url_private(_download) with the bot token.
         self.downloads: list[str] = []
+        # While above zero, file downloads answer 503 (Slack's file host in trouble), counting down.
+        self.download_failures = 0
         # Upload URL key -> file id, until the bytes arrive.
         self._upload_keys: dict[str, str] = {}
 
@@ -663,6 +665,9 @@ class SlackStandIn:
         if not hmac.compare_digest(token.encode(), self.bot_token.encode()):
             # Slack answers a request without the token with its sign-in page, not an error status.
             return web.Response(text=_SIGN_IN_PAGE, content_type="text/html")
+        if self.download_failures > 0:
+            self.download_failures -= 1
+            return web.Response(status=503, text="service unavailable")
         found = self._file_for(request.match_info["team_file"])
         if found is None:
             return web.Response(status=404, text="file not found")
