@@ -38,6 +38,14 @@ async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_u
         for text in ("my address is 1 Main St", "and my phone is 555"):
             assert (await shopper.send(text))["ok"]
         root, first, second = await zora.standin.wait_for_posts(3)
+        # One file goes in as a note (the app lacked files:write then), one as a real upload.
+        _, noted = await upload(zora, shopper.token, png(), name="my-bill.png")
+        zora.standin.fail("files.getUploadURLExternal", "missing_scope")
+        sent = await shopper.call("message", {"client_id": "bill", "body": "", "files": [noted["file"]["id"]]})
+        await shopper.wait_for(
+            lambda: any(s["seq"] == sent["seq"] and s["status"] == "delivered" for s in shopper.statuses)
+        )
+        note = next(p for p in zora.standin.posted if "my-bill.png" in p["text"])
         _, uploaded = await upload(zora, shopper.token, png(), name="my-id-card.png")
         sent = await shopper.call("message", {"client_id": "photo", "body": "", "files": [uploaded["file"]["id"]]})
         await shopper.wait_for(
@@ -52,7 +60,7 @@ async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_u
         redact["customer"] = {**redact.get("customer", {}), "id": created["id"], "email": email}
         assert (await sz.deliver("customers/redact", redact, shop=zora.shop)).status == "processed"
 
-        assert {d["ts"] for d in zora.standin.deleted} == {first["ts"], second["ts"]}
+        assert {d["ts"] for d in zora.standin.deleted} == {first["ts"], second["ts"], note["ts"]}
         # The photo is gone from Slack and from Zora.
         assert slack_file not in zora.standin.files
         assert await zora.fetch("SELECT 1 FROM files WHERE shop_id = $1", zora.shop_id) == []

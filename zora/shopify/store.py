@@ -284,6 +284,15 @@ async def export_customer(
     }
 
 
+# (channel_id, ts, file_id) of a shopper's file in Slack, from `files f` joined with `slack_threads t`:
+# an upload (a Slack file id), or the note posted instead ("message:<ts>", bot/outbound.py).
+_FILE_ERASURE = (
+    "CASE WHEN f.slack_file_id LIKE 'message:%' THEN t.channel_id END,"
+    " CASE WHEN f.slack_file_id LIKE 'message:%' THEN substr(f.slack_file_id, 9) END,"
+    " CASE WHEN f.slack_file_id LIKE 'message:%' THEN NULL ELSE f.slack_file_id END"
+)
+
+
 async def redact_customer(
     conn: Any,
     shop_id: int,
@@ -321,8 +330,11 @@ async def redact_customer(
         erasure_batch,
     )
     await conn.execute(
-        "INSERT INTO slack_erasures (batch, file_id) SELECT $3::uuid, slack_file_id FROM files"
-        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) AND origin = 'shopper' AND slack_file_id IS NOT NULL",
+        # A file uploaded into Slack is deleted as a file; one posted as a note (no files:write) as a message.
+        f"INSERT INTO slack_erasures (batch, channel_id, ts, file_id) SELECT $3::uuid, {_FILE_ERASURE} FROM files f"
+        " JOIN slack_threads t ON t.conversation_id = f.conversation_id"
+        " WHERE f.shop_id = $1 AND f.conversation_id = ANY($2::uuid[]) AND f.origin = 'shopper'"
+        " AND f.slack_file_id IS NOT NULL",
         shop_id,
         conversation_ids,
         erasure_batch,
@@ -372,7 +384,8 @@ async def redact_shop(conn: Any, domain: str, erasure_batch: UUID) -> tuple[bool
         "  WHERE s.domain = $1 AND m.direction = 'shopper' AND m.slack_ts IS NOT NULL"
         " UNION ALL SELECT $2::uuid, t.channel_id, t.thread_ts, NULL FROM slack_threads t JOIN shops s ON s.id = t.shop_id"
         "  WHERE s.domain = $1"
-        " UNION ALL SELECT $2::uuid, NULL, NULL, f.slack_file_id FROM files f JOIN shops s ON s.id = f.shop_id"
+        f" UNION ALL SELECT $2::uuid, {_FILE_ERASURE} FROM files f JOIN shops s ON s.id = f.shop_id"
+        " JOIN slack_threads t ON t.conversation_id = f.conversation_id"
         "  WHERE s.domain = $1 AND f.origin = 'shopper' AND f.slack_file_id IS NOT NULL"
         " RETURNING 1) SELECT count(*) FROM queued",
         domain,
