@@ -91,9 +91,9 @@ class FileActivities:
                         )
                     ready += 1
                 changed.add(row["message_seq"])
-        await self._push(ref.conversation_id, sorted(changed))
         if failed:
             await self._tell_agents(ref.conversation_id, failed)
+        await self._push(ref.conversation_id, sorted(changed))
         if retry:
             # What was copied is already pushed; Temporal tries the rest again.
             raise FileFetchError("; ".join(retry))

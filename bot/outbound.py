@@ -41,6 +41,9 @@ SLACK_PERMANENT_ERRORS = frozenset(
     }
 )
 
+# Slack will not take files from this app or workspace: the agents get a note with a link instead.
+_UPLOAD_REFUSED = frozenset({"missing_scope", "file_uploads_disabled", "file_uploads_except_images_disabled"})
+
 _THREAD_CACHE_SIZE = 50_000
 # Shown on an agent's reply in Slack once the shopper has seen it.
 SEEN_REACTION = "eyes"
@@ -158,6 +161,9 @@ class SlackOutbound:
                     ts,
                 )
         for upload in uploads:
+            # A big file on a slow link can outlast the claim: keep it, so nobody else starts this
+            # message while its files are still going up.
+            await transcript.extend_claim(self.pool, message.conversation_id, message.seq)
             try:
                 # files.getUploadURLExternal, the bytes to the URL it gives, files.completeUploadExternal.
                 response = await self.slack.files_upload_v2(
@@ -169,7 +175,7 @@ class SlackOutbound:
                 )
                 slack_file_id = str(response["files"][0]["id"])
             except SlackApiError as exc:
-                if exc.response.get("error") != "missing_scope":
+                if exc.response.get("error") not in _UPLOAD_REFUSED:
                     raise
                 # An app installed before files were sent (no files:write): the agents still learn
                 # about the file, with a link when Zora's public URL is known, instead of the
@@ -180,7 +186,7 @@ class SlackOutbound:
         return ts
 
     async def _file_fallback(self, thread: SlackThread, upload: Any) -> str:
-        log.warning("Slack refused a file upload (missing_scope): add files:write to the app (slack/manifest.yml)")
+        log.warning("Slack refused a file upload: add files:write to the app (slack/manifest.yml), allow uploads")
         size = human_size(len(upload["data"]))
         link = f" {self.public_url.rstrip('/')}{file_url(upload['id'])}" if self.public_url else ""
         response = await self.slack.chat_postMessage(

@@ -169,6 +169,23 @@ async def with_files(conn: Any, conversation_id: UUID, messages: list[StoredMess
     return [m.model_copy(update={"files": found[m.seq]}) if m.seq in found else m for m in messages]
 
 
+async def agent_message_at(pool: Any, ref: ConversationRef, channel: str, ts: str) -> StoredMessage | None:
+    """The agent reply stored for this Slack message (channel, ts), with its files; None when there is
+    none or it was deleted."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE shop_id = $1 AND conversation_id = $2"
+            " AND slack_channel = $3 AND slack_ts = $4 AND direction = 'agent' AND deleted_at IS NULL",
+            ref.shop_id,
+            ref.conversation_id,
+            channel,
+            ts,
+        )
+        if row is None:
+            return None
+        return (await with_files(conn, ref.conversation_id, [stored_message(row)]))[0]
+
+
 async def history(
     pool: Any, shop_id: int, conversation_id: UUID, since_seq: int
 ) -> tuple[str | None, list[StoredMessage]]:
@@ -238,6 +255,18 @@ async def claim(pool: Any, conversation_id: UUID, seqs: list[int]) -> set[int]:
             CLAIM_SECONDS,
         )
     return {r["seq"] for r in rows}
+
+
+async def extend_claim(pool: Any, conversation_id: UUID, seq: int) -> None:
+    """Keep holding a message whose posting takes long (its files are still uploading)."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE messages SET claimed_until = now() + make_interval(secs => $3)"
+            " WHERE conversation_id = $1 AND seq = $2 AND status <> 'delivered'",
+            conversation_id,
+            seq,
+            CLAIM_SECONDS,
+        )
 
 
 async def release(pool: Any, conversation_id: UUID, seqs: list[int]) -> None:

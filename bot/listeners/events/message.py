@@ -101,15 +101,37 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         at=datetime.now(UTC),
         files=shared,
     )
-    if any(f.refused is None for f in shared):
-        # Also for a retried event: the copy is idempotent, and the first signal may be what failed.
+    # A repeated event (Slack retries when an earlier try failed part-way) redoes the steps below that
+    # can fail: each is idempotent, and one of them may be why Slack retried. The push to the widget
+    # is made once (it never raises: a shopper who missed it gets the message on `resume`).
+    message = stored or await transcript.agent_message_at(deps.pool, ctx.ref, channel, str(event["ts"]))
+    if message is None:
+        return  # deleted in Slack meanwhile
+    if stored is not None:
+        await deps.emitter.emit("message", transcript.wire(message), ctx.ref.conversation_id)
+    log.info("agent reply stored", extra={"seq": message.seq, "slack_ts": event["ts"], "repeat": stored is None})
+    if deps.delivery is not None:
+        # One Redis read when the shopper is connected; a workflow only for shoppers who left.
+        await deps.delivery.agent_reply(ctx.ref, message.seq)
+    if ctx.status == "open" and ctx.assignee is None:
+        # Only while nobody has it: one signal per conversation, not per reply.
+        await signal_conversation(
+            deps.temporal,
+            deps.task_queue,
+            ctx.ref,
+            deps.conversation_config,
+            "agent_replied",
+            AgentAction(user_id=user_id, source="reply"),
+        )
+    if any(f.state == "pending" for f in message.files):
+        # After the message went to the widget, so its `message_files` update comes second.
         await signal_conversation(
             deps.temporal,
             deps.task_queue,
             ctx.ref,
             deps.conversation_config,
             "files_shared",
-            FilesShared(seq=stored.seq if stored else 0),
+            FilesShared(seq=message.seq),
         )
     if stored is not None and any(f.refused for f in shared):
         refused = [f"• {f.name}: {f.refused}" for f in shared if f.refused]
@@ -118,22 +140,6 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         except SlackApiError as exc:
             # The reply is stored and reaches the shopper; only this hint to the agent is lost.
             log.warning("could not tell the agent about refused files: %s", exc.response.get("error"))
-    if stored is not None:
-        await deps.emitter.emit("message", transcript.wire(stored), ctx.ref.conversation_id)
-        log.info("agent reply stored", extra={"seq": stored.seq, "slack_ts": event["ts"]})
-        if deps.delivery is not None:
-            # One Redis read when the shopper is connected; a workflow only for shoppers who left.
-            await deps.delivery.agent_reply(ctx.ref, stored.seq)
-        if ctx.status == "open" and ctx.assignee is None:
-            # Only while nobody has it: one signal per conversation, not per reply.
-            await signal_conversation(
-                deps.temporal,
-                deps.task_queue,
-                ctx.ref,
-                deps.conversation_config,
-                "agent_replied",
-                AgentAction(user_id=user_id, source="reply"),
-            )
 
 
 def _shared_file(file: dict[str, Any], max_bytes: int) -> transcript.SharedFile:
