@@ -251,6 +251,9 @@ class ConversationActivities:
             log.warning("could not update the conversation card: %s", exc.response.get("error"))
 
 
+UNSENT_UPLOAD_HOURS = 24
+
+
 class SweepActivities:
     """Every minute (a Temporal Schedule): hands conversations whose shopper messages wait to their
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
@@ -293,7 +296,15 @@ class SweepActivities:
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
         files = await self._stuck_files(req)
-        return SweepResult(handed_over=len(rows), files_handed_over=files)
+        async with self.pool.acquire() as conn:
+            # Uploads no message ever sent (a closed tab, a lost answer): they count against the
+            # conversation's limit of waiting uploads, so they do not wait forever.
+            dropped = await conn.execute(
+                "DELETE FROM files WHERE origin = 'shopper' AND message_seq IS NULL"
+                " AND created_at < now() - make_interval(hours => $1)",
+                UNSENT_UPLOAD_HOURS,
+            )
+        return SweepResult(handed_over=len(rows), files_handed_over=files, uploads_dropped=int(dropped.split()[-1]))
 
     async def _stuck_files(self, req: SweepRequest) -> int:
         """Agents' files still pending long after they were shared: the signal to copy them was lost

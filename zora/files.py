@@ -137,7 +137,9 @@ async def store_upload(pool: Any, ref: ConversationRef, name: str, content_type:
         )
         if waiting >= MAX_WAITING_UPLOADS:
             raise FileRejected(
-                "too_many_files", f"{waiting} uploaded files are still waiting to be sent; send or drop them first"
+                "too_many_files",
+                f"{waiting} uploaded files are still waiting to be sent: send them with a message first"
+                " (uploads no message sends are dropped after a day)",
             )
         row = await conn.fetchrow(
             "INSERT INTO files (id, shop_id, conversation_id, origin, name, content_type, size, data, state)"

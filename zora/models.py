@@ -210,6 +210,8 @@ class SweepResult(BaseModel):
     handed_over: int
     # Conversations whose agents' files were still waiting to be copied.
     files_handed_over: int = 0
+    # Shoppers' uploads that no message sent within a day, deleted.
+    uploads_dropped: int = 0
 
 
 # Offline delivery (workflows/delivery.py): agent replies a shopper has not seen, then one email.

@@ -260,3 +260,24 @@ async def test_an_upload_the_database_refuses_gets_a_json_error_and_stores_nothi
         status, answer = await upload(zora, token, png())
         assert (status, answer["error"]["code"]) == (503, "unavailable")
         assert await zora.fetch("SELECT 1 FROM files WHERE shop_id = $1", zora.shop_id) == []
+
+
+async def test_uploads_no_message_sent_are_dropped_after_a_day(zora: Zora) -> None:
+    from workflows.sweeper import SweepWorkflow
+    from zora.models import SweepRequest
+
+    token = (await zora.session())["token"]
+    _, old = await upload(zora, token, png())
+    _, recent = await upload(zora, token, png())
+    await zora.fetch(
+        "UPDATE files SET created_at = now() - interval '25 hours' WHERE id = $1", uuid.UUID(old["file"]["id"])
+    )
+    handle = await zora.services.temporal.start_workflow(
+        SweepWorkflow.run,
+        SweepRequest(older_than_seconds=60),
+        id=f"sweep-test-{uuid.uuid4()}",
+        task_queue=zora.settings.temporal_task_queue,
+    )
+    assert (await handle.result()).uploads_dropped >= 1
+    left = {r["id"] for r in await zora.fetch("SELECT id FROM files WHERE shop_id = $1", zora.shop_id)}
+    assert uuid.UUID(recent["file"]["id"]) in left and uuid.UUID(old["file"]["id"]) not in left
