@@ -17,6 +17,7 @@ from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
+from zora.security import SealError
 from zora.settings import Settings
 from zora.shopify import install, sync
 from zora.shopify.admin import Bucket, ShopifyError, ShopifyRateLimited
@@ -226,6 +227,9 @@ class ShopifyActivities:
             shop_id, token = await sync.shop_credentials(self.pool, self.settings, req.shop)
         except sync.NotInstalled as exc:
             raise ApplicationError(str(exc), type="NotInstalled", non_retryable=True) from None
+        except SealError as exc:
+            # Only an operator fixes this (the key); retrying would not.
+            raise ApplicationError(str(exc), type="SealError", non_retryable=True) from None
         bucket = self._buckets.setdefault(req.shop, Bucket())
         async with aiohttp.ClientSession() as http:
             client = sync.admin_client(http, self.settings, req.shop, token, bucket)

@@ -119,7 +119,8 @@ async def _run_worker(settings: Settings) -> None:
     from zora.temporal import ensure_sweep_schedule
     from zora.worker import build_worker
 
-    settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token")
+    # ZORA_SECRET_KEY: the worker opens the stored Shopify access tokens (reconciliation, write-back).
+    settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token", "zora_secret_key")
     assert settings.redis_url
     async with open_services(settings) as services:
         emitter = ShopperEmitter(settings.redis_url)

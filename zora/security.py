@@ -105,3 +105,14 @@ def unseal(secrets: Sequence[str], stored: str) -> str:
 
 def is_sealed(stored: str) -> bool:
     return stored.startswith(SEALED_PREFIX)
+
+
+def sealed_with(secret: str, stored: str) -> bool:
+    """Whether `stored` is sealed with this very key (not an older one, not in the clear)."""
+    if not is_sealed(stored):
+        return False
+    try:
+        _fernet(secret).decrypt(stored.removeprefix(SEALED_PREFIX).encode())
+    except FernetInvalid:
+        return False
+    return True

@@ -58,3 +58,28 @@ async def test_a_token_stored_in_the_clear_is_sealed_on_first_use(database_url: 
         assert (await shop_credentials(pool, settings, domain))[1] == "shpat_plain"
     finally:
         await pool.close()
+
+
+async def test_a_token_sealed_with_a_previous_key_is_sealed_again_with_the_current_one(database_url: str) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        zora_secret_key=KEY,
+        zora_previous_secret_keys=OLD,
+    )
+    domain = f"rot-{uuid.uuid4().hex[:8]}.myshopify.com"
+    pool: Any = await db.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO shops (domain, name, access_token) VALUES ($1, 'Rotated', $2)",
+                domain,
+                seal(OLD, "shpat_r"),
+            )
+        assert (await shop_credentials(pool, settings, domain))[1] == "shpat_r"
+        async with pool.acquire() as conn:
+            stored = await conn.fetchval("SELECT access_token FROM shops WHERE domain = $1", domain)
+        # The old key can now be dropped: the current one alone opens it.
+        assert unseal([KEY], stored) == "shpat_r"
+    finally:
+        await pool.close()

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from zora.errors import ZoraError
-from zora.security import is_sealed, seal, unseal
+from zora.security import seal, sealed_with, unseal
 from zora.settings import Settings
 from zora.shopify import store
 from zora.shopify.admin import COUNTS_QUERY, RESOURCE_QUERIES, AdminClient, Bucket
@@ -35,15 +35,16 @@ async def shop_credentials(pool: Any, settings: Settings, shop: str) -> tuple[in
         raise NotInstalled(f"{shop} is not installed")
     stored = str(row["access_token"])
     token = unseal(settings.sealing_keys(), stored)
-    if not is_sealed(stored):
-        # Stored before tokens were sealed: sealed now, on first use (reconciliation uses every
-        # installed shop's token hourly, so none stays in the clear for long).
+    if not sealed_with(settings.secret(), stored):
+        # Stored in the clear by an older version, or sealed with a previous key: sealed with the
+        # current key now, on first use (reconciliation uses every installed shop's token hourly, so
+        # after a day an old key can leave ZORA_PREVIOUS_SECRET_KEYS).
         async with pool.acquire() as conn:
             await conn.execute(
                 "UPDATE shops SET access_token = $3 WHERE id = $1 AND access_token = $2",
                 row["id"],
                 stored,
-                seal(settings.secret(), stored),
+                seal(settings.secret(), token),
             )
     return int(row["id"]), token
 
