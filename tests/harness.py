@@ -75,9 +75,10 @@ class Zora:
             return run_id
         raise AssertionError(f"the workflow of conversation {conversation_id} never started")
 
-    async def activities_run(self, conversation_id: str) -> list[str]:
+    async def activities_run(self, conversation_id: str, *, scheduled: bool = False) -> list[str]:
         """The activities (local ones included) the conversation's current run has completed, in order:
-        a positive sign that the workflow got past a point, for tests that check something did not happen."""
+        a positive sign that the workflow got past a point, for tests that check something did not happen.
+        With `scheduled`, activities scheduled and not finished yet are listed too."""
         import json
 
         from zora.models import conversation_workflow_id
@@ -86,12 +87,14 @@ class Zora:
             conversation_workflow_id(self.shop, uuid.UUID(conversation_id))
         )
         done: list[str] = []
-        scheduled: dict[int, str] = {}
+        names: dict[int, str] = {}
         async for event in handle.fetch_history_events():
             if event.HasField("activity_task_scheduled_event_attributes"):
-                scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-            elif event.HasField("activity_task_completed_event_attributes"):
-                done.append(scheduled[event.activity_task_completed_event_attributes.scheduled_event_id])
+                names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+                if scheduled:
+                    done.append(names[event.event_id])
+            elif event.HasField("activity_task_completed_event_attributes") and not scheduled:
+                done.append(names[event.activity_task_completed_event_attributes.scheduled_event_id])
             elif event.HasField("marker_recorded_event_attributes"):
                 marker = event.marker_recorded_event_attributes
                 if marker.marker_name == "core_local_activity":

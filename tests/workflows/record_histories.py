@@ -55,6 +55,8 @@ async def record() -> None:
                     if rows and rows[0]["state"] == "ready":
                         break
                     await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the agent's file was never copied")
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_resolve", cid, user=AGENT)
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_reopen", cid, user=AGENT)
                 handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
