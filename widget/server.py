@@ -524,14 +524,18 @@ async def download_handler(request: web.Request, services: Services) -> web.Resp
     stored = await zfiles.read(services.pool, file_id)
     if stored is None:
         return _json_error(404, "not_found", "no such file (it may have been deleted)")
+    # Images are shown in place; a PDF is downloaded (browsers do not render PDFs in a sandboxed page).
+    disposition = "inline" if stored.content_type.startswith("image/") else "attachment"
     return web.Response(
         body=stored.data,
         content_type=stored.content_type,
         headers={
-            "Content-Disposition": f"inline; filename*=UTF-8''{quote(stored.name, safe='')}",
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(stored.name, safe='')}",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
-            "Cache-Control": "private, max-age=86400",
+            # Not kept by browsers or proxies: an erased file (customers/redact) is gone at once, and a
+            # shared computer keeps no copy of a shopper's ID card.
+            "Cache-Control": "no-store",
             # Shown on storefronts (another origin) as <img>.
             "Cross-Origin-Resource-Policy": "cross-origin",
         },

@@ -84,7 +84,7 @@ async def test_a_shoppers_photo_reaches_the_thread_and_can_be_downloaded(zora: Z
         assert resp.headers["Content-Type"] == "image/png"
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert resp.headers["Content-Security-Policy"].startswith("sandbox")
-        assert "broken%20lid.png" in resp.headers["Content-Disposition"]
+        assert resp.headers["Content-Disposition"] == "inline; filename*=UTF-8''broken%20lid.png"
 
     # A reload replays the message with its file.
     resumed = await shopper.call("resume", {"since_seq": 0})
@@ -98,6 +98,11 @@ async def test_a_file_only_message_and_a_pdf(zora: Zora) -> None:
     assert ack["ok"], ack
     await shopper.wait_for(lambda: any(s["status"] == "delivered" for s in shopper.statuses))
     assert [(u["name"], u["mimetype"]) for u in zora.standin.uploads] == [("invoice.pdf", "application/pdf")]
+    # Downloaded rather than shown: browsers will not render a PDF in the sandbox Zora serves files in.
+    async with zora.http.get(zora.base_url + answer["file"]["url"]) as resp:
+        assert resp.headers["Content-Disposition"].startswith("attachment;")
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert await resp.read() == PDF
     # Nothing but the card was posted as text: a message that is only a file is only an upload.
     assert [p["thread_ts"] for p in zora.standin.posted] == [None]
 
