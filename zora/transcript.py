@@ -315,6 +315,34 @@ async def delete_agent_message(pool: Any, shop_id: int, channel: str, ts: str, a
     return None if row is None else stored_message(row)
 
 
+async def drop_agent_files(
+    pool: Any, shop_id: int, channel: str, ts: str, keep: set[str]
+) -> tuple[UUID, int, list[FileInfo]] | None:
+    """An agent removed files from a reply in Slack: erase the copies not in `keep` (Slack file ids).
+    Returns (conversation, seq, the files left) when something was erased."""
+    async with pool.acquire() as conn, conn.transaction():
+        message = await conn.fetchrow(
+            "SELECT conversation_id, seq FROM messages WHERE shop_id = $1 AND slack_channel = $2 AND slack_ts = $3"
+            " AND direction = 'agent'",
+            shop_id,
+            channel,
+            ts,
+        )
+        if message is None:
+            return None
+        erased = await conn.execute(
+            "DELETE FROM files WHERE conversation_id = $1 AND message_seq = $2 AND origin = 'agent'"
+            " AND (slack_file_id IS NULL OR NOT slack_file_id = ANY($3))",
+            message["conversation_id"],
+            message["seq"],
+            list(keep),
+        )
+        if erased == "DELETE 0":
+            return None
+        left = await zfiles.files_of(conn, message["conversation_id"], [message["seq"]])
+    return message["conversation_id"], message["seq"], left.get(message["seq"], [])
+
+
 async def store_system_message(pool: Any, ref: ConversationRef, *, author: Author, body: str) -> StoredMessage:
     """A message from Zora itself to the shopper (the closing note): shown like an agent's, never in Slack."""
     async with pool.acquire() as conn, conn.transaction():

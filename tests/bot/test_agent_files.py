@@ -288,3 +288,34 @@ async def test_a_copy_that_keeps_failing_does_not_hold_up_the_conversation(zora:
         assert [r["state"] for r in rows] == ["pending"]  # still being retried, and it did not block delivery
     finally:
         zora.standin.download_failures = 0
+
+
+async def test_a_file_deleted_in_slack_is_erased_for_the_shopper_and_the_text_stays(zora: Zora) -> None:
+    c = await conversation(zora)
+    assert await zora.standin.share_file(CHANNEL, c.root["ts"], "wrong.png", png(), "image/png", "the label") == 200
+    await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+    message = c.shopper.agent_messages()[0]
+    [ready] = await settled(c, message["seq"])
+    shared = next(m for m in zora.standin.thread(CHANNEL, c.root["ts"]) if m.get("text") == "the label")
+    # What Slack sends when a shared file is deleted: the message again, its file now a tombstone.
+    changed = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": CHANNEL,
+        "ts": "1900000601.000100",
+        "event_ts": "1900000601.000100",
+        "channel_type": "channel",
+        "message": {
+            **{k: v for k, v in shared.items() if k != "files"},
+            "files": [{"id": shared["files"][0]["id"], "mode": "tombstone"}],
+        },
+        "previous_message": copy.deepcopy(shared),
+    }
+    assert await zora.standin.deliver_event(changed) == 200
+    await c.shopper.wait_for(lambda: any(e["seq"] == message["seq"] and e["files"] == [] for e in c.file_events))
+    async with zora.http.get(zora.base_url + ready["url"]) as resp:
+        assert resp.status == 404
+    history = await c.shopper.call("resume", {"since_seq": 0})
+    kept = next(m for m in history["messages"] if m["seq"] == message["seq"])
+    assert (kept["body"], kept["files"], kept["deleted"]) == ("the label", [], False)

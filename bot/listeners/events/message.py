@@ -193,6 +193,26 @@ async def _changed(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         if removed is not None:
             await _emit_deleted(deps, ctx, removed.seq)
         return
+    if "files" in message or message.get("subtype") == "file_share":
+        # A file deleted in Slack shows as a tombstone (or is gone) in the changed message: the
+        # shopper must not keep it either.
+        keep = {
+            str(f["id"])
+            for f in message.get("files") or []
+            if isinstance(f, dict) and f.get("id") and f.get("mode") != "tombstone"
+        }
+        dropped = await transcript.drop_agent_files(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), keep)
+        if dropped is not None:
+            conversation_id, seq, left = dropped
+            await deps.emitter.emit(
+                "message_files",
+                {
+                    "conversation_id": str(conversation_id),
+                    "seq": seq,
+                    "files": [f.model_dump(mode="json") for f in left],
+                },
+                conversation_id,
+            )
     edited = await transcript.edit_agent_message(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), text, now)
     if edited is not None:
         await deps.emitter.emit(
