@@ -34,6 +34,7 @@ from zora.security import (
     issue_shopper_token,
     new_identity,
     verify_shopper_token,
+    within_rate,
 )
 from zora.services import Services
 from zora.shop_settings import parse_settings
@@ -127,6 +128,11 @@ def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "payload"
     return f"{where}: {first['msg']}"
+
+
+# Uploads per conversation in a 10-minute window.
+UPLOADS_PER_CONVERSATION = 30
+UPLOAD_WINDOW_SECONDS = 600
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -478,6 +484,21 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
         identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
     except InvalidToken:
         return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
+    # Per conversation here; per client address belongs at the edge (docs/operations.md), where the
+    # real address is known.
+    try:
+        wait = await within_rate(
+            services.redis, f"upload:{identity.conversation_id}", UPLOADS_PER_CONVERSATION, UPLOAD_WINDOW_SECONDS
+        )
+    except Exception:
+        log.exception("upload rate limit not checked (Redis)")
+        wait = 0
+    if wait:
+        return web.json_response(
+            {"error": {"code": "rate_limited", "message": f"too many uploads; try again in {wait} s"}},
+            status=429,
+            headers={"Retry-After": str(wait)},
+        )
     name = request.query.get("name", "")
     if not name.strip() or len(name) > zfiles.MAX_NAME:
         return _json_error(400, "invalid_request", f"name: give the file's name (1-{zfiles.MAX_NAME} characters)")

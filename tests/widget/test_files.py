@@ -286,3 +286,20 @@ async def test_uploads_no_message_sent_are_dropped_after_a_day(zora: Zora) -> No
     assert (await handle.result()).uploads_dropped >= 1
     left = {r["id"] for r in await zora.fetch("SELECT id FROM files WHERE shop_id = $1", zora.shop_id)}
     assert uuid.UUID(recent["file"]["id"]) in left and uuid.UUID(old["file"]["id"]) not in left
+
+
+async def test_uploads_are_rate_limited_per_conversation(zora: Zora) -> None:
+    from widget.server import UPLOADS_PER_CONVERSATION
+
+    token = (await zora.session())["token"]
+    statuses = [(await upload(zora, token, b"not an image", "text/plain"))[0] for _ in range(UPLOADS_PER_CONVERSATION)]
+    assert set(statuses) == {415}  # refused for their type, but counted
+    async with zora.http.post(
+        f"{zora.base_url}/widget/files",
+        params={"name": "p.png"},
+        data=png(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"},
+    ) as resp:
+        assert resp.status == 429
+        assert (await resp.json())["error"]["code"] == "rate_limited"
+        assert 0 < int(resp.headers["Retry-After"]) <= 600
