@@ -4,6 +4,7 @@ refuse are never sent; an agent's file shared in Slack shows up inline for the s
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import zlib
@@ -251,3 +252,165 @@ async def test_an_agents_file_shared_in_slack_shows_in_the_widget(zora: Zora, co
     await drawn(page.get_by_role("img", name="blue-mug.png"), 4)
     await expect(page.get_by_role("link", name="care.pdf · 2.9 kB")).to_have_count(1)
     await expect(page.get_by_role("log")).to_contain_text("catalogue.pdf · not available")
+
+
+class HeldUploads:
+    """Holds the widget's uploads (`POST /widget/files`) until the test answers each one."""
+
+    def __init__(self) -> None:
+        self.routes: list[Any] = []
+
+    async def hold(self, page: Any) -> None:
+        await page.route(lambda url: "/widget/files?" in url, self._held)
+
+    async def _held(self, route: Any) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        self.routes.append(route)
+
+    async def held(self, page: Any, n: int) -> list[Any]:
+        """Waits until `n` uploads are held."""
+        while len(self.routes) < n:
+            await page.wait_for_timeout(20)
+        return self.routes
+
+
+async def stored(zora: Zora, conversation_id: str) -> list[tuple[int, str, str | None]]:
+    """The conversation's messages as stored, in seq order: (seq, body, name of its file)."""
+    rows = await zora.fetch(
+        "SELECT m.seq, m.body, f.name FROM messages m"
+        " LEFT JOIN files f ON f.conversation_id = m.conversation_id AND f.message_seq = m.seq"
+        " WHERE m.conversation_id = $1::uuid ORDER BY m.seq",
+        conversation_id,
+    )
+    return [(r["seq"], r["body"], r["name"]) for r in rows]
+
+
+async def shown_in_order(page: Any) -> list[str]:
+    """The shopper's messages in the order the widget shows them: each one's text, or its image's name."""
+    mine = page.get_by_role("log").locator(".msg.me")
+    texts: list[str] = await mine.evaluate_all(
+        "els => els.map((e) => (e.querySelector('img') || {}).alt || e.querySelector('.bubble').textContent)"
+    )
+    return texts
+
+
+async def test_messages_keep_the_shoppers_order_while_a_file_uploads(zora: Zora, context: Any) -> None:
+    page = await open_chat(zora, context)
+    composer = page.get_by_role("textbox", name="Message")
+    conversation_id = await page.evaluate("window.Zora.ready.then((d) => d.conversation_id)")
+    await composer.fill("Hello, about my order")
+    await composer.press("Enter")
+    await expect(message(page, "Hello, about my order")).to_contain_text("Delivered")
+    thread_ts = await thread_of(zora, "Hello, about my order")
+
+    # Two photos picked in a row (a slow mobile upload: held), then a text about them.
+    uploads = HeldUploads()
+    await uploads.hold(page)
+    await file_input(page).set_input_files({"name": "first.png", "mimeType": "image/png", "buffer": png(6, 6)})
+    await file_input(page).set_input_files({"name": "second.png", "mimeType": "image/png", "buffer": png(7, 7)})
+    first, second = await uploads.held(page, 2)
+    await composer.fill("see the photos above")
+    await composer.press("Enter")
+    await expect(message(page, "see the photos above")).to_contain_text("Sending…")
+
+    # The second photo is uploaded first: it still waits for the first one, and so does the text.
+    await second.continue_()
+    log = page.get_by_role("log")
+    await expect(log.get_by_role("img", name="second.png")).to_be_visible()
+    await expect(message(page, "see the photos above")).to_contain_text("Sending…")
+
+    # The first photo arrives: then everything goes, in the shopper's order.
+    await first.continue_()
+    await expect(message(page, "see the photos above")).to_contain_text("Delivered")
+    for name in ("first.png", "second.png"):
+        await expect(log.locator(".msg.me", has=page.get_by_role("img", name=name))).to_contain_text("Delivered")
+    rows = await stored(zora, conversation_id)
+    assert [(body, name) for _, body, name in rows] == [
+        ("Hello, about my order", None),
+        ("", "first.png"),
+        ("", "second.png"),
+        ("see the photos above", None),
+    ]
+    assert [seq for seq, _, _ in rows] == sorted(seq for seq, _, _ in rows)
+
+    # The Slack thread has them in that order too.
+    await uploaded(zora, page, thread_ts, "second.png")
+    thread = zora.standin.thread(CHANNEL, thread_ts)
+    order = [
+        next(i for i, m in enumerate(thread) if any(f.get("name") == "first.png" for f in m.get("files", []))),
+        next(i for i, m in enumerate(thread) if any(f.get("name") == "second.png" for f in m.get("files", []))),
+        next(i for i, m in enumerate(thread) if m.get("text") == "see the photos above"),
+    ]
+    assert order == sorted(order), thread
+
+    # And so does the widget after a reload, each message once.
+    await page.unroute_all()
+    await page.reload()
+    await page.evaluate("window.Zora.ready")
+    await page.get_by_role("button", name="Chat with us").click()
+    await expect(page.get_by_role("log").get_by_role("img", name="second.png")).to_be_visible()
+    assert await shown_in_order(page) == ["Hello, about my order", "first.png", "second.png", "see the photos above"]
+
+
+async def test_a_refused_upload_lets_the_messages_behind_it_go(zora: Zora, context: Any) -> None:
+    page = await open_chat(zora, context)
+    composer = page.get_by_role("textbox", name="Message")
+    alert = page.get_by_role("dialog", name="Chat").get_by_role("alert")
+    conversation_id = await page.evaluate("window.Zora.ready.then((d) => d.conversation_id)")
+    uploads = HeldUploads()
+    await uploads.hold(page)
+
+    # A photo with a caption, held; then a text, which waits for it.
+    await composer.fill("My broken mug")
+    await file_input(page).set_input_files({"name": "mug.png", "mimeType": "image/png", "buffer": png()})
+    [held] = await uploads.held(page, 1)
+    await expect(composer).to_have_value("")
+    await composer.fill("It arrived like this")
+    await composer.press("Enter")
+    await expect(message(page, "It arrived like this")).to_contain_text("Sending…")
+
+    # The server refuses the file: the message with it is gone, its caption given back, the text sent.
+    reason = "The file is not a PNG image."
+    await held.fulfill(
+        status=415,
+        content_type="application/json",
+        body=json.dumps({"error": {"code": "unsupported_type", "message": reason}}),
+    )
+    await expect(alert).to_have_text(f"mug.png was not sent: {reason}")
+    await expect(message(page, "It arrived like this")).to_contain_text("Delivered")
+    await expect(message(page, "My broken mug")).to_have_count(0)
+    await expect(composer).to_have_value("My broken mug")
+    assert [(body, name) for _, body, name in await stored(zora, conversation_id)] == [("It arrived like this", None)]
+    await thread_of(zora, "It arrived like this")
+
+
+async def test_a_file_still_uploading_when_the_page_reloads_is_dropped_and_the_rest_goes(
+    zora: Zora, context: Any
+) -> None:
+    page = await open_chat(zora, context)
+    composer = page.get_by_role("textbox", name="Message")
+    conversation_id = await page.evaluate("window.Zora.ready.then((d) => d.conversation_id)")
+    uploads = HeldUploads()
+    await uploads.hold(page)
+    await composer.fill("Here is the label")
+    await file_input(page).set_input_files({"name": "label.png", "mimeType": "image/png", "buffer": png()})
+    await uploads.held(page, 1)
+    await composer.fill("Can you read it?")
+    await composer.press("Enter")
+    await expect(message(page, "Can you read it?")).to_contain_text("Sending…")
+
+    # The page goes away before the upload finished (it is still held): the file, which is not kept
+    # in localStorage, is lost. The widget says so, gives the text back and sends what came after.
+    await page.reload()
+    await page.evaluate("window.Zora.ready")
+    await page.get_by_role("button", name="Chat with us").click()
+    alert = page.get_by_role("dialog", name="Chat").get_by_role("alert")
+    await expect(alert).to_have_text("label.png was not sent: the page was reloaded before it was uploaded.")
+    await expect(composer).to_have_value("Here is the label")
+    await expect(message(page, "Can you read it?")).to_contain_text("Delivered")
+    await expect(message(page, "Here is the label")).to_have_count(0)
+    assert [(body, name) for _, body, name in await stored(zora, conversation_id)] == [("Can you read it?", None)]
+    outbox = await page.evaluate(f"localStorage.getItem('zora:{zora.shop}:outbox')")
+    assert json.loads(outbox) == []

@@ -60,9 +60,11 @@ export function createChat(store) {
         ? items.filter((i) => i && typeof i.client_id === 'string' && typeof i.body === 'string')
         : [];
     },
+    /** Adds a message at the end, or updates it in its place (the order is the shopper's). */
     add(m) {
-      const items = outbox.all().filter((i) => i.client_id !== m.client_id);
-      items.push({ client_id: m.client_id, body: m.body, created_at: m.created_at, files: m.files });
+      const items = outbox.all();
+      const i = items.findIndex((o) => o.client_id === m.client_id);
+      items.splice(i < 0 ? items.length : i, i < 0 ? 0 : 1, { client_id: m.client_id, body: m.body, created_at: m.created_at, files: m.files });
       store.setJSON('outbox', items);
     },
     has(clientId) {
@@ -261,8 +263,12 @@ export function createChat(store) {
     persist();
   }
 
-  /** Loads the cache and the outbox (call once, before any server data). */
+  /**
+   * Loads the cache and the outbox (call once, before any server data). Returns the outbox items
+   * whose file was still uploading: the file is gone with the page, so they are dropped.
+   */
   function load() {
+    const lost = [];
     const cached = store.getJSON('messages', []);
     if (Array.isArray(cached)) {
       for (const raw of cached) {
@@ -275,8 +281,12 @@ export function createChat(store) {
     for (const item of outbox.all()) {
       const m = byClientId.get(item.client_id);
       if (m && m.seq != null) outbox.remove(item.client_id); // stored already
-      else addPending(item);
+      else if (item.files && item.files.some((f) => !f.id)) {
+        outbox.remove(item.client_id);
+        lost.push(item);
+      } else addPending(item);
     }
+    return lost;
   }
 
   return {

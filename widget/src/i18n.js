@@ -41,6 +41,7 @@ export const STRINGS = {
     fileType: '{name} cannot be sent: only {types} files are allowed.',
     fileSize: '{name} is too large to send (at most {max}).',
     fileFailed: '{name} was not sent: {error}',
+    fileLost: '{name} was not sent: the page was reloaded before it was uploaded.',
   },
   'zh-CN': {
     launcher: '联系我们',
@@ -80,6 +81,7 @@ export const STRINGS = {
     fileType: '无法发送 {name}：只能发送 {types} 文件。',
     fileSize: '{name} 太大，无法发送（最大 {max}）。',
     fileFailed: '{name} 未发送：{error}',
+    fileLost: '{name} 未发送：上传完成前页面已重新加载。',
   },
   es: {
     launcher: 'Chatea con nosotros',
@@ -119,6 +121,7 @@ export const STRINGS = {
     fileType: 'No se puede enviar {name}: solo se admiten archivos {types}.',
     fileSize: '{name} es demasiado grande para enviarlo (máximo {max}).',
     fileFailed: '{name} no se envió: {error}',
+    fileLost: '{name} no se envió: la página se recargó antes de subirlo.',
   },
   fr: {
     launcher: 'Discutez avec nous',
@@ -158,6 +161,7 @@ export const STRINGS = {
     fileType: "Impossible d'envoyer {name} : seuls les fichiers {types} sont acceptés.",
     fileSize: '{name} est trop volumineux pour être envoyé ({max} au plus).',
     fileFailed: "{name} n'a pas été envoyé : {error}",
+    fileLost: "{name} n'a pas été envoyé : la page a été rechargée avant la fin de l'envoi.",
   },
   de: {
     launcher: 'Chatten Sie mit uns',
@@ -197,6 +201,7 @@ export const STRINGS = {
     fileType: '{name} kann nicht gesendet werden: Erlaubt sind nur {types}-Dateien.',
     fileSize: '{name} ist zu groß zum Senden (höchstens {max}).',
     fileFailed: '{name} wurde nicht gesendet: {error}',
+    fileLost: '{name} wurde nicht gesendet: Die Seite wurde vor dem Hochladen neu geladen.',
   },
   ja: {
     launcher: 'チャットで問い合わせ',
@@ -236,6 +241,7 @@ export const STRINGS = {
     fileType: '{name} は送信できません（送信できる形式: {types}）。',
     fileSize: '{name} は大きすぎて送信できません（最大 {max}）。',
     fileFailed: '{name} を送信できませんでした: {error}',
+    fileLost: '{name} を送信できませんでした: アップロード前にページが再読み込みされました。',
   },
 };
 

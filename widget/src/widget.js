@@ -107,7 +107,7 @@ export function startWidget(cfg) {
 
   const store = makeStore(cfg.shop);
   const chat = createChat(store);
-  chat.load();
+  const lost = chat.load(); // messages whose file was still uploading when the page went away
 
   const fromLink = linkToken();
   if (fromLink) {
@@ -129,6 +129,7 @@ export function startWidget(cfg) {
   let refusedCount = 0;
   const inflight = new Set(); // client_ids with an outstanding ack
   const retryTimers = new Map(); // client_id -> timer
+  const uploads = new Set(); // client_ids of this tab's messages whose file is still uploading
   let shopConfig = null; // the shop's widget settings (from /widget/session)
   let profileAsked = false;
   // Receipts for agent messages: the highest seq this widget has (delivered) and has shown (seen),
@@ -428,8 +429,17 @@ export function startWidget(cfg) {
 
   // -- sending ------------------------------------------------------------------------------
 
+  /** First in, first out: a message waits while its file, or an older one of this tab, uploads. */
+  function blocked(m) {
+    for (const o of chat.list) {
+      if (uploads.has(o.client_id)) return true;
+      if (o === m) return false;
+    }
+    return false;
+  }
+
   function emitMessage(m, attempt) {
-    if (!resumed || !socket || !socket.connected || inflight.has(m.client_id)) return;
+    if (!resumed || !socket || !socket.connected || inflight.has(m.client_id) || retryTimers.has(m.client_id) || blocked(m)) return;
     const gen = generation;
     inflight.add(m.client_id);
     const data = { client_id: m.client_id, body: m.body };
@@ -462,7 +472,7 @@ export function startWidget(cfg) {
     );
   }
 
-  /** Sends everything still in the outbox, oldest first (after each resume). */
+  /** Sends everything still in the outbox, oldest first (after each resume and each upload). */
   function flushOutbox() {
     for (const item of chat.outbox.all()) {
       const m = chat.byClientId(item.client_id);
@@ -470,6 +480,8 @@ export function startWidget(cfg) {
         chat.outbox.remove(item.client_id); // stored already (we saw it come back)
         continue;
       }
+      // Another tab's file still uploading: that tab sends it (ours wait in emitMessage).
+      if (!uploads.has(item.client_id) && item.files && item.files.some((f) => !f.id)) continue;
       emitMessage(m || chat.addPending(item), 0);
     }
   }
@@ -504,8 +516,11 @@ export function startWidget(cfg) {
     if (error) ui.showFormError(error);
     const item = !error && newItem(text);
     if (!item) return false;
-    // Shown at once (with the file's name) while it uploads; not in the outbox until it is uploaded.
+    // Shown at once (with the file's name) and in the outbox, in its place: while it uploads,
+    // nothing sent after it is emitted (blocked), so Slack gets the messages in the shopper's order.
     item.files = [{ name, type: file.type, size: file.size, state: 'sending' }];
+    uploads.add(item.client_id);
+    chat.outbox.add(item);
     upload(file, item, chat.addPending(item, 'sending'), 1);
     return true;
   }
@@ -524,18 +539,25 @@ export function startWidget(cfg) {
     } catch (_) {
       // offline, or an answer that is not JSON
     }
+    m = chat.byClientId(item.client_id) || m; // a new copy after chat.reset()
     if (res && res.status === 201 && data && data.file) {
       // Uploaded: from now on an ordinary message, kept in the outbox and re-sent with the same
-      // client_id until the server has it.
+      // client_id until the server has it. It goes first, then what waited behind it.
+      uploads.delete(item.client_id);
       item.files = m.files = [data.file];
       chat.outbox.add(item);
       ui.update(m);
       emitMessage(m, 0);
+      flushOutbox();
     } else if (res && res.status < 500) {
-      // Refused (too large, wrong type, too many files…): nothing is sent; the text goes back.
+      // Refused (too large, wrong type, too many files…): nothing is sent; the text goes back,
+      // and what waited behind it goes on.
+      uploads.delete(item.client_id);
+      chat.outbox.remove(item.client_id);
       chat.drop(m);
       ui.showFormError(t('fileFailed', { name: file.name, error: (data && data.error && data.error.message) || res.status }));
       ui.restore(item.body);
+      flushOutbox();
     } else if (!fatal) {
       setTimeout(() => upload(file, item, m, attempt + 1), backoff(attempt));
     }
@@ -558,6 +580,10 @@ export function startWidget(cfg) {
       },
     });
     chat.attach(ui);
+    for (const item of lost) {
+      ui.showFormError(t('fileLost', { name: item.files[0].name }));
+      ui.restore(item.body);
+    }
     if (resumedOnce) ui.setUnread(chat.countAgentAfter(Math.max(unreadFrom, receipts.seen)));
     ui.setConnection(connKey);
     applyShopConfig();
