@@ -3,6 +3,7 @@ started once per session by the tests themselves; a fresh database per test modu
 
 from __future__ import annotations
 
+import gc
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -81,3 +82,13 @@ def fixtures_dir(kind: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is not present (a newcomer's clone): provider fixtures live in ../shared/fixtures")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after every test: an object that needs finalizing (an unclosed socket, a coroutine
+    never awaited) then warns in the test that left it, instead of at a random later moment, such
+    as inside the Temporal sandbox importing a workflow (CPython bug 91351 makes that a
+    `KeyError: <thread id>`; temporalio/sdk-python#585)."""
+    yield
+    gc.collect()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -33,6 +35,28 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, services.slack)
+    # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
+    # garbage collection that runs a finalizer during those imports can break them (CPython bug
+    # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so
+    # automatic collection waits until the worker is built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _worker(services, queue, conversations, sweep, shopify, delivery, files)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _worker(
+    services: Services,
+    queue: str,
+    conversations: ConversationActivities,
+    sweep: SweepActivities,
+    shopify: ShopifyActivities,
+    delivery: DeliveryActivities,
+    files: FileActivities,
+) -> Worker:
     return Worker(
         services.temporal,
         task_queue=queue,
