@@ -645,3 +645,33 @@ async def test_upload_errors(standin: SlackStandIn, client: AsyncWebClient) -> N
     agents = next(f for f in standin.files.values() if f.get("name") == "agent.png")
     # A bot token deletes only the bot's own files.
     assert (await _api_error(client.files_delete(file=agents["id"]))).response["error"] == "cant_delete_file"
+
+
+async def test_inbox_form_shares_a_file_in_the_thread(
+    standin: SlackStandIn, client: AsyncWebClient, receiver: Receiver
+) -> None:
+    root = await client.chat_postMessage(channel=CHANNEL, text="root")
+    content = b"%PDF-1.4 the care guide"
+    form = aiohttp.FormData(quote_fields=False)  # as a browser sends the file name
+    form.add_field("channel", CHANNEL)
+    form.add_field("thread_ts", root["ts"])
+    form.add_field("text", "here is the guide")
+    form.add_field("file", content, filename="care <guide>.pdf", content_type="application/pdf")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{standin.inbox_url}/reply", data=form, allow_redirects=False) as posted:
+            assert posted.status == 303 and "error" not in posted.headers["Location"]
+        _, payload, valid = await receiver.next()
+        event = payload["event"]
+        assert valid and (event["subtype"], event["text"]) == ("file_share", "here is the guide")
+        [shared] = event["files"]
+        assert (shared["name"], shared["mimetype"], shared["size"]) == (
+            "care <guide>.pdf",
+            "application/pdf",
+            len(content),
+        )
+        async with http.get(standin.inbox_url) as page:
+            html = await page.text()
+        # Shown on the page (escaped), with a link that serves the file.
+        assert "care &lt;guide&gt;.pdf" in html and "care <guide>" not in html
+        async with http.get(f"{standin.base_url.removesuffix('/api/')}/dev/slack/files/{shared['id']}") as got:
+            assert await got.read() == content
