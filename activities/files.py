@@ -42,8 +42,10 @@ class FileActivities:
         # To tell the agents in the thread about a file the shopper will not see.
         self.slack = slack
         self.settings = settings
-        # The stand-in (SLACK_API_URL on loopback) serves its files itself.
-        self.hosts = SLACK_FILE_HOSTS | {urlsplit(settings.slack_api_url).hostname or "slack.com"}
+        # Where the token may go: Slack's file host over https, and the Web API's own origin (the
+        # stand-in on loopback serves its files itself).
+        api = urlsplit(settings.slack_api_url)
+        self.origins = {("https", host) for host in SLACK_FILE_HOSTS} | {(api.scheme, api.hostname or "slack.com")}
 
     def all(self) -> list[Any]:
         return [self.copy_agent_files]
@@ -101,7 +103,7 @@ class FileActivities:
 
     async def _fetch(self, session: aiohttp.ClientSession, token: str, url: str | None) -> bytes:
         parts = urlsplit(url or "")
-        if parts.scheme not in ("https", "http") or parts.hostname not in self.hosts:
+        if (parts.scheme, parts.hostname) not in self.origins:
             raise zfiles.FileRejected("unsupported_type", "the file is not hosted by Slack (an external link?)")
         limit = self.settings.file_max_bytes
         try:

@@ -319,3 +319,51 @@ async def test_a_file_deleted_in_slack_is_erased_for_the_shopper_and_the_text_st
     history = await c.shopper.call("resume", {"since_seq": 0})
     kept = next(m for m in history["messages"] if m["seq"] == message["seq"])
     assert (kept["body"], kept["files"], kept["deleted"]) == ("the label", [], False)
+
+
+async def test_the_bot_token_is_never_sent_outside_slack(zora: Zora) -> None:
+    from aiohttp import web
+
+    seen: list[str] = []
+
+    async def steal(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.Response(body=png(), content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", steal)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        c = await conversation(zora)
+        event = {
+            "type": "message",
+            "subtype": "file_share",
+            "user": AGENT,
+            "text": "look",
+            "ts": "1900000701.000100",
+            "thread_ts": c.root["ts"],
+            "channel": CHANNEL,
+            "event_ts": "1900000701.000100",
+            "channel_type": "channel",
+            # Another host than Slack's (here: the same machine by another name).
+            "files": [
+                {
+                    "id": "FELSEWHERE",
+                    "name": "x.png",
+                    "mimetype": "image/png",
+                    "size": 100,
+                    "url_private_download": f"http://localhost:{port}/x.png",
+                }
+            ],
+        }
+        assert await zora.standin.deliver_event(event) == 200
+        await c.shopper.wait_for(lambda: len(c.shopper.agent_messages()) == 1)
+        files = await settled(c, c.shopper.agent_messages()[0]["seq"])
+        assert [f["state"] for f in files] == ["failed"]
+        assert seen == []
+    finally:
+        await runner.cleanup()
