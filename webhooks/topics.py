@@ -6,6 +6,7 @@ the HTTP request. Every handler works on the shop named by the delivery and on n
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,20 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[WebhookOutcome]]
+# A handler for topics about a shop Zora holds: it gets that shop's id.
+ShopHandler = Callable[[Delivery, int], Awaitable[WebhookOutcome]]
+
+
+def _installed(handler: ShopHandler) -> Handler:
+    """A delivery for a shop Zora does not hold is recorded as ignored; otherwise `handler` runs."""
+
+    @functools.wraps(handler)
+    async def run(d: Delivery) -> WebhookOutcome:
+        if d.shop_id is None:
+            return _not_installed(d)
+        return await handler(d, d.shop_id)
+
+    return run
 
 
 def _id(payload: dict[str, Any]) -> int:
@@ -77,68 +92,60 @@ def _notice_text(topic: str, payload: dict[str, Any]) -> str:
     return ":shopping_bags: " + line
 
 
-async def order_upsert(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
+@_installed
+async def order_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
     order = order_from_rest(d.payload)
-    written = await store.upsert_order(d.conn, d.shop_id, order)
+    written = await store.upsert_order(d.conn, shop_id, order)
     outcome = _applied(written)
     if d.topic in _ORDER_EVENTS and order.customer_id is not None:
         # A stale orders/paid still means the order was paid: agents hear about the event either way.
         outcome.notice = OrderNotice(
-            shop_id=d.shop_id, shopify_customer_id=order.customer_id, text=_notice_text(d.topic, d.payload)
+            shop_id=shop_id, shopify_customer_id=order.customer_id, text=_notice_text(d.topic, d.payload)
         )
     return outcome
 
 
-async def order_delete(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
-    await store.delete_order(d.conn, d.shop_id, _id(d.payload))
+@_installed
+async def order_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
+    await store.delete_order(d.conn, shop_id, _id(d.payload))
     return WebhookOutcome(status="processed")
 
 
-async def customer_upsert(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
-    return _applied(await store.upsert_customer(d.conn, d.shop_id, customer_from_rest(d.payload)))
+@_installed
+async def customer_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
+    return _applied(await store.upsert_customer(d.conn, shop_id, customer_from_rest(d.payload)))
 
 
-async def customer_delete(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
-    await store.delete_customer(d.conn, d.shop_id, _id(d.payload))
+@_installed
+async def customer_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
+    await store.delete_customer(d.conn, shop_id, _id(d.payload))
     return WebhookOutcome(status="processed")
 
 
-async def product_upsert(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
-    return _applied(await store.upsert_product(d.conn, d.shop_id, product_from_rest(d.payload)))
+@_installed
+async def product_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
+    return _applied(await store.upsert_product(d.conn, shop_id, product_from_rest(d.payload)))
 
 
-async def product_delete(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
-    await store.delete_product(d.conn, d.shop_id, _id(d.payload))
+@_installed
+async def product_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
+    await store.delete_product(d.conn, shop_id, _id(d.payload))
     return WebhookOutcome(status="processed")
 
 
-async def app_uninstalled(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
+@_installed
+async def app_uninstalled(d: Delivery, shop_id: int) -> WebhookOutcome:
     # The token is dead already; data stays until shop/redact (48 h later) in case of a reinstall.
-    await d.conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", d.shop_id, d.now)
+    await d.conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", shop_id, d.now)
     return WebhookOutcome(status="processed", remove_schedule=True)
 
 
-async def app_scopes_update(d: Delivery) -> WebhookOutcome:
-    if d.shop_id is None:
-        return _not_installed(d)
+@_installed
+async def app_scopes_update(d: Delivery, shop_id: int) -> WebhookOutcome:
     current = d.payload.get("current")
     if not isinstance(current, list):
         raise RejectedDelivery("payload has no 'current' scope list")
-    await d.conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", d.shop_id, [str(s) for s in current])
+    await d.conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", shop_id, [str(s) for s in current])
     return WebhookOutcome(status="processed", detail=",".join(str(s) for s in current))
 
 

@@ -438,3 +438,18 @@ async def test_order_events_reach_the_thread_of_the_customers_open_conversation(
     other["customer"]["id"] = 7999
     assert (await sz.deliver("orders/paid", other)).status == "processed"
     assert len(sz.zora.standin.posted) == before + 3
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["orders/create", "orders/delete", "customers/update", "products/delete", "app/uninstalled", "app/scopes_update"],
+)
+async def test_a_delivery_for_a_shop_zora_does_not_hold_is_ignored_and_writes_nothing(
+    sz: ShopifyZora, topic: str
+) -> None:
+    stranger = f"stranger-{uuid.uuid4().hex[:8]}.myshopify.com"
+    payload = sample_payload(topic, stranger)
+    outcome = await sz.deliver(topic, payload, shop=stranger)
+    assert (outcome.status, outcome.detail) == ("ignored", f"no shop {stranger} in Zora")
+    assert await sz.fetch("SELECT 1 FROM shops WHERE domain = $1", stranger) == []
+    assert outcome.remove_schedule is False and outcome.notice is None
