@@ -1004,19 +1004,8 @@ class SlackStandIn:
                 for block, actions in values.items()
             }
         }
-        member = self._users[user]
-        payload = {
-            "type": "view_submission",
-            "team": {"id": self.team_id, "domain": "zora-standin"},
-            "user": {"id": user, "username": member.name, "name": member.name, "team_id": self.team_id},
-            "api_app_id": self.app_id,
-            "token": _VERIFICATION_TOKEN,
-            "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
-            "view": view,
-            "response_urls": [],
-        }
-        raw = ("payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")).encode()
-        return await self._post_form(raw)
+        payload = {**self._interaction("view_submission", user), "view": view, "response_urls": []}
+        return await self._post_form(_form_payload(payload))
 
     async def _reactions_add(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         channel = self._channel(params)
@@ -1191,6 +1180,18 @@ class SlackStandIn:
             return 504
         return 200
 
+    def _interaction(self, kind: str, user: str) -> dict[str, Any]:
+        """What every interactivity payload starts with: its type, who acted, and a fresh trigger."""
+        member = self._users[user]
+        return {
+            "type": kind,
+            "team": {"id": self.team_id, "domain": "zora-standin"},
+            "user": {"id": user, "username": member.name, "name": member.name, "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": _VERIFICATION_TOKEN,
+            "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
+        }
+
     async def press_button(
         self, channel: str, message_ts: str | None, action_id: str, value: str, user: str = DEFAULT_AGENT_ID
     ) -> int:
@@ -1203,20 +1204,14 @@ class SlackStandIn:
         if message_ts is not None and message is None:
             raise StandInError(f"no message {message_ts} in {channel}")
         ephemeral_ts = message_ts or self._next_ts(channel)
-        member = self._users[user]
         payload = {
-            "type": "block_actions",
-            "team": {"id": self.team_id, "domain": "zora-standin"},
-            "user": {"id": user, "username": member.name, "name": member.name, "team_id": self.team_id},
-            "api_app_id": self.app_id,
-            "token": _VERIFICATION_TOKEN,
+            **self._interaction("block_actions", user),
             "container": {
                 "type": "message",
                 "message_ts": ephemeral_ts,
                 "channel_id": channel,
                 "is_ephemeral": message is None,
             },
-            "trigger_id": f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}",
             "channel": {"id": channel, "name": self._channels[channel].name},
             **({"message": copy.deepcopy(message)} if message is not None else {}),
             "response_url": f"{self._require_origin()}/dev/slack/response/{secrets.token_hex(8)}",
@@ -1233,8 +1228,7 @@ class SlackStandIn:
         }
         if self.events_url is None:
             return await self._deliver_over_socket("interactive", payload, 0, "")
-        raw = ("payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")).encode()
-        status, _ = await self._post_form(raw)
+        status, _ = await self._post_form(_form_payload(payload))
         return status
 
     async def _users_info(self, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
@@ -1406,11 +1400,7 @@ class SlackStandIn:
         return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _handle_inbox_reply(self, request: web.Request) -> web.Response:
-        # Loopback only, but a page on another origin could still post this form: refuse cross-site posts.
-        origin = request.headers.get("Origin")
-        if origin not in (None, "null") and URL(origin).host != request.url.host:
-            raise web.HTTPForbidden(text="cross-origin form post refused")
-        form = await request.post()
+        form = await _same_site_form(request)
         channel = str(form.get("channel", ""))
         thread_ts = str(form.get("thread_ts", ""))
         text = str(form.get("text", "")).strip()
@@ -1434,10 +1424,7 @@ class SlackStandIn:
         raise web.HTTPSeeOther(location)
 
     async def _handle_inbox_press(self, request: web.Request) -> web.Response:
-        origin = request.headers.get("Origin")
-        if origin not in (None, "null") and URL(origin).host != request.url.host:
-            raise web.HTTPForbidden(text="cross-origin form post refused")
-        form = await request.post()
+        form = await _same_site_form(request)
         channel, ts = str(form.get("channel", "")), str(form.get("ts", ""))
         location = f"/dev/slack#{quote(f'{channel}-{ts}')}"
         try:
@@ -1462,6 +1449,19 @@ class SlackStandIn:
             f"{html.escape(label)}</text></svg>"
         )
         return web.Response(text=svg, content_type="image/svg+xml")
+
+
+def _form_payload(payload: dict[str, Any]) -> bytes:
+    """An interactivity body as Slack sends it: form-encoded, the JSON under `payload`."""
+    return ("payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")).encode()
+
+
+async def _same_site_form(request: web.Request) -> Any:
+    """The inbox page's form. Loopback only, but a page on another origin could still post it: refused."""
+    origin = request.headers.get("Origin")
+    if origin not in (None, "null") and URL(origin).host != request.url.host:
+        raise web.HTTPForbidden(text="cross-origin form post refused")
+    return await request.post()
 
 
 _SIGN_IN_PAGE = "<!doctype html><html><head><title>Slack</title></head><body>Sign in to your workspace</body></html>"
