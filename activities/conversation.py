@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -283,16 +283,7 @@ class SweepActivities:
                 req.limit,
                 healed,
             )
-        for row in rows:
-            ref = ConversationRef(
-                shop=row["domain"],
-                shop_id=row["shop_id"],
-                conversation_id=row["conversation_id"],
-                shopper_id=row["shopper_id"],
-            )
-            await signal_conversation(
-                self.temporal, self.task_queue, ref, self.config, "deliver", DeliverRequest(reason="sweep")
-            )
+        await self._hand_over(rows, "deliver", DeliverRequest(reason="sweep"))
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
         files = await self._stuck_files(req)
@@ -306,6 +297,19 @@ class SweepActivities:
             )
         return SweepResult(handed_over=len(rows), files_handed_over=files, uploads_dropped=int(dropped.split()[-1]))
 
+    async def _hand_over(
+        self, rows: list[Any], signal: Literal["deliver", "files_shared"], arg: DeliverRequest | FilesShared
+    ) -> None:
+        """Signal(-with-start) each conversation in `rows` (conversation_id, shop_id, domain, shopper_id)."""
+        for row in rows:
+            ref = ConversationRef(
+                shop=row["domain"],
+                shop_id=row["shop_id"],
+                conversation_id=row["conversation_id"],
+                shopper_id=row["shopper_id"],
+            )
+            await signal_conversation(self.temporal, self.task_queue, ref, self.config, signal, arg)
+
     async def _stuck_files(self, req: SweepRequest) -> int:
         """Agents' files still pending long after they were shared: the signal to copy them was lost
         (the copy gives up and marks a file failed by itself, so this ends)."""
@@ -318,16 +322,7 @@ class SweepActivities:
                 max(req.older_than_seconds, 300),
                 req.limit,
             )
-        for row in rows:
-            ref = ConversationRef(
-                shop=row["domain"],
-                shop_id=row["shop_id"],
-                conversation_id=row["conversation_id"],
-                shopper_id=row["shopper_id"],
-            )
-            await signal_conversation(
-                self.temporal, self.task_queue, ref, self.config, "files_shared", FilesShared(seq=0)
-            )
+        await self._hand_over(rows, "files_shared", FilesShared(seq=0))
         if rows:
             log.warning("handed %d conversation(s) with files still to copy to their workflows", len(rows))
         return len(rows)
