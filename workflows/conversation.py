@@ -81,8 +81,6 @@ class ConversationWorkflow:
         self._apply_lock = asyncio.Lock()
         # Handlers that read the status wait for a fresh run to load it from PostgreSQL.
         self._loaded = not self.needs_load
-        self._auto = False
-        self._transcript = False
         self._copying = False
 
     def _note_suggestion(self) -> None:
@@ -100,7 +98,7 @@ class ConversationWorkflow:
         await self._auto_assign()
 
     async def _auto_assign(self, skip: str | None = None) -> None:
-        if not self._auto or self.state.status != "open" or self.state.assignee is not None:
+        if not self.state.auto_assign or self.state.status != "open" or self.state.assignee is not None:
             return
         pick = await _local("pick_agent", PickAgent(ref=self.ref, skip=skip), AgentPick)
         # Someone may have claimed it while the pick ran.
@@ -144,7 +142,7 @@ class ConversationWorkflow:
     @workflow.update
     async def resolve(self, action: AgentAction) -> Assignment:
         result = await self._change("resolved", self.state.assignee or action.user_id)
-        if self._transcript:
+        if self.state.transcript_on_resolve:
             # Sent by the main loop: the agent's answer does not wait for email.
             self.state.transcript_due = True
         return result
@@ -222,8 +220,8 @@ class ConversationWorkflow:
             # A fresh run (first message, or after a close): status and assignee live in PostgreSQL.
             loaded = await _local("load_conversation", LoadConversation(ref=self.ref), Assignment)
             self.state.status, self.state.assignee = loaded.status, loaded.assignee
-            self._auto = loaded.auto_assign
-            self._transcript = loaded.transcript_on_resolve
+            self.state.auto_assign = loaded.auto_assign
+            self.state.transcript_on_resolve = loaded.transcript_on_resolve
             self._loaded = True
         self._set_status(self.state.status)
         wake_at = workflow.now()

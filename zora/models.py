@@ -86,6 +86,10 @@ class ConversationState(BaseModel):
     transcript_due: bool = False
     # An agent shared files in the thread: copy them for the shopper (activities/files.py).
     files_due: bool = False
+    # The shop's choices, read from PostgreSQL when a fresh run starts and carried across
+    # continue-as-new (a continued run does not read them again).
+    auto_assign: bool = False
+    transcript_on_resolve: bool = False
 
 
 class FilesShared(BaseModel):

@@ -80,3 +80,40 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
             assert [m.rcpt_tos for m in catcher.caught] == [["ana@example.com"]]
     finally:
         await catcher.stop()
+
+
+async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_url: str) -> None:
+    import uuid
+
+    from zora.models import DeliverRequest, conversation_workflow_id
+
+    catcher = MailCatcher()
+    await catcher.start()
+    try:
+        async with running_zora(
+            infra, database_url, smtp_host="127.0.0.1", smtp_port=catcher.smtp_port, smtp_tls="none"
+        ) as zora:
+            async with zora.services.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
+                    zora.shop_id,
+                    json.dumps({"transcript_on_resolve": True}),
+                )
+            cid, root_ts = await _conversation(zora, "long@example.com")
+            handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
+            first_run = (await handle.describe()).run_id
+            # Enough signals for the dev server to suggest continue-as-new (50 events, tests/conftest.py).
+            for i in range(40):
+                await handle.signal("deliver", DeliverRequest(reason=f"test {i}"))
+            for _ in range(200):
+                if (await handle.describe()).run_id != first_run:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the workflow never continued as new")
+            # The continued run did not read the shop's settings again, and still emails the transcript.
+            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+            mails = await catcher.wait_for(1)
+            assert mails[0].rcpt_tos == ["long@example.com"]
+    finally:
+        await catcher.stop()
