@@ -15,9 +15,9 @@ from uuid import UUID
 import aiohttp
 
 from zora.errors import ZoraError
-from zora.security import unseal
 from zora.settings import Settings
 from zora.shopify import scores as scoring
+from zora.shopify import sync
 from zora.shopify.admin import CUSTOMER_UPDATE_NOTE, TAGS_ADD, TAGS_REMOVE, AdminClient
 from zora.shopify.models import CustomerProfile, CustomerSummary, OrderSummary, Tracking
 from zora.shopify.records import gid, split_tags
@@ -277,26 +277,22 @@ class CustomerDirectory:
     async def _target(self, shop_id: int, customer_id: int) -> tuple[str, str, int]:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT s.domain, s.access_token, c.shopify_customer_id FROM customers c JOIN shops s ON s.id = c.shop_id"
+                "SELECT s.domain, c.shopify_customer_id FROM customers c JOIN shops s ON s.id = c.shop_id"
                 " WHERE c.shop_id = $1 AND c.id = $2 AND c.deleted_at IS NULL",
                 shop_id,
                 customer_id,
             )
         if row is None or row["shopify_customer_id"] is None:
             raise CustomerNotFound(f"no Shopify customer {customer_id} in shop {shop_id}")
-        if row["access_token"] is None:
-            raise CustomerNotFound(f"{row['domain']} is not installed")
-        token = unseal(self.settings.sealing_keys(), str(row["access_token"]))
+        try:
+            # The one way to a shop's token: opened, and sealed again with the current key if needed.
+            _, token = await sync.shop_credentials(self.pool, self.settings, str(row["domain"]))
+        except sync.NotInstalled as exc:
+            raise CustomerNotFound(str(exc)) from None
         return str(row["domain"]), token, int(row["shopify_customer_id"])
 
     def _client(self, http: aiohttp.ClientSession, shop: str, token: str) -> AdminClient:
-        return AdminClient(
-            http,
-            shop=shop,
-            token=token,
-            api_version=self.settings.shopify_api_version,
-            base_url=self.settings.shopify_admin_base_url,
-        )
+        return sync.admin_client(http, self.settings, shop, token)
 
 
 def _like(text: str) -> str:
