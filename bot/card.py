@@ -48,8 +48,8 @@ class CardData:
 async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT c.id, c.shop_id, c.status, c.assignee, s.domain, s.settings, p.name, p.email, p.customer_id,"
-            " to_jsonb(cu) AS customer"
+            "SELECT c.id, c.shop_id, c.status, c.assignee, c.storefront_page, c.locale, s.domain, s.settings, p.name,"
+            " p.email, p.customer_id, to_jsonb(cu) AS customer"
             " FROM conversations c JOIN shops s ON s.id = c.shop_id JOIN shoppers p ON p.id = c.shopper_id"
             " LEFT JOIN customers cu ON cu.id = p.customer_id WHERE c.id = $1",
             conversation_id,
@@ -79,6 +79,8 @@ async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirecto
         shopper_email=row["email"] or customer.get("email"),
         verified=row["customer_id"] is not None,
         customer=customer,
+        page=row["storefront_page"],
+        locale=row["locale"],
     )
 
 

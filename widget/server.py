@@ -73,6 +73,9 @@ class MessageEvent(BaseModel):
     body: str = Field(max_length=4000)
     # Ids of this shopper's uploads (POST /widget/files) that the message sends.
     files: list[Annotated[str, Field(pattern=_UUID)]] = Field(default_factory=list, max_length=MAX_FILES_PER_MESSAGE)
+    # Where the shopper is: the storefront page and the widget's language (shown on the Slack card).
+    page: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$")
+    locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 
     @model_validator(mode="after")
     def _not_blank(self) -> MessageEvent:
@@ -345,6 +348,12 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return _error("unavailable", "the message was not accepted; please retry")
             if stored.duplicate:
                 return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
+            if stored.conversation_created and (event.page or event.locale):
+                try:
+                    await transcript.set_storefront_context(self.services.pool, ref, event.page, event.locale)
+                except Exception:
+                    # Only the card's "Storefront" line is missing; the message is stored and goes on.
+                    log.exception("could not store where the conversation started")
             await self.emitter.emit("message", transcript.wire(stored.message), identity.conversation_id)
             self.relay.submit(ref, stored.message)
             if stored.conversation_created or stored.reopened:

@@ -95,6 +95,19 @@ async def store_shopper_message(
     )
 
 
+async def set_storefront_context(pool: Any, ref: ConversationRef, page: str | None, locale: str | None) -> None:
+    """Where the conversation started (the card shows it); set once, before its thread is posted."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE conversations SET storefront_page = coalesce(storefront_page, $3), locale = coalesce(locale, $4)"
+            " WHERE id = $1 AND shop_id = $2",
+            ref.conversation_id,
+            ref.shop_id,
+            page,
+            locale,
+        )
+
+
 async def store_agent_message(
     pool: Any,
     ref: ConversationRef,

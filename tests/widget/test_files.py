@@ -303,3 +303,27 @@ async def test_uploads_are_rate_limited_per_conversation(zora: Zora) -> None:
         assert resp.status == 429
         assert (await resp.json())["error"]["code"] == "rate_limited"
         assert 0 < int(resp.headers["Retry-After"]) <= 600
+
+
+async def test_the_card_shows_where_the_conversation_started(zora: Zora) -> None:
+    import json
+
+    shopper = await zora.shopper()
+    bad = await shopper.call("message", {"client_id": "p0", "body": "hi", "page": "javascript:alert(1)"})
+    assert not bad["ok"] and bad["error"]["code"] == "invalid_payload"
+    before = len(zora.standin.posted)
+    page = "https://demo.example/products/blue-mug"
+    ack = await shopper.call(
+        "message", {"client_id": "p1", "body": "is it dishwasher safe?", "page": page, "locale": "fr"}
+    )
+    assert ack["ok"] and ack["seq"] == 1  # the refused one stored nothing
+    card = (await zora.standin.wait_for_posts(before + 2))[before]
+    assert f"{page} · fr" in json.dumps(card["blocks"], ensure_ascii=False)
+    # Later messages do not move it: it says where the conversation started.
+    assert (await shopper.call("message", {"client_id": "p2", "body": "x", "page": "https://demo.example/cart"}))["ok"]
+    rows = await zora.fetch(
+        "SELECT storefront_page, locale FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+        " WHERE m.client_id = 'p2' AND c.shop_id = $1",
+        zora.shop_id,
+    )
+    assert (rows[0]["storefront_page"], rows[0]["locale"]) == (page, "fr")

@@ -442,7 +442,8 @@ export function startWidget(cfg) {
     if (!resumed || !socket || !socket.connected || inflight.has(m.client_id) || retryTimers.has(m.client_id) || blocked(m)) return;
     const gen = generation;
     inflight.add(m.client_id);
-    const data = { client_id: m.client_id, body: m.body };
+    // page (no query: it can hold tokens) and locale: where the shopper is, for the agents' card.
+    const data = { client_id: m.client_id, body: m.body, page: location.origin + location.pathname, locale: t.lang };
     if (m.files.length) data.files = m.files.map((f) => f.id);
     socket.timeout(ACK_TIMEOUT).emit('message', data, (err, ack) => {
       if (gen !== generation) return; // disconnected meanwhile: the next connect re-sends it
