@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 
+from bot.outbound import SlackOutbound
 from zora import files as zfiles
 from zora.logs import conversation_id_var
 from zora.models import LoadConversation
@@ -36,11 +36,11 @@ class FileFetchError(Exception):
 
 
 class FileActivities:
-    def __init__(self, pool: Any, emitter: Emitter, settings: Settings, slack: AsyncWebClient) -> None:
+    def __init__(self, pool: Any, emitter: Emitter, settings: Settings, outbound: SlackOutbound) -> None:
         self.pool = pool
         self.emitter = emitter
         # To tell the agents in the thread about a file the shopper will not see.
-        self.slack = slack
+        self.outbound = outbound
         self.settings = settings
         # Where the token may go: Slack's file host over https, and the Web API's own origin (the
         # stand-in on loopback serves its files itself).
@@ -117,16 +117,7 @@ class FileActivities:
                     raise zfiles.FileRejected(
                         "unauthorized", "Slack refused the bot token for this file; the app needs the files:read scope"
                     )
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    size += len(chunk)
-                    if size > limit:
-                        raise zfiles.FileRejected(
-                            "file_too_large", f"the file is over the limit of {zfiles.human_size(limit)}"
-                        )
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return await zfiles.read_limited(resp.content, limit)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FileFetchError(f"{type(exc).__name__}: {exc}") from None
 
@@ -140,15 +131,8 @@ class FileActivities:
         return f"• {row['name']}: {error}"
 
     async def _tell_agents(self, conversation_id: Any, lines: list[str]) -> None:
-        async with self.pool.acquire() as conn:
-            thread = await conn.fetchrow(
-                "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
-            )
-        if thread is None:
-            return
-        text = zfiles.refused_note(lines)
         try:
-            await self.slack.chat_postMessage(channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=text)
+            await self.outbound.post_in_thread(conversation_id, zfiles.refused_note(lines))
         except SlackApiError as exc:
             # The shopper's widget already shows the file as not available; only this hint is lost.
             log.warning("could not tell the agents about a file not copied: %s", exc.response.get("error"))
@@ -159,12 +143,4 @@ class FileActivities:
         async with self.pool.acquire() as conn:
             found = await zfiles.files_of(conn, conversation_id, seqs)
         for seq in seqs:
-            await self.emitter.emit(
-                "message_files",
-                {
-                    "conversation_id": str(conversation_id),
-                    "seq": seq,
-                    "files": [f.model_dump(mode="json") for f in found.get(seq, [])],
-                },
-                conversation_id,
-            )
+            await zfiles.push_files(self.emitter, conversation_id, seq, found.get(seq, []))

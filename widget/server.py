@@ -26,7 +26,7 @@ from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
 from zora.logs import conversation_id_var
-from zora.models import ConversationConfig, ConversationRef, StoredMessage
+from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter
 from zora.security import (
     InvalidToken,
@@ -161,7 +161,6 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.relay = relay
         self.emitter = emitter
         self.secret = services.settings.secret()
-        self.config = ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600)
         # socket.io runs handlers concurrently; one lock per connection keeps its events in order.
         self._locks: dict[str, asyncio.Lock] = {}
         self.presence = Presence(services.redis)
@@ -516,7 +515,7 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
         content_type = zfiles.check_declared(
             request.headers.get("Content-Type", ""), request.content_length or 0, limit
         )
-        data = await _read_limited(request, limit)
+        data = await zfiles.read_limited(request.content, limit)
         if not data:
             return _json_error(400, "invalid_request", "the body is empty: send the file's bytes")
         zfiles.check_content(content_type, data)
@@ -531,18 +530,6 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
         return _json_error(503, "unavailable", "the file was not stored; please try again")
     log.info("shopper uploaded a file", extra={"size": info.size, "type": info.type})
     return web.json_response({"file": info.model_dump(mode="json")}, status=201)
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a missing or false Content-Length changes nothing)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise FileRejected("file_too_large", f"the file is over the limit of {zfiles.human_size(limit)}")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def download_handler(request: web.Request, services: Services) -> web.Response:

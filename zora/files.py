@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from zora.models import ConversationRef, FileInfo
+from zora.push import Emitter
 
 # Content type -> the ways a real file of that type starts.
 _SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -87,6 +88,28 @@ def clean_name(name: str) -> str:
     """A file name safe to show and to put in a header: no control characters or path parts."""
     cleaned = _UNSAFE_NAME.sub("_", name).strip().strip(".") or "file"
     return cleaned[-MAX_NAME:]
+
+
+async def read_limited(stream: Any, limit: int) -> bytes:
+    """All of an aiohttp stream (a request's or a response's body), refused as soon as it passes
+    `limit`: a missing or false Content-Length changes nothing."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise FileRejected("file_too_large", f"the file is over the limit of {human_size(limit)}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def push_files(emitter: Emitter, conversation_id: UUID, seq: int, files: list[FileInfo]) -> None:
+    """`message_files` to the conversation's widgets: the files of message `seq` are now these."""
+    await emitter.emit(
+        "message_files",
+        {"conversation_id": str(conversation_id), "seq": seq, "files": [f.model_dump(mode="json") for f in files]},
+        conversation_id,
+    )
 
 
 def refused_note(lines: list[str]) -> str:

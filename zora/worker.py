@@ -28,13 +28,12 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     queue = task_queue or settings.temporal_task_queue
     config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
     directory = CustomerDirectory(services.pool, settings)
-    conversations = ConversationActivities(
-        services.pool, SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
-    )
+    outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
+    conversations = ConversationActivities(services.pool, outbound)
     sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
-    files = FileActivities(services.pool, emitter, settings, services.slack)
+    files = FileActivities(services.pool, emitter, settings, outbound)
     # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
     # garbage collection that runs a finalizer during those imports can break them (CPython bug
     # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deps import BotDeps
 from zora import transcript
-from zora.files import FileRejected, check_declared, refused_note
+from zora.files import FileRejected, check_declared, push_files, refused_note
 from zora.logs import conversation_id_var
 from zora.models import AgentAction, Author, ConversationRef, FilesShared
 from zora.shop_settings import ShopSettings, parse_settings
@@ -204,15 +204,7 @@ async def _changed(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         dropped = await transcript.drop_agent_files(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), keep)
         if dropped is not None:
             conversation_id, seq, left = dropped
-            await deps.emitter.emit(
-                "message_files",
-                {
-                    "conversation_id": str(conversation_id),
-                    "seq": seq,
-                    "files": [f.model_dump(mode="json") for f in left],
-                },
-                conversation_id,
-            )
+            await push_files(deps.emitter, conversation_id, seq, left)
     edited = await transcript.edit_agent_message(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), text, now)
     if edited is not None:
         await deps.emitter.emit(
