@@ -169,12 +169,14 @@ async def redraw_card(
     pool: Any, slack: AsyncWebClient, conversation_id: UUID, directory: CustomerDirectory | None = None
 ) -> None:
     """Edit the thread's root post to show the conversation as it is now (nothing before it exists)."""
-    card = await load_card(pool, conversation_id, directory)
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
         )
-    if card is None or row is None:
-        return  # no thread yet: the card is posted with the first message
+    if row is None:
+        return  # no thread yet: the card is posted with the first message (and its customer data)
+    card = await load_card(pool, conversation_id, directory)
+    if card is None:
+        return
     text, blocks = render(card)
     await slack.chat_update(channel=row["channel_id"], ts=row["thread_ts"], text=text, blocks=blocks)
