@@ -367,3 +367,66 @@ async def test_the_bot_token_is_never_sent_outside_slack(zora: Zora) -> None:
         assert seen == []
     finally:
         await runner.cleanup()
+
+
+async def test_a_copy_that_fails_on_its_last_tries_marks_the_file_failed(zora: Zora) -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.files import MAX_ATTEMPTS, FileActivities, FileFetchError
+    from bot.outbound import SlackOutbound
+    from widget.emitter import ShopperEmitter
+    from zora import transcript
+    from zora.models import Author, ConversationRef, LoadConversation
+
+    c = await conversation(zora)
+    session = await zora.session(token=c.shopper.token)
+    ref = ConversationRef(
+        shop=zora.shop,
+        shop_id=zora.shop_id,
+        conversation_id=uuid.UUID(session["conversation_id"]),
+        shopper_id=uuid.UUID(session["shopper_id"]),
+    )
+    slack_file = zora.standin.add_file("flaky.png", png(), "image/png", channel=CHANNEL)
+    stored = await transcript.store_agent_message(
+        zora.services.pool,
+        ref,
+        author_id=AGENT,
+        author=Author(name="Ada"),
+        body="",
+        channel=CHANNEL,
+        ts="1900000801.000100",
+        at=datetime.now(UTC),
+        files=[
+            transcript.SharedFile(
+                slack_file_id=slack_file["id"],
+                name="flaky.png",
+                content_type="image/png",
+                size=100,
+                url=slack_file["url_private_download"],
+            )
+        ],
+    )
+    assert stored is not None
+    emitter = ShopperEmitter(zora.settings.redis_url or "")
+    outbound = SlackOutbound(zora.services.pool, zora.services.slack, emitter)
+    copier = FileActivities(zora.services.pool, emitter, zora.settings, outbound)
+    env = ActivityEnvironment()
+    zora.standin.download_failures = 2
+    try:
+        # An early try: Slack's 503 is worth another try, so the activity fails and the file waits.
+        env.info = dataclasses.replace(env.info, attempt=1)
+        with pytest.raises(FileFetchError):
+            await env.run(copier.copy_agent_files, LoadConversation(ref=ref))
+        # The last tries give up: the file is shown as failed, and the agents are told.
+        env.info = dataclasses.replace(env.info, attempt=MAX_ATTEMPTS)
+        assert await env.run(copier.copy_agent_files, LoadConversation(ref=ref)) == 0
+    finally:
+        zora.standin.download_failures = 0
+        await emitter.close()
+    rows = await zora.fetch("SELECT state, error FROM files WHERE name = 'flaky.png' AND shop_id = $1", zora.shop_id)
+    assert rows[0]["state"] == "failed" and "HTTP 503" in rows[0]["error"]
+    notes = [m["text"] for m in zora.standin.thread(CHANNEL, c.root["ts"]) if "flaky.png" in m.get("text", "")]
+    assert len(notes) == 1 and "Not sent to the shopper" in notes[0]
