@@ -58,6 +58,46 @@ async def settled(c: Conversation, seq: int) -> list[dict[str, Any]]:
     return c.files_of(seq)
 
 
+async def stored_without_signal(zora: Zora, c: Conversation, name: str, ts: str) -> tuple[Any, int]:
+    """An agent's file stored as the Slack listener stores it, but with no signal to copy it (the
+    process died first): the conversation's ref and the message's seq."""
+    from datetime import UTC, datetime
+
+    from zora import transcript
+    from zora.models import Author, ConversationRef
+
+    session = await zora.session(token=c.shopper.token)
+    ref = ConversationRef(
+        shop=zora.shop,
+        shop_id=zora.shop_id,
+        conversation_id=uuid.UUID(session["conversation_id"]),
+        shopper_id=uuid.UUID(session["shopper_id"]),
+    )
+    image = png(4, 4)
+    slack_file = zora.standin.add_file(name, image, "image/png", channel=CHANNEL)
+    stored = await transcript.store_agent_message(
+        zora.services.pool,
+        ref,
+        author_id=AGENT,
+        author=Author(name="Ada"),
+        body="",
+        channel=CHANNEL,
+        ts=ts,
+        at=datetime.now(UTC),
+        files=[
+            transcript.SharedFile(
+                slack_file_id=slack_file["id"],
+                name=name,
+                content_type="image/png",
+                size=len(image),
+                url=slack_file["url_private_download"],
+            )
+        ],
+    )
+    assert stored is not None
+    return ref, stored.seq
+
+
 async def test_an_agents_image_is_copied_and_shown_to_the_shopper(zora: Zora) -> None:
     c = await conversation(zora)
     downloads = len(zora.standin.downloads)
@@ -177,43 +217,12 @@ async def test_deleting_the_message_in_slack_erases_its_file(zora: Zora) -> None
 
 
 async def test_the_sweep_copies_files_whose_signal_was_lost(zora: Zora) -> None:
-    from datetime import UTC, datetime
-
     from workflows.sweeper import SweepWorkflow
-    from zora import transcript
-    from zora.models import Author, ConversationRef, SweepRequest
+    from zora.models import SweepRequest
 
     c = await conversation(zora)
-    session = await zora.session(token=c.shopper.token)
-    ref = ConversationRef(
-        shop=zora.shop,
-        shop_id=zora.shop_id,
-        conversation_id=uuid.UUID(session["conversation_id"]),
-        shopper_id=uuid.UUID(session["shopper_id"]),
-    )
-    image = png(4, 4)
-    slack_file = zora.standin.add_file("lost.png", image, "image/png", channel=CHANNEL)
     # Stored by the listener ten minutes ago; the process died before it could signal the workflow.
-    stored = await transcript.store_agent_message(
-        zora.services.pool,
-        ref,
-        author_id=AGENT,
-        author=Author(name="Ada"),
-        body="",
-        channel=CHANNEL,
-        ts="1900000301.000100",
-        at=datetime.now(UTC),
-        files=[
-            transcript.SharedFile(
-                slack_file_id=slack_file["id"],
-                name="lost.png",
-                content_type="image/png",
-                size=len(image),
-                url=slack_file["url_private_download"],
-            )
-        ],
-    )
-    assert stored is not None
+    _, seq = await stored_without_signal(zora, c, "lost.png", "1900000301.000100")
     await zora.fetch("UPDATE files SET created_at = now() - interval '10 minutes' WHERE name = 'lost.png'")
     handle = await zora.services.temporal.start_workflow(
         SweepWorkflow.run,
@@ -222,8 +231,8 @@ async def test_the_sweep_copies_files_whose_signal_was_lost(zora: Zora) -> None:
         task_queue=zora.settings.temporal_task_queue,
     )
     assert (await handle.result()).files_handed_over == 1
-    await c.shopper.wait_for(lambda: any(e["seq"] == stored.seq for e in c.file_events), timeout=30)
-    pushed = next(e for e in c.file_events if e["seq"] == stored.seq)
+    await c.shopper.wait_for(lambda: any(e["seq"] == seq for e in c.file_events), timeout=30)
+    pushed = next(e for e in c.file_events if e["seq"] == seq)
     assert [(f["name"], f["state"]) for f in pushed["files"]] == [("lost.png", "ready")]
 
 
@@ -371,45 +380,16 @@ async def test_the_bot_token_is_never_sent_outside_slack(zora: Zora) -> None:
 
 async def test_a_copy_that_fails_on_its_last_tries_marks_the_file_failed(zora: Zora) -> None:
     import dataclasses
-    from datetime import UTC, datetime
 
     from temporalio.testing import ActivityEnvironment
 
     from activities.files import MAX_ATTEMPTS, FileActivities, FileFetchError
     from bot.outbound import SlackOutbound
     from widget.emitter import ShopperEmitter
-    from zora import transcript
-    from zora.models import Author, ConversationRef, LoadConversation
+    from zora.models import LoadConversation
 
     c = await conversation(zora)
-    session = await zora.session(token=c.shopper.token)
-    ref = ConversationRef(
-        shop=zora.shop,
-        shop_id=zora.shop_id,
-        conversation_id=uuid.UUID(session["conversation_id"]),
-        shopper_id=uuid.UUID(session["shopper_id"]),
-    )
-    slack_file = zora.standin.add_file("flaky.png", png(), "image/png", channel=CHANNEL)
-    stored = await transcript.store_agent_message(
-        zora.services.pool,
-        ref,
-        author_id=AGENT,
-        author=Author(name="Ada"),
-        body="",
-        channel=CHANNEL,
-        ts="1900000801.000100",
-        at=datetime.now(UTC),
-        files=[
-            transcript.SharedFile(
-                slack_file_id=slack_file["id"],
-                name="flaky.png",
-                content_type="image/png",
-                size=100,
-                url=slack_file["url_private_download"],
-            )
-        ],
-    )
-    assert stored is not None
+    ref, _ = await stored_without_signal(zora, c, "flaky.png", "1900000801.000100")
     emitter = ShopperEmitter(zora.settings.redis_url or "")
     outbound = SlackOutbound(zora.services.pool, zora.services.slack, emitter)
     copier = FileActivities(zora.services.pool, emitter, zora.settings, outbound)

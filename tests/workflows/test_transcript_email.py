@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.harness import CHANNEL, Zora, running_zora
@@ -42,7 +44,9 @@ async def _until(check: Any) -> None:
     raise AssertionError("the workflow never got there")
 
 
-async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: Any, database_url: str) -> None:
+@asynccontextmanager
+async def _transcript_shop(infra: Any, database_url: str) -> AsyncIterator[tuple[Zora, MailCatcher]]:
+    """Zora with a real SMTP server, its shop emailing transcripts on resolve."""
     catcher = MailCatcher()
     await catcher.start()
     try:
@@ -55,31 +59,36 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
                     zora.shop_id,
                     json.dumps({"transcript_on_resolve": True}),
                 )
-            cid, root_ts = await _conversation(zora, "ana@example.com")
-            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
-            mails = await catcher.wait_for(1)
-            body = mails[0].message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-            assert mails[0].rcpt_tos == ["ana@example.com"]
-            assert "Do you gift-wrap?" in body and "Yes, for free." in body
-            # Reopened and resolved again with nothing new: no second email.
-            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_reopen", cid) == 200
-            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
-            # The transcript step ran a second time (and found nothing new to send).
-            await _until(lambda: _count(zora, cid, "email_transcript", 2))
-            assert len(catcher.caught) == 1
-
-            # A shop without the option: resolving sends nothing.
-            async with zora.services.pool.acquire() as conn:
-                await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
-            other, other_ts = await _conversation(zora, "bo@example.com")
-            assert await zora.standin.press_button(CHANNEL, other_ts, "zora_resolve", other) == 200
-            # The resolve is applied (its local activity done); a transcript would have been scheduled
-            # in the same workflow task, and none was.
-            await _until(lambda: _count(zora, other, "apply_assignment", 1))
-            assert "email_transcript" not in await zora.activities_run(other, scheduled=True)
-            assert [m.rcpt_tos for m in catcher.caught] == [["ana@example.com"]]
+            yield zora, catcher
     finally:
         await catcher.stop()
+
+
+async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: Any, database_url: str) -> None:
+    async with _transcript_shop(infra, database_url) as (zora, catcher):
+        cid, root_ts = await _conversation(zora, "ana@example.com")
+        assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+        mails = await catcher.wait_for(1)
+        body = mails[0].message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        assert mails[0].rcpt_tos == ["ana@example.com"]
+        assert "Do you gift-wrap?" in body and "Yes, for free." in body
+        # Reopened and resolved again with nothing new: no second email.
+        assert await zora.standin.press_button(CHANNEL, root_ts, "zora_reopen", cid) == 200
+        assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+        # The transcript step ran a second time (and found nothing new to send).
+        await _until(lambda: _count(zora, cid, "email_transcript", 2))
+        assert len(catcher.caught) == 1
+
+        # A shop without the option: resolving sends nothing.
+        async with zora.services.pool.acquire() as conn:
+            await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
+        other, other_ts = await _conversation(zora, "bo@example.com")
+        assert await zora.standin.press_button(CHANNEL, other_ts, "zora_resolve", other) == 200
+        # The resolve is applied (its local activity done); a transcript would have been scheduled
+        # in the same workflow task, and none was.
+        await _until(lambda: _count(zora, other, "apply_assignment", 1))
+        assert "email_transcript" not in await zora.activities_run(other, scheduled=True)
+        assert [m.rcpt_tos for m in catcher.caught] == [["ana@example.com"]]
 
 
 async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_url: str) -> None:
@@ -87,33 +96,20 @@ async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_ur
 
     from zora.models import DeliverRequest, conversation_workflow_id
 
-    catcher = MailCatcher()
-    await catcher.start()
-    try:
-        async with running_zora(
-            infra, database_url, smtp_host="127.0.0.1", smtp_port=catcher.smtp_port, smtp_tls="none"
-        ) as zora:
-            async with zora.services.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                    zora.shop_id,
-                    json.dumps({"transcript_on_resolve": True}),
-                )
-            cid, root_ts = await _conversation(zora, "long@example.com")
-            handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
-            first_run = (await handle.describe()).run_id
-            # Enough signals for the dev server to suggest continue-as-new (50 events, tests/conftest.py).
-            for i in range(40):
-                await handle.signal("deliver", DeliverRequest(reason=f"test {i}"))
-            for _ in range(200):
-                if (await handle.describe()).run_id != first_run:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the workflow never continued as new")
-            # The continued run did not read the shop's settings again, and still emails the transcript.
-            assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
-            mails = await catcher.wait_for(1)
-            assert mails[0].rcpt_tos == ["long@example.com"]
-    finally:
-        await catcher.stop()
+    async with _transcript_shop(infra, database_url) as (zora, catcher):
+        cid, root_ts = await _conversation(zora, "long@example.com")
+        handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
+        first_run = (await handle.describe()).run_id
+        # Enough signals for the dev server to suggest continue-as-new (50 events, tests/conftest.py).
+        for i in range(40):
+            await handle.signal("deliver", DeliverRequest(reason=f"test {i}"))
+        for _ in range(200):
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the workflow never continued as new")
+        # The continued run did not read the shop's settings again, and still emails the transcript.
+        assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
+        mails = await catcher.wait_for(1)
+        assert mails[0].rcpt_tos == ["long@example.com"]
