@@ -223,6 +223,7 @@ class SlackStandIn:
             "chat.delete": self._chat_delete,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.replies": self._conversations_replies,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
@@ -419,8 +420,14 @@ class SlackStandIn:
             await resp.read()
             return resp.status
 
-    async def agent_reply(self, channel: str, thread_ts: str, text: str, user: str = DEFAULT_AGENT_ID) -> int:
-        """A person replies in the thread: store it and deliver the ``message`` event to Zora."""
+    async def agent_reply(
+        self, channel: str, thread_ts: str, text: str, user: str = DEFAULT_AGENT_ID, *, deliver: bool = True
+    ) -> int:
+        """A person replies in the thread: store it and deliver the ``message`` event to Zora.
+
+        ``deliver=False`` models a reply written while Zora was down or unreachable: Slack keeps it
+        (``conversations.replies`` shows it) but the event never arrives; returns 0 then.
+        """
         root = self._messages.get(channel, {}).get(thread_ts)
         if root is None:
             raise StandInError(f"no thread {thread_ts} in channel {channel}")
@@ -437,6 +444,8 @@ class SlackStandIn:
             "blocks": _rich_text(text),
         }
         self._store_reply(channel, root, message)
+        if not deliver:
+            return 0
         event = {
             "user": user,
             "type": "message",
@@ -1302,6 +1311,61 @@ class SlackStandIn:
                 "purpose": dict(empty_topic),
             },
         }
+
+    @staticmethod
+    def _ts_param(params: dict[str, Any], name: str, error: str) -> tuple[int, int] | None:
+        value = params.get(name)
+        if not value:
+            return None
+        try:
+            return _ts_key(str(value).removeprefix("next_ts:"))
+        except ValueError:
+            raise _ApiError(error) from None
+
+    async def _conversations_replies(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """A thread, parent first, then its replies oldest first, as Slack pages it.
+
+        ``oldest``/``latest`` bound the replies (exclusive unless ``inclusive``); the parent is always
+        the first message, as Slack returns it. ``metadata`` is included only with
+        ``include_all_metadata``. The cursor is opaque to callers (the next reply's ts here).
+        """
+        channel = self._channel(params)
+        self._require(params, "ts")
+        messages = self._messages[channel]
+        target = messages.get(str(params["ts"]))
+        if target is None:
+            raise _ApiError("thread_not_found")
+        root = messages.get(str(target.get("thread_ts") or target["ts"]), target)
+        try:
+            limit = min(max(int(params.get("limit") or 1000), 1), 1000)
+        except ValueError:
+            raise _ApiError("invalid_limit") from None
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = self._ts_param(params, "oldest", "invalid_ts_oldest")
+        latest = self._ts_param(params, "latest", "invalid_ts_latest")
+        after = self._ts_param(params, "cursor", "invalid_cursor")
+
+        def wanted(ts: str) -> bool:
+            key = _ts_key(ts)
+            if after is not None and key < after:
+                return False
+            if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
+                return False
+            return latest is None or key < latest or (key == latest and inclusive)
+
+        replies = sorted((ts for ts in self._replies.get((channel, root["ts"]), []) if wanted(ts)), key=_ts_key)
+        page, rest = replies[:limit], replies[limit:]
+        found = [root, *(messages[ts] for ts in page)] if after is None else [messages[ts] for ts in page]
+        out = []
+        for message in found:
+            copied = copy.deepcopy(message)
+            if not with_metadata:
+                copied.pop("metadata", None)
+            out.append(copied)
+        answer: dict[str, Any] = {"ok": True, "messages": out, "has_more": bool(rest)}
+        answer["response_metadata"] = {"next_cursor": f"next_ts:{rest[0]}" if rest else ""}
+        return answer
 
     # ------------------------------------------------------------------ local inbox (zora dev)
 
