@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from temporalio.testing import ActivityEnvironment
@@ -21,6 +22,7 @@ from bot.app import create_bolt_app, events_handler
 from bot.deps import BotDeps
 from tests.conftest import FIXTURES
 from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.widget.test_files import PDF
 from widget.emitter import ShopperEmitter
 from workflows.sweeper import SweepWorkflow
 from zora.models import BackfillRequest, BackfillResult, SweepRequest, SweepResult
@@ -150,13 +152,24 @@ async def test_a_stalled_redis_does_not_hang_the_reply(zora: Zora) -> None:
             _slack_events_with_redis(zora, url, redis_connect_timeout_seconds=0.2, redis_socket_timeout_seconds=0.2),
         ):
             # Completion is the assertion: without timeouts the request waits on Redis forever.
-            status = await asyncio.wait_for(zora.standin.agent_reply(CHANNEL, thread_ts, "Redis hangs"), 120)
+            status = await asyncio.wait_for(zora.standin.agent_reply(CHANNEL, thread_ts, "Redis hangs"), 60)
     finally:
         zora.standin.delivery_timeout = 3.0
     assert status == 200
     assert await _agent_rows(zora, thread_ts) == ["Redis hangs"]
     # The push went to the hung Redis too; the widget gets the reply when it resumes.
     assert await _history(shopper) == ["Redis hangs"]
+
+
+async def test_a_quiet_socketio_channel_outlives_the_redis_socket_timeout(infra: Any, database_url: str) -> None:
+    """The web's socket.io subscriber waits on Redis with no answer due; the socket timeout must not cut
+    that wait (redis-py before 8.0.1 did: it dropped and resubscribed, losing pushes meanwhile)."""
+    async with running_zora(infra, database_url, redis_socket_timeout_seconds=0.1) as quick:
+        shopper, thread_ts = await _conversation(quick)
+        await asyncio.sleep(1.0)  # quiet for ten socket timeouts: not a measurement, the situation itself
+        assert await quick.standin.agent_reply(CHANNEL, thread_ts, "after a quiet spell") == 200
+        await shopper.wait_for(lambda: bool(shopper.agent_messages()))
+        assert [m["body"] for m in shopper.agent_messages()] == ["after a quiet spell"]
 
 
 # ---------------------------------------------------------------- "Also send to #channel"
@@ -329,3 +342,28 @@ async def test_a_rate_limited_backfill_stops_the_run_and_waits_for_retry_after(z
         assert (await _run(backfill)).replies_stored == 1
     await shopper.wait_for(lambda: bool(shopper.agent_messages()))
     assert [m["body"] for m in shopper.agent_messages()] == ["after the limit"]
+
+
+async def test_a_file_shared_while_slack_could_not_reach_zora_is_fetched_and_copied(zora: Zora) -> None:
+    shopper, thread_ts = await _conversation(zora)
+    previous, zora.standin.events_url = zora.standin.events_url, f"http://127.0.0.1:{_closed_port()}/slack/events"
+    try:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await zora.standin.share_file(CHANNEL, thread_ts, "label.pdf", PDF, "application/pdf", "your label")
+    finally:
+        zora.standin.events_url = previous
+    await _first_in_line(zora, thread_ts)
+
+    async with _backfill(zora, conversations_per_run=1) as backfill:
+        assert (await _run(backfill)).replies_stored == 1
+
+    await shopper.wait_for(lambda: bool(shopper.agent_messages()))
+    [message] = shopper.agent_messages()
+    assert message["body"] == "your label" and [f["name"] for f in message["files"]] == ["label.pdf"]
+    # Copied from Slack as for a delivered event (the files_shared signal to the conversation's workflow).
+    for _ in range(600):
+        rows = await zora.fetch("SELECT state FROM files WHERE name = 'label.pdf' AND shop_id = $1", zora.shop_id)
+        if rows and rows[0]["state"] != "pending":
+            break
+        await asyncio.sleep(0.05)
+    assert [r["state"] for r in rows] == ["ready"]
