@@ -93,13 +93,15 @@ async def _stalled_redis() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def _slack_events_with_redis(zora: Zora, redis_url: str, **settings: Any) -> AsyncIterator[None]:
+async def _slack_events_with_redis(
+    zora: Zora, redis_url: str, *, pushes_too: bool = False, **settings: Any
+) -> AsyncIterator[None]:
     """Slack's events go to a bolt app built as Zora builds it, whose Redis client (de-duplication,
-    presence) points at `redis_url`; the shared embedded Redis is left alone. Pushes to shoppers go
-    through the real Redis unless `settings` say otherwise (then they go to `redis_url` as well)."""
+    presence) points at `redis_url`, and with `pushes_too` its pushes to shoppers as well (otherwise
+    they go through the session's Redis, which this leaves alone)."""
     configured = zora.settings.with_values(**settings) if settings else zora.settings
     redis = redis_client(configured, redis_url)
-    emitter = ShopperEmitter.from_settings(configured, url=redis_url if settings else zora.settings.redis_url)
+    emitter = ShopperEmitter.from_settings(configured, url=redis_url if pushes_too else zora.settings.redis_url)
     services = dataclasses.replace(zora.services, settings=configured, redis=redis)
     app = web.Application()
     app.router.add_post("/slack/events", events_handler(create_bolt_app(services, emitter)))
@@ -149,7 +151,9 @@ async def test_a_stalled_redis_does_not_hang_the_reply(zora: Zora) -> None:
     try:
         async with (
             _stalled_redis() as url,
-            _slack_events_with_redis(zora, url, redis_connect_timeout_seconds=0.2, redis_socket_timeout_seconds=0.2),
+            _slack_events_with_redis(
+                zora, url, pushes_too=True, redis_connect_timeout_seconds=0.2, redis_socket_timeout_seconds=0.2
+            ),
         ):
             # Completion is the assertion: without timeouts the request waits on Redis forever.
             status = await asyncio.wait_for(zora.standin.agent_reply(CHANNEL, thread_ts, "Redis hangs"), 60)
