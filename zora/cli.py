@@ -123,7 +123,7 @@ async def _run_worker(settings: Settings) -> None:
     settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token", "zora_secret_key")
     assert settings.redis_url
     async with open_services(settings) as services:
-        emitter = ShopperEmitter(settings.redis_url)
+        emitter = ShopperEmitter.from_settings(settings)
         try:
             await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
             log.info("worker polling task queue %s", settings.temporal_task_queue)

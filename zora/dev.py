@@ -162,7 +162,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
 
             await install_demo(services, shopify_standin, settings.demo_shop)
         assert settings.redis_url
-        emitter = ShopperEmitter(settings.redis_url)
+        emitter = ShopperEmitter.from_settings(settings)
         stack.push_async_callback(emitter.close)
 
         runner = web.AppRunner(create_app(settings, services))

@@ -216,6 +216,8 @@ class SweepResult(BaseModel):
     files_handed_over: int = 0
     # Shoppers' uploads that no message sent within a day, deleted.
     uploads_dropped: int = 0
+    # Agent replies Slack never delivered, fetched from their threads (activities/backfill.py).
+    replies_backfilled: int = 0
 
 
 # Offline delivery (workflows/delivery.py): agent replies a shopper has not seen, then one email.
@@ -260,3 +262,20 @@ class DigestResult(BaseModel):
     result: str
     from_seq: int | None = None
     to_seq: int | None = None
+
+
+# Agent replies Slack never delivered, fetched by the sweep (activities/backfill.py).
+
+
+class BackfillRequest(BaseModel):
+    """How much one run may read is set by the worker's settings, so nothing varies per run."""
+
+
+class BackfillResult(BaseModel):
+    # Threads read this run, conversations.replies calls made, replies stored that Zora had not heard of.
+    conversations: int = 0
+    calls: int = 0
+    replies_stored: int = 0
+    # Slack answered 429: the run stopped there, and runs until its Retry-After has passed read nothing.
+    rate_limited: bool = False
+    paused: bool = False

@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     sentry_dsn: str | None = None
     environment: str = "production"
 
+    # Redis timeouts (seconds): to connect, and for each command's answer. Redis answers in well under a
+    # millisecond, so a slower answer is an outage: the command fails instead of hanging the request, and
+    # what uses Redis (event de-duplication, presence, pushes) carries on without it.
+    redis_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    redis_socket_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    # Agent replies Slack never delivered (Zora down or unreachable) are fetched by the minute sweep with
+    # conversations.replies (Slack Tier 3, about 50 calls a minute): at most this many open conversations
+    # and this many calls per run (0 conversations turns it off). A 429 ends the run; the next one goes on.
+    reply_backfill_conversations_per_run: int = Field(default=20, ge=0, le=1000)
+    reply_backfill_calls_per_run: int = Field(default=30, ge=1, le=1000)
+
     # `zora dev`.
     data_dir: Path = Path(".zora")
     demo_shop: str = "demo.myshopify.com"

@@ -28,7 +28,7 @@ from widget.server import (
 )
 from zora.errors import ConfigError
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
-from zora.services import Services, open_services
+from zora.services import Services, open_services, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
 from zora.temporal import signal_conversation
@@ -57,7 +57,10 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=socketio.AsyncRedisManager(
-            (services.settings.redis_url if services else settings.redis_url) or ""
+            (services.settings.redis_url if services else settings.redis_url) or "",
+            # Publishing waits at most the socket timeout; the subscriber's blocking read is exempt
+            # (redis-py >= 8.0.1), so a quiet channel does not drop it.
+            redis_options=redis_timeouts(services.settings if services else settings),
         ),
         # An empty list turns python-socketio's origin check off: storefronts live on many origins and
         # sockets authenticate with a shopper token, not cookies, so the origin proves nothing here.

@@ -7,6 +7,7 @@ import gc
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.backfill import ReplyBackfill
 from activities.conversation import ConversationActivities, SweepActivities
 from activities.delivery import DeliveryActivities
 from activities.files import FileActivities
@@ -34,6 +35,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
+    backfill = ReplyBackfill.from_services(services, emitter)
     # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
     # garbage collection that runs a finalizer during those imports can break them (CPython bug
     # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so
@@ -41,7 +43,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, delivery, files)
+        return _worker(services, queue, conversations, sweep, shopify, delivery, files, backfill)
     finally:
         if collecting:
             gc.enable()
@@ -55,6 +57,7 @@ def _worker(
     shopify: ShopifyActivities,
     delivery: DeliveryActivities,
     files: FileActivities,
+    backfill: ReplyBackfill,
 ) -> Worker:
     return Worker(
         services.temporal,
@@ -66,7 +69,14 @@ def _worker(
             ShopifyReconcileWorkflow,
             OutboundDeliveryWorkflow,
         ],
-        activities=[*conversations.all(), sweep.sweep_undelivered, *shopify.all(), *delivery.all(), *files.all()],
+        activities=[
+            *conversations.all(),
+            sweep.sweep_undelivered,
+            backfill.backfill_replies,
+            *shopify.all(),
+            *delivery.all(),
+            *files.all(),
+        ],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")

@@ -466,6 +466,48 @@ class SlackStandIn:
         }
         return await self.deliver_event(event)
 
+    async def agent_broadcast_reply(
+        self, channel: str, thread_ts: str, text: str, user: str = DEFAULT_AGENT_ID, *, deliver: bool = True
+    ) -> int:
+        """A person replies in the thread with "Also send to #channel" ticked: a ``thread_broadcast``
+        message, in the thread and in the channel, and its event as Slack publishes it (with the root's
+        thread summary). ``deliver=False`` as for ``agent_reply``."""
+        root = self._messages.get(channel, {}).get(thread_ts)
+        if root is None:
+            raise StandInError(f"no thread {thread_ts} in channel {channel}")
+        ts = self._next_ts(channel)
+        message: dict[str, Any] = {
+            "user": user,
+            "type": "message",
+            "subtype": "thread_broadcast",
+            "ts": ts,
+            "client_msg_id": str(uuid.uuid4()),
+            "text": text,
+            "team": self.team_id,
+            "thread_ts": thread_ts,
+            "parent_user_id": root.get("user"),
+            "blocks": _rich_text(text),
+        }
+        self._store_reply(channel, root, message)
+        if not deliver:
+            return 0
+        event = {
+            "type": "message",
+            "subtype": "thread_broadcast",
+            "text": text,
+            "user": user,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            # Events carry no message metadata unless the app subscribed to metadata events.
+            "root": {**{k: copy.deepcopy(v) for k, v in root.items() if k != "metadata"}, "is_locked": False},
+            "blocks": message["blocks"],
+            "client_msg_id": message["client_msg_id"],
+            "channel": channel,
+            "event_ts": ts,
+            "channel_type": "channel",
+        }
+        return await self.deliver_event(event)
+
     # ------------------------------------------------------------------ files
 
     def _file_object(self, file_id: str, name: str, mimetype: str, size: int, user: str) -> dict[str, Any]:

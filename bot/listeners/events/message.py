@@ -1,4 +1,5 @@
-"""Messages in a conversation's thread: agent replies (with the files they share), their edits and deletes.
+"""Messages in a conversation's thread: agent replies (with the files they share, or also sent to the
+channel), their edits and deletes.
 
 Replies reach the shopper unless they are internal notes (they start with the shop's note prefix)
 or the shop runs in alerts-only mode. Edits and deletes of a relayed reply update the widget.
@@ -55,6 +56,11 @@ async def thread_context(deps: BotDeps, team_id: str, channel: str, thread_ts: s
     )
 
 
+# The message subtypes that are an agent's reply: plain, sharing files, and sent with "Also send to
+# #channel" (thread_broadcast, which Slack shows in the channel too but which is still a thread reply).
+REPLY_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+
+
 def is_note(text: str, settings: ShopSettings) -> bool:
     return text.lstrip().startswith(settings.note_prefix)
 
@@ -64,8 +70,8 @@ async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck,
     team_id = str(body.get("team_id") or context.team_id or "")
     subtype = event.get("subtype")
     # Everything is stored before Slack gets its 200: if storing fails, Slack retries the event.
-    if subtype is None or subtype == "file_share":
-        await _reply(deps, team_id, event)
+    if subtype in REPLY_SUBTYPES:
+        await relay_reply(deps, team_id, event)
     elif subtype == "message_changed":
         await _changed(deps, team_id, event)
     elif subtype == "message_deleted":
@@ -74,21 +80,24 @@ async def on_message(body: dict[str, Any], event: dict[str, Any], ack: AsyncAck,
     await ack()
 
 
-async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
+async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> bool:
+    """Store an agent's reply and get it to the shopper; True when it was new. The one path for replies,
+    whether Slack delivered the event or the sweep fetched it later (activities/backfill.py), so the two
+    never double a reply: the transcript is unique on (channel, ts)."""
     thread_ts = event.get("thread_ts")
     if not thread_ts or thread_ts == event.get("ts"):
-        return  # a top-level post in the channel, not a reply to a shopper
+        return False  # a top-level post in the channel, not a reply to a shopper
     channel = str(event.get("channel", ""))
     ctx = await thread_context(deps, team_id, channel, str(thread_ts))
     if ctx is None:
         log.debug("reply outside a known thread ignored", extra={"channel": channel, "thread_ts": thread_ts})
-        return
+        return False
     text = str(event.get("text", ""))
     if ctx.settings.alerts_only or is_note(text, ctx.settings):
-        return
+        return False
     shared = [_shared_file(f, deps.file_max_bytes) for f in event.get("files") or [] if isinstance(f, dict)]
     if not text.strip() and not shared:
-        return
+        return False
     user_id = str(event.get("user", ""))
     stored = await transcript.store_agent_message(
         deps.pool,
@@ -106,7 +115,7 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
     # is made once (it never raises: a shopper who missed it gets the message on `resume`).
     message = stored or await transcript.agent_message_at(deps.pool, ctx.ref, channel, str(event["ts"]))
     if message is None:
-        return  # deleted in Slack meanwhile
+        return False  # deleted in Slack meanwhile
     if stored is not None:
         await deps.emitter.emit("message", transcript.wire(message), ctx.ref.conversation_id)
     log.info("agent reply stored", extra={"seq": message.seq, "slack_ts": event["ts"], "repeat": stored is None})
@@ -140,6 +149,7 @@ async def _reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         except SlackApiError as exc:
             # The reply is stored and reaches the shopper; only this hint to the agent is lost.
             log.warning("could not tell the agent about refused files: %s", exc.response.get("error"))
+    return stored is not None
 
 
 def _shared_file(file: dict[str, Any], max_bytes: int) -> transcript.SharedFile:
