@@ -22,6 +22,7 @@ from zora.services import Services
 from zora.shopify import install
 from zora.shopify.models import WebhookRef
 from zora.shopify.records import parse_time
+from zora.limits import RateLimited
 from zora.shopify.signing import valid_shop_domain, verify_webhook
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,14 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
         return _answer(
             400, "bad_headers", error="X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required"
         )
+    try:
+        await services.limiter.hit(("rate_webhooks_per_shop", shop))
+    except RateLimited as exc:
+        # Nothing stored: Shopify delivers it again later (it retries non-2xx answers for hours).
+        log.warning("webhook deliveries for %s over RATE_WEBHOOKS_PER_SHOP; answered 429", shop)
+        answer = _answer(429, "rate_limited", error=str(exc), retry_after=exc.retry_after)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     try:
         payload = json.loads(body)
     except ValueError:

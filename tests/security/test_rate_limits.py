@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.harness import CHANNEL, Shopper, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
 from zora.dev import ensure_shop
 from zora.limits import Limiter, RateLimited, client_address, parse_networks
 from zora.settings import Settings, load_settings
@@ -242,3 +242,31 @@ async def test_a_limit_counts_across_web_nodes(infra: Any) -> None:
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_slash_commands_are_limited_per_user(infra: Any, database_url: str) -> None:
+    async with running_zora(infra, database_url, rate_slash_commands_per_user="2/minute") as zora:
+        zora.standin.add_user("U0OTHER001", "bo", "Bo Agent")
+        answers = [await zora.standin.slash_command("/zora", "open", user=AGENT, channel=CHANNEL) for _ in range(3)]
+        other = await zora.standin.slash_command("/zora", "open", user="U0OTHER001", channel=CHANNEL)
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert "Too many /zora commands" not in str(answers[1][1])
+    assert answers[2][1]["response_type"] == "ephemeral"
+    assert answers[2][1]["text"].startswith("Too many /zora commands at once; try again in")
+    assert "Too many" not in str(other[1])
+
+
+async def test_webhooks_are_limited_per_shop_and_the_refused_one_is_not_stored(infra: Any, database_url: str) -> None:
+    from tests.shopify.harness import running_shopify
+
+    async with running_shopify(infra, database_url, rate_webhooks_per_shop="3/minute") as sz:
+        other = f"other-{uuid.uuid4().hex[:8]}.myshopify.com"
+        await ensure_shop(sz.zora.services.pool, other, "Other shop", CHANNEL)
+        sent = [await sz.send("products/delete", {"id": n}) for n in range(4)]
+        elsewhere = await sz.send("products/delete", {"id": 99}, shop=other)
+        refused_id = sent[3][2]
+        stored = await sz.fetch("SELECT id FROM shopify_webhooks WHERE id = $1", refused_id)
+    assert [status for status, _, _ in sent] == [200, 200, 200, 429]
+    assert sent[3][1]["status"] == "rate_limited" and sent[3][1]["retry_after"] > 0
+    assert stored == []
+    assert elsewhere[0] == 200

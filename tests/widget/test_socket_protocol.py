@@ -49,9 +49,8 @@ async def test_retried_client_id_is_stored_and_posted_once(zora: Zora) -> None:
     await shopper.wait_for(lambda: any(m["client_id"] == "marker" for m in shopper.received))
     # Posted in order, so once "marker" is in Slack every earlier post is too (counting posts raced
     # with the conversation's card, which is posted first).
-    async with asyncio.timeout(15):
-        while "marker" not in [p["text"] for p in zora.standin.posted]:
-            await asyncio.sleep(0.02)
+    while "marker" not in [p["text"] for p in zora.standin.posted]:
+        await zora.standin.wait_for_posts(len(zora.standin.posted) + 1)
     rows = await zora.fetch(
         "SELECT m.body FROM messages m JOIN conversations c ON c.id = m.conversation_id"
         " WHERE c.id = $1::uuid ORDER BY seq",
