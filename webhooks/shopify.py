@@ -18,11 +18,11 @@ from aiohttp import web
 
 from webhooks.dispatch import WorkflowStarter
 from webhooks.topics import IGNORED_TOPICS, TOPIC_HANDLERS
+from zora.limits import RateLimited
 from zora.services import Services
 from zora.shopify import install
 from zora.shopify.models import WebhookRef
 from zora.shopify.records import parse_time
-from zora.limits import RateLimited
 from zora.shopify.signing import valid_shop_domain, verify_webhook
 
 log = logging.getLogger(__name__)
