@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.middleware import register_middleware
+from bot.rate_limits import register_rate_limits
 from zora.push import Emitter
 from zora.services import Services
 
@@ -27,6 +28,7 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
         process_before_response=True,
     )
     register_middleware(app, BotDeps.from_services(services, emitter))
+    register_rate_limits(app, services.limiter)
     register_listeners(app)
     return app
 

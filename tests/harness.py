@@ -26,6 +26,17 @@ BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
 CHANNEL = "C0SUPPORT1"
 AGENT = "U0AGENT001"
+# Every test's shoppers come from 127.0.0.1 and count in the one Redis of the test session: the per-address
+# limits are lifted here (tests/security/test_rate_limits.py sets its own, on addresses of its own).
+LIFTED_PER_ADDRESS = {
+    name: "1000000/minute"
+    for name in (
+        "rate_sessions_per_address",
+        "rate_conversations_per_address",
+        "rate_messages_per_address",
+        "rate_uploads_per_address",
+    )
+}
 
 
 @dataclass
@@ -174,7 +185,7 @@ async def running_zora(
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=standin.base_url,
         log_format="text",
-        **overrides,
+        **{**LIFTED_PER_ADDRESS, **overrides},
     )
     shop = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
     try:

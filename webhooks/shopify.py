@@ -18,6 +18,7 @@ from aiohttp import web
 
 from webhooks.dispatch import WorkflowStarter
 from webhooks.topics import IGNORED_TOPICS, TOPIC_HANDLERS
+from zora.limits import RateLimited
 from zora.services import Services
 from zora.shopify import install
 from zora.shopify.models import WebhookRef
@@ -90,6 +91,14 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
         return _answer(
             400, "bad_headers", error="X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required"
         )
+    try:
+        await services.limiter.hit(("rate_webhooks_per_shop", shop))
+    except RateLimited as exc:
+        # Nothing stored: Shopify delivers it again later (it retries non-2xx answers for hours).
+        log.warning("webhook deliveries for %s over RATE_WEBHOOKS_PER_SHOP; answered 429", shop)
+        answer = _answer(429, "rate_limited", error=str(exc), retry_after=exc.retry_after)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     try:
         payload = json.loads(body)
     except ValueError:

@@ -22,6 +22,7 @@ const check = process.argv.includes('--check');
 // - the long-polling and WebTransport transports (engine.io-client drops transports it cannot find);
 // - engine.io-parser's base64 decoder, which only long-polling needs (a websocket carries binary
 //   frames as they are);
+// - engine.io-client's regex URI parser, replaced by the browser's URL (STUBS below);
 // - socket.io-client's io() (its manager cache and URL parsing): src/widget.js uses its Manager.
 // That keeps the bundle within its size budget (tests/widget/test_bundle.py).
 const STUBS = {
@@ -30,11 +31,15 @@ const STUBS = {
   'polling-xhr.node.js': 'export const XHR = undefined;',
   'polling-fetch.js': 'export const Fetch = undefined;',
   'base64-arraybuffer.js': 'export const decode = undefined;',
+  // engine.io-client's own URI parser (a regex for old platforms) → the browser's URL. It only ever
+  // sees data-server's origin; IPv6 hosts lose their brackets, as the original's output has them.
+  'parseuri.js':
+    "export function parse(s) { const u = new URL(s); return { host: u.hostname.replace(/^\\[|\\]$/g, ''), protocol: u.protocol.slice(0, -1), port: u.port, query: u.search.slice(1) }; }",
 };
 const websocketOnly = {
   name: 'websocket-only',
   setup(b) {
-    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer)\.js$/ }, (args) =>
+    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer|parseuri)\.js$/ }, (args) =>
       /engine\.io-(client|parser)/.test(args.importer) ? { path: args.path.split('/').pop(), namespace: 'zora-stub' } : undefined,
     );
     b.onResolve({ filter: /^socket\.io-client$/ }, () => ({

@@ -25,6 +25,7 @@ from zora import transcript
 from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
+from zora.limits import RateLimited
 from zora.logs import conversation_id_var
 from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter
@@ -34,7 +35,6 @@ from zora.security import (
     issue_shopper_token,
     new_identity,
     verify_shopper_token,
-    within_rate,
 )
 from zora.services import Services
 from zora.shop_settings import parse_settings
@@ -134,12 +134,40 @@ def _describe(exc: ValidationError) -> str:
 
 
 # Uploads per conversation in a 10-minute window.
-UPLOADS_PER_CONVERSATION = 30
-UPLOAD_WINDOW_SECONDS = 600
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _rate_limited(exc: RateLimited) -> dict[str, Any]:
+    """The socket answer over a limit: nothing was stored; send it again after `retry_after` s."""
+    return {
+        "ok": False,
+        "error": {
+            "code": "rate_limited",
+            "message": f"too many requests; try again in {exc.retry_after} s",
+            "retry_after": exc.retry_after,
+        },
+    }
+
+
+def _too_many(exc: RateLimited) -> web.Response:
+    return web.json_response(
+        {
+            "error": {
+                "code": "rate_limited",
+                "message": f"too many requests; try again in {exc.retry_after} s",
+                "retry_after": exc.retry_after,
+            }
+        },
+        status=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+def _request_address(request: web.Request, services: Services) -> str:
+    return services.limiter.address(request.remote, request.headers.get("X-Forwarded-For"))
 
 
 class Relay(Protocol):
@@ -200,7 +228,11 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "token is invalid or expired; get a new one"}
             ) from None
-        await self.save_session(sid, {"identity": identity})
+        request = environ.get("aiohttp.request")
+        address = self.services.limiter.address(
+            getattr(request, "remote", None), request.headers.get("X-Forwarded-For") if request is not None else None
+        )
+        await self.save_session(sid, {"identity": identity, "address": address})
         self._locks[sid] = asyncio.Lock()
         await self.enter_room(sid, conversation_room(identity.conversation_id))
         self._present[sid] = identity.conversation_id
@@ -249,6 +281,9 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             status, messages = await transcript.history(
                 self.services.pool, identity.shop_id, identity.conversation_id, event.since_seq
             )
+            # Whether a first message would open a new conversation (the new-conversation limits).
+            session = await self.get_session(sid)
+            session["started"] = status is not None
             wired = [transcript.wire(m) for m in messages]
             last_agent, seen_upto = await receipts.reading_state(
                 self.services.pool, identity.shop_id, identity.conversation_id
@@ -327,6 +362,11 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 log.info("bad message event: %s", _describe(exc))
                 return _error("invalid_payload", _describe(exc))
             ref = _ref(identity)
+            session = await self.get_session(sid)
+            try:
+                await self._within_limits(identity, session)
+            except RateLimited as exc:
+                return _rate_limited(exc)
             try:
                 stored = await transcript.store_shopper_message(
                     self.services.pool,
@@ -345,6 +385,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except Exception:
                 log.exception("could not store the shopper's message")
                 return _error("unavailable", "the message was not accepted; please retry")
+            session["started"] = True
             if stored.duplicate:
                 return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
             if stored.conversation_created and (event.page or event.locale):
@@ -359,6 +400,21 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 # Its lifecycle owner (the workflow) starts alongside, off the shopper's path.
                 self.relay.opened(ref, stored.message.created_at)
             return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
+
+    async def _within_limits(self, identity: ShopperIdentity, session: dict[str, Any]) -> None:
+        """Count a message against its shopper, conversation, address and shop, and a first message
+        (a new Slack thread) against the new-conversation limits; RateLimited when over."""
+        address = str(session.get("address", "unknown"))
+        hits = [
+            ("rate_messages_per_shopper", str(identity.shopper_id)),
+            ("rate_messages_per_conversation", str(identity.conversation_id)),
+            ("rate_messages_per_address", address),
+            ("rate_messages_per_shop", identity.shop),
+        ]
+        if not session.get("started"):
+            # Unknown (no resume yet) counts as new: a flood never resumes.
+            hits += [("rate_conversations_per_address", address), ("rate_conversations_per_shop", identity.shop)]
+        await self.services.limiter.hit(*hits)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         # Unknown events get an explicit error instead of silence.
@@ -386,6 +442,12 @@ async def session_handler(request: web.Request, services: Services) -> web.Respo
         req = SessionRequest.model_validate(payload)
     except ValidationError as exc:
         return _json_error(400, "invalid_request", _describe(exc))
+    try:
+        await services.limiter.hit(
+            ("rate_sessions_per_address", _request_address(request, services)), ("rate_sessions_per_shop", req.shop)
+        )
+    except RateLimited as exc:
+        return _too_many(exc)
     return await _session(services, req.shop, req.token, customer=None)
 
 
@@ -400,6 +462,14 @@ async def proxy_session_handler(request: web.Request, services: Services) -> web
         proxied = verify_app_proxy(secret.get_secret_value(), list(request.query.items()))
     except InvalidSignature as exc:
         return _json_error(401, "invalid_signature", f"not a request Shopify signed: {exc}")
+    # Through the app proxy the peer is Shopify, not the shopper: count per shop and per customer.
+    hits = [("rate_sessions_per_shop", proxied.shop)]
+    if proxied.customer_id is not None:
+        hits.append(("rate_proxy_sessions_per_customer", f"{proxied.shop}:{proxied.customer_id}"))
+    try:
+        await services.limiter.hit(*hits)
+    except RateLimited as exc:
+        return _too_many(exc)
     token: str | None = None
     if request.can_read_body:
         try:
@@ -492,21 +562,13 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
         identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
     except InvalidToken:
         return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
-    # Per conversation here; per client address belongs at the edge (docs/operations.md), where the
-    # real address is known.
     try:
-        wait = await within_rate(
-            services.redis, f"upload:{identity.conversation_id}", UPLOADS_PER_CONVERSATION, UPLOAD_WINDOW_SECONDS
+        await services.limiter.hit(
+            ("rate_uploads_per_conversation", str(identity.conversation_id)),
+            ("rate_uploads_per_address", _request_address(request, services)),
         )
-    except Exception:
-        log.exception("upload rate limit not checked (Redis)")
-        wait = 0
-    if wait:
-        return web.json_response(
-            {"error": {"code": "rate_limited", "message": f"too many uploads; try again in {wait} s"}},
-            status=429,
-            headers={"Retry-After": str(wait)},
-        )
+    except RateLimited as exc:
+        return _too_many(exc)
     name = request.query.get("name", "")
     if not name.strip() or len(name) > zfiles.MAX_NAME:
         return _json_error(400, "invalid_request", f"name: give the file's name (1-{zfiles.MAX_NAME} characters)")
@@ -515,11 +577,19 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
         content_type = zfiles.check_declared(
             request.headers.get("Content-Type", ""), request.content_length or 0, limit
         )
-        data = await zfiles.read_limited(request.content, limit)
+        # What may stream in: the declared size, or the most a file may be when none is declared.
+        async with services.limiter.in_flight(
+            f"upload:{identity.conversation_id}",
+            min(request.content_length or limit, limit),
+            services.settings.upload_bytes_in_flight_per_conversation,
+        ):
+            data = await zfiles.read_limited(request.content, limit)
         if not data:
             return _json_error(400, "invalid_request", "the body is empty: send the file's bytes")
         zfiles.check_content(content_type, data)
         info = await zfiles.store_upload(services.pool, _ref(identity), name, content_type, data)
+    except RateLimited as exc:
+        return _too_many(exc)
     except FileRejected as exc:
         status = {"file_too_large": 413, "unsupported_type": 415, "too_many_files": 429}.get(exc.code, 403)
         return _json_error(status, exc.code, exc.message)

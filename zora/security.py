@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
 from cryptography.fernet import Fernet, MultiFernet
@@ -118,16 +117,3 @@ def sealed_with(secret: str, stored: str) -> bool:
     except FernetInvalid:
         return False
     return True
-
-
-async def within_rate(redis: Any, key: str, limit: int, window_seconds: int) -> int:
-    """Count one more use of `key` in the current window (Redis, shared by every web node); the
-    seconds to wait when that is over `limit`, else 0."""
-    bucket = f"zora:rate:{key}:{int(time.time()) // window_seconds}"
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(bucket)
-        pipe.expire(bucket, window_seconds + 1)
-        count, _ = await pipe.execute()
-    if int(count) <= limit:
-        return 0
-    return window_seconds - int(time.time()) % window_seconds

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
 from zora import db
+from zora.limits import Limiter
 from zora.settings import Settings
 from zora.temporal import connect
 
@@ -23,6 +24,8 @@ class Services:
     redis: aioredis.Redis
     temporal: Client
     slack: AsyncWebClient
+    # Rate limits of every public door (zora/limits.py), counted in this Redis.
+    limiter: Limiter
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -59,7 +62,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     redis = redis_client(settings)
     try:
         temporal = await connect(settings.temporal_address, settings.temporal_namespace)
-        yield Services(settings=settings, pool=pool, redis=redis, temporal=temporal, slack=slack_client(settings))
+        yield Services(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            temporal=temporal,
+            slack=slack_client(settings),
+            limiter=Limiter(redis, settings),
+        )
     finally:
         await redis.aclose()
         await pool.close()

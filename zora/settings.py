@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
+from limits import parse as parse_rate
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zora.errors import ConfigError
+
+# Every rate-limit setting (zora/limits.py reads them all).
+RATE_SETTINGS = (
+    "rate_sessions_per_address",
+    "rate_sessions_per_shop",
+    "rate_proxy_sessions_per_customer",
+    "rate_conversations_per_address",
+    "rate_conversations_per_shop",
+    "rate_messages_per_shopper",
+    "rate_messages_per_conversation",
+    "rate_messages_per_address",
+    "rate_messages_per_shop",
+    "rate_uploads_per_conversation",
+    "rate_uploads_per_address",
+    "rate_slash_commands_per_user",
+    "rate_webhooks_per_shop",
+)
 
 
 class Settings(BaseSettings):
@@ -87,6 +106,26 @@ class Settings(BaseSettings):
     reply_backfill_conversations_per_run: int = Field(default=20, ge=0, le=1000)
     reply_backfill_calls_per_run: int = Field(default=30, ge=1, le=1000)
 
+    # Rate limits, counted in Redis across web nodes (zora/limits.py; docs/operations.md, "Limits"). Each is
+    # "N/period" ("30/minute", "20 per 10 minutes"); the defaults are far above what real use reaches.
+    rate_sessions_per_address: str = "30/minute"
+    rate_sessions_per_shop: str = "3000/minute"
+    rate_proxy_sessions_per_customer: str = "30/minute"
+    rate_conversations_per_address: str = "20/hour"
+    rate_conversations_per_shop: str = "2000/hour"
+    rate_messages_per_shopper: str = "30/minute"
+    rate_messages_per_conversation: str = "60/minute"
+    rate_messages_per_address: str = "120/minute"
+    rate_messages_per_shop: str = "6000/minute"
+    rate_uploads_per_conversation: str = "30/10 minutes"
+    rate_uploads_per_address: str = "60/10 minutes"
+    # Bytes of uploads one conversation may have streaming in at once.
+    upload_bytes_in_flight_per_conversation: int = Field(default=32 * 1024 * 1024, ge=1024)
+    rate_slash_commands_per_user: str = "30/minute"
+    rate_webhooks_per_shop: str = "6000/minute"
+    # Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; empty: the direct peer is.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
     # `zora dev`.
     data_dir: Path = Path(".zora")
     demo_shop: str = "demo.myshopify.com"
@@ -132,6 +171,27 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator(*RATE_SETTINGS)
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            item = parse_rate(value)
+        except ValueError:
+            item = None
+        if item is None or item.amount < 1:
+            raise ValueError(f"{value!r} is not a rate like '30/minute' or '20 per 10 minutes'")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
         return value
 
     def require(self, *names: str) -> None:

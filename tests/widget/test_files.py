@@ -289,10 +289,11 @@ async def test_uploads_no_message_sent_are_dropped_after_a_day(zora: Zora) -> No
 
 
 async def test_uploads_are_rate_limited_per_conversation(zora: Zora) -> None:
-    from widget.server import UPLOADS_PER_CONVERSATION
+    from limits import parse
 
     token = (await zora.session())["token"]
-    statuses = [(await upload(zora, token, b"not an image", "text/plain"))[0] for _ in range(UPLOADS_PER_CONVERSATION)]
+    allowed = parse(zora.settings.rate_uploads_per_conversation).amount
+    statuses = [(await upload(zora, token, b"not an image", "text/plain"))[0] for _ in range(allowed)]
     assert set(statuses) == {415}  # refused for their type, but counted
     async with zora.http.post(
         f"{zora.base_url}/widget/files",

@@ -42,6 +42,7 @@ export const STRINGS = {
     fileSize: '{name} is too large to send (at most {max}).',
     fileFailed: '{name} was not sent: {error}',
     fileLost: '{name} was not sent: the page was reloaded before it was uploaded.',
+    slow: 'Too fast: retrying in {n} s.',
   },
   'zh-CN': {
     launcher: '联系我们',
@@ -82,6 +83,7 @@ export const STRINGS = {
     fileSize: '{name} 太大，无法发送（最大 {max}）。',
     fileFailed: '{name} 未发送：{error}',
     fileLost: '{name} 未发送：上传完成前页面已重新加载。',
+    slow: '太快了：{n} 秒后重试。',
   },
   es: {
     launcher: 'Chatea con nosotros',
@@ -122,6 +124,7 @@ export const STRINGS = {
     fileSize: '{name} es demasiado grande para enviarlo (máximo {max}).',
     fileFailed: '{name} no se envió: {error}',
     fileLost: '{name} no se envió: la página se recargó antes de subirlo.',
+    slow: 'Demasiado rápido: reintento en {n} s.',
   },
   fr: {
     launcher: 'Discutez avec nous',
@@ -162,6 +165,7 @@ export const STRINGS = {
     fileSize: '{name} est trop volumineux pour être envoyé ({max} au plus).',
     fileFailed: "{name} n'a pas été envoyé : {error}",
     fileLost: "{name} n'a pas été envoyé : la page a été rechargée avant la fin de l'envoi.",
+    slow: 'Trop rapide : nouvel essai dans {n} s.',
   },
   de: {
     launcher: 'Chatten Sie mit uns',
@@ -202,6 +206,7 @@ export const STRINGS = {
     fileSize: '{name} ist zu groß zum Senden (höchstens {max}).',
     fileFailed: '{name} wurde nicht gesendet: {error}',
     fileLost: '{name} wurde nicht gesendet: Die Seite wurde vor dem Hochladen neu geladen.',
+    slow: 'Zu schnell: neuer Versuch in {n} s.',
   },
   ja: {
     launcher: 'チャットで問い合わせ',
@@ -242,6 +247,7 @@ export const STRINGS = {
     fileSize: '{name} は大きすぎて送信できません（最大 {max}）。',
     fileFailed: '{name} を送信できませんでした: {error}',
     fileLost: '{name} を送信できませんでした: アップロード前にページが再読み込みされました。',
+    slow: '{n} 秒後に再送信します。',
   },
 };
 

@@ -457,19 +457,28 @@ export function startWidget(cfg) {
         chat.markFailed(m.client_id, ack.error.message);
         return;
       }
-      // Lost ack (timeout) or `unavailable`: the message stays in the outbox; send it again.
-      retry(m, attempt + 1);
+      // Lost ack (timeout), `unavailable` or `rate_limited` (then when the server says): the message
+      // stays in the outbox; send it again.
+      retry(m, attempt + 1, slowDown(code === 'rate_limited' && ack.error));
     });
   }
 
-  function retry(m, attempt) {
+  /** Over a server limit: tell the shopper, and the wait in ms (0 when not limited). */
+  function slowDown(error) {
+    const n = error && error.retry_after;
+    if (!(n > 0)) return 0;
+    if (ui) ui.showFormError(t('slow', { n }));
+    return n * 1000;
+  }
+
+  function retry(m, attempt, wait) {
     clearTimeout(retryTimers.get(m.client_id));
     retryTimers.set(
       m.client_id,
       setTimeout(() => {
         retryTimers.delete(m.client_id);
         if (chat.outbox.has(m.client_id)) emitMessage(m, attempt);
-      }, backoff(attempt)),
+      }, wait || backoff(attempt)),
     );
   }
 
@@ -550,6 +559,8 @@ export function startWidget(cfg) {
       ui.update(m);
       emitMessage(m, 0);
       flushOutbox();
+    } else if (res && res.status === 429 && data && data.error && data.error.code === 'rate_limited') {
+      setTimeout(() => upload(file, item, m, attempt + 1), slowDown(data.error) || backoff(attempt));
     } else if (res && res.status < 500) {
       // Refused (too large, wrong type, too many files…): nothing is sent; the text goes back,
       // and what waited behind it goes on.
