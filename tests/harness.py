@@ -17,7 +17,7 @@ from aiohttp import web
 from widget.emitter import ShopperEmitter
 from zora.dev import ensure_shop
 from zora.services import Services, open_services
-from zora.settings import Settings
+from zora.settings import RATE_SETTINGS, Settings
 from zora.standins.slack import SlackStandIn
 from zora.web import create_app
 from zora.worker import build_worker
@@ -26,17 +26,10 @@ BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
 CHANNEL = "C0SUPPORT1"
 AGENT = "U0AGENT001"
-# Every test's shoppers come from 127.0.0.1 and count in the one Redis of the test session: the per-address
-# limits are lifted here (tests/security/test_rate_limits.py sets its own, on addresses of its own).
-LIFTED_PER_ADDRESS = {
-    name: "1000000/minute"
-    for name in (
-        "rate_sessions_per_address",
-        "rate_conversations_per_address",
-        "rate_messages_per_address",
-        "rate_uploads_per_address",
-    )
-}
+# Every test's shoppers come from 127.0.0.1 and count in the one Redis of the test session, and some tests
+# send hundreds of messages in a burst: the rate limits are lifted here. The tests of the limits
+# (tests/security/test_rate_limits.py, tests/e2e/test_widget_rate_limit.py) set their own.
+LIFTED_LIMITS = {name: "1000000/minute" for name in RATE_SETTINGS}
 
 
 @dataclass
@@ -185,7 +178,7 @@ async def running_zora(
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=standin.base_url,
         log_format="text",
-        **{**LIFTED_PER_ADDRESS, **overrides},
+        **{**LIFTED_LIMITS, **overrides},
     )
     shop = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
     try:
