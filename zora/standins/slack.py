@@ -224,6 +224,7 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
@@ -1366,6 +1367,49 @@ class SlackStandIn:
         answer: dict[str, Any] = {"ok": True, "messages": out, "has_more": bool(rest)}
         answer["response_metadata"] = {"next_cursor": f"next_ts:{rest[0]}" if rest else ""}
         return answer
+
+    async def _conversations_history(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """A channel's messages, newest first, without thread replies (a thread's parent carries its
+        summary), as Slack pages them: ``oldest``/``latest`` (exclusive unless ``inclusive``), ``limit``,
+        an opaque cursor (the next older message's ts here), ``metadata`` only with ``include_all_metadata``."""
+        channel = self._channel(params)
+        try:
+            limit = min(max(int(params.get("limit") or 100), 1), 999)
+        except ValueError:
+            raise _ApiError("invalid_limit") from None
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = self._ts_param(params, "oldest", "invalid_ts_oldest")
+        latest = self._ts_param(params, "latest", "invalid_ts_latest")
+        before = self._ts_param(params, "cursor", "invalid_cursor")
+
+        def wanted(message: dict[str, Any]) -> bool:
+            if message.get("thread_ts", message["ts"]) != message["ts"]:
+                return False
+            key = _ts_key(message["ts"])
+            if before is not None and key > before:
+                return False
+            if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
+                return False
+            return latest is None or key < latest or (key == latest and inclusive)
+
+        found = sorted(
+            (m for m in self._messages[channel].values() if wanted(m)), key=lambda m: _ts_key(m["ts"]), reverse=True
+        )
+        page, rest = found[:limit], found[limit:]
+        out = []
+        for message in page:
+            copied = copy.deepcopy(message)
+            if not with_metadata:
+                copied.pop("metadata", None)
+            out.append(copied)
+        return {
+            "ok": True,
+            "messages": out,
+            "has_more": bool(rest),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": f"next_ts:{rest[0]['ts']}" if rest else ""},
+        }
 
     # ------------------------------------------------------------------ local inbox (zora dev)
 
