@@ -465,11 +465,12 @@ class SlackOutbound:
                 raise ZoraError(f"conversation {ref.conversation_id} is not stored")
             text, blocks = render(card)
             async with self.pool.acquire() as conn:
-                # Kept from the first try on, so a lost card is looked for from then.
+                # Kept from the first try on, so a lost card is looked for from then. `o` is joined, not
+                # read in RETURNING: there it would be read after the update and see nothing.
                 tried_at: datetime | None = await conn.fetchval(
                     "WITH o AS (SELECT slack_card_attempt_at AS at FROM conversations WHERE id = $1 FOR UPDATE)"
-                    " UPDATE conversations SET slack_card_attempt_at = coalesce(slack_card_attempt_at, now())"
-                    " WHERE id = $1 RETURNING (SELECT at FROM o)",
+                    " UPDATE conversations c SET slack_card_attempt_at = coalesce(o.at, now()) FROM o"
+                    " WHERE c.id = $1 RETURNING o.at",
                     ref.conversation_id,
                 )
             # A card posted before without its thread written down: a second card would be a second thread.

@@ -193,6 +193,7 @@ class SlackStandIn:
         self._replies: dict[tuple[str, str], list[str]] = {}
         self._last_ts_us: dict[str, int] = {}
         self._injections: dict[str, deque[_Injection]] = {}
+        self._lost_answers: dict[str, int] = {}
         self._post_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[int]] = set()
         self._event_times: dict[str, int] = {}
@@ -323,6 +324,11 @@ class SlackStandIn:
         """The next ``times`` calls of ``method`` answer HTTP 200 ``{"ok": false, "error": error}``."""
         queue = self._injections.setdefault(method, deque())
         queue.extend(_Injection(error) for _ in range(times))
+
+    def lose_answers(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out, then the connection is dropped before
+        the answer: the caller cannot tell whether Slack did it (a crash or a network cut at that moment)."""
+        self._lost_answers[method] = self._lost_answers.get(method, 0) + times
 
     def clear_failures(self, method: str) -> None:
         """Forget queued failures of `method` (the problem was fixed)."""
@@ -769,6 +775,11 @@ class SlackStandIn:
             answer = {"ok": False, "error": exc.error}
             if exc.missing is not None:
                 answer["response_metadata"] = {"messages": [f"[ERROR] missing required field: {exc.missing}"]}
+        if self._lost_answers.get(method):
+            self._lost_answers[method] -= 1
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPInternalServerError  # never reaches the caller: the connection is gone
         return self._json(answer, headers={"X-OAuth-Scopes": ",".join(self.scopes), "X-Accepted-OAuth-Scopes": ""})
 
     @staticmethod
