@@ -524,10 +524,12 @@ class SlackOutbound:
             )
             for found in response.get("messages") or []:
                 metadata = found.get("metadata")
+                payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
                 if (
                     isinstance(metadata, dict)
                     and metadata.get("event_type") == CARD_EVENT
-                    and (metadata.get("event_payload") or {}).get("conversation_id") == str(conversation_id)
+                    and isinstance(payload, dict)
+                    and payload.get("conversation_id") == str(conversation_id)
                 ):
                     log.info("the conversation's card was in Slack already (its poster was cut off); not posted again")
                     return str(found["ts"])
