@@ -12,3 +12,6 @@ ALTER TABLE files ADD COLUMN slack_upload_id text;
 -- Set before the conversation's card (the thread's root) is posted: a card whose answer was lost is
 -- looked for in the channel (by its metadata) instead of starting a second thread.
 ALTER TABLE conversations ADD COLUMN slack_card_attempt_at timestamptz;
+-- A claim reads the conversation's shopper messages not yet in Slack (to keep them in seq order):
+-- through this index it reads only those, however long the conversation.
+CREATE INDEX messages_waiting_for_slack ON messages (conversation_id, seq) WHERE direction = 'shopper' AND status <> 'delivered';
