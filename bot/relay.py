@@ -52,7 +52,7 @@ class FastRelay:
         self.opener = opener
         self._lanes: dict[UUID, _Lane] = {}
         # Conversations whose older messages may still wait (a failure here, or not yet checked
-        # since this process started): before posting directly, make sure nothing older is pending.
+        # since this process started): before posting directly, older pending messages join the batch.
         self._clear: set[UUID] = set()
         self._side_tasks: set[asyncio.Task[None]] = set()
 
