@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -45,6 +47,14 @@ SLACK_PERMANENT_ERRORS = frozenset(
 _UPLOAD_REFUSED = frozenset({"missing_scope", "file_uploads_disabled", "file_uploads_except_images_disabled"})
 
 _THREAD_CACHE_SIZE = 50_000
+# Slack message metadata on Zora's posts: what a thread is searched for when a post's answer was lost.
+MESSAGE_EVENT = "zora_message"
+CARD_EVENT = "zora_conversation"
+# Looking for lost posts: conversations.replies pages, bounded.
+RECONCILE_PAGE_SIZE = 200
+RECONCILE_PAGES = 10
+# How far before its first try a lost card is looked for: the database's clock and Slack's may differ.
+CARD_CLOCK_SLACK = timedelta(minutes=5)
 # Shown on an agent's reply in Slack once the shopper has seen it.
 SEEN_REACTION = "eyes"
 
@@ -82,21 +92,35 @@ class SlackOutbound:
         the error on the shop. Raises SlackRateLimited on 429 and lets other failures propagate
         (the caller decides who retries), with what was posted already recorded.
         """
-        claimed = await transcript.claim(self.pool, ref.conversation_id, [m.seq for m in messages])
-        skipped = [m.seq for m in messages if m.seq not in claimed]
-        messages = [m for m in messages if m.seq in claimed]
+        cid = ref.conversation_id
+        claim = await transcript.claim(self.pool, cid, [m.seq for m in messages])
+        skipped = [m.seq for m in messages if m.seq not in claim.seqs]
+        messages = [m for m in messages if m.seq in claim.seqs]
         if not messages:
             return PostResult(thread=None, delivered=[], undelivered=[], skipped=skipped)
         delivered: list[int] = []
         remaining = [m.seq for m in messages]
+        # Taken before by a poster that never said how it ended: looked for in the thread before
+        # anything is posted, and marked as such whenever they are given back unreconciled.
+        unknown = set(claim.unknown)
         # The message whose chat.postMessage is under way: if this is cut off (cancelled, crashed),
         # nobody knows whether Slack has it, so its claim is kept and runs out (CLAIM_SECONDS)
-        # instead of being handed to the next poster at once.
+        # instead of being handed to the next poster at once (which would look before Slack shows it).
         in_flight: int | None = None
         thread: SlackThread | None = None
+        loop = asyncio.get_running_loop()
+        claimed_at = loop.time()
         try:
             thread = await self._thread(ref)
+            if unknown:
+                messages = await self._reconcile(ref, thread, messages, unknown, remaining, delivered)
+                unknown.clear()
             for message in messages:
+                if loop.time() - claimed_at > transcript.CLAIM_SECONDS / 3:
+                    # A long batch (Slack's pace is about a message a second) must not outlive its
+                    # claim: another poster would take the rest while this one is still posting.
+                    await transcript.extend_claim(self.pool, cid, remaining)
+                    claimed_at = loop.time()
                 in_flight = message.seq
                 ts = await self._post_one(thread, message)
                 # Slack has it: from here on it must never be posted again, whatever fails next.
@@ -110,27 +134,128 @@ class SlackOutbound:
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             if exc.response.status_code == 429 or error not in SLACK_PERMANENT_ERRORS:
-                await transcript.release(self.pool, ref.conversation_id, remaining)
+                # A 429 did nothing; another error may come after Slack did part of the work (Slack
+                # says so of internal_error and fatal_error), so the next poster looks first.
+                if in_flight is not None and exc.response.status_code != 429:
+                    unknown.add(in_flight)
+                await transcript.release(self.pool, cid, remaining, unknown=unknown)
                 if exc.response.status_code == 429:
                     raise SlackRateLimited(int(exc.response.headers.get("Retry-After", "1"))) from None
                 raise
-            return await self._undeliverable(ref, thread, messages, remaining, delivered, error, skipped)
+            return await self._undeliverable(ref, thread, messages, remaining, delivered, error, skipped, unknown)
         except _NoChannel:
             return await self._undeliverable(
-                ref, thread, messages, remaining, delivered, "no_channel_configured", skipped
+                ref, thread, messages, remaining, delivered, "no_channel_configured", skipped, unknown
             )
         except BaseException:
             # Cut off mid-way: what was not started may be taken by the next poster at once.
             untouched = [seq for seq in remaining if seq != in_flight]
-            await asyncio.shield(transcript.release(self.pool, ref.conversation_id, untouched))
+            await asyncio.shield(transcript.release(self.pool, cid, untouched, unknown=unknown))
             raise
         return PostResult(thread=thread, delivered=delivered, undelivered=[], skipped=skipped)
+
+    async def _reconcile(
+        self,
+        ref: ConversationRef,
+        thread: SlackThread,
+        messages: list[StoredMessage],
+        unknown: set[int],
+        remaining: list[int],
+        delivered: list[int],
+    ) -> list[StoredMessage]:
+        """Find in the thread what an earlier poster got into Slack without writing it down: those
+        are recorded as delivered (with Slack's ts), not posted again. Returns what is left to post.
+
+        One conversations.replies walk from the last post Zora knows of covers the whole batch: the
+        lost posts can only be after it, since a conversation's messages are posted in seq order.
+        """
+        cid = ref.conversation_id
+        async with self.pool.acquire() as conn:
+            since: str | None = await conn.fetchval(
+                "SELECT slack_ts FROM messages WHERE conversation_id = $1 AND direction = 'shopper' AND seq < $2"
+                " AND slack_ts IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                cid,
+                min(unknown),
+            )
+        posted, files = await self._find_in_thread(thread, cid, since)
+        left: list[StoredMessage] = []
+        for message in messages:
+            ts = posted.get(message.seq)
+            if message.seq not in unknown:
+                left.append(message)
+            elif message.files:
+                # Text and files went up one by one: keep what Slack has, post only the rest.
+                async with self.pool.acquire() as conn:
+                    if ts is not None:
+                        await conn.execute(
+                            "UPDATE messages SET slack_channel = $3, slack_ts = $4"
+                            " WHERE conversation_id = $1 AND seq = $2 AND slack_ts IS NULL",
+                            cid,
+                            message.seq,
+                            thread.channel,
+                            ts,
+                        )
+                    await conn.execute(
+                        "UPDATE files SET slack_file_id = slack_upload_id WHERE conversation_id = $1"
+                        " AND message_seq = $2 AND slack_file_id IS NULL AND slack_upload_id = ANY($3)",
+                        cid,
+                        message.seq,
+                        sorted(files),
+                    )
+                left.append(message)
+            elif ts is not None:
+                log.info(
+                    "message %s was in Slack already (its poster was cut off); recorded, not posted again", message.seq
+                )
+                remaining.remove(message.seq)
+                delivered.append(message.seq)
+                await self._record_delivered(ref, thread, message.seq, ts)
+                await self._emit_status(ref, message, "delivered")
+            else:
+                left.append(message)
+        return left
+
+    async def _find_in_thread(
+        self, thread: SlackThread, cid: UUID, since: str | None
+    ) -> tuple[dict[int, str], set[str]]:
+        """Zora's shopper posts of this conversation in the thread from `since` on (seq -> ts, by their
+        metadata), and the ids of the files in it. Bounded: a lost post sits right after `since`."""
+        posted: dict[int, str] = {}
+        files: set[str] = set()
+        cursor: str | None = None
+        for _ in range(RECONCILE_PAGES):
+            response = await self.slack.conversations_replies(
+                channel=thread.channel,
+                ts=thread.thread_ts,
+                oldest=since,
+                inclusive=True if since else None,
+                include_all_metadata=True,
+                limit=RECONCILE_PAGE_SIZE,
+                cursor=cursor,
+            )
+            for found in response.get("messages") or []:
+                seq = _zora_seq(found.get("metadata"), cid)
+                if seq is not None:
+                    posted.setdefault(seq, str(found["ts"]))
+                files.update(str(f["id"]) for f in found.get("files") or [] if isinstance(f, dict) and f.get("id"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return posted, files
+        log.warning(
+            "the thread has more than %d messages since the last known post; looked no further",
+            RECONCILE_PAGES * RECONCILE_PAGE_SIZE,
+        )
+        return posted, files
 
     async def _post_one(self, thread: SlackThread, message: StoredMessage) -> str | None:
         """Post one shopper message; its Slack ts (None for a message that is only files)."""
         if not message.files:
             response = await self.slack.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+                channel=thread.channel,
+                thread_ts=thread.thread_ts,
+                text=message.body,
+                unfurl_links=False,
+                metadata=_message_metadata(message),
             )
             return str(response["ts"])
         # Text, then each file: every part is written down as soon as Slack has it, so a retry
@@ -149,7 +274,11 @@ class SlackOutbound:
             )
         if ts is None and message.body.strip():
             response = await self.slack.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+                channel=thread.channel,
+                thread_ts=thread.thread_ts,
+                text=message.body,
+                unfurl_links=False,
+                metadata=_message_metadata(message),
             )
             ts = str(response["ts"])
             async with self.pool.acquire() as conn:
@@ -163,17 +292,9 @@ class SlackOutbound:
         for upload in uploads:
             # A big file on a slow link can outlast the claim: keep it, so nobody else starts this
             # message while its files are still going up.
-            await transcript.extend_claim(self.pool, message.conversation_id, message.seq)
+            await transcript.extend_claim(self.pool, message.conversation_id, [message.seq])
             try:
-                # files.getUploadURLExternal, the bytes to the URL it gives, files.completeUploadExternal.
-                response = await self.slack.files_upload_v2(
-                    channel=thread.channel,
-                    thread_ts=thread.thread_ts,
-                    file_uploads=[
-                        {"content": bytes(upload["data"]), "filename": upload["name"], "title": upload["name"]}
-                    ],
-                )
-                slack_file_id = str(response["files"][0]["id"])
+                slack_file_id = await self._upload(thread, upload)
             except SlackApiError as exc:
                 if exc.response.get("error") not in _UPLOAD_REFUSED:
                     raise
@@ -184,6 +305,32 @@ class SlackOutbound:
             async with self.pool.acquire() as conn:
                 await conn.execute("UPDATE files SET slack_file_id = $2 WHERE id = $1", upload["id"], slack_file_id)
         return ts
+
+    async def _upload(self, thread: SlackThread, upload: Any) -> str:
+        """Upload one file into the thread, step by step (what files_upload_v2 does), to write down
+        the id Slack gives the file before it is shared: an upload cut off later can then be found in
+        the thread by that id instead of being uploaded twice."""
+        data = bytes(upload["data"])
+        target = await self.slack.files_getUploadURLExternal(filename=upload["name"], length=len(data))
+        file_id = str(target["file_id"])
+        async with self.pool.acquire() as conn:
+            await conn.execute("UPDATE files SET slack_upload_id = $2 WHERE id = $1", upload["id"], file_id)
+        timeout = aiohttp.ClientTimeout(total=self.slack.timeout)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(
+                str(target["upload_url"]),
+                data=data,
+                proxy=self.slack.proxy,
+                ssl=self.slack.ssl if self.slack.ssl is not None else True,
+            ) as answer,
+        ):
+            if answer.status != 200:
+                raise ZoraError(f"Slack's file host answered {answer.status} to an upload")
+        await self.slack.files_completeUploadExternal(
+            files=[{"id": file_id, "title": upload["name"]}], channel_id=thread.channel, thread_ts=thread.thread_ts
+        )
+        return file_id
 
     async def _file_fallback(self, thread: SlackThread, upload: Any) -> str:
         log.warning("Slack refused a file upload: add files:write to the app (slack/manifest.yml), allow uploads")
@@ -222,10 +369,13 @@ class SlackOutbound:
         delivered: list[int],
         error: str,
         skipped: list[int],
+        unknown: set[int],
     ) -> PostResult:
         log.error("slack rejected the shop's messages: %s; they stay stored until it is fixed", error)
         await self._set_health(ref.shop_id, error)
         await transcript.set_status(self.pool, ref.conversation_id, remaining, "undelivered")
+        # Slack said no to these; those never looked for (an earlier poster's) stay marked.
+        await transcript.release(self.pool, ref.conversation_id, remaining, unknown=unknown)
         for message in messages:
             if message.seq in remaining:
                 await self._emit_status(ref, message, "undelivered")
@@ -314,10 +464,40 @@ class SlackOutbound:
             if card is None:
                 raise ZoraError(f"conversation {ref.conversation_id} is not stored")
             text, blocks = render(card)
-            response = await self.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)
-            thread = SlackThread(
-                team_id=await self._team(), channel=str(response["channel"]), thread_ts=str(response["ts"])
-            )
+            async with self.pool.acquire() as conn:
+                # Kept from the first try on, so a lost card is looked for from then. `o` is joined, not
+                # read in RETURNING: there it would be read after the update and see nothing.
+                tried_at: datetime | None = await conn.fetchval(
+                    "WITH o AS (SELECT slack_card_attempt_at AS at FROM conversations WHERE id = $1 FOR UPDATE)"
+                    " UPDATE conversations c SET slack_card_attempt_at = coalesce(o.at, now()) FROM o"
+                    " WHERE c.id = $1 RETURNING o.at",
+                    ref.conversation_id,
+                )
+            # A card posted before without its thread written down: a second card would be a second thread.
+            root = None if tried_at is None else await self._find_card(ref.conversation_id, channel, tried_at)
+            if root is None:
+                try:
+                    response = await self.slack.chat_postMessage(
+                        channel=channel,
+                        text=text,
+                        blocks=blocks,
+                        metadata={
+                            "event_type": CARD_EVENT,
+                            "event_payload": {"conversation_id": str(ref.conversation_id)},
+                        },
+                    )
+                except SlackApiError as exc:
+                    if exc.response.status_code == 429 or exc.response.get("error") in SLACK_PERMANENT_ERRORS:
+                        # Slack did not post it: nothing to look for next time.
+                        async with self.pool.acquire() as conn:
+                            await conn.execute(
+                                "UPDATE conversations SET slack_card_attempt_at = NULL WHERE id = $1",
+                                ref.conversation_id,
+                            )
+                    raise
+                root = str(response["ts"])
+                channel = str(response["channel"])
+            thread = SlackThread(team_id=await self._team(), channel=channel, thread_ts=root)
             async with self.pool.acquire() as conn:
                 await conn.execute(
                     "INSERT INTO slack_threads (team_id, channel_id, thread_ts, shop_id, conversation_id)"
@@ -333,6 +513,32 @@ class SlackOutbound:
             self._threads.popitem(last=False)
         return thread
 
+    async def _find_card(self, conversation_id: UUID, channel: str, tried_at: datetime) -> str | None:
+        """The ts of this conversation's card if an earlier try got it into the channel (by its
+        metadata), looking back from the first try (with room for clocks that disagree); bounded."""
+        oldest = f"{(tried_at - CARD_CLOCK_SLACK).timestamp():.6f}"
+        cursor: str | None = None
+        for _ in range(RECONCILE_PAGES):
+            response = await self.slack.conversations_history(
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=RECONCILE_PAGE_SIZE, cursor=cursor
+            )
+            for found in response.get("messages") or []:
+                metadata = found.get("metadata")
+                payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+                if (
+                    isinstance(metadata, dict)
+                    and metadata.get("event_type") == CARD_EVENT
+                    and isinstance(payload, dict)
+                    and payload.get("conversation_id") == str(conversation_id)
+                ):
+                    log.info("the conversation's card was in Slack already (its poster was cut off); not posted again")
+                    return str(found["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        log.warning("the channel has too many messages since the card was tried; looked no further")
+        return None
+
     async def _team(self) -> str:
         if self._team_id is None:
             response = await self.slack.auth_test()
@@ -342,3 +548,21 @@ class SlackOutbound:
 
 class _NoChannel(Exception):
     pass
+
+
+def _message_metadata(message: StoredMessage) -> dict[str, Any]:
+    return {
+        "event_type": MESSAGE_EVENT,
+        "event_payload": {"conversation_id": str(message.conversation_id), "seq": message.seq},
+    }
+
+
+def _zora_seq(metadata: Any, conversation_id: UUID) -> int | None:
+    """The seq a Slack message's metadata names, when it is this conversation's shopper post."""
+    if not isinstance(metadata, dict) or metadata.get("event_type") != MESSAGE_EVENT:
+        return None
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, dict) or payload.get("conversation_id") != str(conversation_id):
+        return None
+    seq = payload.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None

@@ -52,7 +52,7 @@ class FastRelay:
         self.opener = opener
         self._lanes: dict[UUID, _Lane] = {}
         # Conversations whose older messages may still wait (a failure here, or not yet checked
-        # since this process started): before posting directly, make sure nothing older is pending.
+        # since this process started): before posting directly, older pending messages join the batch.
         self._clear: set[UUID] = set()
         self._side_tasks: set[asyncio.Task[None]] = set()
 
@@ -117,10 +117,10 @@ class FastRelay:
         try:
             if cid not in self._clear:
                 pending = await transcript.pending_shopper_messages(self.outbound.pool, cid)
-                if any(m.seq < batch[0].seq for m in pending):
-                    # Older messages wait for the workflow: it delivers them and this batch, in order.
-                    await self.handoff(ref, 0.0)
-                    return
+                # Older messages still waiting (a crashed process's, a failure's) go first, in order:
+                # the post skips them and what follows while another poster holds them, and the
+                # workflow then delivers the lot.
+                batch = [m for m in pending if m.seq < batch[0].seq] + batch
                 self._clear.add(cid)
             # No overall timeout around the post: cancelling a chat.postMessage that Slack may have
             # accepted would make its message look unposted (the client's own timeout still applies).

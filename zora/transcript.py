@@ -256,40 +256,69 @@ async def set_status(
 CLAIM_SECONDS = 60
 
 
-async def claim(pool: Any, conversation_id: UUID, seqs: list[int]) -> set[int]:
-    """Take the right to post these shopper messages; returns the seqs nobody else holds."""
+@dataclass(frozen=True)
+class Claim:
+    # The seqs taken: nobody else holds them, and no message before them waits for another poster.
+    seqs: set[int]
+    # Of those, the ones an earlier poster took and may have posted (it died or was cut off, or Slack's
+    # answer left it unclear): look in the thread before posting them again.
+    unknown: set[int]
+
+
+# The rows are locked first (in seq order, so two claimers take turns instead of deadlocking) and read
+# as they are now: a message is taken only when nothing older in the conversation is held by another
+# poster or waits outside this batch, so a conversation's messages reach Slack in seq order even when
+# the fast path, the workflow and a restarted process all try at once.
+_CLAIM = (
+    "WITH cur AS ("
+    " SELECT seq, claimed_until, slack_attempt_at FROM messages"
+    " WHERE conversation_id = $1 AND direction = 'shopper' AND status <> 'delivered' ORDER BY seq FOR UPDATE),"
+    " stop AS (SELECT min(seq) AS seq FROM cur WHERE claimed_until >= now() OR NOT seq = ANY($2))"
+    " UPDATE messages m SET claimed_until = now() + make_interval(secs => $3), slack_attempt_at = now()"
+    " FROM cur WHERE m.conversation_id = $1 AND m.seq = cur.seq AND m.seq = ANY($2)"
+    " AND (cur.claimed_until IS NULL OR cur.claimed_until < now())"
+    " AND m.seq < coalesce((SELECT seq FROM stop), 2147483647)"
+    " RETURNING m.seq, cur.slack_attempt_at IS NOT NULL AS unknown"
+)
+
+
+async def claim(pool: Any, conversation_id: UUID, seqs: list[int]) -> Claim:
+    """Take the right to post these shopper messages, and mark them as possibly posted from now on
+    (the mark costs nothing here and is what tells the next poster to look before posting again)."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "UPDATE messages SET claimed_until = now() + make_interval(secs => $3)"
-            " WHERE conversation_id = $1 AND seq = ANY($2) AND direction = 'shopper' AND status <> 'delivered'"
-            " AND (claimed_until IS NULL OR claimed_until < now()) RETURNING seq",
-            conversation_id,
-            seqs,
-            CLAIM_SECONDS,
-        )
-    return {r["seq"] for r in rows}
+        rows = await conn.fetch(_CLAIM, conversation_id, seqs, CLAIM_SECONDS)
+    return Claim(seqs={r["seq"] for r in rows}, unknown={r["seq"] for r in rows if r["unknown"]})
 
 
-async def extend_claim(pool: Any, conversation_id: UUID, seq: int) -> None:
-    """Keep holding a message whose posting takes long (its files are still uploading)."""
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE messages SET claimed_until = now() + make_interval(secs => $3)"
-            " WHERE conversation_id = $1 AND seq = $2 AND status <> 'delivered'",
-            conversation_id,
-            seq,
-            CLAIM_SECONDS,
-        )
-
-
-async def release(pool: Any, conversation_id: UUID, seqs: list[int]) -> None:
+async def extend_claim(pool: Any, conversation_id: UUID, seqs: list[int]) -> None:
+    """Keep holding messages whose posting takes long (files uploading, a long batch)."""
     if not seqs:
         return
     async with pool.acquire() as conn:
         await conn.execute(
-            "UPDATE messages SET claimed_until = NULL WHERE conversation_id = $1 AND seq = ANY($2)",
+            "UPDATE messages SET claimed_until = now() + make_interval(secs => $3)"
+            " WHERE conversation_id = $1 AND seq = ANY($2) AND status <> 'delivered'",
             conversation_id,
             seqs,
+            CLAIM_SECONDS,
+        )
+
+
+async def release(
+    pool: Any, conversation_id: UUID, seqs: list[int], *, unknown: set[int] | frozenset[int] = frozenset()
+) -> None:
+    """Give messages back for the next poster. Those in `unknown` may be in Slack already: they keep
+    their attempt mark, so the next poster looks for them in the thread first."""
+    if not seqs:
+        return
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE messages SET claimed_until = NULL,"
+            " slack_attempt_at = CASE WHEN seq = ANY($3) THEN slack_attempt_at END"
+            " WHERE conversation_id = $1 AND seq = ANY($2)",
+            conversation_id,
+            seqs,
+            sorted(unknown),
         )
 
 

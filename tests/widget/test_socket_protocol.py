@@ -47,10 +47,11 @@ async def test_retried_client_id_is_stored_and_posted_once(zora: Zora) -> None:
         assert (await shopper.send("only once", client_id="same-id"))["ok"]
     assert (await shopper.send("marker", client_id="marker"))["ok"]
     await shopper.wait_for(lambda: any(m["client_id"] == "marker" for m in shopper.received))
-    # Posted in order, so once "marker" is in Slack every earlier post is too (counting posts raced
-    # with the conversation's card, which is posted first).
-    while "marker" not in [p["text"] for p in zora.standin.posted]:
-        await zora.standin.wait_for_posts(len(zora.standin.posted) + 1)
+    # Posted in order: once the marker is in Slack, so is everything sent before it (counting posts
+    # instead raced the first post, which may not have started when the count was taken).
+    await shopper.wait_for(
+        lambda: any(s["client_id"] == "marker" and s["status"] == "delivered" for s in shopper.statuses)
+    )
     rows = await zora.fetch(
         "SELECT m.body FROM messages m JOIN conversations c ON c.id = m.conversation_id"
         " WHERE c.id = $1::uuid ORDER BY seq",

@@ -193,6 +193,7 @@ class SlackStandIn:
         self._replies: dict[tuple[str, str], list[str]] = {}
         self._last_ts_us: dict[str, int] = {}
         self._injections: dict[str, deque[_Injection]] = {}
+        self._lost_answers: dict[str, int] = {}
         self._post_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[int]] = set()
         self._event_times: dict[str, int] = {}
@@ -224,6 +225,7 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
@@ -322,6 +324,11 @@ class SlackStandIn:
         """The next ``times`` calls of ``method`` answer HTTP 200 ``{"ok": false, "error": error}``."""
         queue = self._injections.setdefault(method, deque())
         queue.extend(_Injection(error) for _ in range(times))
+
+    def lose_answers(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out, then the connection is dropped before
+        the answer: the caller cannot tell whether Slack did it (a crash or a network cut at that moment)."""
+        self._lost_answers[method] = self._lost_answers.get(method, 0) + times
 
     def clear_failures(self, method: str) -> None:
         """Forget queued failures of `method` (the problem was fixed)."""
@@ -810,6 +817,11 @@ class SlackStandIn:
             answer = {"ok": False, "error": exc.error}
             if exc.missing is not None:
                 answer["response_metadata"] = {"messages": [f"[ERROR] missing required field: {exc.missing}"]}
+        if self._lost_answers.get(method):
+            self._lost_answers[method] -= 1
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPInternalServerError  # never reaches the caller: the connection is gone
         return self._json(answer, headers={"X-OAuth-Scopes": ",".join(self.scopes), "X-Accepted-OAuth-Scopes": ""})
 
     @staticmethod
@@ -1408,6 +1420,49 @@ class SlackStandIn:
         answer: dict[str, Any] = {"ok": True, "messages": out, "has_more": bool(rest)}
         answer["response_metadata"] = {"next_cursor": f"next_ts:{rest[0]}" if rest else ""}
         return answer
+
+    async def _conversations_history(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """A channel's messages, newest first, without thread replies (a thread's parent carries its
+        summary), as Slack pages them: ``oldest``/``latest`` (exclusive unless ``inclusive``), ``limit``,
+        an opaque cursor (the next older message's ts here), ``metadata`` only with ``include_all_metadata``."""
+        channel = self._channel(params)
+        try:
+            limit = min(max(int(params.get("limit") or 100), 1), 999)
+        except ValueError:
+            raise _ApiError("invalid_limit") from None
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = self._ts_param(params, "oldest", "invalid_ts_oldest")
+        latest = self._ts_param(params, "latest", "invalid_ts_latest")
+        before = self._ts_param(params, "cursor", "invalid_cursor")
+
+        def wanted(message: dict[str, Any]) -> bool:
+            if message.get("thread_ts", message["ts"]) != message["ts"]:
+                return False
+            key = _ts_key(message["ts"])
+            if before is not None and key > before:
+                return False
+            if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
+                return False
+            return latest is None or key < latest or (key == latest and inclusive)
+
+        found = sorted(
+            (m for m in self._messages[channel].values() if wanted(m)), key=lambda m: _ts_key(m["ts"]), reverse=True
+        )
+        page, rest = found[:limit], found[limit:]
+        out = []
+        for message in page:
+            copied = copy.deepcopy(message)
+            if not with_metadata:
+                copied.pop("metadata", None)
+            out.append(copied)
+        return {
+            "ok": True,
+            "messages": out,
+            "has_more": bool(rest),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": f"next_ts:{rest[0]['ts']}" if rest else ""},
+        }
 
     # ------------------------------------------------------------------ local inbox (zora dev)
 
