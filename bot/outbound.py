@@ -23,6 +23,7 @@ from zora.files import file_url, human_size
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_text import escape
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class SlackOutbound:
         """Post one shopper message; its Slack ts (None for a message that is only files)."""
         if not message.files:
             response = await self.slack.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+                channel=thread.channel, thread_ts=thread.thread_ts, text=escape(message.body), unfurl_links=False
             )
             return str(response["ts"])
         # Text, then each file: every part is written down as soon as Slack has it, so a retry
@@ -149,7 +150,7 @@ class SlackOutbound:
             )
         if ts is None and message.body.strip():
             response = await self.slack.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.thread_ts, text=message.body, unfurl_links=False
+                channel=thread.channel, thread_ts=thread.thread_ts, text=escape(message.body), unfurl_links=False
             )
             ts = str(response["ts"])
             async with self.pool.acquire() as conn:
@@ -189,10 +190,12 @@ class SlackOutbound:
         log.warning("Slack refused a file upload: add files:write to the app (slack/manifest.yml), allow uploads")
         size = human_size(len(upload["data"]))
         link = f" {self.public_url.rstrip('/')}{file_url(upload['id'])}" if self.public_url else ""
+        # The file's name is the shopper's: escaped, and outside Zora's _italics_.
+        name = escape(upload["name"], 600)
         response = await self.slack.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.thread_ts,
-            text=f":paperclip: The shopper sent {upload['name']} ({size}).{link}\n_Zora cannot upload files into"
+            text=f":paperclip: The shopper sent {name} ({size}).{escape(link)}\n_Zora cannot upload files into"
             " Slack yet: the app needs the files:write scope (see slack/manifest.yml)._",
             unfurl_links=False,
         )
