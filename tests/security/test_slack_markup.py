@@ -59,8 +59,13 @@ ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
 LIMITS = {"section": 3000, "field": 2000, "context": 2000, "header": 150}
 
 
+# Zora's mention of the agent who has the conversation, where the card names them.
+ASSIGNEE = re.compile(r"(^\*Assignee\*\n<@U[A-Z0-9]+>$)|(, assignee <@U[A-Z0-9]+>$)")
+
+
 def assert_markup_safe(markup: str, where: str) -> None:
     """`markup` (text Slack parses) holds no markup that is not Zora's own."""
+    markup = ASSIGNEE.sub("", markup)
     # `<!`, `<@`, `<#`, `<http` only as Zora's own tokens.
     for token in re.findall(r"<([^<>]*)>", markup):
         assert any(p.fullmatch(token) for p in ZORA_TOKENS), f"{where}: markup <{token}> reached Slack"
@@ -334,6 +339,7 @@ async def test_shopify_customer_fields_card_search_modal_and_app_home(zora: Zora
     # An agent's hostile query comes back as text too.
     status, answer = await zora.standin.slash_command("/zora", "<!channel> `x`", user=AGENT, channel=CHANNEL)
     assert status == 200 and "&lt;!channel&gt;" in json.dumps(answer["blocks"])
+    assert_markup_safe(answer["text"], "search fallback, nothing found")
     check_blocks(answer["blocks"], "search with nothing found")
 
     # The edit modal: the name in plain_text, shown as it is (escaping there would show "&lt;").
@@ -389,6 +395,21 @@ async def test_order_notices_and_agents_file_notes_are_text(zora: Zora) -> None:
     note = next(m for m in await zora.standin.wait_for_posts(before + 1) if "Not sent" in m.get("text", ""))
     assert_markup_safe(note["text"], "refused file note")
     assert "<!channel> & <@U0AGENT001>.exe" in unescape(note["text"])
+
+    # One that passes as a PNG until its bytes are copied (the worker's note about it).
+    before = len(zora.standin.posted)
+    status = await zora.standin.share_file(
+        CHANNEL, card["ts"], "<!here> <@U0AGENT001> & x.png", b"not a png at all", "image/png", user=AGENT
+    )
+    assert status == 200
+    for _ in range(400):
+        notes = [m for m in zora.standin.posted[before:] if "Not sent" in m.get("text", "")]
+        if notes:
+            break
+        await asyncio.sleep(0.05)
+    assert notes, "no note about the file that was not copied"
+    assert_markup_safe(notes[0]["text"], "file not copied note")
+    assert "<!here> <@U0AGENT001> & x.png" in unescape(notes[0]["text"])
 
 
 async def test_nothing_zora_sent_holds_outside_markup_and_the_dev_page_escapes_html(zora: Zora) -> None:
