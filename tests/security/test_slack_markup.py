@@ -418,3 +418,6 @@ async def test_nothing_zora_sent_holds_outside_markup_and_the_dev_page_escapes_h
     async with zora.http.get(zora.standin.inbox_url) as page:
         html = await page.text()
     assert "<script>alert(1)</script>" not in html and "<!channel>" not in html
+    # It shows what Slack's client would: the shopper's characters, once (not "&lt;" as text).
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&amp;lt;script" not in html
+    assert "fish &amp; chips &amp;amp; more" in html
