@@ -267,7 +267,10 @@ class SlackOutbound:
         return channel
 
     async def post_in_thread(self, conversation_id: UUID, text: str) -> None:
-        """A note from Zora to the agents in the conversation's thread (reminders, order events)."""
+        """A note from Zora to the agents in the conversation's thread (reminders, order events).
+
+        `text` is Slack markup: whatever in it came from outside Zora is escaped by the caller
+        (zora.slack_text.escape)."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
