@@ -45,6 +45,7 @@ def _order_line(order: OrderSummary) -> str:
     line = escape(
         f"{order.name} · {when} · {order.total} {order.currency or ''} · {paid} · {state}", 2 * _ORDER_FIELD_MAX
     )
+    # Up to three parcels: with its links, one order's line must still fit Slack's section limit.
     for t in order.tracking[:3]:
         label = f"{t.company or 'tracking'} {t.number or ''}".rstrip()
         if t.url:
