@@ -414,6 +414,10 @@ async def test_order_notices_and_agents_file_notes_are_text(zora: Zora) -> None:
 
 async def test_nothing_zora_sent_holds_outside_markup_and_the_dev_page_escapes_html(zora: Zora) -> None:
     """Runs last in this module: a sweep over every call Zora made to Slack above."""
+    methods = [method for method, _ in zora.standin.calls]
+    assert methods.count("chat.postMessage") > 30 and "chat.update" in methods and "views.open" in methods, (
+        "run with the tests above: they make the calls this one sweeps"
+    )
     sweep_everything_sent(zora)
     async with zora.http.get(zora.standin.inbox_url) as page:
         html = await page.text()
