@@ -22,6 +22,7 @@ from zora.logs import conversation_id_var
 from zora.models import LoadConversation
 from zora.push import Emitter
 from zora.settings import Settings
+from zora.slack_text import escape
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ class FileActivities:
             await conn.execute(
                 "UPDATE files SET state = 'failed', error = $2 WHERE id = $1 AND state = 'pending'", row["id"], error
             )
-        return f"• {row['name']}: {error}"
+        # The name is whatever its uploader typed, the error may quote a URL: both are text to Slack.
+        return f"• {escape(row['name'], 300)}: {escape(error, 500)}"
 
     async def _tell_agents(self, conversation_id: Any, lines: list[str]) -> None:
         try:

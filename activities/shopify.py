@@ -34,6 +34,7 @@ from zora.shopify.models import (
     WebhookOutcome,
     WebhookRef,
 )
+from zora.slack_text import escape
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,10 @@ class ShopifyActivities:
         if thread is None:
             return False
         try:
+            # The notice is plain words built from the order (its name, carrier, tracking number, all
+            # set outside Zora), with no markup of Zora's: Slack shows all of it as text.
             await self.slack.chat_postMessage(
-                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=notice.text
+                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=escape(notice.text)
             )
         except SlackApiError as exc:
             raise_if_rate_limited(exc)

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_text import CONTEXT_TEXT_MAX, escape
 
 ACTION_CLAIM = "zora_claim"
 ACTION_RELEASE = "zora_release"
@@ -84,24 +85,40 @@ async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirecto
     )
 
 
+# Room for the shopper's own words on the card (escaped length): the card's fields stay within
+# Slack's limits however long a name, address, page or tag list is.
+_NAME_MAX = 300
+_EMAIL_MAX = 400
+_PAGE_MAX = 1200
+_LOCALE_MAX = 100
+
+
 def _who(card: CardData) -> str:
-    name = card.shopper_name or card.shopper_email or "a shopper"
-    return f"{name} <{card.shopper_email}>" if card.shopper_name and card.shopper_email else name
+    """The shopper as the card names them, escaped: every part is the shopper's (or Shopify's)."""
+    name = escape(card.shopper_name, _NAME_MAX) if card.shopper_name else None
+    email = escape(card.shopper_email, _EMAIL_MAX) if card.shopper_email else None
+    if name and email:
+        return f"{name} &lt;{email}&gt;"
+    return name or email or "a shopper"
 
 
 def _customer_line(customer: dict[str, Any]) -> str | None:
+    """The Shopify summary, escaped (tags are whatever the shop and the customer typed)."""
     parts = []
     if customer.get("orders_count") is not None:
-        parts.append(f"{customer['orders_count']} orders")
+        parts.append(f"{escape(customer['orders_count'], 40)} orders")
     if customer.get("total_spent") is not None:
         currency = customer.get("currency") or ""
-        parts.append(f"{customer['total_spent']} {currency} spent".replace("  ", " "))
-    tags = customer.get("tags")
-    if tags:
-        parts.append("tags: " + (", ".join(tags) if isinstance(tags, list) else str(tags)))
+        parts.append(escape(f"{customer['total_spent']} {currency} spent".replace("  ", " "), 120))
     for key, label in (("value_score", "value"), ("loyalty_score", "loyalty"), ("engagement_score", "engagement")):
         if customer.get(key) is not None:
-            parts.append(f"{label} {customer[key]}/100")
+            parts.append(f"{label} {escape(customer[key], 40)}/100")
+    tags = customer.get("tags")
+    if tags:
+        # Last, and cut to what is left of the context element's room.
+        used = len(" · ".join(parts)) + 40
+        listed = ", ".join(str(t) for t in tags) if isinstance(tags, list) else str(tags)
+        parts.append("tags: " + escape(listed, max(100, CONTEXT_TEXT_MAX - used)))
     return " · ".join(parts) or None
 
 
@@ -120,7 +137,7 @@ def _button(text: str, action_id: str, card: CardData, style: str | None = None)
 def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
     """(plain-text fallback, Block Kit blocks)."""
     who = _who(card)
-    status = _STATUS_LABEL.get(card.status, card.status)
+    status = _STATUS_LABEL.get(card.status, escape(card.status))
     assignee = f"<@{card.assignee}>" if card.assignee else "nobody yet"
     identity = ":lock: verified Shopify customer" if card.verified else "not verified (anonymous visitor)"
     fields = [
@@ -128,13 +145,22 @@ def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
         {"type": "mrkdwn", "text": f"*Status*\n{status}"},
         {"type": "mrkdwn", "text": f"*Assignee*\n{assignee}"},
     ]
-    where = " · ".join(x for x in (card.page, card.locale) if x)
+    where = " · ".join(
+        x
+        for x in (
+            escape(card.page, _PAGE_MAX) if card.page else None,
+            escape(card.locale, _LOCALE_MAX) if card.locale else None,
+        )
+        if x
+    )
     if where:
         fields.append({"type": "mrkdwn", "text": f"*Storefront*\n{where}"})
+    shop = escape(card.shop)
     blocks: list[dict[str, Any]] = [
+        # The shopper's name stays outside Zora's *bold*: a `*` in it cannot reach Zora's markup.
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f":speech_balloon: *Conversation with {who}* on {card.shop}"},
+            "text": {"type": "mrkdwn", "text": f":speech_balloon: *Conversation* with {who} on {shop}"},
         },
         {"type": "section", "fields": fields},
     ]
@@ -152,7 +178,7 @@ def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
         buttons.append(_button("Reopen", ACTION_REOPEN, card))
     blocks.append({"type": "actions", "elements": buttons})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": how_to_reply(card.settings)}]})
-    text = f"Conversation with {who} on {card.shop}: {card.status}, assignee {assignee}"
+    text = f"Conversation with {who} on {shop}: {escape(card.status)}, assignee {assignee}"
     return text, blocks
 
 
@@ -160,7 +186,7 @@ def how_to_reply(settings: ShopSettings) -> str:
     if settings.alerts_only:
         return "Alerts only: nothing written here reaches the shopper."
     return (
-        f"Reply in this thread to answer the shopper. Start a message with `{settings.note_prefix}`"
+        f"Reply in this thread to answer the shopper. Start a message with `{escape(settings.note_prefix)}`"
         " for an internal note the shopper never sees."
     )
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from zora.shopify.models import CustomerSummary, OrderSummary
+from zora.slack_text import SECTION_TEXT_MAX, clip, escape, link
 
 SHOWN_RESULTS = 5
 ACTION_EDIT_CUSTOMER = "zora_edit_customer"
@@ -29,34 +30,58 @@ async def shop_for_channel(pool: Any, team_id: str, channel: str) -> tuple[int, 
     return None if row is None else (int(row["id"]), str(row["domain"]))
 
 
+# Room (escaped length) for what a customer record holds, so a result stays within Slack's limit.
+_NAME_MAX = 300
+_CONTACT_MAX = 600
+_TAGS_MAX = 800
+_ORDER_FIELD_MAX = 120
+
+
 def _order_line(order: OrderSummary) -> str:
+    """One order, escaped: names, statuses and tracking come from Shopify (and its carriers)."""
     state = "cancelled" if order.cancelled else (order.fulfillment_status or "unfulfilled")
     paid = order.financial_status or "unknown payment"
     when = f"{order.processed_at:%Y-%m-%d}" if order.processed_at else "not processed"
-    line = f"{order.name} · {when} · {order.total} {order.currency or ''} · {paid} · {state}"
-    for t in order.tracking:
+    line = escape(
+        f"{order.name} · {when} · {order.total} {order.currency or ''} · {paid} · {state}", 2 * _ORDER_FIELD_MAX
+    )
+    # Up to three parcels: with its links, one order's line must still fit Slack's section limit.
+    for t in order.tracking[:3]:
+        label = f"{t.company or 'tracking'} {t.number or ''}".rstrip()
         if t.url:
-            line += f" · <{t.url}|{t.company or 'tracking'} {t.number or ''}>".rstrip()
+            line += " · " + link(t.url, label, _ORDER_FIELD_MAX)
         elif t.number:
-            line += f" · {t.company or 'tracking'} {t.number}"
+            line += " · " + escape(label, _ORDER_FIELD_MAX)
     return line
 
 
 def render_results(
     query: str, shop: str, results: list[CustomerSummary], orders: list[OrderSummary]
 ) -> list[dict[str, Any]]:
+    # The agent's own query (in a code span: a backtick in it only formats the agent's own words).
+    asked = escape(query, 200)
     if not results:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": f"No customer of {shop} matches `{query}`."}}]
+        return [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"No customer of {escape(shop)} matches `{asked}`."}}
+        ]
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Customers of {shop} matching `{query}`*"}}
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Customers of {escape(shop)} matching `{asked}`*"}}
     ]
     for index, c in enumerate(results[:SHOWN_RESULTS]):
-        contact = " · ".join(x for x in (c.email, c.phone) if x) or "no contact details"
-        tags = f"\ntags: {', '.join(c.tags)}" if c.tags else ""
-        matched = f" (matched on {c.matched})" if c.matched else ""
-        text = f"*{c.name or 'Unnamed customer'}*{matched}\n{contact}{tags}"
+        contact = escape(" · ".join(x for x in (c.email, c.phone) if x), _CONTACT_MAX) or "no contact details"
+        tags = f"\ntags: {escape(', '.join(c.tags), _TAGS_MAX)}" if c.tags else ""
+        matched = f" (matched on {escape(c.matched)})" if c.matched else ""
+        # The customer's name stands outside Zora's *bold*, like everything a shopper typed.
+        name = escape(c.name, _NAME_MAX) if c.name else "_Unnamed customer_"
+        text = f":bust_in_silhouette: {name}{matched}\n{contact}{tags}"
         if index == 0 and orders:
-            text += "\n*Recent orders*\n" + "\n".join(f"• {_order_line(o)}" for o in orders[:SHOWN_ORDERS])
+            listed = "\n*Recent orders*"
+            for o in orders[:SHOWN_ORDERS]:
+                line = f"\n• {_order_line(o)}"
+                if len(text) + len(listed) + len(line) > SECTION_TEXT_MAX:
+                    break
+                listed += line
+            text += listed
         blocks.append(
             {
                 "type": "section",
@@ -86,7 +111,8 @@ def edit_customer_view(shop_id: int, customer_id: int, name: str, note: str | No
         "submit": {"type": "plain_text", "text": "Save to Shopify"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*"}},
+            # plain_text: Slack shows the name as it is (no markup to escape, none to break out of).
+            {"type": "section", "text": {"type": "plain_text", "text": clip(name, 3000), "emoji": False}},
             {
                 "type": "input",
                 "block_id": "note",

@@ -25,6 +25,7 @@ from zora.files import file_url, human_size
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_text import escape
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class SlackOutbound:
             response = await self.slack.chat_postMessage(
                 channel=thread.channel,
                 thread_ts=thread.thread_ts,
-                text=message.body,
+                text=escape(message.body),
                 unfurl_links=False,
                 metadata=_message_metadata(message),
             )
@@ -276,7 +277,7 @@ class SlackOutbound:
             response = await self.slack.chat_postMessage(
                 channel=thread.channel,
                 thread_ts=thread.thread_ts,
-                text=message.body,
+                text=escape(message.body),
                 unfurl_links=False,
                 metadata=_message_metadata(message),
             )
@@ -336,10 +337,12 @@ class SlackOutbound:
         log.warning("Slack refused a file upload: add files:write to the app (slack/manifest.yml), allow uploads")
         size = human_size(len(upload["data"]))
         link = f" {self.public_url.rstrip('/')}{file_url(upload['id'])}" if self.public_url else ""
+        # The file's name is the shopper's: escaped, and outside Zora's _italics_.
+        name = escape(upload["name"], 600)
         response = await self.slack.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.thread_ts,
-            text=f":paperclip: The shopper sent {upload['name']} ({size}).{link}\n_Zora cannot upload files into"
+            text=f":paperclip: The shopper sent {name} ({size}).{escape(link)}\n_Zora cannot upload files into"
             " Slack yet: the app needs the files:write scope (see slack/manifest.yml)._",
             unfurl_links=False,
         )
@@ -414,7 +417,10 @@ class SlackOutbound:
         return channel
 
     async def post_in_thread(self, conversation_id: UUID, text: str) -> None:
-        """A note from Zora to the agents in the conversation's thread (reminders, order events)."""
+        """A note from Zora to the agents in the conversation's thread (reminders, order events).
+
+        `text` is Slack markup: whatever in it came from outside Zora is escaped by the caller
+        (zora.slack_text.escape)."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id

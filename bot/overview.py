@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from zora.slack_text import SECTION_TEXT_MAX, escape, link
+
 Which = Literal["open", "unassigned", "mine"]
 LIST_LIMIT = 10
 
@@ -55,6 +57,10 @@ async def conversations(pool: Any, team_id: str, user_id: str, which: Which) -> 
     ]
 
 
+# Room for a shopper's name in a list line (escaped length): ten lines fit Slack's section limit.
+_WHO_MAX = 120
+
+
 def render_list(which: Which, total: int, rows: list[Row]) -> list[dict[str, Any]]:
     title = f"*{_TITLE[which]}* ({total})"
     if not rows:
@@ -62,10 +68,27 @@ def render_list(which: Which, total: int, rows: list[Row]) -> list[dict[str, Any
     lines = []
     for row in rows:
         who = f"<@{row.assignee}>" if row.assignee else "unassigned"
+        # The shopper's name (or address) is the link's label: escaped, it cannot end the link.
         lines.append(
-            f"• <{thread_link(row.channel, row.thread_ts)}|{row.who}> on {row.shop} · {row.status} · {who}"
+            f"• {link(thread_link(row.channel, row.thread_ts), row.who, _WHO_MAX)} on {escape(row.shop)}"
+            f" · {escape(row.status)} · {who}"
             f" · last message <!date^{int(row.updated_at.timestamp())}^{{date_short_pretty}} {{time}}|"
             f"{row.updated_at:%Y-%m-%d %H:%M} UTC>"
         )
     more = f"\n…and {total - len(rows)} more" if total > len(rows) else ""
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": title + "\n" + "\n".join(lines) + more}}]
+    return _sections([title, *lines], more)
+
+
+def _sections(lines: list[str], tail: str) -> list[dict[str, Any]]:
+    """The lines in as few sections as Slack's length limit allows (one, unless names are long)."""
+    texts: list[str] = []
+    for line in lines:
+        if texts and len(texts[-1]) + 1 + len(line) <= SECTION_TEXT_MAX:
+            texts[-1] += "\n" + line
+        else:
+            texts.append(line)
+    if len(texts[-1]) + len(tail) <= SECTION_TEXT_MAX:
+        texts[-1] += tail
+    elif tail:
+        texts.append(tail.lstrip("\n"))
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in texts]

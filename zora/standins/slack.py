@@ -36,6 +36,7 @@ from yarl import URL
 
 from zora.errors import ZoraError
 from zora.slack_app import BOT_SCOPES
+from zora.slack_text import unescape
 
 log = logging.getLogger(__name__)
 
@@ -1478,10 +1479,11 @@ class SlackStandIn:
 
     def _render_message(self, message: dict[str, Any]) -> str:
         name, css = self._author(message)
-        body = html.escape(message.get("text", ""))
+        # As Slack's client shows it: its three entities read as the characters they stand for.
+        body = html.escape(unescape(message.get("text", "")))
         extra = ""
         if message.get("blocks") and message.get("bot_id"):
-            lines = "\n".join(html.escape(text) for text in _texts_in(message["blocks"]))
+            lines = "\n".join(html.escape(unescape(text)) for text in _texts_in(message["blocks"]))
             extra = f"<details><summary>blocks</summary><pre>{lines}</pre></details>"
         edited = " <em>(edited)</em>" if "edited" in message else ""
         reactions = " ".join(f":{html.escape(r['name'])}:" for r in message.get("reactions", []))

@@ -9,13 +9,14 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from bot.customers import render_results, shop_for_channel
 from bot.deps import BotDeps
 from bot.overview import Which, conversations, render_list
+from zora.slack_text import escape
 
 USAGE = (
     "*/zora* — what Zora can tell you here:\n"
     "• `/zora open` — open conversations\n"
     "• `/zora unassigned` — conversations nobody has claimed\n"
     "• `/zora mine` — conversations assigned to you\n"
-    "• `/zora <name, email, phone, tag or #order>` — find a customer and their recent orders"
+    "• `/zora &lt;name, email, phone, tag or #order&gt;` — find a customer and their recent orders"
 )
 
 
@@ -44,7 +45,7 @@ async def _search(ack: AsyncAck, deps: BotDeps, command: dict[str, Any], query: 
     results = await deps.directory.search(shop_id, query)
     orders = await deps.directory.recent_orders(shop_id, results[0].id) if results else []
     await ack(
-        text=f"{len(results)} customer(s) match {query}",
+        text=f"{len(results)} customer(s) match {escape(query, 200)}",
         blocks=render_results(query, domain, results, orders),
         response_type="ephemeral",
     )

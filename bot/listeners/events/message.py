@@ -21,6 +21,7 @@ from zora.files import FileRejected, check_declared, push_files, refused_note
 from zora.logs import conversation_id_var
 from zora.models import AgentAction, Author, ConversationRef, FilesShared
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.slack_text import escape
 from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
             FilesShared(seq=message.seq),
         )
     if stored is not None and any(f.refused for f in shared):
-        refused = [f"• {f.name}: {f.refused}" for f in shared if f.refused]
+        # A file's name is whatever its uploader typed: escaped, it cannot notify anyone.
+        refused = [f"• {escape(f.name, 300)}: {escape(f.refused)}" for f in shared if f.refused]
         try:
             await deps.slack.chat_postMessage(channel=channel, thread_ts=str(thread_ts), text=refused_note(refused))
         except SlackApiError as exc:
