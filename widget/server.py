@@ -22,6 +22,7 @@ from widget import receipts
 from widget.emitter import NAMESPACE, conversation_room
 from zora import files as zfiles
 from zora import transcript
+from zora.addresses import parse_address
 from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
@@ -91,7 +92,6 @@ class ReceiptEvent(BaseModel):
     upto_seq: int = Field(ge=1, le=2**31 - 1)
 
 
-EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}\.[^@\s\x00-\x1f\x7f.]{2,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -117,10 +117,8 @@ class ProfileEvent(BaseModel):
     def _email(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        value = value.strip()
-        if not EMAIL.match(value):
-            raise ValueError("is not an email address")
-        return value
+        # The one strict parser (one mailbox, no header tricks): this address becomes an email's To.
+        return parse_address(value)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from zora.addresses import parse_sender
 from zora.errors import ConfigError
 
 
@@ -121,6 +122,12 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_sender(cls, value: str) -> str:
+        # The From header of every email: one mailbox, nothing that could add a header.
+        return str(parse_sender(value))
 
     def require(self, *names: str) -> None:
         """Stop with one clear line when a value a process needs is unset."""
