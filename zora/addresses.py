@@ -26,7 +26,7 @@ class InvalidAddress(ZoraError, ValueError):
 
 
 def parse_address(value: str) -> str:
-    """One recipient's bare address (`ana@example.com`), normalized (domain lower-cased, IDNA).
+    """One recipient's bare address (`ana@example.com`), normalized (domain lower-cased, in IDNA form).
 
     Raises InvalidAddress for anything else, including `Ana <ana@example.com>`, `a@x.com, b@y.com`
     and CR/LF anywhere: a recipient is stored and sent bare, its name travels separately."""
@@ -47,7 +47,10 @@ def parse_address(value: str) -> str:
         )
     except EmailNotValidError as exc:
         raise InvalidAddress(f"is not one valid email address: {exc}") from None
-    return checked.normalized
+    if len(checked.local_part.encode()) > 64:
+        raise InvalidAddress("is not one valid email address: the part before the @-sign is over 64 bytes")
+    # The ASCII form (IDNA domain) when there is one: SMTP servers without SMTPUTF8 take it.
+    return checked.ascii_email or checked.normalized
 
 
 def parse_sender(value: str) -> Address:
