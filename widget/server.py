@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any, Protocol
@@ -152,6 +153,44 @@ class Relay(Protocol):
         """A conversation began or was reopened: make sure its workflow runs."""
 
 
+class _Held:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class SocketLocks:
+    """One lock per socket, existing only while one of its events is handled or waiting.
+
+    Order needs a lock only between events that overlap; an event with nothing before it finds no
+    lock and makes one, the last one out removes it. So nothing is left per socket once its events
+    are done, whatever the order of disconnect and late events (a handler that starts after
+    `disconnect` would otherwise leave a lock behind for a socket that is gone)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, _Held] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, sid: str) -> AsyncIterator[None]:
+        held = self._held.get(sid)
+        if held is None:
+            held = self._held[sid] = _Held()
+        # Counted before waiting: a waiter keeps the lock alive for the events queued behind it.
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0 and self._held.get(sid) is held:
+                del self._held[sid]
+
+
 class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, services: Services, relay: Relay, emitter: Emitter) -> None:
         super().__init__(NAMESPACE)
@@ -160,7 +199,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.emitter = emitter
         self.secret = services.settings.secret()
         # socket.io runs handlers concurrently; one lock per connection keeps its events in order.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = SocketLocks()
         self.presence = Presence(services.redis)
         self.delivery = delivery_config(services.settings)
         # This process's sockets: sid -> conversation (presence is refreshed for them).
@@ -199,7 +238,6 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "unauthorized", {"code": "unauthorized", "message": "token is invalid or expired; get a new one"}
             ) from None
         await self.save_session(sid, {"identity": identity})
-        self._locks[sid] = asyncio.Lock()
         await self.enter_room(sid, conversation_room(identity.conversation_id))
         self._present[sid] = identity.conversation_id
         try:
@@ -209,7 +247,6 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             log.exception("could not record widget presence")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self._locks.pop(sid, None)
         conversation_id = self._present.pop(sid, None)
         if conversation_id is None:
             return
@@ -237,7 +274,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return identity
 
     async def on_resume(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = ResumeEvent.model_validate(data if data is not None else {})
@@ -264,7 +301,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             }
 
     async def _receipt(self, sid: str, kind: receipts.Receipt, data: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = ReceiptEvent.model_validate(data)
@@ -300,7 +337,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._receipt(sid, "seen", data)
 
     async def on_profile(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = ProfileEvent.model_validate(data)
@@ -317,7 +354,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": True}
 
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = MessageEvent.model_validate(data)
