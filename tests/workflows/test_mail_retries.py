@@ -26,7 +26,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
 from tests.harness import CHANNEL, Zora, running_zora
@@ -394,3 +395,15 @@ async def test_deliveries_go_on_while_the_transcript_email_fails(infra: Any, dat
         smtp.rcpt_reply = None
         await smtp.wait_for(1, timeout=60)
         assert [m.rcpt_tos for m in smtp.caught] == [["waiting@example.com"]]
+        # The new path replays deterministically (its patch marker, the email beside the loop).
+        history = await handle.fetch_history()
+        replayer = Replayer(
+            workflows=[ConversationWorkflow],
+            data_converter=pydantic_data_converter,
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")
+            ),
+        )
+        markers = [e.marker_recorded_event_attributes.marker_name for e in history.events]
+        assert "core_patch" in markers
+        assert (await replayer.replay_workflow(history)).replay_failure is None
