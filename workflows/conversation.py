@@ -279,8 +279,10 @@ class ConversationWorkflow:
                 # does a transcript email (its retries are bounded).
                 await workflow.wait_condition(lambda: not self._copying and not self._emailing)
                 return ConversationOutcome(status="closed", reason=self.close_reason)
-            if self._continue_suggested:
-                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._emailing)
+            # Not while a transcript email is under way (it would be cut off): the loop goes on
+            # delivering, and continues as new on a later round.
+            if self._continue_suggested and not self._emailing:
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.state.deliveries:
                     continue
                 workflow.continue_as_new(ConversationInput(ref=self.ref, config=self.config, state=self.state))
