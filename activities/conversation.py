@@ -253,6 +253,18 @@ class ConversationActivities:
 
 UNSENT_UPLOAD_HOURS = 24
 
+# Conversations with shopper messages still waiting for Slack ($1 seconds old, $2 at most, $3 the
+# shops whose Slack works again). The partial index messages_waiting_for_sweep (migration 0014)
+# matches its WHERE; tests/zora/test_bounds.py checks the plan uses it.
+UNDELIVERED_SQL = (
+    "SELECT DISTINCT m.conversation_id, m.shop_id, s.domain, c.shopper_id"
+    " FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN shops s ON s.id = m.shop_id"
+    " WHERE m.direction = 'shopper' AND (m.claimed_until IS NULL OR m.claimed_until < now())"
+    " AND ((m.status = 'stored' AND m.created_at < now() - make_interval(secs => $1))"
+    "   OR (m.status = 'undelivered' AND m.shop_id = ANY($3)))"
+    " LIMIT $2"
+)
+
 
 class SweepActivities:
     """Every minute (a Temporal Schedule): hands conversations whose shopper messages wait to their
@@ -273,12 +285,7 @@ class SweepActivities:
         healed = await self._heal_slack()
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT DISTINCT m.conversation_id, m.shop_id, s.domain, c.shopper_id"
-                " FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN shops s ON s.id = m.shop_id"
-                " WHERE m.direction = 'shopper' AND (m.claimed_until IS NULL OR m.claimed_until < now())"
-                " AND ((m.status = 'stored' AND m.created_at < now() - make_interval(secs => $1))"
-                "   OR (m.status = 'undelivered' AND m.shop_id = ANY($3)))"
-                " LIMIT $2",
+                UNDELIVERED_SQL,
                 req.older_than_seconds,
                 req.limit,
                 healed,

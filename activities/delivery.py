@@ -10,8 +10,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from zora import transcript
+from zora.addresses import InvalidAddress
 from zora.logs import conversation_id_var
-from zora.mail import Mailer, digest_email, digest_message_id, transcript_email
+from zora.mail import Mailer, MailError, digest_email, digest_message_id, transcript_email
 from zora.models import DigestRequest, DigestResult, LoadConversation
 from zora.security import ShopperIdentity, issue_shopper_token
 from zora.settings import Settings
@@ -20,6 +21,22 @@ log = logging.getLogger(__name__)
 
 # How long the link in the email keeps reopening the conversation.
 LINK_TTL_SECONDS = 14 * 86400
+
+
+def _final(exc: MailError | InvalidAddress) -> tuple[bool, str]:
+    """Whether this failure ends the email (refused for good, or the caller's last attempt), and why.
+
+    Temporal retries a transient failure within the RetryPolicy the workflow set; on its last
+    attempt the activity records the outcome itself, since nothing runs after it."""
+    if isinstance(exc, InvalidAddress):
+        return True, f"refused: the address {exc}"
+    if exc.permanent:
+        return True, f"refused: {exc}"
+    info = activity.info()
+    limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    if limit and info.attempt >= limit:
+        return True, f"gave up after {info.attempt} attempts: {exc}"
+    return False, str(exc)
 
 
 class DeliveryActivities:
@@ -59,19 +76,33 @@ class DeliveryActivities:
                 conn, ref.conversation_id, [transcript.stored_message(r) for r in rows]
             )
         domain = urlsplit(self.settings.public_url or "http://zora.invalid").hostname or "zora.invalid"
-        email = transcript_email(
-            shop_name=state["shop_name"],
-            to_address=state["email"],
-            to_name=state["shopper_name"],
-            messages=messages,
-            files_base=self.settings.public_url,
-            # The same transcript retried is the same email (mail clients fold it).
-            message_id=f"<zora-transcript.{ref.conversation_id}.{state['last_seq']}@{domain}>",
-        )
-        await self.mailer.send(email)
+        try:
+            email = transcript_email(
+                shop_name=state["shop_name"],
+                to_address=state["email"],
+                to_name=state["shopper_name"],
+                messages=messages,
+                files_base=self.settings.public_url,
+                # The same transcript retried is the same email (mail clients fold it).
+                message_id=f"<zora-transcript.{ref.conversation_id}.{state['last_seq']}@{domain}>",
+            )
+            await self.mailer.send(email)
+        except (MailError, InvalidAddress) as exc:
+            final, why = _final(exc)
+            if not final:
+                raise ApplicationError(f"transcript not emailed yet: {why}", type="MailUnavailable") from exc
+            log.warning("transcript not emailed, %s", why)
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE conversations SET transcript_error = $2 WHERE id = $1",
+                    ref.conversation_id,
+                    f"seq {state['last_seq']}: {why}"[:500],
+                )
+            raise ApplicationError(f"transcript not emailed, {why}", type="MailFailed", non_retryable=True) from exc
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE conversations SET transcript_sent_upto = GREATEST(transcript_sent_upto, $2) WHERE id = $1",
+                "UPDATE conversations SET transcript_sent_upto = GREATEST(transcript_sent_upto, $2),"
+                " transcript_error = NULL WHERE id = $1",
                 ref.conversation_id,
                 state["last_seq"],
             )
@@ -165,16 +196,32 @@ class DeliveryActivities:
             messages = await transcript.with_files(
                 conn, ref.conversation_id, [transcript.stored_message(r) for r in rows]
             )
-        email = digest_email(
-            shop_name=state["shop_name"],
-            to_address=recipient,
-            to_name=state["shopper_name"],
-            messages=messages,
-            link=self.link(req),
-            message_id=message_id,
-            files_base=self.settings.public_url,
-        )
-        await self.mailer.send(email)
+        try:
+            email = digest_email(
+                shop_name=state["shop_name"],
+                to_address=recipient,
+                to_name=state["shopper_name"],
+                messages=messages,
+                link=self.link(req),
+                message_id=message_id,
+                files_base=self.settings.public_url,
+            )
+            await self.mailer.send(email)
+        except (MailError, InvalidAddress) as exc:
+            final, why = _final(exc)
+            if not final:
+                # The claim stays 'sending': the retry sends the same range.
+                raise ApplicationError(f"unseen replies not emailed yet: {why}", type="MailUnavailable") from exc
+            log.warning("unseen replies seq %d-%d not emailed, %s", from_seq, to_seq, why)
+            async with self.pool.acquire() as conn:
+                # Settled: a later run claims newer replies instead of trying this range forever.
+                await conn.execute(
+                    "UPDATE email_digests SET status = 'failed', error = $3 WHERE conversation_id = $1 AND from_seq = $2",
+                    ref.conversation_id,
+                    from_seq,
+                    why[:500],
+                )
+            raise ApplicationError(f"unseen replies not emailed, {why}", type="MailFailed", non_retryable=True) from exc
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "UPDATE email_digests SET status = 'sent', sent_at = now() WHERE conversation_id = $1 AND from_seq = $2",

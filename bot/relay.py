@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,10 @@ Handoff = Callable[[ConversationRef, float], Awaitable[None]]
 Opener = Callable[[ConversationRef, datetime], Awaitable[None]]
 # Waits between tries to start a workflow; Temporal is briefly busy, not gone, in the usual case.
 OPEN_RETRY_DELAYS = (0.5, 2.0, 5.0, 15.0)
+# Conversations remembered as checked (nothing older pending). Forgetting one costs a single query
+# on its next message, so the most recently used are kept and the set never grows with every
+# conversation a long-running process has seen.
+CLEAR_CAPACITY = 10_000
 
 
 @dataclass
@@ -46,14 +51,18 @@ class _Lane:
 
 
 class FastRelay:
-    def __init__(self, outbound: SlackOutbound, handoff: Handoff, opener: Opener) -> None:
+    def __init__(
+        self, outbound: SlackOutbound, handoff: Handoff, opener: Opener, *, clear_capacity: int = CLEAR_CAPACITY
+    ) -> None:
         self.outbound = outbound
         self.handoff = handoff
         self.opener = opener
         self._lanes: dict[UUID, _Lane] = {}
-        # Conversations whose older messages may still wait (a failure here, or not yet checked
-        # since this process started): before posting directly, older pending messages join the batch.
-        self._clear: set[UUID] = set()
+        # Conversations known to have nothing older pending, least recently used first. One not in
+        # here (a failure, not yet checked since this process started, or forgotten to stay within
+        # the capacity) is checked before posting directly: older pending messages join the batch.
+        self._clear: OrderedDict[UUID, None] = OrderedDict()
+        self._clear_capacity = clear_capacity
         self._side_tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, ref: ConversationRef, message: StoredMessage) -> None:
@@ -115,26 +124,30 @@ class FastRelay:
     async def _deliver(self, ref: ConversationRef, batch: list[StoredMessage]) -> None:
         cid = ref.conversation_id
         try:
-            if cid not in self._clear:
+            if cid in self._clear:
+                self._clear.move_to_end(cid)
+            else:
                 pending = await transcript.pending_shopper_messages(self.outbound.pool, cid)
                 # Older messages still waiting (a crashed process's, a failure's) go first, in order:
                 # the post skips them and what follows while another poster holds them, and the
                 # workflow then delivers the lot.
                 batch = [m for m in pending if m.seq < batch[0].seq] + batch
-                self._clear.add(cid)
+                self._clear[cid] = None
+                while len(self._clear) > self._clear_capacity:
+                    self._clear.popitem(last=False)
             # No overall timeout around the post: cancelling a chat.postMessage that Slack may have
             # accepted would make its message look unposted (the client's own timeout still applies).
             result = await self.outbound.post(ref, batch)
             if result.undelivered:
-                self._clear.discard(cid)
+                self._clear.pop(cid, None)
             if result.skipped:
                 # The workflow is posting older messages right now: let it finish the lot, in order.
-                self._clear.discard(cid)
+                self._clear.pop(cid, None)
                 await self.handoff(ref, 0.0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._clear.discard(cid)
+            self._clear.pop(cid, None)
             reason = f"rate limited ({exc.retry_after}s)" if isinstance(exc, SlackRateLimited) else repr(exc)
             log.warning("fast path to Slack failed (%s); the conversation workflow takes over", reason)
             try:

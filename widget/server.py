@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any, Protocol
@@ -22,6 +23,7 @@ from widget import receipts
 from widget.emitter import NAMESPACE, conversation_room
 from zora import files as zfiles
 from zora import transcript
+from zora.addresses import parse_address
 from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
 from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
@@ -91,7 +93,6 @@ class ReceiptEvent(BaseModel):
     upto_seq: int = Field(ge=1, le=2**31 - 1)
 
 
-EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}\.[^@\s\x00-\x1f\x7f.]{2,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -117,10 +118,8 @@ class ProfileEvent(BaseModel):
     def _email(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        value = value.strip()
-        if not EMAIL.match(value):
-            raise ValueError("is not an email address")
-        return value
+        # The one strict parser (one mailbox, no header tricks): this address becomes an email's To.
+        return parse_address(value)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -182,6 +181,44 @@ class Relay(Protocol):
         """A conversation began or was reopened: make sure its workflow runs."""
 
 
+class _Held:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class SocketLocks:
+    """One lock per socket, existing only while one of its events is handled or waiting.
+
+    Order needs a lock only between events that overlap; an event with nothing before it finds no
+    lock and makes one, the last one out removes it. So nothing is left per socket once its events
+    are done, whatever the order of disconnect and late events (a handler that starts after
+    `disconnect` would otherwise leave a lock behind for a socket that is gone)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, _Held] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, sid: str) -> AsyncIterator[None]:
+        held = self._held.get(sid)
+        if held is None:
+            held = self._held[sid] = _Held()
+        # Counted before waiting: a waiter keeps the lock alive for the events queued behind it.
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0 and self._held.get(sid) is held:
+                del self._held[sid]
+
+
 class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, services: Services, relay: Relay, emitter: Emitter) -> None:
         super().__init__(NAMESPACE)
@@ -190,7 +227,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.emitter = emitter
         self.secret = services.settings.secret()
         # socket.io runs handlers concurrently; one lock per connection keeps its events in order.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = SocketLocks()
         self.presence = Presence(services.redis)
         self.delivery = delivery_config(services.settings)
         # This process's sockets: sid -> conversation (presence is refreshed for them).
@@ -233,7 +270,6 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             getattr(request, "remote", None), request.headers.get("X-Forwarded-For") if request is not None else None
         )
         await self.save_session(sid, {"identity": identity, "address": address})
-        self._locks[sid] = asyncio.Lock()
         await self.enter_room(sid, conversation_room(identity.conversation_id))
         self._present[sid] = identity.conversation_id
         try:
@@ -243,7 +279,6 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             log.exception("could not record widget presence")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self._locks.pop(sid, None)
         conversation_id = self._present.pop(sid, None)
         if conversation_id is None:
             return
@@ -271,7 +306,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return identity
 
     async def on_resume(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = ResumeEvent.model_validate(data if data is not None else {})
@@ -301,7 +336,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             }
 
     async def _receipt(self, sid: str, kind: receipts.Receipt, data: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = ReceiptEvent.model_validate(data)
@@ -337,7 +372,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._receipt(sid, "seen", data)
 
     async def on_profile(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = ProfileEvent.model_validate(data)
@@ -354,7 +389,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": True}
 
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        async with self._locks.setdefault(sid, asyncio.Lock()):
+        async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
                 event = MessageEvent.model_validate(data)

@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.delivery import MAIL_RETRY
 from zora.models import (
     SA_STATUS,
     AgentAction,
@@ -60,6 +61,12 @@ _FILE_RETRY = RetryPolicy(
 )
 
 
+# Since this patch the resolve transcript is emailed beside the main loop, with bounded retries (a
+# dead mail server must not hold up deliveries, deadlines or closing). Runs started before it
+# replay their in-loop email unchanged.
+_TRANSCRIPT_BESIDE_LOOP = "transcript-beside-loop"
+
+
 async def _local(name: str, arg: Any, result_type: type[T]) -> T:
     result: T = await workflow.execute_local_activity(
         name, arg, result_type=result_type, start_to_close_timeout=timedelta(seconds=15), retry_policy=_LOCAL_RETRY
@@ -82,6 +89,10 @@ class ConversationWorkflow:
         # Handlers that read the status wait for a fresh run to load it from PostgreSQL.
         self._loaded = not self.needs_load
         self._copying = False
+        # The transcript email under way beside the loop, and whether another resolve asked again.
+        self._emailing = False
+        self._transcript_again = False
+        self._mail_tasks: set[asyncio.Task[None]] = set()
 
     def _note_suggestion(self) -> None:
         # Sampled whenever a signal lands: activations that only resolve activities carry the
@@ -143,7 +154,7 @@ class ConversationWorkflow:
     async def resolve(self, action: AgentAction) -> Assignment:
         result = await self._change("resolved", self.state.assignee or action.user_id)
         if self.state.transcript_on_resolve:
-            # Sent by the main loop: the agent's answer does not wait for email.
+            # Started by the main loop: the agent's answer does not wait for email.
             self.state.transcript_due = True
         return result
 
@@ -235,7 +246,7 @@ class ConversationWorkflow:
                 tick = await _local("tick", Tick(ref=self.ref, idle_seconds=self.config.idle_close_seconds), TickResult)
                 if tick.closed and not self.state.deliveries:
                     await self._change("closed", self.state.assignee)
-                    await workflow.wait_condition(lambda: not self._copying)
+                    await workflow.wait_condition(lambda: not self._copying and not self._emailing)
                     return ConversationOutcome(status="closed", reason="idle")
                 gone = tick.unanswered_assignee
                 if gone is not None and gone == self.state.assignee and self.state.status == "assigned":
@@ -245,14 +256,18 @@ class ConversationWorkflow:
                 continue
 
             if self.state.transcript_due:
-                await workflow.execute_activity(
-                    "email_transcript",
-                    LoadConversation(ref=self.ref),
-                    result_type=bool,
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=_SLACK_RETRY,
-                )
-                self.state.transcript_due = False
+                if workflow.patched(_TRANSCRIPT_BESIDE_LOOP):
+                    self.state.transcript_due = False
+                    self._email_transcript()
+                else:
+                    await workflow.execute_activity(
+                        "email_transcript",
+                        LoadConversation(ref=self.ref),
+                        result_type=bool,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=_SLACK_RETRY,
+                    )
+                    self.state.transcript_due = False
             if self.state.deliveries:
                 taken = len(self.state.deliveries)
                 await self._deliver()
@@ -260,14 +275,46 @@ class ConversationWorkflow:
 
             if self.close_reason is not None and not self.state.deliveries:
                 await self._change("closed", self.state.assignee)
-                # A file copy under way finishes first (the shopper's widget waits for it).
-                await workflow.wait_condition(lambda: not self._copying)
+                # A file copy under way finishes first (the shopper's widget waits for it), and so
+                # does a transcript email (its retries are bounded).
+                await workflow.wait_condition(lambda: not self._copying and not self._emailing)
                 return ConversationOutcome(status="closed", reason=self.close_reason)
-            if self._continue_suggested:
+            # Not while a transcript email is under way (it would be cut off): the loop goes on
+            # delivering, and continues as new on a later round.
+            if self._continue_suggested and not self._emailing:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.state.deliveries:
                     continue
                 workflow.continue_as_new(ConversationInput(ref=self.ref, config=self.config, state=self.state))
+
+    def _email_transcript(self) -> None:
+        """Email the transcript in a task of its own; a second resolve while it runs sends again after it."""
+        self._transcript_again = True
+        if self._emailing:
+            return
+        self._emailing = True
+        task = asyncio.create_task(self._send_transcripts())
+        self._mail_tasks.add(task)
+        task.add_done_callback(self._mail_tasks.discard)
+
+    async def _send_transcripts(self) -> None:
+        try:
+            while self._transcript_again:
+                self._transcript_again = False
+                try:
+                    await workflow.execute_activity(
+                        "email_transcript",
+                        LoadConversation(ref=self.ref),
+                        result_type=bool,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=MAIL_RETRY,
+                    )
+                except ActivityError as exc:
+                    # Refused for good, or given up after MAIL_RETRY's attempts; the activity
+                    # recorded why (conversations.transcript_error).
+                    workflow.logger.warning("transcript not emailed: %s", exc.cause or exc)
+        finally:
+            self._emailing = False
 
     async def _deliver(self) -> None:
         wait = max(d.retry_after_seconds for d in self.state.deliveries)

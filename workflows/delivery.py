@@ -14,11 +14,18 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 from zora.models import DeliveryInput, DeliveryOutcome, DigestRequest, DigestResult, PendingReplies
 
-_MAIL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
+# Mail activities: a transient failure (4xx, the server unreachable) is tried again for about ten
+# minutes, then given up; the activity records the outcome on its last attempt. A permanent one
+# (5xx, a refused address) is not retried at all (non_retryable). Never an endless loop.
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=8,
 )
 
 
@@ -58,13 +65,19 @@ class OutboundDeliveryWorkflow:
                 continue
             except TimeoutError:
                 pass
-            digest: DigestResult = await workflow.execute_activity(
-                "email_unseen_replies",
-                DigestRequest(ref=input.ref, upto_seq=self.upto),
-                result_type=DigestResult,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=_MAIL_RETRY,
-            )
+            try:
+                digest: DigestResult = await workflow.execute_activity(
+                    "email_unseen_replies",
+                    DigestRequest(ref=input.ref, upto_seq=self.upto),
+                    result_type=DigestResult,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=MAIL_RETRY,
+                )
+            except ActivityError as exc:
+                # Recorded by the activity (email_digests.status = 'failed'); the replies stay
+                # in the conversation for the shopper's next visit.
+                workflow.logger.warning("unseen replies not emailed: %s", exc.cause or exc)
+                digest = DigestResult(result="mail_failed")
             if digest.result == "emailed":
                 self.emails_sent += 1
             if not self._news:

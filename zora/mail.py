@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Sequence
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 
 import aiosmtplib
 
+from zora.addresses import InvalidAddress, parse_address, parse_sender, safe_display_name
 from zora.errors import ZoraError
 from zora.files import human_size
 from zora.models import StoredMessage
@@ -20,6 +22,47 @@ log = logging.getLogger(__name__)
 
 class MailNotConfigured(ZoraError):
     pass
+
+
+class MailError(ZoraError):
+    """An email that did not go out. `permanent`: sending it again cannot work (a 5xx reply, a refused
+    or malformed address, a server that lacks what the settings ask for); otherwise a later try may."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _smtp_failure(exc: Exception) -> MailError:
+    """Sorts aiosmtplib's errors by what a retry could change (RFC 5321: 5yz is permanent, 4yz transient)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        said = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        # A mailbox refused for good (550 no such user) is permanent; 450/451 (greylisting, a full
+        # disk) is the server asking to come back later.
+        return MailError(f"recipient refused: {said}", permanent=all(code >= 500 for code in codes))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return MailError(f"SMTP server answered {exc.code} {exc.message}", permanent=exc.code >= 500)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return MailError(f"SMTP server does not support what the settings ask for: {exc.message}", permanent=True)
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return MailError(f"SMTP server unreachable: {exc.message}", permanent=False)
+    return MailError(f"SMTP server unreachable: {exc!r}", permanent=False)
+
+
+def recipient_of(message: EmailMessage) -> str:
+    """The one address a message may go to, checked again at the last step before SMTP: exactly one
+    mailbox in To, no Cc or Bcc, nothing a header could smuggle in."""
+    for header in ("Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc"):
+        if header in message:
+            raise InvalidAddress(f"Zora's mail has exactly one recipient; {header} is not allowed")
+    values = message.get_all("To") or []
+    if len(values) != 1:
+        raise InvalidAddress("Zora's mail has exactly one To header")
+    addresses = getattr(values[0], "addresses", None)
+    if addresses is None or len(addresses) != 1:
+        raise InvalidAddress("Zora's mail goes to exactly one address")
+    return parse_address(addresses[0].addr_spec)
 
 
 class Mailer:
@@ -34,13 +77,27 @@ class Mailer:
         return bool(self.settings.smtp_host)
 
     async def send(self, message: EmailMessage) -> None:
+        """Raises MailError (with `permanent` set) when the email did not go out, InvalidAddress when
+        it must not be sent at all (both permanent)."""
         s = self.settings
         if not s.smtp_host:
             raise MailNotConfigured("SMTP_HOST is not set")
+        sender = parse_sender(s.mail_from)
         if "From" not in message:
-            message["From"] = s.mail_from
+            message["From"] = sender
+        recipient = recipient_of(message)
+        try:
+            await self._send(message, sender.addr_spec, recipient)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _smtp_failure(exc) from exc
+
+    async def _send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        s = self.settings
+        # The envelope is given, never read from the headers: only this one address gets it.
         await aiosmtplib.send(
             message,
+            sender=sender,
+            recipients=[recipient],
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username,
@@ -49,6 +106,13 @@ class Mailer:
             start_tls=s.smtp_tls == "starttls",
             timeout=self.timeout,
         )
+
+
+def _to(address: str, name: str | None) -> Address:
+    """The To header from a stored address (parsed again: rows written before addresses were
+    checked strictly may hold anything) and a name that cannot add a header."""
+    username, domain = parse_address(address).rsplit("@", 1)
+    return Address(display_name=safe_display_name(name), username=username, domain=domain)
 
 
 def _file_url(base: str | None, url: str | None) -> str | None:
@@ -93,8 +157,10 @@ def digest_email(
     `files_base` is Zora's public URL, for links to the files in the messages."""
     msg = EmailMessage()
     count = len(messages)
-    msg["Subject"] = f"{shop_name}: {'a new reply' if count == 1 else f'{count} new replies'} to your message"
-    msg["To"] = formataddr((to_name or "", to_address))
+    msg["Subject"] = (
+        f"{safe_display_name(shop_name)}: {'a new reply' if count == 1 else f'{count} new replies'} to your message"
+    )
+    msg["To"] = _to(to_address, to_name)
     msg["Message-ID"] = message_id or make_msgid()
     msg["Auto-Submitted"] = "auto-generated"
     greeting = f"Hi {to_name}," if to_name else "Hi,"
@@ -127,8 +193,8 @@ def transcript_email(
 ) -> EmailMessage:
     """The whole conversation, sent to the shopper when an agent resolves it (a merchant option)."""
     msg = EmailMessage()
-    msg["Subject"] = f"{shop_name}: your conversation with us"
-    msg["To"] = formataddr((to_name or "", to_address))
+    msg["Subject"] = f"{safe_display_name(shop_name)}: your conversation with us"
+    msg["To"] = _to(to_address, to_name)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
     greeting = f"Hi {to_name}," if to_name else "Hi,"

@@ -10,6 +10,7 @@ from limits import parse as parse_rate
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from zora.addresses import parse_sender
 from zora.errors import ConfigError
 
 # Every rate-limit setting (zora/limits.py reads them all).
@@ -193,6 +194,12 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_sender(cls, value: str) -> str:
+        # The From header of every email: one mailbox, nothing that could add a header.
+        return str(parse_sender(value))
 
     def require(self, *names: str) -> None:
         """Stop with one clear line when a value a process needs is unset."""

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment
 
@@ -189,8 +190,10 @@ async def test_a_failed_send_is_retried_with_the_same_range_and_never_duplicated
 
     unreachable = zora.settings.with_values(smtp_port=_closed_port())
     down = DeliveryActivities(zora.services.pool, Mailer(unreachable, timeout=5), zora.settings)
-    with pytest.raises(OSError):
+    # A transient failure: Temporal tries again (within the workflow's bounded policy).
+    with pytest.raises(ApplicationError) as failed:
         await env.run(down.email_unseen_replies, req)
+    assert not failed.value.non_retryable
     claimed = await zora.fetch(
         "SELECT from_seq, to_seq, status, message_id FROM email_digests WHERE conversation_id = $1::uuid",
         session["conversation_id"],
