@@ -29,7 +29,9 @@ from zora.services import slack_client
 
 @pytest.fixture
 async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
+    # The minute sweep's reply backfill (activities/backfill.py) also reads threads with
+    # conversations.replies: off here, so every read counted (and every 429 injected) is the reconcile's.
+    async with running_zora(infra, database_url, reply_backfill_conversations_per_run=0) as z:
         yield z
 
 

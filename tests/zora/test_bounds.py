@@ -114,12 +114,15 @@ async def test_a_forgotten_conversation_is_checked_again_for_older_waiting_messa
     await r.settled([first, *others])
     assert first.conversation_id not in r.relay._clear  # forgotten: three newer ones since
     # A message of `first` stored and never relayed (a crashed web process), then a newer one here:
-    # the newer one must not overtake it; the workflow gets both, in order.
-    await r.store(first, "stored by a process that crashed")
+    # the newer one must not overtake it; the older one joins its batch and goes first.
+    await r.store(first, "stored-by-a-process-that-crashed")
     r.relay.submit(first, await r.store(first, "newer-than-the-stored-one"))
-    await r.settled([])
-    assert r.handoffs == [first.conversation_id]
-    assert _posted_bodies(zora, "newer-than-the-stored-one") == []
+    await r.settled([first])
+    assert r.handoffs == []
+    texts = [json.dumps(p) for p in zora.standin.posted]
+    older = [i for i, t in enumerate(texts) if "stored-by-a-process-that-crashed" in t]
+    newer = [i for i, t in enumerate(texts) if "newer-than-the-stored-one" in t]
+    assert len(older) == 1 and len(newer) == 1 and older[0] < newer[0]
 
 
 # --- the widget's per-socket locks ---
