@@ -110,10 +110,10 @@ class DataFolder:
     @staticmethod
     def _finishing(holder: str) -> bool:
         """A crashed run's watchdog at work, or the moment before it wrote its name over a dead run's."""
-        if holder.startswith("watchdog "):
+        if not holder or holder.startswith("watchdog "):
             return True
         found = re.search(r"pid (\d+)", holder)
-        return found is not None and not processes.is_running(int(found.group(1)), "zora")
+        return found is not None and not processes.cmdline(int(found.group(1)))
 
     @staticmethod
     def _holder(lock: IO[str]) -> str:
