@@ -296,7 +296,8 @@ async def test_sigkill_mid_stream_loses_nothing_doubles_nothing_keeps_order_and_
             final = folder.read_record()
             assert final is not None and final.owner == second.proc.pid
         finally:
-            second.proc.send_signal(signal.SIGINT)
+            if second.proc.returncode is None:
+                second.proc.send_signal(signal.SIGINT)
             rc = await asyncio.wait_for(second.proc.wait(), 180)
         assert rc == 0, second.output()[-3000:]
         await _until_gone(final, "after Ctrl-C")
@@ -331,3 +332,40 @@ async def test_sigkill_mid_stream_loses_nothing_doubles_nothing_keeps_order_and_
     print(summary)
     assert stored == SHOPPERS * MESSAGES, summary
     assert (lost, doubled, out_of_order) == (0, 0, []), f"{summary}; posts per shopper: {shown}"
+
+
+async def test_a_start_stops_what_a_crashed_run_and_its_watchdog_left(stack: Stack) -> None:
+    """Should the watchdog die with `zora dev` (a killed process group, an out-of-memory kill), the next
+    start on the folder stops the servers it finds recorded, before starting its own."""
+    folder = DataFolder(stack.data)
+    first = await stack.start("first")
+    try:
+        await first.ready()
+        record = folder.read_record()
+        assert record is not None and record.watchdog and len(_running(record)) == 4
+        os.kill(record.watchdog, signal.SIGKILL)
+        first.proc.send_signal(signal.SIGKILL)
+        await first.proc.wait()
+    finally:
+        if first.proc.returncode is None:
+            first.proc.kill()
+            await first.proc.wait()
+    orphans = [s for s in record.servers if s.running()]
+    assert {s.name for s in orphans} == {"PostgreSQL", "Redis", "Temporal"}
+
+    second = await stack.start("second")
+    try:
+        await second.ready()
+        final = folder.read_record()
+    finally:
+        if second.proc.returncode is None:
+            second.proc.send_signal(signal.SIGINT)
+        rc = await asyncio.wait_for(second.proc.wait(), 180)
+    assert rc == 0, second.output()[-3000:]
+    stopped = re.search(r"stopped what a crashed run left running: (.*)", second.output())
+    assert stopped is not None, second.output()[-3000:]
+    assert sorted(stopped.group(1).split(", ")) == sorted(s.describe() for s in orphans)
+    assert not [s for s in orphans if s.running()]
+    assert final is not None
+    await _until_gone(final, "after Ctrl-C")
+    assert _processes_naming(stack.data) == []
