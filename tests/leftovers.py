@@ -3,17 +3,19 @@
 The session's PostgreSQL and redis-server are daemons (their parent is init), so a pytest run that is
 killed instead of finishing leaves them running under /tmp/zt-*. Each session writes who owns its
 folder and which servers it started; the next session stops the servers of owners that are gone.
-Processes are matched by pid *and* by their command line, so a recycled pid is never touched.
+Processes are matched by pid *and* by their command line (zora/processes.py), so a recycled pid is never touched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 from pathlib import Path
+
+from zora import processes
+from zora.processes import ServerProcess
 
 OWNER_FILE = "owner.json"
 
@@ -26,13 +28,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def record_owner(root: Path, servers: list[tuple[int, str]]) -> None:
@@ -50,10 +45,10 @@ def sweep(parent: Path) -> list[int]:
             continue  # not written yet (a session starting now) or not ours
         if _alive(int(owner["pytest"])):
             continue
-        for pid, marker in owner.get("servers", []):
-            if _alive(pid) and marker and marker in _cmdline(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                stopped.append(pid)
+        servers = [
+            ServerProcess(name="server", pid=pid, marker=marker, stop_signal=signal.SIGKILL)
+            for pid, marker in owner.get("servers", [])
+        ]
+        stopped += [server.pid for server in processes.stop(servers)]
         shutil.rmtree(root, ignore_errors=True)
     return stopped

