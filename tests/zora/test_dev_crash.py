@@ -29,6 +29,7 @@ import pytest
 import socketio
 
 from zora.processes import cmdline
+from zora.settings import RATE_SETTINGS
 from zora.standins.slack import SlackStandIn
 from zora.watchdog import POSTGRES_DIR, DataFolder, RunRecord
 
@@ -111,8 +112,10 @@ async def stack(tmp_root: Path) -> AsyncIterator[Stack]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_", "SHOPIFY_", "SMTP_"))
+        if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_", "SHOPIFY_", "SMTP_", "RATE_"))
     }
+    # 20 shoppers from one address in one shop, all at once: a flood by the rate limits' measure.
+    env.update({name.upper(): "1000000/minute" for name in RATE_SETTINGS})
     env.update(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
