@@ -151,7 +151,7 @@ class AgentAccess:
             sources.append(("usergroup", shop.usergroup))
         for kind, ident in sources:
             try:
-                if await self._is_member(team_id, kind, ident, user):
+                if await self._is_member(team_id, shop, kind, ident, user):
                     return Verdict(True)
             except AccessUnavailable as exc:
                 problem = f"Zora could not check who may act for {shop.domain}: {exc}"
@@ -182,8 +182,10 @@ class AgentAccess:
                 problems.append(verdict.reason)
         return allowed, problems
 
-    async def _is_member(self, team_id: str, kind: Source, ident: str, user: str) -> bool:
-        key = f"zora:agents:{team_id}:{kind}:{ident}"
+    async def _is_member(self, team_id: str, shop: AgentShop, kind: Source, ident: str, user: str) -> bool:
+        # Per shop as well as per channel or group: a shop that moves to another channel starts afresh,
+        # and several Zoras sharing one Redis (as tests do) never read each other's answers.
+        key = f"zora:agents:{team_id}:{shop.domain}:{kind}:{ident}"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.exists(key)
             pipe.sismember(key, user)
