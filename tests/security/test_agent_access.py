@@ -366,3 +366,48 @@ async def test_someone_removed_from_the_channel_loses_access_once_the_cache_expi
                 await asyncio.sleep(0.05)
         refused = await _command(z, "ada@alpha.example", ALICE, CHANNEL)
         assert refused["text"] == f"Only {z.shop}'s agents may do that: members of <#{CHANNEL}>."
+
+
+async def test_the_standin_answers_membership_methods_as_slack_does(world: World) -> None:
+    """What the access checks rely on: Slack's paging, and its errors for bad input."""
+    from slack_sdk.errors import SlackApiError
+
+    slack = world.zora.services.slack
+    first = await slack.conversations_members(channel=CHANNEL_B, limit=2)
+    assert first["members"] == [world.zora.standin.bot_user_id, BOB]
+    rest = await slack.conversations_members(
+        channel=CHANNEL_B, limit=2, cursor=first["response_metadata"]["next_cursor"]
+    )
+    assert rest["members"] == [CARA] and rest["response_metadata"]["next_cursor"] == ""
+    for call, error in (
+        (slack.conversations_members(channel="C0NOWHERE1"), "channel_not_found"),
+        (slack.conversations_members(channel=CHANNEL_B, cursor="not-a-cursor"), "invalid_cursor"),
+        (slack.conversations_members(channel=CHANNEL_B, limit=0), "invalid_limit"),
+        (slack.usergroups_users_list(usergroup="S0NOWHERE1"), "no_such_subteam"),
+    ):
+        with pytest.raises(SlackApiError) as raised:
+            await call
+        assert raised.value.response["error"] == error
+
+
+async def test_a_user_group_that_does_not_exist_lets_nobody_in_and_says_so(world: World) -> None:
+    z = world.zora
+    async with z.services.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE shops SET settings = settings || $2::jsonb WHERE id = $1",
+            world.shop_b_id,
+            {"agents_usergroup": "S0GONE0001"},
+        )
+    try:
+        answer = await _command(z, f"shop:{world.shop_b} bea", ERIN, DM)
+        assert answer["text"] == (
+            f"Zora could not check who may act for {world.shop_b}:"
+            " the user group named in the shop's settings does not exist."
+        )
+        # Its channel's members still are its agents.
+        assert "Bea Beta" in _shown(await _command(z, "bea@beta.example", BOB, CHANNEL_B))
+    finally:
+        async with z.services.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE shops SET settings = settings - 'agents_usergroup' WHERE id = $1", world.shop_b_id
+            )
