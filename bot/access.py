@@ -14,6 +14,7 @@ it is served there when it has a channel or names an agents user group.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # MAX_PAGES pages is refused rather than read forever.
 PAGE_SIZE = 200
 MAX_PAGES = 500
+# Shops checked at once when listing the ones a person may see.
+CONCURRENT_CHECKS = 8
 # Stored in every cached set, so an empty channel is still a cached answer (Redis drops empty sets).
 _PRESENT = "-"
 
@@ -172,14 +175,18 @@ class AgentAccess:
     ) -> tuple[list[AgentShop], list[str]]:
         """The shops `user` may act for (among these, or all the workspace's), and what could not be
         checked (said to them, never ignored)."""
-        allowed: list[AgentShop] = []
-        problems: list[str] = []
-        for shop in await self.shops(team_id) if among is None else among:
-            verdict = await self.check(team_id, user, shop)
-            if verdict.allowed:
-                allowed.append(shop)
-            elif verdict.unavailable:
-                problems.append(verdict.reason)
+        candidates = await self.shops(team_id) if among is None else among
+        # Side by side: Slack must have its answer to a command within 3 s, and a workspace may
+        # serve many shops whose member lists are not cached yet.
+        limit = asyncio.Semaphore(CONCURRENT_CHECKS)
+
+        async def one(shop: AgentShop) -> Verdict:
+            async with limit:
+                return await self.check(team_id, user, shop)
+
+        verdicts = await asyncio.gather(*(one(shop) for shop in candidates))
+        allowed = [shop for shop, verdict in zip(candidates, verdicts, strict=True) if verdict.allowed]
+        problems = [verdict.reason for verdict in verdicts if verdict.unavailable]
         return allowed, problems
 
     async def _is_member(self, team_id: str, shop: AgentShop, kind: Source, ident: str, user: str) -> bool:
