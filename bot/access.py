@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.deps import BotDeps
 from zora.errors import ZoraError
 from zora.shop_settings import parse_settings
 
@@ -100,7 +101,7 @@ class AgentAccess:
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
 
     @classmethod
-    def of(cls, deps: Any) -> AgentAccess:
+    def of(cls, deps: BotDeps) -> AgentAccess:
         """From the listeners' BotDeps."""
         return cls(deps.pool, deps.redis, deps.slack, deps.access_cache_seconds)
 
