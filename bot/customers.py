@@ -16,20 +16,6 @@ MAX_TAG_LENGTH = 255
 SHOWN_ORDERS = 3
 
 
-async def shop_for_channel(pool: Any, team_id: str, channel: str) -> tuple[int, str] | None:
-    """The shop whose conversations go to this channel; in a workspace serving one shop, that one."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT id, domain FROM shops WHERE slack_channel_id = $1 LIMIT 2", channel)
-        if row is None:
-            rows = await conn.fetch(
-                "SELECT DISTINCT s.id, s.domain FROM shops s JOIN slack_threads t ON t.shop_id = s.id"
-                " WHERE t.team_id = $1 LIMIT 2",
-                team_id,
-            )
-            row = rows[0] if len(rows) == 1 else None
-    return None if row is None else (int(row["id"]), str(row["domain"]))
-
-
 # Room (escaped length) for what a customer record holds, so a result stays within Slack's limit.
 _NAME_MAX = 300
 _CONTACT_MAX = 600
@@ -56,7 +42,7 @@ def _order_line(order: OrderSummary) -> str:
 
 
 def render_results(
-    query: str, shop: str, results: list[CustomerSummary], orders: list[OrderSummary]
+    query: str, shop: str, results: list[CustomerSummary], orders: list[OrderSummary], shop_id: int
 ) -> list[dict[str, Any]]:
     # The agent's own query (in a code span: a backtick in it only formats the agent's own words).
     asked = escape(query, 200)
@@ -90,7 +76,8 @@ def render_results(
                     "type": "button",
                     "text": {"type": "plain_text", "text": "Edit note & tags"},
                     "action_id": ACTION_EDIT_CUSTOMER,
-                    "value": str(c.id),
+                    # The shop travels with the customer: the press is checked against it (bot/access.py).
+                    "value": edit_value(shop_id, c.id),
                 },
             }
         )
@@ -99,6 +86,17 @@ def render_results(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{len(results) - SHOWN_RESULTS} more…"}]}
         )
     return blocks
+
+
+def edit_value(shop_id: int, customer_id: int) -> str:
+    return f"{shop_id}:{customer_id}"
+
+
+def parse_edit_value(value: str) -> tuple[int | None, int]:
+    """(shop id, customer id) from an Edit button; a button from before shops were named has no shop.
+    Raises ValueError for anything else."""
+    shop, sep, customer = value.partition(":")
+    return (int(shop), int(customer)) if sep else (None, int(shop))
 
 
 def edit_customer_view(shop_id: int, customer_id: int, name: str, note: str | None, tags: list[str]) -> dict[str, Any]:

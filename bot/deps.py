@@ -35,6 +35,8 @@ class BotDeps:
     directory: CustomerDirectory | None = None
     # Largest file copied from Slack for a shopper (FILE_MAX_BYTES).
     file_max_bytes: int = 10 * 1024 * 1024
+    # How long who-may-act-for-which-shop is remembered (SLACK_ACCESS_CACHE_SECONDS, bot/access.py).
+    access_cache_seconds: float = 60.0
     _authors: dict[str, Author] = field(default_factory=dict)
 
     @classmethod
@@ -50,6 +52,7 @@ class BotDeps:
             delivery=OfflineDelivery.from_settings(services.redis, services.temporal, services.settings),
             directory=CustomerDirectory(services.pool, services.settings),
             file_max_bytes=services.settings.file_max_bytes,
+            access_cache_seconds=services.settings.slack_access_cache_seconds,
         )
 
     async def author(self, user_id: str) -> Author:

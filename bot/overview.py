@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -35,15 +36,21 @@ def thread_link(channel: str, thread_ts: str) -> str:
     return f"https://slack.com/archives/{channel}/p{thread_ts.replace('.', '')}"
 
 
-async def conversations(pool: Any, team_id: str, user_id: str, which: Which) -> tuple[int, list[Row]]:
-    """(how many in all, the most recently active ones) for the shops this Slack workspace serves."""
+async def conversations(
+    pool: Any, team_id: str, user_id: str, which: Which, shop_ids: Sequence[int]
+) -> tuple[int, list[Row]]:
+    """(how many in all, the most recently active ones) among these shops' conversations in this
+    workspace: the shops the asking agent may see (bot/access.py), never the whole workspace's."""
+    if not shop_ids:
+        return 0, []
     where = _FILTER[which]
+    args: list[Any] = [team_id] + ([user_id] if which == "mine" else [])
+    args.append(list(shop_ids))
     base = (
         " FROM conversations c JOIN slack_threads t ON t.conversation_id = c.id JOIN shops s ON s.id = c.shop_id"
         " JOIN shoppers p ON p.id = c.shopper_id"
-        f" WHERE t.team_id = $1 AND {where}"
+        f" WHERE t.team_id = $1 AND {where} AND c.shop_id = ANY(${len(args)}::bigint[])"
     )
-    args: list[Any] = [team_id] + ([user_id] if which == "mine" else [])
     async with pool.acquire() as conn:
         total = await conn.fetchval("SELECT count(*)" + base, *args)
         rows = await conn.fetch(

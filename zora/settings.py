@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_default_channel: str | None = None
+    # Who may act for a shop (its channel's members, its agents user group) is asked of Slack and
+    # remembered this long: someone removed from the channel loses access within this time.
+    slack_access_cache_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     # Shopify app (Partner dashboard: client id and secret). Without them `zora dev` runs the Shopify stand-in.
     shopify_api_key: str | None = None

@@ -56,6 +56,10 @@ class ShopSettings(BaseModel):
     max_open_per_agent: int = Field(default=5, ge=1, le=1000)
     answer_within_minutes: float = Field(default=10, gt=0, le=24 * 60)
 
+    # Who may act for the shop in Slack (search and edit its customers, press its buttons, see its
+    # conversations): the members of its channel and, when set, of this Slack user group (S...).
+    agents_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,20}$")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -11,4 +11,7 @@ BOT_SCOPES = (
     "reactions:write",
     "files:read",
     "files:write",
+    "channels:read",
+    "groups:read",
+    "usergroups:read",
 )

@@ -19,21 +19,23 @@ async def test_edit_note_and_tags_write_back_to_shopify(infra: Any, database_url
             f"shopify:import:{zora.shop}", result_type=ReconcileResult
         ).result()
 
+        # The acting agent is the shop's agent: a member of its channel (bot/access.py).
+        zora.standin.set_channel_members(CHANNEL, [zora.standin.bot_user_id, AGENT])
         status, answer = await zora.standin.slash_command("/zora", "maya@example.com", user=AGENT, channel=CHANNEL)
         assert status == 200
         button = next(b["accessory"] for b in answer["blocks"] if b.get("accessory"))
-        assert await zora.standin.press_button(CHANNEL, None, button["action_id"], button["value"]) == 200
+        assert await zora.standin.press_button(CHANNEL, None, button["action_id"], button["value"], user=AGENT) == 200
         ((view_id, view),) = zora.standin.views.items()
         assert view["title"]["text"] == "Edit customer" and "VIP, wholesale" in json.dumps(view["blocks"])
 
         # Invalid input comes back as field errors and changes nothing.
         status, answer = await zora.standin.submit_view(
-            view_id, {"note": {"value": "x" * 5001}, "tags": {"value": "VIP"}}
+            view_id, {"note": {"value": "x" * 5001}, "tags": {"value": "VIP"}}, user=AGENT
         )
         assert status == 200 and answer["response_action"] == "errors" and "note" in answer["errors"]
 
         status, answer = await zora.standin.submit_view(
-            view_id, {"note": {"value": "Prefers email."}, "tags": {"value": "VIP, returning "}}
+            view_id, {"note": {"value": "Prefers email."}, "tags": {"value": "VIP, returning "}}, user=AGENT
         )
         assert status == 200 and not answer, answer
         row = (await zora.fetch("SELECT note, tags FROM customers WHERE email = 'maya@example.com'"))[0]
@@ -56,6 +58,8 @@ async def test_a_customer_of_another_shop_is_not_found(infra: Any, database_url:
                 other,
             )
         before = len(zora.standin.ephemeral)
-        assert await zora.standin.press_button(CHANNEL, None, "zora_edit_customer", str(foreign)) == 200
+        # The button names this shop (whose agent AGENT is) and another shop's customer.
+        value = f"{zora.shop_id}:{foreign}"
+        assert await zora.standin.press_button(CHANNEL, None, "zora_edit_customer", value, user=AGENT) == 200
         assert zora.standin.ephemeral[before:][0]["text"] == "That customer is not in this shop."
         assert zora.standin.views == {}

@@ -20,6 +20,8 @@ OTHER_AGENT = "U0AGENT002"
 async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
     async with running_zora(infra, database_url) as z:
         z.standin.add_user(OTHER_AGENT, "bo", "Bo Agent")
+        # Both are the shop's agents: members of its channel (bot/access.py).
+        z.standin.set_channel_members(CHANNEL, [z.standin.bot_user_id, AGENT, OTHER_AGENT])
         yield z
 
 

@@ -17,6 +17,8 @@ OTHER = "U0AGENT002"
 async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
     async with running_zora(infra, database_url) as z:
         z.standin.add_user(OTHER, "bo", "Bo Agent")
+        # Both are the shop's agents: members of its channel (bot/access.py).
+        z.standin.set_channel_members(CHANNEL, [z.standin.bot_user_id, AGENT, OTHER])
         # Three conversations: one claimed by AGENT, one by OTHER, one nobody's.
         roots = []
         for text in ("mine", "theirs", "nobody"):

@@ -6,7 +6,10 @@ methods modelled here. Response and event shapes follow the provider-published e
 ``../shared/fixtures/slack`` (see that folder's ``SOURCES.md``). The ``/dev/slack`` page lets a person
 play the agent in ``zora dev``.
 
-Deliberately not modelled: channel membership (every added channel has the bot in it), Slack's own
+Channel membership is modelled for ``conversations.members``: a new channel holds the bot and the
+default agent (the person playing the agent in ``zora dev``); tests change it with
+:meth:`SlackStandIn.set_channel_members`, and user groups with :meth:`SlackStandIn.set_usergroup`.
+Deliberately not modelled: private channels, Slack's own
 per-channel pacing (use :meth:`SlackStandIn.rate_limit`), automatic redelivery after a failed event
 (use ``deliver_event(..., retry_num=...)``), and message events for the bot's own posts.
 """
@@ -14,6 +17,8 @@ per-channel pacing (use :meth:`SlackStandIn.rate_limit`), automatic redelivery a
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import copy
 import hashlib
 import hmac
@@ -189,6 +194,10 @@ class SlackStandIn:
 
         self._users: dict[str, _User] = {}
         self._channels: dict[str, _Channel] = {}
+        # Who is in each channel (conversations.members), in the order they joined.
+        self._members: dict[str, list[str]] = {}
+        # User groups by id (S...): their users (usergroups.users.list).
+        self._usergroups: dict[str, list[str]] = {}
         # channel -> ts -> message, in the shape conversations.history would return it.
         self._messages: dict[str, dict[str, dict[str, Any]]] = {}
         self._replies: dict[tuple[str, str], list[str]] = {}
@@ -225,6 +234,8 @@ class SlackStandIn:
             "chat.delete": self._chat_delete,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.members": self._conversations_members,
+            "usergroups.users.list": self._usergroups_users_list,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url,
@@ -309,6 +320,18 @@ class SlackStandIn:
     def add_channel(self, channel_id: str, name: str) -> None:
         self._channels[channel_id] = _Channel(channel_id, name, int(time.time()))
         self._messages.setdefault(channel_id, {})
+        # Whoever created the channel (the default agent) and the bot they invited.
+        self._members.setdefault(channel_id, [self.bot_user_id, DEFAULT_AGENT_ID])
+
+    def set_channel_members(self, channel_id: str, users: list[str]) -> None:
+        """Exactly these users are in the channel from now on (the bot only if listed)."""
+        if channel_id not in self._channels:
+            raise StandInError(f"no channel {channel_id}; add_channel() it first")
+        self._members[channel_id] = list(dict.fromkeys(users))
+
+    def set_usergroup(self, usergroup_id: str, users: list[str]) -> None:
+        """A user group (S...) with exactly these users; an empty list keeps the group, empty."""
+        self._usergroups[usergroup_id] = list(dict.fromkeys(users))
 
     def add_user(self, user_id: str, name: str, display_name: str, *, is_bot: bool = False) -> None:
         self._users[user_id] = _User(user_id, name, display_name, is_bot, int(time.time()))
@@ -1366,6 +1389,52 @@ class SlackStandIn:
                 "purpose": dict(empty_topic),
             },
         }
+
+    def _missing_scope(self, needed: str) -> dict[str, Any] | None:
+        # Slack names the scope the method needed and the ones the token has.
+        if needed in self.scopes:
+            return None
+        return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+
+    async def _conversations_members(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """Member ids of a channel, paged as Slack pages them: ``limit`` (default 100, at most 1000)
+        and an opaque cursor (here base64 of ``user:<the next member>``), empty on the last page."""
+        refused = self._missing_scope("channels:read")
+        if refused is not None:
+            return refused
+        channel = self._channel(params)
+        members = self._members.get(channel, [])
+        try:
+            limit = int(params.get("limit") or 100)
+        except ValueError:
+            raise _ApiError("invalid_limit") from None
+        if limit < 1:
+            raise _ApiError("invalid_limit")
+        limit = min(limit, 1000)
+        start = 0
+        cursor = str(params.get("cursor") or "")
+        if cursor:
+            try:
+                kind, _, user = base64.b64decode(cursor, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                raise _ApiError("invalid_cursor") from None
+            if kind != "user" or user not in members:
+                raise _ApiError("invalid_cursor")
+            start = members.index(user)
+        page, rest = members[start : start + limit], members[start + limit :]
+        next_cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+        return {"ok": True, "members": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    async def _usergroups_users_list(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """The users of a user group, all at once (Slack does not page this method)."""
+        refused = self._missing_scope("usergroups:read")
+        if refused is not None:
+            return refused
+        self._require(params, "usergroup")
+        users = self._usergroups.get(str(params["usergroup"]))
+        if users is None:
+            raise _ApiError("no_such_subteam")
+        return {"ok": True, "users": list(users)}
 
     @staticmethod
     def _ts_param(params: dict[str, Any], name: str, error: str) -> tuple[int, int] | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
-from bot.customers import MAX_TAGS, edit_customer_view, parse_tags, shop_for_channel
+from bot.access import AgentAccess
+from bot.customers import MAX_TAGS, edit_customer_view, parse_edit_value, parse_tags
 from bot.deps import BotDeps
 from zora.errors import ZoraError
 from zora.shopify.customers import MAX_NOTE_LENGTH, CustomerNotFound
@@ -20,29 +21,57 @@ log = logging.getLogger(__name__)
 async def on_edit_customer(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
     await ack()
     deps: BotDeps = context["deps"]
+    access = AgentAccess.of(deps)
     channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
     team = str((body.get("team") or {}).get("id") or context.team_id or "")
     user = str(body["user"]["id"])
-    shop = await shop_for_channel(deps.pool, team, channel)
-    if shop is None or deps.directory is None:
-        await deps.slack.chat_postEphemeral(channel=channel, user=user, text="Use this in a shop's support channel.")
+
+    async def tell(text: str) -> None:
+        await deps.slack.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    try:
+        shop_id, customer_id = parse_edit_value(str(body["actions"][0]["value"]))
+    except ValueError:
+        await tell("That customer is not in this shop.")
+        return
+    if shop_id is None:
+        # A button from before shops were named in it: the channel's shop, when there is exactly one.
+        here = await access.shops_for_channel(team, channel)
+        if len(here) != 1:
+            await tell("Search again with /zora and use the new result's button.")
+            return
+        shop_id = here[0].id
+    if deps.directory is None:
+        await tell("Customer data is not available in this Zora.")
+        return
+    verdict = await access.check_id(team, user, shop_id)
+    if not verdict.allowed:
+        await tell(verdict.reason)
         return
     try:
-        customer_id = int(body["actions"][0]["value"])
-        # Scoped to the channel's shop: a customer id from elsewhere is simply not found.
-        profile = await deps.directory.profile(shop[0], customer_id)
-    except (ValueError, CustomerNotFound):
-        await deps.slack.chat_postEphemeral(channel=channel, user=user, text="That customer is not in this shop.")
+        # Scoped to that shop: a customer id from elsewhere is simply not found.
+        profile = await deps.directory.profile(shop_id, customer_id)
+    except CustomerNotFound:
+        await tell("That customer is not in this shop.")
         return
     view = edit_customer_view(
-        shop[0], customer_id, profile.customer.name or "Customer", profile.note, profile.customer.tags
+        shop_id, customer_id, profile.customer.name or "Customer", profile.note, profile.customer.tags
     )
     await deps.slack.views_open(trigger_id=str(body["trigger_id"]), view=view)
 
 
-async def on_edit_customer_submit(ack: AsyncAck, view: dict[str, Any], context: AsyncBoltContext) -> None:
+async def on_edit_customer_submit(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
     deps: BotDeps = context["deps"]
     meta = json.loads(view.get("private_metadata") or "{}")
+    team = str((body.get("team") or {}).get("id") or context.team_id or "")
+    user = str(body["user"]["id"])
+    # Checked again on saving: the modal may have stayed open while the person left the shop's channel.
+    verdict = await AgentAccess.of(deps).check_id(team, user, int(meta.get("shop_id") or 0))
+    if not verdict.allowed:
+        await ack(response_action="errors", errors={"note": f"Not saved. {verdict.reason}"})
+        return
     values = (view.get("state") or {}).get("values") or {}
     note = str(((values.get("note") or {}).get("value") or {}).get("value") or "")
     tags_text = str(((values.get("tags") or {}).get("value") or {}).get("value") or "")

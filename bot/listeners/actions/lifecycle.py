@@ -1,7 +1,8 @@
 """Claim, Release, Resolve, Reopen: the buttons on a conversation's card.
 
 Each is a validated update of the conversation's workflow, so two agents pressing Claim at once
-get exactly one winner; the other is told who won, in a message only they see.
+get exactly one winner; the other is told who won, in a message only they see. Only the shop's
+agents (bot/access.py) may press them; anyone else is told why and nothing is sent to Temporal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from bot.access import AgentAccess
 from bot.card import ACTION_CLAIM, ACTION_RELEASE, ACTION_REOPEN, ACTION_RESOLVE
 from bot.deps import BotDeps
 from bot.listeners.events.message import thread_context
@@ -46,6 +48,12 @@ async def on_lifecycle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltCo
         await tell("This is not a Zora conversation.")
         return
     ref = ctx.ref
+    # Before anything reaches Temporal: someone who is not the shop's agent changes nothing.
+    verdict = await AgentAccess.of(deps).check_id(team_id, user, ref.shop_id)
+    if not verdict.allowed:
+        log.info("refused %s by %s: not an agent of %s", UPDATES[action_id], user, ref.shop)
+        await tell(verdict.reason)
+        return
     handle = deps.temporal.get_workflow_handle(conversation_workflow_id(ref.shop, ref.conversation_id))
     try:
         try:
