@@ -6,7 +6,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
@@ -17,6 +16,7 @@ from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
+from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
 from zora.shopify import install, sync
@@ -231,7 +231,7 @@ class ShopifyActivities:
             # Only an operator fixes this (the key); retrying would not.
             raise ApplicationError(str(exc), type="SealError", non_retryable=True) from None
         bucket = self._buckets.setdefault(req.shop, Bucket())
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             client = sync.admin_client(http, self.settings, req.shop, token, bucket)
             try:
                 result = await sync.sync_page(self.pool, client, shop_id, req.resource, req.since, req.cursor)

@@ -135,6 +135,7 @@ async def product_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
 
 @_installed
 async def app_uninstalled(d: Delivery, shop_id: int) -> WebhookOutcome:
+    _require_same_shop(d)
     # The token is dead already; data stays until shop/redact (48 h later) in case of a reinstall.
     await d.conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", shop_id, d.now)
     return WebhookOutcome(status="processed", remove_schedule=True)
@@ -147,6 +148,36 @@ async def app_scopes_update(d: Delivery, shop_id: int) -> WebhookOutcome:
         raise RejectedDelivery("payload has no 'current' scope list")
     await d.conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", shop_id, [str(s) for s in current])
     return WebhookOutcome(status="processed", detail=",".join(str(s) for s in current))
+
+
+# Topics that destroy a shop's data or access, and the payload field naming the shop they are about.
+# The HMAC covers the body but not the headers: a leaked body of shop A replayed with shop B's domain in
+# X-Shopify-Shop-Domain must never act on B, and a body that names no shop cannot prove which it is about.
+DESTRUCTIVE_TOPICS: dict[str, str] = {
+    "app/uninstalled": "myshopify_domain",
+    "shop/redact": "shop_domain",
+    "customers/redact": "shop_domain",
+}
+
+
+def shop_mismatch(topic: str, shop: str, payload: Any) -> str | None:
+    """Why a destructive delivery does not belong to `shop` (the header's), or None when it does."""
+    field = DESTRUCTIVE_TOPICS.get(topic)
+    if field is None:
+        return None
+    named = payload.get(field) if isinstance(payload, dict) else None
+    if not isinstance(named, str) or not named:
+        return f"{topic} payload has no {field}"
+    if named.lower() != shop.lower():
+        return f"{topic} payload is about {named}, delivery is for {shop}"
+    return None
+
+
+def _require_same_shop(d: Delivery) -> None:
+    # The route refuses these already; a row stored before that check existed is checked here again.
+    problem = shop_mismatch(d.topic, d.shop, d.payload)
+    if problem is not None:
+        raise RejectedDelivery(problem)
 
 
 def _compliance_shop(d: Delivery) -> None:
@@ -196,7 +227,7 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
 
 
 async def customers_redact(d: Delivery) -> WebhookOutcome:
-    _compliance_shop(d)
+    _require_same_shop(d)
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
     customer_id, email, phone = _person(d)
@@ -219,7 +250,7 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
 
 
 async def shop_redact(d: Delivery) -> WebhookOutcome:
-    _compliance_shop(d)
+    _require_same_shop(d)
     if d.shop_id is not None:
         token = await d.conn.fetchval("SELECT access_token FROM shops WHERE id = $1", d.shop_id)
         if token is not None:
