@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
-from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
+from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_notice_text
 from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
@@ -198,12 +198,19 @@ class ShopifyActivities:
                 notice.shop_id,
                 notice.shopify_customer_id,
             )
-        if thread is None:
+            text = notice.text
+            if text is None and notice.shopify_order_id is not None and notice.topic is not None:
+                order = await conn.fetchrow(
+                    "SELECT name, line_items, fulfillments, total_price, currency, cancel_reason"
+                    " FROM shopify_orders WHERE shop_id = $1 AND shopify_order_id = $2",
+                    notice.shop_id,
+                    notice.shopify_order_id,
+                )
+                text = order_notice_text(notice.topic, order) if order is not None else None
+        if thread is None or text is None:
             return False
         try:
-            await self.slack.chat_postMessage(
-                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=notice.text
-            )
+            await self.slack.chat_postMessage(channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=text)
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             error = str(exc.response.get("error", ""))

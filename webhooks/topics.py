@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,18 +77,19 @@ _ORDER_EVENTS = {
 }
 
 
-def _notice_text(topic: str, payload: dict[str, Any]) -> str:
-    order = order_from_rest(payload)
-    items = sum(li["quantity"] for li in order.line_items)
-    what = _ORDER_EVENTS[topic]
-    line = f"Order {order.name} {what}: {items} item{'s' if items != 1 else ''}, {order.total_price} {order.currency or ''}".rstrip()
+def order_notice_text(topic: str, order: Mapping[str, Any]) -> str:
+    """The thread's line about an order event, from the order as stored (shopify_orders)."""
+    items = sum(int(li.get("quantity") or 0) for li in order["line_items"] or [])
+    what = _ORDER_EVENTS.get(topic, "updated")
+    total = f"{order['total_price']} {order['currency'] or ''}".rstrip()
+    line = f"Order {order['name']} {what}: {items} item{'s' if items != 1 else ''}, {total}"
     if topic == "orders/fulfilled":
-        numbers = [t for f in order.fulfillments for t in f["tracking"] if t.get("number")]
+        numbers = [t for f in order["fulfillments"] or [] for t in f.get("tracking") or [] if t.get("number")]
         if numbers:
             t = numbers[0]
             line += f". Tracking: {t.get('company') or 'carrier'} {t['number']}"
-    if topic == "orders/cancelled" and order.cancel_reason:
-        line += f" (reason: {order.cancel_reason})"
+    if topic == "orders/cancelled" and order["cancel_reason"]:
+        line += f" (reason: {order['cancel_reason']})"
     return ":shopping_bags: " + line
 
 
@@ -100,7 +101,7 @@ async def order_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
     if d.topic in _ORDER_EVENTS and order.customer_id is not None:
         # A stale orders/paid still means the order was paid: agents hear about the event either way.
         outcome.notice = OrderNotice(
-            shop_id=shop_id, shopify_customer_id=order.customer_id, text=_notice_text(d.topic, d.payload)
+            shop_id=shop_id, shopify_customer_id=order.customer_id, shopify_order_id=order.shopify_id, topic=d.topic
         )
     return outcome
 
