@@ -25,13 +25,14 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 from temporalio.service import TLSConfig
 
+from activities.shopify import ShopifyActivities
 from tests.harness import CHANNEL
 from tests.shopify.harness import ShopifyZora, running_shopify
 from zora.errors import ConfigError
 from zora.logs import FILTERED, scrub_breadcrumb, scrub_event, sentry_options, setup_sentry
 from zora.services import open_services, temporal_api_key, temporal_tls
 from zora.settings import Settings
-from zora.shopify.models import webhook_workflow_id
+from zora.shopify.models import OrderNotice, webhook_workflow_id
 from zora.shopify.samples import sample_payload
 from zora.web import create_app
 
@@ -278,6 +279,11 @@ async def test_webhook_workflow_histories_carry_ids_not_order_or_customer_text(s
         assert webhook_id in text and '"status":"processed"' in text.replace(" ", "")  # payloads were decoded
         for value in personal.values():
             assert value not in text, f"{value!r} is in the history of {webhook_id}"
+    # A delivery recorded before this change carries its line inline: still posted as it is.
+    activities = ShopifyActivities(services.pool, services.temporal, services.slack, sz.zora.settings)
+    old = OrderNotice(shop_id=sz.shop_id, shopify_customer_id=customer["id"], text="Order #1 paid (recorded)")
+    assert await activities.post_order_notice(old)
+    assert sz.zora.standin.thread(CHANNEL, thread_ts)[-1]["text"] == "Order #1 paid (recorded)"
 
 
 # The Temporal client's TLS and API key.
@@ -342,3 +348,130 @@ async def test_open_services_checks_tls_settings_before_connecting(tmp_path: Pat
     with pytest.raises(ConfigError, match="TEMPORAL_TLS_KEY"):
         async with open_services(settings):
             pass
+
+
+# A real TLS connection: a TLS-terminating proxy that requires a client certificate (as an mTLS cluster
+# does) in front of the test's Temporal server, which speaks plain HTTP/2 behind it.
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def issue(
+        name: str, issuer: tuple[x509.Name, Any] | None, *, ca: bool = False, san: str | None = None
+    ) -> tuple[x509.Name, Any, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        issuer_name, issuer_key = issuer if issuer else (subject, key)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+        return subject, key, builder.sign(issuer_key, hashes.SHA256())
+
+    paths: dict[str, Path] = {}
+
+    def write(label: str, key: Any, cert: x509.Certificate) -> None:
+        paths[f"{label}_cert"] = folder / f"{label}.crt"
+        paths[f"{label}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths[f"{label}_key"] = folder / f"{label}.key"
+        paths[f"{label}_key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+
+    ca_name, ca_key, ca_cert = issue("Zora test CA", None, ca=True)
+    write("ca", ca_key, ca_cert)
+    _, server_key, server_cert = issue("temporal.test", (ca_name, ca_key), san="temporal.test")
+    write("server", server_key, server_cert)
+    _, client_key, client_cert = issue("zora-worker", (ca_name, ca_key))
+    write("client", client_key, client_cert)
+    return paths
+
+
+async def _tls_proxy(target: str, certs: dict[str, Path]) -> tuple[Any, int]:
+    import asyncio
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs["server_cert"], certs["server_key"])
+    context.load_verify_locations(certs["ca_cert"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["h2"])
+    host, port = target.rsplit(":", 1)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_the_temporal_client_connects_over_mtls(infra: Any, database_url: str, tmp_path: Path) -> None:
+    certs = _certificates(tmp_path)
+    server, port = await _tls_proxy(infra.temporal_address, certs)
+    base = {
+        "database_url": database_url,
+        "redis_url": infra.redis.url,
+        "temporal_address": f"127.0.0.1:{port}",
+        "temporal_tls_ca": str(certs["ca_cert"]),
+        "temporal_tls_server_name": "temporal.test",
+    }
+    try:
+        async with open_services(
+            _settings(**base, temporal_tls_cert=str(certs["client_cert"]), temporal_tls_key=str(certs["client_key"]))
+        ) as services:
+            assert await services.temporal.service_client.check_health()
+        # Without the client certificate the proxy (like an mTLS cluster) refuses the connection.
+        with pytest.raises(RuntimeError):
+            async with open_services(_settings(**base)):
+                pass
+    finally:
+        server.close()
+        await server.wait_closed()
