@@ -18,6 +18,7 @@ from temporalio import activity
 
 from bot.outbound import SlackOutbound
 from zora import files as zfiles
+from zora.http import client_session
 from zora.logs import conversation_id_var
 from zora.models import LoadConversation
 from zora.push import Emitter
@@ -71,7 +72,7 @@ class FileActivities:
         changed: set[int] = set()
         retry: list[str] = []
         failed: list[str] = []
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with client_session() as session:
             for row in pending:
                 try:
                     data = await self._fetch(session, token, row["slack_url"])

@@ -6,7 +6,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
@@ -16,7 +15,8 @@ from temporalio.exceptions import ApplicationError
 from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
-from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery
+from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_notice_text
+from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
 from zora.shopify import install, sync
@@ -199,13 +199,22 @@ class ShopifyActivities:
                 notice.shop_id,
                 notice.shopify_customer_id,
             )
-        if thread is None:
+            text = notice.text
+            if text is None and notice.shopify_order_id is not None and notice.topic is not None:
+                order = await conn.fetchrow(
+                    "SELECT name, line_items, fulfillments, total_price, currency, cancel_reason"
+                    " FROM shopify_orders WHERE shop_id = $1 AND shopify_order_id = $2",
+                    notice.shop_id,
+                    notice.shopify_order_id,
+                )
+                text = order_notice_text(notice.topic, order) if order is not None else None
+        if thread is None or text is None:
             return False
         try:
             # The notice is plain words built from the order (its name, carrier, tracking number, all
             # set outside Zora), with no markup of Zora's: Slack shows all of it as text.
             await self.slack.chat_postMessage(
-                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=escape(notice.text)
+                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=escape(text)
             )
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
@@ -234,7 +243,7 @@ class ShopifyActivities:
             # Only an operator fixes this (the key); retrying would not.
             raise ApplicationError(str(exc), type="SealError", non_retryable=True) from None
         bucket = self._buckets.setdefault(req.shop, Bucket())
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             client = sync.admin_client(http, self.settings, req.shop, token, bucket)
             try:
                 result = await sync.sync_page(self.pool, client, shop_id, req.resource, req.since, req.cursor)

@@ -209,7 +209,7 @@ async def running_zora(
     async with open_services(settings) as services:
         await ensure_shop(services.pool, SHOP, "Bench shop", CHANNEL)
         await ensure_schedules(services)
-        runner = web.AppRunner(create_app(settings, services))
+        runner = web.AppRunner(create_app(settings, services, dev=True))
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -184,7 +184,7 @@ async def running_zora(
     try:
         async with open_services(settings) as services:
             shop_id = await ensure_shop(services.pool, shop, "Test shop", CHANNEL)
-            runner = web.AppRunner(create_app(settings, services))
+            runner = web.AppRunner(create_app(settings, services, dev=True))
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()

@@ -6,6 +6,11 @@ So the request commits the inbox row (the delivery is durable from then on), han
 Starts run at once in this process, a few at a time; a sweep restarts any row still `received` after a
 grace period (a web process that crashed between its answer and the start, Temporal briefly down).
 Starting is idempotent: the workflow id is the webhook id and duplicates are rejected.
+
+The queue is bounded: with Temporal slow or down, starts pile up here, and an unbounded queue would hold
+every delivery of the outage in memory. When it is full the route answers 503 before storing (Shopify
+retries later); a delivery stored just as the queue filled stays `received` in the inbox, the durable
+record, and the sweep starts it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ WORKFLOW = "ShopifyWebhookWorkflow"
 SWEEP_EVERY_SECONDS = 30.0
 # A row younger than this is probably being started right now by the process that stored it.
 SWEEP_GRACE_SECONDS = 10.0
+DEFAULT_MAX_QUEUED = 1000
 
 
 async def start_webhook_workflow(temporal: Client, task_queue: str, ref: WebhookRef) -> str:
@@ -53,16 +59,33 @@ async def start_webhook_workflow(temporal: Client, task_queue: str, ref: Webhook
 
 
 class WorkflowStarter:
-    def __init__(self, pool: Any, temporal: Client, task_queue: str, *, concurrency: int = 16) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        temporal: Client,
+        task_queue: str,
+        *,
+        concurrency: int = 16,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+    ) -> None:
         self.pool = pool
         self.temporal = temporal
         self.task_queue = task_queue
         self.concurrency = concurrency
-        self._queue: asyncio.Queue[WebhookRef] = asyncio.Queue()
+        self._queue: asyncio.Queue[WebhookRef] = asyncio.Queue(maxsize=max_queued)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def submit(self, ref: WebhookRef) -> None:
-        self._queue.put_nowait(ref)
+    def has_room(self) -> bool:
+        return not self._queue.full()
+
+    def submit(self, ref: WebhookRef) -> bool:
+        """Queue a stored delivery's start; False when the queue is full (the row waits for the sweep)."""
+        try:
+            self._queue.put_nowait(ref)
+        except asyncio.QueueFull:
+            log.warning("workflow starter queue full: webhook %s is left to the sweep", ref.webhook_id)
+            return False
+        return True
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._starter()) for _ in range(self.concurrency)]
@@ -92,7 +115,8 @@ class WorkflowStarter:
                 grace_seconds,
             )
         for row in rows:
-            self.submit(WebhookRef(webhook_id=row["id"], shop=row["shop_domain"], topic=row["topic"]))
+            # Waits for room rather than dropping: the sweep is the path that must not give up.
+            await self._queue.put(WebhookRef(webhook_id=row["id"], shop=row["shop_domain"], topic=row["topic"]))
         return len(rows)
 
     async def _sweeper(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from webhooks.dispatch import WorkflowStarter
-from webhooks.topics import IGNORED_TOPICS, TOPIC_HANDLERS
+from webhooks.topics import IGNORED_TOPICS, TOPIC_HANDLERS, shop_mismatch
 from zora.limits import RateLimited
 from zora.services import Services
 from zora.shopify import install
@@ -32,6 +32,9 @@ def _answer(status: int, outcome: str, **extra: Any) -> web.Response:
     return web.json_response({"ok": status < 400, "status": outcome, **extra}, status=status)
 
 
+# How long Shopify is asked to wait when the starter's queue is full.
+BUSY_RETRY_AFTER_SECONDS = 30
+
 STARTER: web.AppKey[WorkflowStarter] = web.AppKey("shopify_workflow_starter", WorkflowStarter)
 
 
@@ -43,7 +46,12 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
 
     async def starter_ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[services_key]
-        starter = WorkflowStarter(svc.pool, svc.temporal, svc.settings.temporal_task_queue)
+        starter = WorkflowStarter(
+            svc.pool,
+            svc.temporal,
+            svc.settings.temporal_task_queue,
+            max_queued=svc.settings.shopify_webhook_queue_size,
+        )
         await starter.start()
         app[STARTER] = starter
         yield
@@ -73,19 +81,46 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
     app.router.add_post("/shopify/session", session)
 
 
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it passes `limit` (a missing or false Content-Length changes nothing)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    # request.content, not request.read(): read() applies the app-wide client_max_size (1 MiB), which a
+    # large order would pass; this route has its own, larger limit.
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def receive(request: web.Request, services: Services, starter: WorkflowStarter) -> web.Response:
     settings = services.settings
     secret = settings.shopify_api_secret.get_secret_value() if settings.shopify_api_secret else None
     pool = services.pool
-    body = await request.read()
+    topic = request.headers.get("X-Shopify-Topic", "")
+    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    limit = settings.shopify_webhook_max_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        # Nothing is stored; Shopify retries and the operator learns from this line which shop and topic
+        # (as the unsigned headers claim them) need a larger SHOPIFY_WEBHOOK_MAX_BYTES.
+        log.error(
+            "shopify webhook refused: body over SHOPIFY_WEBHOOK_MAX_BYTES (%d bytes) for shop %s, topic %s",
+            limit,
+            shop[:255] or "?",
+            topic[:100] or "?",
+        )
+        return _answer(413, "too_large", error=f"body is over the limit of {limit} bytes")
     if secret is None:
         # Without the app secret nothing can be verified; Shopify retries until it is configured.
         return _answer(503, "not_configured", error="SHOPIFY_API_SECRET is not set")
     if not verify_webhook(secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
         return _answer(401, "invalid_hmac", error="X-Shopify-Hmac-Sha256 is missing or does not match")
 
-    topic = request.headers.get("X-Shopify-Topic", "")
-    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
     webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id") or ""
     if not topic or not webhook_id or not valid_shop_domain(shop):
         return _answer(
@@ -103,8 +138,21 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
         payload = json.loads(body)
     except ValueError:
         return _answer(400, "bad_body", error="body is not JSON")
+    mismatch = shop_mismatch(topic, shop, payload)
+    if mismatch is not None:
+        log.warning("shopify webhook refused: %s", mismatch, extra={"webhook_id": webhook_id})
+        return _answer(400, "shop_mismatch", error="the payload is not about the shop in X-Shopify-Shop-Domain")
 
     known = topic in TOPIC_HANDLERS
+    if known and not starter.has_room():
+        # The starter is far behind (Temporal slow or down): refuse before storing, so this process holds
+        # no more than the queue's worth; Shopify retries the delivery later (8 times over 4 hours).
+        log.warning("shopify webhook deferred: the workflow starter's queue is full (%s for %s)", topic, shop)
+        return web.json_response(
+            {"ok": False, "status": "busy", "error": "too many deliveries waiting; retry later"},
+            status=503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )
     status = "received" if known else ("ignored" if topic in IGNORED_TOPICS else "unsupported")
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
@@ -131,13 +179,15 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
             if existing is None or existing["status"] != "received":
                 return _answer(200, "duplicate")
     if row is None:
-        # Stored before but maybe never started (this process died first): make sure it is.
+        # Stored before but maybe never started (this process died first): make sure it is. With the queue
+        # full the stored row waits for the sweep instead.
         starter.submit(WebhookRef(webhook_id=existing["id"], shop=shop, topic=topic))
         return _answer(200, "duplicate")
     if not known:
         log.warning("shopify webhook topic %s from %s is %s", topic, shop, status, extra={"webhook_id": webhook_id})
         return _answer(200, status, topic=topic)
-    # Durable from here: the workflow starts next to this request, and the sweep covers a crash.
+    # Durable from here: the workflow starts next to this request, and the sweep covers a crash or a queue
+    # that filled up while the row was being stored.
     starter.submit(WebhookRef(webhook_id=webhook_id, shop=shop, topic=topic))
     return _answer(200, "accepted")
 

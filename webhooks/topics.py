@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,18 +77,19 @@ _ORDER_EVENTS = {
 }
 
 
-def _notice_text(topic: str, payload: dict[str, Any]) -> str:
-    order = order_from_rest(payload)
-    items = sum(li["quantity"] for li in order.line_items)
-    what = _ORDER_EVENTS[topic]
-    line = f"Order {order.name} {what}: {items} item{'s' if items != 1 else ''}, {order.total_price} {order.currency or ''}".rstrip()
+def order_notice_text(topic: str, order: Mapping[str, Any]) -> str:
+    """The thread's line about an order event, from the order as stored (shopify_orders)."""
+    items = sum(int(li.get("quantity") or 0) for li in order["line_items"] or [])
+    what = _ORDER_EVENTS.get(topic, "updated")
+    total = f"{order['total_price']} {order['currency'] or ''}".rstrip()
+    line = f"Order {order['name']} {what}: {items} item{'s' if items != 1 else ''}, {total}"
     if topic == "orders/fulfilled":
-        numbers = [t for f in order.fulfillments for t in f["tracking"] if t.get("number")]
+        numbers = [t for f in order["fulfillments"] or [] for t in f.get("tracking") or [] if t.get("number")]
         if numbers:
             t = numbers[0]
             line += f". Tracking: {t.get('company') or 'carrier'} {t['number']}"
-    if topic == "orders/cancelled" and order.cancel_reason:
-        line += f" (reason: {order.cancel_reason})"
+    if topic == "orders/cancelled" and order["cancel_reason"]:
+        line += f" (reason: {order['cancel_reason']})"
     return ":shopping_bags: " + line
 
 
@@ -100,7 +101,7 @@ async def order_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
     if d.topic in _ORDER_EVENTS and order.customer_id is not None:
         # A stale orders/paid still means the order was paid: agents hear about the event either way.
         outcome.notice = OrderNotice(
-            shop_id=shop_id, shopify_customer_id=order.customer_id, text=_notice_text(d.topic, d.payload)
+            shop_id=shop_id, shopify_customer_id=order.customer_id, shopify_order_id=order.shopify_id, topic=d.topic
         )
     return outcome
 
@@ -135,6 +136,7 @@ async def product_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
 
 @_installed
 async def app_uninstalled(d: Delivery, shop_id: int) -> WebhookOutcome:
+    _require_same_shop(d)
     # The token is dead already; data stays until shop/redact (48 h later) in case of a reinstall.
     await d.conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", shop_id, d.now)
     return WebhookOutcome(status="processed", remove_schedule=True)
@@ -147,6 +149,36 @@ async def app_scopes_update(d: Delivery, shop_id: int) -> WebhookOutcome:
         raise RejectedDelivery("payload has no 'current' scope list")
     await d.conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", shop_id, [str(s) for s in current])
     return WebhookOutcome(status="processed", detail=",".join(str(s) for s in current))
+
+
+# Topics that destroy a shop's data or access, and the payload field naming the shop they are about.
+# The HMAC covers the body but not the headers: a leaked body of shop A replayed with shop B's domain in
+# X-Shopify-Shop-Domain must never act on B, and a body that names no shop cannot prove which it is about.
+DESTRUCTIVE_TOPICS: dict[str, str] = {
+    "app/uninstalled": "myshopify_domain",
+    "shop/redact": "shop_domain",
+    "customers/redact": "shop_domain",
+}
+
+
+def shop_mismatch(topic: str, shop: str, payload: Any) -> str | None:
+    """Why a destructive delivery does not belong to `shop` (the header's), or None when it does."""
+    field = DESTRUCTIVE_TOPICS.get(topic)
+    if field is None:
+        return None
+    named = payload.get(field) if isinstance(payload, dict) else None
+    if not isinstance(named, str) or not named:
+        return f"{topic} payload has no {field}"
+    if named.lower() != shop.lower():
+        return f"{topic} payload is about {named}, delivery is for {shop}"
+    return None
+
+
+def _require_same_shop(d: Delivery) -> None:
+    # The route refuses these already; a row stored before that check existed is checked here again.
+    problem = shop_mismatch(d.topic, d.shop, d.payload)
+    if problem is not None:
+        raise RejectedDelivery(problem)
 
 
 def _compliance_shop(d: Delivery) -> None:
@@ -196,7 +228,7 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
 
 
 async def customers_redact(d: Delivery) -> WebhookOutcome:
-    _compliance_shop(d)
+    _require_same_shop(d)
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
     customer_id, email, phone = _person(d)
@@ -219,7 +251,7 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
 
 
 async def shop_redact(d: Delivery) -> WebhookOutcome:
-    _compliance_shop(d)
+    _require_same_shop(d)
     if d.shop_id is not None:
         token = await d.conn.fetchval("SELECT access_token FROM shops WHERE id = $1", d.shop_id)
         if token is not None:

@@ -40,7 +40,7 @@ from zora.security import (
 )
 from zora.services import Services
 from zora.shop_settings import parse_settings
-from zora.shopify.signing import InvalidSignature, verify_app_proxy
+from zora.shopify.signing import InvalidSignature, RepeatedParameter, verify_app_proxy
 
 log = logging.getLogger(__name__)
 
@@ -495,6 +495,8 @@ async def proxy_session_handler(request: web.Request, services: Services) -> web
         return _json_error(404, "not_configured", "the Shopify app proxy is not configured (SHOPIFY_API_SECRET)")
     try:
         proxied = verify_app_proxy(secret.get_secret_value(), list(request.query.items()))
+    except RepeatedParameter as exc:
+        return _json_error(400, "invalid_request", str(exc))
     except InvalidSignature as exc:
         return _json_error(401, "invalid_signature", f"not a request Shopify signed: {exc}")
     # Through the app proxy the peer is Shopify, not the shopper: count per shop and per customer.

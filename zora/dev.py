@@ -240,7 +240,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         emitter = ShopperEmitter.from_settings(settings)
         stack.push_async_callback(emitter.close)
 
-        runner = web.AppRunner(create_app(settings, services))
+        runner = web.AppRunner(create_app(settings, services, dev=True))
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, settings.host, port).start()

@@ -134,6 +134,23 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".zora")
     demo_shop: str = "demo.myshopify.com"
 
+    # Temporal over TLS: mTLS clusters (client certificate and key, maybe a private CA) and Temporal Cloud
+    # (an API key, or a certificate). Files are PEM, read once at start. Checked by zora.services.
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
+
+    # Shopify webhooks. The body limit fits Shopify's largest orders: an order's JSON repeats every line
+    # item in its fulfillments and refunds, with price sets, taxes and discounts each; hundreds of line
+    # items reach a few MiB. 10 MiB leaves room while bounding what one unsigned request can make us read.
+    shopify_webhook_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024)
+    # Deliveries stored and waiting for their workflow start in one web process; when full, Shopify gets
+    # a 503 with Retry-After and retries later.
+    shopify_webhook_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, data: Any) -> Any:

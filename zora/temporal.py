@@ -19,6 +19,7 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
 
 from zora.models import (
     SA_SHOP,
@@ -35,8 +36,10 @@ log = logging.getLogger(__name__)
 SWEEP_SCHEDULE_ID = "zora-sweep-undelivered"
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: str, namespace: str, *, tls: bool | TLSConfig = False, api_key: str | None = None) -> Client:
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter, tls=tls, api_key=api_key
+    )
 
 
 async def signal_conversation(

@@ -50,8 +50,11 @@ def _cors_origins(settings: Settings) -> list[str] | str:
     return origins
 
 
-def create_app(settings: Settings, services: Services | None = None) -> web.Application:
-    """The whole web process. With `services` given (tests, `zora dev`), the caller owns them."""
+def create_app(settings: Settings, services: Services | None = None, *, dev: bool = False) -> web.Application:
+    """The whole web process. With `services` given (tests, `zora dev`), the caller owns them.
+
+    `dev` (`zora dev` and tests) adds the demo storefront page; `zora web` never serves it.
+    """
     app = web.Application(middlewares=[_widget_cors(settings)])
     assert settings.redis_url is not None or services is not None
     sio = socketio.AsyncServer(
@@ -172,9 +175,15 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         return web.json_response({"ok": True})
 
     async def readyz(request: web.Request) -> web.Response:
+        # Anyone who reaches the port may ask: the answer says which check failed, never why (an error
+        # text can name hosts, users, paths). The why goes to the log.
         checks = await readiness(request.app[SERVICES])
+        for name, detail in checks.items():
+            if detail != "ok":
+                log.error("readiness check %s failed: %s", name, detail)
         ok = all(v == "ok" for v in checks.values())
-        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+        public = {name: "ok" if detail == "ok" else "failed" for name, detail in checks.items()}
+        return web.json_response({"ok": ok, "checks": public}, status=200 if ok else 503)
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_route("*", "/widget/session", widget_session)
@@ -183,7 +192,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.router.add_route("GET", "/proxy/session", proxy_session)
     app.router.add_route("POST", "/proxy/session", proxy_session)
     app.router.add_get("/widget.js", widget_js)
-    app.router.add_get("/demo", demo)
+    if dev:
+        app.router.add_get("/demo", demo)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_shopify_routes(app, SERVICES)

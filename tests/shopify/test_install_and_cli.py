@@ -25,6 +25,8 @@ from zora.shopify.signing import InvalidSignature, oauth_query_hmac, verify_oaut
 @pytest.fixture(scope="module")
 async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
     async with running_shopify(infra, database_url) as s:
+        # redirect_uri comes from PUBLIC_URL only; here that is the test server, known once it listens.
+        s.zora.settings.public_url = s.zora.base_url
         yield s
 
 

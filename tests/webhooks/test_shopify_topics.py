@@ -140,7 +140,13 @@ async def test_provider_app_uninstalled_body(sz: ShopifyZora) -> None:
     await sz.install(shop)
     schedule = sz.zora.services.temporal.get_schedule_handle(reconcile_schedule_id(shop))
     await schedule.describe()
-    outcome = await sz.deliver("app/uninstalled", _fixture_bytes("app-uninstalled.json", shop), shop=shop)
+    # The published example leaves myshopify_domain null; a real delivery names the shop, and without it
+    # a destructive topic is refused (tests/security/test_ingress.py).
+    published = _fixture_bytes("app-uninstalled.json", shop)
+    status, answer, _ = await sz.send("app/uninstalled", published, shop=shop)
+    assert status == 400 and answer["status"] == "shop_mismatch"
+    body = json.loads(published) | {"myshopify_domain": shop}
+    outcome = await sz.deliver("app/uninstalled", body, shop=shop)
     assert outcome.status == "processed" and outcome.remove_schedule
     row = await sz.fetchrow("SELECT access_token, uninstalled_at FROM shops WHERE domain = $1", shop)
     assert row["access_token"] is None and row["uninstalled_at"] is not None
@@ -270,14 +276,14 @@ async def test_one_shops_webhook_never_touches_another_shops_rows(sz: ShopifyZor
 async def test_compliance_body_about_another_shop_is_rejected(sz: ShopifyZora) -> None:
     shop_a, id_a = await _fresh_shop(sz)
     shop_b, _ = await _fresh_shop(sz)
-    # A body naming shop A, delivered under shop B's header: acts on neither.
-    outcome = await sz.deliver("shop/redact", {"shop_id": 1, "shop_domain": shop_a}, shop=shop_b)
-    assert outcome.status == "failed" and shop_a in (outcome.detail or "")
+    # A body naming shop A, delivered under shop B's header: refused at the door, acts on neither.
+    status, answer, _ = await sz.send("shop/redact", {"shop_id": 1, "shop_domain": shop_a}, shop=shop_b)
+    assert status == 400 and answer["status"] == "shop_mismatch"
     assert await sz.fetchrow("SELECT 1 FROM shops WHERE id = $1", id_a) is not None
     customer = sample_payload("customers/redact", shop_a)
     await sz.deliver("customers/create", sample_payload("customers/create", shop_a), shop=shop_a)
-    outcome = await sz.deliver("customers/redact", customer, shop=shop_b)
-    assert outcome.status == "failed"
+    status, answer, _ = await sz.send("customers/redact", customer, shop=shop_b)
+    assert status == 400 and answer["status"] == "shop_mismatch"
     assert (await sz.fetchrow("SELECT email FROM customers WHERE shop_id = $1", id_a))["email"] is not None
 
 

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from zora.errors import ConfigError
+from zora.http import client_session
 from zora.settings import Settings
 from zora.shopify import sync
 from zora.shopify.admin import ShopifyError
@@ -93,7 +94,7 @@ async def trigger(
         "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
     }
     try:
-        async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as resp:
+        async with client_session() as http, http.post(url, data=body, headers=headers) as resp:
             answer = await resp.text()
     except aiohttp.ClientError as exc:
         raise ConfigError(f"could not reach {url}: {exc}") from None
@@ -140,7 +141,7 @@ async def run_sync(settings: Settings, only: str | None, out: TextIO = sys.stdou
         if only and not shops:
             raise ConfigError(f"{only} is not an installed shop")
         failures = 0
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             for shop in shops:
                 failures += not await _sync_shop(pool, http, settings, shop, Progress(out), out)
         if not shops:

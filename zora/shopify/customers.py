@@ -15,6 +15,7 @@ from uuid import UUID
 import aiohttp
 
 from zora.errors import ZoraError
+from zora.http import client_session
 from zora.settings import Settings
 from zora.shopify import scores as scoring
 from zora.shopify import sync
@@ -241,7 +242,7 @@ class CustomerDirectory:
         if len(note) > MAX_NOTE_LENGTH:
             raise ValueError(f"a note is at most {MAX_NOTE_LENGTH} characters")
         shop, token, shopify_id = await self._target(shop_id, customer_id)
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             payload = await self._client(http, shop, token).mutate(
                 CUSTOMER_UPDATE_NOTE, {"input": {"id": gid("Customer", shopify_id), "note": note}}, "customerUpdate"
             )
@@ -255,7 +256,7 @@ class CustomerDirectory:
         if not tags:
             raise ValueError("no tags given")
         shop, token, shopify_id = await self._target(shop_id, customer_id)
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             await self._client(http, shop, token).mutate(
                 TAGS_ADD if add else TAGS_REMOVE,
                 {"id": gid("Customer", shopify_id), "tags": tags},

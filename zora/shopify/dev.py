@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from zora.http import client_session
 from zora.services import Services
 from zora.shopify import install
 from zora.shopify.cli import SECRET_FILE
@@ -79,7 +78,7 @@ def seed(standin: ShopifyStandIn, shop: str) -> None:
 async def install_demo(services: Services, standin: ShopifyStandIn, shop: str) -> None:
     """Install the demo shop as Shopify's OAuth would: token, schedule, initial import."""
     seed(standin, shop)
-    async with aiohttp.ClientSession() as http:
+    async with client_session() as http:
         await install.install_shop(
             services.pool,
             services.temporal,

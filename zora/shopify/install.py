@@ -32,14 +32,21 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from zora.errors import ZoraError
+from zora.errors import ConfigError, ZoraError
+from zora.http import client_session
 from zora.models import SA_SHOP
 from zora.security import seal
 from zora.settings import Settings
 from zora.shopify.admin import SHOP_QUERY, AdminClient
 from zora.shopify.models import ReconcileInput, reconcile_schedule_id, reconcile_workflow_id
 from zora.shopify.records import gid_to_id
-from zora.shopify.signing import InvalidSignature, verify_oauth_query, verify_session_token
+from zora.shopify.signing import (
+    InvalidSignature,
+    refuse_repeated_keys,
+    valid_shop_domain,
+    verify_oauth_query,
+    verify_session_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +212,17 @@ class InstallDeps:
     temporal: Client
 
 
-def _redirect_uri(settings: Settings, request: web.Request) -> str:
-    base = (settings.public_url or f"{request.scheme}://{request.host}").rstrip("/")
-    return f"{base}/shopify/callback"
+def redirect_uri(settings: Settings) -> str:
+    """Where Shopify sends the merchant back: from PUBLIC_URL only. The Host header is the client's to
+    choose, and a redirect_uri built from it would send the grant's code wherever the client says."""
+    if not settings.public_url:
+        raise ConfigError("PUBLIC_URL is not set: Shopify's OAuth needs the address merchants come back to")
+    return f"{settings.public_url.rstrip('/')}/shopify/callback"
+
+
+def _cookie_secure(settings: Settings, request: web.Request) -> bool:
+    # Behind a TLS-terminating proxy the request itself is plain HTTP; PUBLIC_URL says what browsers see.
+    return request.secure or (settings.public_url or "").startswith("https://")
 
 
 def _redirect(location: str) -> web.Response:
@@ -216,14 +231,19 @@ def _redirect(location: str) -> web.Response:
 
 async def begin_install(request: web.Request, deps: InstallDeps) -> web.StreamResponse:
     key, secret = _credentials(deps.settings)
-    params = dict(request.query)
+    try:
+        callback = redirect_uri(deps.settings)
+    except ConfigError as exc:
+        log.error("shopify install refused: %s", exc)
+        return web.json_response({"error": "the app's public address is not configured"}, status=503)
+    pairs = list(request.query.items())
+    params = dict(pairs)
     try:
         if "hmac" in params:
-            shop = verify_oauth_query(secret, params)
+            shop = verify_oauth_query(secret, pairs)
         else:
             # A merchant typing their shop into a form: nothing signed yet, but the domain must be valid.
-            from zora.shopify.signing import valid_shop_domain
-
+            refuse_repeated_keys(pairs)
             shop = params.get("shop", "").lower()
             if not valid_shop_domain(shop):
                 raise InvalidSignature("shop is not a myshopify.com domain")
@@ -235,22 +255,28 @@ async def begin_install(request: web.Request, deps: InstallDeps) -> web.StreamRe
         {
             "client_id": key,
             "scope": deps.settings.shopify_scopes,
-            "redirect_uri": _redirect_uri(deps.settings, request),
+            "redirect_uri": callback,
             "state": state,
         }
     )
     response = _redirect(f"{_oauth_url(deps.settings, shop, 'authorize')}?{query}")
     response.set_cookie(
-        STATE_COOKIE, state, max_age=STATE_TTL_SECONDS, httponly=True, secure=request.secure, samesite="Lax"
+        STATE_COOKIE,
+        state,
+        max_age=STATE_TTL_SECONDS,
+        httponly=True,
+        secure=_cookie_secure(deps.settings, request),
+        samesite="Lax",
     )
     return response
 
 
 async def finish_install(request: web.Request, deps: InstallDeps) -> web.StreamResponse:
     key, secret = _credentials(deps.settings)
-    params = dict(request.query)
+    pairs = list(request.query.items())
+    params = dict(pairs)
     try:
-        shop = verify_oauth_query(secret, params)
+        shop = verify_oauth_query(secret, pairs)
     except InvalidSignature as exc:
         return web.json_response({"error": str(exc)}, status=400)
     state = params.get("state", "")
@@ -260,7 +286,7 @@ async def finish_install(request: web.Request, deps: InstallDeps) -> web.StreamR
     if expected is None or (expected.decode() if isinstance(expected, bytes) else expected) != shop or cookie != state:
         return web.json_response({"error": "unknown or expired state"}, status=400)
     try:
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             grant = await exchange_code(http, deps.settings, shop, params.get("code", ""))
             await install_shop(deps.pool, deps.temporal, http, deps.settings, grant)
     except InstallError as exc:
@@ -284,7 +310,7 @@ async def session_install(request: web.Request, deps: InstallDeps) -> web.Respon
         installed = await conn.fetchval("SELECT access_token IS NOT NULL FROM shops WHERE domain = $1", token.shop)
     if not installed:
         try:
-            async with aiohttp.ClientSession() as http:
+            async with client_session() as http:
                 grant = await exchange_session_token(http, deps.settings, raw)
                 await install_shop(deps.pool, deps.temporal, http, deps.settings, grant)
         except InstallError as exc:

@@ -43,11 +43,17 @@ class WebhookRef(BaseModel):
 
 
 class OrderNotice(BaseModel):
-    """A line for the Slack thread of the customer's open conversation."""
+    """A line for the Slack thread of the customer's open conversation: ids only. Workflow histories are
+    kept by Temporal (and shown in its UI) outside the shop's data and its redaction, so the order's
+    words (name, items, tracking) are read from PostgreSQL by the activity that posts the line."""
 
     shop_id: int
     shopify_customer_id: int
-    text: str
+    shopify_order_id: int | None = None
+    # The webhook topic that happened (orders/create, orders/paid, ...).
+    topic: str | None = None
+    # Carried inline by deliveries recorded before the line was built in the activity.
+    text: str | None = None
 
 
 class SlackCopy(BaseModel):

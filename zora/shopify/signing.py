@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +24,27 @@ SESSION_TOKEN_LEEWAY_SECONDS = 10
 
 class InvalidSignature(ZoraError):
     """A webhook, redirect or session token that Shopify did not sign (or that is malformed)."""
+
+
+class RepeatedParameter(InvalidSignature):
+    """A Shopify-set query key given more than once: refused before any signature is computed."""
+
+
+# Keys Shopify sets in the queries it signs (app proxy, OAuth install and callback). Shopify never repeats
+# them; a second value is someone's addition, and which of the two a check reads versus which the code
+# uses could differ (app proxy signatures join repeated values, dict() keeps one of them).
+SHOPIFY_SET_KEYS = frozenset(
+    {"shop", "signature", "hmac", "timestamp", "path_prefix", "logged_in_customer_id", "host", "code", "state"}
+)
+
+
+def refuse_repeated_keys(query: Iterable[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for key, _ in query:
+        if key in SHOPIFY_SET_KEYS:
+            if key in seen:
+                raise RepeatedParameter(f"query parameter {key!r} is given more than once")
+            seen.add(key)
 
 
 def valid_shop_domain(shop: str) -> bool:
@@ -71,6 +92,7 @@ class AppProxyRequest:
 
 def verify_app_proxy(secret: str, query: Sequence[tuple[str, str]], *, now: float | None = None) -> AppProxyRequest:
     """Check a request Shopify forwarded through the app proxy; returns who is asking."""
+    refuse_repeated_keys(query)
     given = next((v for k, v in query if k == "signature"), "")
     if not given or not hmac.compare_digest(app_proxy_signature(secret, query).encode(), given.encode()):
         raise InvalidSignature("app proxy signature does not match")
@@ -90,8 +112,14 @@ def verify_app_proxy(secret: str, query: Sequence[tuple[str, str]], *, now: floa
     return AppProxyRequest(shop=shop, customer_id=int(customer) if customer else None)
 
 
-def verify_oauth_query(secret: str, params: Mapping[str, str], *, now: float | None = None) -> str:
-    """Check an install or callback redirect; returns its shop domain."""
+def verify_oauth_query(
+    secret: str, query: Mapping[str, str] | Sequence[tuple[str, str]], *, now: float | None = None
+) -> str:
+    """Check an install or callback redirect (give the query as pairs: repeated keys are refused); returns
+    its shop domain."""
+    if not isinstance(query, Mapping):
+        refuse_repeated_keys(query)
+    params = dict(query)
     given = params.get("hmac", "")
     if not given or not hmac.compare_digest(oauth_query_hmac(secret, params).encode(), given.encode()):
         raise InvalidSignature("hmac does not match")
