@@ -29,7 +29,10 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 
 @pytest.fixture
 async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url, file_max_bytes=4096) as z:
+    # The default upload limit (the harness lifts every limit; this module tests this one).
+    async with running_zora(
+        infra, database_url, file_max_bytes=4096, rate_uploads_per_conversation="30/10 minutes"
+    ) as z:
         yield z
 
 
@@ -293,6 +296,7 @@ async def test_uploads_are_rate_limited_per_conversation(zora: Zora) -> None:
 
     token = (await zora.session())["token"]
     allowed = parse(zora.settings.rate_uploads_per_conversation).amount
+    assert allowed <= 100, "this module sets the upload limit itself"
     statuses = [(await upload(zora, token, b"not an image", "text/plain"))[0] for _ in range(allowed)]
     assert set(statuses) == {415}  # refused for their type, but counted
     async with zora.http.post(
