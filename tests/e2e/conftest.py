@@ -37,7 +37,8 @@ def driver_problem(node: Path) -> str | None:
         return f"Playwright's driver ({node}) cannot start: {e}; {INSTALL_HINT}"
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        return f"Playwright's driver ({node}) cannot start: {said[-1] if said else f'exit {done.returncode}'}; {INSTALL_HINT}"
+        # The loader's message names the executable and the missing library.
+        return f"Playwright's driver cannot start: {said[-1] if said else f'{node}: exit {done.returncode}'}; {INSTALL_HINT}"
     return None
 
 
