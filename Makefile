@@ -12,12 +12,18 @@ dev: setup
 test: setup browser widget-deps lint typecheck
 	$(BIN)/pytest
 
-# Browser tests use Debian's chromium. As root (CI) it is installed with apt; elsewhere those
-# tests skip and say how to get it.
+# Browser tests use Debian's chromium, driven by Playwright's driver, whose bundled Node.js needs
+# libatomic1 (absent from a minimal Debian). As root (CI, a fresh machine) what is missing of these is
+# installed with apt; elsewhere those tests skip and say what to install (tests/e2e/conftest.py).
+BROWSER_DEBS := chromium libatomic1
+
 browser:
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "==> installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	@missing=""; for deb in $(BROWSER_DEBS); do \
+		dpkg-query -W -f='$${db:Status-Status}' $$deb 2>/dev/null | grep -qx installed || missing="$$missing $$deb"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> installing what the browser tests need with apt:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # With Node.js present, install the widget's pinned build tools so a test can check that the

@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.e2e.conftest import CHROMIUM, NO_BROWSER
+from tests.e2e.conftest import browser_unavailable
 from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
 from zora.shopify.signing import app_proxy_signature
 
-if not CHROMIUM.exists():
-    pytest.skip(NO_BROWSER, allow_module_level=True)
+if reason := browser_unavailable():
+    pytest.skip(reason, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 
 CUSTOMER = 424242
