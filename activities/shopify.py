@@ -105,6 +105,13 @@ class ShopifyActivities:
                         outcome = await handler(delivery)
                 except RejectedDelivery as exc:
                     outcome = WebhookOutcome(status="failed", detail=str(exc))
+                except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                    # A body not shaped like the topic's (a field missing, a list where an object goes):
+                    # no retry reads it differently, so it is recorded as failed with its payload kept
+                    # for a look, instead of being retried for ever.
+                    outcome = WebhookOutcome(
+                        status="failed", detail=f"malformed {row['topic']} payload: {type(exc).__name__}: {exc}"[:500]
+                    )
             # The synced tables now hold what matters; the raw body (personal data) goes, unless it failed.
             await conn.execute(
                 "UPDATE shopify_webhooks SET status = $2, detail = $3, processed_at = now(),"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -12,8 +13,11 @@ from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.middleware import register_middleware
 from bot.rate_limits import register_rate_limits
+from bot.request_shape import malformed
 from zora.push import Emitter
 from zora.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
@@ -35,6 +39,11 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
 
 def events_handler(bolt: AsyncApp) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        problem = malformed(await request.read(), request.content_type)
+        if problem is not None:
+            # Not a shape Slack sends (bolt would fail on it with a 500, which Slack retries).
+            log.info("refused a malformed Slack request: %s", problem)
+            return web.json_response({"ok": False, "error": "malformed_request", "detail": problem}, status=400)
         response = await bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 

@@ -135,7 +135,9 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
         answer.headers["Retry-After"] = str(exc.retry_after)
         return answer
     try:
-        payload = json.loads(body)
+        # PostgreSQL's jsonb cannot hold a NUL character (\u0000): one in a customer's note would make
+        # every redelivery fail until Shopify drops the subscription, so NULs are dropped on the way in.
+        payload = _without_nul(json.loads(body))
     except ValueError:
         return _answer(400, "bad_body", error="body is not JSON")
     mismatch = shop_mismatch(topic, shop, payload)
@@ -190,6 +192,16 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
     # that filled up while the row was being stored.
     starter.submit(WebhookRef(webhook_id=webhook_id, shop=shop, topic=topic))
     return _answer(200, "accepted")
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def _triggered_at(value: str | None) -> datetime | None:
