@@ -251,9 +251,15 @@ async def test_customer_redaction_revokes_their_tokens(sz: ShopifyZora) -> None:
     _, bound = await proxy_session(zora, customer)
     shopper, gone = await connected(zora, bound["token"])
     assert (await shopper.call("resume", {"since_seq": 0}))["ok"]
+    # The same person chatting anonymously, known by the address they typed: redacted too.
+    _, anonymous = await direct_session(zora)
+    typed, typed_gone = await connected(zora, anonymous["token"])
+    assert (await typed.call("profile", {"email": payload["customer"]["email"]}))["ok"]
     outcome = await sz.deliver("customers/redact", payload)
     assert outcome.status == "processed", outcome
     await asyncio.wait_for(gone.wait(), 15)
+    await asyncio.wait_for(typed_gone.wait(), 15)
     assert await refused(zora, bound["token"])
+    assert await refused(zora, anonymous["token"])
     _, fresh = await proxy_session(zora, customer, token=bound["token"])
     assert fresh["shopper_id"] != bound["shopper_id"]
