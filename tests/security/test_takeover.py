@@ -10,10 +10,8 @@ that binding at every door; tokens can be revoked, and a revoked token's open so
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 import pytest
@@ -21,11 +19,10 @@ import socketio
 
 from activities.delivery import DeliveryActivities
 from tests.harness import Shopper, Zora
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
+from tests.shopify.harness import ShopifyZora, running_shopify
 from zora.mail import Mailer
 from zora.models import ConversationRef, DigestRequest
 from zora.shopify.samples import sample_payload
-from zora.shopify.signing import app_proxy_signature
 
 VICTIM = 880_001
 
@@ -34,23 +31,6 @@ VICTIM = 880_001
 async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
     async with running_shopify(infra, database_url) as s:
         yield s
-
-
-def _signed(shop: str, customer: int | None) -> str:
-    query = [
-        ("shop", shop),
-        ("logged_in_customer_id", "" if customer is None else str(customer)),
-        ("path_prefix", "/apps/zora"),
-        ("timestamp", str(int(time.time()))),
-    ]
-    return urlencode([*query, ("signature", app_proxy_signature(API_SECRET, query))])
-
-
-async def proxy_session(zora: Zora, customer: int | None, **body: Any) -> tuple[int, dict[str, Any]]:
-    """What the widget asks through the shop's app proxy (Shopify signs it and names the customer)."""
-    url = f"{zora.base_url}/proxy/session?{_signed(zora.shop, customer)}"
-    async with zora.http.post(url, json={k: v for k, v in body.items() if v is not None}) as resp:
-        return resp.status, await resp.json()
 
 
 async def direct_session(zora: Zora, **body: Any) -> tuple[int, dict[str, Any]]:
@@ -111,7 +91,7 @@ async def test_lured_victim_never_gets_the_attackers_conversation(sz: ShopifyZor
     assert (await attacker_socket.send("hello, it's me, about my order"))["ok"]
 
     # The lure: the victim's browser presents the attacker's token while signed in to the shop.
-    status, victim = await proxy_session(zora, VICTIM, token=attacker["token"])
+    status, victim = await sz.proxy_session(VICTIM, token=attacker["token"])
     assert status == 200 and victim["verified"] is True
     assert victim["conversation_id"] != attacker["conversation_id"]
     assert victim["shopper_id"] != attacker["shopper_id"]
@@ -136,7 +116,7 @@ async def test_lured_victim_never_gets_the_attackers_conversation(sz: ShopifyZor
 async def test_lure_through_an_emailed_code_asks_first_and_never_binds(sz: ShopifyZora) -> None:
     zora = sz.zora
     # The victim, signed in, has a conversation of their own.
-    _, victim = await proxy_session(zora, VICTIM + 1)
+    _, victim = await sz.proxy_session(VICTIM + 1)
     victim_socket, _ = await connected(zora, victim["token"])
     assert (await victim_socket.call("resume", {"since_seq": 0}))["ok"]
     assert (await victim_socket.send("where is my parcel?"))["ok"]
@@ -148,10 +128,10 @@ async def test_lure_through_an_emailed_code_asks_first_and_never_binds(sz: Shopi
     code = await email_link_code(zora, attacker)
 
     # The victim follows the link: the widget must ask before leaving their conversation (code kept).
-    status, body = await proxy_session(zora, VICTIM + 1, token=victim["token"], code=code)
+    status, body = await sz.proxy_session(VICTIM + 1, token=victim["token"], code=code)
     assert status == 409 and body["error"]["code"] == "confirm_switch"
     # They agree: still, the attacker's words are never bound to the victim.
-    status, switched = await proxy_session(zora, VICTIM + 1, token=victim["token"], code=code, switch=True)
+    status, switched = await sz.proxy_session(VICTIM + 1, token=victim["token"], code=code, switch=True)
     assert status == 200 and switched["conversation_id"] not in (attacker["conversation_id"], victim["conversation_id"])
     assert await bound_customer(zora, attacker["shopper_id"]) is None
 
@@ -186,8 +166,8 @@ async def test_emailed_code_works_once_and_expires(sz: ShopifyZora) -> None:
 async def test_bound_token_without_the_customers_proof_opens_nothing(sz: ShopifyZora) -> None:
     zora = sz.zora
     # An anonymous visitor (no messages yet) signs in: the same shopper, now bound.
-    _, anonymous = await proxy_session(zora, None)
-    _, bound = await proxy_session(zora, VICTIM + 2, token=anonymous["token"])
+    _, anonymous = await sz.proxy_session(None)
+    _, bound = await sz.proxy_session(VICTIM + 2, token=anonymous["token"])
     assert bound["shopper_id"] == anonymous["shopper_id"]
     # The anonymous token from before carries no binding: refused at connect, and a new identity at session.
     assert await refused(zora, anonymous["token"])
@@ -197,16 +177,16 @@ async def test_bound_token_without_the_customers_proof_opens_nothing(sz: Shopify
     _, direct = await direct_session(zora, token=bound["token"])
     assert direct["conversation_id"] != bound["conversation_id"] and direct["verified"] is False
     # Another customer through the proxy: the same.
-    _, other = await proxy_session(zora, VICTIM + 3, token=bound["token"])
+    _, other = await sz.proxy_session(VICTIM + 3, token=bound["token"])
     assert other["conversation_id"] != bound["conversation_id"]
     # Its customer, through the proxy: the same conversation.
-    _, again = await proxy_session(zora, VICTIM + 2, token=bound["token"])
+    _, again = await sz.proxy_session(VICTIM + 2, token=bound["token"])
     assert again["conversation_id"] == bound["conversation_id"]
     # A code for a bound conversation opens it only for that customer.
     code = await email_link_code(zora, bound)
     status, body = await direct_session(zora, code=code)
     assert status == 403 and body["error"]["code"] == "sign_in_required"
-    status, opened = await proxy_session(zora, VICTIM + 2, code=code)
+    status, opened = await sz.proxy_session(VICTIM + 2, code=code)
     assert status == 200 and opened["conversation_id"] == bound["conversation_id"]
 
 
@@ -233,11 +213,11 @@ async def test_signing_out_revokes_the_token_and_closes_its_socket(sz: ShopifyZo
 
 async def test_signing_out_of_the_shop_closes_the_bound_socket(sz: ShopifyZora) -> None:
     zora = sz.zora
-    _, bound = await proxy_session(zora, VICTIM + 4)
+    _, bound = await sz.proxy_session(VICTIM + 4)
     shopper, gone = await connected(zora, bound["token"])
     assert (await shopper.call("resume", {"since_seq": 0}))["ok"]
     # The same browser, now signed out of the shop, asks through the proxy with its bound token.
-    _, signed_out = await proxy_session(zora, None, token=bound["token"])
+    _, signed_out = await sz.proxy_session(None, token=bound["token"])
     assert signed_out["shopper_id"] != bound["shopper_id"]
     await asyncio.wait_for(gone.wait(), 15)
     assert await refused(zora, bound["token"])
@@ -248,7 +228,7 @@ async def test_customer_redaction_revokes_their_tokens(sz: ShopifyZora) -> None:
     payload = sample_payload("customers/redact", zora.shop)
     customer = int(payload["customer"]["id"])
     await sz.deliver("customers/create", sample_payload("customers/create", zora.shop))
-    _, bound = await proxy_session(zora, customer)
+    _, bound = await sz.proxy_session(customer)
     shopper, gone = await connected(zora, bound["token"])
     assert (await shopper.call("resume", {"since_seq": 0}))["ok"]
     # The same person chatting anonymously, known by the address they typed: redacted too.
@@ -261,5 +241,5 @@ async def test_customer_redaction_revokes_their_tokens(sz: ShopifyZora) -> None:
     await asyncio.wait_for(typed_gone.wait(), 15)
     assert await refused(zora, bound["token"])
     assert await refused(zora, anonymous["token"])
-    _, fresh = await proxy_session(zora, customer, token=bound["token"])
+    _, fresh = await sz.proxy_session(customer, token=bound["token"])
     assert fresh["shopper_id"] != bound["shopper_id"]
