@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import re
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from importlib import resources
 from typing import Annotated, Any, Protocol
 from urllib.parse import quote
@@ -390,22 +391,21 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             except Exception:
                 log.exception("could not store the shopper's profile")
                 return _error("unavailable", "the profile was not stored; please retry")
-            if unconfirmed and event.email is not None:
-                # No mail goes to a typed address until its owner confirms it (issue 10 item 5).
-                session = await self.get_session(sid)
-                address = str(session.get("address", "unknown"))
-                task = asyncio.create_task(self._ask_confirmation(identity, event.email, address))
-                self._mailing.add(task)
-                task.add_done_callback(self._mailing.discard)
-            return {"ok": True}
+            if not unconfirmed or event.email is None:
+                return {"ok": True}
+            # No mail goes to a typed address until its owner confirms it (issue 10 item 5).
+            session = await self.get_session(sid)
+            confirmation = await self._ask_confirmation(identity, event.email, str(session.get("address", "unknown")))
+            return {"ok": True, "confirmation": confirmation}
 
-    async def _ask_confirmation(self, identity: ShopperIdentity, email: str, address: str) -> None:
-        """One email with a single-use link that confirms the address (rate-limited per recipient and
-        per client address, so Zora cannot be used to mail anyone over and over)."""
+    async def _ask_confirmation(self, identity: ShopperIdentity, email: str, address: str) -> str:
+        """One email with a single-use link that confirms the address, rate-limited per recipient and
+        per client address (so Zora cannot be used to mail anyone over and over). The email goes out
+        in the background; the answer says what happened: sent, limited, or unavailable."""
         settings = self.services.settings
         if not self.mailer.enabled or not settings.public_url:
             log.warning("typed address not confirmed: needs SMTP_HOST and PUBLIC_URL for the confirmation link")
-            return
+            return "unavailable"
         try:
             await self.services.limiter.hit(
                 ("rate_confirmation_emails_per_recipient", email.lower()),
@@ -413,7 +413,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             )
         except RateLimited as exc:
             log.info("confirmation email not sent: %s", exc)
-            return
+            return "limited"
         try:
             async with self.services.pool.acquire() as conn:
                 code = await zid.issue_code(
@@ -425,10 +425,19 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     ttl_seconds=int(settings.email_code_ttl_hours * 3600),
                 )
                 shop_name = await conn.fetchval("SELECT name FROM shops WHERE id = $1", identity.shop_id)
-            link = f"{settings.public_url.rstrip('/')}/widget/confirm?code={code}"
-            await self.mailer.send(
-                confirmation_email(shop_name=shop_name or identity.shop, to_address=email, link=link)
-            )
+        except Exception:
+            log.exception("could not prepare the confirmation email")
+            return "unavailable"
+        link = f"{settings.public_url.rstrip('/')}/widget/confirm?code={code}"
+        message = confirmation_email(shop_name=shop_name or identity.shop, to_address=email, link=link)
+        task = asyncio.create_task(self._send(message))
+        self._mailing.add(task)
+        task.add_done_callback(self._mailing.discard)
+        return "sent"
+
+    async def _send(self, message: EmailMessage) -> None:
+        try:
+            await self.mailer.send(message)
         except Exception:
             log.exception("could not send the confirmation email")
 
