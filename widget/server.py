@@ -621,6 +621,15 @@ async def _session(
     async with services.pool.acquire() as conn, conn.transaction():
         if identity is not None:
             state = await zid.token_state(conn, shop_id, identity.shopper_id)
+            if (
+                customer is not None
+                and state.customer == customer
+                and identity.version == state.version
+                and identity.customer is None
+            ):
+                # Issued before tokens carried their binding, and Shopify vouches for that very customer
+                # now: the same conversation, and from now on a token that says whose it is.
+                identity = dataclasses.replace(identity, customer=customer)
             if not zid.is_current(identity, state):
                 identity = None  # revoked, or its binding to a customer changed since
             elif state.customer is not None and state.customer != customer:

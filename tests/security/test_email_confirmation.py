@@ -18,9 +18,11 @@ from uuid import UUID
 import pytest
 
 from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.shopify.harness import running_shopify
 from tests.widget.test_receipts_and_profile import conversation_with_reply
 from zora.mail_catcher import CaughtMail, MailCatcher
 from zora.models import DeliveryOutcome, delivery_workflow_id
+from zora.shopify.samples import sample_payload
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +192,19 @@ async def test_confirmation_emails_are_limited_per_recipient(zora: Zora, catcher
     # RATE_CONFIRMATION_EMAILS_PER_RECIPIENT is 3/day.
     assert answers == ["sent", "sent", "sent", "limited"]
     await wait_for_mail(catcher, address, 3)
+
+
+async def test_the_signed_in_customers_own_address_counts_as_confirmed(infra: Any, database_url: str) -> None:
+    async with running_shopify(infra, database_url, smtp_host="127.0.0.1", smtp_port=1, smtp_tls="none") as sz:
+        created = sample_payload("customers/create", sz.shop)
+        assert (await sz.deliver("customers/create", created)).status == "processed"
+        _, session = await sz.proxy_session(int(created["id"]))
+        shopper = await sz.zora.shopper(session["token"])
+        assert (await shopper.call("resume", {"since_seq": 0}))["ok"]
+        # Shopify vouched for the customer and holds their address: nothing to confirm.
+        assert await shopper.call("profile", {"email": created["email"].upper()}) == {"ok": True}
+        assert await confirmed_at(sz.zora, session["shopper_id"]) is not None
+        # Any other address they type is still unconfirmed.
+        ack = await shopper.call("profile", {"email": _address()})
+        assert ack["ok"] and "confirmation" in ack
+        assert await confirmed_at(sz.zora, session["shopper_id"]) is None

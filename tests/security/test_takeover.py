@@ -173,6 +173,10 @@ async def test_bound_token_without_the_customers_proof_opens_nothing(sz: Shopify
     assert await refused(zora, anonymous["token"])
     _, fresh = await direct_session(zora, token=anonymous["token"])
     assert fresh["shopper_id"] != bound["shopper_id"]
+    # Through the proxy, with that very customer signed in (a token from before the binding, e.g. one
+    # issued before tokens carried it): the same conversation, since Shopify vouches for the customer.
+    _, same = await sz.proxy_session(VICTIM + 2, token=anonymous["token"])
+    assert same["conversation_id"] == bound["conversation_id"]
     # The bound token outside the app proxy (no proof of the customer): a fresh anonymous identity.
     _, direct = await direct_session(zora, token=bound["token"])
     assert direct["conversation_id"] != bound["conversation_id"] and direct["verified"] is False
