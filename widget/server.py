@@ -618,85 +618,88 @@ async def _session(
             identity = None
     notice: str | None = None
     revoked: UUID | None = None
-    async with services.pool.acquire() as conn, conn.transaction():
-        if identity is not None:
-            state = await zid.token_state(conn, shop_id, identity.shopper_id)
-            if (
-                customer is not None
-                and state.customer == customer
-                and identity.version == state.version
-                and identity.customer is None
-            ):
-                # Issued before tokens carried their binding, and Shopify vouches for that very customer
-                # now: the same conversation, and from now on a token that says whose it is.
-                identity = dataclasses.replace(identity, customer=customer)
-            if not zid.is_current(identity, state):
-                identity = None  # revoked, or its binding to a customer changed since
-            elif state.customer is not None and state.customer != customer:
-                # A conversation that belongs to a signed-in customer is never continued by someone else
-                # (another customer, or the same browser after logging out).
-                if proxied and customer is None:
-                    # Shopify says nobody is signed in on this browser any more: that is a sign-out.
-                    await zid.revoke(conn, shop_id, identity.shopper_id)
-                    revoked = identity.shopper_id
-                identity = None
-        if code is not None:
-            try:
-                found = await zid.find_code(conn, code, "link", shop_id)
-            except zid.CodeRefused:
-                return _json_error(
-                    410, "code_invalid", "this link was used already or has expired; the chat goes on without it"
+    try:
+        async with services.pool.acquire() as conn, conn.transaction():
+            if identity is not None:
+                state = await zid.token_state(conn, shop_id, identity.shopper_id)
+                if (
+                    customer is not None
+                    and state.customer == customer
+                    and identity.version == state.version
+                    and identity.customer is None
+                ):
+                    # Issued before tokens carried their binding, and Shopify vouches for that very customer
+                    # now: the same conversation, and from now on a token that says whose it is.
+                    identity = dataclasses.replace(identity, customer=customer)
+                if not zid.is_current(identity, state):
+                    identity = None  # revoked, or its binding to a customer changed since
+                elif state.customer is not None and state.customer != customer:
+                    # A conversation that belongs to a signed-in customer is never continued by someone else
+                    # (another customer, or the same browser after logging out).
+                    if proxied and customer is None:
+                        # Shopify says nobody is signed in on this browser any more: that is a sign-out.
+                        await zid.revoke(conn, shop_id, identity.shopper_id)
+                        revoked = identity.shopper_id
+                    identity = None
+            if code is not None:
+                try:
+                    found = await zid.find_code(conn, code, "link", shop_id)
+                except zid.CodeRefused:
+                    return _json_error(
+                        410, "code_invalid", "this link was used already or has expired; the chat goes on without it"
+                    )
+                assert found.conversation_id is not None
+                target = await zid.token_state(conn, shop_id, found.shopper_id)
+                if target.customer is not None and target.customer != customer:
+                    # The link's conversation belongs to a signed-in customer: only that customer opens it.
+                    return _json_error(403, "sign_in_required", "sign in to the shop to open this conversation")
+                if (
+                    identity is not None
+                    and identity.conversation_id != found.conversation_id
+                    and not switch
+                    and await zid.conversation_has_messages(conn, shop_id, identity.conversation_id)
+                ):
+                    # Never silently drop the conversation the widget has: the shopper decides (the code stays).
+                    return _json_error(
+                        409, "confirm_switch", "this link opens another conversation; send switch: true to open it"
+                    )
+                await zid.use_code(conn, found)
+                identity = ShopperIdentity(
+                    shop=domain,
+                    shop_id=shop_id,
+                    shopper_id=found.shopper_id,
+                    conversation_id=found.conversation_id,
+                    customer=target.customer,
+                    version=target.version,
                 )
-            assert found.conversation_id is not None
-            target = await zid.token_state(conn, shop_id, found.shopper_id)
-            if target.customer is not None and target.customer != customer:
-                # The link's conversation belongs to a signed-in customer: only that customer opens it.
-                return _json_error(403, "sign_in_required", "sign in to the shop to open this conversation")
-            if (
-                identity is not None
-                and identity.conversation_id != found.conversation_id
-                and not switch
-                and await zid.conversation_has_messages(conn, shop_id, identity.conversation_id)
-            ):
-                # Never silently drop the conversation the widget has: the shopper decides (the code stays).
-                return _json_error(
-                    409, "confirm_switch", "this link opens another conversation; send switch: true to open it"
-                )
-            await zid.use_code(conn, found)
-            identity = ShopperIdentity(
-                shop=domain,
-                shop_id=shop_id,
-                shopper_id=found.shopper_id,
-                conversation_id=found.conversation_id,
-                customer=target.customer,
-                version=target.version,
-            )
-        if identity is None:
-            identity = new_identity(domain, shop_id)
-        if customer is not None and identity.customer != customer:
-            if await zid.has_messages(conn, shop_id, identity.shopper_id):
-                # Words written before signing in (perhaps by whoever made the link this browser
-                # followed) are never bound to this customer: they get a conversation of their own.
+            if identity is None:
                 identity = new_identity(domain, shop_id)
-                notice = "new_conversation"
-            customer_row = await conn.fetchval(
-                "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
-                " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
-                " RETURNING id",
-                shop_id,
-                customer,
-            )
-            await conn.execute(
-                "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id WHERE s.shop_id = EXCLUDED.shop_id",
-                identity.shopper_id,
-                shop_id,
-                customer_row,
-            )
-            # Tokens issued to this shopper before carry no binding: from now on they open nothing.
-            identity = dataclasses.replace(identity, customer=customer)
-    if revoked is not None:
-        await close_sockets(services, server, revoked)
+            if customer is not None and identity.customer != customer:
+                if await zid.has_messages(conn, shop_id, identity.shopper_id):
+                    # Words written before signing in (perhaps by whoever made the link this browser
+                    # followed) are never bound to this customer: they get a conversation of their own.
+                    identity = new_identity(domain, shop_id)
+                    notice = "new_conversation"
+                customer_row = await conn.fetchval(
+                    "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
+                    " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
+                    " RETURNING id",
+                    shop_id,
+                    customer,
+                )
+                await conn.execute(
+                    "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id WHERE s.shop_id = EXCLUDED.shop_id",
+                    identity.shopper_id,
+                    shop_id,
+                    customer_row,
+                )
+                # Tokens issued to this shopper before carry no binding: from now on they open nothing.
+                identity = dataclasses.replace(identity, customer=customer)
+    finally:
+        if revoked is not None:
+            # Also when the answer is a refused code: the revocation was committed with it.
+            await close_sockets(services, server, revoked)
     ttl = settings.shopper_token_ttl_days * 86400
     issued = issue_shopper_token(settings.secret(), identity, ttl)
     answer: dict[str, Any] = {
