@@ -10,6 +10,7 @@ that binding at every door; tokens can be revoked, and a revoked token's open so
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -247,3 +248,25 @@ async def test_customer_redaction_revokes_their_tokens(sz: ShopifyZora) -> None:
     assert await refused(zora, anonymous["token"])
     _, fresh = await sz.proxy_session(customer, token=bound["token"])
     assert fresh["shopper_id"] != bound["shopper_id"]
+
+
+async def test_expired_codes_are_deleted_by_the_sweep(sz: ShopifyZora) -> None:
+    from workflows.sweeper import SweepWorkflow
+    from zora.models import SweepRequest
+
+    zora = sz.zora
+    _, session = await direct_session(zora)
+    old, fresh = await email_link_code(zora, session), await email_link_code(zora, session)
+    hashed = "sha256(convert_to($1, 'UTF8'))"
+    await zora.fetch(
+        f"UPDATE shopper_codes SET expires_at = now() - interval '25 hours' WHERE code_hash = {hashed}", old
+    )
+    handle = await zora.services.temporal.start_workflow(
+        SweepWorkflow.run,
+        SweepRequest(older_than_seconds=60),
+        id=f"sweep-test-{uuid.uuid4()}",
+        task_queue=zora.settings.temporal_task_queue,
+    )
+    assert (await handle.result()).codes_dropped >= 1
+    assert not await zora.fetch(f"SELECT 1 FROM shopper_codes WHERE code_hash = {hashed}", old)
+    assert await zora.fetch(f"SELECT 1 FROM shopper_codes WHERE code_hash = {hashed}", fresh)

@@ -21,3 +21,5 @@ CREATE TABLE shopper_codes (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX shopper_codes_shopper ON shopper_codes (shopper_id);
+-- The minute sweep deletes codes a day after they expired (used or not).
+CREATE INDEX shopper_codes_expiry ON shopper_codes (expires_at);
