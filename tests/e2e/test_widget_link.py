@@ -8,10 +8,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import socketio
 
 from activities.delivery import DeliveryActivities
 from tests.e2e.conftest import CHROMIUM, NO_BROWSER
-from tests.harness import running_zora
+from tests.harness import Shopper, running_zora
 from zora.mail import Mailer
 from zora.models import ConversationRef, DigestRequest
 
@@ -80,5 +81,33 @@ async def test_a_link_for_another_conversation_asks_first(infra: Any, database_u
             await page.goto(f"{demo}#zora-code={code}")
             await expect(page.get_by_role("alert").filter(has_text="This link no longer works.")).to_be_visible()
             await expect(log.get_by_text("written in the linked conversation")).to_be_visible()
+        finally:
+            await context.close()
+
+
+async def test_signing_out_revokes_the_token_and_starts_over(infra: Any, database_url: str, browser: Any) -> None:
+    async with running_zora(infra, database_url) as zora:
+        context = await browser.new_context(locale="en-US")
+        try:
+            page = await context.new_page()
+            await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
+            await page.evaluate("window.Zora.ready")
+            await page.get_by_role("button", name="Chat with us").click()
+            composer = page.get_by_role("textbox", name="Message")
+            await composer.fill("before signing out")
+            await composer.press("Enter")
+            log = page.get_by_role("log")
+            while not any(p.get("text") == "before signing out" for p in zora.standin.posted):
+                await zora.standin.wait_for_posts(len(zora.standin.posted) + 1, timeout=30)
+            token = await page.evaluate(f"localStorage.getItem('zora:{zora.shop}:token')")
+
+            assert (await page.evaluate("window.Zora.signOut().then((r) => r.status)")) == 200
+            # The server closed the socket; the widget came back as someone new, with nothing of before.
+            await expect(log.get_by_text("before signing out")).to_have_count(0, timeout=15000)
+            await expect(page.get_by_role("status")).to_have_text("Online", timeout=15000)
+            renewed = await page.evaluate(f"localStorage.getItem('zora:{zora.shop}:token')")
+            assert renewed and renewed != token
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await Shopper(token).connect(zora.base_url)
         finally:
             await context.close()

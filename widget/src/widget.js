@@ -88,6 +88,10 @@ export function startWidget(cfg) {
     send(text) {
       return send(String(text == null ? '' : text));
     },
+    /** Signs the shopper out: the server revokes their tokens and closes the socket; the widget starts over. */
+    signOut() {
+      return started.then(() => fetch(cfg.server + '/widget/signout', { method: 'POST', headers: { Authorization: 'Bearer ' + token } }));
+    },
     /** Switches the widget's language (a storefront's language picker can call this). */
     setLocale(locale) {
       t = translator(chooseLanguage(locale));
