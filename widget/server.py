@@ -694,11 +694,14 @@ async def _session(
                     shop_id,
                     customer_row,
                 )
-                # Tokens issued to this shopper before carry no binding: from now on they open nothing.
+                # Tokens issued to this shopper before carry no binding: from now on they open nothing,
+                # and their open sockets are closed (this browser's own reconnects with the new token).
                 identity = dataclasses.replace(identity, customer=customer)
+                revoked = identity.shopper_id
     finally:
         if revoked is not None:
-            # Also when the answer is a refused code: the revocation was committed with it.
+            # Also when the answer is a refused code: the revocation was committed with it. Sockets of a
+            # shopper just bound are closed too (their tokens carry no binding).
             await close_sockets(services, server, revoked)
     ttl = settings.shopper_token_ttl_days * 86400
     issued = issue_shopper_token(settings.secret(), identity, ttl)

@@ -168,8 +168,11 @@ async def test_bound_token_without_the_customers_proof_opens_nothing(sz: Shopify
     zora = sz.zora
     # An anonymous visitor (no messages yet) signs in: the same shopper, now bound.
     _, anonymous = await sz.proxy_session(None)
+    _, before = await connected(zora, anonymous["token"])
     _, bound = await sz.proxy_session(VICTIM + 2, token=anonymous["token"])
     assert bound["shopper_id"] == anonymous["shopper_id"]
+    # A socket still open with a token from before the binding is closed.
+    await asyncio.wait_for(before.wait(), 15)
     # The anonymous token from before carries no binding: refused at connect, and a new identity at session.
     assert await refused(zora, anonymous["token"])
     _, fresh = await direct_session(zora, token=anonymous["token"])
