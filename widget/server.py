@@ -688,8 +688,11 @@ async def _session(
                     customer,
                 )
                 await conn.execute(
+                    # An address typed (and confirmed) before signing in may be anyone's, not this
+                    # customer's: their mail goes to the customer's own address until they confirm one.
                     "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id WHERE s.shop_id = EXCLUDED.shop_id",
+                    " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, email_confirmed_at = NULL"
+                    " WHERE s.shop_id = EXCLUDED.shop_id",
                     identity.shopper_id,
                     shop_id,
                     customer_row,

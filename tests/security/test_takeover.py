@@ -168,9 +168,15 @@ async def test_bound_token_without_the_customers_proof_opens_nothing(sz: Shopify
     zora = sz.zora
     # An anonymous visitor (no messages yet) signs in: the same shopper, now bound.
     _, anonymous = await sz.proxy_session(None)
-    _, before = await connected(zora, anonymous["token"])
+    before_socket, before = await connected(zora, anonymous["token"])
+    # Whoever held this token typed (and confirmed) an address of theirs before.
+    assert (await before_socket.call("profile", {"email": "holder@example.com"}))["ok"]
+    await zora.fetch("UPDATE shoppers SET email_confirmed_at = now() WHERE id = $1::uuid", anonymous["shopper_id"])
     _, bound = await sz.proxy_session(VICTIM + 2, token=anonymous["token"])
     assert bound["shopper_id"] == anonymous["shopper_id"]
+    # The customer's mail never goes to that address unless they confirm it themselves.
+    rows = await zora.fetch("SELECT email_confirmed_at FROM shoppers WHERE id = $1::uuid", bound["shopper_id"])
+    assert rows[0]["email_confirmed_at"] is None
     # A socket still open with a token from before the binding is closed.
     await asyncio.wait_for(before.wait(), 15)
     # The anonymous token from before carries no binding: refused at connect, and a new identity at session.
