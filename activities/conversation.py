@@ -302,7 +302,15 @@ class SweepActivities:
                 " AND created_at < now() - make_interval(hours => $1)",
                 UNSENT_UPLOAD_HOURS,
             )
-        return SweepResult(handed_over=len(rows), files_handed_over=files, uploads_dropped=int(dropped.split()[-1]))
+            # Emailed codes (zora/identity.py) a day after they expired: kept that long only so a late
+            # click is told "expired" rather than "never issued" (both answer code_invalid anyway).
+            codes = await conn.execute("DELETE FROM shopper_codes WHERE expires_at < now() - interval '1 day'")
+        return SweepResult(
+            handed_over=len(rows),
+            files_handed_over=files,
+            uploads_dropped=int(dropped.split()[-1]),
+            codes_dropped=int(codes.split()[-1]),
+        )
 
     async def _hand_over(
         self, rows: list[Any], signal: Literal["deliver", "files_shared"], arg: DeliverRequest | FilesShared

@@ -11,16 +11,18 @@ from temporalio.exceptions import ApplicationError
 
 from zora import transcript
 from zora.addresses import InvalidAddress
+from zora.identity import issue_code
 from zora.logs import conversation_id_var
 from zora.mail import Mailer, MailError, digest_email, digest_message_id, transcript_email
 from zora.models import DigestRequest, DigestResult, LoadConversation
-from zora.security import ShopperIdentity, issue_shopper_token
 from zora.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# How long the link in the email keeps reopening the conversation.
-LINK_TTL_SECONDS = 14 * 86400
+# Where chat email may go (issue 10 item 5): an address the shopper typed only once they confirmed it,
+# otherwise the email of the Shopify customer the shopper is bound to (Shopify vouched for both).
+RECIPIENT = "CASE WHEN s.email_confirmed_at IS NOT NULL THEN s.email ELSE cu.email END"
+RECIPIENT_JOIN = "LEFT JOIN customers cu ON cu.id = s.customer_id AND cu.deleted_at IS NULL"
 
 
 def _final(exc: MailError | InvalidAddress) -> tuple[bool, str]:
@@ -58,9 +60,9 @@ class DeliveryActivities:
             return False
         async with self.pool.acquire() as conn:
             state = await conn.fetchrow(
-                "SELECT c.last_seq, c.transcript_sent_upto, s.email, s.name AS shopper_name, sh.name AS shop_name"
-                " FROM conversations c JOIN shoppers s ON s.id = c.shopper_id JOIN shops sh ON sh.id = c.shop_id"
-                " WHERE c.id = $1 AND c.shop_id = $2",
+                f"SELECT c.last_seq, c.transcript_sent_upto, {RECIPIENT} AS email, s.name AS shopper_name,"
+                " sh.name AS shop_name FROM conversations c JOIN shoppers s ON s.id = c.shopper_id"
+                f" JOIN shops sh ON sh.id = c.shop_id {RECIPIENT_JOIN} WHERE c.id = $1 AND c.shop_id = $2",
                 ref.conversation_id,
                 ref.shop_id,
             )
@@ -108,14 +110,20 @@ class DeliveryActivities:
             )
         return True
 
-    def link(self, req: DigestRequest) -> str:
+    async def link(self, conn: Any, req: DigestRequest) -> str:
+        """A link with a single-use code (never a token: URLs end up in histories, logs and forwarded
+        emails); the widget exchanges it once at /widget/session for this conversation's token."""
         ref = req.ref
-        identity = ShopperIdentity(
-            shop=ref.shop, shop_id=ref.shop_id, shopper_id=ref.shopper_id, conversation_id=ref.conversation_id
+        code = await issue_code(
+            conn,
+            purpose="link",
+            shop_id=ref.shop_id,
+            shopper_id=ref.shopper_id,
+            conversation_id=ref.conversation_id,
+            ttl_seconds=int(self.settings.email_code_ttl_hours * 3600),
         )
-        token = issue_shopper_token(self.settings.secret(), identity, LINK_TTL_SECONDS)
         base = self.settings.widget_link_url.replace("{shop}", ref.shop)
-        return f"{base.split('#', 1)[0]}#zora-token={token}"
+        return f"{base.split('#', 1)[0]}#zora-code={code}"
 
     @activity.defn(name="email_unseen_replies")
     async def email_unseen_replies(self, req: DigestRequest) -> DigestResult:
@@ -133,9 +141,9 @@ class DeliveryActivities:
                 ref.shop_id,
             )
             state = await conn.fetchrow(
-                "SELECT r.seen_upto, r.emailed_upto, s.email, s.name AS shopper_name, sh.name AS shop_name"
-                " FROM shopper_receipts r JOIN conversations c ON c.id = r.conversation_id"
-                " JOIN shoppers s ON s.id = c.shopper_id JOIN shops sh ON sh.id = c.shop_id"
+                f"SELECT r.seen_upto, r.emailed_upto, {RECIPIENT} AS email, s.name AS shopper_name,"
+                " sh.name AS shop_name FROM shopper_receipts r JOIN conversations c ON c.id = r.conversation_id"
+                f" JOIN shoppers s ON s.id = c.shopper_id JOIN shops sh ON sh.id = c.shop_id {RECIPIENT_JOIN}"
                 " WHERE r.conversation_id = $1 AND r.shop_id = $2 FOR UPDATE OF r",
                 ref.conversation_id,
                 ref.shop_id,
@@ -196,13 +204,15 @@ class DeliveryActivities:
             messages = await transcript.with_files(
                 conn, ref.conversation_id, [transcript.stored_message(r) for r in rows]
             )
+        async with self.pool.acquire() as conn:
+            link = await self.link(conn, req)
         try:
             email = digest_email(
                 shop_name=state["shop_name"],
                 to_address=recipient,
                 to_name=state["shopper_name"],
                 messages=messages,
-                link=self.link(req),
+                link=link,
                 message_id=message_id,
                 files_base=self.settings.public_url,
             )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -52,8 +54,17 @@ def shopify_failure(exc: ShopifyError) -> ApplicationError:
 
 
 class ShopifyActivities:
-    def __init__(self, pool: Any, temporal: Client, slack: AsyncWebClient, settings: Settings) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        temporal: Client,
+        slack: AsyncWebClient,
+        settings: Settings,
+        close_sockets: Callable[[list[UUID]], Awaitable[int]] | None = None,
+    ) -> None:
         self.pool = pool
+        # Closes the open sockets of shoppers whose tokens a redaction revoked (widget/emitter.py).
+        self.close_sockets = close_sockets
         self.temporal = temporal
         self.slack = slack
         self.settings = settings
@@ -122,6 +133,9 @@ class ShopifyActivities:
             )
         if outcome.status == "failed":
             log.warning("shopify webhook %s (%s) rejected: %s", ref.webhook_id, ref.topic, outcome.detail)
+        if outcome.revoked_shoppers and self.close_sockets is not None:
+            # After the commit: a socket reconnecting now meets the revoked version.
+            await self.close_sockets(outcome.revoked_shoppers)
         return outcome
 
     @activity.defn(name="shopify_announce_export")

@@ -43,10 +43,14 @@ class Zora:
     shop_id: int
     clients: list[socketio.AsyncClient] = field(default_factory=list)
 
-    async def session(self, shop: str | None = None, token: str | None = None) -> dict[str, Any]:
+    async def session(
+        self, shop: str | None = None, token: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"shop": shop or self.shop}
         if token:
             body["token"] = token
+        if code:
+            body["code"] = code
         async with self.http.post(f"{self.base_url}/widget/session", json=body) as resp:
             assert resp.status == 200, await resp.text()
             data: dict[str, Any] = await resp.json()

@@ -234,6 +234,7 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
     customer_id, email, phone = _person(d)
     batch = uuid.uuid4()
     conversations: list[Any] = []
+    shoppers: list[Any] = []
     counts = await store.redact_customer(
         d.conn,
         d.shop_id,
@@ -243,10 +244,14 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
         order_ids=[int(i) for i in d.payload.get("orders_to_redact") or []],
         erasure_batch=batch,
         conversations_out=conversations,
+        shoppers_out=shoppers,
     )
     erase = SlackErasure(batch=batch, conversation_ids=conversations) if conversations else None
     return WebhookOutcome(
-        status="processed", detail=", ".join(f"{k}={v}" for k, v in counts.items()), erase_in_slack=erase
+        status="processed",
+        detail=", ".join(f"{k}={v}" for k, v in counts.items()),
+        erase_in_slack=erase,
+        revoked_shoppers=shoppers,
     )
 
 

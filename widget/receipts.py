@@ -1,4 +1,4 @@
-"""What a shopper's widget reports back: receipts for agent replies and the pre-chat profile.
+"""What a shopper's widget reports back: receipts for agent replies (the pre-chat profile is in zora/identity.py).
 
 Every statement is scoped by the shop and conversation from the shopper's token; a value a client
 sends can only move its own conversation's watermarks forward, never past its last message.
@@ -64,17 +64,3 @@ async def reading_state(pool: Any, shop_id: int, conversation_id: UUID) -> tuple
             shop_id,
         )
     return int(row["last_agent"] or 0), int(row["seen"] or 0)
-
-
-async def save_profile(pool: Any, shop_id: int, shopper_id: UUID, name: str | None, email: str | None) -> None:
-    """The pre-chat form: a value left empty keeps what was there."""
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO shoppers AS s (id, shop_id, name, email) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, s.name),"
-            " email = COALESCE(EXCLUDED.email, s.email) WHERE s.shop_id = EXCLUDED.shop_id",
-            shopper_id,
-            shop_id,
-            name,
-            email,
-        )

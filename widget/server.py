@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from importlib import resources
 from typing import Annotated, Any, Protocol
 from urllib.parse import quote
@@ -20,8 +22,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from widget import receipts
-from widget.emitter import NAMESPACE, conversation_room
+from widget.emitter import NAMESPACE, close_shopper_sockets, conversation_room
 from zora import files as zfiles
+from zora import identity as zid
 from zora import transcript
 from zora.addresses import parse_address
 from zora.business_hours import is_open
@@ -29,6 +32,7 @@ from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_del
 from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
+from zora.mail import Mailer, confirmation_email
 from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter
 from zora.security import (
@@ -47,10 +51,17 @@ log = logging.getLogger(__name__)
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 
 
+_CODE = r"^[A-Za-z0-9_-]{20,100}$"
+
+
 class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shop: str = Field(max_length=255)
     token: str | None = Field(default=None, max_length=4096)
+    # A code from an emailed link (`#zora-code=`), exchanged once for that conversation's token.
+    code: str | None = Field(default=None, pattern=_CODE)
+    # The shopper agreed to leave the conversation they have for the link's (answer to `confirm_switch`).
+    switch: bool = False
 
     @field_validator("shop")
     @classmethod
@@ -59,6 +70,13 @@ class SessionRequest(BaseModel):
         if not SHOP_DOMAIN.match(value):
             raise ValueError("must be a shop's *.myshopify.com domain")
         return value
+
+
+class ProxySessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str | None = Field(default=None, max_length=4096)
+    code: str | None = Field(default=None, pattern=_CODE)
+    switch: bool = False
 
 
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -233,6 +251,9 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # This process's sockets: sid -> conversation (presence is refreshed for them).
         self._present: dict[str, UUID] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self.mailer = Mailer(services.settings)
+        # Confirmation emails in flight (a reference keeps each task alive until it ends).
+        self._mailing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_presence(), name="widget-presence")
@@ -265,6 +286,22 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "unauthorized", "message": "token is invalid or expired; get a new one"}
             ) from None
+        # Listed before the check: a revocation either sees this socket (and closes it) or comes
+        # before the check (which then refuses the token).
+        sockets = zid.sockets_key(identity.shopper_id)
+        try:
+            async with self.services.redis.pipeline(transaction=False) as pipe:
+                pipe.sadd(sockets, sid)
+                pipe.expire(sockets, self.services.settings.shopper_token_ttl_days * 86400)
+                await pipe.execute()
+        except Exception:
+            log.exception("could not list the socket for revocation")
+        if not await zid.check_token(self.services.pool, identity):
+            with contextlib.suppress(Exception):
+                await self.services.redis.srem(sockets, sid)
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unauthorized", {"code": "unauthorized", "message": "token was revoked; get a new one"}
+            )
         request = environ.get("aiohttp.request")
         address = self.services.limiter.address(
             getattr(request, "remote", None), request.headers.get("X-Forwarded-For") if request is not None else None
@@ -284,6 +321,8 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         try:
             identity = await self._identity(sid)
+            with contextlib.suppress(Exception):
+                await self.services.redis.srem(zid.sockets_key(identity.shopper_id), sid)
             if await self.presence.leave(conversation_id, sid) > 0:
                 return  # another tab is still there
             # Nobody left to see them: replies not yet seen wait for the shopper, then go by email.
@@ -380,13 +419,62 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 log.info("bad profile event: %s", _describe(exc))
                 return _error("invalid_payload", _describe(exc))
             try:
-                await receipts.save_profile(
-                    self.services.pool, identity.shop_id, identity.shopper_id, event.name, event.email
-                )
+                async with self.services.pool.acquire() as conn:
+                    unconfirmed = await zid.save_profile(
+                        conn, identity.shop_id, identity.shopper_id, event.name, event.email
+                    )
             except Exception:
                 log.exception("could not store the shopper's profile")
                 return _error("unavailable", "the profile was not stored; please retry")
-            return {"ok": True}
+            if not unconfirmed or event.email is None:
+                return {"ok": True}
+            # No mail goes to a typed address until its owner confirms it (issue 10 item 5).
+            session = await self.get_session(sid)
+            confirmation = await self._ask_confirmation(identity, event.email, str(session.get("address", "unknown")))
+            return {"ok": True, "confirmation": confirmation}
+
+    async def _ask_confirmation(self, identity: ShopperIdentity, email: str, address: str) -> str:
+        """One email with a single-use link that confirms the address, rate-limited per recipient and
+        per client address (so Zora cannot be used to mail anyone over and over). The email goes out
+        in the background; the answer says what happened: sent, limited, or unavailable."""
+        settings = self.services.settings
+        if not self.mailer.enabled or not settings.public_url:
+            log.warning("typed address not confirmed: needs SMTP_HOST and PUBLIC_URL for the confirmation link")
+            return "unavailable"
+        try:
+            await self.services.limiter.hit(
+                ("rate_confirmation_emails_per_recipient", email.lower()),
+                ("rate_confirmation_emails_per_address", address),
+            )
+        except RateLimited as exc:
+            log.info("confirmation email not sent: %s", exc)
+            return "limited"
+        try:
+            async with self.services.pool.acquire() as conn:
+                code = await zid.issue_code(
+                    conn,
+                    purpose="confirm",
+                    shop_id=identity.shop_id,
+                    shopper_id=identity.shopper_id,
+                    email=email,
+                    ttl_seconds=int(settings.email_code_ttl_hours * 3600),
+                )
+                shop_name = await conn.fetchval("SELECT name FROM shops WHERE id = $1", identity.shop_id)
+        except Exception:
+            log.exception("could not prepare the confirmation email")
+            return "unavailable"
+        link = f"{settings.public_url.rstrip('/')}/widget/confirm?code={code}"
+        message = confirmation_email(shop_name=shop_name or identity.shop, to_address=email, link=link)
+        task = asyncio.create_task(self._send(message))
+        self._mailing.add(task)
+        task.add_done_callback(self._mailing.discard)
+        return "sent"
+
+    async def _send(self, message: EmailMessage) -> None:
+        try:
+            await self.mailer.send(message)
+        except Exception:
+            log.exception("could not send the confirmation email")
 
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
         async with self._locks.hold(sid):
@@ -468,7 +556,9 @@ def _ref(identity: ShopperIdentity) -> ConversationRef:
     )
 
 
-async def session_handler(request: web.Request, services: Services) -> web.Response:
+async def session_handler(
+    request: web.Request, services: Services, server: socketio.AsyncServer | None = None
+) -> web.Response:
     try:
         payload = await request.json()
     except ValueError:
@@ -483,10 +573,12 @@ async def session_handler(request: web.Request, services: Services) -> web.Respo
         )
     except RateLimited as exc:
         return _too_many(exc)
-    return await _session(services, req.shop, req.token, customer=None)
+    return await _session(services, server, req.shop, req.token, customer=None, code=req.code, switch=req.switch)
 
 
-async def proxy_session_handler(request: web.Request, services: Services) -> web.Response:
+async def proxy_session_handler(
+    request: web.Request, services: Services, server: socketio.AsyncServer | None = None
+) -> web.Response:
     """`/proxy/session`: the widget on a storefront asks through Shopify's app proxy
     (`/apps/zora/session` on the shop's own domain), so Shopify vouches for the shop and for the
     logged-in customer; the token Zora issues is then bound to that customer."""
@@ -507,21 +599,41 @@ async def proxy_session_handler(request: web.Request, services: Services) -> web
         await services.limiter.hit(*hits)
     except RateLimited as exc:
         return _too_many(exc)
-    token: str | None = None
+    req = ProxySessionRequest()
     if request.can_read_body:
         try:
             body = await request.json()
         except ValueError:
             return _json_error(400, "invalid_request", "body must be JSON")
-        if not isinstance(body, dict) or not isinstance(body.get("token", ""), str):
-            return _json_error(400, "invalid_request", "token: must be a string")
-        token = body.get("token") or None
-    return await _session(services, proxied.shop, token, customer=proxied.customer_id)
+        try:
+            req = ProxySessionRequest.model_validate(body)
+        except ValidationError as exc:
+            return _json_error(400, "invalid_request", _describe(exc))
+    return await _session(
+        services,
+        server,
+        proxied.shop,
+        req.token or None,
+        customer=proxied.customer_id,
+        proxied=True,
+        code=req.code,
+        switch=req.switch,
+    )
 
 
-async def _session(services: Services, domain: str, token: str | None, *, customer: int | None) -> web.Response:
+async def _session(
+    services: Services,
+    server: socketio.AsyncServer | None,
+    domain: str,
+    token: str | None,
+    *,
+    customer: int | None,
+    proxied: bool = False,
+    code: str | None = None,
+    switch: bool = False,
+) -> web.Response:
     """Issue (or renew) a shopper token for this shop; `customer` is a Shopify customer id that
-    Shopify vouched for (app proxy), None for an anonymous visitor."""
+    Shopify vouched for (app proxy), None for an anonymous visitor; `code` comes from an emailed link."""
     async with services.pool.acquire() as conn:
         shop = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", domain)
     if shop is None:
@@ -541,55 +653,191 @@ async def _session(services: Services, domain: str, token: str | None, *, custom
             identity = None
         if identity is not None and (identity.shop != domain or identity.shop_id != shop_id):
             identity = None
-    async with services.pool.acquire() as conn:
-        if identity is not None:
-            bound = await conn.fetchval(
-                "SELECT cu.shopify_customer_id FROM shoppers s JOIN customers cu ON cu.id = s.customer_id"
-                " WHERE s.id = $1 AND s.shop_id = $2",
-                identity.shopper_id,
-                shop_id,
-            )
-            # A conversation that belongs to a signed-in customer is never continued by someone else
-            # (another customer, or the same browser after logging out).
-            if bound is not None and bound != customer:
-                identity = None
-        if identity is None:
-            identity = new_identity(domain, shop_id)
-        if customer is not None:
-            customer_row = await conn.fetchval(
-                "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
-                " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
-                " RETURNING id",
-                shop_id,
-                customer,
-            )
-            await conn.execute(
-                "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id WHERE s.shop_id = EXCLUDED.shop_id",
-                identity.shopper_id,
-                shop_id,
-                customer_row,
-            )
+    notice: str | None = None
+    revoked: UUID | None = None
+    try:
+        async with services.pool.acquire() as conn, conn.transaction():
+            if identity is not None:
+                state = await zid.token_state(conn, shop_id, identity.shopper_id)
+                if (
+                    customer is not None
+                    and state.customer == customer
+                    and identity.version == state.version
+                    and identity.customer is None
+                ):
+                    # Issued before tokens carried their binding, and Shopify vouches for that very customer
+                    # now: the same conversation, and from now on a token that says whose it is.
+                    identity = dataclasses.replace(identity, customer=customer)
+                if not zid.is_current(identity, state):
+                    identity = None  # revoked, or its binding to a customer changed since
+                elif state.customer is not None and state.customer != customer:
+                    # A conversation that belongs to a signed-in customer is never continued by someone else
+                    # (another customer, or the same browser after logging out).
+                    if proxied and customer is None:
+                        # Shopify says nobody is signed in on this browser any more: that is a sign-out.
+                        await zid.revoke(conn, shop_id, identity.shopper_id)
+                        revoked = identity.shopper_id
+                    identity = None
+            if code is not None:
+                try:
+                    found = await zid.find_code(conn, code, "link", shop_id)
+                except zid.CodeRefused:
+                    return _json_error(
+                        410, "code_invalid", "this link was used already or has expired; the chat goes on without it"
+                    )
+                assert found.conversation_id is not None
+                target = await zid.token_state(conn, shop_id, found.shopper_id)
+                if target.customer is not None and target.customer != customer:
+                    # The link's conversation belongs to a signed-in customer: only that customer opens it.
+                    return _json_error(403, "sign_in_required", "sign in to the shop to open this conversation")
+                if (
+                    identity is not None
+                    and identity.conversation_id != found.conversation_id
+                    and not switch
+                    and await zid.conversation_has_messages(conn, shop_id, identity.conversation_id)
+                ):
+                    # Never silently drop the conversation the widget has: the shopper decides (the code stays).
+                    return _json_error(
+                        409, "confirm_switch", "this link opens another conversation; send switch: true to open it"
+                    )
+                await zid.use_code(conn, found)
+                identity = ShopperIdentity(
+                    shop=domain,
+                    shop_id=shop_id,
+                    shopper_id=found.shopper_id,
+                    conversation_id=found.conversation_id,
+                    customer=target.customer,
+                    version=target.version,
+                )
+            if identity is None:
+                identity = new_identity(domain, shop_id)
+            if customer is not None and identity.customer != customer:
+                if await zid.has_messages(conn, shop_id, identity.shopper_id):
+                    # Words written before signing in (perhaps by whoever made the link this browser
+                    # followed) are never bound to this customer: they get a conversation of their own.
+                    identity = new_identity(domain, shop_id)
+                    notice = "new_conversation"
+                customer_row = await conn.fetchval(
+                    "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
+                    " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
+                    " RETURNING id",
+                    shop_id,
+                    customer,
+                )
+                await conn.execute(
+                    # An address typed (and confirmed) before signing in may be anyone's, not this
+                    # customer's: their mail goes to the customer's own address until they confirm one.
+                    "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, email_confirmed_at = NULL"
+                    " WHERE s.shop_id = EXCLUDED.shop_id",
+                    identity.shopper_id,
+                    shop_id,
+                    customer_row,
+                )
+                # Tokens issued to this shopper before carry no binding: from now on they open nothing,
+                # and their open sockets are closed (this browser's own reconnects with the new token).
+                identity = dataclasses.replace(identity, customer=customer)
+                revoked = identity.shopper_id
+    finally:
+        if revoked is not None:
+            # Also when the answer is a refused code: the revocation was committed with it. Sockets of a
+            # shopper just bound are closed too (their tokens carry no binding).
+            await close_sockets(services, server, revoked)
     ttl = settings.shopper_token_ttl_days * 86400
     issued = issue_shopper_token(settings.secret(), identity, ttl)
-    return web.json_response(
-        {
-            "token": issued,
-            "shopper_id": str(identity.shopper_id),
-            "conversation_id": str(identity.conversation_id),
-            "expires_in": ttl,
-            "verified": customer is not None,
-            # What the merchant set for the widget (docs/widget-protocol.md).
-            "widget": {
-                "prechat": shop_settings.prechat,
-                "greetings": shop_settings.greetings,
-                # Away: nobody answers now; the widget says so and asks for an email for the reply.
-                "away": not shop_settings.available
-                or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
-                "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
-            },
-        }
+    answer: dict[str, Any] = {
+        "token": issued,
+        "shopper_id": str(identity.shopper_id),
+        "conversation_id": str(identity.conversation_id),
+        "expires_in": ttl,
+        "verified": customer is not None,
+        # What the merchant set for the widget (docs/widget-protocol.md).
+        "widget": {
+            "prechat": shop_settings.prechat,
+            "greetings": shop_settings.greetings,
+            # Away: nobody answers now; the widget says so and asks for an email for the reply.
+            "away": not shop_settings.available
+            or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
+            "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
+        },
+    }
+    if notice is not None:
+        answer["notice"] = notice
+    return web.json_response(answer)
+
+
+async def close_sockets(services: Services, server: socketio.AsyncServer | None, shopper_id: UUID) -> None:
+    """Disconnects every socket open with this shopper's tokens, on any web node (socket.io's Redis
+    manager forwards a disconnect to the node that holds the socket)."""
+    if server is None:
+        return
+
+    async def disconnect(sid: str) -> None:
+        await server.disconnect(sid, namespace=NAMESPACE)
+
+    await close_shopper_sockets(services.redis, disconnect, [shopper_id])
+
+
+async def signout_handler(
+    request: web.Request, services: Services, server: socketio.AsyncServer | None = None
+) -> web.Response:
+    """`POST /widget/signout`: revokes every token of the shopper (this one included) and closes
+    their open sockets. The widget then starts over with a new anonymous identity."""
+    auth = request.headers.get("Authorization", "")
+    try:
+        identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
+    except InvalidToken:
+        return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
+    async with services.pool.acquire() as conn, conn.transaction():
+        if not zid.is_current(identity, await zid.token_state(conn, identity.shop_id, identity.shopper_id)):
+            return _json_error(401, "unauthorized", "this token was revoked already")
+        await zid.revoke(conn, identity.shop_id, identity.shopper_id)
+    await close_sockets(services, server, identity.shopper_id)
+    return web.json_response({"ok": True})
+
+
+_CONFIRM_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+    "<title>Confirm your email</title></head>"
+    '<body style="font-family:system-ui,sans-serif;max-width:30em;margin:3em auto;padding:0 1em">{body}</body></html>'
+)
+
+
+def _page(body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=_CONFIRM_PAGE.format(body=body),
+        status=status,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
+
+
+async def confirm_handler(request: web.Request, services: Services) -> web.Response:
+    """The link in an address-confirmation email. GET only shows a button (mail scanners and link
+    previews fetch links on their own), POST spends the code and confirms the address."""
+    if request.method == "GET":
+        code = request.query.get("code", "")
+        if not re.match(_CODE, code):
+            return _page("<p>This link is not complete. Open it from the email again.</p>", 400)
+        return _page(
+            "<p>Confirm that chat replies may be emailed to you?</p>"
+            '<form method="post"><input type="hidden" name="code" value="' + code + '">'
+            '<button type="submit">Confirm my email</button></form>'
+        )
+    form = await request.post()
+    code = str(form.get("code", ""))
+    if not re.match(_CODE, code):
+        return _page("<p>This link is not complete. Open it from the email again.</p>", 400)
+    async with services.pool.acquire() as conn, conn.transaction():
+        try:
+            found = await zid.find_code(conn, code, "confirm")
+        except zid.CodeRefused:
+            return _page("<p>This link was used already or has expired.</p>", 410)
+        await zid.use_code(conn, found)
+        confirmed = await zid.confirm_email(conn, found)
+    if not confirmed:
+        return _page("<p>This address is no longer the one given in the chat: nothing was changed.</p>", 409)
+    return _page("<p>Thank you: your email is confirmed. Replies you miss in the chat will be emailed to you.</p>")
 
 
 async def upload_handler(request: web.Request, services: Services) -> web.Response:
@@ -599,6 +847,8 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
         identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
     except InvalidToken:
         return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
+    if not await zid.check_token(services.pool, identity):
+        return _json_error(401, "unauthorized", "this token was revoked; get a new one from /widget/session")
     try:
         await services.limiter.hit(
             ("rate_uploads_per_conversation", str(identity.conversation_id)),

@@ -219,3 +219,24 @@ def transcript_email(
         subtype="html",
     )
     return msg
+
+
+def confirmation_email(*, shop_name: str, to_address: str, link: str) -> EmailMessage:
+    """Asks the owner of a typed address to confirm it before any chat email goes there."""
+    msg = EmailMessage()
+    msg["Subject"] = f"{shop_name}: confirm your email address"
+    msg["To"] = to_address
+    msg["Message-ID"] = make_msgid()
+    msg["Auto-Submitted"] = "auto-generated"
+    lines = [
+        "Hi,",
+        "",
+        f"Someone gave this address in the chat of {shop_name} to get replies by email.",
+        "If it was you, confirm it here (the link works once, for a limited time):",
+        link,
+        "",
+        "If it was not you, ignore this email: nothing more will be sent.",
+        "",
+    ]
+    msg.set_content("\n".join(lines))
+    return msg

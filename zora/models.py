@@ -216,6 +216,8 @@ class SweepResult(BaseModel):
     files_handed_over: int = 0
     # Shoppers' uploads that no message sent within a day, deleted.
     uploads_dropped: int = 0
+    # Emailed link and confirmation codes a day past their expiry, deleted.
+    codes_dropped: int = 0
     # Agent replies Slack never delivered, fetched from their threads (activities/backfill.py).
     replies_backfilled: int = 0
 

@@ -31,6 +31,12 @@ class ShopperIdentity:
     shop_id: int
     shopper_id: uuid.UUID
     conversation_id: uuid.UUID
+    # The Shopify customer the app proxy vouched for when the token was issued (claim `cus`): such a
+    # token opens the conversation only while the shopper is still bound to that very customer.
+    customer: int | None = None
+    # The shopper's token version when issued (claim `ver`): bumping it in PostgreSQL revokes every
+    # token issued before (sign-out, customers/redact).
+    version: int = 0
 
 
 def issue_shopper_token(secret: str, identity: ShopperIdentity, ttl_seconds: int) -> str:
@@ -43,7 +49,10 @@ def issue_shopper_token(secret: str, identity: ShopperIdentity, ttl_seconds: int
         "sid": identity.shop_id,
         "sub": str(identity.shopper_id),
         "cid": str(identity.conversation_id),
+        "ver": identity.version,
     }
+    if identity.customer is not None:
+        claims["cus"] = identity.customer
     return jwt.encode(claims, secret, algorithm=_ALG)
 
 
@@ -62,9 +71,19 @@ def verify_shopper_token(secret: str, token: str) -> ShopperIdentity:
             shop_id=int(claims["sid"]),
             shopper_id=uuid.UUID(str(claims["sub"])),
             conversation_id=uuid.UUID(str(claims["cid"])),
+            customer=_optional_int(claims.get("cus")),
+            version=int(claims.get("ver", 0)),
         )
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("cus: must be an integer")
+    return value
 
 
 def new_identity(shop: str, shop_id: int) -> ShopperIdentity:

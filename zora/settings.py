@@ -28,6 +28,8 @@ RATE_SETTINGS = (
     "rate_uploads_per_address",
     "rate_slash_commands_per_user",
     "rate_webhooks_per_shop",
+    "rate_confirmation_emails_per_recipient",
+    "rate_confirmation_emails_per_address",
 )
 
 
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
     offline_email_after_minutes: float = Field(default=15.0, gt=0)
     # Where the link in that email opens the conversation; {shop} is the myshopify domain.
     widget_link_url: str = "https://{shop}/"
+    # How long a code in an emailed link works (once): the conversation link of a missed-reply email
+    # (read hours later, often the next day) and the link that confirms a typed address.
+    email_code_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 7)
 
     # Outgoing email (SMTP). Without SMTP_HOST no email is sent; `zora dev` runs a local catcher.
     smtp_host: str | None = None
@@ -127,6 +132,10 @@ class Settings(BaseSettings):
     upload_bytes_in_flight_per_conversation: int = Field(default=32 * 1024 * 1024, ge=1024)
     rate_slash_commands_per_user: str = "30/minute"
     rate_webhooks_per_shop: str = "6000/minute"
+    # Emails asking to confirm a typed address: per recipient (nobody's inbox is flooded through Zora)
+    # and per client address (one visitor typing many addresses).
+    rate_confirmation_emails_per_recipient: str = "3/day"
+    rate_confirmation_emails_per_address: str = "10/hour"
     # Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; empty: the direct peer is.
     trusted_proxies: list[str] = Field(default_factory=list)
 

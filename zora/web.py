@@ -20,9 +20,11 @@ from webhooks.shopify import add_routes as add_shopify_routes
 from widget.emitter import ServerEmitter
 from widget.server import (
     WidgetNamespace,
+    confirm_handler,
     download_handler,
     proxy_session_handler,
     session_handler,
+    signout_handler,
     static_file,
     upload_handler,
 )
@@ -148,10 +150,16 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
         return await request.app[BOLT_HANDLER](request)
 
     async def widget_session(request: web.Request) -> web.Response:
-        return await session_handler(request, request.app[SERVICES])
+        return await session_handler(request, request.app[SERVICES], request.app[SOCKETIO])
 
     async def proxy_session(request: web.Request) -> web.Response:
-        return await proxy_session_handler(request, request.app[SERVICES])
+        return await proxy_session_handler(request, request.app[SERVICES], request.app[SOCKETIO])
+
+    async def widget_signout(request: web.Request) -> web.Response:
+        return await signout_handler(request, request.app[SERVICES], request.app[SOCKETIO])
+
+    async def widget_confirm(request: web.Request) -> web.Response:
+        return await confirm_handler(request, request.app[SERVICES])
 
     async def widget_upload(request: web.Request) -> web.Response:
         return await upload_handler(request, request.app[SERVICES])
@@ -188,6 +196,11 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
     app.router.add_post("/slack/events", slack_events)
     app.router.add_route("*", "/widget/session", widget_session)
     app.router.add_route("*", "/widget/files", widget_upload)
+    app.router.add_route("*", "/widget/signout", widget_signout)
+    # The link in an address-confirmation email: GET shows a button, POST confirms (a mail scanner
+    # that fetches links confirms nothing).
+    app.router.add_get("/widget/confirm", widget_confirm)
+    app.router.add_post("/widget/confirm", widget_confirm)
     app.router.add_get("/widget/files/{file_id}", widget_download)
     app.router.add_route("GET", "/proxy/session", proxy_session)
     app.router.add_route("POST", "/proxy/session", proxy_session)
@@ -230,7 +243,7 @@ async def readiness(services: Services) -> dict[str, str]:
 def _widget_cors(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
     """CORS for the widget's HTTP calls: storefronts live on other origins than Zora."""
     allowed = _cors_origins(settings)
-    routes = {"/widget/session", "/widget/files"}
+    routes = {"/widget/session", "/widget/files", "/widget/signout"}
 
     @web.middleware
     async def middleware(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from uuid import UUID
 
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -13,7 +14,7 @@ from activities.delivery import DeliveryActivities
 from activities.files import FileActivities
 from activities.shopify import ShopifyActivities
 from bot.outbound import SlackOutbound
-from widget.emitter import ShopperEmitter
+from widget.emitter import ShopperEmitter, close_shopper_sockets
 from workflows.conversation import ConversationWorkflow
 from workflows.delivery import OutboundDeliveryWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
@@ -32,7 +33,11 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
     conversations = ConversationActivities(services.pool, outbound)
     sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
-    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings)
+
+    async def close_sockets(shopper_ids: list[UUID]) -> int:
+        return await close_shopper_sockets(services.redis, emitter.disconnect, shopper_ids)
+
+    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings, close_sockets)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from temporalio.service import RPCError, RPCStatusCode
@@ -16,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tests.harness import Zora, running_zora
 from zora.shopify import install
 from zora.shopify.models import WebhookOutcome, webhook_workflow_id
-from zora.shopify.signing import webhook_hmac
+from zora.shopify.signing import app_proxy_signature, webhook_hmac
 from zora.standins.shopify import ShopifyStandIn
 
 API_KEY = "zora-test-api-key"
@@ -89,6 +91,21 @@ class ShopifyZora:
         status, answer, webhook_id = await self.send(topic, payload, **options)
         assert status == 200 and answer["status"] == "accepted", answer
         return await self.outcome(webhook_id)
+
+    async def proxy_session(self, customer: int | None, **body: Any) -> tuple[int, dict[str, Any]]:
+        """What the widget asks through the shop's app proxy: Shopify signs it and names the customer."""
+        query = [
+            ("shop", self.shop),
+            ("logged_in_customer_id", "" if customer is None else str(customer)),
+            ("path_prefix", "/apps/zora"),
+            ("timestamp", str(int(time.time()))),
+        ]
+        signed = urlencode([*query, ("signature", app_proxy_signature(API_SECRET, query))])
+        async with self.zora.http.post(
+            f"{self.zora.base_url}/proxy/session?{signed}", json={k: v for k, v in body.items() if v is not None}
+        ) as resp:
+            answer: dict[str, Any] = await resp.json()
+            return resp.status, answer
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
         async with self.zora.services.pool.acquire() as conn:

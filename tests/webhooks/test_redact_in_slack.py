@@ -25,12 +25,12 @@ async def test_redact_deletes_the_shoppers_words_in_slack(infra: Any, database_u
             created["id"],
         )
         customer_id, email = rows[0]["id"], rows[0]["email"]
-        session = await zora.session()
+        # Signed in through the app proxy: the shopper's token is bound to the customer.
+        _, session = await sz.proxy_session(created["id"])
         async with zora.services.pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO shoppers (id, shop_id, customer_id, email) VALUES ($1::uuid, $2, $3, $4)",
+                "UPDATE shoppers SET email = $3 WHERE id = $1::uuid AND customer_id = $2",
                 session["shopper_id"],
-                zora.shop_id,
                 customer_id,
                 email,
             )

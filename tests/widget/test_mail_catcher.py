@@ -39,7 +39,7 @@ async def test_caught_mail_is_shown_escaped_on_the_page() -> None:
             to_address="ana@example.com",
             to_name="Ana",
             messages=[reply],
-            link="https://shop.test/#zora-token=abc",
+            link="https://shop.test/#zora-code=abc",
             message_id="<x@zora.test>",
         )
         await Mailer(settings).send(email)

@@ -84,6 +84,9 @@ async def shopper_with_email(zora: Zora, email: str) -> tuple[dict[str, Any], Sh
     session = await zora.session()
     shopper = await zora.shopper(session["token"])
     assert (await shopper.call("profile", {"name": "Ana", "email": email}))["ok"]
+    # Mail goes only to confirmed addresses; tests/security/test_email_confirmation.py confirms one
+    # through the emailed link, these tests are about delivery.
+    await zora.fetch("UPDATE shoppers SET email_confirmed_at = now() WHERE id = $1::uuid", session["shopper_id"])
     return session, shopper
 
 
@@ -127,10 +130,10 @@ async def test_replies_for_a_shopper_who_left_are_replayed_and_emailed_once(zora
     outcome = await finished(zora, session["conversation_id"])
     assert (outcome.result, outcome.emails_sent) == ("emailed", 1)
 
-    # The link opens the same conversation on the storefront.
-    link = re.search(r"https://\S+#zora-token=(\S+)", mail.text)
+    # The link (a single-use code, never a token) opens the same conversation on the storefront.
+    link = re.search(r"https://\S+#zora-code=(\S+)", mail.text)
     assert link is not None and link.group(0).startswith(f"https://{zora.shop}/pages/help#")
-    reopened = await zora.session(token=link.group(1))
+    reopened = await zora.session(code=link.group(1))
     assert reopened["conversation_id"] == session["conversation_id"]
 
     # Coming back replays what was missed, by seq.

@@ -101,7 +101,8 @@ async def test_profile_is_stored_for_the_tokens_shopper_only(zora: Zora) -> None
     session = await zora.session()
     shopper = await zora.shopper(session["token"])
     ack = await shopper.call("profile", {"name": "  Ana Souza ", "email": "ana@example.com"})
-    assert ack == {"ok": True}
+    # A typed address is confirmed before any mail goes there; this Zora has no SMTP server to ask.
+    assert ack == {"ok": True, "confirmation": "unavailable"}
     rows = await zora.fetch("SELECT shop_id, name, email FROM shoppers WHERE id = $1::uuid", session["shopper_id"])
     assert [(r["shop_id"], r["name"], r["email"]) for r in rows] == [(zora.shop_id, "Ana Souza", "ana@example.com")]
     # A later form with only a name keeps the email.

@@ -17,7 +17,8 @@ async def _conversation(zora: Zora, email: str) -> tuple[str, str]:
     session = await zora.session()
     async with zora.services.pool.acquire() as conn:
         await conn.execute(
-            "INSERT INTO shoppers (id, shop_id, name, email) VALUES ($1::uuid, $2, 'Ana', $3)",
+            # A confirmed address (tests/security/test_email_confirmation.py covers confirming one).
+            "INSERT INTO shoppers (id, shop_id, name, email, email_confirmed_at) VALUES ($1::uuid, $2, 'Ana', $3, now())",
             session["shopper_id"],
             zora.shop_id,
             email,

@@ -43,6 +43,8 @@ export const STRINGS = {
     fileFailed: '{name} was not sent: {error}',
     fileLost: '{name} was not sent: the page was reloaded before it was uploaded.',
     slow: 'Too fast: retrying in {n} s.',
+    swap: 'Open the linked conversation',
+    linkOld: 'This link no longer works.',
   },
   'zh-CN': {
     launcher: '联系我们',
@@ -84,6 +86,8 @@ export const STRINGS = {
     fileFailed: '{name} 未发送：{error}',
     fileLost: '{name} 未发送：上传完成前页面已重新加载。',
     slow: '太快了：{n} 秒后重试。',
+    swap: '打开链接的对话',
+    linkOld: '链接已失效。',
   },
   es: {
     launcher: 'Chatea con nosotros',
@@ -125,6 +129,8 @@ export const STRINGS = {
     fileFailed: '{name} no se envió: {error}',
     fileLost: '{name} no se envió: la página se recargó antes de subirlo.',
     slow: 'Demasiado rápido: reintento en {n} s.',
+    swap: 'Abrir la conversación del enlace',
+    linkOld: 'Este enlace ya no funciona.',
   },
   fr: {
     launcher: 'Discutez avec nous',
@@ -166,6 +172,8 @@ export const STRINGS = {
     fileFailed: "{name} n'a pas été envoyé : {error}",
     fileLost: "{name} n'a pas été envoyé : la page a été rechargée avant la fin de l'envoi.",
     slow: 'Trop rapide : nouvel essai dans {n} s.',
+    swap: 'Ouvrir la conversation du lien',
+    linkOld: 'Ce lien ne fonctionne plus.',
   },
   de: {
     launcher: 'Chatten Sie mit uns',
@@ -207,6 +215,8 @@ export const STRINGS = {
     fileFailed: '{name} wurde nicht gesendet: {error}',
     fileLost: '{name} wurde nicht gesendet: Die Seite wurde vor dem Hochladen neu geladen.',
     slow: 'Zu schnell: neuer Versuch in {n} s.',
+    swap: 'Unterhaltung aus dem Link öffnen',
+    linkOld: 'Dieser Link gilt nicht mehr.',
   },
   ja: {
     launcher: 'チャットで問い合わせ',
@@ -248,6 +258,8 @@ export const STRINGS = {
     fileFailed: '{name} を送信できませんでした: {error}',
     fileLost: '{name} を送信できませんでした: アップロード前にページが再読み込みされました。',
     slow: '{n} 秒後に再送信します。',
+    swap: 'リンクの会話を開く',
+    linkOld: 'このリンクは無効です。',
   },
 };
 

@@ -450,6 +450,20 @@ export function createUI(cfg, t, handlers) {
     showFormError(text) {
       formError.textContent = text;
     },
+    /** An emailed link opens another conversation: asks first (never drops the current one silently). */
+    askSwitch(yes) {
+      const ok = h('button', { type: 'button', class: 'send' }, [t('swap')]);
+      const no = h('button', { type: 'button', class: 'skip' }, [t('skip')]);
+      const box = h('div', { class: 'prechat pcbtns', role: 'group' }, [no, ok]);
+      no.onclick = () => box.remove();
+      ok.onclick = () => {
+        box.remove();
+        yes();
+      };
+      panel.insertBefore(box, formError);
+      open();
+      ok.focus();
+    },
     /** Puts text back in an empty composer (a file with it could not be sent). */
     restore(text) {
       if (!input.value) input.value = text;

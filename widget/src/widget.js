@@ -35,14 +35,14 @@ function isUnauthorized(err) {
   return code === 'unauthorized' || (err && err.message === 'unauthorized');
 }
 
-/** A conversation link from an email (`#zora-token=…`): taken once, then removed from the URL. */
-function linkToken() {
-  const m = /(?:^#|&)zora-token=([A-Za-z0-9_.-]+)/.exec(location.hash || '');
+/** A conversation link from an email (`#zora-code=…`, single use): taken once, then removed from the URL. */
+function linkCode() {
+  const m = /(?:^#|&)zora-code=([A-Za-z0-9_-]+)/.exec(location.hash || '');
   if (!m) return null;
   try {
     history.replaceState(null, '', location.pathname + location.search);
   } catch (_) {
-    // some sandboxes forbid it: the token stays visible, nothing else changes
+    // some sandboxes forbid it: the code stays visible (it works once anyway)
   }
   return m[1];
 }
@@ -88,6 +88,10 @@ export function startWidget(cfg) {
     send(text) {
       return send(String(text == null ? '' : text));
     },
+    /** Signs the shopper out: the server revokes their tokens and closes the socket; the widget starts over. */
+    signOut() {
+      return started.then(() => fetch(cfg.server + '/widget/signout', { method: 'POST', headers: { Authorization: 'Bearer ' + token } }));
+    },
     /** Switches the widget's language (a storefront's language picker can call this). */
     setLocale(locale) {
       t = translator(chooseLanguage(locale));
@@ -109,11 +113,14 @@ export function startWidget(cfg) {
   const chat = createChat(store);
   const lost = chat.load(); // messages whose file was still uploading when the page went away
 
-  const fromLink = linkToken();
-  if (fromLink) {
-    store.set('token', fromLink);
+  // The link's code goes with the first session request; the token this browser has is kept.
+  let link = linkCode();
+  if (link) {
+    link = { code: link };
     wantOpen = true;
   }
+  const waiting = []; // what needs the UI, once it exists
+  const later = (f) => (ui ? f() : waiting.push(f));
   let token = store.get('token');
   let conversationId = chat.conversationId();
   let shopperId = null;
@@ -148,6 +155,7 @@ export function startWidget(cfg) {
   async function requestSession(withToken) {
     const body = cfg.proxy ? {} : { shop: cfg.shop };
     if (withToken && token) body.token = token;
+    if (link) Object.assign(body, link);
     // Through the shop's app proxy (same origin as the storefront), Shopify signs the request and
     // names the signed-in customer; otherwise straight to Zora, as an anonymous visitor.
     const url = cfg.proxy || cfg.server + '/widget/session';
@@ -173,6 +181,7 @@ export function startWidget(cfg) {
 
   function applySession(s) {
     setToken(s.token);
+    link = null;
     shopperId = s.shopper_id || shopperId;
     if (s.widget && typeof s.widget === 'object') {
       shopConfig = s.widget;
@@ -209,6 +218,21 @@ export function startWidget(cfg) {
           return s;
         } catch (err) {
           if (err.code === 'unknown_shop') throw err;
+          if (link && err.status < 500 && err.status !== 429) {
+            // Go on with the conversation this browser has. Another conversation: the shopper decides;
+            // a used, expired or foreign link: say so.
+            const asked = link;
+            link = null;
+            later(() =>
+              err.code === 'confirm_switch'
+                ? ui.askSwitch(() => {
+                    link = Object.assign(asked, { switch: true });
+                    session(true).catch(() => {});
+                  })
+                : ui.showFormError(t('linkOld')),
+            );
+            continue;
+          }
           if (err.status === 400) {
             if (withToken && token) {
               // Our stored token is what the server does not like: start over without it.
@@ -592,6 +616,7 @@ export function startWidget(cfg) {
       },
     });
     chat.attach(ui);
+    waiting.forEach((f) => f());
     for (const item of lost) {
       ui.showFormError(t('fileLost', { name: item.files[0].name }));
       ui.restore(item.body);

@@ -86,6 +86,8 @@ class WebhookOutcome(BaseModel):
     erase_in_slack: SlackErasure | None = None
     # customers/data_request: the export is stored; tell the merchant's team where to get it.
     export_ready: ExportReady | None = None
+    # customers/redact: shoppers whose tokens were revoked; their open sockets are closed once committed.
+    revoked_shoppers: list[UUID] = Field(default_factory=list)
 
 
 class ShopRef(BaseModel):

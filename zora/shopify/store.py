@@ -303,8 +303,10 @@ async def redact_customer(
     order_ids: list[int],
     erasure_batch: UUID,
     conversations_out: list[Any],
+    shoppers_out: list[Any] | None = None,
 ) -> dict[str, int]:
-    """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts."""
+    """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts.
+    The shoppers' tokens are revoked too (their ids go to `shoppers_out`, to close their sockets)."""
     customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
     shopify_ids = [c["shopify_customer_id"] for c in customers if c["shopify_customer_id"] is not None]
     orders = await conn.execute(
@@ -340,6 +342,8 @@ async def redact_customer(
         erasure_batch,
     )
     conversations_out.extend(conversation_ids)
+    if shoppers_out is not None:
+        shoppers_out.extend(shopper_ids)
     # The shopper's words and anything an agent wrote back about them: the whole transcript goes.
     messages = await conn.execute(
         "UPDATE messages SET body = $3, author_name = CASE WHEN direction = 'shopper' THEN $3 ELSE author_name END,"
@@ -354,7 +358,8 @@ async def redact_customer(
         "DELETE FROM files WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[])", shop_id, conversation_ids
     )
     await conn.execute(
-        "UPDATE shoppers SET name = NULL, email = NULL, customer_id = NULL WHERE shop_id = $1 AND id = ANY($2::uuid[])",
+        "UPDATE shoppers SET name = NULL, email = NULL, email_confirmed_at = NULL, customer_id = NULL,"
+        " token_version = token_version + 1 WHERE shop_id = $1 AND id = ANY($2::uuid[])",
         shop_id,
         shopper_ids,
     )
