@@ -46,7 +46,7 @@ from aiohttp import web
 
 from zora.errors import ZoraError
 
-FailureKind = Literal["rate_limit", "server_error", "hang", "malformed_tool_call", "injection"]
+FailureKind = Literal["rate_limit", "server_error", "status", "hang", "malformed_tool_call", "injection"]
 
 # Where the injection attempt points the tools: data that is never the conversation's own.
 INJECTION_SHOP = "someone-else.myshopify.com"
@@ -80,8 +80,9 @@ class StandInError(ZoraError):
 @dataclass
 class _Failure:
     kind: FailureKind
-    retry_after: float
+    retry_after: float | None
     after_chunks: int
+    status: int
 
 
 @dataclass
@@ -173,11 +174,22 @@ class OpenAIStandIn:
 
     # ------------------------------------------------------------------ test controls
 
-    def fail_next(self, kind: FailureKind, *, times: int = 1, retry_after: float = 1.0, after_chunks: int = 0) -> None:
-        """The next `times` requests fail this way. `retry_after` (seconds) goes with a 429; a hang may
-        first stream `after_chunks` chunks (streaming requests only)."""
+    def fail_next(
+        self,
+        kind: FailureKind,
+        *,
+        times: int = 1,
+        retry_after: float | None = 1.0,
+        after_chunks: int = 0,
+        status: int = 500,
+    ) -> None:
+        """The next `times` requests fail this way. `retry_after` (seconds; None: no header) goes with a
+        429; "status" answers `status` with OpenAI's error envelope; a hang may first stream
+        `after_chunks` chunks (streaming requests only)."""
+        if kind == "status" and not 400 <= status <= 599:
+            raise StandInError(f"status {status} is not an error status")
         for _ in range(times):
-            self._failures.append(_Failure(kind, retry_after, after_chunks))
+            self._failures.append(_Failure(kind, retry_after, after_chunks, status))
 
     def replay_next(self, recorded: bytes) -> None:
         """The next streaming request is answered with this recorded server-sent-events body, byte for
@@ -214,8 +226,12 @@ class OpenAIStandIn:
                 "requests",
                 "rate_limit_exceeded",
             )
-            response.headers["retry-after"] = f"{failure.retry_after:g}"
+            if failure.retry_after is not None:
+                response.headers["retry-after"] = f"{failure.retry_after:g}"
             return response
+        if failure is not None and failure.kind == "status":
+            kind = "invalid_request_error" if failure.status < 500 else "server_error"
+            return _error(failure.status, f"The stand-in was told to answer {failure.status}.", kind, None)
         if failure is not None and failure.kind == "server_error":
             return _error(500, "The server had an error while processing your request.", "server_error", None)
         stream = bool(body.get("stream"))
