@@ -7,6 +7,7 @@ import gc
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.conversation import ConversationActivities, SweepActivities
 from activities.delivery import DeliveryActivities
@@ -15,6 +16,7 @@ from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter
+from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.delivery import OutboundDeliveryWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
@@ -72,6 +74,8 @@ def _worker(
             ShopifyWebhookWorkflow,
             ShopifyReconcileWorkflow,
             OutboundDeliveryWorkflow,
+            # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).
+            AssistantTurnWorkflow,
         ],
         activities=[
             *conversations.all(),
@@ -81,9 +85,12 @@ def _worker(
             *delivery.all(),
             *files.all(),
             *llm.all(),
+            *AssistantToolActivities(services.pool).all(),
         ],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "zora.models", "zora.assistant", "pydantic"
+            )
         ),
     )

@@ -303,6 +303,12 @@ class OpenAIStandIn:
             # A real model's arguments are sometimes cut short or not JSON at all.
             return _Reply(None, [_Call(_call_id(seed, 0), tools[0]["name"], '{"order_number": "#1001", ')])
         if last.get("role") == "tool":
+            question = _last_question(messages)
+            if _told_to_call_again(messages) and not _IGNORE.search(question):
+                # Told its call was unusable, the model asks again, properly this time.
+                calls = _calls_for(question, tools, seed)
+                if calls:
+                    return _Reply(None, calls)
             return _Reply(_answer_from_tools(messages), [])
         question = _text(last.get("content"))
         if last.get("role") != "user" or not tools:
@@ -311,14 +317,7 @@ class OpenAIStandIn:
             # The shopper tries a prompt injection and this model falls for it: the tools must not.
             target = _tool_for(tools, "order") or tools[0]
             return _Reply(None, [_injection_call(target, seed)])
-        calls: list[_Call] = []
-        for intent, (words, _names) in _INTENTS.items():
-            tool = _tool_for(tools, intent)
-            if tool is None or not any(w in question.lower() for w in words):
-                continue
-            if intent == "order" and not _ORDER_NUMBER.search(question) and "recent" not in question.lower():
-                continue
-            calls.append(_Call(_call_id(seed, len(calls)), tool["name"], _arguments(tool, intent, question)))
+        calls = _calls_for(question, tools, seed)
         if not calls and (choice == "required" or isinstance(choice, dict)):
             calls.append(_Call(_call_id(seed, 0), tools[0]["name"], _arguments(tools[0], "other", question)))
         if calls:
@@ -419,6 +418,40 @@ def _check(body: dict[str, Any]) -> None:
                     f"Invalid 'tools[{i}].function.name': string does not match pattern '^[a-zA-Z0-9_-]+$'.",
                     f"tools[{i}].function.name",
                 )
+
+
+def _calls_for(question: str, tools: list[dict[str, Any]], seed: str) -> list[_Call]:
+    """A call of the matching tool for each kind of question asked (several: parallel calls)."""
+    calls: list[_Call] = []
+    for intent, (words, _names) in _INTENTS.items():
+        tool = _tool_for(tools, intent)
+        if tool is None or not any(w in question.lower() for w in words):
+            continue
+        if intent == "order" and not _ORDER_NUMBER.search(question) and "recent" not in question.lower():
+            continue
+        calls.append(_Call(_call_id(seed, len(calls)), tool["name"], _arguments(tool, intent, question)))
+    return calls
+
+
+def _last_question(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _text(message.get("content"))
+    return ""
+
+
+def _told_to_call_again(messages: list[dict[str, Any]]) -> bool:
+    """The latest tool results (those after the last assistant message) include an error asking for
+    the call again."""
+    for message in reversed(messages):
+        if message.get("role") in ("user", "assistant"):
+            return False
+        if message.get("role") == "tool" and " again" in _text(message.get("content")):
+            try:
+                return bool(json.loads(_text(message.get("content"))).get("error"))
+            except (json.JSONDecodeError, AttributeError):
+                return False
+    return False
 
 
 def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
