@@ -121,6 +121,8 @@ class LlmActivities:
 
     async def _complete(self, request: LlmRequest) -> LlmResult:
         model = request.model or self.model
+        # Alive before the first byte too: a model can think a while before it streams.
+        activity.heartbeat(0)
         stream = await self.client.chat.completions.create(
             model=model,
             messages=cast("list[ChatCompletionMessageParam]", [m.wire() for m in request.messages]),

@@ -203,7 +203,8 @@ async def test_a_hang_times_out_and_is_retried(standin: OpenAIStandIn) -> None:
         with pytest.raises(ApplicationError) as info:
             await run(llm, ask("hello"))
         assert info.value.type == "LlmTimeout" and not info.value.non_retryable
-        assert len(run.beats) == 3
+        # One before the request, one per chunk received.
+        assert run.beats[0] == 0 and len(run.beats) == 1 + 3
     finally:
         standin.release()
         await llm.close()
@@ -213,7 +214,7 @@ async def test_a_stream_cut_short_is_not_used(llm: LlmActivities, standin: OpenA
     standin.fail_next("hang", after_chunks=2)
     run = Run()
     task = asyncio.create_task(run(llm, ask("hello")))
-    while len(run.beats) < 2:
+    while len(run.beats) < 1 + 2:
         run.beat.clear()
         await asyncio.wait_for(run.beat.wait(), timeout=30)
     # The connection ends without the last chunk and [DONE]: half an answer is no answer.

@@ -5,16 +5,18 @@ retries owned by Temporal, and garbled tool calls told once."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.assistant_tools import AssistantToolActivities
@@ -205,3 +207,44 @@ def test_the_workflow_and_its_models_import_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# --------------------------------------------------------------------------- replay
+
+HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
+RECORDED = sorted(HISTORIES.glob("assistant-turn-*.json"))
+
+
+def _replayer() -> Replayer:
+    return Replayer(
+        workflows=[AssistantTurnWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.assistant", "pydantic")
+        ),
+    )
+
+
+async def test_a_turn_replays_from_its_own_history(setup: Setup) -> None:
+    # Every kind of command a turn issues: model calls, a refused call, a tool activity, the answer.
+    setup.standin.fail_next("malformed_tool_call")
+    payload = turn(setup, "What is your return policy?", seq=7)
+    assert (await run_turn(setup, payload)).outcome == "answered"
+    history = await setup.client.get_workflow_handle(turn_workflow_id(payload.conversation_id, 7)).fetch_history()
+    result = await _replayer().replay_workflow(history)
+    assert result.replay_failure is None
+    if os.environ.get("ZORA_RECORD_HISTORIES"):
+        (HISTORIES / "assistant-turn-001.json").write_text(history.to_json())
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.name for p in RECORDED])
+async def test_recorded_turns_replay(path: Path) -> None:
+    """Turns recorded with earlier code still replay: a change that breaks this would break turns in
+    flight on deploy (use workflow.patched). Record with ZORA_RECORD_HISTORIES=1 and the test above."""
+    history = WorkflowHistory.from_json("recorded", path.read_text())
+    result = await _replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+def test_there_is_a_recorded_turn() -> None:
+    assert RECORDED, "record one: ZORA_RECORD_HISTORIES=1 pytest tests/assistant/test_turn_workflow.py -k own_history"
