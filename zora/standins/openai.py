@@ -19,8 +19,9 @@ become parallel calls. Once the conversation holds the tool results, it answers 
 gets a short greeting. The same input always gives the same output, ids included.
 
 Test controls (:meth:`OpenAIStandIn.fail_next`) make the next requests fail as providers do: a 429 with
-`retry-after`, a 500, a hang (before the first byte or after some chunks), a tool call whose `arguments`
-are not JSON, or a prompt-injection attempt (the model asks a tool for another shop's and customer's data).
+`retry-after`, a 500 or any other error status, a hang (before the first byte or after some chunks), a
+tool call whose `arguments` are not JSON, or a prompt-injection attempt (the model asks a tool for
+another shop's and customer's data).
 A shopper message that says to ignore the instructions makes the demo model try the same.
 :meth:`OpenAIStandIn.replay_next` answers the next streaming request with a recorded provider stream,
 byte for byte, to check a client against real output.
