@@ -389,7 +389,7 @@ def _check(body: dict[str, Any]) -> None:
             call_id = message.get("tool_call_id")
             if call_id not in waiting:
                 raise _BadRequest(
-                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message"
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceding message"
                     " with 'tool_calls'.",
                     f"messages.[{i}].role",
                 )
