@@ -160,6 +160,14 @@ class Settings(BaseSettings):
     # a 503 with Retry-After and retries later.
     shopify_webhook_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
 
+    # The assistant's model: any OpenAI-compatible chat completions endpoint (issue 12). Unset base URL:
+    # OpenAI's own API. `zora dev` is to run the model stand-in (zora/standins/openai.py) then; not yet.
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+    # One model call (a whole streamed answer) may take this long before it is abandoned and retried.
+    openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, data: Any) -> Any:
@@ -223,6 +231,14 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
         return value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _openai_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://api.openai.com/v1")
+        # The SDK joins paths such as /chat/completions onto it.
+        return None if value is None else value.rstrip("/")
 
     @field_validator("mail_from")
     @classmethod

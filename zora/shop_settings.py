@@ -9,9 +9,51 @@ from __future__ import annotations
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zora.business_hours import WeeklyHours, validate_hours
+from zora.errors import ZoraError
+
+# When the assistant answers: before any agent; only when no agent is available (the shop is marked away
+# or nobody can take it); only outside business hours; or it only drafts and an agent approves each reply.
+AssistantMode = Literal["always_first", "no_agent_available", "outside_hours", "draft_only"]
+
+# Steps (model calls) one shopper message may cost, at most: each one is billed and adds latency, and a
+# model that keeps calling tools is stuck, not thorough.
+MAX_ASSISTANT_STEPS = 10
+
+
+class ShopSettingsError(ZoraError):
+    """Settings a merchant gave that cannot be stored; the message names each bad field."""
+
+
+class AssistantSettings(BaseModel):
+    """The AI assistant of one shop (issue 12). Off until the merchant turns it on."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool = False
+    mode: AssistantMode = "no_agent_available"
+    # The name shoppers see on its messages (always labelled as AI beside it).
+    persona_name: str = Field(default="Assistant", min_length=1, max_length=40)
+    # The merchant's own guidance (tone, what to avoid), added to the system prompt.
+    instructions: str = Field(default="", max_length=4000)
+    # Store policies and FAQ text: what the policies tool answers from, never anything else.
+    policies: str = Field(default="", max_length=20000)
+    max_steps: int = Field(default=4, ge=1, le=MAX_ASSISTANT_STEPS)
+    # Daily budget (the shop's time zone): past either, the assistant hands over instead of answering.
+    daily_turns: int = Field(default=500, ge=1, le=1_000_000)
+    daily_tokens: int = Field(default=2_000_000, ge=1000, le=1_000_000_000)
+
+    @field_validator("persona_name")
+    @classmethod
+    def _one_line_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        if any(ch in value for ch in "\r\n\t<>"):
+            raise ValueError("must be one line of plain text (no line breaks, < or >)")
+        return value
 
 
 class ShopSettings(BaseModel):
@@ -60,6 +102,16 @@ class ShopSettings(BaseModel):
     # conversations): the members of its channel and, when set, of this Slack user group (S...).
     agents_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,20}$")
 
+    # The AI assistant (issue 12).
+    assistant: AssistantSettings = Field(default_factory=AssistantSettings)
+
+    @model_validator(mode="after")
+    def _assistant_hours(self) -> ShopSettings:
+        # "Outside business hours" means nothing without hours: the assistant would never answer.
+        if self.assistant.enabled and self.assistant.mode == "outside_hours" and not self.business_hours:
+            raise ValueError("assistant mode 'outside_hours' needs business_hours to be set")
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -87,3 +139,16 @@ def parse_settings(raw: Any) -> ShopSettings:
     if isinstance(raw, str):
         return ShopSettings.model_validate_json(raw)
     return ShopSettings.model_validate(raw)
+
+
+def check_settings(raw: Any) -> ShopSettings:
+    """Settings a merchant (or the CLI) is about to store: ShopSettingsError with one part per bad field,
+    named by its path (``assistant.max_steps: ...``), so nothing invalid is stored."""
+    try:
+        return parse_settings(raw)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "settings"
+            parts.append(f"{where}: {err['msg']}")
+        raise ShopSettingsError("invalid shop settings: " + "; ".join(parts)) from None

@@ -8,13 +8,16 @@ from uuid import UUID
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.conversation import ConversationActivities, SweepActivities
 from activities.delivery import DeliveryActivities
 from activities.files import FileActivities
+from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter, close_shopper_sockets
+from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.delivery import OutboundDeliveryWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
@@ -41,6 +44,8 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
+    # The assistant's model client (no connection until a turn calls it; the process's end closes it).
+    llm = LlmActivities(settings)
     # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
     # garbage collection that runs a finalizer during those imports can break them (CPython bug
     # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so
@@ -48,7 +53,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, delivery, files, backfill)
+        return _worker(services, queue, conversations, sweep, shopify, delivery, files, backfill, llm)
     finally:
         if collecting:
             gc.enable()
@@ -63,6 +68,7 @@ def _worker(
     delivery: DeliveryActivities,
     files: FileActivities,
     backfill: ReplyBackfill,
+    llm: LlmActivities,
 ) -> Worker:
     return Worker(
         services.temporal,
@@ -73,6 +79,8 @@ def _worker(
             ShopifyWebhookWorkflow,
             ShopifyReconcileWorkflow,
             OutboundDeliveryWorkflow,
+            # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).
+            AssistantTurnWorkflow,
         ],
         activities=[
             *conversations.all(),
@@ -81,9 +89,13 @@ def _worker(
             *shopify.all(),
             *delivery.all(),
             *files.all(),
+            *llm.all(),
+            *AssistantToolActivities(services.pool).all(),
         ],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "zora.models", "zora.assistant", "pydantic"
+            )
         ),
     )

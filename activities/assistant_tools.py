@@ -1,0 +1,44 @@
+"""The assistant's tools, each an activity scoped by construction.
+
+A tool's input carries the turn's shop and conversation (from the conversation's workflow, which took
+them from a token Zora signed) and the model's call. The model's arguments may only say *what* to look
+up; *whose* data is never taken from them, so a prompt injection that names another shop or customer in
+the arguments changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from zora.assistant import TOOL_STORE_POLICIES, ToolInput, ToolOutput
+from zora.shop_settings import parse_settings
+
+
+class AssistantToolActivities:
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def all(self) -> list[Any]:
+        return [self.store_policies]
+
+    @activity.defn(name=TOOL_STORE_POLICIES)
+    async def store_policies(self, tool: ToolInput) -> ToolOutput:
+        # The shop is the conversation's, and the conversation must be the turn's shop's: a turn started
+        # with mismatched ids reads nothing rather than another shop's text.
+        async with self.pool.acquire() as conn:
+            raw = await conn.fetchval(
+                "SELECT s.settings FROM conversations c JOIN shops s ON s.id = c.shop_id"
+                " WHERE c.id = $1 AND c.shop_id = $2",
+                tool.conversation_id,
+                tool.shop_id,
+            )
+        if raw is None:
+            raise ApplicationError("the conversation is not one of this shop's", type="ToolScope", non_retryable=True)
+        policies = parse_settings(raw).assistant.policies.strip()
+        if not policies:
+            return ToolOutput(content=json.dumps({"error": "the shop has not written its policies; offer a person"}))
+        return ToolOutput(content=json.dumps({"policies": policies}))

@@ -1,0 +1,202 @@
+"""The model call of an assistant turn: one streamed chat completion, in Temporal's terms.
+
+The SDK's own retries are off (max_retries=0): Temporal owns retries, so a failure becomes an
+ApplicationError that says whether and when to try again. The caller sets start_to_close and heartbeat
+timeouts; the stream heartbeats as it arrives, so a provider that stops sending is noticed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from datetime import timedelta
+from typing import Any, cast
+
+import openai
+from openai import AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from zora.assistant import LLM_COMPLETE, LlmRequest, LlmResult, ToolCall, check_arguments
+from zora.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Where OpenAI's own API lives; passed explicitly so the SDK never reads OPENAI_* from the environment
+# (settings are read once, by zora.settings).
+OPENAI_API_URL = "https://api.openai.com/v1"
+# Local servers often want no key, but the SDK insists on one.
+NO_KEY = "not-set"
+# Statuses a retry can fix (the SDK's own list): request timeout, conflict, rate limit, server errors.
+_RETRYABLE_STATUS = {408, 409, 429}
+# A 429 with no usable retry-after still waits a little; one with a huge one is capped (Temporal's
+# retry policy and the turn's own timeout decide when to give up).
+_MIN_RETRY_DELAY = 1.0
+_MAX_RETRY_DELAY = 600.0
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The provider's retry-after-ms, or retry-after (seconds, or an HTTP date), as the SDK reads them."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.timestamp() - time.time()
+
+
+def classify(exc: openai.OpenAIError) -> ApplicationError:
+    """How a failed model call reaches Temporal."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ApplicationError(f"model call timed out: {exc}", type="LlmTimeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return ApplicationError(f"model endpoint unreachable: {exc}", type="LlmUnreachable")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            delay = retry_after_seconds(exc.response.headers)
+            return ApplicationError(
+                f"model rate limited: {exc.message}",
+                type="LlmRateLimited",
+                next_retry_delay=None
+                if delay is None
+                else timedelta(seconds=min(max(delay, _MIN_RETRY_DELAY), _MAX_RETRY_DELAY)),
+            )
+        if status >= 500 or status in _RETRYABLE_STATUS:
+            return ApplicationError(f"model endpoint failed ({status}): {exc.message}", type="LlmServerError")
+        # 400 (a request the provider will never take), 401/403 (key), 404 (model or URL), 422...:
+        # the same request fails the same way, so retrying only spends budget.
+        return ApplicationError(
+            f"model endpoint refused the request ({status}): {exc.message}", type="LlmRefused", non_retryable=True
+        )
+    # Anything else the SDK raises (a body it cannot read): retryable, Temporal's policy bounds it.
+    return ApplicationError(f"model call failed: {exc}", type="LlmError")
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, (len(text) + 3) // 4)
+
+
+class LlmActivities:
+    """Model calls, with the SDK client built once per worker from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.openai_model
+        self.client = AsyncOpenAI(
+            base_url=settings.openai_base_url or OPENAI_API_URL,
+            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else NO_KEY,
+            # Temporal owns retries; the SDK's would hide 429s and double the waits.
+            max_retries=0,
+            timeout=settings.openai_timeout_seconds,
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def all(self) -> list[Any]:
+        return [self.complete]
+
+    @activity.defn(name=LLM_COMPLETE)
+    async def complete(self, request: LlmRequest) -> LlmResult:
+        try:
+            return await self._complete(request)
+        except openai.OpenAIError as exc:
+            error = classify(exc)
+            log.warning("model call for %s step %s failed: %s", request.turn_id, request.step, error)
+            raise error from None
+
+    async def _complete(self, request: LlmRequest) -> LlmResult:
+        model = request.model or self.model
+        # Alive before the first byte too: a model can think a while before it streams.
+        activity.heartbeat(0)
+        stream = await self.client.chat.completions.create(
+            model=model,
+            messages=cast("list[ChatCompletionMessageParam]", [m.wire() for m in request.messages]),
+            tools=cast("list[ChatCompletionToolUnionParam]", [t.wire() for t in request.tools])
+            if request.tools
+            else omit,
+            max_tokens=request.max_tokens if request.max_tokens is not None else omit,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        content: list[str] = []
+        # Tool calls arrive in fragments by index: the first carries id and name, the rest argument text.
+        calls: dict[int, dict[str, str]] = {}
+        finish_reason: str | None = None
+        usage = None
+        answered_by = model
+        # Characters received so far (content and arguments): the heartbeat's progress, and where a
+        # shopper's stream stands.
+        offset = 0
+        async with stream:
+            async for chunk in stream:
+                answered_by = chunk.model or answered_by
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue  # n=1 is asked for; anything else is not ours
+                    delta = choice.delta
+                    if delta.content:
+                        content.append(delta.content)
+                        offset += len(delta.content)
+                    for fragment in delta.tool_calls or []:
+                        call = calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
+                        if fragment.id:
+                            call["id"] = fragment.id
+                        if fragment.function is not None:
+                            if fragment.function.name:
+                                call["name"] += fragment.function.name
+                            if fragment.function.arguments:
+                                call["arguments"] += fragment.function.arguments
+                                offset += len(fragment.function.arguments)
+                    if choice.finish_reason is not None:
+                        finish_reason = choice.finish_reason
+                activity.heartbeat(offset)
+        if finish_reason is None:
+            # The stream ended without saying it was complete (a connection cut mid-answer): what
+            # arrived may be a partial answer or half a tool call, so none of it is used.
+            raise ApplicationError("the model's stream ended before the answer was complete", type="LlmStreamCut")
+
+        tool_calls = [
+            ToolCall(
+                # Some OpenAI-compatible servers send no ids; the answer to a call needs one.
+                id=call["id"] or f"call_{request.step}_{index}",
+                name=call["name"],
+                arguments=call["arguments"],
+                arguments_error="the tool call names no tool"
+                if not call["name"]
+                else check_arguments(call["arguments"]),
+            )
+            for index, call in sorted(calls.items())
+        ]
+        text = "".join(content)
+        if usage is not None:
+            prompt_tokens, completion_tokens, reported = usage.prompt_tokens, usage.completion_tokens, True
+        else:
+            prompt_tokens = _estimate_tokens("".join(str(m.wire()) for m in request.messages))
+            completion_tokens = _estimate_tokens(text + "".join(c.arguments for c in tool_calls))
+            reported = False
+        return LlmResult(
+            content=text,
+            tool_calls=tool_calls,
+            finish_reason=finish_reason,
+            model=answered_by,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            usage_reported=reported,
+        )

@@ -1,0 +1,134 @@
+"""AssistantTurnWorkflow `turn:{conversation}:{seq}`: the assistant's answer to one shopper message.
+
+A turn loops at most `max_steps` times: an `llm_complete` activity (the model, streamed, heartbeating),
+then the tools it asked for, each its own activity, run in parallel. It ends with the model's text, or
+without one when the steps run out or the model call fails for good (the caller then hands over to a
+person). Temporal owns retries: the model call's policy is here, its classification in the activity
+(429 waits Retry-After, 5xx and timeouts retry, other 4xx do not).
+
+Tool calls the model garbles (arguments that are not a JSON object, a tool that does not exist) are not
+run: the model is told what was wrong, once; garbled again, the turn stops.
+
+The turn returns its answer; posting it (widget, Slack), storing it and its audit, budgets, cancellation
+by a newer message or a human claim are the caller's, and not wired yet (see docs/assistant.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from zora.assistant import (
+    LLM_COMPLETE,
+    TOOLS_BY_NAME,
+    ChatMessage,
+    LlmRequest,
+    LlmResult,
+    ToolCall,
+    ToolInput,
+    ToolOutput,
+    ToolRecord,
+    TurnInput,
+    TurnResult,
+    system_prompt,
+)
+
+# Model calls: a rate limit's Retry-After replaces the interval (next_retry_delay); a few attempts, then
+# the turn gives up and a person takes over (a shopper will not wait minutes for an AI answer).
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=4,
+)
+# Tools read our own database: quick, and retried briefly.
+TOOL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+)
+TOOL_TIMEOUT = timedelta(seconds=20)
+
+
+def _error(text: str) -> str:
+    return json.dumps({"error": text})
+
+
+@workflow.defn(name="AssistantTurnWorkflow")
+class AssistantTurnWorkflow:
+    @workflow.run
+    async def run(self, turn: TurnInput) -> TurnResult:
+        turn_id = workflow.info().workflow_id
+        messages = [
+            ChatMessage(role="system", content=system_prompt(turn.persona_name, turn.instructions)),
+            *turn.history,
+        ]
+        tools = [spec for spec, _activity in TOOLS_BY_NAME.values()]
+        result = TurnResult(outcome="failed", steps=0)
+        told_about_garbled_calls = False
+        for step in range(1, turn.max_steps + 1):
+            result.steps = step
+            try:
+                answer = await workflow.execute_activity(
+                    LLM_COMPLETE,
+                    LlmRequest(turn_id=turn_id, step=step, messages=messages, tools=tools, model=turn.model),
+                    result_type=LlmResult,
+                    # The SDK's own timeout ends a silent call first; this one bounds a slow stream.
+                    start_to_close_timeout=timedelta(seconds=turn.llm_timeout_seconds * 2),
+                    heartbeat_timeout=timedelta(seconds=turn.llm_timeout_seconds),
+                    retry_policy=LLM_RETRY,
+                )
+            except ActivityError as exc:
+                result.reason = f"the model call failed: {exc.cause or exc}"
+                return result
+            result.prompt_tokens += answer.prompt_tokens
+            result.completion_tokens += answer.completion_tokens
+            if not answer.tool_calls:
+                if not answer.content.strip():
+                    result.reason = f"the model gave no answer (finish_reason {answer.finish_reason})"
+                    return result
+                result.outcome, result.text = "answered", answer.content
+                return result
+            if step == turn.max_steps:
+                break
+            garbled = [c for c in answer.tool_calls if c.arguments_error is not None or c.name not in TOOLS_BY_NAME]
+            if garbled and told_about_garbled_calls:
+                result.reason = "the model sent unusable tool calls again after being told"
+                return result
+            told_about_garbled_calls = told_about_garbled_calls or bool(garbled)
+            messages.append(answer.as_message())
+            records = await asyncio.gather(*(self._tool(turn, step, call) for call in answer.tool_calls))
+            for call, record in zip(answer.tool_calls, records, strict=True):
+                messages.append(ChatMessage(role="tool", tool_call_id=call.id, content=record.content))
+                result.tools.append(record)
+        result.outcome = "out_of_steps"
+        result.reason = f"no answer within {turn.max_steps} steps"
+        return result
+
+    async def _tool(self, turn: TurnInput, step: int, call: ToolCall) -> ToolRecord:
+        record = ToolRecord(step=step, name=call.name, arguments=call.arguments, content="", refused=True)
+        if call.arguments_error is not None:
+            record.content = _error(f"{call.arguments_error}; call {call.name} again with a JSON object")
+            return record
+        known = TOOLS_BY_NAME.get(call.name)
+        if known is None:
+            record.content = _error(f"there is no tool named {call.name}; use only the tools offered")
+            return record
+        _spec, activity_name = known
+        try:
+            output = await workflow.execute_activity(
+                activity_name,
+                # The scope is the turn's; the model's call only says what to look up.
+                ToolInput(shop_id=turn.shop_id, conversation_id=turn.conversation_id, call=call),
+                result_type=ToolOutput,
+                start_to_close_timeout=TOOL_TIMEOUT,
+                retry_policy=TOOL_RETRY,
+            )
+        except ActivityError:
+            record.content = _error(f"{call.name} failed; say you could not look it up and offer a person")
+            return record
+        record.content, record.refused = output.content, False
+        return record
