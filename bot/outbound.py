@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,6 +21,7 @@ from bot.card import load_card, redraw_card, render
 from zora import transcript
 from zora.errors import ZoraError
 from zora.files import file_url, human_size
+from zora.http import client_session
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter
 from zora.shopify.customers import CustomerDirectory
@@ -316,9 +316,8 @@ class SlackOutbound:
         file_id = str(target["file_id"])
         async with self.pool.acquire() as conn:
             await conn.execute("UPDATE files SET slack_upload_id = $2 WHERE id = $1", upload["id"], file_id)
-        timeout = aiohttp.ClientTimeout(total=self.slack.timeout)
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            client_session() as session,
             session.post(
                 str(target["upload_url"]),
                 data=data,

@@ -24,7 +24,7 @@ _EVENT = (
     ("type", "subtype", "user", "channel", "team", "ts", "thread_ts", "text", "bot_id", "event_ts", "tab",
      "channel_type", "client_msg_id", "deleted_ts", "item_user", "reaction", "parent_user_id"),
     ("message", "previous_message", "item", "view", "root", "tokens", "bot_profile", "edited"),
-    ("files", "blocks", "attachments"),
+    ("blocks", "attachments"),
 )  # fmt: skip
 _PAYLOAD = (
     ("type", "trigger_id", "response_url", "api_app_id", "token", "callback_id"),
@@ -47,6 +47,10 @@ def malformed(body: bytes, content_type: str) -> str | None:
         problem = _outline(data, "body", _ENVELOPE)
         if problem is None and isinstance(data.get("event"), dict):
             problem = _outline(data["event"], "event", _EVENT)
+            # A list, whatever its entries: the message listener names malformed file entries to the
+            # agent and the shopper (tests/bot/test_agent_files.py).
+            if problem is None and "files" in data["event"] and not isinstance(data["event"]["files"], list):
+                problem = "event.files must be a list"
         return problem
     form = parse_qs(text, keep_blank_values=True)
     if "payload" not in form:

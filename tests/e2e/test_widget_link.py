@@ -11,13 +11,13 @@ import pytest
 import socketio
 
 from activities.delivery import DeliveryActivities
-from tests.e2e.conftest import CHROMIUM, NO_BROWSER
+from tests.e2e.conftest import browser_unavailable
 from tests.harness import Shopper, running_zora
 from zora.mail import Mailer
 from zora.models import ConversationRef, DigestRequest
 
-if not CHROMIUM.exists():
-    pytest.skip(NO_BROWSER, allow_module_level=True)
+if reason := browser_unavailable():
+    pytest.skip(reason, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, NO_BROWSER
+from tests.e2e.conftest import browser_unavailable
 from tests.harness import running_zora
 
-if not CHROMIUM.exists():
-    pytest.skip(NO_BROWSER, allow_module_level=True)
+if reason := browser_unavailable():
+    pytest.skip(reason, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 

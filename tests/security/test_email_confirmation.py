@@ -44,6 +44,8 @@ async def zora(infra: Any, database_url: str, catcher: MailCatcher) -> AsyncIter
         smtp_port=catcher.smtp_port,
         smtp_tls="none",
         offline_email_after_minutes=0.02,
+        # The default (the harness lifts every rate limit; a test here checks this one).
+        rate_confirmation_emails_per_recipient="3/day",
     ) as z:
         # The confirmation link points at Zora itself; its port is known only once it listens.
         z.settings.public_url = z.base_url
