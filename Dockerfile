@@ -30,8 +30,8 @@ assert any(p.name.endswith('.sql') for p in files('zora').joinpath('migrations')
 
 # ---- runtime: the virtual environment only, run by an unprivileged user --------------------------
 FROM ${PYTHON_IMAGE} AS runtime
-RUN groupadd --system --gid 10001 zora \
-    && useradd --system --uid 10001 --gid zora --home-dir /home/zora --create-home --shell /usr/sbin/nologin zora
+RUN groupadd --gid 10001 zora \
+    && useradd --uid 10001 --gid zora --home-dir /home/zora --create-home --shell /usr/sbin/nologin zora
 COPY --from=build /opt/zora /opt/zora
 # HOST: inside a container the web process must listen on every interface, not loopback.
 ENV PATH=/opt/zora/bin:$PATH \

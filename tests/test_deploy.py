@@ -163,6 +163,9 @@ def test_zora_services_set_only_real_settings_and_they_load(
             assert template.is_file(), f"{name}: env_file {path} has no template in the repository"
             unknown = _env_file_keys(template) - fields
             assert not unknown, f"{name}: {template.name} sets {sorted(unknown)}, which are not Zora settings"
+            # Compose substitutes $VAR inside an env_file's values: the template must not rely on a `$`.
+            values = [line for line in template.read_text().splitlines() if not line.lstrip().startswith("#")]
+            assert not [v for v in values if "$" in v], f"{template.name}: Compose would substitute a `$` in it"
 
         env = _environment(service)
         unknown = set(env) - fields
