@@ -21,10 +21,10 @@ COPY webhooks/ webhooks/
 COPY widget/ widget/
 # Without the bundle the image would serve storefronts a widget that does not exist, and without the
 # migrations `zora migrate` would report "up to date" on an empty database: fail the build instead.
-RUN test -s widget/static/widget.js \
-    && /opt/zora/bin/pip install . \
-    && cd / \
-    && /opt/zora/bin/python -c "from importlib.resources import files; \
+RUN test -s widget/static/widget.js && /opt/zora/bin/pip install .
+# Checked outside /src, so that the installed package answers and not the sources.
+WORKDIR /
+RUN /opt/zora/bin/python -c "from importlib.resources import files; \
 assert files('widget').joinpath('static', 'widget.js').is_file(), 'widget bundle not packaged'; \
 assert any(p.name.endswith('.sql') for p in files('zora').joinpath('migrations').iterdir()), 'no migrations'"
 

@@ -13,7 +13,6 @@ import copy
 import ipaddress
 import json
 import re
-import shlex
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import dockerfile
 import jsonschema
 import pytest
 from ruamel.yaml import YAML
@@ -189,9 +189,11 @@ def test_zora_services_set_only_real_settings_and_they_load(
 def test_commands_are_zora_subcommands_that_parse(compose: dict[str, Any]) -> None:
     subcommands = _subcommands()
     instructions = _dockerfile_instructions(final_stage=True)
-    entrypoint = json.loads(instructions["ENTRYPOINT"][-1])
-    default = json.loads(instructions["CMD"][-1])
-    assert entrypoint == ["zora"]
+    entrypoint, default_command = instructions["ENTRYPOINT"][-1], instructions["CMD"][-1]
+    # Exec form: the shell form would run `sh -c`, and the command's arguments would not reach zora.
+    assert entrypoint.json and default_command.json
+    assert list(entrypoint.value) == ["zora"]
+    default = list(default_command.value)
     scripts = _pyproject_scripts()
     assert scripts.get("zora") == "zora.cli:main", "the image's entry point is not the project's zora command"
     assert default[0] in subcommands
@@ -262,48 +264,29 @@ def test_search_attributes_registered_are_the_ones_workflows_use(compose: dict[s
 # --- the image ---------------------------------------------------------------------------------------
 
 
-def _dockerfile_lines() -> list[str]:
-    """Instructions with their continuation lines joined and comments dropped."""
-    lines: list[str] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        lines.append(pending + stripped)
-        pending = ""
-    assert not pending, "the Dockerfile ends with a continuation"
-    return lines
-
-
-def _dockerfile_instructions(final_stage: bool) -> dict[str, list[str]]:
-    stages: list[dict[str, list[str]]] = []
-    for line in _dockerfile_lines():
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
+def _dockerfile_instructions(final_stage: bool) -> dict[str, list[dockerfile.Command]]:
+    """By instruction, as BuildKit's own parser reads them: the last stage's, or every stage's."""
+    stages: list[dict[str, list[dockerfile.Command]]] = []
+    for command in dockerfile.parse_file(str(DOCKERFILE)):
+        if command.cmd == "FROM":
             stages.append({})
         if stages:
-            stages[-1].setdefault(keyword, []).append(rest.strip())
+            stages[-1].setdefault(command.cmd, []).append(command)
     assert stages, "no FROM in the Dockerfile"
     if final_stage:
         return stages[-1]
-    merged: dict[str, list[str]] = {}
+    merged: dict[str, list[dockerfile.Command]] = {}
     for stage in stages:
-        for key, values in stage.items():
-            merged.setdefault(key, []).extend(values)
+        for key, commands in stage.items():
+            merged.setdefault(key, []).extend(commands)
     return merged
 
 
 def _dockerfile_env() -> dict[str, str]:
     env: dict[str, str] = {}
-    for rest in _dockerfile_instructions(final_stage=False).get("ENV", []):
-        for item in shlex.split(rest):
-            key, _, value = item.partition("=")
-            env[key] = value
+    for command in _dockerfile_instructions(final_stage=False).get("ENV", []):
+        pairs = command.value
+        env.update(zip(pairs[::2], pairs[1::2], strict=True))
     return env
 
 
@@ -330,16 +313,16 @@ def _health_route(test: list[str] | str) -> str:
 
 
 def test_image_is_multi_stage_and_runs_as_a_non_root_user() -> None:
-    froms = _dockerfile_instructions(final_stage=False)["FROM"]
-    assert len(froms) >= 2, "build and runtime should be separate stages"
+    everything = _dockerfile_instructions(final_stage=False)
+    assert len(everything["FROM"]) >= 2, "build and runtime should be separate stages"
     final = _dockerfile_instructions(final_stage=True)
-    assert any(c.startswith("--from=") for c in final.get("COPY", [])), "the runtime stage copies the build"
+    assert any(f.startswith("--from=") for c in final.get("COPY", []) for f in c.flags), "no copy from the build"
     users = final.get("USER", [])
     assert users, "the image runs as root: no USER in the final stage"
-    user = users[-1].split(":")[0]
-    assert user not in ("root", "0"), f"the image runs as {users[-1]}"
+    user = users[-1].value[0].split(":")[0]
+    assert user not in ("root", "0"), f"the image runs as {users[-1].value[0]}"
     # The widget is installed, not built: no Node.js anywhere in the image.
-    steps = " ".join(_dockerfile_instructions(final_stage=False)["FROM"] + _dockerfile_instructions(False)["RUN"])
+    steps = " ".join(" ".join(c.value) for c in everything["FROM"] + everything["RUN"])
     assert not re.search(r"\b(node|npm|npx|yarn)\b", steps.lower())
 
 
@@ -347,10 +330,11 @@ def test_image_health_check_reaches_a_health_route() -> None:
     final = _dockerfile_instructions(final_stage=True)
     checks = final.get("HEALTHCHECK", [])
     assert checks, "the image has no HEALTHCHECK"
-    options, _, command = checks[-1].partition(" CMD ")
-    # Docker's HEALTHCHECK CMD takes the same exec or shell form as Compose's test, without "CMD".
-    assert _health_route(["CMD", *json.loads(command)] if command.startswith("[") else command) in HEALTH_ROUTES
-    assert "NONE" not in options
+    check = checks[-1]
+    assert check.value[0] == "CMD", "HEALTHCHECK NONE"
+    # Exec form is ["CMD", argv...]; the shell form is ["CMD", "the command line"], as in Compose's test.
+    test = list(check.value) if check.json else ["CMD-SHELL", check.value[1]]
+    assert _health_route(test) in HEALTH_ROUTES
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -382,7 +366,7 @@ def test_python_health_checks_pass_on_200_and_fail_otherwise(
 ) -> None:
     """The image and the web nodes check health with `python -c`: run those exact commands."""
     final = _dockerfile_instructions(final_stage=True)
-    image_check = ["CMD", *json.loads(final["HEALTHCHECK"][-1].partition(" CMD ")[2])]
+    image_check = list(final["HEALTHCHECK"][-1].value)
     commands = [_health_command(image_check), _health_command(compose["services"]["web"]["healthcheck"]["test"])]
     port = str(health_server.server_address[1])
 
@@ -420,7 +404,9 @@ def test_build_context_has_the_sources_and_the_widget_bundle_but_no_secrets() ->
         for line in (PROJECT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
-    copied = [c.split()[0] for c in _dockerfile_instructions(final_stage=False)["COPY"] if not c.startswith("--from")]
+    copies = _dockerfile_instructions(final_stage=False)["COPY"]
+    copied = [source for c in copies if not c.flags for source in c.value[:-1]]
+    assert copied
     for source in copied:
         assert not _dockerignored(source.rstrip("/"), patterns), f"the Dockerfile copies {source}, which is ignored"
     migration = sorted(p.relative_to(PROJECT).as_posix() for p in (PROJECT / "zora" / "migrations").glob("*.sql"))[0]
