@@ -12,6 +12,7 @@ import argparse
 import copy
 import ipaddress
 import json
+import os
 import re
 import subprocess
 import sys
@@ -259,6 +260,62 @@ def test_search_attributes_registered_are_the_ones_workflows_use(compose: dict[s
     namespaces = {_environment(s)["TEMPORAL_NAMESPACE"] for s in _zora_services(compose).values()}
     assert namespaces == {_environment(setup)["TEMPORAL_NAMESPACE"]}
     assert _environment(compose["services"]["temporal"])["DEFAULT_NAMESPACE"] in namespaces
+
+
+def _compose_command() -> list[str] | None:
+    """Compose v2 (`docker compose` or a standalone `docker-compose`): `config` needs no engine."""
+    import shutil
+
+    for name, *sub in (["docker", "compose"], ["docker-compose"]):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        command = [path, *sub]
+        found = subprocess.run([*command, "version", "--short"], capture_output=True, text=True, timeout=60)
+        if found.returncode == 0 and found.stdout.strip().lstrip("v").startswith("2."):
+            return command
+    return None
+
+
+def test_compose_itself_reads_the_stack_and_zora_loads_what_it_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compose's own reading: interpolation, .env parsed as Compose parses it, env_file merged under
+    `environment`. Needs only the Compose CLI (no engine), so it runs wherever Docker is installed."""
+    command = _compose_command()
+    if command is None:
+        pytest.skip("no Compose v2 CLI (docker compose / docker-compose) on PATH; the schema checks above still ran")
+    fields = {name.upper() for name in Settings.model_fields}
+    for name in ("docker-compose.yml", "nginx.conf", "Dockerfile"):
+        (tmp_path / name).write_text((PROJECT / name).read_text())
+    (tmp_path / ".env").write_text((PROJECT / ".env.example").read_text() + "POSTGRES_PASSWORD=pw-1_x\n")
+    result = subprocess.run(
+        [*command, "--project-directory", str(tmp_path), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        # The shell's variables win over .env in Compose: keep ours out of it.
+        env={
+            k: v for k, v in os.environ.items() if k not in fields | COMPOSE_VARIABLES and not k.startswith("COMPOSE_")
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)["services"]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # no .env: only what Compose gives
+    for name in ("migrate", "web", "worker"):
+        env = {k: v for k, v in resolved[name]["environment"].items() if v is not None}
+        # What reaches Zora: its settings, plus the password Compose needed (ignored by Zora).
+        assert set(env) - fields == {"POSTGRES_PASSWORD"}, name
+        for key in fields:
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = load_settings()
+        assert settings.database_url == "postgresql://zora:pw-1_x@postgres:5432/zora"
+        assert settings.host == "0.0.0.0" and settings.smtp_host == "mailpit" and settings.log_format == "json"
+    assert resolved["web"]["environment"]["TRUSTED_PROXIES"] == '["172.29.250.10/32"]'
+    assert resolved["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pw-1_x"
 
 
 # --- the image ---------------------------------------------------------------------------------------
