@@ -562,3 +562,122 @@ def test_web_trusts_exactly_the_proxy(compose: dict[str, Any]) -> None:
     assert on_edge == {"web", "proxy"}
     # The web nodes are reached through the proxy only.
     assert "ports" not in services["web"]
+
+
+def _nginx() -> tuple[str, tuple[int, ...]] | None:
+    import shutil
+
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+    if path is None:
+        return None
+    banner = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=30).stderr
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", banner)
+    return (path, tuple(int(n) for n in match.groups())) if match else None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_nginx_passes_a_websocket_handshake_and_the_client_address(tmp_path: Path) -> None:
+    """nginx.conf itself, run by a real nginx in front of a stand-in web node on loopback."""
+    import asyncio
+    import grp
+    import io
+    import signal
+
+    from aiohttp import ClientSession, WSMsgType, web
+
+    found = _nginx()
+    if found is None:
+        pytest.skip("no nginx binary (Debian's package: apt-get install nginx); the config's structure was checked")
+    nginx, version = found
+
+    seen: list[dict[str, str]] = []
+
+    async def socket_io(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await ws.send_str("echo:" + message.data)
+        return ws
+
+    async def anything(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(text=str(len(await request.read())))
+
+    limit = max(
+        Settings.model_fields["file_max_bytes"].default, Settings.model_fields["shopify_webhook_max_bytes"].default
+    )
+    app = web.Application(client_max_size=2 * limit)
+    app.router.add_get("/socket.io/", socket_io)
+    app.router.add_route("*", "/{tail:.*}", anything)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    upstream_port = runner.addresses[0][1]
+
+    port = _free_port()
+    config = NGINX_CONF.read_text().replace("server web:8000", f"server 127.0.0.1:{upstream_port}")
+    config = config.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    if version < (1, 27, 3):  # `resolve` in an upstream came to open-source nginx in 1.27.3
+        config = config.replace(" resolve;", ";")
+    # The image's user and paths do not exist here.
+    group = "nogroup" if "nogroup" in {g.gr_name for g in grp.getgrall()} else "nobody"
+    config = config.replace("user nginx;", f"user nobody {group};" if os.geteuid() == 0 else "")
+    temp = " ".join(
+        f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = config.replace("http {", f"http {{ {temp} access_log {tmp_path / 'access.log'};", 1)
+    (tmp_path / "nginx.conf").write_text(config)
+    process = await asyncio.create_subprocess_exec(
+        nginx,
+        "-p",
+        str(tmp_path),
+        "-c",
+        str(tmp_path / "nginx.conf"),
+        "-e",
+        str(tmp_path / "error.log"),
+        "-g",
+        f"daemon off; pid {tmp_path / 'nginx.pid'};",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    assert process.returncode is None, (await process.stderr.read()).decode() if process.stderr else ""
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                await writer.wait_closed()
+                break
+
+        async with ClientSession() as session:
+            url = f"http://127.0.0.1:{port}"
+            async with session.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket") as ws:
+                await ws.send_str("hello")
+                assert (await ws.receive(timeout=30)).data == "echo:hello"
+            # What the client claims stays on the left; nginx adds the peer it saw, which Zora takes.
+            assert seen[-1]["X-Forwarded-For"] == "127.0.0.1"
+            async with session.post(
+                f"{url}/widget/files", data=io.BytesIO(b"x" * limit), headers={"X-Forwarded-For": "6.6.6.6"}
+            ) as r:
+                assert r.status == 200 and await r.text() == str(limit)
+            assert seen[-1]["X-Forwarded-For"] == "6.6.6.6, 127.0.0.1"
+            assert seen[-1].get("Connection", "") == ""  # keepalive to the web nodes
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGQUIT)
+            async with asyncio.timeout(60):
+                await process.wait()
+        await runner.cleanup()
