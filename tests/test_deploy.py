@@ -1,9 +1,11 @@
 """The container image and the Compose stack, checked without a container engine (none runs here).
 
 docker-compose.yml is validated against the Compose Specification's own JSON schema (the copy that
-the `check-jsonschema` package ships), every variable it gives Zora must be a real setting that
-loads, every command must be a `zora` subcommand that parses, health checks must reach Zora's
-health routes, and nginx must pass websockets and the client's address.
+the `check-jsonschema` package ships), the Dockerfile is read by BuildKit's parser (the `dockerfile`
+package), every variable given to Zora must be a real setting that loads, every command must be a
+`zora` subcommand that parses, health checks must reach Zora's health routes, and nginx must pass
+websockets and the client's address. Where a Compose v2 CLI or nginx is installed, they read the
+files themselves; elsewhere those two tests skip and say so.
 """
 
 from __future__ import annotations
