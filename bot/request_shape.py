@@ -14,23 +14,56 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-# What bolt and Zora's middleware and listeners reach into, by kind: (strings, objects, lists of objects).
-_ENVELOPE = (
-    ("type", "token", "team_id", "api_app_id", "event_id", "enterprise_id", "challenge", "event_context"),
-    ("event",),
-    ("authorizations",),
+# What bolt (its request context, authorization and self-event middleware) and Zora's middleware and
+# listeners reach into, by kind: strings, objects, lists of objects, and string-or-object. One table for
+# the top level of every request (an Events API envelope or an interactivity payload: bolt reads the
+# same keys from both), one for an event.
+_STRINGS = (
+    "type",
+    "token",
+    "team_id",
+    "enterprise_id",
+    "user_id",
+    "channel_id",
+    "api_app_id",
+    "event_id",
+    "challenge",
+    "event_context",
+    "trigger_id",
+    "response_url",
+    "callback_id",
+    "context_team_id",
+    "context_enterprise_id",
+    "function_execution_id",
+    "bot_access_token",
+    "app_installed_team_id",
+)
+_TOP = (
+    _STRINGS,
+    (
+        "event",
+        "team",
+        "user",
+        "channel",
+        "view",
+        "container",
+        "message",
+        "previous_message",
+        "item",
+        "function_data",
+        "assistant_thread",
+    ),
+    ("authorizations", "actions"),
+    (),
 )
 _EVENT = (
-    ("type", "subtype", "user", "channel", "team", "ts", "thread_ts", "text", "bot_id", "event_ts", "tab",
-     "channel_type", "client_msg_id", "deleted_ts", "item_user", "reaction", "parent_user_id"),
-    ("message", "previous_message", "item", "view", "root", "tokens", "bot_profile", "edited"),
+    ("type", "subtype", "ts", "thread_ts", "text", "bot_id", "event_ts", "tab", "channel_type", "client_msg_id",
+     "deleted_ts", "item_user", "reaction", "parent_user_id", "user_team", "source_team"),
+    ("message", "previous_message", "item", "view", "root", "tokens", "bot_profile", "edited", "assistant_thread"),
     ("blocks", "attachments"),
+    # An id in message events, an object in others (user_change, channel_created).
+    ("user", "channel", "team"),
 )  # fmt: skip
-_PAYLOAD = (
-    ("type", "trigger_id", "response_url", "api_app_id", "token", "callback_id"),
-    ("team", "user", "channel", "container", "view", "enterprise", "message"),
-    ("actions", "authorizations"),
-)
 
 
 def malformed(body: bytes, content_type: str) -> str | None:
@@ -44,7 +77,7 @@ def malformed(body: bytes, content_type: str) -> str | None:
             data = json.loads(text)
         except ValueError:
             return "the body is not JSON"
-        problem = _outline(data, "body", _ENVELOPE)
+        problem = _outline(data, "body", _TOP)
         if problem is None and isinstance(data.get("event"), dict):
             problem = _outline(data["event"], "event", _EVENT)
             # A list, whatever its entries: the message listener names malformed file entries to the
@@ -61,22 +94,27 @@ def malformed(body: bytes, content_type: str) -> str | None:
         payload = json.loads(form["payload"][0])
     except ValueError:
         return "payload is not JSON"
-    return _outline(payload, "payload", _PAYLOAD)
+    return _outline(payload, "payload", _TOP)
 
 
 def _outline(data: Any, where: str, rules: tuple[tuple[str, ...], ...]) -> str | None:
     if not isinstance(data, dict):
         return f"{where} must be a JSON object"
-    strings, objects, lists = rules
+    strings, objects, lists, either = rules
     for key in strings:
         if data.get(key) is not None and not isinstance(data[key], str):
             return f"{where}.{key} must be a string"
     for key in objects:
         # Present means an object: bolt reads these as `body.get(key, {}).get(...)`, which a null breaks.
         # Slack sends an Enterprise Grid-less `enterprise` as null.
-        if key in data and not isinstance(data[key], dict) and not (key == "enterprise" and data[key] is None):
+        if key in data and not isinstance(data[key], dict):
             return f"{where}.{key} must be an object"
+    if "enterprise" in data and data["enterprise"] is not None and not isinstance(data["enterprise"], dict):
+        return f"{where}.enterprise must be an object"
     for key in lists:
         if key in data and not (isinstance(data[key], list) and all(isinstance(v, dict) for v in data[key])):
             return f"{where}.{key} must be a list of objects"
+    for key in either:
+        if key in data and not isinstance(data[key], (str, dict)):
+            return f"{where}.{key} must be a string or an object"
     return None
