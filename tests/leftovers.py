@@ -15,19 +15,9 @@ import signal
 from pathlib import Path
 
 from zora import processes
-from zora.processes import ServerProcess
+from zora.processes import ServerProcess, alive
 
 OWNER_FILE = "owner.json"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def record_owner(root: Path, servers: list[tuple[int, str]]) -> None:
@@ -43,7 +33,7 @@ def sweep(parent: Path) -> list[int]:
             owner = json.loads((root / OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # not written yet (a session starting now) or not ours
-        if _alive(int(owner["pytest"])):
+        if alive(int(owner["pytest"])):
             continue
         servers = [
             ServerProcess(name="server", pid=pid, marker=marker, stop_signal=signal.SIGKILL)

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from zora import processes
 from zora.errors import ConfigError
 from zora.models import SEARCH_ATTRIBUTES
-from zora.processes import ServerProcess
+from zora.processes import ServerProcess, alive
 from zora.watchdog import postgres_marker, redis_marker, temporal_marker
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,9 @@ def _forget_dead_handles(pgdata: Path) -> None:
         pids = json.loads(handles.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
-    if alive != pids:
-        handles.write_text(json.dumps(alive))
+    living = [pid for pid in pids if isinstance(pid, int) and alive(pid)]
+    if living != pids:
+        handles.write_text(json.dumps(living))
 
 
 def _forget_dead_redis(dbfile: Path) -> None:
@@ -175,16 +175,6 @@ def _forget_dead_redis(dbfile: Path) -> None:
         running = False
     if not running:
         registry.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _wait_gone(pid: int | None, timeout: float = 10.0) -> bool:

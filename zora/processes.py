@@ -42,6 +42,17 @@ def cmdline(pid: int) -> str:
     return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
 
 
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (of any user: a permission error means it does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def is_running(pid: int, marker: str) -> bool:
     # A zombie has an empty command line: it has stopped, only its exit status is left to collect.
     return pid > 0 and bool(marker) and marker in cmdline(pid)
