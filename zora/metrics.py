@@ -87,12 +87,6 @@ SHOPIFY_API_ERRORS = Counter(
 RATE_LIMITED = Counter(
     "zora_rate_limited_total", "Requests refused by a rate limit, by rule (the RATE_* setting's name).", ["rule"]
 )
-WORKFLOW_FAILURES = Counter(
-    "zora_temporal_failures_total",
-    "Activity attempts and workflow tasks that raised in this worker, by kind (activity, workflow) and type.",
-    ["kind", "type"],
-)
-
 # What an error code from a provider may look like before it becomes a label value; anything else is
 # counted as "other" so a malformed answer cannot mint new series.
 _CODE = re.compile(r"[A-Za-z0-9_.]{1,48}")
