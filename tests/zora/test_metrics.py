@@ -248,3 +248,23 @@ async def test_temporal_sdk_metrics_on_their_own_port(infra: Any) -> None:
                 break
             await asyncio.sleep(0.05)
     assert "temporal_" in text, text[:500]
+
+
+def test_dashboard_and_docs_name_exactly_the_metrics_that_exist() -> None:
+    import re
+    from pathlib import Path
+
+    from prometheus_client import REGISTRY
+
+    root = Path(__file__).resolve().parents[2]
+    ours = {family.name for family in REGISTRY.collect() if family.name.startswith("zora_")}
+    assert len(ours) >= 10
+    dashboard = json.loads((root / "docs" / "grafana-zora.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert exprs and all(p.get("datasource") for p in dashboard["panels"] if p["type"] != "row")
+    used = {re.sub(r"_(bucket|count|sum|total)$", "", n) for e in exprs for n in re.findall(r"\bzora_\w+", e)}
+    # Counters are registered without their _total suffix.
+    assert used == ours
+    docs = (root / "docs" / "operations.md").read_text().split("## Metrics and traces", 1)[1]
+    documented = {re.sub(r"_total$", "", n) for n in re.findall(r"`(zora_\w+)", docs)}
+    assert ours <= documented, ours - documented
