@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from bot.outbound import SlackOutbound, SlackRateLimited
-from zora import metrics, transcript
+from zora import metrics, tracing, transcript
 from zora.logs import conversation_id_var
 from zora.models import ConversationRef, StoredMessage
 
@@ -121,6 +121,7 @@ class FastRelay:
             else:
                 self._lanes.pop(lane.ref.conversation_id, None)
 
+    @tracing.traced("zora.relay")
     async def _deliver(self, ref: ConversationRef, batch: list[StoredMessage]) -> None:
         cid = ref.conversation_id
         try:

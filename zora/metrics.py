@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from zora import tracing
 from zora.settings import Settings
 
 # A `_created` timestamp beside every counter and histogram doubles the series and no dashboard reads it.
@@ -161,6 +162,12 @@ class MeteredWebClient(AsyncWebClient):
     One place for every call (posts, uploads, reactions, views, bolt's own), so no failure is missed."""
 
     async def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> AsyncSlackResponse:
+        if tracing.enabled():
+            with tracing.tracer().start_as_current_span(f"slack {label(api_method)}"):
+                return await self._counted(api_method, *args, **kwargs)
+        return await self._counted(api_method, *args, **kwargs)
+
+    async def _counted(self, api_method: str, *args: Any, **kwargs: Any) -> AsyncSlackResponse:
         try:
             return await super().api_call(api_method, *args, **kwargs)
         except SlackApiError as exc:

@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Traces (zora/tracing.py): off unless the OTLP endpoint is set, e.g. http://otel-collector:4318.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "zora"
 
     @model_validator(mode="before")
     @classmethod

@@ -98,7 +98,7 @@ def _worker(
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "zora.models", "zora.assistant", "pydantic"
+                "zora.models", "zora.assistant", "pydantic", "opentelemetry"
             )
         ),
     )
