@@ -154,3 +154,23 @@ def test_zora_worker_inits_sentry_only_with_a_dsn_and_serves_metrics(
     # The DSN's host is a closed port: events would be dropped, but the client is initialised.
     log, _ = _worker_output({**env, "SENTRY_DSN": "https://public@127.0.0.1:9/1"}, tmp_path, _free_port())
     assert "sentry initialised" in log
+
+
+async def test_zoras_own_worker_reports_a_failed_delivery_with_its_conversation(
+    infra: Any, database_url: str, sentry: list[dict[str, Any]]
+) -> None:
+    from tests.harness import running_zora
+
+    async with running_zora(infra, database_url) as zora:
+        shopper = await zora.shopper()
+        # The fast path fails, then the workflow's first try: Temporal's retry delivers.
+        zora.standin.fail("chat.postMessage", "internal_error", times=2)
+        ack = await shopper.send("Where is my order?")
+        assert ack["ok"]
+        await shopper.wait_for(lambda: any(s["status"] == "delivered" for s in shopper.statuses), timeout=60)
+        rows = await zora.fetch("SELECT conversation_id FROM messages WHERE shop_id = $1", zora.shop_id)
+    sentry_sdk.flush()
+    conversation = str(rows[0]["conversation_id"])
+    reported = [e for e in sentry if e["tags"].get("temporal.kind") == "activity"]
+    assert reported, sentry
+    assert {e["tags"].get("conversation_id") for e in reported} == {conversation}
