@@ -268,3 +268,40 @@ def test_dashboard_and_docs_name_exactly_the_metrics_that_exist() -> None:
     docs = (root / "docs" / "operations.md").read_text().split("## Metrics and traces", 1)[1]
     documented = {re.sub(r"_total$", "", n) for n in re.findall(r"`(zora_\w+)", docs)}
     assert ours <= documented, ours - documented
+
+
+async def test_shopify_errors_from_the_admin_client_against_the_standin() -> None:
+    from tests.shopify.test_admin_client import SHOP, FakeTime
+    from zora.shopify.admin import CUSTOMERS_QUERY, AdminClient
+    from zora.standins.shopify import ShopifyStandIn
+
+    def count(code: str) -> float:
+        return metrics.SHOPIFY_API_ERRORS.labels(code)._value.get()
+
+    codes = ("THROTTLED", "http_429", "http_503")
+    before = {code: count(code) for code in codes}
+    clock = FakeTime()
+    standin = ShopifyStandIn(api_key="k", api_secret="s", bucket_size=100, restore_rate=10, clock=clock.clock)
+    await standin.start()
+    standin.add_customer(SHOP, "Ann", "Doe", "ann@example.com")
+    try:
+        async with aiohttp.ClientSession() as http:
+            admin = AdminClient(
+                http,
+                shop=SHOP,
+                token=standin.issue_token(SHOP),
+                api_version="2026-04",
+                base_url=standin.base_url,
+                sleep=clock.sleep,
+                clock=clock.clock,
+            )
+            variables = {"first": 1, "after": None, "query": None}
+            standin.throttle_next(1)
+            await admin.execute(CUSTOMERS_QUERY, variables)
+            standin.fail_next(429, retry_after=1)
+            await admin.execute(CUSTOMERS_QUERY, variables)
+            standin.fail_next(503, count=2)
+            await admin.execute(CUSTOMERS_QUERY, variables)
+    finally:
+        await standin.stop()
+    assert {code: count(code) - before[code] for code in codes} == {"THROTTLED": 1, "http_429": 1, "http_503": 2}
