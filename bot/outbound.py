@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.card import load_card, redraw_card, render
-from zora import transcript
+from zora import metrics, transcript
 from zora.errors import ZoraError
 from zora.files import file_url, human_size
 from zora.http import client_session
@@ -127,6 +127,7 @@ class SlackOutbound:
                 # Slack has it: from here on it must never be posted again, whatever fails next.
                 remaining.remove(message.seq)
                 delivered.append(message.seq)
+                metrics.SLACK_POSTS.inc()
                 in_flight = None
                 await self._record_delivered(ref, thread, message.seq, ts)
                 if len(delivered) == 1:

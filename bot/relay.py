@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from bot.outbound import SlackOutbound, SlackRateLimited
-from zora import transcript
+from zora import metrics, tracing, transcript
 from zora.logs import conversation_id_var
 from zora.models import ConversationRef, StoredMessage
 
@@ -121,6 +121,7 @@ class FastRelay:
             else:
                 self._lanes.pop(lane.ref.conversation_id, None)
 
+    @tracing.traced("zora.relay")
     async def _deliver(self, ref: ConversationRef, batch: list[StoredMessage]) -> None:
         cid = ref.conversation_id
         try:
@@ -138,6 +139,7 @@ class FastRelay:
             # No overall timeout around the post: cancelling a chat.postMessage that Slack may have
             # accepted would make its message look unposted (the client's own timeout still applies).
             result = await self.outbound.post(ref, batch)
+            metrics.observe_relay(batch, result.delivered)
             if result.undelivered:
                 self._clear.pop(cid, None)
             if result.skipped:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from webhooks.dispatch import WorkflowStarter
 from webhooks.topics import IGNORED_TOPICS, TOPIC_HANDLERS, shop_mismatch
+from zora import metrics
 from zora.limits import RateLimited
 from zora.services import Services
 from zora.shopify import install
@@ -64,7 +65,7 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
         return install.InstallDeps(settings=svc.settings, pool=svc.pool, redis=svc.redis, temporal=svc.temporal)
 
     async def webhook(request: web.Request) -> web.Response:
-        return await receive(request, request.app[services_key], request.app[STARTER])
+        return await metrics.observe_webhook(receive(request, request.app[services_key], request.app[STARTER]))
 
     async def begin(request: web.Request) -> web.StreamResponse:
         return await install.begin_install(request, deps(request))

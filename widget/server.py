@@ -25,7 +25,7 @@ from widget import receipts
 from widget.emitter import NAMESPACE, close_shopper_sockets, conversation_room
 from zora import files as zfiles
 from zora import identity as zid
-from zora import transcript
+from zora import metrics, tracing, transcript
 from zora.addresses import parse_address
 from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
@@ -309,6 +309,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.save_session(sid, {"identity": identity, "address": address})
         await self.enter_room(sid, conversation_room(identity.conversation_id))
         self._present[sid] = identity.conversation_id
+        metrics.SOCKETS_CONNECTED.inc()
         try:
             await self.presence.join(identity.conversation_id, sid)
         except Exception:
@@ -319,6 +320,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conversation_id = self._present.pop(sid, None)
         if conversation_id is None:
             return
+        metrics.SOCKETS_CONNECTED.dec()
         try:
             identity = await self._identity(sid)
             with contextlib.suppress(Exception):
@@ -476,7 +478,9 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("could not send the confirmation email")
 
+    @tracing.traced("zora.shopper_message")
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        metrics.SHOPPER_MESSAGES.labels("received").inc()
         async with self._locks.hold(sid):
             identity = await self._identity(sid)
             try:
@@ -518,6 +522,8 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     # Only the card's "Storefront" line is missing; the message is stored and goes on.
                     log.exception("could not store where the conversation started")
             await self.emitter.emit("message", transcript.wire(stored.message), identity.conversation_id)
+            metrics.SHOPPER_MESSAGES.labels("stored").inc()
+            await tracing.remember(self.services.redis, identity.conversation_id)
             self.relay.submit(ref, stored.message)
             if stored.conversation_created or stored.reopened:
                 # Its lifecycle owner (the workflow) starts alongside, off the shopper's path.

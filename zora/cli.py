@@ -108,6 +108,8 @@ def _setup(settings: Settings) -> None:
 def _run_web(settings: Settings, port: int | None) -> None:
     from aiohttp import web
 
+    from zora.metrics import start_process_metrics
+    from zora.tracing import setup_tracing
     from zora.web import create_app
 
     settings.require(
@@ -119,18 +121,24 @@ def _run_web(settings: Settings, port: int | None) -> None:
         "slack_signing_secret",
     )
     _setup(settings)
+    start_process_metrics(settings)
+    setup_tracing(settings)
     web.run_app(create_app(settings), host=settings.host, port=port or settings.port, print=None)
 
 
 async def _run_worker(settings: Settings) -> None:
     from widget.emitter import ShopperEmitter
+    from zora.metrics import start_process_metrics
     from zora.services import open_services
     from zora.temporal import ensure_sweep_schedule
+    from zora.tracing import setup_tracing
     from zora.worker import build_worker
 
     # ZORA_SECRET_KEY: the worker opens the stored Shopify access tokens (reconciliation, write-back).
     settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token", "zora_secret_key")
     assert settings.redis_url
+    start_process_metrics(settings)
+    setup_tracing(settings)
     async with open_services(settings) as services:
         emitter = ShopperEmitter.from_settings(settings)
         try:

@@ -3,9 +3,15 @@ Zora's token, and is every shop's Slack channel working (with messages waiting i
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from zora.services import open_services
 from zora.settings import Settings
@@ -20,6 +26,9 @@ async def doctor(settings: Settings, out: Any = print) -> int:
         for name, result in (await readiness(services)).items():
             out(f"  {name:<10} {result}")
             problems += result != "ok"
+        workers = await polling_workers(services.temporal, settings.temporal_task_queue)
+        out(f"  {'workers':<10} {workers}")
+        problems += not workers.startswith("ok")
         try:
             auth = await services.slack.auth_test()
             granted = {s.strip() for s in str(auth.headers.get("x-oauth-scopes", "")).split(",") if s.strip()}
@@ -65,6 +74,42 @@ async def doctor(settings: Settings, out: Any = print) -> int:
             out(f"    -> {hint}")
     out("all good" if problems == 0 else f"{problems} problem(s) found")
     return 0 if problems == 0 else 1
+
+
+# Temporal lists a poller for minutes after its last poll; a live worker polls again at least every
+# ~70 s (the long poll's length), so one not seen for this long is gone.
+POLLER_FRESH = timedelta(minutes=2)
+
+
+async def polling_workers(client: Client, task_queue: str, *, recheck_after: float = 1.0) -> str:
+    """`ok (...)` when workers poll the task queue for both workflow and activity tasks, else what is
+    missing. A worker that has just started may not have polled yet: asked once more after a second."""
+    kinds = {"workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY}
+    counts: dict[str, int] = {}
+    for attempt in range(2):
+        try:
+            for name, kind in kinds.items():
+                described = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
+                    )
+                )
+                since = datetime.now(UTC) - POLLER_FRESH
+                counts[name] = sum(
+                    1 for poller in described.pollers if poller.last_access_time.ToDatetime(tzinfo=UTC) >= since
+                )
+        except Exception as exc:
+            return f"error: could not describe task queue {task_queue}: {type(exc).__name__}: {exc}"[:300]
+        if all(counts.values()) or attempt == 1:
+            break
+        await asyncio.sleep(recheck_after)
+    if all(counts.values()):
+        return f"ok ({counts['workflow']} worker(s) polling task queue {task_queue})"
+    missing = " and ".join(name for name, count in counts.items() if not count)
+    return (
+        f"NO WORKER is polling task queue {task_queue} for {missing} tasks — start `zora worker` with"
+        " TEMPORAL_TASK_QUEUE and TEMPORAL_NAMESPACE as the web's; until then messages wait in PostgreSQL"
+    )
 
 
 def _hint(error: str) -> str:

@@ -23,6 +23,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from zora import metrics
 from zora.errors import ZoraError
 from zora.settings import RATE_SETTINGS, Settings
 
@@ -115,6 +116,7 @@ class Limiter:
                 continue
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             log.info("rate limit %s reached for %s", rule, subject)
+            metrics.RATE_LIMITED.labels(rule).inc()
             raise RateLimited(rule, retry_after)
 
     @contextlib.asynccontextmanager
@@ -134,6 +136,7 @@ class Limiter:
             return
         if int(total) > cap:
             await self._release(key, amount)
+            metrics.RATE_LIMITED.labels("in_flight").inc()
             raise RateLimited("in_flight", IN_FLIGHT_RETRY_SECONDS)
         try:
             yield

@@ -17,6 +17,7 @@ from zora import db
 from zora.errors import ConfigError
 from zora.http import SLACK_TIMEOUT_SECONDS
 from zora.limits import Limiter
+from zora.metrics import MeteredWebClient
 from zora.settings import Settings
 from zora.temporal import connect
 
@@ -35,7 +36,7 @@ class Services:
 def slack_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     # No retry handlers: Temporal owns retries of Slack calls (429 -> next_retry_delay).
-    return AsyncWebClient(
+    return MeteredWebClient(
         token=token, base_url=settings.slack_api_url, retry_handlers=[], timeout=SLACK_TIMEOUT_SECONDS
     )
 

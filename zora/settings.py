@@ -168,6 +168,17 @@ class Settings(BaseSettings):
     # One model call (a whole streamed answer) may take this long before it is abandoned and retried.
     openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
 
+    # Metrics (zora/metrics.py, docs/operations.md "Metrics and traces"). The web app's GET /metrics wants
+    # `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only in `zora dev`. METRICS_PORT opens a
+    # separate plain endpoint (web and worker) on METRICS_HOST; TEMPORAL_METRICS_PORT the Temporal SDK's own.
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Traces (zora/tracing.py): off unless the OTLP endpoint is set, e.g. http://otel-collector:4318.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "zora"
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, data: Any) -> Any:

@@ -30,6 +30,7 @@ from zora.models import (
     SweepRequest,
     conversation_workflow_id,
 )
+from zora.tracing import temporal_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,12 @@ SWEEP_SCHEDULE_ID = "zora-sweep-undelivered"
 
 async def connect(address: str, namespace: str, *, tls: bool | TLSConfig = False, api_key: str | None = None) -> Client:
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, tls=tls, api_key=api_key
+        address,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=api_key,
+        interceptors=temporal_interceptors(),
     )
 
 

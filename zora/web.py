@@ -29,6 +29,7 @@ from widget.server import (
     upload_handler,
 )
 from zora.errors import ConfigError
+from zora.metrics import metrics_handler
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
 from zora.services import Services, open_services, redis_timeouts
 from zora.settings import Settings
@@ -209,6 +210,7 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
         app.router.add_get("/demo", demo)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler(settings, dev=dev))
     add_shopify_routes(app, SERVICES)
     return app
 

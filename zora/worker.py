@@ -24,6 +24,7 @@ from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
 from zora.models import ConversationConfig
+from zora.sentry_temporal import SentryInterceptor
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
 
@@ -92,10 +93,12 @@ def _worker(
             *llm.all(),
             *AssistantToolActivities(services.pool).all(),
         ],
+        # Activity and workflow failures to Sentry, with their conversation (when SENTRY_DSN is set).
+        interceptors=[SentryInterceptor()],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "zora.models", "zora.assistant", "pydantic"
+                "zora.models", "zora.assistant", "pydantic", "opentelemetry"
             )
         ),
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from zora import metrics
 from zora.errors import ZoraError
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ class AdminClient:
             await self._wait(self.bucket.wait_for(expected, self._clock()))
             try:
                 status, headers, body = await self._post(query, variables)
+                metrics.shopify_answer(status, body)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                metrics.SHOPIFY_API_ERRORS.labels("unavailable").inc()
                 last_error = ShopifyUnavailable(f"{type(exc).__name__}: {exc}")
                 await self._wait(_backoff(attempt))
                 continue

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 
 from bot.deps import BotDeps
-from zora import transcript
+from zora import metrics, tracing, transcript
 from zora.files import FileRejected, check_declared, push_files, refused_note
 from zora.logs import conversation_id_var
 from zora.models import AgentAction, Author, ConversationRef, FilesShared
@@ -119,6 +119,8 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
         return False  # deleted in Slack meanwhile
     if stored is not None:
         await deps.emitter.emit("message", transcript.wire(message), ctx.ref.conversation_id)
+        metrics.AGENT_REPLIES.inc()
+        await tracing.agent_reply(deps.redis, ctx.ref.conversation_id, message.created_at)
     log.info("agent reply stored", extra={"seq": message.seq, "slack_ts": event["ts"], "repeat": stored is None})
     if deps.delivery is not None:
         # One Redis read when the shopper is connected; a workflow only for shoppers who left.
