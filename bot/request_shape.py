@@ -105,9 +105,10 @@ def _outline(data: Any, where: str, rules: tuple[tuple[str, ...], ...]) -> str |
         if data.get(key) is not None and not isinstance(data[key], str):
             return f"{where}.{key} must be a string"
     for key in objects:
-        # Present means an object: bolt reads these as `body.get(key, {}).get(...)`, which a null breaks.
-        # Slack sends an Enterprise Grid-less `enterprise` as null.
-        if key in data and not isinstance(data[key], dict):
+        # An object or null (Slack sends `team`, `enterprise`, `channel` as null in some payloads), except
+        # `event`: bolt reads it as `body.get("event", {}).get(...)`, which a null breaks.
+        value = data.get(key)
+        if key in data and not isinstance(value, dict) and (value is not None or key == "event"):
             return f"{where}.{key} must be an object"
     if "enterprise" in data and data["enterprise"] is not None and not isinstance(data["enterprise"], dict):
         return f"{where}.enterprise must be an object"

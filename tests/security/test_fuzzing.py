@@ -284,3 +284,11 @@ def test_an_interactivity_payload_with_a_null_event_is_refused_by_the_outline() 
 
     body = f"payload={quote(json.dumps({'type': 'block_actions', 'event': None}))}".encode()
     assert malformed(body, "application/x-www-form-urlencoded") == "payload.event must be an object"
+
+
+def test_null_team_user_and_channel_in_a_payload_pass_as_slack_sends_them() -> None:
+    # Org-wide installs and some surfaces send these as null; bolt handles that, so the outline must too.
+    from bot.request_shape import malformed
+
+    payload = {"type": "block_actions", "team": None, "enterprise": None, "channel": None, "user": {"id": "U1"}}
+    assert malformed(f"payload={quote(json.dumps(payload))}".encode(), "application/x-www-form-urlencoded") is None
