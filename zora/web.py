@@ -28,6 +28,7 @@ from widget.server import (
     static_file,
     upload_handler,
 )
+from zora.admin import add_routes as add_admin_routes
 from zora.errors import ConfigError
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
 from zora.services import Services, open_services, redis_timeouts
@@ -210,6 +211,7 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     add_shopify_routes(app, SERVICES)
+    add_admin_routes(app, SERVICES)
     return app
 
 
