@@ -221,14 +221,14 @@ class AdminApi:
                 caller.shop_id,
                 version,
                 caller.user,
-                json.dumps(_loads(row["settings"])),
-                json.dumps(stored),
+                _loads(row["settings"]),
+                stored,
                 restored_from,
             )
             await conn.execute(
                 "UPDATE shops SET settings = $2::jsonb, settings_version = $3 WHERE id = $1",
                 caller.shop_id,
-                json.dumps(stored),
+                stored,
                 version,
             )
         log.info("settings of %s saved as version %s by %s", caller.shop, version, caller.user)
