@@ -319,3 +319,34 @@ async def test_a_saved_change_reaches_a_running_conversation(sz: ShopifyZora) ->
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], ";; yes it is") == 200
     await shopper.wait_for(lambda: any(m["body"] == ";; yes it is" for m in shopper.agent_messages()))
     assert all("check the box" not in m["body"] for m in shopper.agent_messages())
+
+
+async def test_a_run_that_missed_the_signal_takes_the_change_at_its_next_tick(sz: ShopifyZora) -> None:
+    """Settings written without a signal (a signal lost while Temporal was unreachable): the tick,
+    which reads the shop's settings anyway, brings the carried choices up to date."""
+    zora = sz.zora
+    # Reminders due within seconds make the workflow tick every second.
+    await zora.fetch(
+        "UPDATE shops SET settings = $2 WHERE id = $1",
+        sz.shop_id,
+        {"reminder_minutes": 0.02, "reminder_mention": "here"},
+    )
+    session = await zora.session()
+    shopper = await zora.shopper(session["token"])
+    assert (await shopper.send("Hello?"))["ok"]
+    cid = session["conversation_id"]
+    await zora.workflow_run_id(cid)
+    handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
+    assert (await handle.query("snapshot", result_type=ConversationState)).transcript_on_resolve is False
+    await zora.fetch(
+        "UPDATE shops SET settings = settings || $2 WHERE id = $1", sz.shop_id, {"transcript_on_resolve": True}
+    )
+    try:
+        for _ in range(400):
+            if (await handle.query("snapshot", result_type=ConversationState)).transcript_on_resolve:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the tick never refreshed the shop's choices")
+    finally:
+        await zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
