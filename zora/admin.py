@@ -76,11 +76,32 @@ def _unknown_keys(raw: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
+def _nul_characters(value: Any, path: str = "") -> dict[str, str]:
+    """PostgreSQL's jsonb cannot hold a NUL character: refused per field rather than failing the save."""
+    if isinstance(value, str):
+        return {path or "settings": "must not contain NUL characters"} if "\x00" in value else {}
+    found: dict[str, str] = {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            found[where] = "must not contain NUL characters"
+        found.update(_nul_characters(inner, where))
+    return found
+
+
+def _version(value: Any) -> int | None:
+    """A version number from a request body (a JSON integer in PostgreSQL's integer range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        return None
+    return value
+
+
 def validate_for_storage(raw: Any) -> tuple[ShopSettings | None, dict[str, str]]:
     """The settings a merchant sent, or the errors per field (nothing is stored then)."""
     if not isinstance(raw, dict):
         return None, {"settings": "must be an object of settings"}
-    if errors := _unknown_keys(raw):
+    if errors := _unknown_keys(raw) or _nul_characters(raw):
         return None, errors
     try:
         return ShopSettings.model_validate(raw), {}
@@ -167,37 +188,36 @@ class AdminApi:
     async def put_settings(self, request: web.Request) -> web.Response:
         caller = await self._caller(request)
         body = await _json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("version"), int):
+        version = _version(body.get("version")) if isinstance(body, dict) else None
+        if not isinstance(body, dict) or version is None:
             return _error(400, "bad_request", 'send {"version": <the version you edited>, "settings": {...}}')
         new, errors = validate_for_storage(body.get("settings"))
         if new is None:
             return web.json_response({"errors": errors}, status=422)
-        return await self._save(caller, body["version"], new, restored_from=None)
+        return await self._save(caller, version, new, restored_from=None)
 
     async def undo(self, request: web.Request) -> web.Response:
         """Undo change `undo` (a history version): the settings go back to what they were before it,
         as a new change of their own (so an undo can be undone too)."""
         caller = await self._caller(request)
         body = await _json_body(request)
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("version"), int)
-            or not isinstance(body.get("undo"), int)
-        ):
+        version = _version(body.get("version")) if isinstance(body, dict) else None
+        undo = _version(body.get("undo")) if isinstance(body, dict) else None
+        if version is None or undo is None:
             return _error(400, "bad_request", 'send {"version": <the current version>, "undo": <a history version>}')
         async with self.services.pool.acquire() as conn:
             old = await conn.fetchval(
                 "SELECT old_settings FROM shop_settings_history WHERE shop_id = $1 AND version = $2",
                 caller.shop_id,
-                body["undo"],
+                undo,
             )
         if old is None:
-            return _error(404, "not_found", f"there is no change {body['undo']} to undo")
+            return _error(404, "not_found", f"there is no change {undo} to undo")
         restored, errors = validate_for_storage(_loads(old))
         if restored is None:
             # Settings this release no longer accepts: the merchant fixes them through the form instead.
             return web.json_response({"errors": errors}, status=422)
-        return await self._save(caller, body["version"], restored, restored_from=body["undo"] - 1)
+        return await self._save(caller, version, restored, restored_from=undo - 1)
 
     async def _save(
         self, caller: AdminCaller, expected: int, new: ShopSettings, *, restored_from: int | None

@@ -12,10 +12,14 @@ from typing import Any
 
 import jwt
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from tests.harness import CHANNEL
 from tests.shopify.harness import API_KEY, API_SECRET, ShopifyZora, running_shopify
 from zora.models import ConversationState, conversation_workflow_id
+from zora.shop_settings import ShopSettings
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +186,21 @@ async def test_malformed_bodies_are_refused(sz: ShopifyZora) -> None:
     for body in ({"settings": {}}, {"version": "1", "settings": {}}, [1, 2]):
         status, _ = await call(sz, "PUT", "settings", body)
         assert status == 400
+    for body in ({"version": True, "settings": {}}, {"version": 2**40, "settings": {}}):
+        status, _ = await call(sz, "PUT", "settings", body)
+        assert status == 400
+    status, _ = await call(sz, "POST", "settings/undo", {"version": before[1], "undo": 2**40})
+    assert status == 400
     status, answer = await call(sz, "PUT", "settings", {"version": before[1], "settings": "nope"})
     assert status == 422 and answer["errors"] == {"settings": "must be an object of settings"}
+    # PostgreSQL's jsonb cannot hold NUL: refused by field, not a failed save.
+    nul = {"note_prefix": "\x00;", "greetings": {"fr": "Bon\x00jour"}}
+    status, answer = await call(sz, "PUT", "settings", {"version": before[1], "settings": nul})
+    assert status == 422
+    assert answer["errors"] == {
+        "note_prefix": "must not contain NUL characters",
+        "greetings.fr": "must not contain NUL characters",
+    }
     assert await stored(sz) == before
 
 
@@ -350,3 +367,41 @@ async def test_a_run_that_missed_the_signal_takes_the_change_at_its_next_tick(sz
             raise AssertionError("the tick never refreshed the shop's choices")
     finally:
         await zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
+
+
+# Hypothesis through the real server with a valid token: whatever a caller sends, no 5xx, no stack
+# trace, and nothing stored unless the answer is 200.
+
+_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(["\x00", "UTC", "S0ABC", "here", "09:00", "a" * 5000])
+)
+_keys = st.sampled_from([*ShopSettings.model_fields, "assistant", "mon", "default", "x\x00"]) | st.text(max_size=8)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=5),
+    max_leaves=12,
+)
+_bodies = st.dictionaries(st.sampled_from(["version", "settings", "undo"]), _values, max_size=3) | _values
+
+
+@fuzz_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method_path=st.sampled_from([("PUT", "settings"), ("POST", "settings/undo")]), body=_bodies)
+async def test_the_admin_api_refuses_garbage_cleanly(sz: ShopifyZora, method_path: tuple[str, str], body: Any) -> None:
+    before = await stored(sz)
+    method, path = method_path
+    async with sz.zora.http.request(
+        method,
+        f"{sz.zora.base_url}/admin/api/{path}",
+        data=json.dumps(body, allow_nan=True),
+        headers={"Authorization": f"Bearer {token(sz.shop)}", "Content-Type": "application/json"},
+    ) as resp:
+        status, text = resp.status, await resp.text()
+    assert status < 500, text[:300]
+    assert "Traceback" not in text
+    if status != 200:
+        assert await stored(sz) == before
