@@ -332,9 +332,10 @@ def admin_page(services: Services, shop: str) -> web.Response:
     ancestors = ["https://admin.shopify.com"]
     if shop:
         ancestors.append(f"https://{shop}")
-    if settings.shopify_admin_base_url:
-        # zora dev's stand-in admin frame (zora/standins/shopify.py).
-        parts = urlsplit(settings.shopify_admin_base_url)
+    parts = urlsplit(settings.shopify_admin_base_url or "")
+    if parts.netloc and "{" not in parts.netloc:
+        # A fixed admin host: zora dev's stand-in admin frame (zora/standins/shopify.py). In production the
+        # base URL is per shop (https://{shop}), already listed above.
         ancestors.append(f"{parts.scheme}://{parts.netloc}")
     return web.Response(
         text=text,

@@ -126,6 +126,25 @@ async def test_a_shop_that_uninstalled_is_refused(sz: ShopifyZora) -> None:
     assert (await call(sz, "GET", "settings"))[0] == 200
 
 
+async def test_a_token_acts_for_its_own_shop_only(sz: ShopifyZora) -> None:
+    other = _other_shop()
+    other_id = await sz.zora.fetch(
+        "INSERT INTO shops (domain, name, settings) VALUES ($1, 'Other', $2) RETURNING id", other, {"note_prefix": "%%"}
+    )
+    before = await stored(sz)
+    status, answer = await call(sz, "GET", "settings", bearer=token(other))
+    assert status == 200 and answer["shop"] == other and answer["settings"]["note_prefix"] == "%%"
+    status, answer = await call(
+        sz, "PUT", "settings", {"version": 0, "settings": {"note_prefix": "&&"}}, bearer=token(other)
+    )
+    assert status == 200
+    assert await stored(sz) == before
+    rows = await sz.fetch("SELECT settings FROM shops WHERE id = $1", other_id[0]["id"])
+    assert rows[0]["settings"] == {"note_prefix": "&&"}
+    status, history = await call(sz, "GET", "settings/history")
+    assert all(change["new"].get("note_prefix") != "&&" for change in history["changes"])
+
+
 async def test_get_gives_every_setting_with_its_default(sz: ShopifyZora) -> None:
     answer = await current(sz)
     assert answer["shop"] == sz.shop
@@ -298,6 +317,9 @@ async def test_the_page_is_served_with_app_bridge_first_and_framing_limited(sz: 
     assert "https://cdn.shopify.com/shopifycloud/polaris.js" in head
     assert csp.startswith("frame-ancestors https://admin.shopify.com ")
     assert f"https://{sz.shop}" in csp.split()
+    # Without a valid shop, only Shopify admin itself (and the test's stand-in) may frame it.
+    async with sz.zora.http.get(f"{sz.zora.base_url}/admin?shop=evil.example.com") as resp:
+        assert "evil.example.com" not in resp.headers["Content-Security-Policy"]
 
 
 async def test_a_saved_change_reaches_a_running_conversation(sz: ShopifyZora) -> None:
