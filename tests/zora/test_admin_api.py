@@ -427,3 +427,13 @@ async def test_the_admin_api_refuses_garbage_cleanly(sz: ShopifyZora, method_pat
     assert "Traceback" not in text
     if status != 200:
         assert await stored(sz) == before
+
+
+async def test_settings_stored_invalid_by_hand_open_with_defaults_and_say_what_was_wrong(sz: ShopifyZora) -> None:
+    await sz.zora.fetch("UPDATE shops SET settings = $2 WHERE id = $1", sz.shop_id, {"reminder_minutes": -1})
+    try:
+        answer = await current(sz)
+        assert answer["settings"]["reminder_minutes"] == 15
+        assert "greater than or equal to 0" in answer["stored_errors"]["reminder_minutes"]
+    finally:
+        await sz.zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
