@@ -1,0 +1,35 @@
+"""The settings page without a server: docs/settings.md names every shop setting; who may frame the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zora.shop_settings import AssistantSettings, ShopSettings
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+
+
+def test_every_shop_setting_is_documented() -> None:
+    text = DOC.read_text()
+    names = [name for name in ShopSettings.model_fields if name != "assistant"]
+    names += [f"assistant.{name}" for name in AssistantSettings.model_fields]
+    missing = [name for name in names if f"| `{name}` |" not in text]
+    assert not missing, f"docs/settings.md does not describe: {missing}"
+
+
+def test_the_page_may_be_framed_by_shopify_admin_and_the_shop_only() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from zora.admin import admin_page
+    from zora.settings import Settings
+
+    def policy(**overrides: Any) -> str:
+        settings = Settings(_env_file=None, shopify_api_key="key", **overrides)  # type: ignore[call-arg]
+        page = admin_page(SimpleNamespace(settings=settings), "a-shop.myshopify.com")  # type: ignore[arg-type]
+        return page.headers["Content-Security-Policy"]
+
+    # Production: the admin base URL is per shop, and adds nothing.
+    assert policy() == "frame-ancestors https://admin.shopify.com https://a-shop.myshopify.com"
+    # zora dev: the stand-in admin frame's origin.
+    assert policy(shopify_admin_base_url="http://127.0.0.1:8091/shops/{shop}").endswith(" http://127.0.0.1:8091")
