@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+from zora.admin import admin_page
+from zora.settings import Settings
 from zora.shop_settings import AssistantSettings, ShopSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
@@ -18,12 +22,6 @@ def test_every_shop_setting_is_documented() -> None:
 
 
 def test_the_page_may_be_framed_by_shopify_admin_and_the_shop_only() -> None:
-    from types import SimpleNamespace
-    from typing import Any
-
-    from zora.admin import admin_page
-    from zora.settings import Settings
-
     def policy(**overrides: Any) -> str:
         settings = Settings(_env_file=None, shopify_api_key="key", **overrides)  # type: ignore[call-arg]
         page = admin_page(SimpleNamespace(settings=settings), "a-shop.myshopify.com")  # type: ignore[arg-type]
