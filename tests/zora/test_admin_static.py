@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 from zora.admin import admin_page
 from zora.settings import Settings
 from zora.shop_settings import AssistantSettings, ShopSettings
+from zora.web import create_app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
@@ -31,3 +34,11 @@ def test_the_page_may_be_framed_by_shopify_admin_and_the_shop_only() -> None:
     assert policy() == "frame-ancestors https://admin.shopify.com https://a-shop.myshopify.com"
     # zora dev: the stand-in admin frame's origin.
     assert policy(shopify_admin_base_url="http://127.0.0.1:8091/shops/{shop}").endswith(" http://127.0.0.1:8091")
+
+
+def test_the_apps_application_url_is_the_settings_page() -> None:
+    config = tomllib.loads((DOC.parents[1] / "shopify.app.toml").read_text())
+    path = urlsplit(config["application_url"]).path
+    app = create_app(Settings(_env_file=None, redis_url="redis://127.0.0.1:1/0"))  # type: ignore[call-arg]
+    served = {route.resource.canonical for route in app.router.routes() if route.resource is not None}
+    assert path == "/admin" and path in served
