@@ -19,7 +19,7 @@ from typing import Any
 
 from playwright.async_api import async_playwright
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS
+from bench.widget import CHROMIUM, FLAGS
 
 OBSERVE = """
 window.__lcp = 0; window.__cls = 0; window.__inp = 0;
@@ -35,7 +35,7 @@ new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.ha
 async def measure(url: str, loads: int) -> list[tuple[float, float, float]]:
     results: list[tuple[float, float, float]] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
             for _ in range(loads):
                 context = await browser.new_context(viewport={"width": 1280, "height": 900})
