@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
-from tests.harness import CHANNEL
+from tests.harness import AGENT, CHANNEL
 from tests.shopify.harness import API_KEY, API_SECRET, ShopifyZora, running_shopify
 from zora.models import ConversationState, conversation_workflow_id
 from zora.shop_settings import ShopSettings
@@ -437,3 +437,25 @@ async def test_settings_stored_invalid_by_hand_open_with_defaults_and_say_what_w
         assert "greater than or equal to 0" in answer["stored_errors"]["reminder_minutes"]
     finally:
         await sz.zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
+
+
+async def test_turning_auto_assign_on_assigns_the_open_conversations_waiting_for_an_agent(sz: ShopifyZora) -> None:
+    zora = sz.zora
+    session = await zora.session()
+    shopper = await zora.shopper(session["token"])
+    assert (await shopper.send("Anyone there?"))["ok"]
+    cid = session["conversation_id"]
+    await zora.workflow_run_id(cid)
+    base = await current(sz)
+    changed = {**base["settings"], "auto_assign": True, "assign_agents": [AGENT]}
+    status, _ = await call(sz, "PUT", "settings", {"version": base["version"], "settings": changed})
+    assert status == 200
+    try:
+        for _ in range(400):
+            rows = await zora.fetch("SELECT status, assignee FROM conversations WHERE id = $1::uuid", cid)
+            if rows[0]["assignee"] is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert dict(rows[0]) == {"status": "assigned", "assignee": AGENT}
+    finally:
+        await zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
