@@ -126,7 +126,13 @@ class ConversationActivities:
             if replied is None or replied < auto_at:
                 answer_by = auto_at + timedelta(minutes=settings.answer_within_minutes)
                 if now >= answer_by:
-                    return TickResult(closed=False, next_wake=now, unanswered_assignee=conv["assignee"])
+                    return TickResult(
+                        closed=False,
+                        next_wake=now,
+                        unanswered_assignee=conv["assignee"],
+                        auto_assign=settings.auto_assign,
+                        transcript_on_resolve=settings.transcript_on_resolve,
+                    )
                 wakes.append(answer_by)
         if conv["status"] in ("open", "assigned"):
             # A shopper may start a new wait at any moment without waking the workflow: look again soon.
@@ -134,7 +140,12 @@ class ConversationActivities:
                 timedelta(seconds=60), max(timedelta(seconds=1), timedelta(minutes=settings.reminder_minutes) / 2)
             )
             wakes.append(now + poll)
-        return TickResult(closed=False, next_wake=min(wakes))
+        return TickResult(
+            closed=False,
+            next_wake=min(wakes),
+            auto_assign=settings.auto_assign,
+            transcript_on_resolve=settings.transcript_on_resolve,
+        )
 
     async def _close_idle(self, ref: ConversationRef, last_activity: datetime, settings: ShopSettings) -> bool:
         async with self.pool.acquire() as conn:

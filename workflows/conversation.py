@@ -38,6 +38,7 @@ from zora.models import (
     PickAgent,
     PostResult,
     PostToSlack,
+    SettingsChanged,
     Tick,
     TickResult,
 )
@@ -218,6 +219,20 @@ class ConversationWorkflow:
             self._copying = False
 
     @workflow.signal
+    async def settings_changed(self, change: SettingsChanged) -> None:
+        """The merchant saved the shop's settings: the choices this run carries take effect now."""
+        self._note_suggestion()
+        await workflow.wait_condition(lambda: self._loaded)
+        self._take_choices(change.auto_assign, change.transcript_on_resolve)
+        await self._auto_assign()
+
+    def _take_choices(self, auto_assign: bool | None, transcript_on_resolve: bool | None) -> None:
+        if auto_assign is not None:
+            self.state.auto_assign = auto_assign
+        if transcript_on_resolve is not None:
+            self.state.transcript_on_resolve = transcript_on_resolve
+
+    @workflow.signal
     def close(self, request: CloseRequest) -> None:
         self.close_reason = request.reason
 
@@ -244,6 +259,8 @@ class ConversationWorkflow:
                 )
             except TimeoutError:
                 tick = await _local("tick", Tick(ref=self.ref, idle_seconds=self.config.idle_close_seconds), TickResult)
+                # A settings change whose signal was lost still arrives (no new command: replays unchanged).
+                self._take_choices(tick.auto_assign, tick.transcript_on_resolve)
                 if tick.closed and not self.state.deliveries:
                     await self._change("closed", self.state.assignee)
                     await workflow.wait_condition(lambda: not self._copying and not self._emailing)

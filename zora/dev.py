@@ -264,6 +264,9 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             _say(f"  email (catcher)   {mail_page}   <- replies a shopper missed are emailed here")
         if shopify_standin is not None:
             _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
+            _say(
+                f"  settings page     {shopify_standin.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in"
+            )
         _say("Press Ctrl-C to stop.")
 
         stop_task = asyncio.create_task(stop.wait())

@@ -92,6 +92,13 @@ class ConversationState(BaseModel):
     transcript_on_resolve: bool = False
 
 
+class SettingsChanged(BaseModel):
+    """Signal: the merchant saved the shop's settings; the choices a run carries in its state."""
+
+    auto_assign: bool
+    transcript_on_resolve: bool
+
+
 class FilesShared(BaseModel):
     """Signal: an agent shared files in the conversation's thread."""
 
@@ -203,6 +210,10 @@ class TickResult(BaseModel):
     next_wake: datetime
     # An automatically assigned agent who did not answer in the shop's time.
     unanswered_assignee: str | None = None
+    # The shop's choices as stored now, so a run catches up with a change whose signal it missed
+    # (None: results recorded before the tick carried them, which change nothing on replay).
+    auto_assign: bool | None = None
+    transcript_on_resolve: bool | None = None
 
 
 class SweepRequest(BaseModel):

@@ -30,6 +30,7 @@ RATE_SETTINGS = (
     "rate_webhooks_per_shop",
     "rate_confirmation_emails_per_recipient",
     "rate_confirmation_emails_per_address",
+    "rate_admin_requests_per_shop",
 )
 
 
@@ -136,6 +137,8 @@ class Settings(BaseSettings):
     # and per client address (one visitor typing many addresses).
     rate_confirmation_emails_per_recipient: str = "3/day"
     rate_confirmation_emails_per_address: str = "10/hour"
+    # Requests to the settings page's API (/admin/api/...) per shop: a page open is a few.
+    rate_admin_requests_per_shop: str = "300/minute"
     # Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; empty: the direct peer is.
     trusted_proxies: list[str] = Field(default_factory=list)
 

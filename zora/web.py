@@ -28,6 +28,7 @@ from widget.server import (
     static_file,
     upload_handler,
 )
+from zora.admin import add_routes as add_admin_routes
 from zora.errors import ConfigError
 from zora.metrics import metrics_handler
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
@@ -212,6 +213,7 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler(settings, dev=dev))
     add_shopify_routes(app, SERVICES)
+    add_admin_routes(app, SERVICES)
     return app
 
 

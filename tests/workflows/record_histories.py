@@ -17,7 +17,7 @@ from tests.widget.test_files import png
 from zora import db
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
 from zora.embedded_env import ensure_runtime_dir
-from zora.models import DeliverRequest, conversation_workflow_id
+from zora.models import DeliverRequest, SettingsChanged, conversation_workflow_id
 
 OUT = Path(__file__).parent / "histories"
 
@@ -46,6 +46,10 @@ async def record() -> None:
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_claim", cid, user=AGENT)
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_release", cid, user=AGENT)
                 assert await zora.standin.agent_reply(CHANNEL, root["ts"], "hi!", user=AGENT) == 200
+                # The merchant saves the shop's settings (zora/admin.py): the settings_changed signal.
+                await zora.services.temporal.get_workflow_handle(
+                    conversation_workflow_id(zora.shop, uuid.UUID(cid))
+                ).signal("settings_changed", SettingsChanged(auto_assign=False, transcript_on_resolve=False))
                 # An agent shares a file: the files_shared signal and the copy_agent_files activity.
                 assert (
                     await zora.standin.share_file(CHANNEL, root["ts"], "label.png", png(), "image/png", "here") == 200

@@ -33,7 +33,10 @@ async def start_standin(
     """The stand-in, and the settings that point Zora at it."""
     secret = _kept_secret(data_dir / SECRET_FILE)
     standin = ShopifyStandIn(
-        api_key=DEV_API_KEY, api_secret=secret, webhook_url=f"http://127.0.0.1:{web_port}/webhooks/shopify"
+        api_key=DEV_API_KEY,
+        api_secret=secret,
+        webhook_url=f"http://127.0.0.1:{web_port}/webhooks/shopify",
+        app_url=f"http://127.0.0.1:{web_port}/admin",
     )
     await standin.start(port=port)
     stack.push_async_callback(standin.stop)

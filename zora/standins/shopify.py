@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import itertools
 import json
 import logging
@@ -195,6 +196,7 @@ class ShopifyStandIn:
         api_key: str,
         api_secret: str,
         webhook_url: str | None = None,
+        app_url: str | None = None,
         bucket_size: float = MAX_QUERY_COST,
         restore_rate: float = 50.0,
         clock: Callable[[], float] = time.monotonic,
@@ -202,6 +204,8 @@ class ShopifyStandIn:
         self.api_key = api_key
         self.api_secret = api_secret
         self.webhook_url = webhook_url
+        # Zora's embedded page (application_url), which the stand-in admin frame loads.
+        self.app_url = app_url
         self.bucket_size = bucket_size
         self.restore_rate = restore_rate
         self.clock = clock
@@ -218,6 +222,8 @@ class ShopifyStandIn:
         self.app.router.add_post("/shops/{shop}/admin/api/{version}/graphql.json", self._graphql)
         self.app.router.add_get("/shops/{shop}/admin/oauth/authorize", self._authorize)
         self.app.router.add_post("/shops/{shop}/admin/oauth/access_token", self._access_token)
+        self.app.router.add_get("/dev/shopify/admin", self._admin_frame)
+        self.app.router.add_get("/dev/shopify/session-token", self._session_token)
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.port = 0
@@ -286,6 +292,33 @@ class ShopifyStandIn:
             "sid": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self.api_secret, algorithm="HS256")
+
+    def admin_frame_url(self, domain: str) -> str:
+        return f"http://127.0.0.1:{self.port}/dev/shopify/admin?{urlencode({'shop': domain})}"
+
+    async def _admin_frame(self, request: web.Request) -> web.Response:
+        """Shopify admin's frame around an embedded app, for `zora dev` and the browser tests: it loads
+        application_url with `shop` and `host` as the admin does, and answers the page's requests for a
+        session token (made when App Bridge is absent: see zora/static/admin.html) by postMessage."""
+        domain = request.query.get("shop", "")
+        if domain not in self.shops or not self.app_url:
+            raise web.HTTPNotFound(text="unknown shop, or no app_url set on the stand-in")
+        host = base64.urlsafe_b64encode(f"admin.shopify.com/store/{domain.split('.')[0]}".encode()).decode()
+        src = f"{self.app_url}?{urlencode({'embedded': '1', 'shop': domain, 'host': host.rstrip('=')})}"
+        app_origin = "/".join(self.app_url.split("/")[:3])
+        page = _ADMIN_FRAME.format(
+            shop=html.escape(domain),
+            src=html.escape(src, quote=True),
+            token_url=json.dumps(f"/dev/shopify/session-token?{urlencode({'shop': domain})}"),
+            origin=json.dumps(app_origin),
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    async def _session_token(self, request: web.Request) -> web.Response:
+        domain = request.query.get("shop", "")
+        if domain not in self.shops:
+            raise web.HTTPNotFound(text="unknown shop")
+        return web.json_response({"token": self.session_token(domain)}, headers={"Cache-Control": "no-store"})
 
     def _stamp(self) -> str:
         """Strictly increasing updatedAt values, so tests never see two changes at the same instant."""
@@ -698,3 +731,24 @@ def _decode_cursor(cursor: Any) -> int:
         return int(json.loads(base64.b64decode(str(cursor)))["offset"])
     except (ValueError, KeyError, TypeError):
         raise StandInError("Invalid cursor") from None
+
+
+_ADMIN_FRAME = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{shop} · Shopify admin (stand-in)</title>
+<style>body{{margin:0;font:14px sans-serif;background:#1a1a1a;color:#fff}}
+header{{padding:8px 16px}}iframe{{border:0;width:100%;height:calc(100vh - 36px);background:#f1f1f1}}</style></head>
+<body><header>Shopify admin stand-in · {shop} · Apps &rsaquo; Zora</header>
+<iframe id="app" title="Zora" src="{src}"></iframe>
+<script>
+// What App Bridge does for the app in the real admin, reduced to session tokens: the page asks, this
+// frame fetches a token the stand-in signs with the app secret and hands it back to that frame only.
+var frame = document.getElementById("app");
+window.addEventListener("message", function (event) {{
+  if (event.source !== frame.contentWindow || event.origin !== {origin}) return;
+  if (!event.data || event.data.type !== "zora-dev:id-token-request") return;
+  fetch({token_url}).then(function (r) {{ return r.json(); }}).then(function (body) {{
+    frame.contentWindow.postMessage({{type: "zora-dev:id-token", nonce: event.data.nonce, token: body.token}}, {origin});
+  }});
+}});
+</script></body></html>
+"""
