@@ -23,7 +23,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,16 +198,33 @@ def _read_ready(fd: int, timeout: float) -> str:
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Stop when stdin reaches end-of-file: the parent has ended (the kernel closed its end)."""
+    """Stop when stdin reaches end-of-file: the parent has ended (the kernel closed its end). Read raw on
+    the loop: a thread blocked in a buffered read would abort the interpreter's shutdown."""
 
-    def read() -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while sys.stdin.buffer.read(4096):
-                pass
-        with contextlib.suppress(RuntimeError):  # the loop has closed already
-            loop.call_soon_threadsafe(stop.set)
+    def readable() -> None:
+        try:
+            data = os.read(0, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            stop.set()
 
-    threading.Thread(target=read, name="parent-watch", daemon=True).start()
+    os.set_blocking(0, False)
+    loop.add_reader(0, readable)
+
+
+def _read_settings_line() -> bytes:
+    """The one line the parent writes first (read byte-exact: nothing after it may be swallowed)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(0, 1)
+        if not chunk:
+            return b""
+        data += chunk
+    return data
 
 
 def _say_ready(fd: int, text: str) -> None:
@@ -261,7 +277,7 @@ async def _serve_worker(settings: Settings, args: argparse.Namespace, stop: asyn
 async def _node(args: argparse.Namespace) -> None:
     from zora.logs import setup_logging, setup_sentry
 
-    line = await asyncio.to_thread(sys.stdin.buffer.readline)
+    line = await asyncio.to_thread(_read_settings_line)
     if not line:
         return  # the parent ended before sending the settings
     settings = Settings(_env_file=None, **json.loads(line))
