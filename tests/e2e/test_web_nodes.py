@@ -1,9 +1,10 @@
-"""Two web nodes as real processes (zora/cluster.py, as `zora dev --web N` runs them) on the embedded stack.
+"""Web nodes as real processes (zora/cluster.py, as `zora dev --web N` runs them) on the embedded stack.
 
 Each node is `python -m zora.cluster web`, on a port of its own here so the test chooses which node a
 shopper and Slack talk to (behind one port the kernel would choose). They share PostgreSQL, Redis and
 Temporal with the worker, which runs in this process beside the Slack stand-in. A node is killed with
-SIGKILL: nothing it held in memory survives.
+SIGKILL: nothing it held in memory survives. Last, `zora dev --web 2 --workers 1` itself, killed: its
+web and worker processes end with it, as its embedded servers do.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import re
 import secrets
 import signal
+import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,12 +28,14 @@ import pytest
 
 from tests.harness import AGENT, BOT_TOKEN, CHANNEL, LIFTED_LIMITS, SIGNING_SECRET, Shopper
 from widget.emitter import ShopperEmitter
+from zora import processes
 from zora.cluster import WEB, Cluster, Node
 from zora.dev import ensure_shop
 from zora.services import Services, open_services
 from zora.settings import Settings
 from zora.standins.slack import SlackStandIn
 from zora.temporal import ensure_sweep_schedule
+from zora.watchdog import DataFolder, RunRecord
 from zora.worker import build_worker
 
 pytestmark = pytest.mark.timeout(420)
@@ -264,3 +270,64 @@ async def test_two_tabs_on_two_nodes_keep_the_conversation_in_order(nodes: TwoNo
         assert shopper_marks >= everything - {"t0-m00"}
     await tab_a.close()
     await tab_b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listeners(port: int) -> int:
+    """How many sockets listen on `port` (each web node has its own, SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_root: Path) -> None:
+    base = tmp_root / f"nodes-{secrets.token_hex(3)}"
+    base.mkdir()
+    data, port = base / "data", _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_", "SHOPIFY_", "SMTP_", "RATE_"))
+    }
+    args = ["dev", "--data-dir", str(data), "--port", str(port), "--web", "2", "--workers", "1"]
+    args += ["--temporal-port", str(_free_port()), "--temporal-ui-port", str(_free_port())]
+    args += ["--slack-port", "0", "--shopify-port", "0", "--smtp-port", "0", "--mail-port", "0"]
+    out = base / "dev.out"
+    with out.open("wb") as sink:
+        dev = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "zora.cli", *args, env=env, cwd=base, stdout=sink, stderr=sink
+        )
+    record: RunRecord | None = None
+    try:
+        await _until(lambda: "Press Ctrl-C to stop." in out.read_text(errors="replace"), "zora dev ready", 240)
+        record = DataFolder(data).read_record()
+        assert record is not None and record.owner == dev.pid
+        nodes = [s for s in record.servers if s.name.startswith(("web ", "worker "))]
+        assert sorted(s.name for s in nodes) == ["web 1", "web 2", "worker 1"]
+        assert all(s.running() for s in nodes)
+        # Two processes serve the one port.
+        assert _listeners(port) == 2
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.status == 200, await resp.text()
+        dev.kill()
+        await dev.wait()
+        # Nothing it started outlives it: embedded servers, web nodes and the worker.
+        await _until(lambda: not any(s.running() for s in record.servers), "every recorded process gone", 90)
+        assert _listeners(port) == 0
+    finally:
+        if dev.returncode is None:
+            dev.kill()
+            await dev.wait()
+        if record is not None:
+            # Bounded clean-up of whatever the code under test failed to stop (a failing run).
+            await asyncio.to_thread(processes.stop, record.servers, 10.0)
