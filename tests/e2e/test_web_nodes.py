@@ -290,6 +290,16 @@ def _listeners(port: int) -> int:
     return count
 
 
+def _nodes_of(data: Path) -> list[processes.ServerProcess]:
+    """Every running node started for this data folder, recorded or not."""
+    pattern = re.compile(rf"zora\.cluster (web|worker) \d+ {re.escape(str(data))}(?= |$)")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (match := pattern.search(processes.cmdline(int(entry.name)))):
+            found.append(processes.ServerProcess(name="node", pid=int(entry.name), marker=match.group(0)))
+    return found
+
+
 async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_root: Path) -> None:
     base = tmp_root / f"nodes-{secrets.token_hex(3)}"
     base.mkdir()
@@ -315,6 +325,7 @@ async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_roo
         nodes = [s for s in record.servers if s.name.startswith(("web ", "worker "))]
         assert sorted(s.name for s in nodes) == ["web 1", "web 2", "worker 1"]
         assert all(s.running() for s in nodes)
+        assert len(_nodes_of(data)) == 3
         # Two processes serve the one port.
         assert _listeners(port) == 2
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
@@ -323,11 +334,12 @@ async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_roo
         await dev.wait()
         # Nothing it started outlives it: embedded servers, web nodes and the worker.
         await _until(lambda: not any(s.running() for s in record.servers), "every recorded process gone", 90)
+        await _until(lambda: not _nodes_of(data), "no node of this run left", 30)
         assert _listeners(port) == 0
     finally:
         if dev.returncode is None:
             dev.kill()
             await dev.wait()
-        if record is not None:
-            # Bounded clean-up of whatever the code under test failed to stop (a failing run).
-            await asyncio.to_thread(processes.stop, record.servers, 10.0)
+        # Bounded clean-up of whatever the code under test failed to stop (a failing run).
+        left = (record.servers if record is not None else []) + _nodes_of(data)
+        await asyncio.to_thread(processes.stop, left, 10.0)
