@@ -132,6 +132,8 @@ async def _supervise(nodes: Cluster, stop: asyncio.Event) -> None:
             return
         node = exit_task.result()
         reported.add(node.process.pid)
+        if stop.is_set():
+            return  # a Ctrl-C reaches the nodes too: they stop with this run, nothing to report
         left = [n.describe() for n in nodes.alive()]
         _say(
             f"zora dev: {node.describe()} exited with code {node.process.returncode};"
@@ -300,6 +302,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             stack.push_async_callback(runner.cleanup)
             await web.TCPSite(runner, settings.host, port).start()
             worker = build_worker(services, emitter)
+            worker_task = asyncio.create_task(worker.run())
 
         base = f"http://{settings.host}:{port}"
         _say("")
@@ -325,7 +328,6 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             _say("\nzora dev: stopping ...")
         else:
             assert worker is not None
-            worker_task = asyncio.create_task(worker.run())
             stop_task = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             _say("\nzora dev: stopping ...")
