@@ -343,3 +343,29 @@ async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_roo
         # Bounded clean-up of whatever the code under test failed to stop (a failing run).
         left = (record.servers if record is not None else []) + _nodes_of(data)
         await asyncio.to_thread(processes.stop, left, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--web", "0"], "must be at least 1"),
+        (["--web", "two"], "not a whole number"),
+        (["--workers", "-1"], "must not be negative"),
+    ],
+)
+def test_bad_process_counts_are_refused_with_a_clear_error(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zora.cli import _parser
+
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["dev", *argv])
+    assert error in capsys.readouterr().err
+
+
+def test_process_counts_are_parsed_and_default_to_one_process() -> None:
+    from zora.cli import _parser
+
+    args = _parser().parse_args(["dev", "--web", "3", "--workers", "0"])
+    assert (args.web, args.workers) == (3, 0)
+    assert (_parser().parse_args(["dev"]).web, _parser().parse_args(["dev"]).workers) == (None, None)
