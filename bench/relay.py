@@ -71,6 +71,7 @@ class Options:
     systems: tuple[str, ...]
     load_in_process: bool
     worker_process: bool
+    web: int
     unsandboxed: bool
     profile: bool
     write_doc: bool
@@ -367,9 +368,12 @@ async def run_all(opts: Options) -> Run:
                     worker_process=opts.worker_process,
                     unsandboxed=opts.unsandboxed,
                     log_file=str(RESULTS / "relay-worker.log"),
+                    web_nodes=opts.web,
                 ) as zora:
                     if zora.worker_pid is not None:
                         _EXTRA_ROLES[zora.worker_pid] = "zora worker process (python)"
+                    for pid in zora.web_pids:
+                        _EXTRA_ROLES[pid] = "zora web processes (python)"
                     print(f"ready in {time.monotonic() - t_start:.1f} s", flush=True)
                     targets = {
                         "floor": (floor.base_url, f"{floor.base_url}/slack/events"),
@@ -633,6 +637,8 @@ def _variant(opts: Options) -> str:
     parts = ["find-max" if opts.find_max else "default"]
     if opts.worker_process:
         parts.append("worker-process")
+    if opts.web:
+        parts.append(f"web-{opts.web}")
     if opts.unsandboxed:
         parts.append("unsandboxed")
     if opts.load_in_process:
@@ -659,7 +665,12 @@ def _doc_section(run: Run) -> str:
         "",
         f"Machine: nproc {m['nproc']}, {m['cpu']}, {m['memory']}, Python {m['python']}, {m['os']}.",
         f"Code: {run.source}.",
-        f"Zora: web and Temporal worker {'in separate processes' if opts.worker_process else 'in one process'}"
+        (
+            f"Zora: {opts.web} web process(es) on one port (SO_REUSEPORT), the Temporal worker "
+            + ("in its own process" if opts.worker_process else "in the benchmark's process")
+            if opts.web
+            else f"Zora: web and Temporal worker {'in separate processes' if opts.worker_process else 'in one process'}"
+        )
         + (" (EXPERIMENT: workflow sandbox off, not Zora as shipped)" if opts.unsandboxed else "")
         + ". "
         f"Load: {'in the server process' if opts.load_in_process else 'a separate process'}; "
@@ -807,6 +818,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run Zora's Temporal worker in its own process (as `zora worker` does) instead of beside the web app",
     )
     p.add_argument(
+        "--web",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run Zora's web app in N processes of its own sharing one port (zora/cluster.py, as `zora dev --web N`)"
+        " instead of in the benchmark's process",
+    )
+    p.add_argument(
         "--unsandboxed",
         action="store_true",
         help="experiment, not Zora as shipped: run the workflow with UnsandboxedWorkflowRunner",
@@ -828,6 +847,8 @@ def _options(argv: list[str] | None) -> Options:
     systems = tuple(s.strip() for s in str(args.systems).split(",") if s.strip())
     if not set(systems) <= {"floor", "zora"} or not systems:
         raise SystemExit("--systems takes floor and/or zora")
+    if args.web < 0:
+        raise SystemExit("--web must not be negative")
     for name in ("shoppers", "rate", "duration", "step_duration"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"--{name.replace('_', '-')} must be positive")
@@ -846,6 +867,7 @@ def _options(argv: list[str] | None) -> Options:
         systems=systems,
         load_in_process=args.load_in_process,
         worker_process=args.worker_process,
+        web=args.web,
         unsandboxed=args.unsandboxed,
         profile=args.profile,
         write_doc=not args.no_doc,
@@ -886,6 +908,9 @@ def _snapshot_sources(dest: Path) -> str:
         if (PROJECT / package).is_dir():
             shutil.copytree(PROJECT / package, dest / package, ignore=ignore)
     sys.path.insert(0, str(dest))
+    # Web nodes are started as `python -m zora.cluster` (not spawned from this interpreter): they find the
+    # copy through PYTHONPATH.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest), os.environ.get("PYTHONPATH")]))
     return f"{state} (snapshot taken at start)"
 
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,7 @@ class ZoraHandle:
     services: Services
     settings: Settings
     worker_pid: int | None  # None: the worker runs in this process
+    web_pids: list[int] = field(default_factory=list)  # empty: the web app runs in this process
 
 
 @asynccontextmanager
@@ -189,8 +190,12 @@ async def running_zora(
     worker_process: bool = False,
     unsandboxed: bool = False,
     log_file: str = "",
+    web_nodes: int = 0,
 ) -> AsyncIterator[ZoraHandle]:
-    """Zora's web app and worker (in this process, or in its own); the stand-in's events go to this web app."""
+    """Zora's web app and worker (in this process, or in its own); the stand-in's events go to this web app.
+
+    With `web_nodes` > 0 the web app runs in that many processes of its own sharing one port
+    (SO_REUSEPORT, zora/cluster.py), as `zora dev --web N` runs it."""
     fields: dict[str, Any] = {
         "database_url": infra.database_url,
         "redis_url": infra.redis_url,
@@ -209,26 +214,42 @@ async def running_zora(
     async with open_services(settings) as services:
         await ensure_shop(services.pool, SHOP, "Bench shop", CHANNEL)
         await ensure_schedules(services)
-        runner = web.AppRunner(create_app(settings, services, dev=True))
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-            base_url = f"http://{host}:{port}"
+        async with _web(settings, services, web_nodes) as (base_url, web_pids):
             if worker_process:
                 async with _worker_in_process(WorkerConfig(fields, unsandboxed), log_file) as pid:
-                    yield ZoraHandle(base_url=base_url, services=services, settings=settings, worker_pid=pid)
+                    yield ZoraHandle(base_url, services, settings, worker_pid=pid, web_pids=web_pids)
                 return
             assert settings.redis_url
             emitter = ShopperEmitter(settings.redis_url)
             try:
                 async with make_worker(services, emitter, unsandboxed):
-                    yield ZoraHandle(base_url=base_url, services=services, settings=settings, worker_pid=None)
+                    yield ZoraHandle(base_url, services, settings, worker_pid=None, web_pids=web_pids)
             finally:
                 await emitter.close()
+
+
+@asynccontextmanager
+async def _web(settings: Settings, services: Services, nodes: int) -> AsyncIterator[tuple[str, list[int]]]:
+    """The web app in this process (nodes 0) or in `nodes` processes on one port; its URL and their pids."""
+    if nodes > 0:
+        from zora.cluster import Cluster
+
+        cluster = Cluster(run=f"bench-{uuid.uuid4().hex[:8]}")
+        try:
+            port = await cluster.start_web(settings, nodes, port=0, dev=True)
+            yield f"http://127.0.0.1:{port}", [n.process.pid for n in cluster.nodes]
         finally:
-            await runner.cleanup()
+            await cluster.stop()
+        return
+    runner = web.AppRunner(create_app(settings, services, dev=True))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}", []
+    finally:
+        await runner.cleanup()
 
 
 async def ensure_schedules(services: Services) -> None:

@@ -16,6 +16,23 @@ from zora.settings import Settings, load_settings
 log = logging.getLogger("zora")
 
 
+def _positive(text: str) -> int:
+    value = _not_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _not_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zora", description="Zora: Shopify storefront chat <-> Slack, on Temporal.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -31,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--smtp-port", type=int, default=1025, help="mail catcher's SMTP port (default 1025, 0: any)")
     dev.add_argument("--mail-port", type=int, default=8025, help="mail catcher's web page port (default 8025, 0: any)")
+    dev.add_argument(
+        "--web",
+        type=_positive,
+        metavar="N",
+        help="run N web processes sharing the web port (SO_REUSEPORT), as behind a load balancer;"
+        " with --web or --workers, web and worker leave the `zora dev` process (default: one process for all)",
+    )
+    dev.add_argument(
+        "--workers", type=_not_negative, metavar="M", help="run M worker processes (default 1 with --web; 0: none)"
+    )
 
     web = sub.add_parser("web", help="run the web process against external services")
     web.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
@@ -60,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 shopify_port=args.shopify_port,
                 smtp_port=args.smtp_port,
                 mail_port=args.mail_port,
+                web=args.web,
+                workers=args.workers,
             )
             setup_logging("text", settings.log_level)
             asyncio.run(run_dev(settings, opts))

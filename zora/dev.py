@@ -1,4 +1,5 @@
-"""`zora dev`: the whole of Zora on one machine, on the embedded default, in one process."""
+"""`zora dev`: the whole of Zora on one machine, on the embedded default, in one process (or, with
+`--web N --workers M`, N web and M worker processes of its own behind one port: zora/cluster.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from zora import db, processes
+from zora.cluster import WEB, WORKER, Cluster, Node
 from zora.errors import ConfigError
 from zora.settings import Settings
 from zora.watchdog import POSTGRES_DIR, REDIS_RDB, TEMPORAL_DB, DataFolder, RunRecord
@@ -38,6 +40,13 @@ class DevOptions:
     smtp_port: int = 1025
     mail_port: int = 8025
     shopify_port: int = 8091
+    # Web and worker processes of their own (zora/cluster.py); both None: web and worker in this process.
+    web: int | None = None
+    workers: int | None = None
+
+    @property
+    def cluster(self) -> bool:
+        return self.web is not None or self.workers is not None
 
 
 def _say(line: str) -> None:
@@ -107,6 +116,40 @@ def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[st
             ("127.0.0.1", opts.mail_port, "mail catcher page", "--mail-port"),
         ]
     return wanted
+
+
+async def _supervise(nodes: Cluster, stop: asyncio.Event) -> None:
+    """Run until asked to stop. A node that ends is reported and not restarted: the others carry on, as
+    they would in production; with no web (or no worker, when there were some) left, the run stops."""
+    reported: set[int] = set()
+    while not stop.is_set():
+        stop_task = asyncio.create_task(stop.wait())
+        exit_task = asyncio.create_task(_next_exit(nodes, reported))
+        done, _ = await asyncio.wait({stop_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        exit_task.cancel()
+        if exit_task not in done:
+            return
+        node = exit_task.result()
+        reported.add(node.process.pid)
+        if stop.is_set():
+            return  # a Ctrl-C reaches the nodes too: they stop with this run, nothing to report
+        left = [n.describe() for n in nodes.alive()]
+        _say(
+            f"zora dev: {node.describe()} exited with code {node.process.returncode};"
+            f" still running: {', '.join(left) or 'nothing'}"
+        )
+        if not nodes.alive(WEB) or (nodes.of(WORKER) and not nodes.alive(WORKER)):
+            _say("zora dev: no web process or no worker left")
+            return
+
+
+async def _next_exit(nodes: Cluster, reported: set[int]) -> Node:
+    while True:
+        for node in nodes.nodes:
+            if node.process.pid not in reported and node.process.poll() is not None:
+                return node
+        await asyncio.sleep(0.2)
 
 
 def _end_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
@@ -240,14 +283,26 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         emitter = ShopperEmitter.from_settings(settings)
         stack.push_async_callback(emitter.close)
 
-        runner = web.AppRunner(create_app(settings, services, dev=True))
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, settings.host, port).start()
-
         await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-        worker = build_worker(services, emitter)
-        worker_task = asyncio.create_task(worker.run())
+        nodes: Cluster | None = None
+        worker = None
+        if opts.cluster:
+            nodes = Cluster(run=str(data_dir))
+            # Before any node starts: a failed start still stops the ones already running.
+            stack.push_async_callback(nodes.stop)
+            web_count, worker_count = opts.web or 1, opts.workers if opts.workers is not None else 1
+            _say(f"  starting {web_count} web process(es) on port {port} and {worker_count} worker process(es) ...")
+            # Each recorded the moment it exists, like the servers: the watchdog stops it if this run dies.
+            await nodes.start_web(settings, web_count, port=port, dev=True, on_start=folder.add_server)
+            for _ in range(worker_count):
+                await nodes.start(WORKER, settings, on_start=folder.add_server)
+        else:
+            runner = web.AppRunner(create_app(settings, services, dev=True))
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            await web.TCPSite(runner, settings.host, port).start()
+            worker = build_worker(services, emitter)
+            worker_task = asyncio.create_task(worker.run())
 
         base = f"http://{settings.host}:{port}"
         _say("")
@@ -267,13 +322,20 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             _say(
                 f"  settings page     {shopify_standin.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in"
             )
+        if nodes is not None:
+            _say("  processes         " + ", ".join(n.describe() for n in nodes.nodes))
         _say("Press Ctrl-C to stop.")
 
-        stop_task = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        _say("\nzora dev: stopping ...")
-        if worker_task in done:
-            worker_task.result()  # surface a crashed worker
-        await worker.shutdown()
-        stop_task.cancel()
+        if nodes is not None:
+            await _supervise(nodes, stop)
+            _say("\nzora dev: stopping ...")
+        else:
+            assert worker is not None
+            stop_task = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            _say("\nzora dev: stopping ...")
+            if worker_task in done:
+                worker_task.result()  # surface a crashed worker
+            await worker.shutdown()
+            stop_task.cancel()
     _say("zora dev: stopped.")
