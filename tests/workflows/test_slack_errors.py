@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.slack_response import SlackResponse
 from temporalio.exceptions import ApplicationError
 
 from activities.slack_errors import raise_if_rate_limited, rate_limited
@@ -16,7 +17,7 @@ from zora.standins.slack import SlackStandIn
 
 def test_the_failure_carries_slacks_delay() -> None:
     error = rate_limited(7.5)
-    assert error.type == "SlackRateLimited"
+    assert (error.message, error.type) == ("Slack rate limit", "SlackRateLimited")
     assert error.next_retry_delay == timedelta(seconds=7.5)
     assert not error.non_retryable
 
@@ -42,3 +43,18 @@ async def test_a_429_from_slack_becomes_a_retry_after_its_delay() -> None:
         raise_if_rate_limited(other.value)
     finally:
         await standin.stop()
+
+
+def test_a_429_without_retry_after_waits_one_second() -> None:
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="chat.postMessage",
+        req_args={},
+        data={"ok": False},
+        headers={},
+        status_code=429,
+    )
+    with pytest.raises(ApplicationError) as failure:
+        raise_if_rate_limited(SlackApiError("ratelimited", response))
+    assert failure.value.next_retry_delay == timedelta(seconds=1)

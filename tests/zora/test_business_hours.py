@@ -50,7 +50,7 @@ def test_daylight_saving_change_is_respected() -> None:
 def test_invalid_hours_are_refused() -> None:
     with pytest.raises(ValueError, match="before closing"):
         validate_hours({"mon": ("17:00", "09:00")})
-    with pytest.raises(ValueError, match="unknown day"):
+    with pytest.raises(ValueError, match="unknown day 'monday'; use mon, tue, wed, thu, fri, sat, sun"):
         validate_hours({"monday": ("09:00", "17:00")})
 
 
@@ -79,3 +79,9 @@ def test_a_day_that_opens_and_closes_at_the_same_minute_is_refused() -> None:
     with pytest.raises(ValueError, match="before closing"):
         validate_hours({"mon": ("09:00", "09:00")})
     assert validate_hours({"mon": ("09:00", "09:01")}) == {"mon": ("09:00", "09:01")}
+
+
+def test_a_day_that_opens_at_midnight() -> None:
+    # The next day is entered at 00:00 sharp: hours from midnight are counted from their first minute.
+    night = {"tue": ("00:00", "01:00")}
+    assert add_business_time(at("2026-11-23T23:50"), T, night, "UTC") == at("2026-11-24T00:15")
