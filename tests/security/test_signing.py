@@ -3,8 +3,10 @@ its freshness window, and what a verified one yields (also what `make mutation` 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import re
 import time
 from typing import Any
 
@@ -20,6 +22,8 @@ from zora.shopify.signing import (
     verify_app_proxy,
     verify_oauth_query,
     verify_session_token,
+    verify_webhook,
+    webhook_hmac,
 )
 
 SECRET = "shpss_test_secret_of_thirty_two_bytes"
@@ -58,9 +62,9 @@ def test_a_signed_app_proxy_request_says_who_asks() -> None:
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
-        (proxy_query(signed=False), "signature does not match"),
-        ([*proxy_query(signed=False), ("signature", "")], "signature does not match"),
-        ([*proxy_query(signed=False), ("signature", "0" * 64)], "signature does not match"),
+        (proxy_query(signed=False), "app proxy signature does not match"),
+        ([*proxy_query(signed=False), ("signature", "")], "app proxy signature does not match"),
+        ([*proxy_query(signed=False), ("signature", "0" * 64)], "app proxy signature does not match"),
         (proxy_query(shop="-", domain=SHOP), "shop is not a myshopify.com domain"),
         (proxy_query(shop="-", SHOP=SHOP), "shop is not a myshopify.com domain"),
         (proxy_query(timestamp="-"), "timestamp missing"),
@@ -69,7 +73,7 @@ def test_a_signed_app_proxy_request_says_who_asks() -> None:
     ],
 )
 def test_app_proxy_requests_that_are_refused(query: list[tuple[str, str]], reason: str) -> None:
-    with pytest.raises(InvalidSignature, match=reason):
+    with pytest.raises(InvalidSignature, match=f"^{re.escape(reason)}$"):
         verify_app_proxy(SECRET, query, now=STAMP)
 
 
@@ -86,7 +90,7 @@ def test_an_app_proxy_request_is_fresh_for_an_hour_either_way() -> None:
     for now in (STAMP + APP_PROXY_MAX_AGE_SECONDS, STAMP - APP_PROXY_MAX_AGE_SECONDS):
         assert verify_app_proxy(SECRET, query, now=now).shop == SHOP
     for now in (STAMP + APP_PROXY_MAX_AGE_SECONDS + 1, STAMP - APP_PROXY_MAX_AGE_SECONDS - 1):
-        with pytest.raises(InvalidSignature, match="app proxy request is too old"):
+        with pytest.raises(InvalidSignature, match=r"^app proxy request is too old$"):
             verify_app_proxy(SECRET, query, now=now)
     # Without `now`, the clock decides.
     with pytest.raises(InvalidSignature, match="too old"):
@@ -127,7 +131,7 @@ def test_a_signed_oauth_redirect_names_its_shop() -> None:
     ],
 )
 def test_oauth_redirects_that_are_refused(params: dict[str, str], reason: str) -> None:
-    with pytest.raises(InvalidSignature, match=reason):
+    with pytest.raises(InvalidSignature, match=f"^{re.escape(reason)}$"):
         verify_oauth_query(SECRET, params, now=STAMP)
 
 
@@ -136,7 +140,7 @@ def test_an_oauth_redirect_is_fresh_for_a_day_either_way() -> None:
     for now in (STAMP + OAUTH_MAX_AGE_SECONDS, STAMP - OAUTH_MAX_AGE_SECONDS):
         assert verify_oauth_query(SECRET, params, now=now) == SHOP
     for now in (STAMP + OAUTH_MAX_AGE_SECONDS + 1, STAMP - OAUTH_MAX_AGE_SECONDS - 1):
-        with pytest.raises(InvalidSignature, match="timestamp too old"):
+        with pytest.raises(InvalidSignature, match=r"^timestamp too old$"):
             verify_oauth_query(SECRET, params, now=now)
     with pytest.raises(InvalidSignature, match="too old"):
         verify_oauth_query(SECRET, params)
@@ -170,10 +174,26 @@ def test_a_session_token_yields_shop_user_and_session() -> None:
     [
         ({"iss": "https://other.myshopify.com/admin"}, "session token: iss and dest hosts differ"),
         ({"iss": "not a url", "dest": "also not"}, "session token: iss and dest hosts differ"),
-        ({"iss": "https://example.com/admin", "dest": "https://example.com"}, "dest is not a myshopify.com domain"),
+        (
+            {"iss": "https://example.com/admin", "dest": "https://example.com"},
+            "session token: dest is not a myshopify.com domain",
+        ),
         ({"sub": None}, "session token: "),
     ],
 )
 def test_session_tokens_that_are_refused(changes: dict[str, Any], reason: str) -> None:
-    with pytest.raises(InvalidSignature, match=reason):
+    exact = f"^{re.escape(reason)}$" if reason.endswith(("differ", "domain")) else re.escape(reason)
+    with pytest.raises(InvalidSignature, match=exact):
         verify_session_token(API_KEY, SECRET, session_token(**changes))
+
+
+def test_webhooks_are_signed_over_the_raw_body() -> None:
+    body = b'{"id": 1}'
+    expected = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    assert webhook_hmac(SECRET, body) == expected
+    assert verify_webhook(SECRET, body, expected)
+    assert verify_webhook(SECRET, body, f" {expected}\n")
+    assert not verify_webhook(SECRET, body + b" ", expected)
+    assert not verify_webhook(SECRET, body, expected.lower())
+    assert not verify_webhook(SECRET, body, "")
+    assert not verify_webhook(SECRET, body, None)
