@@ -210,6 +210,8 @@ ONE_ADDRESS = "^" + re.escape("must be exactly one address, like 'Shop <support@
         ("Shop <a@shop.example>, Other <b@shop.example>", ONE_ADDRESS),
         ("Shop <support>", ONE_ADDRESS),
         ("Shop <@>", ONE_ADDRESS),
+        # Parsed without a defect, yet no mailbox: an empty quoted local part.
+        ('Shop <""@shop.example>', ONE_ADDRESS),
     ],
 )
 def test_parse_sender_says_why(value: Any, reason: str) -> None:
