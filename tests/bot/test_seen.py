@@ -23,6 +23,10 @@ async def test_seen_both_ways(infra: Any, database_url: str) -> None:
         assert (await shopper.send("first", client_id="s1"))["ok"]
         assert (await shopper.send("second", client_id="s2"))["ok"]
         root, _first, second = await zora.standin.wait_for_posts(3)
+        # Seen applies to delivered messages: wait until both are (their status is pushed once stored).
+        await shopper.wait_for(
+            lambda: {s["client_id"] for s in shopper.statuses if s["status"] == "delivered"} == {"s1", "s2"}
+        )
 
         # An agent reacts to the second message: both of the shopper's messages read as seen.
         assert await zora.standin.react(CHANNEL, second["ts"], "thumbsup") == 200
