@@ -12,6 +12,7 @@ from zora.shopify import records as r
 
 T1 = datetime(2026, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
 T2 = datetime(2026, 5, 2, 11, 0, tzinfo=UTC)
+T0 = datetime(2026, 4, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -28,6 +29,10 @@ def test_parse_time() -> None:
     assert r.parse_time("2026-05-01T12:00:00.123456+02:00") == T1
     assert r.parse_time("2026-05-01T10:00:00") is None  # no zone: not a moment
     assert r.parse_time("soon") is None and r.parse_time("") is None and r.parse_time(None) is None
+
+
+def test_money_of_something_that_is_not_a_record_is_zero() -> None:
+    assert r._shop_money(None, "total_price") == (Decimal(0), None)
 
 
 def test_money_and_tags() -> None:
@@ -82,6 +87,7 @@ def test_customer_from_rest() -> None:
     bare = r.customer_from_rest({"id": "12", "default_address": {"country": "Portugal"}})
     assert (bare.shopify_id, bare.country, bare.city, bare.tags) == (12, "Portugal", None, [])
     assert r.customer_from_rest({"id": 13, "default_address": None}).country is None
+    assert r.customer_from_rest({"id": 14, "default_address": {"countryCodeV2": "PT"}}).country == "PT"
 
 
 def test_customer_from_graphql() -> None:
@@ -111,7 +117,7 @@ def test_customer_from_graphql() -> None:
 
 REST_ORDER = {
     "id": 500,
-    "name": "#1001",
+    "name": "#R7",
     "order_number": 1001,
     "email": "ana@example.com",
     "phone": "+351 1",
@@ -122,11 +128,11 @@ REST_ORDER = {
     "total_price_set": {"shop_money": {"amount": "30.00", "currency_code": "EUR"}},
     "current_total_price_set": {"shop_money": {"amount": "20.00", "currency_code": "EUR"}},
     "current_total_price": "20.00",
-    "cancelled_at": None,
-    "cancel_reason": None,
+    "cancelled_at": "2026-05-02T11:00:00Z",
+    "cancel_reason": "customer",
     "closed_at": "2026-05-02T11:00:00Z",
     "processed_at": "2026-05-01T10:00:00.123456Z",
-    "created_at": "2026-05-01T10:00:00.123456Z",
+    "created_at": "2026-04-30T00:00:00Z",
     "updated_at": "2026-05-02T11:00:00Z",
     "test": True,
     "tags": "gift",
@@ -139,6 +145,7 @@ REST_ORDER = {
             "product_id": 77,
         },
         {"name": "Cup", "quantity": None, "price": "5", "sku": None, "product_id": None},
+        {"quantity": 1},
     ],
     "fulfillments": [
         {
@@ -149,8 +156,21 @@ REST_ORDER = {
             "tracking_urls": ["https://dhl.example/A1"],
         },
         {"status": None, "created_at": None, "tracking_number": "C3", "tracking_url": "https://x.example/C3"},
+        {"status": "OPEN"},
     ],
-    "shipping_address": {"name": "Ana Lima", "city": "Porto", "zip": None, "country_code": "PT", "extra": "x"},
+    "shipping_address": {
+        "name": "Ana Lima",
+        "address1": "Rua 1",
+        "address2": "2 esq",
+        "city": "Porto",
+        "province": "Porto",
+        "zip": "4000",
+        "country": "Portugal",
+        "country_code": "PT",
+        "phone": "+351 1",
+        "extra": "x",
+        "company": None,
+    },
 }
 
 
@@ -158,7 +178,7 @@ def test_order_from_rest() -> None:
     order = r.order_from_rest(REST_ORDER)
     assert order == r.OrderRecord(
         shopify_id=500,
-        name="#1001",
+        name="#R7",
         customer=r.CustomerRecord(shopify_id=11),
         order_number=1001,
         email="ana@example.com",
@@ -168,8 +188,8 @@ def test_order_from_rest() -> None:
         currency="EUR",
         total_price=Decimal("30.00"),
         current_total_price=Decimal("20.00"),
-        cancelled_at=None,
-        cancel_reason=None,
+        cancelled_at=T2,
+        cancel_reason="customer",
         closed_at=T2,
         processed_at=T1,
         test=True,
@@ -177,6 +197,7 @@ def test_order_from_rest() -> None:
         line_items=[
             {"title": "Tea", "quantity": 2, "price": "10.00", "sku": "T-1", "product_id": 77},
             {"title": "Cup", "quantity": 0, "price": "5", "sku": None, "product_id": None},
+            {"title": "", "quantity": 1, "price": "0", "sku": None, "product_id": None},
         ],
         fulfillments=[
             {
@@ -192,9 +213,20 @@ def test_order_from_rest() -> None:
                 "created_at": None,
                 "tracking": [{"company": None, "number": "C3", "url": "https://x.example/C3"}],
             },
+            {"status": "open", "created_at": None, "tracking": []},
         ],
-        shipping_address={"name": "Ana Lima", "city": "Porto", "country_code": "PT"},
-        created_at=T1,
+        shipping_address={
+            "name": "Ana Lima",
+            "address1": "Rua 1",
+            "address2": "2 esq",
+            "city": "Porto",
+            "province": "Porto",
+            "zip": "4000",
+            "country": "Portugal",
+            "country_code": "PT",
+            "phone": "+351 1",
+        },
+        created_at=T0,
         updated_at=T2,
     )
     assert order.customer_id == 11
@@ -241,11 +273,11 @@ def test_order_from_graphql() -> None:
         "currentTotalPriceSet": {"shopMoney": {"amount": "20.00", "currencyCode": "EUR"}},
         "cancelledAt": "2026-05-02T11:00:00Z",
         "cancelReason": "CUSTOMER",
-        "closedAt": None,
-        "processedAt": None,
-        "createdAt": "2026-05-01T10:00:00.123456Z",
+        "closedAt": "2026-05-02T11:00:00Z",
+        "processedAt": "2026-05-01T10:00:00.123456Z",
+        "createdAt": "2026-04-30T00:00:00Z",
         "updatedAt": "2026-05-02T11:00:00Z",
-        "test": False,
+        "test": True,
         "tags": ["gift"],
         "lineItems": {
             "nodes": [
@@ -257,6 +289,7 @@ def test_order_from_graphql() -> None:
                     "product": {"id": "gid://shopify/Product/77"},
                 },
                 {"name": "Cup", "quantity": None, "sku": None, "product": None},
+                {"quantity": 1},
             ]
         },
         "fulfillments": [
@@ -282,13 +315,14 @@ def test_order_from_graphql() -> None:
         current_total_price=Decimal("20.00"),
         cancelled_at=T2,
         cancel_reason="customer",
-        closed_at=None,
+        closed_at=T2,
         processed_at=T1,
-        test=False,
+        test=True,
         tags=["gift"],
         line_items=[
             {"title": "Tea", "quantity": 2, "price": "10.00", "sku": "T-1", "product_id": 77},
             {"title": "Cup", "quantity": 0, "price": "0", "sku": None, "product_id": None},
+            {"title": "", "quantity": 1, "price": "0", "sku": None, "product_id": None},
         ],
         fulfillments=[
             {
@@ -299,9 +333,11 @@ def test_order_from_graphql() -> None:
             {"status": None, "created_at": None, "tracking": []},
         ],
         shipping_address=None,
-        created_at=T1,
+        created_at=T0,
         updated_at=T2,
     )
+    stranger = r.order_from_graphql({**node, "customer": {"id": "gid://shopify/Customer/x"}})
+    assert stranger.customer == r.CustomerRecord(shopify_id=0)
     bare = r.order_from_graphql({"id": "gid://shopify/Order/x", "totalPriceSet": {"shopMoney": {"amount": "4"}}})
     assert (bare.shopify_id, bare.name, bare.order_number, bare.customer) == (0, "", None, None)
     assert (bare.total_price, bare.current_total_price, bare.line_items) == (Decimal(4), Decimal(4), [])
@@ -352,4 +388,5 @@ def test_products_from_rest_and_graphql() -> None:
     )
     assert rest == expected and graphql == expected
     assert r.product_from_rest({"id": 1}).title == "" and r.product_from_graphql({"id": "x"}).shopify_id == 0
+    assert r.product_from_graphql({"id": "1"}).title == ""
     assert r.product_from_rest({"id": 1}).variants == [] and r.product_from_graphql({"id": "1"}).variants == []
