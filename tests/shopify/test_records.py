@@ -336,6 +336,8 @@ def test_order_from_graphql() -> None:
         created_at=T0,
         updated_at=T2,
     )
+    # Not processed yet: the order's creation stands in.
+    assert r.order_from_graphql({**node, "processedAt": None}).processed_at == T0
     stranger = r.order_from_graphql({**node, "customer": {"id": "gid://shopify/Customer/x"}})
     assert stranger.customer == r.CustomerRecord(shopify_id=0)
     bare = r.order_from_graphql({"id": "gid://shopify/Order/x", "totalPriceSet": {"shopMoney": {"amount": "4"}}})
