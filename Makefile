@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test setup browser widget-deps lint typecheck bench clean
+.PHONY: dev test setup browser widget-deps lint typecheck bench clean mutation
 
 dev: setup
 	$(BIN)/zora dev
@@ -49,6 +49,17 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+
+# Mutation testing of the pure and security-critical modules (docs/mutation.md): mutmut plants small bugs
+# and runs the fast tests that cover them. Minutes, not seconds, so not part of `make test`; mutmut is
+# installed here only, as the one target that needs it.
+MUTMUT := mutmut>=3.8,<4
+
+mutation: setup
+	$(BIN)/pip install --quiet '$(MUTMUT)'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python tests/mutation_report.py
 
 bench: setup
 	$(BIN)/python -m bench.relay

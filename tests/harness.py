@@ -15,11 +15,12 @@ import socketio
 from aiohttp import web
 
 from widget.emitter import ShopperEmitter
+from widget.server import WidgetNamespace
 from zora.dev import ensure_shop
 from zora.services import Services, open_services
 from zora.settings import RATE_SETTINGS, Settings
 from zora.standins.slack import SlackStandIn
-from zora.web import create_app
+from zora.web import SOCKETIO, create_app
 from zora.worker import build_worker
 
 BOT_TOKEN = "xoxb-test-token"
@@ -42,6 +43,7 @@ class Zora:
     shop: str
     shop_id: int
     clients: list[socketio.AsyncClient] = field(default_factory=list)
+    app: web.Application | None = None
 
     async def session(
         self, shop: str | None = None, token: str | None = None, code: str | None = None
@@ -109,6 +111,13 @@ class Zora:
                     data = json.loads(marker.details["data"].payloads[0].data)
                     done.append(str(data["activity_type"]))
         return done
+
+    def widget(self) -> WidgetNamespace:
+        """The web app's widget namespace, for tests that wait until its handlers have finished (a
+        positive sign before checking that something did not happen)."""
+        assert self.app is not None
+        namespace: WidgetNamespace = self.app[SOCKETIO].namespace_handlers["/widget"]
+        return namespace
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         async with self.services.pool.acquire() as conn:
@@ -198,7 +207,7 @@ async def running_zora(
             emitter = ShopperEmitter(settings.redis_url or "")
             worker = build_worker(services, emitter)
             async with aiohttp.ClientSession() as http, worker:
-                zora = Zora(settings, services, standin, base_url, http, shop, shop_id)
+                zora = Zora(settings, services, standin, base_url, http, shop, shop_id, app=runner.app)
                 try:
                     yield zora
                 finally:

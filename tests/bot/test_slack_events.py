@@ -155,3 +155,23 @@ async def test_channel_not_found_keeps_message_and_delivers_it_later_in_order(zo
     )
     shop = (await zora.fetch("SELECT slack_error FROM shops WHERE id = $1", zora.shop_id))[0]
     assert shop["slack_error"] is None
+
+
+async def test_a_retried_reaction_is_applied_once(zora: Zora) -> None:
+    # A reaction writes nothing that a unique index would keep single: only the event's id does.
+    shopper, thread_ts = await _conversation(zora, "was this read?")
+    [_, message] = zora.standin.thread(CHANNEL, thread_ts)
+    reaction = {
+        "type": "reaction_added",
+        "user": AGENT,
+        "reaction": "eyes",
+        "item_user": message.get("user", ""),
+        "item": {"type": "message", "channel": CHANNEL, "ts": message["ts"]},
+        "event_ts": "1900000010.000100",
+    }
+    assert await zora.standin.deliver_event(reaction, event_id="EvREACT00001") == 200
+    assert await zora.standin.deliver_event(reaction, event_id="EvREACT00001", retry_num=1) == 200
+    # Pushes reach the widget in order: once the marker arrives, every push before it did too.
+    assert await zora.standin.agent_reply(CHANNEL, thread_ts, "marker") == 200
+    await shopper.wait_for(lambda: any(m["body"] == "marker" for m in shopper.agent_messages()))
+    assert [s["status"] for s in shopper.statuses] == ["delivered", "seen"]

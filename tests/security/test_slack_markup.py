@@ -181,6 +181,24 @@ def test_links_zora_makes_from_outside_addresses() -> None:
     assert clip("x" * 10, 5) == "xxxx…" and clip("abc", 5) == "abc"
 
 
+def test_escape_and_clip_at_their_limits() -> None:
+    # A text exactly at the limit is whole; one character more is cut to fit, ellipsis included.
+    assert escape("abcd", 4) == "abcd" and escape("abcde", 4) == "abc…"
+    assert escape("ab<", 6) == "ab&lt;" and escape("ab<c", 6) == "ab…"
+    assert escape("abc", 1) == "…" and escape("abc", 0) == ""
+    assert clip("abcd", 4) == "abcd" and clip("abcde", 4) == "abc…"
+    assert clip("abc", 1) == "…" and clip("abc", 0) == ""
+
+
+def test_links_take_http_too_and_need_a_host() -> None:
+    assert link("http://shop.example/a", "track") == "<http://shop.example/a|track>"
+    assert link("HTTPS://shop.example/a", "track") == "<HTTPS://shop.example/a|track>"
+    assert link("http:///no-host", "track") == "track"
+    assert link("http://[::1", "track") == "track"  # not a URL at all
+    # The label is cut like any escaped text.
+    assert link("https://shop.example/a", "a long label", limit=5) == "<https://shop.example/a|a lo…>"
+
+
 def test_the_card_escapes_every_field_it_shows() -> None:
     """Also the locale (the widget refuses a hostile one, the card does not rely on that) and a
     very long everything: each field stays within Slack's limits."""

@@ -72,7 +72,15 @@ def test_half_life_is_the_shops_rhythm_within_bounds(median: float | None, half_
 
 @pytest.mark.parametrize(
     ("spent", "at_or_below", "buyers", "score"),
-    [("0", 0, 10, 0), ("10", 1, 0, 0), ("10", 1, 1, 100), ("10", 1, 4, 25), ("10", 2, 4, 50), ("0.01", 1, 1000, 1)],
+    [
+        ("0", 0, 10, 0),
+        ("10", 1, 0, 0),
+        ("10", 1, 1, 100),
+        ("10", 1, 4, 25),
+        ("10", 2, 4, 50),
+        ("10", 3, 4, 75),
+        ("0.01", 1, 1000, 1),
+    ],
 )
 def test_value_is_the_share_of_buyers_at_or_below(spent: str, at_or_below: int, buyers: int, score: int) -> None:
     assert s.value_score(Decimal(spent), at_or_below, buyers) == score
@@ -89,3 +97,35 @@ def test_frequency_and_averages() -> None:
 def test_a_brand_new_customer_is_not_52_orders_a_year() -> None:
     a = s.analytics([order(7, "10")], NOW)
     assert a.orders_per_year == round(1 / 30 * 365, 2)
+
+
+def test_two_orders_give_an_interval_rounded_to_a_tenth_of_a_day() -> None:
+    a = s.analytics([order(20.26, "10"), order(10, "10")], NOW)
+    assert a.purchase_interval_days == 10.3
+    # Day arithmetic is exact: 10,000 days apart is 10,000.0 days.
+    assert s.analytics([order(10_010, "10"), order(10, "10")], NOW).purchase_interval_days == 10_000.0
+
+
+def test_orders_per_year_counts_days_exactly() -> None:
+    a = s.analytics([order(31, "1") for _ in range(100)], NOW)
+    assert a.orders_per_year == round(100 / 31 * 365, 2)
+
+
+def test_average_rounds_half_cents_up_and_the_currency_is_the_orders() -> None:
+    a = s.analytics([order(2, "0.02", currency="EUR"), order(1, "0.03", currency="EUR")], NOW)
+    assert a.average_order_value == Decimal("0.03") and a.currency == "EUR"
+
+
+def test_only_the_top_five_products_are_listed() -> None:
+    a = s.analytics([order(1, "10", items=[(f"P{i}", 10 - i) for i in range(7)])], NOW)
+    assert [p.title for p in a.top_products] == ["P0", "P1", "P2", "P3", "P4"]
+
+
+def test_scores_combines_the_three() -> None:
+    a = s.analytics([order(90, "10"), order(45, "10")], NOW)
+    assert s.scores(a, 3, 4, 45).model_dump() == {
+        "value": 75,
+        "loyalty": s.loyalty_score(a),
+        "engagement": 50,
+    }
+    assert s.loyalty_score(a) == round(100 * (0.7 * 1 / 4 + 0.3 * 45 / 365))

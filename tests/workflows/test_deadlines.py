@@ -4,11 +4,21 @@ Durations are a shop setting, so the test uses a reminder time of 0.02 minutes (
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+from temporalio.testing import ActivityEnvironment
+
+from activities.conversation import ConversationActivities
+from bot.outbound import SlackOutbound
 from tests.harness import CHANNEL, Zora, running_zora
+from widget.emitter import ShopperEmitter
+from zora.business_hours import DAYS
 from zora.dev import ensure_shop
+from zora.models import ConversationRef, Tick
 
 
 async def _set(zora: Zora, **values: Any) -> None:
@@ -68,3 +78,45 @@ async def test_reminders_can_be_turned_off(infra: Any, database_url: str) -> Non
         await _wait_for_text(zora, loud_root["ts"], "has waited")
         # The control was reminded, so the quiet conversation (older) has waited longer than that.
         assert all("waited" not in t for t in _thread_texts(zora, quiet_root["ts"]))
+
+
+async def test_no_reminder_while_the_shop_is_closed(infra: Any, database_url: str) -> None:
+    async with running_zora(infra, database_url) as zora:
+        # Open on one weekday only, three days from now: closed now and for the rest of the test.
+        closed_today = {DAYS[(datetime.now(UTC).weekday() + 3) % 7]: ["09:00", "17:00"]}
+        await _set(zora, reminder_minutes=0.02, timezone="UTC", business_hours=closed_today)
+        session = await zora.session()
+        shopper = await zora.shopper(session["token"])
+        assert (await shopper.send("anyone there tonight?"))["ok"]
+        root = (await zora.standin.wait_for_posts(2))[0]
+        ref = ConversationRef(
+            shop=zora.shop,
+            shop_id=zora.shop_id,
+            conversation_id=UUID(session["conversation_id"]),
+            shopper_id=UUID(session["shopper_id"]),
+        )
+        # Until both reminder levels would be due in wall-clock time (2 x 1.2 s).
+        query = "SELECT 1 FROM messages WHERE conversation_id = $1 AND created_at < now() - interval '3 seconds'"
+        for _ in range(600):
+            if await zora.fetch(query, ref.conversation_id):
+                break
+            await asyncio.sleep(0.1)
+        emitter = ShopperEmitter(zora.settings.redis_url or "")
+        activities = ConversationActivities(
+            zora.services.pool, SlackOutbound(zora.services.pool, zora.services.slack, emitter)
+        )
+        tick = Tick(ref=ref, idle_seconds=3600)
+        try:
+            # The tick ran to its end (its result is the positive sign): open minutes have not passed.
+            result = await ActivityEnvironment().run(activities.tick, tick)
+            assert not result.closed
+            assert all("waited" not in t and "no reply" not in t for t in _thread_texts(zora, root["ts"]))
+            [row] = await zora.fetch("SELECT reminder_level FROM conversations WHERE id = $1", ref.conversation_id)
+            assert row["reminder_level"] == 0
+
+            # The control: the same wait in a shop that is always open is past both levels.
+            await _set(zora, reminder_minutes=0.02, timezone="UTC")
+            await ActivityEnvironment().run(activities.tick, tick)
+            assert any("still no reply" in t for t in _thread_texts(zora, root["ts"]))
+        finally:
+            await emitter.close()
