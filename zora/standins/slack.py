@@ -451,6 +451,28 @@ class SlackStandIn:
             await resp.read()
             return resp.status
 
+    def _person_replies(
+        self, channel: str, thread_ts: str, text: str, user: str, *, subtype: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Store a person's reply in the thread, as Slack keeps it; the thread's root and the reply."""
+        root = self._messages.get(channel, {}).get(thread_ts)
+        if root is None:
+            raise StandInError(f"no thread {thread_ts} in channel {channel}")
+        message: dict[str, Any] = {"user": user, "type": "message"}
+        if subtype is not None:
+            message["subtype"] = subtype
+        message.update(
+            ts=self._next_ts(channel),
+            client_msg_id=str(uuid.uuid4()),
+            text=text,
+            team=self.team_id,
+            thread_ts=thread_ts,
+            parent_user_id=root.get("user"),
+            blocks=_rich_text(text),
+        )
+        self._store_reply(channel, root, message)
+        return root, message
+
     async def agent_reply(
         self, channel: str, thread_ts: str, text: str, user: str = DEFAULT_AGENT_ID, *, deliver: bool = True
     ) -> int:
@@ -459,22 +481,8 @@ class SlackStandIn:
         ``deliver=False`` models a reply written while Zora was down or unreachable: Slack keeps it
         (``conversations.replies`` shows it) but the event never arrives; returns 0 then.
         """
-        root = self._messages.get(channel, {}).get(thread_ts)
-        if root is None:
-            raise StandInError(f"no thread {thread_ts} in channel {channel}")
-        ts = self._next_ts(channel)
-        message: dict[str, Any] = {
-            "user": user,
-            "type": "message",
-            "ts": ts,
-            "client_msg_id": str(uuid.uuid4()),
-            "text": text,
-            "team": self.team_id,
-            "thread_ts": thread_ts,
-            "parent_user_id": root.get("user"),
-            "blocks": _rich_text(text),
-        }
-        self._store_reply(channel, root, message)
+        _, message = self._person_replies(channel, thread_ts, text, user)
+        ts = message["ts"]
         if not deliver:
             return 0
         event = {
@@ -503,23 +511,8 @@ class SlackStandIn:
         """A person replies in the thread with "Also send to #channel" ticked: a ``thread_broadcast``
         message, in the thread and in the channel, and its event as Slack publishes it (with the root's
         thread summary). ``deliver=False`` as for ``agent_reply``."""
-        root = self._messages.get(channel, {}).get(thread_ts)
-        if root is None:
-            raise StandInError(f"no thread {thread_ts} in channel {channel}")
-        ts = self._next_ts(channel)
-        message: dict[str, Any] = {
-            "user": user,
-            "type": "message",
-            "subtype": "thread_broadcast",
-            "ts": ts,
-            "client_msg_id": str(uuid.uuid4()),
-            "text": text,
-            "team": self.team_id,
-            "thread_ts": thread_ts,
-            "parent_user_id": root.get("user"),
-            "blocks": _rich_text(text),
-        }
-        self._store_reply(channel, root, message)
+        root, message = self._person_replies(channel, thread_ts, text, user, subtype="thread_broadcast")
+        ts = message["ts"]
         if not deliver:
             return 0
         event = {
