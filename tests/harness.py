@@ -58,6 +58,20 @@ class Zora:
             data: dict[str, Any] = await resp.json()
             return data
 
+    def bound_token(self, session: dict[str, Any], customer: int) -> str:
+        """The token the app proxy issues to a signed-in Shopify customer for this session's shopper:
+        it carries the binding (`cus`), which a shopper bound to a customer must present."""
+        from zora.security import ShopperIdentity, issue_shopper_token
+
+        identity = ShopperIdentity(
+            shop=self.shop,
+            shop_id=self.shop_id,
+            shopper_id=uuid.UUID(session["shopper_id"]),
+            conversation_id=uuid.UUID(session["conversation_id"]),
+            customer=customer,
+        )
+        return issue_shopper_token(self.settings.secret(), identity, 3600)
+
     async def shopper(self, token: str | None = None) -> Shopper:
         if token is None:
             token = (await self.session())["token"]

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.harness import AGENT, CHANNEL, Zora, running_zora
-from zora.security import ShopperIdentity, issue_shopper_token
 
 OTHER = "U0AGENT002"
 
@@ -97,17 +95,7 @@ async def test_customer_search_with_recent_orders_and_the_card_summary(zora: Zor
             "ada@example.com",
         )
     # The token the app proxy issues to that signed-in customer carries the binding (cus).
-    token = issue_shopper_token(
-        zora.settings.secret(),
-        ShopperIdentity(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            shopper_id=uuid.UUID(session["shopper_id"]),
-            conversation_id=uuid.UUID(session["conversation_id"]),
-            customer=7001,
-        ),
-        3600,
-    )
+    token = zora.bound_token(session, 7001)
     shopper = await zora.shopper(token)
     before = len(zora.standin.posted)
     assert (await shopper.send("where is #1042?"))["ok"]

@@ -23,7 +23,6 @@ from bot.card import CardData, render
 from tests.harness import AGENT, CHANNEL, Zora, running_zora
 from tests.widget.test_files import png
 from zora.addresses import InvalidAddress, parse_address
-from zora.security import ShopperIdentity, issue_shopper_token
 from zora.shop_settings import ShopSettings
 from zora.shopify.models import OrderNotice
 from zora.slack_text import clip, escape, link, unescape
@@ -345,17 +344,7 @@ async def test_shopify_customer_fields_card_search_modal_and_app_home(zora: Zora
             customer_id,
         )
     # The token the app proxy issues to that signed-in customer carries the binding (cus).
-    token = issue_shopper_token(
-        zora.settings.secret(),
-        ShopperIdentity(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            shopper_id=uuid.UUID(session["shopper_id"]),
-            conversation_id=uuid.UUID(session["conversation_id"]),
-            customer=8001,
-        ),
-        3600,
-    )
+    token = zora.bound_token(session, 8001)
     shopper = await zora.shopper(token)
     before = len(zora.standin.posted)
     assert (await shopper.send("where is my order?"))["ok"]
