@@ -106,6 +106,15 @@ def _ts_key(ts: str) -> tuple[int, int]:
     return int(seconds), int(micros or 0)
 
 
+def _as_read(messages: list[dict[str, Any]], with_metadata: bool) -> list[dict[str, Any]]:
+    """Copies of messages as a read method returns them: ``metadata`` only when asked for."""
+    out = [copy.deepcopy(message) for message in messages]
+    if not with_metadata:
+        for message in out:
+            message.pop("metadata", None)
+    return out
+
+
 def _rich_text(text: str) -> list[dict[str, Any]]:
     """The ``blocks`` Slack attaches to a message a human typed in the client."""
     block_id = "".join(secrets.choice(_BLOCK_ID_ALPHABET) for _ in range(5))
@@ -1429,6 +1438,27 @@ class SlackStandIn:
             raise _ApiError("no_such_subteam")
         return {"ok": True, "users": list(users)}
 
+    def _read_window(
+        self, params: dict[str, Any], *, default_limit: int, max_limit: int
+    ) -> tuple[int, Callable[[tuple[int, int]], bool], bool]:
+        """What conversations.history and .replies share: the page size, whether a ts is inside
+        ``oldest``/``latest`` (exclusive unless ``inclusive``), and whether metadata is wanted."""
+        try:
+            limit = min(max(int(params.get("limit") or default_limit), 1), max_limit)
+        except ValueError:
+            raise _ApiError("invalid_limit") from None
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        oldest = self._ts_param(params, "oldest", "invalid_ts_oldest")
+        latest = self._ts_param(params, "latest", "invalid_ts_latest")
+
+        def in_window(key: tuple[int, int]) -> bool:
+            if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
+                return False
+            return latest is None or key < latest or (key == latest and inclusive)
+
+        return limit, in_window, with_metadata
+
     @staticmethod
     def _ts_param(params: dict[str, Any], name: str, error: str) -> tuple[int, int] | None:
         value = params.get(name)
@@ -1453,33 +1483,17 @@ class SlackStandIn:
         if target is None:
             raise _ApiError("thread_not_found")
         root = messages.get(str(target.get("thread_ts") or target["ts"]), target)
-        try:
-            limit = min(max(int(params.get("limit") or 1000), 1), 1000)
-        except ValueError:
-            raise _ApiError("invalid_limit") from None
-        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        oldest = self._ts_param(params, "oldest", "invalid_ts_oldest")
-        latest = self._ts_param(params, "latest", "invalid_ts_latest")
+        limit, in_window, with_metadata = self._read_window(params, default_limit=1000, max_limit=1000)
         after = self._ts_param(params, "cursor", "invalid_cursor")
 
         def wanted(ts: str) -> bool:
             key = _ts_key(ts)
-            if after is not None and key < after:
-                return False
-            if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
-                return False
-            return latest is None or key < latest or (key == latest and inclusive)
+            return (after is None or key >= after) and in_window(key)
 
         replies = sorted((ts for ts in self._replies.get((channel, root["ts"]), []) if wanted(ts)), key=_ts_key)
         page, rest = replies[:limit], replies[limit:]
         found = [root, *(messages[ts] for ts in page)] if after is None else [messages[ts] for ts in page]
-        out = []
-        for message in found:
-            copied = copy.deepcopy(message)
-            if not with_metadata:
-                copied.pop("metadata", None)
-            out.append(copied)
+        out = _as_read(found, with_metadata)
         answer: dict[str, Any] = {"ok": True, "messages": out, "has_more": bool(rest)}
         answer["response_metadata"] = {"next_cursor": f"next_ts:{rest[0]}" if rest else ""}
         return answer
@@ -1489,39 +1503,22 @@ class SlackStandIn:
         summary), as Slack pages them: ``oldest``/``latest`` (exclusive unless ``inclusive``), ``limit``,
         an opaque cursor (the next older message's ts here), ``metadata`` only with ``include_all_metadata``."""
         channel = self._channel(params)
-        try:
-            limit = min(max(int(params.get("limit") or 100), 1), 999)
-        except ValueError:
-            raise _ApiError("invalid_limit") from None
-        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
-        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        oldest = self._ts_param(params, "oldest", "invalid_ts_oldest")
-        latest = self._ts_param(params, "latest", "invalid_ts_latest")
+        limit, in_window, with_metadata = self._read_window(params, default_limit=100, max_limit=999)
         before = self._ts_param(params, "cursor", "invalid_cursor")
 
         def wanted(message: dict[str, Any]) -> bool:
             if message.get("thread_ts", message["ts"]) != message["ts"]:
                 return False
             key = _ts_key(message["ts"])
-            if before is not None and key > before:
-                return False
-            if oldest is not None and (key < oldest or (key == oldest and not inclusive)):
-                return False
-            return latest is None or key < latest or (key == latest and inclusive)
+            return (before is None or key <= before) and in_window(key)
 
         found = sorted(
             (m for m in self._messages[channel].values() if wanted(m)), key=lambda m: _ts_key(m["ts"]), reverse=True
         )
         page, rest = found[:limit], found[limit:]
-        out = []
-        for message in page:
-            copied = copy.deepcopy(message)
-            if not with_metadata:
-                copied.pop("metadata", None)
-            out.append(copied)
         return {
             "ok": True,
-            "messages": out,
+            "messages": _as_read(page, with_metadata),
             "has_more": bool(rest),
             "pin_count": 0,
             "response_metadata": {"next_cursor": f"next_ts:{rest[0]['ts']}" if rest else ""},
