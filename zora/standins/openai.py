@@ -46,6 +46,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from zora.errors import ZoraError
+from zora.standins import serve
 
 FailureKind = Literal["rate_limit", "server_error", "status", "hang", "malformed_tool_call", "injection"]
 
@@ -146,18 +147,7 @@ class OpenAIStandIn:
         if self._runner is not None:
             raise StandInError("the OpenAI stand-in is already started")
         self._release = asyncio.Event()
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self._origin = f"http://{shown}:{bound_port}"
+        self._runner, self._origin = await serve(self.app, host, port)
 
     async def stop(self) -> None:
         self._release.set()

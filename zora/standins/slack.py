@@ -42,6 +42,7 @@ from yarl import URL
 from zora.errors import ZoraError
 from zora.slack_app import BOT_SCOPES
 from zora.slack_text import unescape
+from zora.standins import serve
 
 log = logging.getLogger(__name__)
 
@@ -272,18 +273,7 @@ class SlackStandIn:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if self._runner is not None:
             raise StandInError("the Slack stand-in is already started")
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self._origin = f"http://{shown}:{bound_port}"
+        self._runner, self._origin = await serve(self.app, host, port)
 
     async def stop(self) -> None:
         await self._cancel_tasks()
