@@ -224,8 +224,8 @@ def transcript_email(
 def confirmation_email(*, shop_name: str, to_address: str, link: str) -> EmailMessage:
     """Asks the owner of a typed address to confirm it before any chat email goes there."""
     msg = EmailMessage()
-    msg["Subject"] = f"{shop_name}: confirm your email address"
-    msg["To"] = to_address
+    msg["Subject"] = f"{safe_display_name(shop_name)}: confirm your email address"
+    msg["To"] = _to(to_address, None)
     msg["Message-ID"] = make_msgid()
     msg["Auto-Submitted"] = "auto-generated"
     lines = [

@@ -19,7 +19,7 @@ from activities.delivery import DeliveryActivities
 from tests.harness import Zora, running_zora
 from tests.workflows.test_transcript_email import _conversation
 from zora.addresses import InvalidAddress, parse_address, parse_sender
-from zora.mail import Mailer, digest_email
+from zora.mail import Mailer, confirmation_email, digest_email
 from zora.mail_catcher import MailCatcher
 from zora.models import ConversationRef, LoadConversation
 from zora.settings import Settings
@@ -215,3 +215,14 @@ async def test_an_address_stored_before_the_strict_check_never_reaches_smtp(zora
     assert len(smtp.caught) == before
     [row] = await z.fetch("SELECT transcript_error FROM conversations WHERE id = $1::uuid", cid)
     assert "refused: the address" in row["transcript_error"]
+
+
+def test_the_confirmation_email_takes_its_headers_through_the_same_checks() -> None:
+    # A shop name with a line break cannot add a header, and the address is parsed like every recipient's.
+    email = confirmation_email(
+        shop_name="Acme\r\nBcc: everyone@example.com", to_address="ana@example.com", link="https://x/confirm"
+    )
+    assert "Bcc" not in email and "\n" not in str(email["Subject"])
+    assert str(email["To"]) == "ana@example.com"
+    with pytest.raises(InvalidAddress):
+        confirmation_email(shop_name="Acme", to_address="ana@example.com, eve@example.com", link="https://x")
