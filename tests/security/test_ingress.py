@@ -58,9 +58,15 @@ async def _shop_row(sz: ShopifyZora) -> Any:
     return await sz.fetchrow("SELECT access_token, uninstalled_at FROM shops WHERE domain = $1", sz.shop)
 
 
-# Destructive topics: the (signed) body must name the (unsigned) header's shop.
+# Destructive (and exporting) topics: the (signed) body must name the (unsigned) header's shop.
 
-_SHOP_FIELD = {"app/uninstalled": "myshopify_domain", "shop/redact": "shop_domain", "customers/redact": "shop_domain"}
+_SHOP_FIELD = {
+    "app/uninstalled": "myshopify_domain",
+    "shop/redact": "shop_domain",
+    "customers/redact": "shop_domain",
+    # Not destructive, but it exports a shop's customer data and announces it in that shop's Slack.
+    "customers/data_request": "shop_domain",
+}
 
 
 @pytest.mark.parametrize("topic", sorted(_SHOP_FIELD))
