@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
@@ -120,8 +121,15 @@ class ShopifyActivities:
                     # A body not shaped like the topic's (a field missing, a list where an object goes):
                     # no retry reads it differently, so it is recorded as failed with its payload kept
                     # for a look, instead of being retried for ever.
+                    # Only the kind of error (and a validation error's field paths): its text can quote the
+                    # payload (an email, a phone), and the detail is logged, stored and returned to Temporal.
+                    where = ""
+                    if isinstance(exc, ValidationError):
+                        where = " at " + ", ".join(
+                            ".".join(map(str, e["loc"])) for e in exc.errors(include_input=False)
+                        )
                     outcome = WebhookOutcome(
-                        status="failed", detail=f"malformed {row['topic']} payload: {type(exc).__name__}: {exc}"[:500]
+                        status="failed", detail=f"malformed {row['topic']} payload: {type(exc).__name__}{where}"[:500]
                     )
             # The synced tables now hold what matters; the raw body (personal data) goes, unless it failed.
             await conn.execute(
