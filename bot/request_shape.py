@@ -58,7 +58,9 @@ _TOP = (
 )
 _EVENT = (
     ("type", "subtype", "ts", "thread_ts", "text", "bot_id", "event_ts", "tab", "channel_type", "client_msg_id",
-     "deleted_ts", "item_user", "reaction", "parent_user_id", "user_team", "source_team"),
+     "deleted_ts", "item_user", "reaction", "parent_user_id", "user_team", "source_team",
+     # bolt reads these from an event too, to authorize (an auth.test query) and to fill its context.
+     "team_id", "enterprise_id", "user_id", "channel_id", "app_id", "api_app_id"),
     ("message", "previous_message", "item", "view", "root", "tokens", "bot_profile", "edited", "assistant_thread"),
     ("blocks", "attachments"),
     # An id in message events, an object in others (user_change, channel_created).

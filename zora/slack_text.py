@@ -22,7 +22,6 @@ ELLIPSIS = "…"
 
 # Slack's documented limits that Zora's messages meet (longer text is refused: invalid_blocks).
 SECTION_TEXT_MAX = 3000
-FIELD_TEXT_MAX = 2000
 CONTEXT_TEXT_MAX = 2000
 
 # What would end or split `<url|label>` in a link's address: percent-encoded (the page is the same).

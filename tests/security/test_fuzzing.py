@@ -292,3 +292,11 @@ def test_null_team_user_and_channel_in_a_payload_pass_as_slack_sends_them() -> N
 
     payload = {"type": "block_actions", "team": None, "enterprise": None, "channel": None, "user": {"id": "U1"}}
     assert malformed(f"payload={quote(json.dumps(payload))}".encode(), "application/x-www-form-urlencoded") is None
+
+
+def test_an_event_with_a_team_id_that_is_not_a_string_is_refused_by_the_outline() -> None:
+    # Found by the property test in a fresh Debian run: bolt put it into its first auth.test query.
+    from bot.request_shape import malformed
+
+    body = json.dumps({"type": "event_callback", "event": {"type": "message", "team_id": [None]}}).encode()
+    assert malformed(body, "application/json") == "event.team_id must be a string"

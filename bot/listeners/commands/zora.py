@@ -99,9 +99,6 @@ async def _search(
             await ack(text=f"Which shop? You are an agent of several:\n{choices}", response_type="ephemeral")
             return
         shop = shops[0]
-    if not query:
-        await ack(text=USAGE, response_type="ephemeral")
-        return
     if deps.directory is None:
         await ack(text="Customer data is not available in this Zora.", response_type="ephemeral")
         return
