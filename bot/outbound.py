@@ -425,8 +425,10 @@ class SlackOutbound:
             row = await conn.fetchrow(
                 "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
             )
-        if row is not None:
-            await self.slack.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"], text=text)
+        if row is None:
+            log.warning("a note for a conversation with no Slack thread yet was not posted")
+            return
+        await self.slack.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"], text=text)
 
     async def mark_seen(self, conversation_id: UUID, upto: int) -> None:
         """The shopper saw the agents' replies up to `upto`: an :eyes: reaction on the latest one."""

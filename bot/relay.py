@@ -48,6 +48,10 @@ class _Lane:
     ref: ConversationRef
     queue: list[StoredMessage] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    # A start (or reopen) of the conversation's workflow waiting for the message that caused it to
+    # be posted: the workflow's first work (an automatic assignment's note in the thread) needs the
+    # thread, which that post creates.
+    opened_at: datetime | None = None
 
 
 class FastRelay:
@@ -75,7 +79,15 @@ class FastRelay:
 
     def opened(self, ref: ConversationRef, at: datetime) -> None:
         """Start the conversation's workflow in the background: the message is already stored and
-        on its way, and a burst of new conversations must not queue shoppers behind Temporal."""
+        on its way, and a burst of new conversations must not queue shoppers behind Temporal.
+
+        When the message that opened it is still on its way to Slack, the start waits for that post
+        (or for its handover to the workflow) to end, so the workflow never works on a thread that
+        does not exist yet."""
+        lane = self._lanes.get(ref.conversation_id)
+        if lane is not None and lane.task is not None:
+            lane.opened_at = at
+            return
         self._background(self._open(ref, at), f"open:{ref.conversation_id}")
 
     async def _open(self, ref: ConversationRef, at: datetime) -> None:
@@ -114,6 +126,9 @@ class FastRelay:
             while lane.queue:
                 batch, lane.queue = lane.queue, []
                 await self._deliver(lane.ref, batch)
+                if lane.opened_at is not None:
+                    at, lane.opened_at = lane.opened_at, None
+                    self._background(self._open(lane.ref, at), f"open:{lane.ref.conversation_id}")
         finally:
             lane.task = None
             if lane.queue:  # arrived while finishing: go again

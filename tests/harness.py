@@ -102,8 +102,11 @@ class Zora:
     async def activities_run(self, conversation_id: str, *, scheduled: bool = False) -> list[str]:
         """The activities (local ones included) the conversation's current run has completed, in order:
         a positive sign that the workflow got past a point, for tests that check something did not happen.
-        With `scheduled`, activities scheduled and not finished yet are listed too."""
+        With `scheduled`, activities scheduled and not finished yet are listed too. A workflow not
+        started yet (it starts once the opening message is in Slack) has run none."""
         import json
+
+        from temporalio.service import RPCError, RPCStatusCode
 
         from zora.models import conversation_workflow_id
 
@@ -112,7 +115,13 @@ class Zora:
         )
         done: list[str] = []
         names: dict[int, str] = {}
-        async for event in handle.fetch_history_events():
+        try:
+            events = [event async for event in handle.fetch_history_events()]
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return done
+        for event in events:
             if event.HasField("activity_task_scheduled_event_attributes"):
                 names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
                 if scheduled:

@@ -66,6 +66,9 @@ _FILE_RETRY = RetryPolicy(
 # dead mail server must not hold up deliveries, deadlines or closing). Runs started before it
 # replay their in-loop email unchanged.
 _TRANSCRIPT_BESIDE_LOOP = "transcript-beside-loop"
+# Since this patch an opening waits for the deliveries signalled before it: an automatic
+# assignment's note goes into the thread, which the first post creates.
+_ASSIGN_AFTER_POST = "assign-after-post"
 
 
 async def _local(name: str, arg: Any, result_type: type[T]) -> T:
@@ -107,6 +110,8 @@ class ConversationWorkflow:
         await workflow.wait_condition(lambda: self._loaded)
         if self.state.status in ("resolved", "closed"):
             await self._change("open", None)
+        if workflow.patched(_ASSIGN_AFTER_POST):
+            await workflow.wait_condition(lambda: not self.state.deliveries)
         await self._auto_assign()
 
     async def _auto_assign(self, skip: str | None = None) -> None:

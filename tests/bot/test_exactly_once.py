@@ -283,3 +283,42 @@ async def test_a_rate_limited_look_is_retried_after_slacks_delay(zora: Zora) -> 
     await shopper.wait_for(lambda: sorted(delivered(shopper)) == ["c1", "c2"])
     await check_recorded(zora, ref, root, ["one", "two"])
     assert calls(zora, "conversations.replies") == 2
+
+
+async def test_the_workflow_is_started_after_the_message_that_opened_it_is_posted(zora: Zora) -> None:
+    """The workflow's first work (an automatic assignment's note) goes into the thread: a start sent
+    while the opening message was still on its way lost that note when it won the race."""
+    shopper = await zora.shopper()
+    ref, root = await started(zora, shopper)
+    emitter = ShopperEmitter(zora.settings.redis_url or "")
+    seen_at_open: list[list[str]] = []
+    handed_over: list[str] = []
+
+    async def handoff(_ref: ConversationRef, _retry_after: float) -> None:
+        handed_over.append(f"after {len(seen_at_open)} opens")
+
+    async def opener(_ref: ConversationRef, _at: datetime) -> None:
+        seen_at_open.append(replies(zora, root))
+
+    relay = FastRelay(SlackOutbound(zora.services.pool, slack_client(zora.settings), emitter), handoff, opener)
+    try:
+        stored = await transcript.store_shopper_message(zora.services.pool, ref, "c2", "two", datetime.now(UTC))
+        relay.submit(ref, stored.message)
+        relay.opened(ref, stored.message.created_at)
+        await wait_until(lambda: _true(bool(seen_at_open)), "the workflow start")
+        assert seen_at_open == [["one", "two"]]
+
+        # Slack refuses the post: the handover to the workflow comes first, then the start.
+        zora.standin.fail("chat.postMessage", "internal_error", times=5)
+        stored = await transcript.store_shopper_message(zora.services.pool, ref, "c3", "three", datetime.now(UTC))
+        relay.submit(ref, stored.message)
+        relay.opened(ref, stored.message.created_at)
+        await wait_until(lambda: _true(len(seen_at_open) == 2), "the second workflow start")
+        assert handed_over == ["after 1 opens"]
+    finally:
+        await relay.close()
+        await emitter.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -89,3 +89,15 @@ async def test_an_agent_at_the_cap_is_skipped_and_no_one_available_leaves_it_ope
         rows = await zora.fetch("SELECT status, assignee FROM conversations WHERE id = $1::uuid", second)
         assert dict(rows[0]) == {"status": "open", "assignee": None}
         assert not any("is yours" in m["text"] for m in zora.standin.thread(CHANNEL, second_ts))
+
+
+async def test_the_note_waits_for_a_thread_slack_refused_at_first(infra: Any, database_url: str) -> None:
+    """The fast path's post fails and so does the workflow's first try: the thread comes a second
+    later, and the assignment's mention must land in it, not be dropped for want of one."""
+    async with running_zora(infra, database_url) as zora:
+        zora.standin.add_user(ANA, "ana", "Ana")
+        await _set(zora, auto_assign=True, assign_agents=[ANA], reminder_minutes=0)
+        zora.standin.fail("chat.postMessage", "internal_error", times=2)
+        cid, root_ts = await _new_conversation(zora)
+        assert await _assignee(zora, cid) == ANA
+        await _note(zora, root_ts, f"<@{ANA}> this conversation is yours")

@@ -108,7 +108,13 @@ async def test_idle_conversation_closes_and_a_new_message_rehydrates_it(infra: A
         assert [m["seq"] for m in shopper.received if m["client_id"] == "b"] == [3]
         rows = await zora.fetch("SELECT status FROM conversations WHERE id = $1::uuid", session["conversation_id"])
         assert rows[0]["status"] == "open"
-        assert (await handle.describe()).run_id != first_run
+        # The fresh run starts once the message that reopened it is in Slack (bot/relay.py).
+        for _ in range(300):
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no fresh run after the conversation was reopened")
         await _replay_all_runs(zora, handle.id, [first_run])
 
 
