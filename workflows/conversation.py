@@ -12,6 +12,7 @@ to wake it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -69,6 +70,10 @@ _TRANSCRIPT_BESIDE_LOOP = "transcript-beside-loop"
 # Since this patch an opening waits for the deliveries signalled before it: an automatic
 # assignment's note goes into the thread, which the first post creates.
 _ASSIGN_AFTER_POST = "assign-after-post"
+# Since this patch the buttons' updates wait, like the signals, for a fresh run to load the status
+# from PostgreSQL, and check again after it: a validator that ran before the load saw a blank state
+# (a claim on a conversation another agent holds passed, and took it from them).
+_UPDATES_AFTER_LOAD = "updates-after-load"
 
 
 async def _local(name: str, arg: Any, result_type: type[T]) -> T:
@@ -130,11 +135,18 @@ class ConversationWorkflow:
         if self.state.status == "open" and self.state.assignee is None:
             await self._change("assigned", action.user_id)
 
+    async def _loaded_then(self, check: Callable[[], None]) -> None:
+        """Wait for a fresh run's load, then check the update against the loaded state."""
+        if workflow.patched(_UPDATES_AFTER_LOAD):
+            await workflow.wait_condition(lambda: self._loaded)
+        check()
+
     @workflow.update
     async def assign(self, action: AgentAction) -> Assignment:
         # Checked again here: two claims can pass their validators in the same workflow task, and
-        # only the first handler to run (this line has no await before it) may win.
-        self._check_claimable(action)
+        # only the first handler to run (no await between the check and _change setting the
+        # assignee) may win.
+        await self._loaded_then(lambda: self._check_claimable(action))
         return await self._change("assigned", action.user_id)
 
     @assign.validator
@@ -149,6 +161,7 @@ class ConversationWorkflow:
 
     @workflow.update
     async def release(self, action: AgentAction) -> Assignment:
+        await self._loaded_then(lambda: self._validate_release(action))
         return await self._change("open", None)
 
     @release.validator
@@ -158,6 +171,7 @@ class ConversationWorkflow:
 
     @workflow.update
     async def resolve(self, action: AgentAction) -> Assignment:
+        await self._loaded_then(lambda: self._validate_resolve(action))
         result = await self._change("resolved", self.state.assignee or action.user_id)
         if self.state.transcript_on_resolve:
             # Started by the main loop: the agent's answer does not wait for email.
@@ -171,6 +185,7 @@ class ConversationWorkflow:
 
     @workflow.update
     async def reopen(self, action: AgentAction) -> Assignment:
+        await self._loaded_then(lambda: self._validate_reopen(action))
         return await self._change("open", None)
 
     @reopen.validator

@@ -151,3 +151,56 @@ async def test_sweep_hands_messages_a_crashed_web_process_left_behind_to_their_w
         # The sweep also gave the conversation its lifecycle owner.
         conv = zora.services.temporal.get_workflow_handle(_workflow_id(zora, session["conversation_id"]))
         assert (await conv.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_claim_that_arrives_with_a_fresh_runs_start_checks_the_loaded_status(
+    infra: Any, database_url: str
+) -> None:
+    """A claim can reach a fresh run in its very first task, before the run has loaded who holds the
+    conversation from PostgreSQL: it must wait for that, not judge a blank state."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from widget.emitter import ShopperEmitter
+    from zora.models import AgentAction, Assignment, ConversationConfig, Opened
+    from zora.temporal import signal_conversation
+    from zora.worker import build_worker
+
+    async with running_zora(infra, database_url) as zora:
+        session = await zora.session()
+        shopper = await zora.shopper(session["token"])
+        assert (await shopper.send("hello"))["ok"]
+        cid = session["conversation_id"]
+        await zora.workflow_run_id(cid)
+        handle = zora.services.temporal.get_workflow_handle(_workflow_id(zora, cid))
+        await handle.execute_update("assign", AgentAction(user_id="U0HOLDER01"), result_type=Assignment)
+        await handle.terminate("the run is gone; PostgreSQL still says who holds it")
+
+        # The next run starts on a queue no worker polls yet, so its first task carries the start,
+        # the signal and the claim together.
+        queue = f"late-{uuid.uuid4().hex[:8]}"
+        ref = ConversationRef(
+            shop=zora.shop,
+            shop_id=zora.shop_id,
+            conversation_id=uuid.UUID(cid),
+            shopper_id=uuid.UUID(session["shopper_id"]),
+        )
+        await signal_conversation(
+            zora.services.temporal, queue, ref, ConversationConfig(), "opened", Opened(at=datetime.now(UTC))
+        )
+        claim = asyncio.create_task(
+            handle.execute_update("assign", AgentAction(user_id="U0LATE0001"), result_type=Assignment)
+        )
+        await asyncio.sleep(1)  # order only: the claim reaches the server before a worker asks for work
+        emitter = ShopperEmitter(zora.settings.redis_url or "")
+        try:
+            async with build_worker(zora.services, emitter, task_queue=queue):
+                try:
+                    result = await claim
+                except WorkflowUpdateFailedError as exc:
+                    assert "Already claimed by <@U0HOLDER01>" in str(exc.cause)
+                else:
+                    raise AssertionError(f"the claim took a conversation someone holds: {result}")
+        finally:
+            await emitter.close()
+        rows = await zora.fetch("SELECT assignee FROM conversations WHERE id = $1::uuid", cid)
+        assert rows[0]["assignee"] == "U0HOLDER01"
