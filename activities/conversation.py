@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio import activity
 from temporalio.client import Client
 
+from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, POST_TO_SLACK, SWEEP_UNDELIVERED, TICK
 from activities.slack_errors import rate_limited
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
@@ -48,7 +48,7 @@ class ConversationActivities:
     def all(self) -> list[Any]:
         return [self.post_to_slack, self.tick, self.apply_assignment, self.load_conversation, self.pick_agent]
 
-    @activity.defn(name="post_to_slack")
+    @POST_TO_SLACK.defn
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
         """Post every shopper message still waiting, oldest first."""
         conversation_id_var.set(str(req.ref.conversation_id))
@@ -61,7 +61,7 @@ class ConversationActivities:
             log.warning("slack rate limited; retrying after %ss", exc.retry_after)
             raise rate_limited(exc.retry_after) from None
 
-    @activity.defn(name="tick")
+    @TICK.defn
     async def tick(self, req: Tick) -> TickResult:
         """Close an idle conversation (telling the shopper), post due reminders, and say when the
         workflow should look again. Reads everything from PostgreSQL, so messages never have to wake
@@ -164,7 +164,7 @@ class ConversationActivities:
         await self.outbound.emitter.emit("message", transcript.wire(note), ref.conversation_id)
         return True
 
-    @activity.defn(name="load_conversation")
+    @LOAD_CONVERSATION.defn
     async def load_conversation(self, req: LoadConversation) -> Assignment:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -190,7 +190,7 @@ class ConversationActivities:
             transcript_on_resolve=shop_settings.transcript_on_resolve,
         )
 
-    @activity.defn(name="pick_agent")
+    @PICK_AGENT.defn
     async def pick_agent(self, req: PickAgent) -> AgentPick:
         """Round robin over the shop's agents, skipping the away and the full."""
         async with self.pool.acquire() as conn:
@@ -233,7 +233,7 @@ class ConversationActivities:
         log.info("no agent available for automatic assignment")
         return AgentPick(user_id=None)
 
-    @activity.defn(name="apply_assignment")
+    @APPLY_ASSIGNMENT.defn
     async def apply_assignment(self, req: ApplyAssignment) -> None:
         """Record a status change, then show it on the thread's card."""
         conversation_id_var.set(str(req.ref.conversation_id))
@@ -291,7 +291,7 @@ class SweepActivities:
         self.task_queue = task_queue
         self.config = config
 
-    @activity.defn(name="sweep_undelivered")
+    @SWEEP_UNDELIVERED.defn
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
         healed = await self._heal_slack()
         async with self.pool.acquire() as conn:
