@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client
 
 from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, POST_TO_SLACK, SWEEP_UNDELIVERED, TICK
 from activities.slack_errors import rate_limited
@@ -21,7 +21,6 @@ from zora.models import (
     ApplyAssignment,
     Assignment,
     Author,
-    ConversationConfig,
     ConversationRef,
     DeliverRequest,
     FilesShared,
@@ -35,9 +34,12 @@ from zora.models import (
     TickResult,
 )
 from zora.shop_settings import ShopSettings, parse_settings
-from zora.temporal import signal_conversation
+from zora.temporal import Conversations
+from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
+
+ArgT = TypeVar("ArgT")
 
 
 class ConversationActivities:
@@ -282,14 +284,10 @@ class SweepActivities:
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
     shop's Slack works again."""
 
-    def __init__(
-        self, pool: Any, temporal: Client, slack: AsyncWebClient, task_queue: str, config: ConversationConfig
-    ) -> None:
+    def __init__(self, pool: Any, conversations: Conversations, slack: AsyncWebClient) -> None:
         self.pool = pool
-        self.temporal = temporal
+        self.conversations = conversations
         self.slack = slack
-        self.task_queue = task_queue
-        self.config = config
 
     @SWEEP_UNDELIVERED.defn
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
@@ -301,7 +299,7 @@ class SweepActivities:
                 req.limit,
                 healed,
             )
-        await self._hand_over(rows, "deliver", DeliverRequest(reason="sweep"))
+        await self._hand_over(rows, ConversationApi.deliver, DeliverRequest(reason="sweep"))
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
         files = await self._stuck_files(req)
@@ -324,7 +322,7 @@ class SweepActivities:
         )
 
     async def _hand_over(
-        self, rows: list[Any], signal: Literal["deliver", "files_shared"], arg: DeliverRequest | FilesShared
+        self, rows: list[Any], signal: Callable[[ConversationApi, ArgT], Awaitable[None] | None], arg: ArgT
     ) -> None:
         """Signal(-with-start) each conversation in `rows` (conversation_id, shop_id, domain, shopper_id)."""
         for row in rows:
@@ -334,7 +332,7 @@ class SweepActivities:
                 conversation_id=row["conversation_id"],
                 shopper_id=row["shopper_id"],
             )
-            await signal_conversation(self.temporal, self.task_queue, ref, self.config, signal, arg)
+            await self.conversations.signal(ref, signal, arg)
 
     async def _stuck_files(self, req: SweepRequest) -> int:
         """Agents' files still pending long after they were shared: the signal to copy them was lost
@@ -348,7 +346,7 @@ class SweepActivities:
                 max(req.older_than_seconds, 300),
                 req.limit,
             )
-        await self._hand_over(rows, "files_shared", FilesShared(seq=0))
+        await self._hand_over(rows, ConversationApi.files_shared, FilesShared(seq=0))
         if rows:
             log.warning("handed %d conversation(s) with files still to copy to their workflows", len(rows))
         return len(rows)

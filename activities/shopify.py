@@ -32,7 +32,7 @@ from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_no
 from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
-from zora.shopify import install, sync
+from zora.shopify import sync
 from zora.shopify.admin import Bucket, ShopifyError, ShopifyRateLimited
 from zora.shopify.models import (
     ExportReady,
@@ -48,6 +48,7 @@ from zora.shopify.models import (
     WebhookRef,
 )
 from zora.slack_text import escape
+from zora.temporal import remove_reconcile_schedule
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ class ShopifyActivities:
 
     @SHOPIFY_REMOVE_SCHEDULE.defn
     async def remove_schedule(self, ref: ShopRef) -> bool:
-        return await install.remove_reconcile_schedule(self.temporal, ref.shop)
+        return await remove_reconcile_schedule(self.temporal, ref.shop)
 
     @SHOPIFY_RECONCILE_PLAN.defn
     async def reconcile_plan(self, req: ReconcileInput) -> ReconcilePlan:

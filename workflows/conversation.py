@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SLACK_RETRY,
         TICK,
     )
+    from zora.workflow_api import ConversationApi
 from zora.models import (
     SA_STATUS,
     AgentAction,
@@ -63,7 +64,7 @@ _LEGACY_EMAIL_TRANSCRIPT = dataclasses.replace(EMAIL_TRANSCRIPT, retry_policy=SL
 
 
 @workflow.defn(name="ConversationWorkflow")
-class ConversationWorkflow:
+class ConversationWorkflow(ConversationApi):
     @workflow.init
     def __init__(self, input: ConversationInput) -> None:
         self.ref = input.ref

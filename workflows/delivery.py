@@ -17,11 +17,12 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import EMAIL_UNSEEN_REPLIES
+    from zora.workflow_api import OutboundDeliveryApi
 from zora.models import DeliveryInput, DeliveryOutcome, DigestRequest, DigestResult, PendingReplies
 
 
 @workflow.defn(name="OutboundDeliveryWorkflow")
-class OutboundDeliveryWorkflow:
+class OutboundDeliveryWorkflow(OutboundDeliveryApi):
     @workflow.init
     def __init__(self, input: DeliveryInput) -> None:
         self.upto = input.upto_seq

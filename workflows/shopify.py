@@ -35,13 +35,14 @@ with workflow.unsafe.imports_passed_through():
         WebhookOutcome,
         WebhookRef,
     )
+    from zora.workflow_api import ShopifyReconcileApi, ShopifyWebhookApi
 
 
 # Not sandboxed: one run per delivery makes the sandbox's per-run set-up the largest cost of a delivery
 # (measured in docs/benchmarks.md, Webhooks). This workflow only calls activities with models
 # that are pure data, so there is nothing for the sandbox to catch.
 @workflow.defn(name="ShopifyWebhookWorkflow", sandboxed=False)
-class ShopifyWebhookWorkflow:
+class ShopifyWebhookWorkflow(ShopifyWebhookApi):
     @workflow.run
     async def run(self, ref: WebhookRef) -> WebhookOutcome:
         outcome = await SHOPIFY_APPLY_WEBHOOK.run(ref)
@@ -57,7 +58,7 @@ class ShopifyWebhookWorkflow:
 
 
 @workflow.defn(name="ShopifyReconcileWorkflow")
-class ShopifyReconcileWorkflow:
+class ShopifyReconcileWorkflow(ShopifyReconcileApi):
     @workflow.run
     async def run(self, input: ReconcileInput) -> ReconcileResult:
         progress = input.progress

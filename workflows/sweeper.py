@@ -9,11 +9,12 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import BACKFILL_REPLIES, SWEEP_UNDELIVERED
+    from zora.workflow_api import SweepApi
 from zora.models import BackfillRequest, SweepRequest, SweepResult
 
 
 @workflow.defn(name="SweepWorkflow")
-class SweepWorkflow:
+class SweepWorkflow(SweepApi):
     @workflow.run
     async def run(self, request: SweepRequest) -> SweepResult:
         result = await SWEEP_UNDELIVERED.run(request)
