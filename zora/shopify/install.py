@@ -16,9 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
-from temporalio.client import (
-    Client,
-)
+from temporalio.client import Client
 
 from zora.errors import ConfigError, ZoraError
 from zora.http import client_session
