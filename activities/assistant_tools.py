@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from zora.assistant import TOOL_STORE_POLICIES, ToolInput, ToolOutput
+from activities.calls import STORE_POLICIES
+from zora.assistant import ToolInput, ToolOutput
 from zora.shop_settings import parse_settings
 
 
@@ -25,7 +25,7 @@ class AssistantToolActivities:
     def all(self) -> list[Any]:
         return [self.store_policies]
 
-    @activity.defn(name=TOOL_STORE_POLICIES)
+    @STORE_POLICIES.defn
     async def store_policies(self, tool: ToolInput) -> ToolOutput:
         # The shop is the conversation's, and the conversation must be the turn's shop's: a turn started
         # with mismatched ids reads nothing rather than another shop's text.

@@ -26,8 +26,8 @@ import time
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from temporalio import activity
 
+from activities.calls import BACKFILL_REPLIES
 from bot.deps import BotDeps
 from bot.listeners.events.message import REPLY_SUBTYPES, relay_reply
 from bot.middleware import from_a_bot
@@ -66,7 +66,7 @@ class ReplyBackfill:
             calls_per_run=settings.reply_backfill_calls_per_run,
         )
 
-    @activity.defn(name="backfill_replies")
+    @BACKFILL_REPLIES.defn
     async def backfill_replies(self, req: BackfillRequest) -> BackfillResult:
         result = BackfillResult()
         if self.conversations_per_run == 0:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio import activity
-from temporalio.client import Client
 
+from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, POST_TO_SLACK, SWEEP_UNDELIVERED, TICK
 from activities.slack_errors import rate_limited
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
@@ -21,7 +21,6 @@ from zora.models import (
     ApplyAssignment,
     Assignment,
     Author,
-    ConversationConfig,
     ConversationRef,
     DeliverRequest,
     FilesShared,
@@ -35,9 +34,12 @@ from zora.models import (
     TickResult,
 )
 from zora.shop_settings import ShopSettings, parse_settings
-from zora.temporal import signal_conversation
+from zora.temporal import Conversations
+from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
+
+ArgT = TypeVar("ArgT")
 
 
 class ConversationActivities:
@@ -48,7 +50,7 @@ class ConversationActivities:
     def all(self) -> list[Any]:
         return [self.post_to_slack, self.tick, self.apply_assignment, self.load_conversation, self.pick_agent]
 
-    @activity.defn(name="post_to_slack")
+    @POST_TO_SLACK.defn
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
         """Post every shopper message still waiting, oldest first."""
         conversation_id_var.set(str(req.ref.conversation_id))
@@ -61,7 +63,7 @@ class ConversationActivities:
             log.warning("slack rate limited; retrying after %ss", exc.retry_after)
             raise rate_limited(exc.retry_after) from None
 
-    @activity.defn(name="tick")
+    @TICK.defn
     async def tick(self, req: Tick) -> TickResult:
         """Close an idle conversation (telling the shopper), post due reminders, and say when the
         workflow should look again. Reads everything from PostgreSQL, so messages never have to wake
@@ -164,7 +166,7 @@ class ConversationActivities:
         await self.outbound.emitter.emit("message", transcript.wire(note), ref.conversation_id)
         return True
 
-    @activity.defn(name="load_conversation")
+    @LOAD_CONVERSATION.defn
     async def load_conversation(self, req: LoadConversation) -> Assignment:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -190,7 +192,7 @@ class ConversationActivities:
             transcript_on_resolve=shop_settings.transcript_on_resolve,
         )
 
-    @activity.defn(name="pick_agent")
+    @PICK_AGENT.defn
     async def pick_agent(self, req: PickAgent) -> AgentPick:
         """Round robin over the shop's agents, skipping the away and the full."""
         async with self.pool.acquire() as conn:
@@ -233,7 +235,7 @@ class ConversationActivities:
         log.info("no agent available for automatic assignment")
         return AgentPick(user_id=None)
 
-    @activity.defn(name="apply_assignment")
+    @APPLY_ASSIGNMENT.defn
     async def apply_assignment(self, req: ApplyAssignment) -> None:
         """Record a status change, then show it on the thread's card."""
         conversation_id_var.set(str(req.ref.conversation_id))
@@ -282,16 +284,12 @@ class SweepActivities:
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
     shop's Slack works again."""
 
-    def __init__(
-        self, pool: Any, temporal: Client, slack: AsyncWebClient, task_queue: str, config: ConversationConfig
-    ) -> None:
+    def __init__(self, pool: Any, conversations: Conversations, slack: AsyncWebClient) -> None:
         self.pool = pool
-        self.temporal = temporal
+        self.conversations = conversations
         self.slack = slack
-        self.task_queue = task_queue
-        self.config = config
 
-    @activity.defn(name="sweep_undelivered")
+    @SWEEP_UNDELIVERED.defn
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
         healed = await self._heal_slack()
         async with self.pool.acquire() as conn:
@@ -301,7 +299,7 @@ class SweepActivities:
                 req.limit,
                 healed,
             )
-        await self._hand_over(rows, "deliver", DeliverRequest(reason="sweep"))
+        await self._hand_over(rows, ConversationApi.deliver, DeliverRequest(reason="sweep"))
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
         files = await self._stuck_files(req)
@@ -324,7 +322,7 @@ class SweepActivities:
         )
 
     async def _hand_over(
-        self, rows: list[Any], signal: Literal["deliver", "files_shared"], arg: DeliverRequest | FilesShared
+        self, rows: list[Any], signal: Callable[[ConversationApi, ArgT], Awaitable[None] | None], arg: ArgT
     ) -> None:
         """Signal(-with-start) each conversation in `rows` (conversation_id, shop_id, domain, shopper_id)."""
         for row in rows:
@@ -334,7 +332,7 @@ class SweepActivities:
                 conversation_id=row["conversation_id"],
                 shopper_id=row["shopper_id"],
             )
-            await signal_conversation(self.temporal, self.task_queue, ref, self.config, signal, arg)
+            await self.conversations.signal(ref, signal, arg)
 
     async def _stuck_files(self, req: SweepRequest) -> int:
         """Agents' files still pending long after they were shared: the signal to copy them was lost
@@ -348,7 +346,7 @@ class SweepActivities:
                 max(req.older_than_seconds, 300),
                 req.limit,
             )
-        await self._hand_over(rows, "files_shared", FilesShared(seq=0))
+        await self._hand_over(rows, ConversationApi.files_shared, FilesShared(seq=0))
         if rows:
             log.warning("handed %d conversation(s) with files still to copy to their workflows", len(rows))
         return len(rows)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.calls import EMAIL_TRANSCRIPT, EMAIL_UNSEEN_REPLIES
 from zora import transcript
 from zora.addresses import InvalidAddress
 from zora.identity import issue_code
@@ -50,7 +51,7 @@ class DeliveryActivities:
     def all(self) -> list[Any]:
         return [self.email_unseen_replies, self.email_transcript]
 
-    @activity.defn(name="email_transcript")
+    @EMAIL_TRANSCRIPT.defn
     async def email_transcript(self, req: LoadConversation) -> bool:
         """The whole conversation to the shopper, on resolve; once per state of the transcript."""
         ref = req.ref
@@ -125,7 +126,7 @@ class DeliveryActivities:
         base = self.settings.widget_link_url.replace("{shop}", ref.shop)
         return f"{base.split('#', 1)[0]}#zora-code={code}"
 
-    @activity.defn(name="email_unseen_replies")
+    @EMAIL_UNSEEN_REPLIES.defn
     async def email_unseen_replies(self, req: DigestRequest) -> DigestResult:
         ref = req.ref
         conversation_id_var.set(str(ref.conversation_id))

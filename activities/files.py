@@ -16,6 +16,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from temporalio import activity
 
+from activities.calls import COPY_AGENT_FILES
 from bot.outbound import SlackOutbound
 from zora import files as zfiles
 from zora.http import client_session
@@ -52,7 +53,7 @@ class FileActivities:
     def all(self) -> list[Any]:
         return [self.copy_agent_files]
 
-    @activity.defn(name="copy_agent_files")
+    @COPY_AGENT_FILES.defn
     async def copy_agent_files(self, req: LoadConversation) -> int:
         """Copy the conversation's pending agent files; returns how many became ready."""
         ref = req.ref

@@ -19,7 +19,8 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from zora.assistant import LLM_COMPLETE, LlmRequest, LlmResult, ToolCall, check_arguments
+from activities.calls import LLM_COMPLETE_CALL
+from zora.assistant import LlmRequest, LlmResult, ToolCall, check_arguments
 from zora.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class LlmActivities:
     def all(self) -> list[Any]:
         return [self.complete]
 
-    @activity.defn(name=LLM_COMPLETE)
+    @LLM_COMPLETE_CALL.defn
     async def complete(self, request: LlmRequest) -> LlmResult:
         try:
             return await self._complete(request)

@@ -15,6 +15,16 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.calls import (
+    SHOPIFY_ANNOUNCE_EXPORT,
+    SHOPIFY_APPLY_WEBHOOK,
+    SHOPIFY_ERASE_IN_SLACK,
+    SHOPIFY_POST_ORDER_NOTICE,
+    SHOPIFY_RECONCILE_PLAN,
+    SHOPIFY_REMOVE_SCHEDULE,
+    SHOPIFY_SAVE_WATERMARK,
+    SHOPIFY_SYNC_PAGE,
+)
 from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
@@ -22,7 +32,7 @@ from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_no
 from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
-from zora.shopify import install, sync
+from zora.shopify import sync
 from zora.shopify.admin import Bucket, ShopifyError, ShopifyRateLimited
 from zora.shopify.models import (
     ExportReady,
@@ -38,6 +48,7 @@ from zora.shopify.models import (
     WebhookRef,
 )
 from zora.slack_text import escape
+from zora.temporal import remove_reconcile_schedule
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +95,7 @@ class ShopifyActivities:
             self.save_watermark,
         ]
 
-    @activity.defn(name="shopify_apply_webhook")
+    @SHOPIFY_APPLY_WEBHOOK.defn
     async def apply_webhook(self, ref: WebhookRef) -> WebhookOutcome:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -146,7 +157,7 @@ class ShopifyActivities:
             await self.close_sockets(outcome.revoked_shoppers)
         return outcome
 
-    @activity.defn(name="shopify_announce_export")
+    @SHOPIFY_ANNOUNCE_EXPORT.defn
     async def announce_export(self, ready: ExportReady) -> bool:
         """customers/data_request: Shopify expects the merchant to hand the export to the customer, so
         the team hears where it is (the shop's support channel)."""
@@ -169,7 +180,7 @@ class ShopifyActivities:
             raise
         return True
 
-    @activity.defn(name="shopify_erase_in_slack")
+    @SHOPIFY_ERASE_IN_SLACK.defn
     async def erase_in_slack(self, erasure: SlackErasure) -> int:
         """Compliance redactions reach Slack too: delete the shopper's words and files Zora posted
         there (and, for shop/redact, the cards), and redraw the cards that stay (they no longer name
@@ -214,7 +225,7 @@ class ShopifyActivities:
             return 0
         return 1
 
-    @activity.defn(name="shopify_post_order_notice")
+    @SHOPIFY_POST_ORDER_NOTICE.defn
     async def post_order_notice(self, notice: OrderNotice) -> bool:
         """Into the thread of the customer's open conversation; nothing when there is none."""
         async with self.pool.acquire() as conn:
@@ -254,15 +265,15 @@ class ShopifyActivities:
             raise
         return True
 
-    @activity.defn(name="shopify_remove_schedule")
+    @SHOPIFY_REMOVE_SCHEDULE.defn
     async def remove_schedule(self, ref: ShopRef) -> bool:
-        return await install.remove_reconcile_schedule(self.temporal, ref.shop)
+        return await remove_reconcile_schedule(self.temporal, ref.shop)
 
-    @activity.defn(name="shopify_reconcile_plan")
+    @SHOPIFY_RECONCILE_PLAN.defn
     async def reconcile_plan(self, req: ReconcileInput) -> ReconcilePlan:
         return await sync.plan(self.pool, req.shop, full=req.full)
 
-    @activity.defn(name="shopify_sync_page")
+    @SHOPIFY_SYNC_PAGE.defn
     async def sync_page(self, req: SyncPage) -> PageResult:
         try:
             shop_id, token = await sync.shop_credentials(self.pool, self.settings, req.shop)
@@ -282,6 +293,6 @@ class ShopifyActivities:
                 self._buckets[req.shop] = client.bucket
         return result
 
-    @activity.defn(name="shopify_save_watermark")
+    @SHOPIFY_SAVE_WATERMARK.defn
     async def save_watermark(self, req: SaveWatermark) -> None:
         await sync.save_watermark(self.pool, req.shop, req.resource, req.watermark, req.count)

@@ -9,13 +9,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client
 
 from zora.delivery import OfflineDelivery
-from zora.models import Author, ConversationConfig
+from zora.models import Author
 from zora.push import Emitter
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
+from zora.temporal import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,10 @@ log = logging.getLogger(__name__)
 class BotDeps:
     pool: Any
     redis: aioredis.Redis
-    temporal: Client
     slack: AsyncWebClient
     emitter: Emitter
-    task_queue: str
-    conversation_config: ConversationConfig
+    # Signals, updates and queries of the conversations' workflows (zora/temporal.py).
+    conversations: Conversations
     # Replies for shoppers who are not connected go to OutboundDeliveryWorkflow (zora/delivery.py).
     delivery: OfflineDelivery | None = None
     # The shop's Shopify customers, for /zora search (zora/shopify/customers.py).
@@ -44,11 +43,9 @@ class BotDeps:
         return cls(
             pool=services.pool,
             redis=services.redis,
-            temporal=services.temporal,
             slack=services.slack,
             emitter=emitter,
-            task_queue=services.settings.temporal_task_queue,
-            conversation_config=ConversationConfig(idle_close_seconds=services.settings.idle_close_hours * 3600),
+            conversations=Conversations.from_settings(services.temporal, services.settings),
             delivery=OfflineDelivery.from_settings(services.redis, services.temporal, services.settings),
             directory=CustomerDirectory(services.pool, services.settings),
             file_max_bytes=services.settings.file_max_bytes,

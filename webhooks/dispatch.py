@@ -21,15 +21,13 @@ import logging
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from zora.models import SA_SHOP
-from zora.shopify.models import WebhookRef, webhook_workflow_id
+from zora.shopify.models import WebhookRef
+from zora.temporal import start_webhook
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "ShopifyWebhookWorkflow"
 SWEEP_EVERY_SECONDS = 30.0
 # A row younger than this is probably being started right now by the process that stored it.
 SWEEP_GRACE_SECONDS = 10.0
@@ -39,21 +37,11 @@ DEFAULT_MAX_QUEUED = 1000
 async def start_webhook_workflow(temporal: Client, task_queue: str, ref: WebhookRef) -> str:
     """'accepted', 'duplicate' (already started once), or 'unavailable' (Temporal did not take it)."""
     try:
-        await temporal.start_workflow(
-            WORKFLOW,
-            ref,
-            id=webhook_workflow_id(ref.webhook_id),
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, ref.shop)]),
-            static_summary=f"{ref.topic} for {ref.shop}",
-            # A worker in this process takes the first task straight from the start's answer.
-            request_eager_start=True,
-        )
+        await start_webhook(temporal, task_queue, ref)
     except WorkflowAlreadyStartedError:
         return "duplicate"
     except Exception:
-        log.exception("could not start %s for webhook %s (the sweep will retry)", WORKFLOW, ref.webhook_id)
+        log.exception("could not start the workflow for webhook %s (the sweep will retry)", ref.webhook_id)
         return "unavailable"
     return "accepted"
 

@@ -28,7 +28,7 @@ from zora import identity as zid
 from zora import metrics, tracing, transcript
 from zora.addresses import parse_address
 from zora.business_hours import is_open
-from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config, start_delivery
+from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config
 from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
@@ -45,6 +45,7 @@ from zora.security import (
 from zora.services import Services
 from zora.shop_settings import parse_settings
 from zora.shopify.signing import InvalidSignature, RepeatedParameter, verify_app_proxy
+from zora.temporal import start_delivery
 
 log = logging.getLogger(__name__)
 

@@ -16,41 +16,26 @@ by a newer message or a human claim are the caller's, and not wired yet (see doc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+with workflow.unsafe.imports_passed_through():
+    from activities.calls import LLM_COMPLETE_CALL, TOOL_CALLS
 from zora.assistant import (
-    LLM_COMPLETE,
     TOOLS_BY_NAME,
     ChatMessage,
     LlmRequest,
-    LlmResult,
     ToolCall,
     ToolInput,
-    ToolOutput,
     ToolRecord,
     TurnInput,
     TurnResult,
     system_prompt,
 )
-
-# Model calls: a rate limit's Retry-After replaces the interval (next_retry_delay); a few attempts, then
-# the turn gives up and a person takes over (a shopper will not wait minutes for an AI answer).
-LLM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=4,
-)
-# Tools read our own database: quick, and retried briefly.
-TOOL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
-)
-TOOL_TIMEOUT = timedelta(seconds=20)
 
 
 def _error(text: str) -> str:
@@ -69,17 +54,17 @@ class AssistantTurnWorkflow:
         tools = [spec for spec, _activity in TOOLS_BY_NAME.values()]
         result = TurnResult(outcome="failed", steps=0)
         told_about_garbled_calls = False
+        llm_complete = dataclasses.replace(
+            LLM_COMPLETE_CALL,
+            # The SDK's own timeout ends a silent call first; this one bounds a slow stream.
+            start_to_close_timeout=timedelta(seconds=turn.llm_timeout_seconds * 2),
+            heartbeat_timeout=timedelta(seconds=turn.llm_timeout_seconds),
+        )
         for step in range(1, turn.max_steps + 1):
             result.steps = step
             try:
-                answer = await workflow.execute_activity(
-                    LLM_COMPLETE,
-                    LlmRequest(turn_id=turn_id, step=step, messages=messages, tools=tools, model=turn.model),
-                    result_type=LlmResult,
-                    # The SDK's own timeout ends a silent call first; this one bounds a slow stream.
-                    start_to_close_timeout=timedelta(seconds=turn.llm_timeout_seconds * 2),
-                    heartbeat_timeout=timedelta(seconds=turn.llm_timeout_seconds),
-                    retry_policy=LLM_RETRY,
+                answer = await llm_complete.run(
+                    LlmRequest(turn_id=turn_id, step=step, messages=messages, tools=tools, model=turn.model)
                 )
             except ActivityError as exc:
                 result.reason = f"the model call failed: {exc.cause or exc}"
@@ -119,13 +104,9 @@ class AssistantTurnWorkflow:
             return record
         _spec, activity_name = known
         try:
-            output = await workflow.execute_activity(
-                activity_name,
+            output = await TOOL_CALLS[activity_name].run(
                 # The scope is the turn's; the model's call only says what to look up.
-                ToolInput(shop_id=turn.shop_id, conversation_id=turn.conversation_id, call=call),
-                result_type=ToolOutput,
-                start_to_close_timeout=TOOL_TIMEOUT,
-                retry_policy=TOOL_RETRY,
+                ToolInput(shop_id=turn.shop_id, conversation_id=turn.conversation_id, call=call)
             )
         except ActivityError:
             record.content = _error(f"{call.name} failed; say you could not look it up and offer a person")

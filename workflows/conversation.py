@@ -12,19 +12,28 @@ to wake it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.delivery import MAIL_RETRY
+with workflow.unsafe.imports_passed_through():
+    from activities.calls import (
+        APPLY_ASSIGNMENT,
+        COPY_AGENT_FILES,
+        EMAIL_TRANSCRIPT,
+        LOAD_CONVERSATION,
+        PICK_AGENT,
+        POST_TO_SLACK,
+        SLACK_RETRY,
+        TICK,
+    )
+    from zora.workflow_api import ConversationApi
 from zora.models import (
     SA_STATUS,
     AgentAction,
-    AgentPick,
     ApplyAssignment,
     Assignment,
     CloseRequest,
@@ -41,27 +50,7 @@ from zora.models import (
     PostToSlack,
     SettingsChanged,
     Tick,
-    TickResult,
 )
-
-T = TypeVar("T")
-
-_LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
-)
-# Slack can be down or rate limiting for a long time; a 429 sets its own delay (Retry-After).
-_SLACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
-)
-
-# Copying a file from Slack: the activity itself gives up (marks it failed) on its last tries.
-_FILE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=10,
-)
-
 
 # Since this patch the resolve transcript is emailed beside the main loop, with bounded retries (a
 # dead mail server must not hold up deliveries, deadlines or closing). Runs started before it
@@ -75,16 +64,12 @@ _ASSIGN_AFTER_POST = "assign-after-post"
 # (a claim on a conversation another agent holds passed, and took it from them).
 _UPDATES_AFTER_LOAD = "updates-after-load"
 
-
-async def _local(name: str, arg: Any, result_type: type[T]) -> T:
-    result: T = await workflow.execute_local_activity(
-        name, arg, result_type=result_type, start_to_close_timeout=timedelta(seconds=15), retry_policy=_LOCAL_RETRY
-    )
-    return result
+# Runs started before the transcript moved beside the loop replay its email with these options.
+_LEGACY_EMAIL_TRANSCRIPT = dataclasses.replace(EMAIL_TRANSCRIPT, retry_policy=SLACK_RETRY)
 
 
 @workflow.defn(name="ConversationWorkflow")
-class ConversationWorkflow:
+class ConversationWorkflow(ConversationApi):
     @workflow.init
     def __init__(self, input: ConversationInput) -> None:
         self.ref = input.ref
@@ -122,7 +107,7 @@ class ConversationWorkflow:
     async def _auto_assign(self, skip: str | None = None) -> None:
         if not self.state.auto_assign or self.state.status != "open" or self.state.assignee is not None:
             return
-        pick = await _local("pick_agent", PickAgent(ref=self.ref, skip=skip), AgentPick)
+        pick = await PICK_AGENT.run(PickAgent(ref=self.ref, skip=skip))
         # Someone may have claimed it while the pick ran.
         if pick.user_id and self.state.status == "open" and self.state.assignee is None:
             await self._change("assigned", pick.user_id, auto=True)
@@ -199,12 +184,10 @@ class ConversationWorkflow:
         self.state.assignee = assignee
         self._set_status(status)
         async with self._apply_lock:
-            await _local(
-                "apply_assignment",
+            await APPLY_ASSIGNMENT.run(
                 ApplyAssignment(
                     ref=self.ref, status=self.state.status, assignee=self.state.assignee, auto=auto, note=note
-                ),
-                type(None),
+                )
             )
         return Assignment(status=status, assignee=assignee)
 
@@ -226,13 +209,7 @@ class ConversationWorkflow:
             while self.state.files_due:
                 self.state.files_due = False
                 try:
-                    await workflow.execute_activity(
-                        "copy_agent_files",
-                        LoadConversation(ref=self.ref),
-                        result_type=int,
-                        start_to_close_timeout=timedelta(minutes=5),
-                        retry_policy=_FILE_RETRY,
-                    )
+                    await COPY_AGENT_FILES.run(LoadConversation(ref=self.ref))
                 except ActivityError:
                     workflow.logger.warning("agent files could not be copied; the sweep hands them back later")
         finally:
@@ -264,7 +241,7 @@ class ConversationWorkflow:
     async def run(self, input: ConversationInput) -> ConversationOutcome:
         if self.needs_load:
             # A fresh run (first message, or after a close): status and assignee live in PostgreSQL.
-            loaded = await _local("load_conversation", LoadConversation(ref=self.ref), Assignment)
+            loaded = await LOAD_CONVERSATION.run(LoadConversation(ref=self.ref))
             self.state.status, self.state.assignee = loaded.status, loaded.assignee
             self.state.auto_assign = loaded.auto_assign
             self.state.transcript_on_resolve = loaded.transcript_on_resolve
@@ -278,7 +255,7 @@ class ConversationWorkflow:
                     timeout=max(timedelta(0), wake_at - workflow.now()),
                 )
             except TimeoutError:
-                tick = await _local("tick", Tick(ref=self.ref, idle_seconds=self.config.idle_close_seconds), TickResult)
+                tick = await TICK.run(Tick(ref=self.ref, idle_seconds=self.config.idle_close_seconds))
                 # A settings change whose signal was lost still arrives (no new command: replays unchanged).
                 self._take_choices(tick.auto_assign, tick.transcript_on_resolve)
                 if tick.closed and not self.state.deliveries:
@@ -297,13 +274,7 @@ class ConversationWorkflow:
                     self.state.transcript_due = False
                     self._email_transcript()
                 else:
-                    await workflow.execute_activity(
-                        "email_transcript",
-                        LoadConversation(ref=self.ref),
-                        result_type=bool,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=_SLACK_RETRY,
-                    )
+                    await _LEGACY_EMAIL_TRANSCRIPT.run(LoadConversation(ref=self.ref))
                     self.state.transcript_due = False
             if self.state.deliveries:
                 taken = len(self.state.deliveries)
@@ -339,15 +310,9 @@ class ConversationWorkflow:
             while self._transcript_again:
                 self._transcript_again = False
                 try:
-                    await workflow.execute_activity(
-                        "email_transcript",
-                        LoadConversation(ref=self.ref),
-                        result_type=bool,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=MAIL_RETRY,
-                    )
+                    await EMAIL_TRANSCRIPT.run(LoadConversation(ref=self.ref))
                 except ActivityError as exc:
-                    # Refused for good, or given up after MAIL_RETRY's attempts; the activity
+                    # Refused for good, or given up after the mail retry policy's attempts; the activity
                     # recorded why (conversations.transcript_error).
                     workflow.logger.warning("transcript not emailed: %s", exc.cause or exc)
         finally:
@@ -357,13 +322,7 @@ class ConversationWorkflow:
         wait = max(d.retry_after_seconds for d in self.state.deliveries)
         if wait > 0:
             await workflow.sleep(timedelta(seconds=wait))
-        result: PostResult = await workflow.execute_activity(
-            "post_to_slack",
-            PostToSlack(ref=self.ref),
-            result_type=PostResult,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=_SLACK_RETRY,
-        )
+        result: PostResult = await POST_TO_SLACK.run(PostToSlack(ref=self.ref))
         if result.error:
             workflow.logger.warning("Slack refused delivery: %s; messages stay stored", result.error)
 

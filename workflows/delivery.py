@@ -13,24 +13,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+with workflow.unsafe.imports_passed_through():
+    from activities.calls import EMAIL_UNSEEN_REPLIES
+    from zora.workflow_api import OutboundDeliveryApi
 from zora.models import DeliveryInput, DeliveryOutcome, DigestRequest, DigestResult, PendingReplies
-
-# Mail activities: a transient failure (4xx, the server unreachable) is tried again for about ten
-# minutes, then given up; the activity records the outcome on its last attempt. A permanent one
-# (5xx, a refused address) is not retried at all (non_retryable). Never an endless loop.
-MAIL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=8,
-)
 
 
 @workflow.defn(name="OutboundDeliveryWorkflow")
-class OutboundDeliveryWorkflow:
+class OutboundDeliveryWorkflow(OutboundDeliveryApi):
     @workflow.init
     def __init__(self, input: DeliveryInput) -> None:
         self.upto = input.upto_seq
@@ -66,13 +58,7 @@ class OutboundDeliveryWorkflow:
             except TimeoutError:
                 pass
             try:
-                digest: DigestResult = await workflow.execute_activity(
-                    "email_unseen_replies",
-                    DigestRequest(ref=input.ref, upto_seq=self.upto),
-                    result_type=DigestResult,
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=MAIL_RETRY,
-                )
+                digest = await EMAIL_UNSEEN_REPLIES.run(DigestRequest(ref=input.ref, upto_seq=self.upto))
             except ActivityError as exc:
                 # Recorded by the activity (email_digests.status = 'failed'); the replies stay
                 # in the conversation for the shopper's next visit.

@@ -11,17 +11,22 @@ that never arrived is healed within the hour.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.calls import (
+        SHOPIFY_ANNOUNCE_EXPORT,
+        SHOPIFY_APPLY_WEBHOOK,
+        SHOPIFY_ERASE_IN_SLACK,
+        SHOPIFY_POST_ORDER_NOTICE,
+        SHOPIFY_RECONCILE_PLAN,
+        SHOPIFY_REMOVE_SCHEDULE,
+        SHOPIFY_SAVE_WATERMARK,
+        SHOPIFY_SYNC_PAGE,
+    )
     from zora.shopify.models import (
         RESOURCES,
-        PageResult,
         ReconcileInput,
-        ReconcilePlan,
         ReconcileProgress,
         ReconcileResult,
         SaveWatermark,
@@ -30,97 +35,48 @@ with workflow.unsafe.imports_passed_through():
         WebhookOutcome,
         WebhookRef,
     )
-
-_DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
-_SLACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=8
-)
-_SHOPIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=12
-)
+    from zora.workflow_api import ShopifyReconcileApi, ShopifyWebhookApi
 
 
 # Not sandboxed: one run per delivery makes the sandbox's per-run set-up the largest cost of a delivery
-# (measured in docs/benchmarks.md, Webhooks). This workflow only calls activities by name with models
+# (measured in docs/benchmarks.md, Webhooks). This workflow only calls activities with models
 # that are pure data, so there is nothing for the sandbox to catch.
 @workflow.defn(name="ShopifyWebhookWorkflow", sandboxed=False)
-class ShopifyWebhookWorkflow:
+class ShopifyWebhookWorkflow(ShopifyWebhookApi):
     @workflow.run
     async def run(self, ref: WebhookRef) -> WebhookOutcome:
-        # A local activity: the delivery is a few statements in one transaction, no extra round trips.
-        outcome: WebhookOutcome = await workflow.execute_local_activity(
-            "shopify_apply_webhook",
-            ref,
-            result_type=WebhookOutcome,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_DB_RETRY,
-        )
+        outcome = await SHOPIFY_APPLY_WEBHOOK.run(ref)
         if outcome.remove_schedule:
-            await workflow.execute_activity(
-                "shopify_remove_schedule",
-                ShopRef(shop=ref.shop),
-                result_type=bool,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_DB_RETRY,
-            )
+            await SHOPIFY_REMOVE_SCHEDULE.run(ShopRef(shop=ref.shop))
         if outcome.erase_in_slack is not None:
-            await workflow.execute_activity(
-                "shopify_erase_in_slack",
-                outcome.erase_in_slack,
-                result_type=int,
-                start_to_close_timeout=timedelta(minutes=10),
-                heartbeat_timeout=timedelta(seconds=60),
-                retry_policy=_SLACK_RETRY,
-            )
+            await SHOPIFY_ERASE_IN_SLACK.run(outcome.erase_in_slack)
         if outcome.export_ready is not None:
-            await workflow.execute_activity(
-                "shopify_announce_export",
-                outcome.export_ready,
-                result_type=bool,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_SLACK_RETRY,
-            )
+            await SHOPIFY_ANNOUNCE_EXPORT.run(outcome.export_ready)
         if outcome.notice is not None:
-            await workflow.execute_activity(
-                "shopify_post_order_notice",
-                outcome.notice,
-                result_type=bool,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_SLACK_RETRY,
-            )
+            await SHOPIFY_POST_ORDER_NOTICE.run(outcome.notice)
         return outcome
 
 
 @workflow.defn(name="ShopifyReconcileWorkflow")
-class ShopifyReconcileWorkflow:
+class ShopifyReconcileWorkflow(ShopifyReconcileApi):
     @workflow.run
     async def run(self, input: ReconcileInput) -> ReconcileResult:
         progress = input.progress
         if progress is None:
-            plan: ReconcilePlan = await workflow.execute_activity(
-                "shopify_reconcile_plan",
-                input,
-                result_type=ReconcilePlan,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_DB_RETRY,
-            )
+            plan = await SHOPIFY_RECONCILE_PLAN.run(input)
             if not plan.installed:
                 return ReconcileResult(shop=input.shop, counts={}, skipped="not installed")
             progress = ReconcileProgress(plan=plan)
         while progress.resource_index < len(RESOURCES):
             resource = RESOURCES[progress.resource_index]
             while True:
-                page: PageResult = await workflow.execute_activity(
-                    "shopify_sync_page",
+                page = await SHOPIFY_SYNC_PAGE.run(
                     SyncPage(
                         shop=input.shop,
                         resource=resource,
                         since=progress.plan.since.get(resource),
                         cursor=progress.cursor,
-                    ),
-                    result_type=PageResult,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=_SHOPIFY_RETRY,
+                    )
                 )
                 progress.counts[resource] = progress.counts.get(resource, 0) + page.count
                 if not page.has_next:
@@ -129,16 +85,13 @@ class ShopifyReconcileWorkflow:
                 if workflow.info().is_continue_as_new_suggested():
                     workflow.continue_as_new(ReconcileInput(shop=input.shop, full=input.full, progress=progress))
             # The watermark is when this run started: anything changed since is paged next time.
-            await workflow.execute_activity(
-                "shopify_save_watermark",
+            await SHOPIFY_SAVE_WATERMARK.run(
                 SaveWatermark(
                     shop=input.shop,
                     resource=resource,
                     watermark=progress.plan.started_at,
                     count=progress.counts.get(resource, 0),
-                ),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_DB_RETRY,
+                )
             )
             progress.resource_index += 1
             progress.cursor = None

@@ -4,31 +4,23 @@ Slack never delivered (activities/backfill.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from zora.models import BackfillRequest, BackfillResult, SweepRequest, SweepResult
+with workflow.unsafe.imports_passed_through():
+    from activities.calls import BACKFILL_REPLIES, SWEEP_UNDELIVERED
+    from zora.workflow_api import SweepApi
+from zora.models import BackfillRequest, SweepRequest, SweepResult
 
 
 @workflow.defn(name="SweepWorkflow")
-class SweepWorkflow:
+class SweepWorkflow(SweepApi):
     @workflow.run
     async def run(self, request: SweepRequest) -> SweepResult:
-        result: SweepResult = await workflow.execute_activity(
-            "sweep_undelivered", request, result_type=SweepResult, start_to_close_timeout=timedelta(minutes=2)
-        )
+        result = await SWEEP_UNDELIVERED.run(request)
         try:
-            backfill: BackfillResult = await workflow.execute_activity(
-                "backfill_replies",
-                BackfillRequest(),
-                result_type=BackfillResult,
-                start_to_close_timeout=timedelta(minutes=2),
-                # No retries: the next run, a minute later, reads on from where this one got.
-                retry_policy=RetryPolicy(maximum_attempts=1),
-            )
+            # Not retried (see BACKFILL_REPLIES): the next run, a minute later, reads on from here.
+            backfill = await BACKFILL_REPLIES.run(BackfillRequest())
         except ActivityError as exc:
             workflow.logger.warning("reply backfill failed; the next sweep tries again: %s", exc.cause or exc)
             return result

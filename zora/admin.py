@@ -28,10 +28,12 @@ from pydantic import ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from zora.limits import RateLimited
-from zora.models import SettingsChanged, conversation_workflow_id
+from zora.models import SettingsChanged
 from zora.services import Services
 from zora.shop_settings import AssistantSettings, ShopSettings, parse_settings
 from zora.shopify.signing import InvalidSignature, valid_shop_domain, verify_session_token
+from zora.temporal import Conversations
+from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
 
@@ -269,14 +271,14 @@ class AdminApi:
             ]
         change = SettingsChanged(auto_assign=new.auto_assign, transcript_on_resolve=new.transcript_on_resolve)
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+        conversations = Conversations.from_settings(self.services.temporal, self.services.settings)
 
         async def one(conversation_id: Any) -> None:
             async with gate:
-                handle = self.services.temporal.get_workflow_handle(
-                    conversation_workflow_id(caller.shop, conversation_id)
-                )
                 try:
-                    await handle.signal("settings_changed", change)
+                    await conversations.signal_running(
+                        caller.shop, conversation_id, ConversationApi.settings_changed, change
+                    )
                 except RPCError as exc:
                     if exc.status != RPCStatusCode.NOT_FOUND:  # not running: a new run reads them
                         log.warning("settings change not signalled to %s: %s", conversation_id, exc)

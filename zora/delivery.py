@@ -25,10 +25,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 
-from zora.models import ConversationRef, DeliveryConfig, DeliveryInput, PendingReplies, delivery_workflow_id
+from zora.models import ConversationRef, DeliveryConfig
 from zora.settings import Settings
+from zora.temporal import start_delivery
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +81,6 @@ class Presence:
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(email_after_seconds=settings.offline_email_after_minutes * 60)
-
-
-async def start_delivery(
-    client: Client, task_queue: str, ref: ConversationRef, config: DeliveryConfig, upto_seq: int
-) -> None:
-    """Signal-with-start `deliver:{conversation}`: a running wait hears of the newer reply."""
-    await client.start_workflow(
-        "OutboundDeliveryWorkflow",
-        DeliveryInput(ref=ref, config=config),
-        id=delivery_workflow_id(ref.conversation_id),
-        task_queue=task_queue,
-        start_signal="pending",
-        start_signal_args=[PendingReplies(upto_seq=upto_seq)],
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )
 
 
 class OfflineDelivery:

@@ -1,12 +1,19 @@
-"""Temporal client, and the ways Zora talks to its workflows."""
+"""Temporal client, and every call Zora makes on its workflows from outside them.
+
+The one place where the web process, the Slack listeners, webhooks and activities start, signal,
+update and query workflows and manage schedules. Workflows are named by the declarations in
+zora/workflow_api.py (the core may not import workflows/), so every call is checked by mypy.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
 
-from pydantic import BaseModel
+from temporalio import workflow
 from temporalio.client import (
     Client,
     Schedule,
@@ -16,25 +23,61 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowHandle,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.workflow import UpdateMethodMultiParam
 
 from zora.models import (
     SA_SHOP,
     SA_STATUS,
+    AgentAction,
+    Assignment,
     ConversationConfig,
     ConversationInput,
+    ConversationOutcome,
     ConversationRef,
+    ConversationState,
+    DeliverRequest,
+    DeliveryConfig,
+    DeliveryInput,
+    Opened,
+    PendingReplies,
     SweepRequest,
     conversation_workflow_id,
+    delivery_workflow_id,
+)
+from zora.settings import Settings
+from zora.shopify.models import (
+    ReconcileInput,
+    WebhookRef,
+    reconcile_schedule_id,
+    reconcile_workflow_id,
+    webhook_workflow_id,
 )
 from zora.tracing import temporal_interceptors
+from zora.workflow_api import (
+    ConversationApi,
+    OutboundDeliveryApi,
+    ShopifyReconcileApi,
+    ShopifyWebhookApi,
+    SweepApi,
+)
 
 log = logging.getLogger(__name__)
 
 SWEEP_SCHEDULE_ID = "zora-sweep-undelivered"
+
+ArgT = TypeVar("ArgT")
 
 
 async def connect(address: str, namespace: str, *, tls: bool | TLSConfig = False, api_key: str | None = None) -> Client:
@@ -48,30 +91,170 @@ async def connect(address: str, namespace: str, *, tls: bool | TLSConfig = False
     )
 
 
-async def signal_conversation(
-    client: Client,
-    task_queue: str,
-    ref: ConversationRef,
-    config: ConversationConfig,
-    signal: Literal["opened", "deliver", "close", "agent_replied", "files_shared"],
-    arg: BaseModel,
-) -> None:
-    """Signal-with-start: durable once this returns; starts a run when none is open.
+def signal_name(signal: Callable[[Any, Any], object]) -> str:
+    """The name Temporal registered a signal method under: `start_signal` takes a name, not the method.
 
-    A closed conversation gets a fresh run (its state lives in PostgreSQL, not in the old run).
+    The SDK resolves method references this way itself (handle.signal); its helper is exported but
+    underscored, so it is used in this one place only.
     """
+    return workflow._SignalDefinition.must_name_from_fn_or_str(signal)
+
+
+class Conversations:
+    """Every call Zora makes on a ConversationWorkflow, from the web process, Slack listeners and activities."""
+
+    def __init__(self, client: Client, task_queue: str, config: ConversationConfig) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.config = config
+
+    @classmethod
+    def from_settings(cls, client: Client, settings: Settings) -> Conversations:
+        return cls(client, settings.temporal_task_queue, conversation_config(settings))
+
+    async def signal(
+        self, ref: ConversationRef, signal: Callable[[ConversationApi, ArgT], Awaitable[None] | None], arg: ArgT
+    ) -> None:
+        """Signal-with-start: durable once this returns; starts a run when none is open.
+
+        A closed conversation gets a fresh run (its state lives in PostgreSQL, not in the old run).
+        """
+        await self.client.start_workflow(
+            ConversationApi.run,
+            ConversationInput(ref=ref, config=self.config),
+            id=conversation_workflow_id(ref.shop, ref.conversation_id),
+            task_queue=self.task_queue,
+            start_signal=signal_name(signal),
+            start_signal_args=[arg],
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(SA_SHOP, ref.shop), SearchAttributePair(SA_STATUS, "open")]
+            ),
+        )
+
+    async def opened(self, ref: ConversationRef, at: datetime) -> None:
+        """The first message was posted (or handed over): the run may assign the conversation now."""
+        await self.signal(ref, ConversationApi.opened, Opened(at=at))
+
+    async def hand_over(self, ref: ConversationRef, retry_after: float) -> None:
+        """The fast path could not post to Slack: the workflow delivers with Temporal's retries."""
+        await self.signal(
+            ref, ConversationApi.deliver, DeliverRequest(reason="fast path failed", retry_after_seconds=retry_after)
+        )
+
+    def _handle(self, shop: str, conversation_id: UUID) -> WorkflowHandle[ConversationApi, ConversationOutcome]:
+        return self.client.get_workflow_handle_for(ConversationApi.run, conversation_workflow_id(shop, conversation_id))
+
+    async def update(
+        self,
+        ref: ConversationRef,
+        update: UpdateMethodMultiParam[[Any, AgentAction], Assignment],
+        action: AgentAction,
+    ) -> Assignment:
+        """A command with an answer (claim, release, resolve, reopen); RPCError when no run is open."""
+        return await self._handle(ref.shop, ref.conversation_id).execute_update(update, action)
+
+    async def signal_running(
+        self,
+        shop: str,
+        conversation_id: UUID,
+        signal: Callable[[ConversationApi, ArgT], Awaitable[None] | None],
+        arg: ArgT,
+    ) -> None:
+        """A signal for the open run only (RPCError NOT_FOUND when there is none): nothing is started."""
+        await self._handle(shop, conversation_id).signal(signal, arg)
+
+    async def snapshot(self, shop: str, conversation_id: UUID) -> ConversationState:
+        return await self._handle(shop, conversation_id).query(ConversationApi.snapshot)
+
+
+def conversation_config(settings: Settings) -> ConversationConfig:
+    return ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
+
+
+async def start_delivery(
+    client: Client, task_queue: str, ref: ConversationRef, config: DeliveryConfig, upto_seq: int
+) -> None:
+    """Signal-with-start `deliver:{conversation}`: a running wait hears of the newer reply."""
     await client.start_workflow(
-        "ConversationWorkflow",
-        ConversationInput(ref=ref, config=config),
-        id=conversation_workflow_id(ref.shop, ref.conversation_id),
+        OutboundDeliveryApi.run,
+        DeliveryInput(ref=ref, config=config),
+        id=delivery_workflow_id(ref.conversation_id),
         task_queue=task_queue,
-        start_signal=signal,
-        start_signal_args=[arg],
+        start_signal=signal_name(OutboundDeliveryApi.pending),
+        start_signal_args=[PendingReplies(upto_seq=upto_seq)],
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(SA_SHOP, ref.shop), SearchAttributePair(SA_STATUS, "open")]
-        ),
     )
+
+
+async def start_webhook(client: Client, task_queue: str, ref: WebhookRef) -> None:
+    """`shopify:wh:{webhook id}`; WorkflowAlreadyStartedError when this delivery was started before."""
+    await client.start_workflow(
+        ShopifyWebhookApi.run,
+        ref,
+        id=webhook_workflow_id(ref.webhook_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, ref.shop)]),
+        static_summary=f"{ref.topic} for {ref.shop}",
+        # A worker in this process takes the first task straight from the start's answer.
+        request_eager_start=True,
+    )
+
+
+async def start_import(client: Client, task_queue: str, shop: str) -> None:
+    """The full import; a second start while one runs joins it instead of doubling the work."""
+    await client.start_workflow(
+        ShopifyReconcileApi.run,
+        ReconcileInput(shop=shop, full=True),
+        id=f"shopify:import:{shop}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
+        static_summary=f"initial import of {shop}",
+    )
+
+
+def reconcile_schedule(settings: Settings, shop: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ShopifyReconcileApi.run,
+            ReconcileInput(shop=shop),
+            id=reconcile_workflow_id(shop),
+            task_queue=settings.temporal_task_queue,
+            typed_search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.shopify_reconcile_every_minutes))],
+            # Spread shops over the hour so they do not all hit Shopify and PostgreSQL at :00.
+            jitter=timedelta(minutes=settings.shopify_reconcile_jitter_minutes),
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_reconcile_schedule(client: Client, settings: Settings, shop: str) -> None:
+    """Created, or brought up to date with the settings (interval, jitter, task queue)."""
+    schedule = reconcile_schedule(settings, shop)
+    try:
+        await client.create_schedule(reconcile_schedule_id(shop), schedule)
+    except ScheduleAlreadyRunningError:
+
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(reconcile_schedule_id(shop)).update(update)
+
+
+async def remove_reconcile_schedule(client: Client, shop: str) -> bool:
+    """False when there was none."""
+    try:
+        await client.get_schedule_handle(reconcile_schedule_id(shop)).delete()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def ensure_sweep_schedule(client: Client, task_queue: str, every: timedelta = timedelta(minutes=1)) -> None:
@@ -81,7 +264,7 @@ async def ensure_sweep_schedule(client: Client, task_queue: str, every: timedelt
             SWEEP_SCHEDULE_ID,
             Schedule(
                 action=ScheduleActionStartWorkflow(
-                    "SweepWorkflow", SweepRequest(), id="zora-sweep", task_queue=task_queue
+                    SweepApi.run, SweepRequest(), id="zora-sweep", task_queue=task_queue
                 ),
                 spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
                 policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),

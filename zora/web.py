@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 
 import socketio
 from aiohttp import web
@@ -31,11 +30,10 @@ from widget.server import (
 from zora.admin import add_routes as add_admin_routes
 from zora.errors import ConfigError
 from zora.metrics import metrics_handler
-from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
 from zora.services import Services, open_services, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
-from zora.temporal import signal_conversation
+from zora.temporal import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -90,29 +88,13 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
     async def mount_ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[SERVICES]
         emitter = ServerEmitter(sio)
-        config = ConversationConfig(idle_close_seconds=svc.settings.idle_close_hours * 3600)
-
-        async def handoff(ref: ConversationRef, retry_after: float) -> None:
-            await signal_conversation(
-                svc.temporal,
-                svc.settings.temporal_task_queue,
-                ref,
-                config,
-                "deliver",
-                DeliverRequest(reason="fast path failed", retry_after_seconds=retry_after),
-            )
-
-        async def opener(ref: ConversationRef, at: datetime) -> None:
-            await signal_conversation(
-                svc.temporal, svc.settings.temporal_task_queue, ref, config, "opened", Opened(at=at)
-            )
-
+        conversations = Conversations.from_settings(svc.temporal, svc.settings)
         relay = FastRelay(
             SlackOutbound(
                 svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings), svc.settings.public_url
             ),
-            handoff,
-            opener,
+            conversations.hand_over,
+            conversations.opened,
         )
         namespace = WidgetNamespace(svc, relay, emitter)
         sio.register_namespace(namespace)

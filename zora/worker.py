@@ -23,20 +23,21 @@ from workflows.delivery import OutboundDeliveryWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
-from zora.models import ConversationConfig
 from zora.sentry_temporal import SentryInterceptor
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
+from zora.temporal import Conversations, conversation_config
 
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
     settings = services.settings
     queue = task_queue or settings.temporal_task_queue
-    config = ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
     directory = CustomerDirectory(services.pool, settings)
     outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
     conversations = ConversationActivities(services.pool, outbound)
-    sweep = SweepActivities(services.pool, services.temporal, services.slack, queue, config)
+    sweep = SweepActivities(
+        services.pool, Conversations(services.temporal, queue, conversation_config(settings)), services.slack
+    )
 
     async def close_sockets(shopper_ids: list[UUID]) -> int:
         return await close_shopper_sockets(services.redis, emitter.disconnect, shopper_ids)

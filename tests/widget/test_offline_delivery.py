@@ -257,7 +257,8 @@ async def test_the_workflow_finishes_when_nothing_is_pending(zora: Zora) -> None
     await conversation_with_reply(zora, shopper, "Quick one")
     seq = shopper.agent_messages()[-1]["seq"]
     await shopper.call("seen", {"upto_seq": seq})
-    from zora.delivery import delivery_config, start_delivery
+    from zora.delivery import delivery_config
+    from zora.temporal import start_delivery
 
     # Started although everything was seen (a race the design allows): it finds nothing and ends.
     await start_delivery(

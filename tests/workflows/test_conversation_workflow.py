@@ -161,8 +161,8 @@ async def test_a_claim_that_arrives_with_a_fresh_runs_start_checks_the_loaded_st
     from temporalio.client import WorkflowUpdateFailedError
 
     from widget.emitter import ShopperEmitter
-    from zora.models import AgentAction, Assignment, ConversationConfig, Opened
-    from zora.temporal import signal_conversation
+    from zora.models import AgentAction, Assignment, ConversationConfig
+    from zora.temporal import Conversations
     from zora.worker import build_worker
 
     async with running_zora(infra, database_url) as zora:
@@ -184,9 +184,7 @@ async def test_a_claim_that_arrives_with_a_fresh_runs_start_checks_the_loaded_st
             conversation_id=uuid.UUID(cid),
             shopper_id=uuid.UUID(session["shopper_id"]),
         )
-        await signal_conversation(
-            zora.services.temporal, queue, ref, ConversationConfig(), "opened", Opened(at=datetime.now(UTC))
-        )
+        await Conversations(zora.services.temporal, queue, ConversationConfig()).opened(ref, datetime.now(UTC))
         claim = asyncio.create_task(
             handle.execute_update("assign", AgentAction(user_id="U0LATE0001"), result_type=Assignment)
         )

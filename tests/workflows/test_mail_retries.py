@@ -29,11 +29,12 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.calls import MAIL_RETRY
 from activities.delivery import DeliveryActivities
 from tests.harness import CHANNEL, Zora, running_zora
 from tests.workflows.test_transcript_email import _conversation, _until
 from workflows.conversation import ConversationWorkflow
-from workflows.delivery import MAIL_RETRY, OutboundDeliveryWorkflow
+from workflows.delivery import OutboundDeliveryWorkflow
 from zora.mail import Mailer, MailError
 from zora.mail_catcher import MailCatcher
 from zora.models import (

@@ -10,35 +10,19 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from zora.errors import ConfigError, ZoraError
 from zora.http import client_session
-from zora.models import SA_SHOP
 from zora.security import seal
 from zora.settings import Settings
 from zora.shopify.admin import SHOP_QUERY, AdminClient
-from zora.shopify.models import ReconcileInput, reconcile_schedule_id, reconcile_workflow_id
 from zora.shopify.records import gid_to_id
 from zora.shopify.signing import (
     InvalidSignature,
@@ -47,6 +31,7 @@ from zora.shopify.signing import (
     verify_oauth_query,
     verify_session_token,
 )
+from zora.temporal import ensure_reconcile_schedule, start_import
 
 log = logging.getLogger(__name__)
 
@@ -143,62 +128,9 @@ async def install_shop(
             shop_info.get("currencyCode"),
         )
     await ensure_reconcile_schedule(temporal, settings, grant.shop)
-    await start_import(temporal, settings, grant.shop)
+    await start_import(temporal, settings.temporal_task_queue, grant.shop)
     log.info("installed shop %s (scopes %s)", grant.shop, ",".join(grant.scopes))
     return shop_id
-
-
-async def start_import(temporal: Client, settings: Settings, shop: str) -> None:
-    """The full import; a second start while one runs joins it instead of doubling the work."""
-    await temporal.start_workflow(
-        "ShopifyReconcileWorkflow",
-        ReconcileInput(shop=shop, full=True),
-        id=f"shopify:import:{shop}",
-        task_queue=settings.temporal_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
-        static_summary=f"initial import of {shop}",
-    )
-
-
-def reconcile_schedule(settings: Settings, shop: str) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            "ShopifyReconcileWorkflow",
-            ReconcileInput(shop=shop),
-            id=reconcile_workflow_id(shop),
-            task_queue=settings.temporal_task_queue,
-            typed_search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.shopify_reconcile_every_minutes))],
-            # Spread shops over the hour so they do not all hit Shopify and PostgreSQL at :00.
-            jitter=timedelta(minutes=settings.shopify_reconcile_jitter_minutes),
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-
-
-async def ensure_reconcile_schedule(temporal: Client, settings: Settings, shop: str) -> None:
-    schedule = reconcile_schedule(settings, shop)
-    try:
-        await temporal.create_schedule(reconcile_schedule_id(shop), schedule)
-    except ScheduleAlreadyRunningError:
-
-        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await temporal.get_schedule_handle(reconcile_schedule_id(shop)).update(update)
-
-
-async def remove_reconcile_schedule(temporal: Client, shop: str) -> bool:
-    try:
-        await temporal.get_schedule_handle(reconcile_schedule_id(shop)).delete()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
 
 
 # HTTP: /shopify/install -> Shopify's grant screen -> /shopify/callback; /shopify/session for the embedded app.

@@ -15,17 +15,24 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
+from temporalio.workflow import UpdateMethodMultiParam
 
 from bot.access import AgentAccess
 from bot.card import ACTION_CLAIM, ACTION_RELEASE, ACTION_REOPEN, ACTION_RESOLVE
 from bot.deps import BotDeps
 from bot.listeners.events.message import thread_context
-from zora.models import AgentAction, Assignment, Opened, conversation_workflow_id
-from zora.temporal import signal_conversation
+from zora.models import AgentAction, Assignment, ConversationRef
+from zora.temporal import Conversations
+from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
 
-UPDATES = {ACTION_CLAIM: "assign", ACTION_RELEASE: "release", ACTION_RESOLVE: "resolve", ACTION_REOPEN: "reopen"}
+UPDATES: dict[str, UpdateMethodMultiParam[[Any, AgentAction], Assignment]] = {
+    ACTION_CLAIM: ConversationApi.assign,
+    ACTION_RELEASE: ConversationApi.release,
+    ACTION_RESOLVE: ConversationApi.resolve,
+    ACTION_REOPEN: ConversationApi.reopen,
+}
 # Slack wants its answer within 3 s; past this the agent is told to try again.
 UPDATE_TIMEOUT_SECONDS = 2.5
 
@@ -51,21 +58,19 @@ async def on_lifecycle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltCo
     # Before anything reaches Temporal: someone who is not the shop's agent changes nothing.
     verdict = await AgentAccess.of(deps).check_id(team_id, user, ref.shop_id)
     if not verdict.allowed:
-        log.info("refused %s by %s: not an agent of %s", UPDATES[action_id], user, ref.shop)
+        log.info("refused %s by %s: not an agent of %s", action_id, user, ref.shop)
         await tell(verdict.reason)
         return
-    handle = deps.temporal.get_workflow_handle(conversation_workflow_id(ref.shop, ref.conversation_id))
+    update = UPDATES[action_id]
     try:
         try:
-            await _update(handle, action_id, user)
+            await _update(deps.conversations, ref, update, user)
         except RPCError:
             # No running workflow: a conversation whose workflow is still starting, or a closed one.
             # Signal-with-start brings it up (a closed conversation reopens), then the command runs.
-            await signal_conversation(
-                deps.temporal, deps.task_queue, ref, deps.conversation_config, "opened", Opened(at=datetime.now(UTC))
-            )
+            await deps.conversations.opened(ref, datetime.now(UTC))
             if action_id != ACTION_REOPEN:
-                await _update(handle, action_id, user)
+                await _update(deps.conversations, ref, update, user)
     except WorkflowUpdateFailedError as exc:
         await tell(str(getattr(exc.cause, "message", None) or exc.cause or exc))
     except RPCError:
@@ -73,11 +78,13 @@ async def on_lifecycle(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltCo
     except TimeoutError:
         await tell("Zora is busy and could not do that in time; please try again.")
     else:
-        log.info("conversation %s by %s", UPDATES[action_id], user)
+        log.info("conversation %s by %s", action_id, user)
 
 
-async def _update(handle: Any, action_id: str, user: str) -> None:
-    await asyncio.wait_for(
-        handle.execute_update(UPDATES[action_id], AgentAction(user_id=user), result_type=Assignment),
-        UPDATE_TIMEOUT_SECONDS,
-    )
+async def _update(
+    conversations: Conversations,
+    ref: ConversationRef,
+    update: UpdateMethodMultiParam[[Any, AgentAction], Assignment],
+    user: str,
+) -> None:
+    await asyncio.wait_for(conversations.update(ref, update, AgentAction(user_id=user)), UPDATE_TIMEOUT_SECONDS)

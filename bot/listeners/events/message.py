@@ -22,7 +22,7 @@ from zora.logs import conversation_id_var
 from zora.models import AgentAction, Author, ConversationRef, FilesShared
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_text import escape
-from zora.temporal import signal_conversation
+from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
 
@@ -127,24 +127,12 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
         await deps.delivery.agent_reply(ctx.ref, message.seq)
     if ctx.status == "open" and ctx.assignee is None:
         # Only while nobody has it: one signal per conversation, not per reply.
-        await signal_conversation(
-            deps.temporal,
-            deps.task_queue,
-            ctx.ref,
-            deps.conversation_config,
-            "agent_replied",
-            AgentAction(user_id=user_id, source="reply"),
+        await deps.conversations.signal(
+            ctx.ref, ConversationApi.agent_replied, AgentAction(user_id=user_id, source="reply")
         )
     if any(f.state == "pending" for f in message.files):
         # After the message went to the widget, so its `message_files` update comes second.
-        await signal_conversation(
-            deps.temporal,
-            deps.task_queue,
-            ctx.ref,
-            deps.conversation_config,
-            "files_shared",
-            FilesShared(seq=message.seq),
-        )
+        await deps.conversations.signal(ctx.ref, ConversationApi.files_shared, FilesShared(seq=message.seq))
     if stored is not None and any(f.refused for f in shared):
         # A file's name is whatever its uploader typed: escaped, it cannot notify anyone.
         refused = [f"• {escape(f.name, 300)}: {escape(f.refused)}" for f in shared if f.refused]
