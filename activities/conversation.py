@@ -34,8 +34,10 @@ from zora.models import (
     Tick,
     TickResult,
 )
+from zora.push import push
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.temporal import signal_conversation
+from zora.widget_events import NewMessage
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +163,7 @@ class ConversationActivities:
         note = await transcript.store_system_message(
             self.pool, ref, author=Author(name=settings.brand_name or "Support"), body=settings.closing_message
         )
-        await self.outbound.emitter.emit("message", transcript.wire(note), ref.conversation_id)
+        await push(self.outbound.emitter, NewMessage.of(note))
         return True
 
     @activity.defn(name="load_conversation")

@@ -21,9 +21,10 @@ from zora import files as zfiles
 from zora.http import client_session
 from zora.logs import conversation_id_var
 from zora.models import LoadConversation
-from zora.push import Emitter
+from zora.push import Emitter, push
 from zora.settings import Settings
 from zora.slack_text import escape
+from zora.widget_events import MessageFiles
 
 log = logging.getLogger(__name__)
 
@@ -146,4 +147,4 @@ class FileActivities:
         async with self.pool.acquire() as conn:
             found = await zfiles.files_of(conn, conversation_id, seqs)
         for seq in seqs:
-            await zfiles.push_files(self.emitter, conversation_id, seq, found.get(seq, []))
+            await push(self.emitter, MessageFiles(conversation_id=conversation_id, seq=seq, files=found.get(seq, [])))

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from slack_sdk.errors import SlackApiError
@@ -23,9 +23,10 @@ from zora.errors import ZoraError
 from zora.files import file_url, human_size
 from zora.http import client_session
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
-from zora.push import Emitter
+from zora.push import Emitter, push
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_text import escape
+from zora.widget_events import StatusChanged
 
 log = logging.getLogger(__name__)
 
@@ -384,16 +385,14 @@ class SlackOutbound:
                 await self._emit_status(ref, message, "undelivered")
         return PostResult(thread=thread, delivered=delivered, undelivered=remaining, skipped=skipped, error=error)
 
-    async def _emit_status(self, ref: ConversationRef, message: StoredMessage, status: str) -> None:
-        await self.emitter.emit(
-            "status",
-            {
-                "conversation_id": str(ref.conversation_id),
-                "seq": message.seq,
-                "client_id": message.client_id,
-                "status": status,
-            },
-            ref.conversation_id,
+    async def _emit_status(
+        self, ref: ConversationRef, message: StoredMessage, status: Literal["delivered", "undelivered"]
+    ) -> None:
+        await push(
+            self.emitter,
+            StatusChanged(
+                conversation_id=ref.conversation_id, seq=message.seq, client_id=message.client_id, status=status
+            ),
         )
 
     async def _set_health(self, shop_id: int, error: str | None) -> None:
