@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.client import Client
 
@@ -36,6 +35,7 @@ from zora.models import (
 )
 from zora.push import push
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.slack_api import SlackGateway
 from zora.temporal import signal_conversation
 from zora.widget_events import NewMessage
 
@@ -285,7 +285,7 @@ class SweepActivities:
     shop's Slack works again."""
 
     def __init__(
-        self, pool: Any, temporal: Client, slack: AsyncWebClient, task_queue: str, config: ConversationConfig
+        self, pool: Any, temporal: Client, slack: SlackGateway, task_queue: str, config: ConversationConfig
     ) -> None:
         self.pool = pool
         self.temporal = temporal

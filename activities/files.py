@@ -68,7 +68,8 @@ class FileActivities:
         if not pending:
             return 0
         last_try = activity.info().attempt >= MAX_ATTEMPTS
-        token = self.settings.slack_bot_token.get_secret_value() if self.settings.slack_bot_token else ""
+        # Slack's file host wants the token of the workspace the file is in: the gateway's installation.
+        token = self.outbound.slack.installation.token() or ""
         ready = 0
         changed: set[int] = set()
         retry: list[str] = []

@@ -8,7 +8,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
 from zora.delivery import OfflineDelivery
@@ -16,6 +15,7 @@ from zora.models import Author, ConversationConfig
 from zora.push import Emitter
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackGateway
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class BotDeps:
     pool: Any
     redis: aioredis.Redis
     temporal: Client
-    slack: AsyncWebClient
+    slack: SlackGateway
     emitter: Emitter
     task_queue: str
     conversation_config: ConversationConfig
