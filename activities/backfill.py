@@ -34,6 +34,7 @@ from bot.middleware import from_a_bot
 from zora.models import BackfillRequest, BackfillResult
 from zora.push import Emitter
 from zora.services import Services
+from zora.slack_api import classify
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ class ReplyBackfill:
                     cursor=cursor,
                 )
             except SlackApiError as exc:
-                if exc.response.status_code == 429:
-                    retry_after = float(exc.response.headers.get("Retry-After", 60))
+                failure = classify(exc)
+                if failure.rate_limited:
+                    retry_after = failure.wait(60)
                     self._paused_until = time.monotonic() + retry_after
                     result.rate_limited = True
                     log.warning("conversations.replies rate limited; reading threads again in %ss", retry_after)

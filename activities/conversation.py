@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, POST_TO_SLACK, SWEEP_UNDELIVERED, TICK
 from activities.slack_errors import rate_limited
@@ -33,8 +32,11 @@ from zora.models import (
     Tick,
     TickResult,
 )
+from zora.push import push
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.slack_api import SlackGateway
 from zora.temporal import Conversations
+from zora.widget_events import NewMessage
 from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
@@ -163,7 +165,7 @@ class ConversationActivities:
         note = await transcript.store_system_message(
             self.pool, ref, author=Author(name=settings.brand_name or "Support"), body=settings.closing_message
         )
-        await self.outbound.emitter.emit("message", transcript.wire(note), ref.conversation_id)
+        await push(self.outbound.emitter, NewMessage.of(note))
         return True
 
     @LOAD_CONVERSATION.defn
@@ -284,7 +286,7 @@ class SweepActivities:
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
     shop's Slack works again."""
 
-    def __init__(self, pool: Any, conversations: Conversations, slack: AsyncWebClient) -> None:
+    def __init__(self, pool: Any, conversations: Conversations, slack: SlackGateway) -> None:
         self.pool = pool
         self.conversations = conversations
         self.slack = slack

@@ -22,9 +22,10 @@ from zora import files as zfiles
 from zora.http import client_session
 from zora.logs import conversation_id_var
 from zora.models import LoadConversation
-from zora.push import Emitter
+from zora.push import Emitter, push
 from zora.settings import Settings
 from zora.slack_text import escape
+from zora.widget_events import MessageFiles
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class FileActivities:
         if not pending:
             return 0
         last_try = activity.info().attempt >= MAX_ATTEMPTS
-        token = self.settings.slack_bot_token.get_secret_value() if self.settings.slack_bot_token else ""
+        # Slack's file host wants the token of the workspace the file is in: the gateway's installation.
+        token = self.outbound.slack.installation.token() or ""
         ready = 0
         changed: set[int] = set()
         retry: list[str] = []
@@ -147,4 +149,4 @@ class FileActivities:
         async with self.pool.acquire() as conn:
             found = await zfiles.files_of(conn, conversation_id, seqs)
         for seq in seqs:
-            await zfiles.push_files(self.emitter, conversation_id, seq, found.get(seq, []))
+            await push(self.emitter, MessageFiles(conversation_id=conversation_id, seq=seq, files=found.get(seq, [])))

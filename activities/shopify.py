@@ -10,7 +10,6 @@ from uuid import UUID
 
 from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -27,7 +26,6 @@ from activities.calls import (
 )
 from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
-from bot.outbound import SLACK_PERMANENT_ERRORS
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_notice_text
 from zora.http import client_session
 from zora.security import SealError
@@ -47,13 +45,11 @@ from zora.shopify.models import (
     WebhookOutcome,
     WebhookRef,
 )
+from zora.slack_api import SlackGateway, classify
 from zora.slack_text import escape
 from zora.temporal import remove_reconcile_schedule
 
 log = logging.getLogger(__name__)
-
-# Slack's answers no retry fixes (shared with the shopper path), plus a thread that is gone.
-_SLACK_PERMANENT = SLACK_PERMANENT_ERRORS | {"thread_not_found"}
 
 
 def shopify_failure(exc: ShopifyError) -> ApplicationError:
@@ -70,7 +66,7 @@ class ShopifyActivities:
         self,
         pool: Any,
         temporal: Client,
-        slack: AsyncWebClient,
+        slack: SlackGateway,
         settings: Settings,
         close_sockets: Callable[[list[UUID]], Awaitable[int]] | None = None,
     ) -> None:
@@ -174,8 +170,9 @@ class ShopifyActivities:
             await self.slack.chat_postMessage(channel=channel, text=text)
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
-            if str(exc.response.get("error", "")) in _SLACK_PERMANENT:
-                log.warning("export announcement not posted: %s", exc.response.get("error"))
+            failure = classify(exc)
+            if failure.needs_a_person or failure.kind == "gone":
+                log.warning("export announcement not posted: %s", failure.error)
                 return False
             raise
         return True
@@ -219,8 +216,8 @@ class ShopifyActivities:
                 await self.slack.chat_delete(channel=channel or "", ts=ts or "")
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
-            error = str(exc.response.get("error", ""))
-            if error not in ("message_not_found", "file_not_found", "file_deleted", *_SLACK_PERMANENT):
+            failure = classify(exc)
+            if not (failure.needs_a_person or failure.kind == "gone"):
                 raise
             return 0
         return 1
@@ -258,9 +255,9 @@ class ShopifyActivities:
             )
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
-            error = str(exc.response.get("error", ""))
-            if error in _SLACK_PERMANENT:
-                log.warning("order notice not posted: %s", error)
+            failure = classify(exc)
+            if failure.needs_a_person or failure.kind == "gone":
+                log.warning("order notice not posted: %s", failure.error)
                 return False
             raise
         return True

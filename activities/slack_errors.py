@@ -7,6 +7,8 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError
 from temporalio.exceptions import ApplicationError
 
+from zora.slack_api import classify
+
 
 def rate_limited(retry_after: float) -> ApplicationError:
     """Temporal retries after exactly Slack's Retry-After (the SDK's own retries are off)."""
@@ -16,5 +18,6 @@ def rate_limited(retry_after: float) -> ApplicationError:
 
 
 def raise_if_rate_limited(exc: SlackApiError) -> None:
-    if exc.response.status_code == 429:
-        raise rate_limited(float(exc.response.headers.get("Retry-After", 1))) from None
+    failure = classify(exc)
+    if failure.rate_limited:
+        raise rate_limited(failure.wait(1)) from None

@@ -22,11 +22,11 @@ from typing import Any, Literal
 import aiohttp
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import BotDeps
 from zora.errors import ZoraError
 from zora.shop_settings import parse_settings
+from zora.slack_api import SlackGateway, classify
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def who_may(shop: AgentShop) -> str:
 
 
 class AgentAccess:
-    def __init__(self, pool: Any, redis: aioredis.Redis, slack: AsyncWebClient, ttl_seconds: float) -> None:
+    def __init__(self, pool: Any, redis: aioredis.Redis, slack: SlackGateway, ttl_seconds: float) -> None:
         self.pool = pool
         self.redis = redis
         self.slack = slack
@@ -235,10 +235,11 @@ class AgentAccess:
 
 def _explain(exc: SlackApiError) -> str:
     response = exc.response
+    failure = classify(exc)
     error = str(response.get("error") or "unknown_error")
     log.warning("access check: Slack answered %s (%s)", error, response.get("needed") or "")
-    if response.status_code == 429:
-        wait = response.headers.get("Retry-After") or response.headers.get("retry-after") or "a few"
+    if failure.rate_limited:
+        wait = f"{failure.retry_after:g}" if failure.retry_after is not None else "a few"
         return f"Slack is limiting Zora's requests; please try again in {wait} seconds."
     if error == "missing_scope":
         return (

@@ -27,7 +27,7 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # The client carries the bot token and the Web API base URL (real Slack or the stand-in).
-        client=services.slack,
+        client=services.slack.client,
         # Answer Slack only after the work is durable (a Temporal signal): if that fails, Slack retries.
         process_before_response=True,
     )

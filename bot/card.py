@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackGateway
 from zora.slack_text import CONTEXT_TEXT_MAX, escape
 
 ACTION_CLAIM = "zora_claim"
@@ -192,7 +191,7 @@ def how_to_reply(settings: ShopSettings) -> str:
 
 
 async def redraw_card(
-    pool: Any, slack: AsyncWebClient, conversation_id: UUID, directory: CustomerDirectory | None = None
+    pool: Any, slack: SlackGateway, conversation_id: UUID, directory: CustomerDirectory | None = None
 ) -> None:
     """Edit the thread's root post to show the conversation as it is now (nothing before it exists)."""
     async with pool.acquire() as conn:

@@ -8,13 +8,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from zora.delivery import OfflineDelivery
 from zora.models import Author
 from zora.push import Emitter
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackGateway
 from zora.temporal import Conversations
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class BotDeps:
     pool: Any
     redis: aioredis.Redis
-    slack: AsyncWebClient
+    slack: SlackGateway
     emitter: Emitter
     # Signals, updates and queries of the conversations' workflows (zora/temporal.py).
     conversations: Conversations

@@ -11,11 +11,10 @@ import asyncio
 import logging
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.card import load_card, redraw_card, render
 from zora import metrics, transcript
@@ -23,26 +22,13 @@ from zora.errors import ZoraError
 from zora.files import file_url, human_size
 from zora.http import client_session
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
-from zora.push import Emitter
+from zora.push import Emitter, push
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackGateway, classify
 from zora.slack_text import escape
+from zora.widget_events import StatusChanged
 
 log = logging.getLogger(__name__)
-
-# Errors that no retry will fix: the shop's Slack set-up needs a person. Messages stay stored.
-SLACK_PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "missing_scope",
-        "no_channel_configured",
-    }
-)
 
 # Slack will not take files from this app or workspace: the agents get a note with a link instead.
 _UPLOAD_REFUSED = frozenset({"missing_scope", "file_uploads_disabled", "file_uploads_except_images_disabled"})
@@ -70,7 +56,7 @@ class SlackOutbound:
     def __init__(
         self,
         pool: Any,
-        slack: AsyncWebClient,
+        slack: SlackGateway,
         emitter: Emitter,
         directory: CustomerDirectory | None = None,
         public_url: str | None = None,
@@ -82,7 +68,6 @@ class SlackOutbound:
         self.emitter = emitter
         # Shopify customer data for the card, when the shop's data has the shopper.
         self.directory = directory
-        self._team_id: str | None = None
         # conversation -> thread; a thread never moves, so the most recent ones stay cached.
         self._threads: OrderedDict[UUID, SlackThread] = OrderedDict()
 
@@ -134,17 +119,19 @@ class SlackOutbound:
                     await self._set_health(ref.shop_id, None)
                 await self._emit_status(ref, message, "delivered")
         except SlackApiError as exc:
-            error = str(exc.response.get("error", "unknown_error"))
-            if exc.response.status_code == 429 or error not in SLACK_PERMANENT_ERRORS:
+            failure = classify(exc)
+            if not failure.needs_a_person:
                 # A 429 did nothing; another error may come after Slack did part of the work (Slack
                 # says so of internal_error and fatal_error), so the next poster looks first.
-                if in_flight is not None and exc.response.status_code != 429:
+                if in_flight is not None and not failure.rate_limited:
                     unknown.add(in_flight)
                 await transcript.release(self.pool, cid, remaining, unknown=unknown)
-                if exc.response.status_code == 429:
-                    raise SlackRateLimited(int(exc.response.headers.get("Retry-After", "1"))) from None
+                if failure.rate_limited:
+                    raise SlackRateLimited(int(failure.wait(1))) from None
                 raise
-            return await self._undeliverable(ref, thread, messages, remaining, delivered, error, skipped, unknown)
+            return await self._undeliverable(
+                ref, thread, messages, remaining, delivered, failure.error, skipped, unknown
+            )
         except _NoChannel:
             return await self._undeliverable(
                 ref, thread, messages, remaining, delivered, "no_channel_configured", skipped, unknown
@@ -384,16 +371,14 @@ class SlackOutbound:
                 await self._emit_status(ref, message, "undelivered")
         return PostResult(thread=thread, delivered=delivered, undelivered=remaining, skipped=skipped, error=error)
 
-    async def _emit_status(self, ref: ConversationRef, message: StoredMessage, status: str) -> None:
-        await self.emitter.emit(
-            "status",
-            {
-                "conversation_id": str(ref.conversation_id),
-                "seq": message.seq,
-                "client_id": message.client_id,
-                "status": status,
-            },
-            ref.conversation_id,
+    async def _emit_status(
+        self, ref: ConversationRef, message: StoredMessage, status: Literal["delivered", "undelivered"]
+    ) -> None:
+        await push(
+            self.emitter,
+            StatusChanged(
+                conversation_id=ref.conversation_id, seq=message.seq, client_id=message.client_id, status=status
+            ),
         )
 
     async def _set_health(self, shop_id: int, error: str | None) -> None:
@@ -495,7 +480,8 @@ class SlackOutbound:
                         },
                     )
                 except SlackApiError as exc:
-                    if exc.response.status_code == 429 or exc.response.get("error") in SLACK_PERMANENT_ERRORS:
+                    failure = classify(exc)
+                    if failure.rate_limited or failure.needs_a_person:
                         # Slack did not post it: nothing to look for next time.
                         async with self.pool.acquire() as conn:
                             await conn.execute(
@@ -505,7 +491,7 @@ class SlackOutbound:
                     raise
                 root = str(response["ts"])
                 channel = str(response["channel"])
-            thread = SlackThread(team_id=await self._team(), channel=channel, thread_ts=root)
+            thread = SlackThread(team_id=await self.slack.team_id(), channel=channel, thread_ts=root)
             async with self.pool.acquire() as conn:
                 await conn.execute(
                     "INSERT INTO slack_threads (team_id, channel_id, thread_ts, shop_id, conversation_id)"
@@ -546,12 +532,6 @@ class SlackOutbound:
                 return None
         log.warning("the channel has too many messages since the card was tried; looked no further")
         return None
-
-    async def _team(self) -> str:
-        if self._team_id is None:
-            response = await self.slack.auth_test()
-            self._team_id = str(response["team_id"])
-        return self._team_id
 
 
 class _NoChannel(Exception):

@@ -12,29 +12,28 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from importlib import resources
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 from uuid import UUID
 
 import aiohttp
 import socketio
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from widget import receipts
 from widget.emitter import NAMESPACE, close_shopper_sockets, conversation_room
 from zora import files as zfiles
 from zora import identity as zid
 from zora import metrics, tracing, transcript
-from zora.addresses import parse_address
 from zora.business_hours import is_open
 from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config
-from zora.files import ALLOWED_TYPES, MAX_FILES_PER_MESSAGE, FileRejected
+from zora.files import ALLOWED_TYPES, FileRejected
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
 from zora.mail import Mailer, confirmation_email
 from zora.models import ConversationRef, StoredMessage
-from zora.push import Emitter
+from zora.push import Emitter, push
 from zora.security import (
     InvalidToken,
     ShopperIdentity,
@@ -46,6 +45,14 @@ from zora.services import Services
 from zora.shop_settings import parse_settings
 from zora.shopify.signing import InvalidSignature, RepeatedParameter, verify_app_proxy
 from zora.temporal import start_delivery
+from zora.widget_events import (
+    MessageEvent,
+    NewMessage,
+    ProfileEvent,
+    ReceiptChanged,
+    ReceiptEvent,
+    ResumeEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,67 +85,6 @@ class ProxySessionRequest(BaseModel):
     token: str | None = Field(default=None, max_length=4096)
     code: str | None = Field(default=None, pattern=_CODE)
     switch: bool = False
-
-
-_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-
-
-class ResumeEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    since_seq: int = Field(default=0, ge=0)
-
-
-class MessageEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    client_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    body: str = Field(max_length=4000)
-    # Ids of this shopper's uploads (POST /widget/files) that the message sends.
-    files: list[Annotated[str, Field(pattern=_UUID)]] = Field(default_factory=list, max_length=MAX_FILES_PER_MESSAGE)
-    # Where the shopper is: the storefront page and the widget's language (shown on the Slack card).
-    page: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^\s]+$")
-    locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
-
-    @model_validator(mode="after")
-    def _not_blank(self) -> MessageEvent:
-        if not self.body.strip() and not self.files:
-            raise ValueError("body: must not be empty or only spaces (unless files are sent)")
-        return self
-
-
-class ReceiptEvent(BaseModel):
-    """`delivered` / `seen`: every agent message up to `upto_seq` reached / was shown to the shopper."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    upto_seq: int = Field(ge=1, le=2**31 - 1)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class ProfileEvent(BaseModel):
-    """The pre-chat form: who the shopper says they are, so replies can follow by email."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    name: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=254)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        return value or None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        # The one strict parser (one mailbox, no header tricks): this address becomes an email's To.
-        return parse_address(value)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -396,14 +342,13 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return _error("invalid_payload", "upto_seq: no such message in this conversation")
             if kind == "seen":
                 self.relay.seen(_ref(identity), stored.seen_upto)
-            await self.emitter.emit(
-                "receipt",
-                {
-                    "conversation_id": str(identity.conversation_id),
-                    "delivered_upto": stored.delivered_upto,
-                    "seen_upto": stored.seen_upto,
-                },
-                identity.conversation_id,
+            await push(
+                self.emitter,
+                ReceiptChanged(
+                    conversation_id=identity.conversation_id,
+                    delivered_upto=stored.delivered_upto,
+                    seen_upto=stored.seen_upto,
+                ),
             )
             return {"ok": True, "delivered_upto": stored.delivered_upto, "seen_upto": stored.seen_upto}
 
@@ -522,7 +467,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 except Exception:
                     # Only the card's "Storefront" line is missing; the message is stored and goes on.
                     log.exception("could not store where the conversation started")
-            await self.emitter.emit("message", transcript.wire(stored.message), identity.conversation_id)
+            await push(self.emitter, NewMessage.of(stored.message))
             metrics.SHOPPER_MESSAGES.labels("stored").inc()
             await tracing.remember(self.services.redis, identity.conversation_id)
             self.relay.submit(ref, stored.message)

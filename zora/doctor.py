@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from zora.services import open_services
 from zora.settings import Settings
+from zora.slack_api import hint as slack_hint
 from zora.slack_app import BOT_SCOPES
 from zora.web import readiness
 
@@ -60,7 +61,7 @@ async def doctor(settings: Settings, out: Any = print) -> int:
         if shop["slack_error"]:
             problems += 1
             health = f"SLACK ERROR {shop['slack_error']} since {shop['slack_error_at']:%Y-%m-%d %H:%M} UTC"
-            hint = _hint(shop["slack_error"])
+            hint = slack_hint(shop["slack_error"])
         elif not shop["slack_channel_id"]:
             problems += 1
             health, hint = "no Slack channel set", "set the shop's channel (SLACK_DEFAULT_CHANNEL in zora dev)"
@@ -110,17 +111,3 @@ async def polling_workers(client: Client, task_queue: str, *, recheck_after: flo
         f"NO WORKER is polling task queue {task_queue} for {missing} tasks — start `zora worker` with"
         " TEMPORAL_TASK_QUEUE and TEMPORAL_NAMESPACE as the web's; until then messages wait in PostgreSQL"
     )
-
-
-def _hint(error: str) -> str:
-    return {
-        "channel_not_found": "the channel was deleted or the id is wrong: set the shop's channel again",
-        "not_in_channel": "invite the bot: /invite @Zora in the channel",
-        "is_archived": "the channel is archived: unarchive it or choose another",
-        "invalid_auth": "the bot token is wrong or revoked: reinstall the app and update SLACK_BOT_TOKEN",
-        "token_revoked": "the bot token was revoked: reinstall the app and update SLACK_BOT_TOKEN",
-        "account_inactive": "the workspace or bot user is deactivated: reinstall the app",
-        "missing_scope": "the app lacks a scope: update it from slack/manifest.yml and reinstall",
-    }.get(
-        error, "see docs/operations.md, 'When Slack fails'"
-    ) + "; waiting messages are delivered, in order, within a minute of the fix"

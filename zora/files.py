@@ -15,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 from zora.models import ConversationRef, FileInfo
-from zora.push import Emitter
 
 # Content type -> the ways a real file of that type starts.
 _SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -101,15 +100,6 @@ async def read_limited(stream: Any, limit: int) -> bytes:
             raise FileRejected("file_too_large", f"the file is over the limit of {human_size(limit)}")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def push_files(emitter: Emitter, conversation_id: UUID, seq: int, files: list[FileInfo]) -> None:
-    """`message_files` to the conversation's widgets: the files of message `seq` are now these."""
-    await emitter.emit(
-        "message_files",
-        {"conversation_id": str(conversation_id), "seq": seq, "files": [f.model_dump(mode="json") for f in files]},
-        conversation_id,
-    )
 
 
 def refused_note(lines: list[str]) -> str:

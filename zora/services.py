@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from zora import db
 from zora.errors import ConfigError
-from zora.http import SLACK_TIMEOUT_SECONDS
 from zora.limits import Limiter
-from zora.metrics import MeteredWebClient
 from zora.settings import Settings
+from zora.slack_api import SlackGateway
 from zora.temporal import connect
 
 
@@ -28,17 +26,10 @@ class Services:
     pool: Any
     redis: aioredis.Redis
     temporal: Client
-    slack: AsyncWebClient
+    # Today's one Slack installation (zora/slack_api.py).
+    slack: SlackGateway
     # Rate limits of every public door (zora/limits.py), counted in this Redis.
     limiter: Limiter
-
-
-def slack_client(settings: Settings) -> AsyncWebClient:
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    # No retry handlers: Temporal owns retries of Slack calls (429 -> next_retry_delay).
-    return MeteredWebClient(
-        token=token, base_url=settings.slack_api_url, retry_handlers=[], timeout=SLACK_TIMEOUT_SECONDS
-    )
 
 
 def _read_pem(name: str, path: Path) -> bytes:
@@ -113,7 +104,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             pool=pool,
             redis=redis,
             temporal=temporal,
-            slack=slack_client(settings),
+            slack=SlackGateway.from_settings(settings),
             limiter=Limiter(redis, settings),
         )
     finally:

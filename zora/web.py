@@ -114,7 +114,7 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
                     f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use the app-level"
                     " token (xapp-...) with the connections:write scope"
                 ) from None
-            socket_mode = AsyncSocketModeHandler(bolt, app_token, web_client=svc.slack)
+            socket_mode = AsyncSocketModeHandler(bolt, app_token, web_client=svc.slack.client)
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
             log.info("connected to Slack in Socket Mode")
         # Everything built so far lives as long as the process: out of the collector's way, so its

@@ -24,7 +24,7 @@ from widget.emitter import ShopperEmitter
 from workflows.sweeper import SweepWorkflow
 from zora import transcript
 from zora.models import ConversationRef, SweepRequest
-from zora.services import slack_client
+from zora.slack_api import SlackGateway
 
 
 @pytest.fixture
@@ -188,7 +188,9 @@ async def test_a_restarted_fast_path_finds_a_lost_post(zora: Zora) -> None:
     async def opener(_ref: ConversationRef, _at: datetime) -> None:
         return None
 
-    relay = FastRelay(SlackOutbound(zora.services.pool, slack_client(zora.settings), emitter), handoff, opener)
+    relay = FastRelay(
+        SlackOutbound(zora.services.pool, SlackGateway.from_settings(zora.settings), emitter), handoff, opener
+    )
     try:
         stored = await transcript.store_shopper_message(zora.services.pool, ref, "c3", "three", datetime.now(UTC))
         relay.submit(ref, stored.message)
@@ -300,7 +302,9 @@ async def test_the_workflow_is_started_after_the_message_that_opened_it_is_poste
     async def opener(_ref: ConversationRef, _at: datetime) -> None:
         seen_at_open.append(replies(zora, root))
 
-    relay = FastRelay(SlackOutbound(zora.services.pool, slack_client(zora.settings), emitter), handoff, opener)
+    relay = FastRelay(
+        SlackOutbound(zora.services.pool, SlackGateway.from_settings(zora.settings), emitter), handoff, opener
+    )
     try:
         stored = await transcript.store_shopper_message(zora.services.pool, ref, "c2", "two", datetime.now(UTC))
         relay.submit(ref, stored.message)

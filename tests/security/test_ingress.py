@@ -24,7 +24,6 @@ from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
 from webhooks.dispatch import start_webhook_workflow
 from zora.errors import ConfigError
 from zora.http import OUTBOUND_TIMEOUT, SLACK_TIMEOUT_SECONDS, client_session
-from zora.services import slack_client
 from zora.settings import Settings
 from zora.shopify import install
 from zora.shopify.models import WebhookRef
@@ -37,6 +36,7 @@ from zora.shopify.signing import (
     verify_oauth_query,
     webhook_hmac,
 )
+from zora.slack_api import SlackGateway
 
 PROJECT = Path(__file__).resolve().parents[2]
 PUBLIC_URL = "https://zora.example"
@@ -276,9 +276,9 @@ def _calls(name: str) -> list[str]:
 
 def test_every_outbound_http_session_is_made_with_the_shared_timeouts() -> None:
     assert _calls("ClientSession") == ["zora/http.py:" + _calls("ClientSession")[0].split(":")[1]]
-    # Every Slack client is made in one place (zora/metrics.py's MeteredWebClient is an AsyncWebClient).
+    # Every Slack client is made in one place, the gateway (zora/metrics.py's MeteredWebClient is an AsyncWebClient).
     slack_clients = _calls("AsyncWebClient") + _calls("MeteredWebClient")
-    assert [site.split(":")[0] for site in slack_clients] == ["zora/services.py"]
+    assert [site.split(":")[0] for site in slack_clients] == ["zora/slack_api.py"]
     assert OUTBOUND_TIMEOUT.total is not None and OUTBOUND_TIMEOUT.sock_connect is not None
     assert OUTBOUND_TIMEOUT.sock_read is not None
 
@@ -286,7 +286,7 @@ def test_every_outbound_http_session_is_made_with_the_shared_timeouts() -> None:
 async def test_outbound_clients_carry_the_timeouts() -> None:
     async with client_session() as http:
         assert http.timeout == OUTBOUND_TIMEOUT
-    assert slack_client(Settings(_env_file=None)).timeout == SLACK_TIMEOUT_SECONDS  # type: ignore[call-arg]
+    assert SlackGateway.from_settings(Settings(_env_file=None)).client.timeout == SLACK_TIMEOUT_SECONDS  # type: ignore[call-arg]
 
 
 async def test_a_stalled_peer_ends_in_a_timeout_not_a_hang() -> None:

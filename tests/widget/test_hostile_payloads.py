@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from tests.harness import Shopper, Zora, running_zora
-from widget.server import MessageEvent, ProfileEvent, ReceiptEvent, ResumeEvent
+from zora.widget_events import MessageEvent, ProfileEvent, ReceiptEvent, ResumeEvent
 
 MODELS: dict[str, type[BaseModel]] = {
     "resume": ResumeEvent,

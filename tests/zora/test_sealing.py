@@ -86,13 +86,13 @@ async def test_a_token_sealed_with_a_previous_key_is_sealed_again_with_the_curre
 
 
 async def test_a_token_no_key_opens_fails_the_sync_without_retries(infra: Any, database_url: str) -> None:
-    from slack_sdk.web.async_client import AsyncWebClient
     from temporalio.client import Client
     from temporalio.exceptions import ApplicationError
     from temporalio.testing import ActivityEnvironment
 
     from activities.shopify import ShopifyActivities
     from zora.shopify.models import SyncPage
+    from zora.slack_api import SlackGateway
 
     settings = Settings(_env_file=None, database_url=database_url, zora_secret_key=KEY)  # type: ignore[call-arg]
     domain = f"lost-{uuid.uuid4().hex[:8]}.myshopify.com"
@@ -104,7 +104,7 @@ async def test_a_token_no_key_opens_fails_the_sync_without_retries(infra: Any, d
             )
         temporal = await Client.connect(infra.temporal_address)
         # Slack is not reached on this path: a client that is never called.
-        activities = ShopifyActivities(pool, temporal, AsyncWebClient(token="unused"), settings)
+        activities = ShopifyActivities(pool, temporal, SlackGateway.from_settings(settings), settings)
         with pytest.raises(ApplicationError) as caught:
             await ActivityEnvironment().run(activities.sync_page, SyncPage(shop=domain, resource="customers"))
         assert caught.value.type == "SealError" and caught.value.non_retryable

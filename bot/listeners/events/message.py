@@ -17,11 +17,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deps import BotDeps
 from zora import metrics, tracing, transcript
-from zora.files import FileRejected, check_declared, push_files, refused_note
+from zora.files import FileRejected, check_declared, refused_note
 from zora.logs import conversation_id_var
 from zora.models import AgentAction, Author, ConversationRef, FilesShared
+from zora.push import push
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_text import escape
+from zora.widget_events import MessageDeleted, MessageFiles, MessageUpdated, NewMessage
 from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,7 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
     if message is None:
         return False  # deleted in Slack meanwhile
     if stored is not None:
-        await deps.emitter.emit("message", transcript.wire(message), ctx.ref.conversation_id)
+        await push(deps.emitter, NewMessage.of(message))
         metrics.AGENT_REPLIES.inc()
         await tracing.agent_reply(deps.redis, ctx.ref.conversation_id, message.created_at)
     log.info("agent reply stored", extra={"seq": message.seq, "slack_ts": event["ts"], "repeat": stored is None})
@@ -206,18 +208,12 @@ async def _changed(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
         dropped = await transcript.drop_agent_files(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), keep)
         if dropped is not None:
             conversation_id, seq, left = dropped
-            await push_files(deps.emitter, conversation_id, seq, left)
+            await push(deps.emitter, MessageFiles(conversation_id=conversation_id, seq=seq, files=left))
     edited = await transcript.edit_agent_message(deps.pool, ctx.ref.shop_id, channel, str(message["ts"]), text, now)
     if edited is not None:
-        await deps.emitter.emit(
-            "message_updated",
-            {
-                "conversation_id": str(ctx.ref.conversation_id),
-                "seq": edited.seq,
-                "body": edited.body,
-                "edited_at": now.isoformat(),
-            },
-            ctx.ref.conversation_id,
+        await push(
+            deps.emitter,
+            MessageUpdated(conversation_id=ctx.ref.conversation_id, seq=edited.seq, body=edited.body, edited_at=now),
         )
 
 
@@ -239,6 +235,4 @@ async def _deleted(deps: BotDeps, team_id: str, event: dict[str, Any]) -> None:
 
 
 async def _emit_deleted(deps: BotDeps, ctx: ThreadContext, seq: int) -> None:
-    await deps.emitter.emit(
-        "message_deleted", {"conversation_id": str(ctx.ref.conversation_id), "seq": seq}, ctx.ref.conversation_id
-    )
+    await push(deps.emitter, MessageDeleted(conversation_id=ctx.ref.conversation_id, seq=seq))

@@ -9,6 +9,8 @@ from slack_bolt.async_app import AsyncBoltContext
 
 from bot.deps import BotDeps
 from zora.logs import conversation_id_var
+from zora.push import push
+from zora.widget_events import StatusChanged
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,9 @@ async def on_reaction_added(event: dict[str, Any], context: AsyncBoltContext) ->
         )
     # Read up to there: the widget shows "Seen" on these (statuses only move forward there).
     for row in rows:
-        await deps.emitter.emit(
-            "status",
-            {
-                "conversation_id": str(reacted["conversation_id"]),
-                "seq": row["seq"],
-                "client_id": row["client_id"],
-                "status": "seen",
-            },
-            reacted["conversation_id"],
+        await push(
+            deps.emitter,
+            StatusChanged(
+                conversation_id=reacted["conversation_id"], seq=row["seq"], client_id=row["client_id"], status="seen"
+            ),
         )

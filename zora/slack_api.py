@@ -1,0 +1,229 @@
+"""Zora's one door to Slack's Web API: the installation it speaks for, the calls it makes, and what
+Slack's errors mean.
+
+Every Slack call in bot/, activities/ and `zora doctor` goes through a `SlackGateway`, which carries
+one workspace's installation (its team and bot token). Today there is one, from SLACK_BOT_TOKEN; once
+merchants connect their own Slack (issue 11) each shop's workspace has its own, and
+`SlackWorkspaces.for_shop` is where a shop's gateway is found.
+
+`classify` is the one reading of a Slack error: rate limited (with Retry-After), the installation
+broken (a person must reinstall or grant a scope), the shop's channel unusable, the target gone, or
+worth retrying. The fast path, the activities, the access checks and `zora doctor` all decide from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from zora.http import SLACK_TIMEOUT_SECONDS
+from zora.metrics import MeteredWebClient
+from zora.settings import Settings
+
+SlackErrorKind = Literal["rate_limited", "install", "channel", "gone", "retryable"]
+
+# The installation is broken: the token is wrong, revoked or lacks a scope. A person reinstalls.
+INSTALL_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope"})
+# The shop's channel cannot take Zora's posts (`no_channel_configured` is Zora's own: none is set).
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "no_channel_configured"})
+# What the call was about is not there (any more): deleted in Slack.
+GONE_ERRORS = frozenset({"thread_not_found", "message_not_found", "file_not_found", "file_deleted"})
+
+_HINTS = {
+    "channel_not_found": "the channel was deleted or the id is wrong: set the shop's channel again",
+    "not_in_channel": "invite the bot: /invite @Zora in the channel",
+    "is_archived": "the channel is archived: unarchive it or choose another",
+    "invalid_auth": "the bot token is wrong or revoked: reinstall the app and update SLACK_BOT_TOKEN",
+    "token_revoked": "the bot token was revoked: reinstall the app and update SLACK_BOT_TOKEN",
+    "account_inactive": "the workspace or bot user is deactivated: reinstall the app",
+    "missing_scope": "the app lacks a scope: update it from slack/manifest.yml and reinstall",
+}
+
+
+def hint(error: str) -> str:
+    """What an operator does about a Slack error recorded on a shop (shown by `zora doctor`)."""
+    return (
+        _HINTS.get(error, "see docs/operations.md, 'When Slack fails'")
+        + "; waiting messages are delivered, in order, within a minute of the fix"
+    )
+
+
+@dataclass(frozen=True)
+class SlackFailure:
+    """One Slack error, read once."""
+
+    error: str
+    kind: SlackErrorKind
+    # Slack's Retry-After in seconds, when it sent one (rate limited only).
+    retry_after: float | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.kind == "rate_limited"
+
+    @property
+    def needs_a_person(self) -> bool:
+        """No retry fixes it: the installation or the shop's channel must be set right first."""
+        return self.kind in ("install", "channel")
+
+    @property
+    def hint(self) -> str:
+        return hint(self.error)
+
+    def wait(self, default: float) -> float:
+        """Seconds until Slack takes calls again: its Retry-After, or the caller's `default`."""
+        return self.retry_after if self.retry_after is not None else default
+
+
+def classify(exc: SlackApiError) -> SlackFailure:
+    response = exc.response
+    error = str(response.get("error", "unknown_error"))
+    if response.status_code == 429:
+        return SlackFailure(error=error, kind="rate_limited", retry_after=_retry_after(response.headers))
+    if error in INSTALL_ERRORS:
+        return SlackFailure(error=error, kind="install")
+    if error in CHANNEL_ERRORS:
+        return SlackFailure(error=error, kind="channel")
+    if error in GONE_ERRORS:
+        return SlackFailure(error=error, kind="gone")
+    return SlackFailure(error=error, kind="retryable")
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class SlackInstallation:
+    """Zora's app in one Slack workspace: whose token the calls carry."""
+
+    # None until Slack says (auth.test): the single workspace configured by SLACK_BOT_TOKEN.
+    team_id: str | None
+    bot_token: SecretStr | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackInstallation:
+        return cls(team_id=None, bot_token=settings.slack_bot_token)
+
+    def token(self) -> str | None:
+        return self.bot_token.get_secret_value() if self.bot_token else None
+
+
+class SlackGateway:
+    """The Slack Web API calls Zora makes, for one installation. Each method is Slack's method of
+    that name with its arguments passed through as given; errors are raised as slack_sdk's
+    SlackApiError, for `classify`."""
+
+    def __init__(self, installation: SlackInstallation, client: AsyncWebClient) -> None:
+        self.installation = installation
+        # For what takes a slack_sdk client itself (bolt, socket mode); Zora's own calls use the methods.
+        self.client = client
+        self._team_id = installation.team_id
+
+    @classmethod
+    def from_settings(cls, settings: Settings, installation: SlackInstallation | None = None) -> SlackGateway:
+        installation = installation or SlackInstallation.from_settings(settings)
+        # No retry handlers: Temporal owns retries of Slack calls (429 -> next_retry_delay).
+        client = MeteredWebClient(
+            token=installation.token(),
+            base_url=settings.slack_api_url,
+            retry_handlers=[],
+            timeout=SLACK_TIMEOUT_SECONDS,
+        )
+        return cls(installation, client)
+
+    async def team_id(self) -> str:
+        """The installation's workspace, asked of Slack once when it is not known."""
+        if self._team_id is None:
+            response = await self.auth_test()
+            self._team_id = str(response["team_id"])
+        return self._team_id
+
+    @property
+    def proxy(self) -> str | None:
+        return self.client.proxy
+
+    @property
+    def ssl(self) -> Any:
+        return self.client.ssl
+
+    async def auth_test(self) -> AsyncSlackResponse:
+        return await self.client.auth_test()
+
+    async def apps_connections_open(self, *, app_token: str) -> AsyncSlackResponse:
+        return await self.client.apps_connections_open(app_token=app_token)
+
+    async def chat_postMessage(self, *, channel: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.chat_postMessage(channel=channel, text=text, **kwargs)
+
+    async def chat_postEphemeral(self, *, channel: str, user: str, text: str) -> AsyncSlackResponse:
+        return await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    async def chat_update(self, *, channel: str, ts: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.chat_update(channel=channel, ts=ts, text=text, **kwargs)
+
+    async def chat_delete(self, *, channel: str, ts: str) -> AsyncSlackResponse:
+        return await self.client.chat_delete(channel=channel, ts=ts)
+
+    async def conversations_history(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.conversations_history(channel=channel, **kwargs)
+
+    async def conversations_replies(self, *, channel: str, ts: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.conversations_replies(channel=channel, ts=ts, **kwargs)
+
+    async def conversations_info(self, *, channel: str) -> AsyncSlackResponse:
+        return await self.client.conversations_info(channel=channel)
+
+    async def conversations_members(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.conversations_members(channel=channel, **kwargs)
+
+    async def usergroups_users_list(self, *, usergroup: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.usergroups_users_list(usergroup=usergroup, **kwargs)
+
+    async def users_info(self, *, user: str) -> AsyncSlackResponse:
+        return await self.client.users_info(user=user)
+
+    async def users_getPresence(self, *, user: str) -> AsyncSlackResponse:
+        return await self.client.users_getPresence(user=user)
+
+    async def reactions_add(self, *, channel: str, timestamp: str, name: str) -> AsyncSlackResponse:
+        return await self.client.reactions_add(channel=channel, timestamp=timestamp, name=name)
+
+    async def files_getUploadURLExternal(self, *, filename: str, length: int) -> AsyncSlackResponse:
+        return await self.client.files_getUploadURLExternal(filename=filename, length=length)
+
+    async def files_completeUploadExternal(
+        self, *, files: list[dict[str, str | None]], channel_id: str, thread_ts: str
+    ) -> AsyncSlackResponse:
+        return await self.client.files_completeUploadExternal(files=files, channel_id=channel_id, thread_ts=thread_ts)
+
+    async def files_delete(self, *, file: str) -> AsyncSlackResponse:
+        return await self.client.files_delete(file=file)
+
+    async def views_open(self, *, trigger_id: str, view: dict[str, Any]) -> AsyncSlackResponse:
+        return await self.client.views_open(trigger_id=trigger_id, view=view)
+
+    async def views_publish(self, *, user_id: str, view: dict[str, Any]) -> AsyncSlackResponse:
+        return await self.client.views_publish(user_id=user_id, view=view)
+
+
+class SlackWorkspaces:
+    """Which gateway speaks for which shop. One workspace today (SLACK_BOT_TOKEN), so every shop gets
+    it; with Slack's OAuth (issue 11) this reads the shop's own installation."""
+
+    def __init__(self, default: SlackGateway) -> None:
+        self.default = default
+
+    async def for_shop(self, shop_id: int) -> SlackGateway:
+        return self.default
