@@ -22,6 +22,7 @@ ABC = [A, B, C]
         pytest.param(ABC, 0, {B: 6, C: 1}, 5, None, [A, C], id="over the cap too"),
         pytest.param(ABC, 0, {B: 4}, 5, None, [A, B, C], id="one below the cap is in"),
         pytest.param(ABC, 0, {A: 1, B: 1, C: 1}, 1, None, [], id="everyone full"),
+        pytest.param(ABC, 0, {A: 1}, 1, None, [B, C], id="no conversation is no load"),
         pytest.param(ABC, 0, {"U0GONE0001": 9}, 5, None, [A, B, C], id="load of someone no longer listed"),
         pytest.param(ABC, 0, {}, 5, B, [A, C, B], id="the skipped agent comes last"),
         pytest.param(ABC, 1, {}, 5, B, [C, A, B], id="last even when the turn is theirs"),
