@@ -54,11 +54,13 @@ typecheck: setup
 # and runs the fast tests that cover them. Minutes, not seconds, so not part of `make test`; mutmut is
 # installed here only, as the one target that needs it.
 MUTMUT := mutmut>=3.8,<4
+# Mutant names to run, e.g. MUTANTS='zora.deadlines* zora.round_robin*' for one module's; all when empty.
+MUTANTS ?=
 
 mutation: setup
 	$(BIN)/pip install --quiet '$(MUTMUT)'
 	rm -rf mutants
-	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python tests/mutation_report.py
 
 bench: setup

@@ -13,7 +13,7 @@ from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, PO
 from activities.slack_errors import rate_limited
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
-from zora.business_hours import add_business_time
+from zora.deadlines import Reminder, TickSnapshot, plan_tick
 from zora.logs import conversation_id_var
 from zora.models import (
     AgentPick,
@@ -33,6 +33,7 @@ from zora.models import (
     TickResult,
 )
 from zora.push import push
+from zora.round_robin import choose_agent
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_api import SlackGateway
 from zora.temporal import Conversations
@@ -89,67 +90,23 @@ class ConversationActivities:
             return TickResult(closed=True, next_wake=datetime.now(UTC))
         settings = parse_settings(conv["settings"])
         now: datetime = conv["now"]
-        if conv["status"] == "closed":
-            # Only this workflow closes; a closed row here is a reopen still being written.
-            return TickResult(closed=False, next_wake=now + timedelta(seconds=1))
-        idle = (
-            timedelta(hours=settings.idle_close_hours)
-            if settings.idle_close_hours
-            else timedelta(seconds=req.idle_seconds)
-        )
-        idle_at: datetime = conv["updated_at"] + idle
-        if now >= idle_at and await self._close_idle(ref, conv["updated_at"], settings):
+        snapshot = TickSnapshot.model_validate(dict(conv))
+        plan = plan_tick(snapshot, settings, now, timedelta(seconds=req.idle_seconds))
+        if plan.close_idle and await self._close_idle(ref, snapshot.updated_at, settings):
             return TickResult(closed=True, next_wake=now)
-        wakes = [idle_at]
-        waiting_since: datetime | None = conv["waiting_since"]
-        if waiting_since is not None and settings.reminder_minutes > 0:
-            level = conv["reminder_level"] if conv["reminder_for"] == waiting_since else 0
-            step = timedelta(minutes=settings.reminder_minutes)
-            remind_at = add_business_time(waiting_since, step, settings.business_hours, settings.timezone)
-            escalate_at = add_business_time(waiting_since, 2 * step, settings.business_hours, settings.timezone)
-            due = 2 if now >= escalate_at else 1 if now >= remind_at else 0
-            if due > level:
-                await self.outbound.post_in_thread(
-                    ref.conversation_id, _reminder_text(settings, due, now - waiting_since)
-                )
-                async with self.pool.acquire() as conn:
-                    await conn.execute(
-                        "UPDATE conversations SET reminder_level = $2, reminder_for = $3 WHERE id = $1",
-                        ref.conversation_id,
-                        due,
-                        waiting_since,
-                    )
-                level = due
-            if level == 0:
-                wakes.append(remind_at)
-            elif level == 1:
-                wakes.append(escalate_at)
-        auto_at: datetime | None = conv["auto_assigned_at"]
-        if conv["status"] == "assigned" and auto_at is not None:
-            replied = conv["assignee_replied_at"]
-            if replied is None or replied < auto_at:
-                answer_by = auto_at + timedelta(minutes=settings.answer_within_minutes)
-                if now >= answer_by:
-                    return TickResult(
-                        closed=False,
-                        next_wake=now,
-                        unanswered_assignee=conv["assignee"],
-                        auto_assign=settings.auto_assign,
-                        transcript_on_resolve=settings.transcript_on_resolve,
-                    )
-                wakes.append(answer_by)
-        if conv["status"] in ("open", "assigned"):
-            # A shopper may start a new wait at any moment without waking the workflow: look again soon.
-            poll = min(
-                timedelta(seconds=60), max(timedelta(seconds=1), timedelta(minutes=settings.reminder_minutes) / 2)
+        if plan.reminder is not None:
+            await self._remind(ref, plan.reminder)
+        return plan.result
+
+    async def _remind(self, ref: ConversationRef, reminder: Reminder) -> None:
+        await self.outbound.post_in_thread(ref.conversation_id, reminder.text)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE conversations SET reminder_level = $2, reminder_for = $3 WHERE id = $1",
+                ref.conversation_id,
+                reminder.level,
+                reminder.waiting_since,
             )
-            wakes.append(now + poll)
-        return TickResult(
-            closed=False,
-            next_wake=min(wakes),
-            auto_assign=settings.auto_assign,
-            transcript_on_resolve=settings.transcript_on_resolve,
-        )
 
     async def _close_idle(self, ref: ConversationRef, last_activity: datetime, settings: ShopSettings) -> bool:
         async with self.pool.acquire() as conn:
@@ -212,30 +169,28 @@ class ConversationActivities:
                     agents,
                 )
             }
-        start = shop["assign_cursor"] % len(agents)
-        order = agents[start:] + agents[:start]
-        if req.skip in order:
-            order.remove(req.skip)
-            order.append(req.skip)  # the one who did not answer comes last
-        for agent in order:
-            if load.get(agent, 0) >= settings.max_open_per_agent:
-                continue
-            try:
-                presence = await self.outbound.slack.users_getPresence(user=agent)
-            except SlackApiError as exc:
-                log.warning("users.getPresence failed for %s: %s", agent, exc.response.get("error"))
-                continue
-            if presence.get("presence") != "active":
-                continue
-            async with self.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE shops SET assign_cursor = $2 WHERE id = $1",
-                    req.ref.shop_id,
-                    (agents.index(agent) + 1) % len(agents),
-                )
-            return AgentPick(user_id=agent)
-        log.info("no agent available for automatic assignment")
-        return AgentPick(user_id=None)
+        choice = await choose_agent(
+            agents, shop["assign_cursor"], load, settings.max_open_per_agent, self._present, skip=req.skip
+        )
+        if choice is None:
+            log.info("no agent available for automatic assignment")
+            return AgentPick(user_id=None)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE shops SET assign_cursor = $2 WHERE id = $1",
+                req.ref.shop_id,
+                choice.cursor,
+            )
+        return AgentPick(user_id=choice.user_id)
+
+    async def _present(self, agent: str) -> bool:
+        """Whether Slack shows the agent active; one whose presence cannot be read is passed over."""
+        try:
+            presence = await self.outbound.slack.users_getPresence(user=agent)
+        except SlackApiError as exc:
+            log.warning("users.getPresence failed for %s: %s", agent, exc.response.get("error"))
+            return False
+        return bool(presence.get("presence") == "active")
 
     @APPLY_ASSIGNMENT.defn
     async def apply_assignment(self, req: ApplyAssignment) -> None:
@@ -374,10 +329,3 @@ class SweepActivities:
             log.info("Slack works again for shop %s; delivering what waited", shop["id"])
             healed.append(shop["id"])
         return healed
-
-
-def _reminder_text(settings: ShopSettings, level: int, waited: timedelta) -> str:
-    minutes = max(1, round(waited.total_seconds() / 60))
-    if level >= 2:
-        return f":rotating_light: {settings.mention()} still no reply after {minutes} min: please answer this shopper."
-    return f":hourglass_flowing_sand: {settings.mention()} this shopper has waited {minutes} min for a reply."
