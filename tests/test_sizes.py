@@ -48,8 +48,6 @@ LONG_FUNCTIONS = {
     "zora/shopify/samples.py:rest_order",
     "zora/shopify/samples.py:sample_payload",
     "zora/shopify/store.py:redact_customer",
-    "zora/standins/shopify.py:ShopifyStandIn._graphql",
-    "zora/standins/shopify.py:ShopifyStandIn.add_order",
     "zora/web.py:create_app",
 }
 
