@@ -238,7 +238,7 @@ class Workspace:
             raise StandInError("the Slack stand-in is not started; call start() first")
         return self._origin
 
-    # ------------------------------------------------------------------ world setup and test controls
+    # ------------------------------------------------------------------ world setup, and what tests read back
 
     def add_channel(self, channel_id: str, name: str) -> None:
         self._channels[channel_id] = Channel(channel_id, name, int(time.time()))
