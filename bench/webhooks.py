@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import random
 import secrets
 import sys
@@ -34,6 +33,7 @@ os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
 import aiohttp
 
+from bench import report as reports
 from bench.stats import percentile
 from zora.shopify.samples import SAMPLE_CUSTOMER, SAMPLE_ORDER, rest_customer, rest_order
 from zora.shopify.signing import webhook_hmac
@@ -312,9 +312,24 @@ async def _settle(pool: Any, expected: Expected, started: float) -> dict[str, An
     }
 
 
+_RESULT_HEADER = [
+    "deliveries (unique + 10 % resent)",
+    "ack ms p50 / p95 / p99 / max",
+    "acks/s",
+    "all processed after",
+    "inbox processed + stale",
+    "records wrong / missing",
+]
+
+_WEBHOOKS_TEXT = (
+    "Signed Shopify deliveries from concurrent senders (a separate process), 10 % sent twice and the whole"
+    " sequence shuffled, through `POST /webhooks/shopify` -> inbox -> ShopifyWebhookWorkflow -> guarded upserts."
+    " Targets on the 2-core machine: >= 300 acks/s, p99 ack < 50 ms, 100 % processed, no wrong final row."
+    " Command: `.venv/bin/python -m bench.webhooks --write` (`--help` for the knobs)."
+)
+
+
 def _markdown(report: dict[str, Any], command: str, seconds: float) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"nproc {os.cpu_count()}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
     ack = report["ack_ms"]
     processed = report["inbox"].get("processed", 0) + report["inbox"].get("stale", 0)
     mode = f"open loop {report['rate']:g}/s" if report["rate"] else "closed loop"
@@ -325,43 +340,26 @@ def _markdown(report: dict[str, Any], command: str, seconds: float) -> str:
         where += " (experiment: workflows without the sandbox)"
     if report.get("background_nice"):
         where += f"; worker and Temporal server at nice {report['background_nice']} (the web process keeps 0)"
+    row = [
+        f"{report['deliveries']} ({report['unique']} + {report['deliveries'] - report['unique']})",
+        f"{ack[50]} / {ack[95]} / {ack[99]} / {report['ack_max_ms']}",
+        str(report["acks_per_s"]),
+        f"{report['processed_s']} s",
+        f"{processed} of {report['unique']}",
+        f"{report['records_wrong']} / {report['records_missing']} of {report['records_expected']}",
+    ]
     return (
         f"\n### Run: {mode}, {report['concurrency']} in flight\n\n"
-        f"{stamp}, `{command}` ({seconds:.0f} s). Machine: {machine}. Zora: {where}; senders in another process. Load average (1 min) before/after: {report['load_before']} / {report['load_after']}.\n\n"
-        "| deliveries (unique + 10 % resent) | ack ms p50 / p95 / p99 / max | acks/s | all processed after | inbox processed + stale | records wrong / missing |\n"
-        "|---|---|---|---|---|---|\n"
-        f"| {report['deliveries']} ({report['unique']} + {report['deliveries'] - report['unique']}) "
-        f"| {ack[50]} / {ack[95]} / {ack[99]} / {report['ack_max_ms']} | {report['acks_per_s']} "
-        f"| {report['processed_s']} s | {processed} of {report['unique']} "
-        f"| {report['records_wrong']} / {report['records_missing']} of {report['records_expected']} |\n\n"
+        f"{reports.run_line(reports.started_now(), command, seconds)} Machine: {reports.machine_text(reports.machine())}."
+        f" Zora: {where}; senders in another process. {reports.load_text(report['load_before'], report['load_after'])}\n\n"
+        f"{reports.md_table(_RESULT_HEADER, [row])}\n\n"
         f"Answers: {', '.join(f'{k}: {v}' for k, v in sorted(report['answers'].items()))}.\n"
     )
 
 
 def write_section(text: str) -> None:
-    """Append under "## Webhooks" (created at the end of docs/benchmarks.md if missing)."""
-    path = PROJECT / "docs" / "benchmarks.md"
-    doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    header = "\n## Webhooks\n"
-    if header not in doc:
-        doc = (
-            doc.rstrip("\n")
-            + "\n"
-            + header
-            + (
-                "\nSigned Shopify deliveries from concurrent senders (a separate process), 10 % sent twice and the whole"
-                " sequence shuffled, through `POST /webhooks/shopify` -> inbox -> ShopifyWebhookWorkflow -> guarded upserts."
-                " Targets on the 2-core machine: >= 300 acks/s, p99 ack < 50 ms, 100 % processed, no wrong final row."
-                " Command: `.venv/bin/python -m bench.webhooks --write` (`--help` for the knobs).\n"
-            )
-        )
-        doc += text
-    else:
-        # Runs go at the end of the Webhooks section, before the next "## " section if any.
-        start = doc.index(header) + len(header)
-        nxt = doc.find("\n## ", start)
-        doc = doc + text if nxt == -1 else doc[:nxt].rstrip("\n") + "\n" + text + doc[nxt:]
-    path.write_text(doc)
+    """Add a run at the end of the "## Webhooks" section (created at the end of docs/benchmarks.md if missing)."""
+    reports.write_block(text, heading="Webhooks", intro=_WEBHOOKS_TEXT)
 
 
 def _renice_children(marker: str, nice: int) -> None:

@@ -336,7 +336,7 @@ def admin_page(services: Services, shop: str) -> web.Response:
         ancestors.append(f"https://{shop}")
     parts = urlsplit(settings.shopify_admin_base_url or "")
     if parts.netloc and "{" not in parts.netloc:
-        # A fixed admin host: zora dev's stand-in admin frame (zora/standins/shopify.py). In production the
+        # A fixed admin host: zora dev's stand-in admin frame (zora/standins/shopify/admin_frame.py). In production the
         # base URL is per shop (https://{shop}), already listed above.
         ancestors.append(f"{parts.scheme}://{parts.netloc}")
     return web.Response(

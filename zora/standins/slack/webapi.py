@@ -1,0 +1,110 @@
+"""The Web API's front door: how a call's parameters are read, its token checked, and the failures a
+test queued (rate limits, errors, lost answers) played before the method's handler runs."""
+
+from __future__ import annotations
+
+import hmac
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+from zora.standins.slack.workspace import ApiError, Injection, Workspace
+
+
+class WebApi(Workspace):
+    """The /api/{method} route and the failures tests queue for it."""
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After`` (before any auth check).
+
+        Injections from rate_limit() and fail() queue up per method in the order they were made.
+        """
+        queue = self._injections.setdefault(method, deque())
+        queue.extend(Injection("ratelimited", retry_after) for _ in range(times))
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP 200 ``{"ok": false, "error": error}``."""
+        queue = self._injections.setdefault(method, deque())
+        queue.extend(Injection(error) for _ in range(times))
+
+    def lose_answers(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out, then the connection is dropped before
+        the answer: the caller cannot tell whether Slack did it (a crash or a network cut at that moment)."""
+        self._lost_answers[method] = self._lost_answers.get(method, 0) + times
+
+    def clear_failures(self, method: str) -> None:
+        """Forget queued failures of `method` (the problem was fixed)."""
+        self._injections.pop(method, None)
+
+    # ------------------------------------------------------------------ web API dispatch
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        try:
+            params = await self._read_params(request)
+        except ApiError as exc:
+            self.calls.append((method, {}))
+            return self._json({"ok": False, "error": exc.error})
+        token = params.pop("token", None)
+        auth_header = request.headers.get("Authorization", "")
+        if auth_header.startswith("Bearer "):
+            token = auth_header.removeprefix("Bearer ").strip()
+        self.calls.append((method, params))
+
+        handler = self._methods.get(method)
+        if handler is None:
+            return self._json({"ok": False, "error": "unknown_method"})
+        queue = self._injections.get(method)
+        if queue:
+            injection = queue.popleft()
+            if injection.retry_after is not None:
+                return self._json(
+                    {"ok": False, "error": injection.error},
+                    status=429,
+                    headers={"Retry-After": str(injection.retry_after)},
+                )
+            return self._json({"ok": False, "error": injection.error})
+        if not token:
+            return self._json({"ok": False, "error": "not_authed"})
+        # apps.connections.open is the one method that takes the app-level token (xapp-...).
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if expected is None:
+            return self._json({"ok": False, "error": "invalid_auth"})
+        if not hmac.compare_digest(str(token).encode(), expected.encode()):
+            return self._json({"ok": False, "error": "invalid_auth"})
+        try:
+            answer = await handler(params, request)
+        except ApiError as exc:
+            answer = {"ok": False, "error": exc.error}
+            if exc.missing is not None:
+                answer["response_metadata"] = {"messages": [f"[ERROR] missing required field: {exc.missing}"]}
+        if self._lost_answers.get(method):
+            self._lost_answers[method] -= 1
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPInternalServerError  # never reaches the caller: the connection is gone
+        return self._json(answer, headers={"X-OAuth-Scopes": ",".join(self.scopes), "X-Accepted-OAuth-Scopes": ""})
+
+    @staticmethod
+    def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response(body, status=status, headers=headers)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> dict[str, Any]:
+        """Merge query string and body the way Slack does: form-encoded or JSON, whichever was sent."""
+        params: dict[str, Any] = dict(request.query)
+        if request.method != "POST" or not request.can_read_body:
+            return params
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                raise ApiError("invalid_json") from None
+            if not isinstance(body, dict):
+                raise ApiError("invalid_json")
+            params.update(body)
+        else:
+            form = await request.post()
+            params.update({key: value for key, value in form.items() if isinstance(value, str)})
+        return params
