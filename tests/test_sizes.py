@@ -28,7 +28,6 @@ LONG_MODULES = {
 }
 # Issue 14 wave 2 splits these.
 LONG_FUNCTIONS = {
-    "activities/conversation.py:ConversationActivities.tick",
     "activities/delivery.py:DeliveryActivities.email_unseen_replies",
     "activities/llm.py:LlmActivities._complete",
     "bench/load.py:_main",
@@ -41,7 +40,6 @@ LONG_FUNCTIONS = {
     "bot/outbound.py:SlackOutbound.post",
     "webhooks/shopify.py:receive",
     "widget/server.py:_session",
-    "workflows/conversation.py:ConversationWorkflow.run",
     "zora/dev.py:run_dev",
     "zora/shopify/customers.py:CustomerDirectory.profile",
     "zora/shopify/customers.py:CustomerDirectory.search",

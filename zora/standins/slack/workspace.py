@@ -270,7 +270,7 @@ class Workspace:
         return [{**copy.deepcopy(message), "channel": channel} for message in found]
 
     # The timeout argument is part of the interface tests code against, hence the noqa.
-    async def wait_for_posts(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    async def wait_for_posts(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
         """Wait until the bot has posted at least ``n`` messages; returns all posts so far."""
         if len(self.posted) < n:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
