@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from temporalio.service import RPCError
 
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
+from tests.shopify.harness import API_SECRET, ShopifyZora, webhook_headers
 from webhooks.dispatch import WorkflowStarter
 from zora.shopify.models import webhook_workflow_id
 from zora.shopify.samples import sample_payload
@@ -18,21 +17,13 @@ from zora.shopify.signing import webhook_hmac
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        await s.install()
-        yield s
+async def sz(sz: ShopifyZora) -> ShopifyZora:
+    await sz.install()
+    return sz
 
 
 def _headers(shop: str, body: bytes, **overrides: str) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": "customers/update",
-        "X-Shopify-Hmac-Sha256": webhook_hmac(API_SECRET, body),
-        "X-Shopify-Shop-Domain": shop,
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-        "X-Shopify-Event-Id": str(uuid.uuid4()),
-    }
+    headers = webhook_headers(shop, "customers/update", body, X_Shopify_Event_Id=str(uuid.uuid4()))
     headers.update(overrides)
     return {k: v for k, v in headers.items() if v}
 

@@ -31,6 +31,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.delivery import DeliveryActivities
 from tests.harness import CHANNEL, Zora, running_zora
+from tests.helpers import set_shop_settings, smtp_options
 from tests.workflows.test_transcript_email import _conversation, _until
 from workflows.conversation import ConversationWorkflow
 from workflows.delivery import MAIL_RETRY, OutboundDeliveryWorkflow
@@ -145,15 +146,8 @@ async def test_an_unreachable_server_is_transient_and_an_accepting_one_gets_exac
 
 @asynccontextmanager
 async def _zora_with(infra: Any, database_url: str, smtp: ScriptedSmtp) -> AsyncIterator[Zora]:
-    async with running_zora(
-        infra, database_url, smtp_host="127.0.0.1", smtp_port=smtp.smtp_port, smtp_tls="none"
-    ) as zora:
-        async with zora.services.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                zora.shop_id,
-                json.dumps({"transcript_on_resolve": True}),
-            )
+    async with running_zora(infra, database_url, **smtp_options(smtp.smtp_port)) as zora:
+        await set_shop_settings(zora, transcript_on_resolve=True)
         yield zora
 
 

@@ -4,12 +4,12 @@ an agent resolves it; not when the option is off, and not twice for the same tra
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.harness import CHANNEL, Zora, running_zora
+from tests.helpers import set_shop_settings, smtp_options
 from zora.mail_catcher import MailCatcher
 
 
@@ -51,15 +51,8 @@ async def _transcript_shop(infra: Any, database_url: str) -> AsyncIterator[tuple
     catcher = MailCatcher()
     await catcher.start()
     try:
-        async with running_zora(
-            infra, database_url, smtp_host="127.0.0.1", smtp_port=catcher.smtp_port, smtp_tls="none"
-        ) as zora:
-            async with zora.services.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                    zora.shop_id,
-                    json.dumps({"transcript_on_resolve": True}),
-                )
+        async with running_zora(infra, database_url, **smtp_options(catcher.smtp_port)) as zora:
+            await set_shop_settings(zora, transcript_on_resolve=True)
             yield zora, catcher
     finally:
         await catcher.stop()
@@ -81,8 +74,7 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
         assert len(catcher.caught) == 1
 
         # A shop without the option: resolving sends nothing.
-        async with zora.services.pool.acquire() as conn:
-            await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
+        await set_shop_settings(zora)
         other, other_ts = await _conversation(zora, "bo@example.com")
         assert await zora.standin.press_button(CHANNEL, other_ts, "zora_resolve", other) == 200
         # The resolve is applied (its local activity done); a transcript would have been scheduled
