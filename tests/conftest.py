@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests import leftovers
 from tests.harness import Zora, running_zora
+from tests.helpers import catching_mail
 from tests.shopify.harness import ShopifyZora, running_shopify
 from zora import db
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
@@ -134,9 +135,5 @@ async def sz(infra: Infra, database_url: str, zora_options: dict[str, Any]) -> A
 async def catcher() -> AsyncIterator[MailCatcher]:
     """A real SMTP server on loopback keeping what it is sent; `smtp_options(catcher.smtp_port)`
     (tests/helpers.py) points Zora at it."""
-    mail = MailCatcher()
-    await mail.start()
-    try:
+    async with catching_mail() as mail:
         yield mail
-    finally:
-        await mail.stop()

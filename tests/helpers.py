@@ -10,13 +10,52 @@ from uuid import UUID
 
 from aiohttp import web
 
-from tests.harness import Shopper, Zora
+from tests.harness import Shopper, Zora, running_zora
+from zora.mail_catcher import CaughtMail, MailCatcher
 from zora.models import ConversationRef
 
 
 def smtp_options(port: int) -> dict[str, Any]:
     """Zora's settings for a plain-text SMTP server on loopback (a MailCatcher or a scripted one)."""
     return {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"}
+
+
+@asynccontextmanager
+async def catching_mail() -> AsyncIterator[MailCatcher]:
+    """A real SMTP server on loopback that keeps what it is sent, while the block runs."""
+    mail = MailCatcher()
+    await mail.start()
+    try:
+        yield mail
+    finally:
+        await mail.stop()
+
+
+def mails_to(catcher: MailCatcher, address: str) -> list[CaughtMail]:
+    return [m for m in catcher.caught if address in m.rcpt_tos]
+
+
+async def wait_for_mail(catcher: MailCatcher, address: str, n: int) -> list[CaughtMail]:
+    """The mails to `address` once there are `n` of them (others may arrive meanwhile)."""
+    while len(mails_to(catcher, address)) < n:
+        await catcher.wait_for(len(catcher.caught) + 1)
+    return mails_to(catcher, address)
+
+
+@asynccontextmanager
+async def mailing_transcripts(infra: Any, database_url: str, smtp_port: int) -> AsyncIterator[Zora]:
+    """A running Zora that mails through the SMTP server on loopback `smtp_port`, its shop emailing
+    transcripts on resolve."""
+    async with running_zora(infra, database_url, **smtp_options(smtp_port)) as zora:
+        await set_shop_settings(zora, transcript_on_resolve=True)
+        yield zora
+
+
+@asynccontextmanager
+async def transcript_shop(infra: Any, database_url: str) -> AsyncIterator[tuple[Zora, MailCatcher]]:
+    """`mailing_transcripts` with a mail catcher of its own: (Zora, what it mailed)."""
+    async with catching_mail() as catcher, mailing_transcripts(infra, database_url, catcher.smtp_port) as zora:
+        yield zora, catcher
 
 
 async def set_shop_settings(zora: Zora, shop_id: int | None = None, /, **values: Any) -> None:

@@ -16,10 +16,10 @@ from uuid import UUID
 import pytest
 
 from tests.harness import AGENT, CHANNEL, Zora
-from tests.helpers import set_shop_settings, smtp_options
+from tests.helpers import mails_to, set_shop_settings, smtp_options, wait_for_mail
 from tests.shopify.harness import running_shopify
 from tests.widget.test_receipts_and_profile import conversation_with_reply
-from zora.mail_catcher import CaughtMail, MailCatcher
+from zora.mail_catcher import MailCatcher
 from zora.models import DeliveryOutcome, delivery_workflow_id
 from zora.shopify.samples import sample_payload
 
@@ -40,16 +40,6 @@ async def zora(zora: Zora) -> Zora:
     zora.settings.public_url = zora.base_url
     await set_shop_settings(zora, transcript_on_resolve=True)
     return zora
-
-
-def mails_to(catcher: MailCatcher, address: str) -> list[CaughtMail]:
-    return [m for m in catcher.caught if address in m.rcpt_tos]
-
-
-async def wait_for_mail(catcher: MailCatcher, address: str, n: int) -> list[CaughtMail]:
-    while len(mails_to(catcher, address)) < n:
-        await catcher.wait_for(len(catcher.caught) + 1)
-    return mails_to(catcher, address)
 
 
 async def delivery_outcome(zora: Zora, conversation_id: str) -> DeliveryOutcome:

@@ -92,14 +92,7 @@ async def test_destructive_topic_whose_body_is_not_about_the_header_shop_is_refu
 
 async def test_a_stored_destructive_delivery_about_another_shop_fails_in_its_workflow(sz: ShopifyZora) -> None:
     # A row stored before the route checked (or by any other path): the handler checks again.
-    webhook_id = str(uuid.uuid4())
-    async with sz.zora.services.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload) VALUES ($1, 'app/uninstalled', $2, $3)",
-            webhook_id,
-            sz.shop,
-            sample_payload("app/uninstalled", _other_shop()),
-        )
+    webhook_id = await sz.store_delivery("app/uninstalled", sample_payload("app/uninstalled", _other_shop()))
     services = sz.zora.services
     ref = WebhookRef(webhook_id=webhook_id, shop=sz.shop, topic="app/uninstalled")
     assert await start_webhook_workflow(services.temporal, services.settings.temporal_task_queue, ref) == "accepted"

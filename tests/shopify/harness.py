@@ -128,6 +128,19 @@ class ShopifyZora:
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         return await self.zora.fetch(query, *args)
 
+    async def store_delivery(self, topic: str, payload: dict[str, Any]) -> str:
+        """A delivery to the test shop stored as the route stores it, with no workflow started (as if
+        the web process died after committing it); returns its webhook id."""
+        webhook_id = str(uuid.uuid4())
+        await self.zora.fetch(
+            "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload) VALUES ($1, $2, $3, $4)",
+            webhook_id,
+            topic,
+            self.shop,
+            payload,
+        )
+        return webhook_id
+
     async def install(self, shop: str | None = None) -> int:
         """Install a shop straight through token issue (the OAuth redirect dance has its own tests)."""
         domain = shop or self.shop

@@ -144,14 +144,7 @@ async def test_delivery_for_a_shop_zora_does_not_know_is_ignored(sz: ShopifyZora
 
 async def test_a_stored_delivery_whose_start_was_lost_is_swept_and_processed(sz: ShopifyZora) -> None:
     # As if the web process died between committing the row (and answering 200) and starting the workflow.
-    webhook_id = str(uuid.uuid4())
-    async with sz.zora.services.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload) VALUES ($1, 'customers/update', $2, $3)",
-            webhook_id,
-            sz.shop,
-            sample_payload("customers/update", sz.shop),
-        )
+    webhook_id = await sz.store_delivery("customers/update", sample_payload("customers/update", sz.shop))
     services = sz.zora.services
     starter = WorkflowStarter(services.pool, services.temporal, services.settings.temporal_task_queue, concurrency=1)
     await starter.start()

@@ -89,16 +89,9 @@ async def test_a_delivery_stored_as_the_queue_filled_is_started_by_the_sweep(sz:
     starter = _starter(sz, max_queued=1, concurrency=1)
     async for _ in _route(sz, starter):
         assert starter.submit(WebhookRef(webhook_id=str(uuid.uuid4()), shop=sz.shop, topic="customers/update"))
-        stored = [str(uuid.uuid4()) for _ in range(3)]
-        async with sz.zora.services.pool.acquire() as conn:
-            for webhook_id in stored:
-                await conn.execute(
-                    "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload)"
-                    " VALUES ($1, 'customers/update', $2, $3)",
-                    webhook_id,
-                    sz.shop,
-                    sample_payload("customers/update", sz.shop),
-                )
+        stored = [
+            await sz.store_delivery("customers/update", sample_payload("customers/update", sz.shop)) for _ in range(3)
+        ]
         # The route committed a row, then found the queue full: submit refuses instead of growing.
         assert not starter.submit(WebhookRef(webhook_id=stored[0], shop=sz.shop, topic="customers/update"))
         assert await _status(sz, stored[0]) == "received"

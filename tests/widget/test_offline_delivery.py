@@ -17,10 +17,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
 from tests.harness import AGENT, CHANNEL, Shopper, Zora
-from tests.helpers import session_ref, smtp_options
+from tests.helpers import mails_to, session_ref, smtp_options, wait_for_mail
 from tests.widget.test_receipts_and_profile import conversation_with_reply
 from zora.mail import Mailer
-from zora.mail_catcher import CaughtMail, MailCatcher
+from zora.mail_catcher import MailCatcher
 from zora.models import DeliveryOutcome, DigestRequest, delivery_workflow_id
 
 # Unseen replies are emailed after this long in these tests (the setting is in minutes).
@@ -35,16 +35,6 @@ def zora_options(catcher: MailCatcher) -> dict[str, Any]:
         "offline_email_after_minutes": EMAIL_AFTER_MINUTES,
         "widget_link_url": "https://{shop}/pages/help",
     }
-
-
-def mails_to(catcher: MailCatcher, address: str) -> list[CaughtMail]:
-    return [m for m in catcher.caught if address in m.rcpt_tos]
-
-
-async def wait_for_mail(catcher: MailCatcher, address: str, n: int) -> list[CaughtMail]:
-    while len(mails_to(catcher, address)) < n:
-        await catcher.wait_for(len(catcher.caught) + 1)
-    return mails_to(catcher, address)
 
 
 async def delivery_exists(zora: Zora, conversation_id: str) -> bool:

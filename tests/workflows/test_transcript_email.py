@@ -4,13 +4,10 @@ an agent resolves it; not when the option is off, and not twice for the same tra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from tests.harness import CHANNEL, Zora, running_zora
-from tests.helpers import set_shop_settings, smtp_options
-from zora.mail_catcher import MailCatcher
+from tests.harness import CHANNEL, Zora
+from tests.helpers import set_shop_settings, transcript_shop
 
 
 async def _conversation(zora: Zora, email: str) -> tuple[str, str]:
@@ -45,21 +42,8 @@ async def _until(check: Any) -> None:
     raise AssertionError("the workflow never got there")
 
 
-@asynccontextmanager
-async def _transcript_shop(infra: Any, database_url: str) -> AsyncIterator[tuple[Zora, MailCatcher]]:
-    """Zora with a real SMTP server, its shop emailing transcripts on resolve."""
-    catcher = MailCatcher()
-    await catcher.start()
-    try:
-        async with running_zora(infra, database_url, **smtp_options(catcher.smtp_port)) as zora:
-            await set_shop_settings(zora, transcript_on_resolve=True)
-            yield zora, catcher
-    finally:
-        await catcher.stop()
-
-
 async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: Any, database_url: str) -> None:
-    async with _transcript_shop(infra, database_url) as (zora, catcher):
+    async with transcript_shop(infra, database_url) as (zora, catcher):
         cid, root_ts = await _conversation(zora, "ana@example.com")
         assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
         mails = await catcher.wait_for(1)
@@ -89,7 +73,7 @@ async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_ur
 
     from zora.models import DeliverRequest, conversation_workflow_id
 
-    async with _transcript_shop(infra, database_url) as (zora, catcher):
+    async with transcript_shop(infra, database_url) as (zora, catcher):
         cid, root_ts = await _conversation(zora, "long@example.com")
         handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
         first_run = (await handle.describe()).run_id
