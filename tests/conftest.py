@@ -1,5 +1,9 @@
 """Real infrastructure for the tests: embedded PostgreSQL, Redis and the Temporal dev server,
-started once per session by the tests themselves; a fresh database per test module."""
+started once per session by the tests themselves; a fresh database per test module.
+
+A running Zora for a module's tests is the `zora` fixture here (`sz` with the Shopify stand-in), not a
+copy in each module: a module sets what it needs through `zora_options`, or overrides `zora` with a
+fixture that requests `zora` and prepares it further. Helpers the modules share are in tests/helpers.py."""
 
 from __future__ import annotations
 
