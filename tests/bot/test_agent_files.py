@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Shopper, Zora
+from tests.helpers import open_conversation, serving, session_ref
 from tests.widget.test_files import PDF, png
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url, file_max_bytes=50_000) as z:
-        yield z
+def zora_options() -> dict[str, Any]:
+    return {"file_max_bytes": 50_000}
 
 
 class Conversation:
@@ -41,11 +40,8 @@ class Conversation:
 
 
 async def conversation(zora: Zora) -> Conversation:
-    shopper = await zora.shopper()
-    before = len(zora.standin.posted)
-    assert (await shopper.send("can I see it?"))["ok"]
-    posts = await zora.standin.wait_for_posts(before + 2)
-    return Conversation(shopper, posts[before])
+    opened = await open_conversation(zora, "can I see it?")
+    return Conversation(opened.shopper, opened.root)
 
 
 async def settled(c: Conversation, seq: int) -> list[dict[str, Any]]:
@@ -64,15 +60,10 @@ async def stored_without_signal(zora: Zora, c: Conversation, name: str, ts: str)
     from datetime import UTC, datetime
 
     from zora import transcript
-    from zora.models import Author, ConversationRef
+    from zora.models import Author
 
     session = await zora.session(token=c.shopper.token)
-    ref = ConversationRef(
-        shop=zora.shop,
-        shop_id=zora.shop_id,
-        conversation_id=uuid.UUID(session["conversation_id"]),
-        shopper_id=uuid.UUID(session["shopper_id"]),
-    )
+    ref = session_ref(zora, session)
     image = png(4, 4)
     slack_file = zora.standin.add_file(name, image, "image/png", channel=CHANNEL)
     stored = await transcript.store_agent_message(
@@ -341,12 +332,7 @@ async def test_the_bot_token_is_never_sent_outside_slack(zora: Zora) -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", steal)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app) as url:
         c = await conversation(zora)
         event = {
             "type": "message",
@@ -365,7 +351,7 @@ async def test_the_bot_token_is_never_sent_outside_slack(zora: Zora) -> None:
                     "name": "x.png",
                     "mimetype": "image/png",
                     "size": 100,
-                    "url_private_download": f"http://localhost:{port}/x.png",
+                    "url_private_download": url.replace("127.0.0.1", "localhost") + "/x.png",
                 }
             ],
         }
@@ -374,8 +360,6 @@ async def test_the_bot_token_is_never_sent_outside_slack(zora: Zora) -> None:
         files = await settled(c, c.shopper.agent_messages()[0]["seq"])
         assert [f["state"] for f in files] == ["failed"]
         assert seen == []
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_copy_that_fails_on_its_last_tries_marks_the_file_failed(zora: Zora) -> None:

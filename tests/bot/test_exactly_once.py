@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from bot.outbound import CARD_EVENT, MESSAGE_EVENT, SlackOutbound
 from bot.relay import FastRelay
-from tests.harness import CHANNEL, Shopper, Zora, running_zora
+from tests.harness import CHANNEL, Shopper, Zora
 from tests.widget.test_files import png, upload
 from widget.emitter import ShopperEmitter
 from workflows.sweeper import SweepWorkflow
@@ -27,12 +26,16 @@ from zora.models import ConversationRef, SweepRequest
 from zora.slack_api import SlackGateway
 
 
-@pytest.fixture
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
+@pytest.fixture(scope="module")
+def zora_options() -> dict[str, Any]:
     # The minute sweep's reply backfill (activities/backfill.py) also reads threads with
     # conversations.replies: off here, so every read counted (and every 429 injected) is the reconcile's.
-    async with running_zora(infra, database_url, reply_backfill_conversations_per_run=0) as z:
-        yield z
+    return {"reply_backfill_conversations_per_run": 0}
+
+
+@pytest.fixture
+def zora(fresh_zora: Zora) -> Zora:
+    return fresh_zora
 
 
 def calls(zora: Zora, method: str) -> int:

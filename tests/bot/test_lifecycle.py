@@ -5,33 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Shopper, Zora
+from tests.helpers import open_conversation
 from zora.models import conversation_workflow_id
 
 OTHER_AGENT = "U0AGENT002"
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        z.standin.add_user(OTHER_AGENT, "bo", "Bo Agent")
-        # Both are the shop's agents: members of its channel (bot/access.py).
-        z.standin.set_channel_members(CHANNEL, [z.standin.bot_user_id, AGENT, OTHER_AGENT])
-        yield z
+def zora(zora: Zora) -> Zora:
+    zora.standin.add_user(OTHER_AGENT, "bo", "Bo Agent")
+    # Both are the shop's agents: members of its channel (bot/access.py).
+    zora.standin.set_channel_members(CHANNEL, [zora.standin.bot_user_id, AGENT, OTHER_AGENT])
+    return zora
 
 
 async def _conversation(zora: Zora) -> tuple[Shopper, str, str]:
-    session = await zora.session()
-    shopper = await zora.shopper(session["token"])
-    before = len(zora.standin.posted)
-    assert (await shopper.send("help please"))["ok"]
-    posts = await zora.standin.wait_for_posts(before + 2)
-    return shopper, posts[before]["ts"], session["conversation_id"]
+    opened = await open_conversation(zora, "help please")
+    return opened.shopper, opened.root["ts"], opened.conversation_id
 
 
 def _card(zora: Zora, root_ts: str) -> dict[str, Any]:

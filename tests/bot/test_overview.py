@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Zora
+from tests.helpers import open_conversation
 
 OTHER = "U0AGENT002"
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        z.standin.add_user(OTHER, "bo", "Bo Agent")
-        # Both are the shop's agents: members of its channel (bot/access.py).
-        z.standin.set_channel_members(CHANNEL, [z.standin.bot_user_id, AGENT, OTHER])
-        # Three conversations: one claimed by AGENT, one by OTHER, one nobody's.
-        roots = []
-        for text in ("mine", "theirs", "nobody"):
-            shopper = await z.shopper()
-            before = len(z.standin.posted)
-            assert (await shopper.send(text))["ok"]
-            roots.append((await z.standin.wait_for_posts(before + 2))[before]["ts"])
-        assert await z.standin.press_button(CHANNEL, roots[0], "zora_claim", "-", user=AGENT) == 200
-        assert await z.standin.press_button(CHANNEL, roots[1], "zora_claim", "-", user=OTHER) == 200
-        yield z
+async def zora(zora: Zora) -> Zora:
+    zora.standin.add_user(OTHER, "bo", "Bo Agent")
+    # Both are the shop's agents: members of its channel (bot/access.py).
+    zora.standin.set_channel_members(CHANNEL, [zora.standin.bot_user_id, AGENT, OTHER])
+    # Three conversations: one claimed by AGENT, one by OTHER, one nobody's.
+    roots = [(await open_conversation(zora, text)).root["ts"] for text in ("mine", "theirs", "nobody")]
+    assert await zora.standin.press_button(CHANNEL, roots[0], "zora_claim", "-", user=AGENT) == 200
+    assert await zora.standin.press_button(CHANNEL, roots[1], "zora_claim", "-", user=OTHER) == 200
+    return zora
 
 
 async def _zora(zora: Zora, text: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from bot.app import create_bolt_app, events_handler
 from bot.deps import BotDeps
 from tests.conftest import FIXTURES
 from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.helpers import open_conversation, serving
 from tests.widget.test_files import PDF
 from widget.emitter import ShopperEmitter
 from workflows.sweeper import SweepWorkflow
@@ -29,20 +30,10 @@ from zora.models import BackfillRequest, BackfillResult, SweepRequest, SweepResu
 from zora.services import redis_client
 
 
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
-
-
 async def _conversation(zora: Zora) -> tuple[Shopper, str]:
     """A shopper with a Slack thread; returns the shopper and the thread's ts."""
-    shopper = await zora.shopper()
-    before = len(zora.standin.posted)
-    assert (await shopper.send("where is my order?"))["ok"]
-    posts = await zora.standin.wait_for_posts(before + 2)
-    await shopper.wait_for(lambda: any(s["status"] == "delivered" for s in shopper.statuses))
-    return shopper, posts[before]["ts"]
+    opened = await open_conversation(zora, "where is my order?", delivered=True)
+    return opened.shopper, opened.root["ts"]
 
 
 async def _marker(zora: Zora, shopper: Shopper, thread_ts: str) -> None:
@@ -105,17 +96,14 @@ async def _slack_events_with_redis(
     services = dataclasses.replace(zora.services, settings=configured, redis=redis)
     app = web.Application()
     app.router.add_post("/slack/events", events_handler(create_bolt_app(services, emitter)))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    previous, zora.standin.events_url = zora.standin.events_url, f"http://127.0.0.1:{port}/slack/events"
     try:
-        yield
+        async with serving(app) as url:
+            previous, zora.standin.events_url = zora.standin.events_url, f"{url}/slack/events"
+            try:
+                yield
+            finally:
+                zora.standin.events_url = previous
     finally:
-        zora.standin.events_url = previous
-        await runner.cleanup()
         await emitter.close()
         await redis.aclose()
 
@@ -205,17 +193,12 @@ async def test_the_published_thread_broadcast_event_is_relayed(zora: Zora) -> No
 
     app = web.Application()
     app.router.add_post("/", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    previous, zora.standin.events_url = zora.standin.events_url, f"http://127.0.0.1:{port}/"
-    try:
-        await zora.standin.agent_broadcast_reply(CHANNEL, thread_ts, "shape check")
-    finally:
-        zora.standin.events_url = previous
-        await runner.cleanup()
+    async with serving(app) as url:
+        previous, zora.standin.events_url = zora.standin.events_url, f"{url}/"
+        try:
+            await zora.standin.agent_broadcast_reply(CHANNEL, thread_ts, "shape check")
+        finally:
+            zora.standin.events_url = previous
     [delivered] = seen
     missing = set(published) - set(delivered["event"])
     assert not missing, f"the stand-in's thread_broadcast event lacks {sorted(missing)}"

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
+from tests.harness import AGENT, CHANNEL, Shopper, Zora
+from tests.helpers import open_conversation
 
 
 async def _conversation(zora: Zora, text: str = "hello") -> tuple[Shopper, str]:
     """A shopper with a Slack thread; returns the shopper and the thread's ts."""
-    shopper = await zora.shopper()
-    before = len(zora.standin.posted)
-    assert (await shopper.send(text))["ok"]
-    posts = await zora.standin.wait_for_posts(before + 2)
-    root = posts[before]
-    assert root.get("thread_ts") in (None, root["ts"])
-    await shopper.wait_for(lambda: any(s["status"] == "delivered" for s in shopper.statuses))
-    return shopper, root["ts"]
+    opened = await open_conversation(zora, text, delivered=True)
+    assert opened.root.get("thread_ts") in (None, opened.root["ts"])
+    return opened.shopper, opened.root["ts"]
 
 
 def _reply(thread_ts: str, text: str, ts: str, **extra: Any) -> dict[str, Any]:

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
-
-
-async def _settings(zora: Zora, **values: Any) -> None:
-    async with zora.services.pool.acquire() as conn:
-        await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(values))
+from tests.harness import AGENT, CHANNEL, Shopper, Zora
+from tests.helpers import open_conversation, set_shop_settings
 
 
 async def _conversation(zora: Zora) -> tuple[Shopper, dict[str, Any]]:
-    shopper = await zora.shopper()
-    before = len(zora.standin.posted)
-    assert (await shopper.send("hello"))["ok"]
-    posts = await zora.standin.wait_for_posts(before + 2)
-    return shopper, posts[before]
+    opened = await open_conversation(zora)
+    return opened.shopper, opened.root
 
 
 async def _marker(zora: Zora, shopper: Shopper, root: dict[str, Any]) -> None:
@@ -37,7 +21,7 @@ async def _marker(zora: Zora, shopper: Shopper, root: dict[str, Any]) -> None:
 
 
 async def test_internal_notes_stay_in_slack_and_the_root_post_says_so(zora: Zora) -> None:
-    await _settings(zora)
+    await set_shop_settings(zora)
     shopper, root = await _conversation(zora)
     assert ";;" in json.dumps(root["blocks"]), "the thread's first post explains the note prefix"
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], ";; customer was rude last time") == 200
@@ -49,7 +33,7 @@ async def test_internal_notes_stay_in_slack_and_the_root_post_says_so(zora: Zora
 
 
 async def test_a_shop_can_choose_another_note_prefix(zora: Zora) -> None:
-    await _settings(zora, note_prefix="!!")
+    await set_shop_settings(zora, note_prefix="!!")
     shopper, root = await _conversation(zora)
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], "!! private") == 200
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], ";; public now") == 200
@@ -58,22 +42,22 @@ async def test_a_shop_can_choose_another_note_prefix(zora: Zora) -> None:
 
 
 async def test_alerts_only_forwards_nothing_to_shoppers(zora: Zora) -> None:
-    await _settings(zora, alerts_only=True)
+    await set_shop_settings(zora, alerts_only=True)
     shopper, root = await _conversation(zora)
     assert "Alerts only" in json.dumps(root["blocks"])
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], "you will not see this") == 200
-    await _settings(zora)
+    await set_shop_settings(zora)
     await _marker(zora, shopper, root)
     assert [m["body"] for m in shopper.agent_messages()] == ["marker"]
 
 
 async def test_anonymous_replies_show_the_brand(zora: Zora) -> None:
-    await _settings(zora, anonymous_replies=True, brand_name="Slow Goods")
+    await set_shop_settings(zora, anonymous_replies=True, brand_name="Slow Goods")
     shopper, root = await _conversation(zora)
     await _marker(zora, shopper, root)
     author = shopper.agent_messages()[0]["author"]
     assert author == {"name": "Slow Goods", "avatar_url": None}
-    await _settings(zora)
+    await set_shop_settings(zora)
 
 
 def _edit(root_ts: str, ts: str, text: str, old: str) -> dict[str, Any]:
@@ -98,7 +82,7 @@ def _edit(root_ts: str, ts: str, text: str, old: str) -> dict[str, Any]:
 
 
 async def test_agent_edits_and_deletes_reach_the_widget_and_history(zora: Zora) -> None:
-    await _settings(zora)
+    await set_shop_settings(zora)
     shopper, root = await _conversation(zora)
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], "It ships Monday") == 200
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], "Oops, wrong chat") == 200

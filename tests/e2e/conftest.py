@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness import Zora
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # What the browser tests need from Debian beyond a minimal install: the browser, and libatomic1 for the
@@ -66,3 +68,21 @@ async def browser() -> AsyncIterator[Any]:
             yield chromium
         finally:
             await chromium.close()
+
+
+@pytest.fixture
+async def context(zora: Zora, browser: Any) -> AsyncIterator[Any]:
+    """An English-speaking browser context; with ZORA_SCREENSHOTS set, its last page is saved there."""
+    ctx = await browser.new_context(locale="en-US")
+    try:
+        yield ctx
+    finally:
+        if os.environ.get("ZORA_SCREENSHOTS") and ctx.pages:
+            await ctx.pages[-1].screenshot(path=os.environ["ZORA_SCREENSHOTS"])
+        await ctx.close()
+
+
+async def open_store(zora: Zora, page: Any) -> None:
+    """The demo storefront of Zora's shop, once the widget is ready."""
+    await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
+    await page.evaluate("window.Zora.ready")

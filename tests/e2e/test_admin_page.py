@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import browser_unavailable
-from tests.shopify.harness import ShopifyZora, running_shopify
+from tests.shopify.harness import ShopifyZora
 
 if reason := browser_unavailable():
     pytest.skip(reason, allow_module_level=True)
@@ -21,10 +21,9 @@ expect = playwright_api.expect
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        s.shopify.app_url = f"{s.zora.base_url}/admin"
-        yield s
+def sz(sz: ShopifyZora) -> ShopifyZora:
+    sz.shopify.app_url = f"{sz.zora.base_url}/admin"
+    return sz
 
 
 @pytest.fixture

@@ -8,18 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import browser_unavailable
-from tests.harness import CHANNEL, Zora, running_zora
+from tests.e2e.conftest import browser_unavailable, open_store
+from tests.harness import CHANNEL, Zora
 
 if reason := browser_unavailable():
     pytest.skip(reason, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
 
 
 @pytest.fixture
@@ -35,8 +29,7 @@ async def page(zora: Zora, browser: Any) -> AsyncIterator[Any]:
 
 
 async def test_shopper_chats_on_the_demo_store_and_gets_the_agents_reply(zora: Zora, page: Any) -> None:
-    await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
-    await page.evaluate("window.Zora.ready")
+    await open_store(zora, page)
     await page.get_by_role("button", name="Chat with us").click()
     composer = page.get_by_role("textbox", name="Message")
     await composer.fill("Do you ship to Lisbon?")

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
-import pytest
-
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
+from tests.harness import AGENT, CHANNEL, Zora
 
 
 async def test_shopper_message_reaches_slack_and_agent_reply_comes_back(zora: Zora) -> None:

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.conftest import browser_unavailable
+from tests.helpers import serving
 from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
 from zora.shopify.signing import app_proxy_signature
 
@@ -60,15 +61,8 @@ async def storefront(infra: Any, database_url: str) -> AsyncIterator[tuple[Shopi
         shop_app = web.Application()
         shop_app.router.add_get("/", page)
         shop_app.router.add_post("/apps/zora/session", app_proxy)
-        runner = web.AppRunner(shop_app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            yield sz, f"http://127.0.0.1:{port}/"
-        finally:
-            await runner.cleanup()
+        async with serving(shop_app) as url:
+            yield sz, f"{url}/"
 
 
 async def test_signed_in_customer_is_recognised_through_the_app_proxy(

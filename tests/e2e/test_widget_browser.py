@@ -3,42 +3,18 @@ keyboard, replies while away, edits and deletes, languages, and the pre-chat for
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import browser_unavailable
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.e2e.conftest import browser_unavailable, open_store
+from tests.harness import AGENT, CHANNEL, Zora
+from tests.helpers import set_shop_settings
 
 if reason := browser_unavailable():
     pytest.skip(reason, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
-
-
-@pytest.fixture
-async def context(zora: Zora, browser: Any) -> AsyncIterator[Any]:
-    ctx = await browser.new_context(locale="en-US")
-    try:
-        yield ctx
-    finally:
-        if os.environ.get("ZORA_SCREENSHOTS") and ctx.pages:
-            await ctx.pages[-1].screenshot(path=os.environ["ZORA_SCREENSHOTS"])
-        await ctx.close()
-
-
-async def open_store(zora: Zora, page: Any) -> None:
-    await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
-    await page.evaluate("window.Zora.ready")
 
 
 async def thread_of(zora: Zora, text: str) -> str:
@@ -50,11 +26,6 @@ async def thread_of(zora: Zora, text: str) -> str:
 def message(page: Any, text: str) -> Any:
     """A message in the log, by its text (the element carries its status in its meta line)."""
     return page.get_by_role("log").locator(".msg", has_text=text)
-
-
-async def shop_settings(zora: Zora, **values: Any) -> None:
-    async with zora.services.pool.acquire() as conn:
-        await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(values))
 
 
 async def test_keyboard_statuses_and_seen(zora: Zora, context: Any) -> None:
@@ -193,7 +164,7 @@ async def test_language_follows_the_storefront_and_can_switch(zora: Zora, contex
 
 
 async def test_merchant_greeting_and_required_prechat_form(zora: Zora, context: Any) -> None:
-    await shop_settings(zora, prechat="required", greetings={"de": "Willkommen bei Slow Goods!"})
+    await set_shop_settings(zora, prechat="required", greetings={"de": "Willkommen bei Slow Goods!"})
     try:
         page = await context.new_page()
         await page.add_init_script("window.Shopify = {locale: 'de'}")
@@ -218,4 +189,4 @@ async def test_merchant_greeting_and_required_prechat_form(zora: Zora, context: 
             await page.wait_for_timeout(50)
         assert (rows[0]["name"], rows[0]["email"]) == ("Jonas", "jonas@example.com")
     finally:
-        await shop_settings(zora)
+        await set_shop_settings(zora)

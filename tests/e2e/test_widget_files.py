@@ -5,16 +5,14 @@ refuse are never sent; an agent's file shared in Slack shows up inline for the s
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import browser_unavailable
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.e2e.conftest import browser_unavailable, open_store
+from tests.harness import AGENT, CHANNEL, Zora
 
 if reason := browser_unavailable():
     pytest.skip(reason, allow_module_level=True)
@@ -44,27 +42,9 @@ def pdf(size: int) -> bytes:
     return body + b"%" + b"x" * (size - len(body) - len(tail) - 2) + b"\n" + tail
 
 
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
-
-
-@pytest.fixture
-async def context(zora: Zora, browser: Any) -> AsyncIterator[Any]:
-    ctx = await browser.new_context(locale="en-US")
-    try:
-        yield ctx
-    finally:
-        if os.environ.get("ZORA_SCREENSHOTS") and ctx.pages:
-            await ctx.pages[-1].screenshot(path=os.environ["ZORA_SCREENSHOTS"])
-        await ctx.close()
-
-
 async def open_chat(zora: Zora, context: Any) -> Any:
     page = await context.new_page()
-    await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
-    await page.evaluate("window.Zora.ready")
+    await open_store(zora, page)
     await page.get_by_role("button", name="Chat with us").click()
     return page
 

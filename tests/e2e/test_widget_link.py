@@ -5,16 +5,16 @@ the link's code), the button opens the linked one; a used link says so, and noth
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import pytest
 import socketio
 
 from activities.delivery import DeliveryActivities
-from tests.e2e.conftest import browser_unavailable
+from tests.e2e.conftest import browser_unavailable, open_store
 from tests.harness import Shopper, running_zora
+from tests.helpers import session_ref
 from zora.mail import Mailer
-from zora.models import ConversationRef, DigestRequest
+from zora.models import DigestRequest
 
 if reason := browser_unavailable():
     pytest.skip(reason, allow_module_level=True)
@@ -29,12 +29,7 @@ async def test_a_link_for_another_conversation_asks_first(infra: Any, database_u
         writer = await zora.shopper(other["token"])
         assert (await writer.send("written in the linked conversation"))["ok"]
         activities = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
-        ref = ConversationRef(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            conversation_id=UUID(other["conversation_id"]),
-            shopper_id=UUID(other["shopper_id"]),
-        )
+        ref = session_ref(zora, other)
         async with zora.services.pool.acquire() as conn:
             link = await activities.link(conn, DigestRequest(ref=ref, upto_seq=1))
         code = link.split("#zora-code=", 1)[1]
@@ -90,8 +85,7 @@ async def test_signing_out_revokes_the_token_and_starts_over(infra: Any, databas
         context = await browser.new_context(locale="en-US")
         try:
             page = await context.new_page()
-            await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
-            await page.evaluate("window.Zora.ready")
+            await open_store(zora, page)
             await page.get_by_role("button", name="Chat with us").click()
             composer = page.get_by_role("textbox", name="Message")
             await composer.fill("before signing out")

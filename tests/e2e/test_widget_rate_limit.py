@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import browser_unavailable
+from tests.e2e.conftest import browser_unavailable, open_store
 from tests.harness import running_zora
 
 if reason := browser_unavailable():
@@ -25,8 +25,7 @@ async def test_a_limited_message_is_announced_in_french_and_sent_later(
             page = await context.new_page()
             # The storefront's language (Shopify's theme object), as on a French shop.
             await page.add_init_script("window.Shopify = {locale: 'fr'}")
-            await page.goto(f"{zora.base_url}/demo?shop={zora.shop}")
-            await page.evaluate("window.Zora.ready")
+            await open_store(zora, page)
             await page.get_by_role("button", name="Discutez avec nous").click()
             composer = page.get_by_role("textbox", name="Message")
             for text in ("un", "deux", "trois"):

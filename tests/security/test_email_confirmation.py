@@ -8,64 +8,38 @@ and no transcript until it is confirmed. A real SMTP server (aiosmtpd) catches w
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Zora
+from tests.helpers import mails_to, set_shop_settings, smtp_options, wait_for_mail
 from tests.shopify.harness import running_shopify
 from tests.widget.test_receipts_and_profile import conversation_with_reply
-from zora.mail_catcher import CaughtMail, MailCatcher
+from zora.mail_catcher import MailCatcher
 from zora.models import DeliveryOutcome, delivery_workflow_id
 from zora.shopify.samples import sample_payload
 
 
 @pytest.fixture(scope="module")
-async def catcher() -> AsyncIterator[MailCatcher]:
-    mail = MailCatcher()
-    await mail.start()
-    try:
-        yield mail
-    finally:
-        await mail.stop()
+def zora_options(catcher: MailCatcher) -> dict[str, Any]:
+    return {
+        **smtp_options(catcher.smtp_port),
+        "offline_email_after_minutes": 0.02,
+        # The default (the harness lifts every rate limit; a test here checks this one).
+        "rate_confirmation_emails_per_recipient": "3/day",
+    }
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str, catcher: MailCatcher) -> AsyncIterator[Zora]:
-    async with running_zora(
-        infra,
-        database_url,
-        smtp_host="127.0.0.1",
-        smtp_port=catcher.smtp_port,
-        smtp_tls="none",
-        offline_email_after_minutes=0.02,
-        # The default (the harness lifts every rate limit; a test here checks this one).
-        rate_confirmation_emails_per_recipient="3/day",
-    ) as z:
-        # The confirmation link points at Zora itself; its port is known only once it listens.
-        z.settings.public_url = z.base_url
-        async with z.services.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                z.shop_id,
-                json.dumps({"transcript_on_resolve": True}),
-            )
-        yield z
-
-
-def mails_to(catcher: MailCatcher, address: str) -> list[CaughtMail]:
-    return [m for m in catcher.caught if address in m.rcpt_tos]
-
-
-async def wait_for_mail(catcher: MailCatcher, address: str, n: int) -> list[CaughtMail]:
-    while len(mails_to(catcher, address)) < n:
-        await catcher.wait_for(len(catcher.caught) + 1)
-    return mails_to(catcher, address)
+async def zora(zora: Zora) -> Zora:
+    # The confirmation link points at Zora itself; its port is known only once it listens.
+    zora.settings.public_url = zora.base_url
+    await set_shop_settings(zora, transcript_on_resolve=True)
+    return zora
 
 
 async def delivery_outcome(zora: Zora, conversation_id: str) -> DeliveryOutcome:

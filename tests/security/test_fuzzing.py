@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -17,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.harness import CHANNEL, SIGNING_SECRET
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
-from zora.shopify.signing import app_proxy_signature, webhook_hmac
+from tests.shopify.harness import API_SECRET, ShopifyZora, webhook_headers
+from zora.shopify.signing import app_proxy_signature
 
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -58,12 +57,6 @@ async def _counts(sz: ShopifyZora) -> tuple[int, ...]:
         " (SELECT count(*) FROM shops)"
     )
     return tuple(rows[0])
-
-
-@pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as running:
-        yield running
 
 
 async def _post(sz: ShopifyZora, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -197,13 +190,7 @@ async def test_slack_commands_refuse_garbage(sz: ShopifyZora, fields: dict[str, 
     body=bodies,
 )
 async def test_shopify_webhooks_refuse_garbage(sz: ShopifyZora, topic: str, body: bytes) -> None:
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": "".join(c for c in topic if 32 <= ord(c) < 127),
-        "X-Shopify-Hmac-Sha256": webhook_hmac(API_SECRET, body),
-        "X-Shopify-Shop-Domain": sz.shop,
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-    }
+    headers = webhook_headers(sz.shop, "".join(c for c in topic if 32 <= ord(c) < 127), body)
     before = await _counts(sz)
     status, text = await _post(sz, "/webhooks/shopify", body, headers)
     _no_leak(status, text)

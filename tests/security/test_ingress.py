@@ -12,7 +12,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -20,7 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import aiohttp
 import pytest
 
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
+from tests.helpers import serving
+from tests.shopify.harness import API_SECRET, ShopifyZora, webhook_headers
 from webhooks.dispatch import start_webhook_workflow
 from zora.errors import ConfigError
 from zora.http import OUTBOUND_TIMEOUT, SLACK_TIMEOUT_SECONDS, client_session
@@ -34,7 +34,6 @@ from zora.shopify.signing import (
     oauth_query_hmac,
     verify_app_proxy,
     verify_oauth_query,
-    webhook_hmac,
 )
 from zora.slack_api import SlackGateway
 
@@ -43,11 +42,15 @@ PUBLIC_URL = "https://zora.example"
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
+def zora_options() -> dict[str, Any]:
     # As deployed behind a TLS-terminating proxy: browsers see https://zora.example, Zora sees plain HTTP.
-    async with running_shopify(infra, database_url, public_url=PUBLIC_URL) as s:
-        await s.install()
-        yield s
+    return {"public_url": PUBLIC_URL}
+
+
+@pytest.fixture(scope="module")
+async def sz(sz: ShopifyZora) -> ShopifyZora:
+    await sz.install()
+    return sz
 
 
 def _other_shop() -> str:
@@ -89,14 +92,7 @@ async def test_destructive_topic_whose_body_is_not_about_the_header_shop_is_refu
 
 async def test_a_stored_destructive_delivery_about_another_shop_fails_in_its_workflow(sz: ShopifyZora) -> None:
     # A row stored before the route checked (or by any other path): the handler checks again.
-    webhook_id = str(uuid.uuid4())
-    async with sz.zora.services.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload) VALUES ($1, 'app/uninstalled', $2, $3)",
-            webhook_id,
-            sz.shop,
-            sample_payload("app/uninstalled", _other_shop()),
-        )
+    webhook_id = await sz.store_delivery("app/uninstalled", sample_payload("app/uninstalled", _other_shop()))
     services = sz.zora.services
     ref = WebhookRef(webhook_id=webhook_id, shop=sz.shop, topic="app/uninstalled")
     assert await start_webhook_workflow(services.temporal, services.settings.temporal_task_queue, ref) == "accepted"
@@ -185,13 +181,7 @@ async def _post_large(sz: ShopifyZora, body: bytes, headers: dict[str, str]) -> 
 
 
 def _signed_headers(sz: ShopifyZora, topic: str, body: bytes) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Hmac-Sha256": webhook_hmac(API_SECRET, body),
-        "X-Shopify-Shop-Domain": sz.shop,
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-    }
+    return webhook_headers(sz.shop, topic, body)
 
 
 async def test_a_large_order_over_aiohttps_default_limit_is_accepted(sz: ShopifyZora) -> None:
@@ -300,18 +290,13 @@ async def test_a_stalled_peer_ends_in_a_timeout_not_a_hang() -> None:
 
     app = web.Application()
     app.router.add_get("/", stall)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        # The shared timeouts, scaled down so the test does not wait 30 s: the same fields end the call.
-        quick = aiohttp.ClientTimeout(total=None, sock_read=0.3)
-        async with client_session(timeout=quick) as http:
-            with pytest.raises(TimeoutError):
-                async with http.get(f"http://127.0.0.1:{port}/"):
-                    pass
-    finally:
-        never.set()
-        await runner.cleanup()
+    async with serving(app) as url:
+        try:
+            # The shared timeouts, scaled down so the test does not wait 30 s: the same fields end the call.
+            quick = aiohttp.ClientTimeout(total=None, sock_read=0.3)
+            async with client_session(timeout=quick) as http:
+                with pytest.raises(TimeoutError):
+                    async with http.get(f"{url}/"):
+                        pass
+        finally:
+            never.set()

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from temporalio.service import TLSConfig
 
 from activities.shopify import ShopifyActivities
 from tests.harness import CHANNEL
-from tests.shopify.harness import ShopifyZora, running_shopify
+from tests.helpers import serving
+from tests.shopify.harness import ShopifyZora
 from zora.errors import ConfigError
 from zora.logs import FILTERED, scrub_breadcrumb, scrub_event, sentry_options, setup_sentry
 from zora.services import open_services, temporal_api_key, temporal_tls
@@ -38,19 +38,9 @@ from zora.web import create_app
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        await s.install()
-        yield s
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+async def sz(sz: ShopifyZora) -> ShopifyZora:
+    await sz.install()
+    return sz
 
 
 # /readyz and what `zora web` mounts.
@@ -64,19 +54,18 @@ async def test_readyz_says_which_check_failed_and_logs_why(
     broken = aioredis.Redis.from_url(f"unix://{secret_path}")
     services = dataclasses.replace(sz.zora.services, redis=broken)
     caplog.set_level(logging.ERROR, logger="zora.web")
-    runner, base = await _serve(create_app(sz.zora.settings, services))
     try:
-        async with sz.zora.http.get(f"{base}/readyz") as resp:
-            text = await resp.text()
-            assert resp.status == 503
-        assert json.loads(text) == {"ok": False, "checks": {"database": "ok", "redis": "failed", "temporal": "ok"}}
-        assert "private-infra-detail" not in text and "Error" not in text
-        assert "private-infra-detail" in caplog.text and "readiness check redis failed" in caplog.text
-        # The production app (no `dev`): no demo storefront.
-        async with sz.zora.http.get(f"{base}/demo") as resp:
-            assert resp.status == 404
+        async with serving(create_app(sz.zora.settings, services)) as base:
+            async with sz.zora.http.get(f"{base}/readyz") as resp:
+                text = await resp.text()
+                assert resp.status == 503
+            assert json.loads(text) == {"ok": False, "checks": {"database": "ok", "redis": "failed", "temporal": "ok"}}
+            assert "private-infra-detail" not in text and "Error" not in text
+            assert "private-infra-detail" in caplog.text and "readiness check redis failed" in caplog.text
+            # The production app (no `dev`): no demo storefront.
+            async with sz.zora.http.get(f"{base}/demo") as resp:
+                assert resp.status == 404
     finally:
-        await runner.cleanup()
         await broken.aclose()
 
 

@@ -66,17 +66,14 @@ async def _rows(zora: Zora, query: str, *args: Any) -> int:
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(
-        infra,
-        database_url,
+def zora_options() -> dict[str, Any]:
+    return {
         **PROXY,
-        rate_sessions_per_address="5/minute",
-        rate_conversations_per_address="3/hour",
-        rate_messages_per_shopper="5/minute",
-        rate_messages_per_shop="40/minute",
-    ) as z:
-        yield z
+        "rate_sessions_per_address": "5/minute",
+        "rate_conversations_per_address": "3/hour",
+        "rate_messages_per_shopper": "5/minute",
+        "rate_messages_per_shop": "40/minute",
+    }
 
 
 def test_addresses_come_from_the_proxy_header_only_behind_a_trusted_proxy() -> None:

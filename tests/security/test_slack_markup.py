@@ -13,14 +13,14 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from activities.shopify import ShopifyActivities
 from bot.card import CardData, render
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Zora
 from tests.widget.test_files import png
 from zora.addresses import InvalidAddress, parse_address
 from zora.shop_settings import ShopSettings
@@ -112,9 +112,8 @@ def prefix(value: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url, file_max_bytes=4096, public_url="https://zora.example.com") as z:
-        yield z
+def zora_options() -> dict[str, Any]:
+    return {"file_max_bytes": 4096, "public_url": "https://zora.example.com"}
 
 
 async def conversation(zora: Zora, body: str, profile: dict[str, Any] | None = None, **extra: Any) -> list[Any]:

@@ -11,27 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
 
-import pytest
 import socketio
 
 from activities.delivery import DeliveryActivities
 from tests.harness import Shopper, Zora
-from tests.shopify.harness import ShopifyZora, running_shopify
+from tests.helpers import session_ref
+from tests.shopify.harness import ShopifyZora
 from zora.mail import Mailer
-from zora.models import ConversationRef, DigestRequest
+from zora.models import DigestRequest
 from zora.shopify.samples import sample_payload
 
 VICTIM = 880_001
-
-
-@pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        yield s
 
 
 async def direct_session(zora: Zora, **body: Any) -> tuple[int, dict[str, Any]]:
@@ -53,12 +45,7 @@ async def bound_customer(zora: Zora, shopper_id: str) -> Any:
 async def email_link_code(zora: Zora, session: dict[str, Any]) -> str:
     """The code the missed-reply email's link carries for this conversation (the activity makes it)."""
     activities = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
-    ref = ConversationRef(
-        shop=zora.shop,
-        shop_id=zora.shop_id,
-        conversation_id=UUID(session["conversation_id"]),
-        shopper_id=UUID(session["shopper_id"]),
-    )
+    ref = session_ref(zora, session)
     async with zora.services.pool.acquire() as conn:
         link = await activities.link(conn, DigestRequest(ref=ref, upto_seq=1))
     assert "zora-token" not in link and link.count(".") == link.split("#")[0].count(".")  # no JWT in the URL

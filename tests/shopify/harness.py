@@ -25,6 +25,21 @@ API_KEY = "zora-test-api-key"
 API_SECRET = "shpss_zora0test0app0secret0000000000000"
 
 
+def webhook_headers(
+    shop: str, topic: str, body: bytes, *, webhook_id: str | None = None, secret: str = API_SECRET, **extra: str
+) -> dict[str, str]:
+    """The headers of a Shopify webhook delivery of `body`, signed with `secret`; `extra` adds headers,
+    named with underscores for dashes (X_Shopify_Event_Id=...)."""
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": webhook_hmac(secret, body),
+        "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+        **{name.replace("_", "-"): value for name, value in extra.items()},
+    }
+
+
 @dataclass
 class ShopifyZora:
     zora: Zora
@@ -59,16 +74,15 @@ class ShopifyZora:
         """A correctly signed delivery; returns (HTTP status, answer, webhook id)."""
         webhook_id = webhook_id or str(uuid.uuid4())
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": webhook_hmac(API_SECRET, body),
-            "X-Shopify-Shop-Domain": shop or self.shop,
-            "X-Shopify-API-Version": "2026-04",
-            "X-Shopify-Webhook-Id": webhook_id,
-            "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": "2026-01-15T10:00:00.123456789Z",
-        }
+        headers = webhook_headers(
+            shop or self.shop,
+            topic,
+            body,
+            webhook_id=webhook_id,
+            X_Shopify_API_Version="2026-04",
+            X_Shopify_Event_Id=event_id or str(uuid.uuid4()),
+            X_Shopify_Triggered_At="2026-01-15T10:00:00.123456789Z",
+        )
         status, answer = await self.post_raw(body, headers)
         return status, answer, webhook_id
 
@@ -113,6 +127,19 @@ class ShopifyZora:
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         return await self.zora.fetch(query, *args)
+
+    async def store_delivery(self, topic: str, payload: dict[str, Any]) -> str:
+        """A delivery to the test shop stored as the route stores it, with no workflow started (as if
+        the web process died after committing it); returns its webhook id."""
+        webhook_id = str(uuid.uuid4())
+        await self.zora.fetch(
+            "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload) VALUES ($1, $2, $3, $4)",
+            webhook_id,
+            topic,
+            self.shop,
+            payload,
+        )
+        return webhook_id
 
     async def install(self, shop: str | None = None) -> int:
         """Install a shop straight through token issue (the OAuth redirect dance has its own tests)."""

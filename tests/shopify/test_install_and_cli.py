@@ -6,7 +6,6 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -14,7 +13,7 @@ import aiohttp
 import jwt
 import pytest
 
-from tests.shopify.harness import API_KEY, API_SECRET, ShopifyZora, running_shopify
+from tests.shopify.harness import API_KEY, API_SECRET, ShopifyZora
 from zora.security import unseal
 from zora.shopify.cli import run_sync, trigger
 from zora.shopify.models import reconcile_schedule_id
@@ -23,11 +22,10 @@ from zora.shopify.signing import InvalidSignature, oauth_query_hmac, verify_oaut
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        # redirect_uri comes from PUBLIC_URL only; here that is the test server, known once it listens.
-        s.zora.settings.public_url = s.zora.base_url
-        yield s
+def sz(sz: ShopifyZora) -> ShopifyZora:
+    # redirect_uri comes from PUBLIC_URL only; here that is the test server, known once it listens.
+    sz.zora.settings.public_url = sz.zora.base_url
+    return sz
 
 
 def _domain() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,17 +10,11 @@ from typing import Any
 import pytest
 from temporalio.client import ScheduleOverlapPolicy
 
-from tests.shopify.harness import ShopifyZora, running_shopify
+from tests.shopify.harness import ShopifyZora
 from zora.shopify.customers import CustomerDirectory, CustomerNotFound
 from zora.shopify.models import ReconcileInput, ReconcileResult, reconcile_schedule_id
 from zora.shopify.records import gid_to_id
 from zora.shopify.sync import PAGE_SIZE
-
-
-@pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        yield s
 
 
 def _domain() -> str:

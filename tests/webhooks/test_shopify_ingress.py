@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from temporalio.service import RPCError
 
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
+from tests.shopify.harness import API_SECRET, ShopifyZora, webhook_headers
 from webhooks.dispatch import WorkflowStarter
 from zora.shopify.models import webhook_workflow_id
 from zora.shopify.samples import sample_payload
@@ -18,21 +17,13 @@ from zora.shopify.signing import webhook_hmac
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        await s.install()
-        yield s
+async def sz(sz: ShopifyZora) -> ShopifyZora:
+    await sz.install()
+    return sz
 
 
 def _headers(shop: str, body: bytes, **overrides: str) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": "customers/update",
-        "X-Shopify-Hmac-Sha256": webhook_hmac(API_SECRET, body),
-        "X-Shopify-Shop-Domain": shop,
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-        "X-Shopify-Event-Id": str(uuid.uuid4()),
-    }
+    headers = webhook_headers(shop, "customers/update", body, X_Shopify_Event_Id=str(uuid.uuid4()))
     headers.update(overrides)
     return {k: v for k, v in headers.items() if v}
 
@@ -153,14 +144,7 @@ async def test_delivery_for_a_shop_zora_does_not_know_is_ignored(sz: ShopifyZora
 
 async def test_a_stored_delivery_whose_start_was_lost_is_swept_and_processed(sz: ShopifyZora) -> None:
     # As if the web process died between committing the row (and answering 200) and starting the workflow.
-    webhook_id = str(uuid.uuid4())
-    async with sz.zora.services.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload) VALUES ($1, 'customers/update', $2, $3)",
-            webhook_id,
-            sz.shop,
-            sample_payload("customers/update", sz.shop),
-        )
+    webhook_id = await sz.store_delivery("customers/update", sample_payload("customers/update", sz.shop))
     services = sz.zora.services
     starter = WorkflowStarter(services.pool, services.temporal, services.settings.temporal_task_queue, concurrency=1)
     await starter.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -14,17 +13,16 @@ import pytest
 
 from tests.conftest import fixtures_dir
 from tests.harness import CHANNEL
-from tests.shopify.harness import ShopifyZora, running_shopify
+from tests.shopify.harness import ShopifyZora
 from zora.dev import ensure_shop
 from zora.shopify.models import reconcile_schedule_id
 from zora.shopify.samples import TOPICS, sample_payload
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        await s.install()
-        yield s
+async def sz(sz: ShopifyZora) -> ShopifyZora:
+    await sz.install()
+    return sz
 
 
 async def _fresh_shop(sz: ShopifyZora, *, token: bool = False) -> tuple[str, int]:

@@ -14,19 +14,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
+from tests.helpers import serving
+from tests.shopify.harness import ShopifyZora, webhook_headers
 from webhooks.dispatch import WorkflowStarter
 from webhooks.shopify import receive
 from zora.shopify.models import WebhookRef
 from zora.shopify.samples import sample_payload
-from zora.shopify.signing import webhook_hmac
 
 
 @pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        await s.install()
-        yield s
+async def sz(sz: ShopifyZora) -> ShopifyZora:
+    await sz.install()
+    return sz
 
 
 def _starter(sz: ShopifyZora, max_queued: int, concurrency: int = 2) -> WorkflowStarter:
@@ -48,28 +47,16 @@ async def _route(sz: ShopifyZora, starter: WorkflowStarter) -> AsyncIterator[str
 
     app = web.Application()
     app.router.add_post("/webhooks/shopify", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}/webhooks/shopify"
+        async with serving(app) as url:
+            yield f"{url}/webhooks/shopify"
     finally:
-        await runner.cleanup()
         await starter.close()
 
 
 async def _post(sz: ShopifyZora, url: str, webhook_id: str) -> tuple[int, dict[str, Any], dict[str, str]]:
     body = json.dumps(sample_payload("customers/update", sz.shop)).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": "customers/update",
-        "X-Shopify-Hmac-Sha256": webhook_hmac(API_SECRET, body),
-        "X-Shopify-Shop-Domain": sz.shop,
-        "X-Shopify-Webhook-Id": webhook_id,
-        "X-Shopify-Event-Id": webhook_id,
-    }
+    headers = webhook_headers(sz.shop, "customers/update", body, webhook_id=webhook_id, X_Shopify_Event_Id=webhook_id)
     async with sz.zora.http.post(url, data=body, headers=headers) as resp:
         return resp.status, await resp.json(), dict(resp.headers)
 
@@ -102,16 +89,9 @@ async def test_a_delivery_stored_as_the_queue_filled_is_started_by_the_sweep(sz:
     starter = _starter(sz, max_queued=1, concurrency=1)
     async for _ in _route(sz, starter):
         assert starter.submit(WebhookRef(webhook_id=str(uuid.uuid4()), shop=sz.shop, topic="customers/update"))
-        stored = [str(uuid.uuid4()) for _ in range(3)]
-        async with sz.zora.services.pool.acquire() as conn:
-            for webhook_id in stored:
-                await conn.execute(
-                    "INSERT INTO shopify_webhooks (id, topic, shop_domain, payload)"
-                    " VALUES ($1, 'customers/update', $2, $3)",
-                    webhook_id,
-                    sz.shop,
-                    sample_payload("customers/update", sz.shop),
-                )
+        stored = [
+            await sz.store_delivery("customers/update", sample_payload("customers/update", sz.shop)) for _ in range(3)
+        ]
         # The route committed a row, then found the queue full: submit refuses instead of growing.
         assert not starter.submit(WebhookRef(webhook_id=stored[0], shop=sz.shop, topic="customers/update"))
         assert await _status(sz, stored[0]) == "received"

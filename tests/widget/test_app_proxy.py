@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
 from tests.conftest import fixtures_dir
-from tests.shopify.harness import API_SECRET, ShopifyZora, running_shopify
+from tests.shopify.harness import API_SECRET, ShopifyZora
 from zora.shopify.signing import InvalidSignature, app_proxy_signature, verify_app_proxy
 
 
@@ -41,12 +40,6 @@ def _signed(shop: str, customer: int | None, *, secret: str = API_SECRET, age: i
         ("timestamp", str(int(time.time()) - age)),
     ]
     return urlencode([*query, ("signature", app_proxy_signature(secret, query))])
-
-
-@pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        yield s
 
 
 async def _session(sz: ShopifyZora, query: str, token: str | None = None) -> tuple[int, dict[str, Any]]:

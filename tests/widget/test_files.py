@@ -27,13 +27,15 @@ def png(width: int = 2, height: int = 2) -> bytes:
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
-@pytest.fixture
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
+@pytest.fixture(scope="module")
+def zora_options() -> dict[str, Any]:
     # The default upload limit (the harness lifts every limit; this module tests this one).
-    async with running_zora(
-        infra, database_url, file_max_bytes=4096, rate_uploads_per_conversation="30/10 minutes"
-    ) as z:
-        yield z
+    return {"file_max_bytes": 4096, "rate_uploads_per_conversation": "30/10 minutes"}
+
+
+@pytest.fixture
+def zora(fresh_zora: Zora) -> Zora:
+    return fresh_zora
 
 
 async def upload(

@@ -3,7 +3,6 @@ protocol. Each gets an error ack, nothing is stored, and the server keeps servin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from tests.harness import Shopper, Zora, running_zora
+from tests.harness import Shopper, Zora
 from zora.widget_events import MessageEvent, ProfileEvent, ReceiptEvent, ResumeEvent
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -52,12 +51,6 @@ def acceptable(event: str, payload: Any) -> bool:
     except ValidationError:
         return False
     return True
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
 
 
 @pytest.fixture(scope="module")

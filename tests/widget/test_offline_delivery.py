@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -17,49 +16,25 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
-from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Shopper, Zora
+from tests.helpers import mails_to, session_ref, smtp_options, wait_for_mail
 from tests.widget.test_receipts_and_profile import conversation_with_reply
 from zora.mail import Mailer
-from zora.mail_catcher import CaughtMail, MailCatcher
-from zora.models import ConversationRef, DeliveryOutcome, DigestRequest, delivery_workflow_id
+from zora.mail_catcher import MailCatcher
+from zora.models import DeliveryOutcome, DigestRequest, delivery_workflow_id
 
 # Unseen replies are emailed after this long in these tests (the setting is in minutes).
 EMAIL_AFTER_MINUTES = 0.02
 
 
 @pytest.fixture(scope="module")
-async def catcher() -> AsyncIterator[MailCatcher]:
-    mail = MailCatcher()
-    await mail.start()
-    try:
-        yield mail
-    finally:
-        await mail.stop()
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str, catcher: MailCatcher) -> AsyncIterator[Zora]:
-    async with running_zora(
-        infra,
-        database_url,
-        smtp_host="127.0.0.1",
-        smtp_port=catcher.smtp_port,
-        smtp_tls="none",
-        mail_from="Test shop <support@shop.test>",
-        offline_email_after_minutes=EMAIL_AFTER_MINUTES,
-        widget_link_url="https://{shop}/pages/help",
-    ) as z:
-        yield z
-
-
-def mails_to(catcher: MailCatcher, address: str) -> list[CaughtMail]:
-    return [m for m in catcher.caught if address in m.rcpt_tos]
-
-
-async def wait_for_mail(catcher: MailCatcher, address: str, n: int) -> list[CaughtMail]:
-    while len(mails_to(catcher, address)) < n:
-        await catcher.wait_for(len(catcher.caught) + 1)
-    return mails_to(catcher, address)
+def zora_options(catcher: MailCatcher) -> dict[str, Any]:
+    return {
+        **smtp_options(catcher.smtp_port),
+        "mail_from": "Test shop <support@shop.test>",
+        "offline_email_after_minutes": EMAIL_AFTER_MINUTES,
+        "widget_link_url": "https://{shop}/pages/help",
+    }
 
 
 async def delivery_exists(zora: Zora, conversation_id: str) -> bool:
@@ -112,15 +87,6 @@ async def leave(zora: Zora, shopper: Shopper) -> None:
         await asyncio.wait_for(handled.wait(), 15)
     finally:
         del namespace.on_disconnect
-
-
-def ref_of(zora: Zora, session: dict[str, Any]) -> ConversationRef:
-    return ConversationRef(
-        shop=zora.shop,
-        shop_id=zora.shop_id,
-        conversation_id=UUID(session["conversation_id"]),
-        shopper_id=UUID(session["shopper_id"]),
-    )
 
 
 async def test_connected_shopper_costs_no_workflow(zora: Zora) -> None:
@@ -198,7 +164,7 @@ async def test_nothing_is_emailed_once_the_shopper_has_seen_it(zora: Zora, catch
     await conversation_with_reply(zora, shopper, "Welcome back")
     seq = shopper.agent_messages()[-1]["seq"]
     acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
-    req = DigestRequest(ref=ref_of(zora, session), upto_seq=seq)
+    req = DigestRequest(ref=session_ref(zora, session), upto_seq=seq)
     assert (await shopper.call("seen", {"upto_seq": seq}))["ok"]
     result = await ActivityEnvironment().run(acts.email_unseen_replies, req)
     assert result.result == "nothing_unseen"
@@ -212,7 +178,7 @@ async def test_a_failed_send_is_retried_with_the_same_range_and_never_duplicated
     session, shopper = await shopper_with_email(zora, address)
     await conversation_with_reply(zora, shopper, "Sent while the mail server was down")
     seq = shopper.agent_messages()[-1]["seq"]
-    req = DigestRequest(ref=ref_of(zora, session), upto_seq=seq)
+    req = DigestRequest(ref=session_ref(zora, session), upto_seq=seq)
     env = ActivityEnvironment()
 
     unreachable = zora.settings.with_values(smtp_port=_closed_port())
@@ -242,7 +208,7 @@ async def test_without_an_email_address_or_smtp_nothing_is_sent(zora: Zora, catc
     shopper = await zora.shopper(session["token"])
     await conversation_with_reply(zora, shopper, "Nobody to write to")
     seq = shopper.agent_messages()[-1]["seq"]
-    req = DigestRequest(ref=ref_of(zora, session), upto_seq=seq)
+    req = DigestRequest(ref=session_ref(zora, session), upto_seq=seq)
     before = len(catcher.caught)
     acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
     assert (await ActivityEnvironment().run(acts.email_unseen_replies, req)).result == "no_email"
@@ -264,7 +230,7 @@ async def test_the_workflow_finishes_when_nothing_is_pending(zora: Zora) -> None
     await start_delivery(
         zora.services.temporal,
         zora.settings.temporal_task_queue,
-        ref_of(zora, session),
+        session_ref(zora, session),
         delivery_config(zora.settings),
         seq,
     )

@@ -3,21 +3,14 @@ widget settings, spoken by a real python-socketio client (docs/widget-protocol.m
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Shopper, Zora
+from tests.helpers import set_shop_settings
 from zora.files import ALLOWED_TYPES
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
 
 
 async def conversation_with_reply(zora: Zora, shopper: Shopper, reply: str = "Hello from Ada") -> str:
@@ -137,10 +130,8 @@ async def test_session_carries_the_shops_widget_settings(zora: Zora) -> None:
     files = {"max_bytes": zora.settings.file_max_bytes, "types": list(ALLOWED_TYPES)}
     assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, "away": False, "files": files}
     settings = {"prechat": "required", "greetings": {"fr": "Bonjour de la boutique", "default": "Hello!"}}
-    async with zora.services.pool.acquire() as conn:
-        await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(settings))
+    await set_shop_settings(zora, **settings)
     try:
         assert (await zora.session())["widget"] == {**settings, "away": False, "files": files}
     finally:
-        async with zora.services.pool.acquire() as conn:
-            await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
+        await set_shop_settings(zora)

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import socketio
 
-from tests.harness import Shopper, Zora, running_zora
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
+from tests.harness import Shopper, Zora
 
 
 async def _message_count(zora: Zora) -> int:

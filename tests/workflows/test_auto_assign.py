@@ -4,26 +4,17 @@ a mention in the thread; an agent who does not answer in time loses the conversa
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from tests.harness import CHANNEL, Zora, running_zora
+from tests.helpers import open_conversation, set_shop_settings
 
 ANA, BO, CY = "U0ANA00001", "U0BO000001", "U0CY000001"
 
 
-async def _set(zora: Zora, **values: Any) -> None:
-    async with zora.services.pool.acquire() as conn:
-        await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(values))
-
-
 async def _new_conversation(zora: Zora) -> tuple[str, str]:
-    session = await zora.session()
-    shopper = await zora.shopper(session["token"])
-    before = len(zora.standin.posted)
-    assert (await shopper.send("hello"))["ok"]
-    root = (await zora.standin.wait_for_posts(before + 2))[before]
-    return session["conversation_id"], root["ts"]
+    opened = await open_conversation(zora)
+    return opened.conversation_id, opened.root["ts"]
 
 
 async def _assignee(zora: Zora, cid: str, not_: str | None = None) -> str | None:
@@ -49,7 +40,9 @@ async def test_round_robin_skips_away_agents_and_moves_on_when_nobody_answers(in
         for user, name in ((ANA, "ana"), (BO, "bo"), (CY, "cy")):
             zora.standin.add_user(user, name, name.title())
         zora.standin.set_presence(CY, "away")
-        await _set(zora, auto_assign=True, assign_agents=[ANA, BO, CY], answer_within_minutes=60, reminder_minutes=0)
+        await set_shop_settings(
+            zora, auto_assign=True, assign_agents=[ANA, BO, CY], answer_within_minutes=60, reminder_minutes=0
+        )
 
         first, first_ts = await _new_conversation(zora)
         assert await _assignee(zora, first) == ANA
@@ -60,7 +53,9 @@ async def test_round_robin_skips_away_agents_and_moves_on_when_nobody_answers(in
         await _note(zora, first_ts, f"<@{ANA}> this conversation is yours")
 
         # Nobody answers within the shop's time (shortened to about a second): the next agent gets it.
-        await _set(zora, auto_assign=True, assign_agents=[ANA, BO, CY], answer_within_minutes=0.02, reminder_minutes=0)
+        await set_shop_settings(
+            zora, auto_assign=True, assign_agents=[ANA, BO, CY], answer_within_minutes=0.02, reminder_minutes=0
+        )
         fourth, fourth_ts = await _new_conversation(zora)
         taker = await _assignee(zora, fourth)
         assert taker in (ANA, BO)
@@ -74,7 +69,7 @@ async def test_an_agent_at_the_cap_is_skipped_and_no_one_available_leaves_it_ope
 ) -> None:
     async with running_zora(infra, database_url) as zora:
         zora.standin.add_user(ANA, "ana", "Ana")
-        await _set(zora, auto_assign=True, assign_agents=[ANA], max_open_per_agent=1, reminder_minutes=0)
+        await set_shop_settings(zora, auto_assign=True, assign_agents=[ANA], max_open_per_agent=1, reminder_minutes=0)
         first, _ = await _new_conversation(zora)
         assert await _assignee(zora, first) == ANA
         second, second_ts = await _new_conversation(zora)
@@ -96,7 +91,7 @@ async def test_the_note_waits_for_a_thread_slack_refused_at_first(infra: Any, da
     later, and the assignment's mention must land in it, not be dropped for want of one."""
     async with running_zora(infra, database_url) as zora:
         zora.standin.add_user(ANA, "ana", "Ana")
-        await _set(zora, auto_assign=True, assign_agents=[ANA], reminder_minutes=0)
+        await set_shop_settings(zora, auto_assign=True, assign_agents=[ANA], reminder_minutes=0)
         zora.standin.fail("chat.postMessage", "internal_error", times=2)
         cid, root_ts = await _new_conversation(zora)
         assert await _assignee(zora, cid) == ANA

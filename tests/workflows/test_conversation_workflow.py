@@ -13,10 +13,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.harness import Zora, running_zora
+from tests.helpers import session_ref
 from workflows.conversation import ConversationWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora import transcript
-from zora.models import ConversationOutcome, ConversationRef, DeliverRequest, SweepRequest, conversation_workflow_id
+from zora.models import ConversationOutcome, DeliverRequest, SweepRequest, conversation_workflow_id
 
 
 def _workflow_id(zora: Zora, conversation_id: str) -> str:
@@ -34,12 +35,7 @@ async def test_long_conversation_keeps_order_and_its_workflow_continues_as_new(i
     async with running_zora(infra, database_url) as zora:
         session = await zora.session()
         shopper = await zora.shopper(session["token"])
-        ref = ConversationRef(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            conversation_id=uuid.UUID(session["conversation_id"]),
-            shopper_id=uuid.UUID(session["shopper_id"]),
-        )
+        ref = session_ref(zora, session)
         handle = zora.services.temporal.get_workflow_handle(_workflow_id(zora, session["conversation_id"]))
         total = 300
         texts = [f"message {i:03d}" for i in range(total)]
@@ -123,12 +119,7 @@ async def test_sweep_hands_messages_a_crashed_web_process_left_behind_to_their_w
 ) -> None:
     async with running_zora(infra, database_url) as zora:
         session = await zora.session()
-        ref = ConversationRef(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            conversation_id=uuid.UUID(session["conversation_id"]),
-            shopper_id=uuid.UUID(session["shopper_id"]),
-        )
+        ref = session_ref(zora, session)
         # Stored and acked two minutes ago, then the web process died before posting or signalling.
         long_ago = datetime.now(UTC) - timedelta(minutes=2)
         for i in range(3):
@@ -178,12 +169,7 @@ async def test_a_claim_that_arrives_with_a_fresh_runs_start_checks_the_loaded_st
         # The next run starts on a queue no worker polls yet, so its first task carries the start,
         # the signal and the claim together.
         queue = f"late-{uuid.uuid4().hex[:8]}"
-        ref = ConversationRef(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            conversation_id=uuid.UUID(cid),
-            shopper_id=uuid.UUID(session["shopper_id"]),
-        )
+        ref = session_ref(zora, session)
         await Conversations(zora.services.temporal, queue, ConversationConfig()).opened(ref, datetime.now(UTC))
         claim = asyncio.create_task(
             handle.execute_update("assign", AgentAction(user_id="U0LATE0001"), result_type=Assignment)

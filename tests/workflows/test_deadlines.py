@@ -5,25 +5,19 @@ Durations are a shop setting, so the test uses a reminder time of 0.02 minutes (
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from temporalio.testing import ActivityEnvironment
 
 from activities.conversation import ConversationActivities
 from bot.outbound import SlackOutbound
 from tests.harness import CHANNEL, Zora, running_zora
+from tests.helpers import session_ref, set_shop_settings
 from widget.emitter import ShopperEmitter
 from zora.business_hours import DAYS
 from zora.dev import ensure_shop
-from zora.models import ConversationRef, Tick
-
-
-async def _set(zora: Zora, **values: Any) -> None:
-    async with zora.services.pool.acquire() as conn:
-        await conn.execute("UPDATE shops SET settings = $2::jsonb WHERE id = $1", zora.shop_id, json.dumps(values))
+from zora.models import Tick
 
 
 def _thread_texts(zora: Zora, root_ts: str) -> list[str]:
@@ -37,7 +31,7 @@ async def _wait_for_text(zora: Zora, root_ts: str, needle: str, count: int = 1) 
 
 async def test_unanswered_conversation_is_reminded_then_escalated(infra: Any, database_url: str) -> None:
     async with running_zora(infra, database_url) as zora:
-        await _set(zora, reminder_minutes=0.02, reminder_mention="S0SUPPORT")
+        await set_shop_settings(zora, reminder_minutes=0.02, reminder_mention="S0SUPPORT")
         shopper = await zora.shopper()
         assert (await shopper.send("anyone?"))["ok"]
         root = (await zora.standin.wait_for_posts(2))[0]
@@ -61,17 +55,14 @@ async def test_unanswered_conversation_is_reminded_then_escalated(infra: Any, da
 
 async def test_reminders_can_be_turned_off(infra: Any, database_url: str) -> None:
     async with running_zora(infra, database_url) as zora:
-        await _set(zora, reminder_minutes=0)
+        await set_shop_settings(zora, reminder_minutes=0)
         quiet = await zora.shopper()
         assert (await quiet.send("nobody should be reminded about me"))["ok"]
         quiet_root = (await zora.standin.wait_for_posts(2))[0]
         # A control: another shop in the same channel, reminders on, its conversation started later.
         other = "reminded-shop.myshopify.com"
         other_id = await ensure_shop(zora.services.pool, other, "Reminded", CHANNEL)
-        async with zora.services.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE shops SET settings = $2::jsonb WHERE id = $1", other_id, json.dumps({"reminder_minutes": 0.02})
-            )
+        await set_shop_settings(zora, other_id, reminder_minutes=0.02)
         loud = await zora.shopper((await zora.session(shop=other))["token"])
         assert (await loud.send("remind them about me"))["ok"]
         loud_root = (await zora.standin.wait_for_posts(4))[2]
@@ -84,17 +75,12 @@ async def test_no_reminder_while_the_shop_is_closed(infra: Any, database_url: st
     async with running_zora(infra, database_url) as zora:
         # Open on one weekday only, three days from now: closed now and for the rest of the test.
         closed_today = {DAYS[(datetime.now(UTC).weekday() + 3) % 7]: ["09:00", "17:00"]}
-        await _set(zora, reminder_minutes=0.02, timezone="UTC", business_hours=closed_today)
+        await set_shop_settings(zora, reminder_minutes=0.02, timezone="UTC", business_hours=closed_today)
         session = await zora.session()
         shopper = await zora.shopper(session["token"])
         assert (await shopper.send("anyone there tonight?"))["ok"]
         root = (await zora.standin.wait_for_posts(2))[0]
-        ref = ConversationRef(
-            shop=zora.shop,
-            shop_id=zora.shop_id,
-            conversation_id=UUID(session["conversation_id"]),
-            shopper_id=UUID(session["shopper_id"]),
-        )
+        ref = session_ref(zora, session)
         # Until both reminder levels would be due in wall-clock time (2 x 1.2 s).
         query = "SELECT 1 FROM messages WHERE conversation_id = $1 AND created_at < now() - interval '3 seconds'"
         for _ in range(600):
@@ -115,7 +101,7 @@ async def test_no_reminder_while_the_shop_is_closed(infra: Any, database_url: st
             assert row["reminder_level"] == 0
 
             # The control: the same wait in a shop that is always open is past both levels.
-            await _set(zora, reminder_minutes=0.02, timezone="UTC")
+            await set_shop_settings(zora, reminder_minutes=0.02, timezone="UTC")
             await ActivityEnvironment().run(activities.tick, tick)
             assert any("still no reply" in t for t in _thread_texts(zora, root["ts"]))
         finally:

@@ -31,7 +31,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.calls import MAIL_RETRY
 from activities.delivery import DeliveryActivities
-from tests.harness import CHANNEL, Zora, running_zora
+from tests.harness import CHANNEL, Zora
+from tests.helpers import mailing_transcripts
 from tests.workflows.test_transcript_email import _conversation, _until
 from workflows.conversation import ConversationWorkflow
 from workflows.delivery import OutboundDeliveryWorkflow
@@ -144,20 +145,6 @@ async def test_an_unreachable_server_is_transient_and_an_accepting_one_gets_exac
 # --- the activities: permanent means non-retryable, transient means Temporal's bounded retries ---
 
 
-@asynccontextmanager
-async def _zora_with(infra: Any, database_url: str, smtp: ScriptedSmtp) -> AsyncIterator[Zora]:
-    async with running_zora(
-        infra, database_url, smtp_host="127.0.0.1", smtp_port=smtp.smtp_port, smtp_tls="none"
-    ) as zora:
-        async with zora.services.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                zora.shop_id,
-                json.dumps({"transcript_on_resolve": True}),
-            )
-        yield zora
-
-
 def _env(attempt: int) -> ActivityEnvironment:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt, retry_policy=MAIL_RETRY)
@@ -176,7 +163,7 @@ async def _shopper_id(zora: Zora, cid: str) -> str:
 
 
 async def test_transcript_refused_for_good_is_not_retried_and_is_recorded(infra: Any, database_url: str) -> None:
-    async with scripted_smtp() as smtp, _zora_with(infra, database_url, smtp) as zora:
+    async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, _ = await _conversation(zora, "gone@example.com")
         acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
         req = LoadConversation(ref=_ref(zora, cid, await _shopper_id(zora, cid)))
@@ -195,7 +182,7 @@ async def test_transcript_refused_for_good_is_not_retried_and_is_recorded(infra:
 async def test_transcript_transient_failure_is_retried_then_given_up_on_the_last_attempt(
     infra: Any, database_url: str
 ) -> None:
-    async with scripted_smtp() as smtp, _zora_with(infra, database_url, smtp) as zora:
+    async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, _ = await _conversation(zora, "later@example.com")
         acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
         req = LoadConversation(ref=_ref(zora, cid, await _shopper_id(zora, cid)))
@@ -219,7 +206,7 @@ async def test_transcript_transient_failure_is_retried_then_given_up_on_the_last
 
 
 async def test_digest_refused_for_good_is_settled_and_not_sent_again(infra: Any, database_url: str) -> None:
-    async with scripted_smtp() as smtp, _zora_with(infra, database_url, smtp) as zora:
+    async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, _ = await _conversation(zora, "nobody@example.com")
         acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
         [last] = await zora.fetch("SELECT last_seq FROM conversations WHERE id = $1::uuid", cid)
@@ -364,7 +351,7 @@ async def test_the_unseen_replies_email_gives_up_after_the_bounded_attempts() ->
 
 
 async def test_deliveries_go_on_while_the_transcript_email_fails(infra: Any, database_url: str) -> None:
-    async with scripted_smtp() as smtp, _zora_with(infra, database_url, smtp) as zora:
+    async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, root_ts = await _conversation(zora, "waiting@example.com")
         smtp.rcpt_reply = "451 4.7.1 Try again later"
         assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200

@@ -4,13 +4,10 @@ an agent resolves it; not when the option is off, and not twice for the same tra
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from tests.harness import CHANNEL, Zora, running_zora
-from zora.mail_catcher import MailCatcher
+from tests.harness import CHANNEL, Zora
+from tests.helpers import set_shop_settings, transcript_shop
 
 
 async def _conversation(zora: Zora, email: str) -> tuple[str, str]:
@@ -45,28 +42,8 @@ async def _until(check: Any) -> None:
     raise AssertionError("the workflow never got there")
 
 
-@asynccontextmanager
-async def _transcript_shop(infra: Any, database_url: str) -> AsyncIterator[tuple[Zora, MailCatcher]]:
-    """Zora with a real SMTP server, its shop emailing transcripts on resolve."""
-    catcher = MailCatcher()
-    await catcher.start()
-    try:
-        async with running_zora(
-            infra, database_url, smtp_host="127.0.0.1", smtp_port=catcher.smtp_port, smtp_tls="none"
-        ) as zora:
-            async with zora.services.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                    zora.shop_id,
-                    json.dumps({"transcript_on_resolve": True}),
-                )
-            yield zora, catcher
-    finally:
-        await catcher.stop()
-
-
 async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: Any, database_url: str) -> None:
-    async with _transcript_shop(infra, database_url) as (zora, catcher):
+    async with transcript_shop(infra, database_url) as (zora, catcher):
         cid, root_ts = await _conversation(zora, "ana@example.com")
         assert await zora.standin.press_button(CHANNEL, root_ts, "zora_resolve", cid) == 200
         mails = await catcher.wait_for(1)
@@ -81,8 +58,7 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
         assert len(catcher.caught) == 1
 
         # A shop without the option: resolving sends nothing.
-        async with zora.services.pool.acquire() as conn:
-            await conn.execute("UPDATE shops SET settings = '{}'::jsonb WHERE id = $1", zora.shop_id)
+        await set_shop_settings(zora)
         other, other_ts = await _conversation(zora, "bo@example.com")
         assert await zora.standin.press_button(CHANNEL, other_ts, "zora_resolve", other) == 200
         # The resolve is applied (its local activity done); a transcript would have been scheduled
@@ -97,7 +73,7 @@ async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_ur
 
     from zora.models import DeliverRequest, conversation_workflow_id
 
-    async with _transcript_shop(infra, database_url) as (zora, catcher):
+    async with transcript_shop(infra, database_url) as (zora, catcher):
         cid, root_ts = await _conversation(zora, "long@example.com")
         handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
         first_run = (await handle.describe()).run_id

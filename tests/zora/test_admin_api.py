@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -17,15 +17,10 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from tests.harness import AGENT, CHANNEL
+from tests.helpers import set_shop_settings
 from tests.shopify.harness import API_KEY, API_SECRET, ShopifyZora, running_shopify
 from zora.models import ConversationState, conversation_workflow_id
 from zora.shop_settings import ShopSettings
-
-
-@pytest.fixture(scope="module")
-async def sz(infra: Any, database_url: str) -> AsyncIterator[ShopifyZora]:
-    async with running_shopify(infra, database_url) as s:
-        yield s
 
 
 def token(shop: str, **change: Any) -> str:
@@ -365,11 +360,7 @@ async def test_a_run_that_missed_the_signal_takes_the_change_at_its_next_tick(sz
     which reads the shop's settings anyway, brings the carried choices up to date."""
     zora = sz.zora
     # Reminders due within seconds make the workflow tick every second.
-    await zora.fetch(
-        "UPDATE shops SET settings = $2 WHERE id = $1",
-        sz.shop_id,
-        {"reminder_minutes": 0.02, "reminder_mention": "here"},
-    )
+    await set_shop_settings(zora, sz.shop_id, reminder_minutes=0.02, reminder_mention="here")
     session = await zora.session()
     shopper = await zora.shopper(session["token"])
     assert (await shopper.send("Hello?"))["ok"]
@@ -388,7 +379,7 @@ async def test_a_run_that_missed_the_signal_takes_the_change_at_its_next_tick(sz
         else:
             raise AssertionError("the tick never refreshed the shop's choices")
     finally:
-        await zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
+        await set_shop_settings(zora, sz.shop_id)
 
 
 # Hypothesis through the real server with a valid token: whatever a caller sends, no 5xx, no stack
@@ -430,13 +421,13 @@ async def test_the_admin_api_refuses_garbage_cleanly(sz: ShopifyZora, method_pat
 
 
 async def test_settings_stored_invalid_by_hand_open_with_defaults_and_say_what_was_wrong(sz: ShopifyZora) -> None:
-    await sz.zora.fetch("UPDATE shops SET settings = $2 WHERE id = $1", sz.shop_id, {"reminder_minutes": -1})
+    await set_shop_settings(sz.zora, sz.shop_id, reminder_minutes=-1)
     try:
         answer = await current(sz)
         assert answer["settings"]["reminder_minutes"] == 15
         assert "greater than or equal to 0" in answer["stored_errors"]["reminder_minutes"]
     finally:
-        await sz.zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
+        await set_shop_settings(sz.zora, sz.shop_id)
 
 
 async def test_turning_auto_assign_on_assigns_the_open_conversations_waiting_for_an_agent(sz: ShopifyZora) -> None:
@@ -458,4 +449,4 @@ async def test_turning_auto_assign_on_assigns_the_open_conversations_waiting_for
             await asyncio.sleep(0.05)
         assert dict(rows[0]) == {"status": "assigned", "assignee": AGENT}
     finally:
-        await zora.fetch("UPDATE shops SET settings = '{}' WHERE id = $1", sz.shop_id)
+        await set_shop_settings(zora, sz.shop_id)

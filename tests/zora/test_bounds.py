@@ -16,23 +16,17 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import pytest
 import socketio
 from aiohttp import web
 
 from activities.conversation import UNDELIVERED_SQL
 from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
-from tests.harness import Shopper, Zora, running_zora
+from tests.harness import Shopper, Zora
+from tests.helpers import serving
 from widget.server import SocketLocks, WidgetNamespace
 from zora import transcript
 from zora.models import ConversationRef
-
-
-@pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url) as z:
-        yield z
 
 
 class _Pushes:
@@ -161,14 +155,8 @@ async def _widget_server(zora: Zora) -> AsyncIterator[tuple[WidgetNamespace, str
     sio.attach(app, socketio_path="socket.io")
     namespace = WidgetNamespace(zora.services, _Relay(zora, capacity=10).relay, _Pushes())
     sio.register_namespace(namespace)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield namespace, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield namespace, url
 
 
 async def test_an_event_handled_after_its_socket_disconnected_leaves_no_lock(zora: Zora) -> None:

@@ -4,7 +4,6 @@ and nothing refused ever reaches SMTP."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -16,7 +15,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
-from tests.harness import Zora, running_zora
+from tests.harness import Zora
+from tests.helpers import catching_mail, transcript_shop
 from tests.workflows.test_transcript_email import _conversation
 from zora.addresses import InvalidAddress, parse_address, parse_sender
 from zora.mail import Mailer, confirmation_email, digest_email
@@ -92,10 +92,8 @@ def test_the_sender_setting_is_one_mailbox() -> None:
 
 @pytest.fixture
 async def catcher() -> AsyncIterator[MailCatcher]:
-    smtp = MailCatcher()
-    await smtp.start()
-    yield smtp
-    await smtp.stop()
+    async with catching_mail() as smtp:
+        yield smtp
 
 
 def _mailer(catcher: MailCatcher) -> Mailer:
@@ -149,21 +147,9 @@ async def test_a_name_cannot_add_a_header_and_the_envelope_is_the_one_address(ca
 
 @pytest.fixture(scope="module")
 async def zora(infra: Any, database_url: str) -> AsyncIterator[tuple[Zora, MailCatcher]]:
-    smtp = MailCatcher()
-    await smtp.start()
-    try:
-        async with running_zora(
-            infra, database_url, smtp_host="127.0.0.1", smtp_port=smtp.smtp_port, smtp_tls="none"
-        ) as z:
-            async with z.services.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE shops SET settings = $2::jsonb WHERE id = $1",
-                    z.shop_id,
-                    json.dumps({"transcript_on_resolve": True}),
-                )
-            yield z, smtp
-    finally:
-        await smtp.stop()
+    # Its own mail server: this module's `catcher` is a fresh one for each test above.
+    async with transcript_shop(infra, database_url) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import json
 import secrets
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -18,11 +18,12 @@ from slack_sdk.errors import SlackApiError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from tests.harness import AGENT, CHANNEL, Zora, running_zora
+from tests.harness import AGENT, CHANNEL, Zora
+from tests.helpers import serving
+from tests.shopify.harness import webhook_headers
 from zora import metrics
 from zora.limits import Limiter, RateLimited
 from zora.settings import Settings
-from zora.shopify.signing import webhook_hmac
 
 TOKEN = "metrics-" + secrets.token_urlsafe(16)
 SHOPIFY_SECRET = "shopify-test-secret"
@@ -43,9 +44,8 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture(scope="module")
-async def zora(infra: Any, database_url: str) -> AsyncIterator[Zora]:
-    async with running_zora(infra, database_url, metrics_token=TOKEN, shopify_api_secret=SHOPIFY_SECRET) as z:
-        yield z
+def zora_options() -> dict[str, Any]:
+    return {"metrics_token": TOKEN, "shopify_api_secret": SHOPIFY_SECRET}
 
 
 async def scrape(zora: Zora) -> Samples:
@@ -107,16 +107,10 @@ async def test_round_trip_moves_the_counters_and_the_relay_histogram(zora: Zora)
 async def test_webhook_ack_latency_and_outcomes(zora: Zora) -> None:
     before = await scrape(zora)
     body = json.dumps({"id": 1}).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": "zora/not_a_topic",
-        "X-Shopify-Shop-Domain": zora.shop,
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-    }
+    signed = webhook_headers(zora.shop, "zora/not_a_topic", body, secret=SHOPIFY_SECRET)
     url = f"{zora.base_url}/webhooks/shopify"
-    async with zora.http.post(url, data=body, headers={**headers, "X-Shopify-Hmac-Sha256": "wrong"}) as resp:
+    async with zora.http.post(url, data=body, headers={**signed, "X-Shopify-Hmac-Sha256": "wrong"}) as resp:
         assert resp.status == 401
-    signed = {**headers, "X-Shopify-Hmac-Sha256": webhook_hmac(SHOPIFY_SECRET, body)}
     async with zora.http.post(url, data=body, headers=signed) as resp:
         assert resp.status == 200 and (await resp.json())["status"] == "unsupported"
     after = await scrape(zora)
@@ -200,19 +194,11 @@ async def test_metrics_route_is_absent_in_production_without_a_token() -> None:
     app = web.Application()
     app.router.add_get("/metrics", metrics.metrics_handler(_settings(), dev=False))
     app.router.add_get("/dev-metrics", metrics.metrics_handler(_settings(), dev=True))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                assert resp.status == 404 and "METRICS_TOKEN" in await resp.text()
-            async with http.get(f"http://127.0.0.1:{port}/dev-metrics") as resp:
-                assert resp.status == 200 and "zora_sockets_connected" in await resp.text()
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url, aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/metrics") as resp:
+            assert resp.status == 404 and "METRICS_TOKEN" in await resp.text()
+        async with http.get(f"{url}/dev-metrics") as resp:
+            assert resp.status == 200 and "zora_sockets_connected" in await resp.text()
 
 
 async def test_worker_metrics_endpoint_answers_and_is_off_by_default() -> None:

@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.harness import AGENT, CHANNEL, running_zora
+from tests.helpers import serving
 from zora import tracing
 from zora.settings import Settings
 
@@ -76,19 +77,12 @@ async def test_spans_are_exported_by_otlp_when_an_endpoint_is_set() -> None:
 
     app = web.Application()
     app.router.add_post("/v1/traces", collector)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        settings = _settings(otel_exporter_otlp_endpoint=f"http://127.0.0.1:{port}/", otel_service_name="zora-otlp")
+    async with serving(app) as url:
+        settings = _settings(otel_exporter_otlp_endpoint=f"{url}/", otel_service_name="zora-otlp")
         assert tracing.setup_tracing(settings) is not None
         with tracing.tracer().start_as_current_span("zora.otlp_check"):
             pass
         # Shutting down flushes the batch; the exporter's HTTP call blocks, so off the loop.
         await asyncio.to_thread(tracing.stop_tracing)
-    finally:
-        await runner.cleanup()
     assert [(path, kind) for path, kind, _ in received] == [("/v1/traces", "application/x-protobuf")]
     assert b"zora.otlp_check" in received[0][2] and b"zora-otlp" in received[0][2]
