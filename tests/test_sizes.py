@@ -43,8 +43,6 @@ LONG_FUNCTIONS = {
     "zora/dev.py:run_dev",
     "zora/shopify/customers.py:CustomerDirectory.profile",
     "zora/shopify/customers.py:CustomerDirectory.search",
-    "zora/shopify/samples.py:rest_order",
-    "zora/shopify/samples.py:sample_payload",
     "zora/shopify/store.py:redact_customer",
     "zora/web.py:create_app",
 }
