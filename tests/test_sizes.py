@@ -33,7 +33,6 @@ LONG_FUNCTIONS = {
     "bench/load.py:_main",
     "bench/relay.py:run_all",
     "bench/relay.py:run_phase",
-    "bench/stats.py:summarise",
     "bench/webhooks.py:run",
     "bot/listeners/events/message.py:relay_reply",
     "bot/outbound.py:SlackOutbound._thread",
