@@ -30,7 +30,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "activities/delivery.py:DeliveryActivities.email_unseen_replies",
     "activities/llm.py:LlmActivities._complete",
-    "bench/load.py:_main",
     "bench/relay.py:run_all",
     "bench/relay.py:run_phase",
     "bench/webhooks.py:run",
