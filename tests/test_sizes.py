@@ -19,7 +19,6 @@ SIZE_EXEMPT = ("zora/standins/",)
 
 # Issue 14 wave 2 splits these.
 LONG_MODULES = {
-    "bench/relay.py",
     "bench/webhooks.py",
     "bot/outbound.py",
     "widget/server.py",
@@ -30,8 +29,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "activities/delivery.py:DeliveryActivities.email_unseen_replies",
     "activities/llm.py:LlmActivities._complete",
-    "bench/relay.py:run_all",
-    "bench/relay.py:run_phase",
     "bench/webhooks.py:run",
     "bot/listeners/events/message.py:relay_reply",
     "bot/outbound.py:SlackOutbound._thread",
