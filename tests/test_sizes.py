@@ -19,7 +19,6 @@ SIZE_EXEMPT = ("zora/standins/",)
 
 # Issue 14 wave 2 splits these.
 LONG_MODULES = {
-    "bench/webhooks.py",
     "bot/outbound.py",
     "widget/server.py",
     "zora/shopify/store.py",
@@ -29,7 +28,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "activities/delivery.py:DeliveryActivities.email_unseen_replies",
     "activities/llm.py:LlmActivities._complete",
-    "bench/webhooks.py:run",
     "bot/listeners/events/message.py:relay_reply",
     "bot/outbound.py:SlackOutbound._thread",
     "bot/outbound.py:SlackOutbound.post",
