@@ -223,26 +223,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _settings_fields(infra: Infra) -> dict[str, Any]:
-    """Zora's settings for the run, on the embedded servers (also handed to a worker process)."""
-    return {
-        "database_url": infra.database_url,
-        "redis_url": infra.redis_url,
-        "temporal_address": infra.temporal_address,
-        "temporal_task_queue": f"zora-bench-wh-{uuid.uuid4().hex[:6]}",
-        "zora_secret_key": secrets.token_urlsafe(32),
-        "slack_bot_token": "xoxb-bench",
-        "slack_signing_secret": "bench-signing-secret",
-        "slack_api_url": "http://127.0.0.1:9/",
-        "shopify_api_key": "bench",
-        "shopify_api_secret": SECRET,
-        "log_format": "text",
-        "log_level": "WARNING",
-        # The whole load goes to one shop: lift the per-shop webhook limit (a flood's limit).
-        "rate_webhooks_per_shop": "100000000/minute",
-    }
-
-
 async def _send(url: str, items: list[dict[str, Any]], args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     path = Path(tmp) / "deliveries.json"
     path.write_text(json.dumps(items))
@@ -317,6 +297,26 @@ async def _settle(pool: Any, expected: Expected, started: float) -> dict[str, An
         "records_wrong": wrong,
         "records_missing": sum(1 for k in expected.emails if k not in emails)
         + sum(1 for k in expected.orders if k not in orders),
+    }
+
+
+def _settings_fields(infra: Infra) -> dict[str, Any]:
+    """Zora's settings for the run, on the embedded servers (also handed to a worker process)."""
+    return {
+        "database_url": infra.database_url,
+        "redis_url": infra.redis_url,
+        "temporal_address": infra.temporal_address,
+        "temporal_task_queue": f"zora-bench-wh-{uuid.uuid4().hex[:6]}",
+        "zora_secret_key": secrets.token_urlsafe(32),
+        "slack_bot_token": "xoxb-bench",
+        "slack_signing_secret": "bench-signing-secret",
+        "slack_api_url": "http://127.0.0.1:9/",
+        "shopify_api_key": "bench",
+        "shopify_api_secret": SECRET,
+        "log_format": "text",
+        "log_level": "WARNING",
+        # The whole load goes to one shop: lift the per-shop webhook limit (a flood's limit).
+        "rate_webhooks_per_shop": "100000000/minute",
     }
 
 
