@@ -25,23 +25,28 @@ def snapshot() -> dict[int, _Proc]:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        # comm is in parentheses and may contain spaces; the fields after it are space separated.
-        lpar, rpar = raw.find("("), raw.rfind(")")
-        if lpar < 0 or rpar < 0:
-            continue
-        fields = raw[rpar + 2 :].split()
-        try:
-            ticks = int(fields[11]) + int(fields[12])  # utime + stime
-            ppid = int(fields[1])
-        except (IndexError, ValueError):
-            continue
-        found[int(entry)] = _Proc(raw[lpar + 1 : rpar], ticks, ppid)
+        proc = _read_stat(f"/proc/{entry}/stat")
+        if proc is not None:
+            found[int(entry)] = proc
     return found
+
+
+def _read_stat(path: str) -> _Proc | None:
+    """A process's or thread's name, CPU ticks (utime + stime) and parent from its stat file; None if unreadable."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # comm is in parentheses and may contain spaces; the fields after it are space separated.
+    lpar, rpar = raw.find("("), raw.rfind(")")
+    if lpar < 0 or rpar < 0:
+        return None
+    fields = raw[rpar + 2 :].split()
+    try:
+        return _Proc(raw[lpar + 1 : rpar], int(fields[11]) + int(fields[12]), int(fields[1]))
+    except (IndexError, ValueError):
+        return None
 
 
 def _category(pid: int, procs: Mapping[int, _Proc], roles: Mapping[int, str]) -> str:
@@ -89,17 +94,9 @@ def thread_snapshot(pid: int) -> dict[int, _Proc]:
     except OSError:
         return found
     for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", encoding="utf-8", errors="replace") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        lpar, rpar = raw.find("("), raw.rfind(")")
-        fields = raw[rpar + 2 :].split()
-        try:
-            found[int(tid)] = _Proc(raw[lpar + 1 : rpar], int(fields[11]) + int(fields[12]))
-        except (IndexError, ValueError):
-            continue
+        proc = _read_stat(f"/proc/{pid}/task/{tid}/stat")
+        if proc is not None:
+            found[int(tid)] = proc
     return found
 
 

@@ -164,46 +164,19 @@ async def _main(plan: LoadPlan, conn: Connection) -> LoadOutcome:
     # limit=0: websocket connections count against a connector's limit and are never pooled.
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     shoppers = [_Shopper(i, http, records) for i in range(plan.shoppers)]
-    gate = asyncio.Semaphore(plan.connect_concurrency)
-
-    async def connect(shopper: _Shopper) -> bool:
-        async with gate:
-            try:
-                await shopper.connect(plan, http)
-                return True
-            except Exception as exc:
-                if len(errors) < 10:
-                    errors.append(f"connect: {type(exc).__name__}: {exc}")
-                return False
-
     try:
-        async with asyncio.timeout(plan.connect_timeout):
-            results = await asyncio.gather(*(connect(s) for s in shoppers))
-        connected = [s for s, ok in zip(shoppers, results, strict=True) if ok]
+        connected = await _connect_all(plan, http, shoppers, errors)
         # Every shopper opens its conversation first, and the phase starts once all are open: the
         # phase measures conversations in progress; the openings are reported on their own.
         t_open = time.monotonic() + plan.start_delay
         await asyncio.gather(*(s.open_conversation(plan, t_open) for s in connected))
-        deadline = time.monotonic() + plan.open_timeout
-        while time.monotonic() < deadline:
-            if all(r.replies for r in records.values()):
-                break
-            await asyncio.sleep(0.05)
+        await _all_replied(records, plan.open_timeout)
         conn.send(("ready", {"connected": len(connected), "connect_errors": len(shoppers) - len(connected)}))
-        # Wait for the parent's go (it may start a profiler first); bounded like everything else.
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(None, conn.poll, 120.0)
-        if not ready:
-            raise TimeoutError("no 'go' from the parent within 120 s")
-        conn.recv()
+        await _wait_for_go(conn)
         t0 = time.monotonic() + plan.start_delay
         await asyncio.gather(*(s.run(plan, t0) for s in connected))
         # Drain: until every message has its reply, or the drain time is up.
-        deadline = time.monotonic() + plan.drain
-        while time.monotonic() < deadline:
-            if all(r.replies for r in records.values()):
-                break
-            await asyncio.sleep(0.05)
+        await _all_replied(records, plan.drain)
         # A moment more, so a late duplicate still gets counted.
         await asyncio.sleep(0.3)
         for shopper in shoppers:
@@ -219,6 +192,45 @@ async def _main(plan: LoadPlan, conn: Connection) -> LoadOutcome:
         )
     finally:
         await http.close()
+
+
+async def _connect_all(
+    plan: LoadPlan, http: aiohttp.ClientSession, shoppers: list[_Shopper], errors: list[str]
+) -> list[_Shopper]:
+    """The shoppers that connected, at most connect_concurrency at a time; the first errors go to `errors`."""
+    gate = asyncio.Semaphore(plan.connect_concurrency)
+
+    async def connect(shopper: _Shopper) -> bool:
+        async with gate:
+            try:
+                await shopper.connect(plan, http)
+                return True
+            except Exception as exc:
+                if len(errors) < 10:
+                    errors.append(f"connect: {type(exc).__name__}: {exc}")
+                return False
+
+    async with asyncio.timeout(plan.connect_timeout):
+        results = await asyncio.gather(*(connect(s) for s in shoppers))
+    return [s for s, ok in zip(shoppers, results, strict=True) if ok]
+
+
+async def _all_replied(records: dict[str, ClientRecord], within: float) -> None:
+    """Until every message sent so far has its reply, or `within` seconds are up."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(r.replies for r in records.values()):
+            break
+        await asyncio.sleep(0.05)
+
+
+async def _wait_for_go(conn: Connection) -> None:
+    """The parent's go (it may start a profiler first); bounded like everything else."""
+    loop = asyncio.get_running_loop()
+    ready = await loop.run_in_executor(None, conn.poll, 120.0)
+    if not ready:
+        raise TimeoutError("no 'go' from the parent within 120 s")
+    conn.recv()
 
 
 def child_main(plan: LoadPlan, conn: Connection) -> None:

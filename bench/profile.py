@@ -69,7 +69,15 @@ _STAGES: tuple[tuple[str, str], ...] = (
 )
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # Frames every sample passes through; they say nothing about who is busy.
-_GENERIC = ("/asyncio/", "runpy", "/bench/relay.py", "threading.py", "concurrent/futures/", "contextlib.py")
+_GENERIC = (
+    "/asyncio/",
+    "runpy",
+    "/bench/relay.py",
+    "/bench/relay_phase.py",
+    "threading.py",
+    "concurrent/futures/",
+    "contextlib.py",
+)
 
 
 def available() -> str | None:

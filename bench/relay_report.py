@@ -10,7 +10,8 @@ from bench import report
 from bench.stats import as_dict
 
 if TYPE_CHECKING:
-    from bench.relay import Options, Phase, Run
+    from bench.relay import Options, Run
+    from bench.relay_phase import Phase
 
 P99_LIMIT_MS = 1000.0
 _RESULTS_END = "<!-- relay:results-end -->"

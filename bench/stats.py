@@ -113,6 +113,64 @@ class PhaseResult:
         )
 
 
+@dataclass
+class _Tally:
+    """A phase's counts over every message, and the latencies (seconds) of those inside the measured window."""
+
+    window_start: float
+    window_end: float
+    to_slack: list[float] = field(default_factory=list)
+    to_shopper: list[float] = field(default_factory=list)
+    ack: list[float] = field(default_factory=list)
+    warm_slack: list[float] = field(default_factory=list)
+    warm_shopper: list[float] = field(default_factory=list)
+    lost_to_slack: int = 0
+    lost_to_shopper: int = 0
+    undelivered: int = 0
+    ack_errors: int = 0
+    dup_to_slack: int = 0
+    dup_to_shopper: int = 0
+    measured: int = 0
+    last_completion: float = field(init=False)  # the window start until a later completion
+    max_lag: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last_completion = self.window_start
+
+    def add(self, rec: ClientRecord, srv: ServerRecord) -> None:
+        # Loss and duplication are counted over every message, warm-up included.
+        if rec.ack_ok is False:
+            self.ack_errors += 1
+        if not srv.posted:
+            self.lost_to_slack += 1
+        elif len(srv.posted) > 1:
+            self.dup_to_slack += 1
+        if srv.delivery_failures:
+            self.undelivered += 1
+        # The stand-in answers every thread post, so a post without a reply at the shopper is a loss.
+        if srv.posted and not rec.replies:
+            self.lost_to_shopper += 1
+        if len(rec.replies) > 1:
+            self.dup_to_shopper += 1
+        if rec.opening:
+            if srv.posted:
+                self.warm_slack.append(srv.posted[0] - rec.sent)
+            if srv.delivered and rec.replies:
+                self.warm_shopper.append(rec.replies[0] - srv.delivered[0])
+            return
+        if not self.window_start <= rec.scheduled < self.window_end:
+            return
+        self.measured += 1
+        self.max_lag = max(self.max_lag, rec.sent - rec.scheduled)
+        if srv.posted:
+            self.to_slack.append(srv.posted[0] - rec.sent)
+        if srv.delivered and rec.replies:
+            self.to_shopper.append(rec.replies[0] - srv.delivered[0])
+            self.last_completion = max(self.last_completion, rec.replies[0])
+        if rec.acked is not None:
+            self.ack.append(rec.acked - rec.sent)
+
+
 def summarise(
     *,
     system: str,
@@ -125,53 +183,13 @@ def summarise(
     connect_errors: int,
     disconnects: int,
 ) -> PhaseResult:
-    to_slack: list[float] = []
-    to_shopper: list[float] = []
-    ack: list[float] = []
-    warm_slack: list[float] = []
-    warm_shopper: list[float] = []
-    lost_to_slack = lost_to_shopper = undelivered = ack_errors = 0
-    dup_to_slack = dup_to_shopper = 0
-    measured = 0
-    last_completion = window_start
-    max_lag = 0.0
+    tally = _Tally(window_start, window_end)
     for msg_id, rec in clients.items():
-        srv = server.get(msg_id) or ServerRecord()
-        # Loss and duplication are counted over every message, warm-up included.
-        if rec.ack_ok is False:
-            ack_errors += 1
-        if not srv.posted:
-            lost_to_slack += 1
-        elif len(srv.posted) > 1:
-            dup_to_slack += 1
-        if srv.delivery_failures:
-            undelivered += 1
-        # The stand-in answers every thread post, so a post without a reply at the shopper is a loss.
-        if srv.posted and not rec.replies:
-            lost_to_shopper += 1
-        if len(rec.replies) > 1:
-            dup_to_shopper += 1
-        if rec.opening:
-            if srv.posted:
-                warm_slack.append(srv.posted[0] - rec.sent)
-            if srv.delivered and rec.replies:
-                warm_shopper.append(rec.replies[0] - srv.delivered[0])
-            continue
-        if not window_start <= rec.scheduled < window_end:
-            continue
-        measured += 1
-        max_lag = max(max_lag, rec.sent - rec.scheduled)
-        if srv.posted:
-            to_slack.append(srv.posted[0] - rec.sent)
-        if srv.delivered and rec.replies:
-            to_shopper.append(rec.replies[0] - srv.delivered[0])
-            last_completion = max(last_completion, rec.replies[0])
-        if rec.acked is not None:
-            ack.append(rec.acked - rec.sent)
+        tally.add(rec, server.get(msg_id) or ServerRecord())
     window = window_end - window_start
-    completed = len(to_shopper)
+    completed = len(tally.to_shopper)
     # Completions over the time it took to complete them: a system that falls behind stretches the span.
-    span = max(window, last_completion - window_start)
+    span = max(window, tally.last_completion - window_start)
     sent_in_window = sum(1 for r in clients.values() if not r.opening and window_start <= r.sent < window_end)
     return PhaseResult(
         system=system,
@@ -180,21 +198,21 @@ def summarise(
         offered=shoppers * rate_per_shopper,
         window=window,
         sent=sum(1 for r in clients.values() if not r.opening),
-        measured=measured,
+        measured=tally.measured,
         sent_rate=sent_in_window / window if window > 0 else 0.0,
-        max_send_lag_ms=max_lag * 1000.0,
-        to_slack=Latency.of(to_slack),
-        to_shopper=Latency.of(to_shopper),
-        ack=Latency.of(ack),
-        open_to_slack=Latency.of(warm_slack),
-        open_to_shopper=Latency.of(warm_shopper),
+        max_send_lag_ms=tally.max_lag * 1000.0,
+        to_slack=Latency.of(tally.to_slack),
+        to_shopper=Latency.of(tally.to_shopper),
+        ack=Latency.of(tally.ack),
+        open_to_slack=Latency.of(tally.warm_slack),
+        open_to_shopper=Latency.of(tally.warm_shopper),
         throughput=completed / span if span > 0 else 0.0,
-        lost_to_slack=lost_to_slack,
-        lost_to_shopper=lost_to_shopper,
-        undelivered_events=undelivered,
-        ack_errors=ack_errors,
-        dup_to_slack=dup_to_slack,
-        dup_to_shopper=dup_to_shopper,
+        lost_to_slack=tally.lost_to_slack,
+        lost_to_shopper=tally.lost_to_shopper,
+        undelivered_events=tally.undelivered,
+        ack_errors=tally.ack_errors,
+        dup_to_slack=tally.dup_to_slack,
+        dup_to_shopper=tally.dup_to_shopper,
         connect_errors=connect_errors,
         disconnects=disconnects,
     )

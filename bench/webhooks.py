@@ -27,16 +27,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
 import aiohttp
 
-from bench import report as reports
 from bench.stats import percentile
+from bench.webhooks_report import markdown, write_section
 from zora.shopify.samples import SAMPLE_CUSTOMER, SAMPLE_ORDER, rest_customer, rest_order
 from zora.shopify.signing import webhook_hmac
+
+if TYPE_CHECKING:
+    from bench.stack import Infra
 
 SECRET = "shpss_bench_webhooks_secret_0123456789"
 SHOP = "bench-webhooks.myshopify.com"
@@ -179,22 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with embedded_infra(Path(tmp)) as infra:
             if args.background_nice:
                 _renice_children("start-dev", args.background_nice)
-            fields: dict[str, Any] = {
-                "database_url": infra.database_url,
-                "redis_url": infra.redis_url,
-                "temporal_address": infra.temporal_address,
-                "temporal_task_queue": f"zora-bench-wh-{uuid.uuid4().hex[:6]}",
-                "zora_secret_key": secrets.token_urlsafe(32),
-                "slack_bot_token": "xoxb-bench",
-                "slack_signing_secret": "bench-signing-secret",
-                "slack_api_url": "http://127.0.0.1:9/",
-                "shopify_api_key": "bench",
-                "shopify_api_secret": SECRET,
-                "log_format": "text",
-                "log_level": "WARNING",
-                # The whole load goes to one shop: lift the per-shop webhook limit (a flood's limit).
-                "rate_webhooks_per_shop": "100000000/minute",
-            }
+            fields = _settings_fields(infra)
             settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
             async with open_services(settings) as services:
                 await ensure_shop(services.pool, SHOP, "Bench shop", None)
@@ -312,54 +300,24 @@ async def _settle(pool: Any, expected: Expected, started: float) -> dict[str, An
     }
 
 
-_RESULT_HEADER = [
-    "deliveries (unique + 10 % resent)",
-    "ack ms p50 / p95 / p99 / max",
-    "acks/s",
-    "all processed after",
-    "inbox processed + stale",
-    "records wrong / missing",
-]
-
-_WEBHOOKS_TEXT = (
-    "Signed Shopify deliveries from concurrent senders (a separate process), 10 % sent twice and the whole"
-    " sequence shuffled, through `POST /webhooks/shopify` -> inbox -> ShopifyWebhookWorkflow -> guarded upserts."
-    " Targets on the 2-core machine: >= 300 acks/s, p99 ack < 50 ms, 100 % processed, no wrong final row."
-    " Command: `.venv/bin/python -m bench.webhooks --write` (`--help` for the knobs)."
-)
-
-
-def _markdown(report: dict[str, Any], command: str, seconds: float) -> str:
-    ack = report["ack_ms"]
-    processed = report["inbox"].get("processed", 0) + report["inbox"].get("stale", 0)
-    mode = f"open loop {report['rate']:g}/s" if report["rate"] else "closed loop"
-    where = "worker in its own process" if report["worker_process"] else "web + worker in one process"
-    if report.get("deferred"):
-        where += "; processing deferred until every delivery was acked (the ack path alone)"
-    if report.get("unsandboxed"):
-        where += " (experiment: workflows without the sandbox)"
-    if report.get("background_nice"):
-        where += f"; worker and Temporal server at nice {report['background_nice']} (the web process keeps 0)"
-    row = [
-        f"{report['deliveries']} ({report['unique']} + {report['deliveries'] - report['unique']})",
-        f"{ack[50]} / {ack[95]} / {ack[99]} / {report['ack_max_ms']}",
-        str(report["acks_per_s"]),
-        f"{report['processed_s']} s",
-        f"{processed} of {report['unique']}",
-        f"{report['records_wrong']} / {report['records_missing']} of {report['records_expected']}",
-    ]
-    return (
-        f"\n### Run: {mode}, {report['concurrency']} in flight\n\n"
-        f"{reports.run_line(reports.started_now(), command, seconds)} Machine: {reports.machine_text(reports.machine())}."
-        f" Zora: {where}; senders in another process. {reports.load_text(report['load_before'], report['load_after'])}\n\n"
-        f"{reports.md_table(_RESULT_HEADER, [row])}\n\n"
-        f"Answers: {', '.join(f'{k}: {v}' for k, v in sorted(report['answers'].items()))}.\n"
-    )
-
-
-def write_section(text: str) -> None:
-    """Add a run at the end of the "## Webhooks" section (created at the end of docs/benchmarks.md if missing)."""
-    reports.write_block(text, heading="Webhooks", intro=_WEBHOOKS_TEXT)
+def _settings_fields(infra: Infra) -> dict[str, Any]:
+    """Zora's settings for the run, on the embedded servers (also handed to a worker process)."""
+    return {
+        "database_url": infra.database_url,
+        "redis_url": infra.redis_url,
+        "temporal_address": infra.temporal_address,
+        "temporal_task_queue": f"zora-bench-wh-{uuid.uuid4().hex[:6]}",
+        "zora_secret_key": secrets.token_urlsafe(32),
+        "slack_bot_token": "xoxb-bench",
+        "slack_signing_secret": "bench-signing-secret",
+        "slack_api_url": "http://127.0.0.1:9/",
+        "shopify_api_key": "bench",
+        "shopify_api_secret": SECRET,
+        "log_format": "text",
+        "log_level": "WARNING",
+        # The whole load goes to one shop: lift the per-shop webhook limit (a flood's limit).
+        "rate_webhooks_per_shop": "100000000/minute",
+    }
 
 
 def _renice_children(marker: str, nice: int) -> None:
@@ -408,7 +366,7 @@ def main() -> None:
     args = parser.parse_args()
     began = time.monotonic()
     report = asyncio.run(run(args))
-    text = _markdown(report, "python -m bench.webhooks " + " ".join(sys.argv[1:]), time.monotonic() - began)
+    text = markdown(report, "python -m bench.webhooks " + " ".join(sys.argv[1:]), time.monotonic() - began)
     print(json.dumps(report, indent=2))
     print(text)
     if args.write:

@@ -19,8 +19,6 @@ SIZE_EXEMPT = ("zora/standins/",)
 
 # Issue 14 wave 2 splits these.
 LONG_MODULES = {
-    "bench/relay.py",
-    "bench/webhooks.py",
     "bot/outbound.py",
     "widget/server.py",
     "zora/shopify/store.py",
@@ -30,11 +28,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "activities/delivery.py:DeliveryActivities.email_unseen_replies",
     "activities/llm.py:LlmActivities._complete",
-    "bench/load.py:_main",
-    "bench/relay.py:run_all",
-    "bench/relay.py:run_phase",
-    "bench/stats.py:summarise",
-    "bench/webhooks.py:run",
     "bot/listeners/events/message.py:relay_reply",
     "bot/outbound.py:SlackOutbound._thread",
     "bot/outbound.py:SlackOutbound.post",
@@ -43,8 +36,6 @@ LONG_FUNCTIONS = {
     "zora/dev.py:run_dev",
     "zora/shopify/customers.py:CustomerDirectory.profile",
     "zora/shopify/customers.py:CustomerDirectory.search",
-    "zora/shopify/samples.py:rest_order",
-    "zora/shopify/samples.py:sample_payload",
     "zora/shopify/store.py:redact_customer",
     "zora/web.py:create_app",
 }

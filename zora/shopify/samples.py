@@ -87,35 +87,8 @@ def rest_order(node: dict[str, Any], customer: dict[str, Any] | None) -> dict[st
     currency = total["currencyCode"]
     fulfillment = str(node.get("displayFulfillmentStatus") or "UNFULFILLED").lower()
     rest_fulfillment = {"unfulfilled": None, "partially_fulfilled": "partial"}.get(fulfillment, fulfillment)
-    line_items = [
-        {
-            "id": (oid or 0) * 10 + i,
-            "admin_graphql_api_id": f"gid://shopify/LineItem/{(oid or 0) * 10 + i}",
-            "name": li["title"],
-            "title": li["title"],
-            "price": li["originalUnitPriceSet"]["shopMoney"]["amount"],
-            "price_set": _money_set(li["originalUnitPriceSet"]["shopMoney"]["amount"], currency),
-            "product_id": gid_to_id((li.get("product") or {}).get("id")),
-            "quantity": li["quantity"],
-            "sku": li.get("sku"),
-            "fulfillment_status": rest_fulfillment,
-        }
-        for i, li in enumerate(node["lineItems"]["nodes"], start=1)
-    ]
-    fulfillments = [
-        {
-            "id": (oid or 0) * 100 + i,
-            "order_id": oid,
-            "status": str(f.get("status") or "success").lower(),
-            "created_at": f.get("createdAt"),
-            "tracking_company": (f.get("trackingInfo") or [{}])[0].get("company") if f.get("trackingInfo") else None,
-            "tracking_number": (f.get("trackingInfo") or [{}])[0].get("number") if f.get("trackingInfo") else None,
-            "tracking_numbers": [t.get("number") for t in f.get("trackingInfo") or []],
-            "tracking_url": (f.get("trackingInfo") or [{}])[0].get("url") if f.get("trackingInfo") else None,
-            "tracking_urls": [t.get("url") for t in f.get("trackingInfo") or []],
-        }
-        for i, f in enumerate(node.get("fulfillments") or [], start=1)
-    ]
+    line_items = _rest_line_items(node, oid, currency, rest_fulfillment)
+    fulfillments = _rest_fulfillments(node, oid)
     name = str(node["name"])
     return {
         "id": oid,
@@ -148,6 +121,43 @@ def rest_order(node: dict[str, Any], customer: dict[str, Any] | None) -> dict[st
         "shipping_address": None,
         "billing_address": None,
     }
+
+
+def _rest_line_items(
+    node: dict[str, Any], oid: int | None, currency: str, rest_fulfillment: str | None
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": (oid or 0) * 10 + i,
+            "admin_graphql_api_id": f"gid://shopify/LineItem/{(oid or 0) * 10 + i}",
+            "name": li["title"],
+            "title": li["title"],
+            "price": li["originalUnitPriceSet"]["shopMoney"]["amount"],
+            "price_set": _money_set(li["originalUnitPriceSet"]["shopMoney"]["amount"], currency),
+            "product_id": gid_to_id((li.get("product") or {}).get("id")),
+            "quantity": li["quantity"],
+            "sku": li.get("sku"),
+            "fulfillment_status": rest_fulfillment,
+        }
+        for i, li in enumerate(node["lineItems"]["nodes"], start=1)
+    ]
+
+
+def _rest_fulfillments(node: dict[str, Any], oid: int | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": (oid or 0) * 100 + i,
+            "order_id": oid,
+            "status": str(f.get("status") or "success").lower(),
+            "created_at": f.get("createdAt"),
+            "tracking_company": (f.get("trackingInfo") or [{}])[0].get("company") if f.get("trackingInfo") else None,
+            "tracking_number": (f.get("trackingInfo") or [{}])[0].get("number") if f.get("trackingInfo") else None,
+            "tracking_numbers": [t.get("number") for t in f.get("trackingInfo") or []],
+            "tracking_url": (f.get("trackingInfo") or [{}])[0].get("url") if f.get("trackingInfo") else None,
+            "tracking_urls": [t.get("url") for t in f.get("trackingInfo") or []],
+        }
+        for i, f in enumerate(node.get("fulfillments") or [], start=1)
+    ]
 
 
 def rest_product(node: dict[str, Any]) -> dict[str, Any]:
@@ -254,6 +264,27 @@ def sample_payload(topic: str, shop: str, *, updated_at: datetime | None = None)
     stamp = iso(updated_at) if updated_at else _NOW
     customer = copy.deepcopy(SAMPLE_CUSTOMER) | {"updatedAt": stamp}
     product = copy.deepcopy(SAMPLE_PRODUCT) | {"updatedAt": stamp}
+    order = _sample_order(topic, stamp)
+    if topic.startswith("orders/"):
+        if topic == "orders/delete":
+            return {"id": gid_to_id(order["id"])}
+        return rest_order(order, customer)
+    if topic == "customers/delete":
+        return {"id": gid_to_id(customer["id"]), "tax_exemptions": [], "admin_graphql_api_id": customer["id"]}
+    if topic.startswith("customers/") and topic in ("customers/create", "customers/update"):
+        return rest_customer(customer)
+    if topic == "products/delete":
+        return {"id": gid_to_id(product["id"])}
+    if topic.startswith("products/"):
+        return rest_product(product)
+    app = _app_payload(topic, shop, stamp)
+    if app is not None:
+        return app
+    return _privacy_payload(topic, shop, customer, order)
+
+
+def _sample_order(topic: str, stamp: str) -> dict[str, Any]:
+    """The sample order as it stands after `topic` (fulfilled, cancelled, just created)."""
     order = copy.deepcopy(SAMPLE_ORDER) | {"updatedAt": stamp}
     if topic == "orders/fulfilled":
         order["displayFulfillmentStatus"] = "FULFILLED"
@@ -277,18 +308,11 @@ def sample_payload(topic: str, shop: str, *, updated_at: datetime | None = None)
         order["currentTotalPriceSet"] = {"shopMoney": {"amount": "0.00", "currencyCode": "USD"}}
     elif topic == "orders/create":
         order["displayFinancialStatus"] = "PENDING"
-    if topic.startswith("orders/"):
-        if topic == "orders/delete":
-            return {"id": gid_to_id(order["id"])}
-        return rest_order(order, customer)
-    if topic == "customers/delete":
-        return {"id": gid_to_id(customer["id"]), "tax_exemptions": [], "admin_graphql_api_id": customer["id"]}
-    if topic.startswith("customers/") and topic in ("customers/create", "customers/update"):
-        return rest_customer(customer)
-    if topic == "products/delete":
-        return {"id": gid_to_id(product["id"])}
-    if topic.startswith("products/"):
-        return rest_product(product)
+    return order
+
+
+def _app_payload(topic: str, shop: str, stamp: str) -> dict[str, Any] | None:
+    """The app/* topics' bodies; None for any other topic."""
     shop_name = shop.split(".", 1)[0]
     if topic == "app/uninstalled":
         return {
@@ -309,6 +333,11 @@ def sample_payload(topic: str, shop: str, *, updated_at: datetime | None = None)
             "updated_at": stamp,
             "created_at": stamp,
         }
+    return None
+
+
+def _privacy_payload(topic: str, shop: str, customer: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
+    """The mandatory privacy topics' bodies (customers/data_request, customers/redact, shop/redact)."""
     person = {"id": gid_to_id(customer["id"]), "email": customer["email"], "phone": customer["phone"]}
     if topic == "customers/data_request":
         return {
