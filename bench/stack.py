@@ -29,12 +29,12 @@ from bench.stats import ServerRecord
 from bench.worker_process import WorkerConfig, make_worker
 from widget.emitter import ShopperEmitter
 from zora import db
-from zora.dev import ensure_shop
+from zora.app.dev import ensure_shop
+from zora.app.web import create_app
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
 from zora.services import Services, open_services
 from zora.settings import RATE_SETTINGS, Settings
 from zora.standins.slack import SlackStandIn
-from zora.web import create_app
 
 BOT_TOKEN = "xoxb-bench-token"
 SIGNING_SECRET = "bench-signing-secret"
@@ -195,7 +195,7 @@ async def running_zora(
     """Zora's web app and worker (in this process, or in its own); the stand-in's events go to this web app.
 
     With `web_nodes` > 0 the web app runs in that many processes of its own sharing one port
-    (SO_REUSEPORT, zora/cluster.py), as `zora dev --web N` runs it."""
+    (SO_REUSEPORT, zora/app/cluster.py), as `zora dev --web N` runs it."""
     fields: dict[str, Any] = {
         "database_url": infra.database_url,
         "redis_url": infra.redis_url,
@@ -232,7 +232,7 @@ async def running_zora(
 async def _web(settings: Settings, services: Services, nodes: int) -> AsyncIterator[tuple[str, list[int]]]:
     """The web app in this process (nodes 0) or in `nodes` processes on one port; its URL and their pids."""
     if nodes > 0:
-        from zora.cluster import Cluster
+        from zora.app.cluster import Cluster
 
         cluster = Cluster(run=f"bench-{uuid.uuid4().hex[:8]}")
         try:

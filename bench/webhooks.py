@@ -165,11 +165,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from bench.stack import embedded_infra
     from widget.emitter import ShopperEmitter
-    from zora.dev import ensure_shop
+    from zora.app.dev import ensure_shop
+    from zora.app.web import create_app
+    from zora.app.worker import build_worker
     from zora.services import open_services
     from zora.settings import Settings
-    from zora.web import create_app
-    from zora.worker import build_worker
 
     items, expected = deliveries(args.customers, args.orders, args.seed)
     report: dict[str, Any] = {"deliveries": len(items), "unique": expected.unique}

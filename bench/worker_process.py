@@ -27,20 +27,20 @@ class WorkerConfig:
 
 
 def make_worker(services: Any, emitter: Any, unsandboxed: bool) -> Any:
-    """Zora's worker from zora.worker.build_worker; as an experiment, the same worker without the sandbox."""
-    import zora.worker
+    """Zora's worker from zora.app.worker.build_worker; as an experiment, the same worker without the sandbox."""
+    import zora.app.worker
 
     if not unsandboxed:
-        return zora.worker.build_worker(services, emitter)
+        return zora.app.worker.build_worker(services, emitter)
     from unittest import mock
 
     from temporalio.worker import UnsandboxedWorkflowRunner
 
-    if not hasattr(zora.worker, "SandboxedWorkflowRunner"):
-        raise RuntimeError("--unsandboxed: zora.worker no longer builds a SandboxedWorkflowRunner")
+    if not hasattr(zora.app.worker, "SandboxedWorkflowRunner"):
+        raise RuntimeError("--unsandboxed: zora.app.worker no longer builds a SandboxedWorkflowRunner")
     # Everything else exactly as build_worker makes it; only the runner is swapped.
-    with mock.patch.object(zora.worker, "SandboxedWorkflowRunner", lambda **_: UnsandboxedWorkflowRunner()):
-        return zora.worker.build_worker(services, emitter)
+    with mock.patch.object(zora.app.worker, "SandboxedWorkflowRunner", lambda **_: UnsandboxedWorkflowRunner()):
+        return zora.app.worker.build_worker(services, emitter)
 
 
 async def _main(config: WorkerConfig, conn: Connection) -> None:

@@ -16,12 +16,12 @@ from aiohttp import web
 
 from widget.emitter import ShopperEmitter
 from widget.server import WidgetNamespace
-from zora.dev import ensure_shop
+from zora.app.dev import ensure_shop
+from zora.app.web import SOCKETIO, create_app
+from zora.app.worker import build_worker
 from zora.services import Services, open_services
 from zora.settings import RATE_SETTINGS, Settings
 from zora.standins.slack import SlackStandIn
-from zora.web import SOCKETIO, create_app
-from zora.worker import build_worker
 
 BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"

@@ -16,8 +16,8 @@ from activities.conversation import ConversationActivities
 from bot.outbound import SlackOutbound
 from tests.harness import CHANNEL, Zora, running_zora
 from widget.emitter import ShopperEmitter
+from zora.app.dev import ensure_shop
 from zora.business_hours import DAYS
-from zora.dev import ensure_shop
 from zora.models import ConversationRef, Tick
 
 

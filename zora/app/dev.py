@@ -1,5 +1,5 @@
 """`zora dev`: the whole of Zora on one machine, on the embedded default, in one process (or, with
-`--web N --workers M`, N web and M worker processes of its own behind one port: zora/cluster.py)."""
+`--web N --workers M`, N web and M worker processes of its own behind one port: zora/app/cluster.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from zora import db, processes
-from zora.cluster import WEB, WORKER, Cluster, Node
+from zora.app.cluster import WEB, WORKER, Cluster, Node
 from zora.errors import ConfigError
 from zora.settings import Settings
 from zora.watchdog import POSTGRES_DIR, REDIS_RDB, TEMPORAL_DB, DataFolder, RunRecord
@@ -40,7 +40,7 @@ class DevOptions:
     smtp_port: int = 1025
     mail_port: int = 8025
     shopify_port: int = 8091
-    # Web and worker processes of their own (zora/cluster.py); both None: web and worker in this process.
+    # Web and worker processes of their own (zora/app/cluster.py); both None: web and worker in this process.
     web: int | None = None
     workers: int | None = None
 
@@ -164,11 +164,11 @@ def _end_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
 
 async def run_dev(settings: Settings, opts: DevOptions) -> None:
     from widget.emitter import ShopperEmitter
+    from zora.app.web import create_app
+    from zora.app.worker import build_worker
     from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
     from zora.services import open_services
     from zora.temporal import ensure_sweep_schedule
-    from zora.web import create_app
-    from zora.worker import build_worker
 
     data_dir = Path(opts.data_dir or settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

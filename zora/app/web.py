@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,7 +31,7 @@ from zora.admin import add_routes as add_admin_routes
 from zora.errors import ConfigError
 from zora.metrics import metrics_handler
 from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Opened
-from zora.services import Services, open_services, redis_timeouts
+from zora.services import Services, open_services, readiness, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
 from zora.temporal import signal_conversation
@@ -221,27 +220,6 @@ def _attr(value: str) -> str:
     import html
 
     return html.escape(value, quote=True)
-
-
-async def readiness(services: Services) -> dict[str, str]:
-    async def database() -> None:
-        async with services.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def redis() -> None:
-        await services.redis.ping()
-
-    async def temporal() -> None:
-        await services.temporal.service_client.check_health()
-
-    checks: dict[str, str] = {}
-    for name, probe in (("database", database), ("redis", redis), ("temporal", temporal)):
-        try:
-            await asyncio.wait_for(probe(), timeout=2.0)
-            checks[name] = "ok"
-        except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-    return checks
 
 
 def _widget_cors(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -1,7 +1,7 @@
 """Web and worker processes of their own on one machine: `zora dev --web N --workers M`, the relay
 benchmark's `--web N` and the two-node test.
 
-Each node is `python -m zora.cluster <role> <index> <run>`, running what `zora web` / `zora worker` run.
+Each node is `python -m zora.app.cluster <role> <index> <run>`, running what `zora web` / `zora worker` run.
 Web nodes bind the same port with SO_REUSEPORT and the kernel spreads connections over them; socket.io
 fans out through Redis (AsyncRedisManager) and the widget is websocket-only, so no node needs to be
 sticky. A node never outlives whoever started it:
@@ -34,7 +34,7 @@ from zora.errors import ConfigError
 from zora.processes import ServerProcess
 from zora.settings import Settings
 
-log = logging.getLogger("zora.cluster")
+log = logging.getLogger("zora.app.cluster")
 
 WEB, WORKER = "web", "worker"
 READY_TIMEOUT = 180.0
@@ -43,7 +43,7 @@ STOP_TIMEOUT = 30.0
 
 def node_marker(role: str, index: int, run: str) -> str:
     """What a node's command line contains: tells our node from any other process on a reused pid."""
-    return f"zora.cluster {role} {index} {run}"
+    return f"zora.app.cluster {role} {index} {run}"
 
 
 def settings_payload(settings: Settings) -> str:
@@ -102,7 +102,7 @@ class Cluster:
         index = len(self.of(role)) + 1
         marker = node_marker(role, index, self.run)
         read_fd, write_fd = os.pipe()
-        argv = [sys.executable, "-m", "zora.cluster", role, str(index), self.run, "--ready-fd", str(write_fd)]
+        argv = [sys.executable, "-m", "zora.app.cluster", role, str(index), self.run, "--ready-fd", str(write_fd)]
         if role == WEB:
             argv += ["--port", str(port)] + (["--reuse-port"] if reuse_port else []) + (["--dev"] if dev else [])
         process = _spawn(argv, write_fd)
@@ -235,7 +235,7 @@ def _say_ready(fd: int, text: str) -> None:
 async def _serve_web(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
     from aiohttp import web
 
-    from zora.web import create_app
+    from zora.app.web import create_app
 
     # The services open inside the app (its cleanup context), exactly as under `zora web`.
     runner = web.AppRunner(create_app(settings, dev=args.dev))
@@ -252,9 +252,9 @@ async def _serve_web(settings: Settings, args: argparse.Namespace, stop: asyncio
 
 async def _serve_worker(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
     from widget.emitter import ShopperEmitter
+    from zora.app.worker import build_worker
     from zora.services import open_services
     from zora.temporal import ensure_sweep_schedule
-    from zora.worker import build_worker
 
     assert settings.redis_url
     async with open_services(settings) as services:
@@ -295,7 +295,7 @@ async def _node(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zora.cluster")
+    parser = argparse.ArgumentParser(prog="python -m zora.app.cluster")
     parser.add_argument("role", choices=[WEB, WORKER])
     parser.add_argument("index", type=int)
     parser.add_argument("run", help="who started it (a data folder, a run id): part of the marker")
