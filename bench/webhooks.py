@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,13 +162,9 @@ def sender_main(path: str, url: str, rate: float, concurrency: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from aiohttp import web
-
     from bench.stack import embedded_infra
-    from widget.emitter import ShopperEmitter
+    from zora.app.assembly import serving_web, worker_for
     from zora.app.dev import ensure_shop
-    from zora.app.web import create_app
-    from zora.app.worker import build_worker
     from zora.services import open_services
     from zora.settings import Settings
 
@@ -198,26 +195,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
             async with open_services(settings) as services:
                 await ensure_shop(services.pool, SHOP, "Bench shop", None)
-                runner = web.AppRunner(create_app(settings, services), access_log=None)
-                await runner.setup()
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                url = f"http://127.0.0.1:{port}/webhooks/shopify"
-                emitter = ShopperEmitter(infra.redis_url)
+                async with serving_web(settings, services, host="127.0.0.1", access_log=False) as served:
+                    url = f"{served.url}/webhooks/shopify"
 
-                def processing() -> contextlib.AbstractAsyncContextManager[Any]:
-                    if args.worker_process:
-                        from bench.stack import _worker_in_process
-                        from bench.worker_process import WorkerConfig
+                    @contextlib.asynccontextmanager
+                    async def processing() -> AsyncIterator[None]:
+                        if args.worker_process:
+                            from bench.stack import _worker_in_process
+                            from bench.worker_process import WorkerConfig
 
-                        return _worker_in_process(
-                            WorkerConfig(fields, args.unsandboxed, args.background_nice), str(Path(tmp) / "worker.log")
-                        )
-                    worker: contextlib.AbstractAsyncContextManager[Any] = build_worker(services, emitter)
-                    return worker
+                            config = WorkerConfig(fields, args.unsandboxed, args.background_nice)
+                            async with _worker_in_process(config, str(Path(tmp) / "worker.log")):
+                                yield
+                            return
+                        async with worker_for(services) as worker, worker:
+                            yield
 
-                try:
                     if args.defer_processing:
                         # Acks alone first (nothing else running), then the backlog is processed.
                         report |= await _send(url, items, args, tmp)
@@ -228,9 +221,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             started = time.monotonic()
                             report |= await _send(url, items, args, tmp)
                             report |= await _settle(services.pool, expected, started)
-                finally:
-                    await emitter.close()
-                    await runner.cleanup()
     report["load_after"] = round(os.getloadavg()[0], 2)
     return report
 

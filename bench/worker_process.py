@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import traceback
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ def make_worker(services: Any, emitter: Any, unsandboxed: bool) -> Any:
 async def _main(config: WorkerConfig, conn: Connection) -> None:
     from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-    from widget.emitter import ShopperEmitter
+    from zora.app.assembly import worker_for
     from zora.services import open_services
     from zora.settings import Settings
 
@@ -61,19 +62,14 @@ async def _main(config: WorkerConfig, conn: Connection) -> None:
         )
     )
     settings = Settings(_env_file=None, **config.settings)
-    assert settings.redis_url
-    async with open_services(settings) as services:
-        emitter = ShopperEmitter(settings.redis_url)
-        try:
-            async with make_worker(services, emitter, config.unsandboxed):
-                conn.send(("ready", None))
-                loop = asyncio.get_running_loop()
-                # Bounded: a parent that vanished without saying stop ends this process too.
-                while not await loop.run_in_executor(None, conn.poll, 1.0):
-                    pass
-                conn.recv()
-        finally:
-            await emitter.close()
+    build = functools.partial(make_worker, unsandboxed=config.unsandboxed)
+    async with open_services(settings) as services, worker_for(services, build=build) as worker, worker:
+        conn.send(("ready", None))
+        loop = asyncio.get_running_loop()
+        # Bounded: a parent that vanished without saying stop ends this process too.
+        while not await loop.run_in_executor(None, conn.poll, 1.0):
+            pass
+        conn.recv()
 
 
 def child_main(config: WorkerConfig, conn: Connection, log_file: str) -> None:

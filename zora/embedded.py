@@ -12,8 +12,9 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,76 @@ async def _start_local(
         dev_server_database_filename=str(db_file) if db_file else None,
         dev_server_extra_args=extra_args or [],
     )
+
+
+@dataclass(frozen=True)
+class TemporalOptions:
+    """How the Temporal dev server starts: a database file keeps its history between runs (none: in
+    memory), fixed ports or any free one, its Web UI, and extra `temporal server start-dev` arguments."""
+
+    db_file: Path | None = None
+    port: int | None = None
+    ui: bool = False
+    ui_port: int | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EmbeddedServers:
+    """The embedded servers one run started (None: not asked for)."""
+
+    postgres: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
+    temporal: WorkflowEnvironment | None = None
+
+    @property
+    def temporal_address(self) -> str:
+        assert self.temporal is not None
+        return str(self.temporal.client.service_client.config.target_host)
+
+
+@asynccontextmanager
+async def embedded_servers(
+    *,
+    postgres: Path | None = None,
+    redis: Path | None = None,
+    temporal: TemporalOptions | None = None,
+    on_starting: Callable[[str], None] | None = None,
+    on_process: Callable[[ServerProcess], None] | None = None,
+) -> AsyncIterator[EmbeddedServers]:
+    """The embedded servers asked for, started in this order: PostgreSQL in the `postgres` data folder, Redis
+    with its dump in the `redis` file, the Temporal dev server. `zora dev`, the tests and the benchmarks all
+    start them here. Each stops on the way out, in reverse order, and so do those already running when a
+    later one fails to start.
+
+    `on_starting` hears each server's name before it starts; `on_process` its process, as soon as it is
+    known (Temporal's only with a database file), so that a killed run's servers can be found and stopped."""
+    servers = EmbeddedServers()
+    async with contextlib.AsyncExitStack() as stack:
+        if postgres is not None:
+            if on_starting is not None:
+                on_starting("PostgreSQL")
+            servers.postgres = await asyncio.to_thread(EmbeddedPostgres.start, postgres)
+            stack.callback(servers.postgres.stop)
+            if on_process is not None:
+                on_process(servers.postgres.process)
+        if redis is not None:
+            if on_starting is not None:
+                on_starting("Redis")
+            servers.redis = await asyncio.to_thread(EmbeddedRedis.start, redis)
+            stack.callback(servers.redis.stop)
+            if on_process is not None:
+                on_process(servers.redis.process)
+        if temporal is not None:
+            if on_starting is not None:
+                on_starting("Temporal dev server")
+            servers.temporal = await start_temporal(
+                db_file=temporal.db_file,
+                port=temporal.port,
+                ui=temporal.ui,
+                ui_port=temporal.ui_port,
+                extra_args=temporal.extra_args,
+                on_process=on_process,
+            )
+            stack.push_async_callback(servers.temporal.shutdown)
+        yield servers

@@ -233,45 +233,21 @@ def _say_ready(fd: int, text: str) -> None:
 
 
 async def _serve_web(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from aiohttp import web
-
-    from zora.app.web import create_app
+    from zora.app.assembly import serving_web
 
     # The services open inside the app (its cleanup context), exactly as under `zora web`.
-    runner = web.AppRunner(create_app(settings, dev=args.dev))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.host, args.port, reuse_port=args.reuse_port)
-        await site.start()
-        port = int(runner.addresses[0][1])
-        _say_ready(args.ready_fd, f"ready {port}")
+    async with serving_web(settings, port=args.port, dev=args.dev, reuse_port=args.reuse_port) as served:
+        _say_ready(args.ready_fd, f"ready {served.port}")
         await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 async def _serve_worker(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from widget.emitter import ShopperEmitter
-    from zora.app.worker import build_worker
+    from zora.app.assembly import run_worker, worker_for
     from zora.services import open_services
-    from zora.temporal import ensure_sweep_schedule
 
-    assert settings.redis_url
-    async with open_services(settings) as services:
-        emitter = ShopperEmitter.from_settings(settings)
-        try:
-            await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-            worker = build_worker(services, emitter)
-            task = asyncio.create_task(worker.run())
-            _say_ready(args.ready_fd, "ready")
-            waiter = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if task in done:
-                task.result()  # a crashed worker ends the node with its error
-            await worker.shutdown()
-        finally:
-            await emitter.close()
+    async with open_services(settings) as services, worker_for(services, sweep_schedule=True) as worker:
+        _say_ready(args.ready_fd, "ready")
+        await run_worker(worker, stop)
 
 
 async def _node(args: argparse.Namespace) -> None:

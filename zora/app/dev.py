@@ -14,15 +14,20 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from zora import db, processes
+from zora.app.assembly import run_worker, serving_web, worker_for
 from zora.app.cluster import WEB, WORKER, Cluster, Node
+from zora.embedded import TemporalOptions, embedded_servers
 from zora.errors import ConfigError
+from zora.services import open_services
 from zora.settings import Settings
+from zora.temporal import ensure_sweep_schedule
 from zora.watchdog import POSTGRES_DIR, REDIS_RDB, TEMPORAL_DB, DataFolder, RunRecord
+
+if TYPE_CHECKING:
+    from zora.standins.shopify import ShopifyStandIn
 
 log = logging.getLogger("zora.dev")
 
@@ -162,180 +167,213 @@ def _end_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
         log.warning("the watchdog (pid %s) did not exit", watchdog.pid)
 
 
-async def run_dev(settings: Settings, opts: DevOptions) -> None:
-    from widget.emitter import ShopperEmitter
-    from zora.app.web import create_app
-    from zora.app.worker import build_worker
-    from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
-    from zora.services import open_services
-    from zora.temporal import ensure_sweep_schedule
+@dataclass
+class Sandbox:
+    """What `zora dev` runs in place of the SaaS that are not configured, and the settings pointing at it."""
 
+    updates: dict[str, Any]
+    channel: str | None
+    inbox_url: str | None = None
+    shopify: ShopifyStandIn | None = None
+    mail_page: str | None = None
+    temporal_ui: str | None = None
+
+
+async def run_dev(settings: Settings, opts: DevOptions) -> None:
     data_dir = Path(opts.data_dir or settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = opts.port or settings.port
-    updates: dict[str, Any] = {"environment": "development", "log_format": "text"}
-    stack = contextlib.AsyncExitStack()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async with stack:
-        _say(f"zora dev: data in {data_dir}")
-        folder = DataFolder(data_dir)
-        await asyncio.to_thread(folder.claim)
-        stack.callback(folder.release)
-        stopped = await asyncio.to_thread(folder.sweep)
-        if stopped:
-            _say(f"  stopped what a crashed run left running: {', '.join(s.describe() for s in stopped)}")
-        check_ports(_ports(settings, opts, port))
-        folder.write_record(RunRecord(owner=os.getpid()))
-        watchdog = folder.start_watchdog()
-        # Registered before the servers, so these run after they have stopped: the watchdog finds nothing to do.
-        stack.callback(_end_watchdog, watchdog)
-        stack.callback(folder.release)
-        stack.callback(folder.mark_stopped)
-        if settings.zora_secret_key is None:
-            updates["zora_secret_key"] = _persistent_secret(data_dir / "secret.key")
-
-        if settings.database_url is None:
-            _say("  starting embedded PostgreSQL ...")
-            pg = await asyncio.to_thread(EmbeddedPostgres.start, data_dir / POSTGRES_DIR)
-            stack.callback(pg.stop)
-            folder.add_server(pg.process)
-            updates["database_url"] = await asyncio.to_thread(pg.ensure_database, "zora")
-        if settings.redis_url is None:
-            _say("  starting embedded Redis ...")
-            rd = await asyncio.to_thread(EmbeddedRedis.start, data_dir / REDIS_RDB)
-            stack.callback(rd.stop)
-            folder.add_server(rd.process)
-            updates["redis_url"] = rd.url
-        temporal_ui = None
-        if settings.temporal_address is None:
-            _say("  starting embedded Temporal dev server ...")
-            env = await start_temporal(
-                db_file=data_dir / TEMPORAL_DB,
-                port=opts.temporal_port,
-                ui=True,
-                ui_port=opts.temporal_ui_port,
-                on_process=folder.add_server,
-            )
-            stack.push_async_callback(env.shutdown)
-            updates["temporal_address"] = f"127.0.0.1:{opts.temporal_port}"
-            temporal_ui = f"http://127.0.0.1:{opts.temporal_ui_port}"
-
-        inbox_url = None
-        channel = settings.slack_default_channel
-        if settings.slack_bot_token is None:
-            from zora.standins.slack import SlackStandIn
-
-            bot_token, signing_secret = (
-                "xoxb-zora-dev-standin",
-                _persistent_secret(data_dir / "slack-signing.key"),
-            )
-            standin = SlackStandIn(
-                bot_token=bot_token,
-                signing_secret=signing_secret,
-                events_url=f"http://127.0.0.1:{port}/slack/events",
-            )
-            standin.add_channel(DEMO_CHANNEL_ID, DEMO_CHANNEL_NAME)
-            standin.add_user("U0AGENT001", "ada", "Ada (you)")
-            await standin.start(port=opts.slack_port)
-            stack.push_async_callback(standin.stop)
-            updates.update(
-                slack_bot_token=bot_token, slack_signing_secret=signing_secret, slack_api_url=standin.base_url
-            )
-            channel = DEMO_CHANNEL_ID
-            inbox_url = standin.inbox_url
-
-        shopify_standin = None
-        if settings.shopify_api_key is None:
-            from zora.shopify.dev import start_standin
-
-            shopify_standin, shopify_updates = await start_standin(stack, data_dir, port, port=opts.shopify_port)
-            updates.update(shopify_updates)
-
-        mail_page = None
-        if settings.smtp_host is None:
-            from zora.mail_catcher import MailCatcher
-
-            # Emails to shoppers (missed replies) are caught locally and shown on a page.
-            catcher = MailCatcher()
-            await catcher.start(smtp_port=opts.smtp_port, web_port=opts.mail_port)
-            stack.push_async_callback(catcher.stop)
-            updates.update(smtp_host=catcher.host, smtp_port=catcher.smtp_port, smtp_tls="none")
-            mail_page = catcher.page_url
-            if "widget_link_url" not in settings.model_fields_set:
-                # The email's link reopens the conversation on the demo storefront.
-                updates["widget_link_url"] = f"http://{settings.host}:{port}/demo?shop={{shop}}"
-
-        settings = settings.with_values(**updates)
+    async with contextlib.AsyncExitStack() as stack:
+        folder = await _claim(stack, data_dir, _ports(settings, opts, port))
+        sandbox = await _sandbox(stack, settings, opts, data_dir, port, folder)
+        settings = settings.with_values(**sandbox.updates)
         applied = await db.migrate(settings.database_url or "")
         _say(f"  database migrated ({len(applied)} new migration(s))")
 
         services = await stack.enter_async_context(open_services(settings))
-        await ensure_shop(services.pool, settings.demo_shop, "Zora demo store", channel)
-        if shopify_standin is not None:
+        await ensure_shop(services.pool, settings.demo_shop, "Zora demo store", sandbox.channel)
+        if sandbox.shopify is not None:
             from zora.shopify.dev import install_demo
 
-            await install_demo(services, shopify_standin, settings.demo_shop)
-        assert settings.redis_url
-        emitter = ShopperEmitter.from_settings(settings)
-        stack.push_async_callback(emitter.close)
-
+            await install_demo(services, sandbox.shopify, settings.demo_shop)
         await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-        nodes: Cluster | None = None
-        worker = None
         if opts.cluster:
-            nodes = Cluster(run=str(data_dir))
-            # Before any node starts: a failed start still stops the ones already running.
-            stack.push_async_callback(nodes.stop)
-            web_count, worker_count = opts.web or 1, opts.workers if opts.workers is not None else 1
-            _say(f"  starting {web_count} web process(es) on port {port} and {worker_count} worker process(es) ...")
-            # Each recorded the moment it exists, like the servers: the watchdog stops it if this run dies.
-            await nodes.start_web(settings, web_count, port=port, dev=True, on_start=folder.add_server)
-            for _ in range(worker_count):
-                await nodes.start(WORKER, settings, on_start=folder.add_server)
-        else:
-            runner = web.AppRunner(create_app(settings, services, dev=True))
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, settings.host, port).start()
-            worker = build_worker(services, emitter)
-            worker_task = asyncio.create_task(worker.run())
-
-        base = f"http://{settings.host}:{port}"
-        _say("")
-        _say("Zora is running. Open:")
-        _say(f"  demo storefront   {base}/demo")
-        if inbox_url:
-            _say(f"  Slack (stand-in)  {inbox_url}   <- no SLACK_BOT_TOKEN set: play the agent here")
-        else:
-            _say(f"  Slack             real workspace, channel {channel or '(set SLACK_DEFAULT_CHANNEL)'}")
-        if temporal_ui:
-            _say(f"  Temporal UI       {temporal_ui}")
-        _say(f"  health            {base}/readyz")
-        if mail_page:
-            _say(f"  email (catcher)   {mail_page}   <- replies a shopper missed are emailed here")
-        if shopify_standin is not None:
-            _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
-            _say(
-                f"  settings page     {shopify_standin.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in"
-            )
-        if nodes is not None:
-            _say("  processes         " + ", ".join(n.describe() for n in nodes.nodes))
-        _say("Press Ctrl-C to stop.")
-
-        if nodes is not None:
+            nodes = await _start_nodes(stack, settings, opts, data_dir, port, folder)
+            _welcome(settings, port, sandbox, nodes)
             await _supervise(nodes, stop)
             _say("\nzora dev: stopping ...")
         else:
-            assert worker is not None
-            stop_task = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            _say("\nzora dev: stopping ...")
-            if worker_task in done:
-                worker_task.result()  # surface a crashed worker
-            await worker.shutdown()
-            stop_task.cancel()
+            await stack.enter_async_context(serving_web(settings, services, port=port, dev=True))
+            worker = await stack.enter_async_context(worker_for(services))
+            _welcome(settings, port, sandbox, None)
+            await run_worker(worker, stop, stopping=lambda: _say("\nzora dev: stopping ..."))
     _say("zora dev: stopped.")
+
+
+async def _claim(
+    stack: contextlib.AsyncExitStack, data_dir: Path, ports: list[tuple[str, int, str, str]]
+) -> DataFolder:
+    """The data folder, this run's alone: what a crashed run left running is stopped, the ports are checked,
+    and a watchdog stops this run's servers should it die without stopping them itself."""
+    _say(f"zora dev: data in {data_dir}")
+    folder = DataFolder(data_dir)
+    await asyncio.to_thread(folder.claim)
+    stack.callback(folder.release)
+    stopped = await asyncio.to_thread(folder.sweep)
+    if stopped:
+        _say(f"  stopped what a crashed run left running: {', '.join(s.describe() for s in stopped)}")
+    check_ports(ports)
+    folder.write_record(RunRecord(owner=os.getpid()))
+    watchdog = folder.start_watchdog()
+    # Registered before the servers, so these run after they have stopped: the watchdog finds nothing to do.
+    stack.callback(_end_watchdog, watchdog)
+    stack.callback(folder.release)
+    stack.callback(folder.mark_stopped)
+    return folder
+
+
+async def _sandbox(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    opts: DevOptions,
+    data_dir: Path,
+    port: int,
+    folder: DataFolder,
+) -> Sandbox:
+    """The embedded servers and the stand-ins for whatever the settings leave unset."""
+    sandbox = Sandbox(
+        updates={"environment": "development", "log_format": "text"}, channel=settings.slack_default_channel
+    )
+    if settings.zora_secret_key is None:
+        sandbox.updates["zora_secret_key"] = _persistent_secret(data_dir / "secret.key")
+    await _embedded(stack, settings, opts, data_dir, folder, sandbox)
+    if settings.slack_bot_token is None:
+        await _slack_standin(stack, opts, data_dir, port, sandbox)
+    if settings.shopify_api_key is None:
+        from zora.shopify.dev import start_standin
+
+        sandbox.shopify, shopify_updates = await start_standin(stack, data_dir, port, port=opts.shopify_port)
+        sandbox.updates.update(shopify_updates)
+    if settings.smtp_host is None:
+        await _mail_catcher(stack, settings, opts, port, sandbox)
+    return sandbox
+
+
+async def _embedded(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    opts: DevOptions,
+    data_dir: Path,
+    folder: DataFolder,
+    sandbox: Sandbox,
+) -> None:
+    temporal = None
+    if settings.temporal_address is None:
+        temporal = TemporalOptions(
+            db_file=data_dir / TEMPORAL_DB, port=opts.temporal_port, ui=True, ui_port=opts.temporal_ui_port
+        )
+    servers = await stack.enter_async_context(
+        embedded_servers(
+            postgres=data_dir / POSTGRES_DIR if settings.database_url is None else None,
+            redis=data_dir / REDIS_RDB if settings.redis_url is None else None,
+            temporal=temporal,
+            on_starting=lambda name: _say(f"  starting embedded {name} ..."),
+            # Each recorded the moment it is known: the watchdog stops it if this run dies.
+            on_process=folder.add_server,
+        )
+    )
+    if servers.postgres is not None:
+        sandbox.updates["database_url"] = await asyncio.to_thread(servers.postgres.ensure_database, "zora")
+    if servers.redis is not None:
+        sandbox.updates["redis_url"] = servers.redis.url
+    if servers.temporal is not None:
+        sandbox.updates["temporal_address"] = f"127.0.0.1:{opts.temporal_port}"
+        sandbox.temporal_ui = f"http://127.0.0.1:{opts.temporal_ui_port}"
+
+
+async def _slack_standin(
+    stack: contextlib.AsyncExitStack, opts: DevOptions, data_dir: Path, port: int, sandbox: Sandbox
+) -> None:
+    from zora.standins.slack import SlackStandIn
+
+    bot_token, signing_secret = (
+        "xoxb-zora-dev-standin",
+        _persistent_secret(data_dir / "slack-signing.key"),
+    )
+    standin = SlackStandIn(
+        bot_token=bot_token,
+        signing_secret=signing_secret,
+        events_url=f"http://127.0.0.1:{port}/slack/events",
+    )
+    standin.add_channel(DEMO_CHANNEL_ID, DEMO_CHANNEL_NAME)
+    standin.add_user("U0AGENT001", "ada", "Ada (you)")
+    await standin.start(port=opts.slack_port)
+    stack.push_async_callback(standin.stop)
+    sandbox.updates.update(
+        slack_bot_token=bot_token, slack_signing_secret=signing_secret, slack_api_url=standin.base_url
+    )
+    sandbox.channel = DEMO_CHANNEL_ID
+    sandbox.inbox_url = standin.inbox_url
+
+
+async def _mail_catcher(
+    stack: contextlib.AsyncExitStack, settings: Settings, opts: DevOptions, port: int, sandbox: Sandbox
+) -> None:
+    from zora.mail_catcher import MailCatcher
+
+    # Emails to shoppers (missed replies) are caught locally and shown on a page.
+    catcher = MailCatcher()
+    await catcher.start(smtp_port=opts.smtp_port, web_port=opts.mail_port)
+    stack.push_async_callback(catcher.stop)
+    sandbox.updates.update(smtp_host=catcher.host, smtp_port=catcher.smtp_port, smtp_tls="none")
+    sandbox.mail_page = catcher.page_url
+    if "widget_link_url" not in settings.model_fields_set:
+        # The email's link reopens the conversation on the demo storefront.
+        sandbox.updates["widget_link_url"] = f"http://{settings.host}:{port}/demo?shop={{shop}}"
+
+
+async def _start_nodes(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    opts: DevOptions,
+    data_dir: Path,
+    port: int,
+    folder: DataFolder,
+) -> Cluster:
+    nodes = Cluster(run=str(data_dir))
+    # Before any node starts: a failed start still stops the ones already running.
+    stack.push_async_callback(nodes.stop)
+    web_count, worker_count = opts.web or 1, opts.workers if opts.workers is not None else 1
+    _say(f"  starting {web_count} web process(es) on port {port} and {worker_count} worker process(es) ...")
+    # Each recorded the moment it exists, like the servers: the watchdog stops it if this run dies.
+    await nodes.start_web(settings, web_count, port=port, dev=True, on_start=folder.add_server)
+    for _ in range(worker_count):
+        await nodes.start(WORKER, settings, on_start=folder.add_server)
+    return nodes
+
+
+def _welcome(settings: Settings, port: int, sandbox: Sandbox, nodes: Cluster | None) -> None:
+    base = f"http://{settings.host}:{port}"
+    _say("")
+    _say("Zora is running. Open:")
+    _say(f"  demo storefront   {base}/demo")
+    if sandbox.inbox_url:
+        _say(f"  Slack (stand-in)  {sandbox.inbox_url}   <- no SLACK_BOT_TOKEN set: play the agent here")
+    else:
+        _say(f"  Slack             real workspace, channel {sandbox.channel or '(set SLACK_DEFAULT_CHANNEL)'}")
+    if sandbox.temporal_ui:
+        _say(f"  Temporal UI       {sandbox.temporal_ui}")
+    _say(f"  health            {base}/readyz")
+    if sandbox.mail_page:
+        _say(f"  email (catcher)   {sandbox.mail_page}   <- replies a shopper missed are emailed here")
+    if sandbox.shopify is not None:
+        _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
+        _say(f"  settings page     {sandbox.shopify.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in")
+    if nodes is not None:
+        _say("  processes         " + ", ".join(n.describe() for n in nodes.nodes))
+    _say("Press Ctrl-C to stop.")
