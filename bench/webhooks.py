@@ -163,7 +163,7 @@ def sender_main(path: str, url: str, rate: float, concurrency: int) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.stack import embedded_infra
-    from zora.app.assembly import serving_web, worker_for
+    from zora.app.assembly import serving_web
     from zora.app.dev import ensure_shop
     from zora.services import open_services
     from zora.settings import Settings
@@ -198,18 +198,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 async with serving_web(settings, services, host="127.0.0.1", access_log=False) as served:
                     url = f"{served.url}/webhooks/shopify"
 
-                    @contextlib.asynccontextmanager
-                    async def processing() -> AsyncIterator[None]:
-                        if args.worker_process:
-                            from bench.stack import _worker_in_process
-                            from bench.worker_process import WorkerConfig
-
-                            config = WorkerConfig(fields, args.unsandboxed, args.background_nice)
-                            async with _worker_in_process(config, str(Path(tmp) / "worker.log")):
-                                yield
-                            return
-                        async with worker_for(services) as worker, worker:
-                            yield
+                    def processing() -> contextlib.AbstractAsyncContextManager[None]:
+                        return _processing(args, fields, services, tmp)
 
                     if args.defer_processing:
                         # Acks alone first (nothing else running), then the backlog is processed.
@@ -223,6 +213,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             report |= await _settle(services.pool, expected, started)
     report["load_after"] = round(os.getloadavg()[0], 2)
     return report
+
+
+@contextlib.asynccontextmanager
+async def _processing(args: argparse.Namespace, fields: dict[str, Any], services: Any, tmp: str) -> AsyncIterator[None]:
+    """Zora's worker, in this process or (``--worker-process``) in its own, while the block runs."""
+    if args.worker_process:
+        from bench.stack import _worker_in_process
+        from bench.worker_process import WorkerConfig
+
+        config = WorkerConfig(fields, args.unsandboxed, args.background_nice)
+        async with _worker_in_process(config, str(Path(tmp) / "worker.log")):
+            yield
+        return
+    from zora.app.assembly import worker_for
+
+    async with worker_for(services) as worker, worker:
+        yield
 
 
 async def _send(url: str, items: list[dict[str, Any]], args: argparse.Namespace, tmp: str) -> dict[str, Any]:

