@@ -27,15 +27,13 @@ import aiohttp
 import pytest
 
 from tests.harness import AGENT, BOT_TOKEN, CHANNEL, LIFTED_LIMITS, SIGNING_SECRET, Shopper
-from widget.emitter import ShopperEmitter
 from zora import processes
+from zora.app.assembly import worker_for
 from zora.app.cluster import WEB, Cluster, Node
 from zora.app.dev import ensure_shop
-from zora.app.worker import build_worker
 from zora.services import Services, open_services
 from zora.settings import Settings
 from zora.standins.slack import SlackStandIn
-from zora.temporal import ensure_sweep_schedule
 from zora.watchdog import DataFolder, RunRecord
 
 pytestmark = pytest.mark.timeout(420)
@@ -136,14 +134,10 @@ async def nodes(infra: Any, database_url: str) -> AsyncIterator[TwoNodes]:
     try:
         async with open_services(settings) as services, aiohttp.ClientSession() as http:
             await ensure_shop(services.pool, shop, "Test shop", CHANNEL)
-            await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-            a, b = await asyncio.gather(cluster.start(WEB, settings), cluster.start(WEB, settings))
-            emitter = ShopperEmitter(settings.redis_url or "")
-            try:
-                async with build_worker(services, emitter):
+            async with worker_for(services, sweep_schedule=True) as worker:
+                a, b = await asyncio.gather(cluster.start(WEB, settings), cluster.start(WEB, settings))
+                async with worker:
                     yield TwoNodes(settings, services, standin, cluster, a, b, shop, http)
-            finally:
-                await emitter.close()
     finally:
         await cluster.stop()
         await standin.stop()
