@@ -1,6 +1,7 @@
 """The processes: the `zora` command and what it runs (web, worker, dev, the cluster nodes), assembled
-from the core in zora/ and the packages beside it (bot/, widget/, webhooks/, activities/, workflows/).
+(assembly.py) from the core in zora/ and the packages beside it (bot/, widget/, webhooks/, activities/,
+workflows/).
 
-Nothing outside this package imports it (pyproject.toml's import-linter contracts, run by `make lint`):
-the core stays usable by the processes, the tests and the benchmarks alike.
+Neither the core nor those packages import this one (pyproject.toml's import-linter contracts, run by
+`make lint`); the tests and the benchmarks do, to run Zora the way its commands do.
 """
