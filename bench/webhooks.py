@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,15 +165,11 @@ def sender_main(path: str, url: str, rate: float, concurrency: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from aiohttp import web
-
     from bench.stack import embedded_infra
-    from widget.emitter import ShopperEmitter
-    from zora.dev import ensure_shop
+    from zora.app.assembly import serving_web
+    from zora.app.dev import ensure_shop
     from zora.services import open_services
     from zora.settings import Settings
-    from zora.web import create_app
-    from zora.worker import build_worker
 
     items, expected = deliveries(args.customers, args.orders, args.seed)
     report: dict[str, Any] = {"deliveries": len(items), "unique": expected.unique}
@@ -186,26 +183,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
             async with open_services(settings) as services:
                 await ensure_shop(services.pool, SHOP, "Bench shop", None)
-                runner = web.AppRunner(create_app(settings, services), access_log=None)
-                await runner.setup()
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                url = f"http://127.0.0.1:{port}/webhooks/shopify"
-                emitter = ShopperEmitter(infra.redis_url)
+                async with serving_web(settings, services, host="127.0.0.1", access_log=False) as served:
+                    url = f"{served.url}/webhooks/shopify"
 
-                def processing() -> contextlib.AbstractAsyncContextManager[Any]:
-                    if args.worker_process:
-                        from bench.stack import _worker_in_process
-                        from bench.worker_process import WorkerConfig
+                    def processing() -> contextlib.AbstractAsyncContextManager[None]:
+                        return _processing(args, fields, services, tmp)
 
-                        return _worker_in_process(
-                            WorkerConfig(fields, args.unsandboxed, args.background_nice), str(Path(tmp) / "worker.log")
-                        )
-                    worker: contextlib.AbstractAsyncContextManager[Any] = build_worker(services, emitter)
-                    return worker
-
-                try:
                     if args.defer_processing:
                         # Acks alone first (nothing else running), then the backlog is processed.
                         report |= await _send(url, items, args, tmp)
@@ -216,11 +199,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             started = time.monotonic()
                             report |= await _send(url, items, args, tmp)
                             report |= await _settle(services.pool, expected, started)
-                finally:
-                    await emitter.close()
-                    await runner.cleanup()
     report["load_after"] = round(os.getloadavg()[0], 2)
     return report
+
+
+@contextlib.asynccontextmanager
+async def _processing(args: argparse.Namespace, fields: dict[str, Any], services: Any, tmp: str) -> AsyncIterator[None]:
+    """Zora's worker, in this process or (``--worker-process``) in its own, while the block runs."""
+    if args.worker_process:
+        from bench.stack import _worker_in_process
+        from bench.worker_process import WorkerConfig
+
+        config = WorkerConfig(fields, args.unsandboxed, args.background_nice)
+        async with _worker_in_process(config, str(Path(tmp) / "worker.log")):
+            yield
+        return
+    from zora.app.assembly import worker_for
+
+    async with worker_for(services) as worker, worker:
+        yield
 
 
 async def _send(url: str, items: list[dict[str, Any]], args: argparse.Namespace, tmp: str) -> dict[str, Any]:

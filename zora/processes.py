@@ -8,13 +8,16 @@ neither alone is enough. Linux /proc only, which is where the embedded servers r
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel
+
+log = logging.getLogger(__name__)
 
 
 class ServerProcess(BaseModel):
@@ -58,18 +61,30 @@ def is_running(pid: int, marker: str) -> bool:
     return pid > 0 and bool(marker) and marker in cmdline(pid)
 
 
-def stop(servers: Iterable[ServerProcess], timeout: float = 20.0) -> list[ServerProcess]:
+def stop(
+    servers: Iterable[ServerProcess],
+    timeout: float = 20.0,
+    *,
+    ask: Callable[[ServerProcess], None] | None = None,
+) -> list[ServerProcess]:
     """Ask each running server to stop, wait for them all, kill what is still there after `timeout`.
 
-    Returns the servers that were running. Only servers whose pid and marker still match get a signal."""
+    The one stop of every server and node Zora starts. Asking is the server's stop signal, or `ask` (a
+    server with a command for it). Returns the servers that were running. Only servers whose pid and
+    marker still match get a signal; a process gone to a zombie has stopped (its parent reaps it)."""
     running = [s for s in servers if s.running()]
     for server in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(server.pid, server.stop_signal)
+        if ask is not None:
+            ask(server)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, server.stop_signal)
     left = _wait_gone(running, timeout)
     for server in left:
         # Checked again just before the kill: the pid may have been reused since the polite signal.
         if server.running():
+            if server.stop_signal != signal.SIGKILL:
+                log.warning("%s did not stop within %.0f s: killed", server.describe(), timeout)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(server.pid, signal.SIGKILL)
     left = _wait_gone(left, 10.0)

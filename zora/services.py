@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -110,3 +111,24 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     finally:
         await redis.aclose()
         await pool.close()
+
+
+async def readiness(services: Services) -> dict[str, str]:
+    async def database() -> None:
+        async with services.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def redis() -> None:
+        await services.redis.ping()
+
+    async def temporal() -> None:
+        await services.temporal.service_client.check_health()
+
+    checks: dict[str, str] = {}
+    for name, probe in (("database", database), ("redis", redis), ("temporal", temporal)):
+        try:
+            await asyncio.wait_for(probe(), timeout=2.0)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+    return checks

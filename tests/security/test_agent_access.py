@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from bot.access import NO_SHOP
 from tests.harness import AGENT, CHANNEL, Zora, running_zora
 from zora import db
-from zora.dev import ensure_shop
+from zora.app.dev import ensure_shop
 from zora.models import conversation_workflow_id
 from zora.shop_settings import ShopSettings
 

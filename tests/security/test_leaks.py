@@ -28,13 +28,13 @@ from activities.shopify import ShopifyActivities
 from tests.harness import CHANNEL
 from tests.helpers import serving
 from tests.shopify.harness import ShopifyZora
+from zora.app.web import create_app
 from zora.errors import ConfigError
 from zora.logs import FILTERED, scrub_breadcrumb, scrub_event, sentry_options, setup_sentry
 from zora.services import open_services, temporal_api_key, temporal_tls
 from zora.settings import Settings
 from zora.shopify.models import OrderNotice, webhook_workflow_id
 from zora.shopify.samples import sample_payload
-from zora.web import create_app
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ async def test_readyz_says_which_check_failed_and_logs_why(
     secret_path = tmp_path / "private-infra-detail" / "redis.sock"
     broken = aioredis.Redis.from_url(f"unix://{secret_path}")
     services = dataclasses.replace(sz.zora.services, redis=broken)
-    caplog.set_level(logging.ERROR, logger="zora.web")
+    caplog.set_level(logging.ERROR, logger="zora.app.web")
     try:
         async with serving(create_app(sz.zora.settings, services)) as base:
             async with sz.zora.http.get(f"{base}/readyz") as resp:

@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.harness import AGENT, CHANNEL, Shopper, Zora, running_zora
-from zora.dev import ensure_shop
+from zora.app.dev import ensure_shop
 from zora.limits import Limiter, RateLimited, client_address, parse_networks
 from zora.settings import Settings, load_settings
 

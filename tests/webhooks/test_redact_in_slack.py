@@ -97,7 +97,7 @@ async def _cli(database_url: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "zora.cli",
+        "zora.app.cli",
         *args,
         env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import fixtures_dir
 from tests.harness import CHANNEL
 from tests.shopify.harness import ShopifyZora
-from zora.dev import ensure_shop
+from zora.app.dev import ensure_shop
 from zora.shopify.models import reconcile_schedule_id
 from zora.shopify.samples import TOPICS, sample_payload
 

@@ -127,7 +127,7 @@ async def test_socket_without_a_valid_token_is_refused(zora: Zora, auth: Any) ->
 
 
 async def test_token_of_one_shop_never_opens_another_shops_conversation(zora: Zora) -> None:
-    from zora.dev import ensure_shop
+    from zora.app.dev import ensure_shop
 
     other = "other-shop.myshopify.com"
     await ensure_shop(zora.services.pool, other, "Other", None)

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.harness import AGENT, CHANNEL, running_zora
 from tests.widget.test_files import png
 from zora import db
-from zora.embedded import EmbeddedPostgres, EmbeddedRedis, start_temporal
+from zora.embedded import EmbeddedPostgres, EmbeddedRedis, TemporalOptions, embedded_servers
 from zora.embedded_env import ensure_runtime_dir
 from zora.models import DeliverRequest, SettingsChanged, conversation_workflow_id
 
@@ -30,13 +30,13 @@ class _Infra:
 async def record() -> None:
     ensure_runtime_dir()
     with tempfile.TemporaryDirectory(prefix="zr-") as tmp:
-        pg = EmbeddedPostgres.start(Path(tmp) / "pg")
-        rd = EmbeddedRedis.start(Path(tmp) / "redis" / "r.rdb")
-        env = await start_temporal()
-        try:
-            url = pg.ensure_database("record")
+        async with embedded_servers(
+            postgres=Path(tmp) / "pg", redis=Path(tmp) / "redis" / "r.rdb", temporal=TemporalOptions()
+        ) as servers:
+            assert servers.postgres and servers.redis
+            url = servers.postgres.ensure_database("record")
             await db.migrate(url)
-            infra = _Infra(pg, rd, str(env.client.service_client.config.target_host))
+            infra = _Infra(servers.postgres, servers.redis, servers.temporal_address)
             async with running_zora(infra, url) as zora:
                 session = await zora.session()
                 shopper = await zora.shopper(session["token"])
@@ -75,10 +75,6 @@ async def record() -> None:
                 path = OUT / f"conversation-{len(list(OUT.glob('conversation-*.json'))) + 1:03d}.json"
                 path.write_text(history.to_json())
                 print(f"wrote {path} ({len(history.events)} events)")
-        finally:
-            await env.shutdown()
-            rd.stop()
-            pg.stop()
 
 
 if __name__ == "__main__":

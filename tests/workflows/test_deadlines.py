@@ -15,8 +15,8 @@ from bot.outbound import SlackOutbound
 from tests.harness import CHANNEL, Zora, running_zora
 from tests.helpers import session_ref, set_shop_settings
 from widget.emitter import ShopperEmitter
+from zora.app.dev import ensure_shop
 from zora.business_hours import DAYS
-from zora.dev import ensure_shop
 from zora.models import Tick
 
 

@@ -34,7 +34,7 @@ IMPLEMENTATIONS = [
     ShopifyWebhookWorkflow,
     ShopifyReconcileWorkflow,
 ]
-# The classes zora/worker.py registers activities from.
+# The classes zora/app/worker.py registers activities from.
 ACTIVITY_CLASSES = [
     ConversationActivities,
     SweepActivities,

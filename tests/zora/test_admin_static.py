@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zora.admin import admin_page
+from zora.app.web import create_app
 from zora.settings import Settings
 from zora.shop_settings import AssistantSettings, ShopSettings
-from zora.web import create_app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 

@@ -86,7 +86,7 @@ class Stack:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "zora.cli",
+                "zora.app.cli",
                 *self.args,
                 env=self.env,
                 cwd=self.data.parent,
@@ -252,7 +252,7 @@ async def test_sigkill_mid_stream_loses_nothing_doubles_nothing_keeps_order_and_
         other = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "zora.cli",
+            "zora.app.cli",
             "dev",
             "--data-dir",
             str(stack.data),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from zora import processes
-from zora.dev import check_ports
+from zora.app.dev import check_ports
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis
 from zora.errors import ConfigError
 from zora.processes import ServerProcess

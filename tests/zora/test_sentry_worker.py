@@ -116,7 +116,7 @@ def _worker_output(env: dict[str, str], tmp_path: Path, metrics_port: int) -> tu
     log = tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zora.cli", "worker"],
+            [sys.executable, "-m", "zora.app.cli", "worker"],
             env={**clean, **env, "METRICS_PORT": str(metrics_port), "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"},
             cwd=tmp_path,
             stdout=out,

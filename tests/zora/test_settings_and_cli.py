@@ -35,7 +35,7 @@ def _zora(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Co
         k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_"))
     }
     return subprocess.run(
-        [sys.executable, "-m", "zora.cli", *args],
+        [sys.executable, "-m", "zora.app.cli", *args],
         env={**clean, **env},
         cwd=tmp_path,  # no .env here
         capture_output=True,
@@ -109,7 +109,7 @@ def test_dev_on_a_busy_port_stops_with_one_line_and_leaves_nothing_running(tmp_p
             args += [flag, str(_free_port())]
         env = {"SMTP_HOST": "127.0.0.1", "SHOPIFY_API_KEY": "k", "SHOPIFY_API_SECRET": "s" * 32}
         result = subprocess.run(
-            [sys.executable, "-m", "zora.cli", *args],
+            [sys.executable, "-m", "zora.app.cli", *args],
             env={
                 **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_"))},
                 **env,

@@ -1,4 +1,4 @@
-"""`zora shopify trigger TOPIC` and `zora shopify sync` (wired into the `zora` command by zora/cli.py)."""
+"""`zora shopify trigger TOPIC` and `zora shopify sync` (wired into the `zora` command by zora/app/cli.py)."""
 
 from __future__ import annotations
 

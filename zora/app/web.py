@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import socketio
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.app import create_bolt_app, events_handler
@@ -30,7 +30,7 @@ from widget.server import (
 from zora.admin import add_routes as add_admin_routes
 from zora.errors import ConfigError
 from zora.metrics import metrics_handler
-from zora.services import Services, open_services, redis_timeouts
+from zora.services import Services, open_services, readiness, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
 from zora.temporal import Conversations
@@ -58,8 +58,17 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
     `dev` (`zora dev` and tests) adds the demo storefront page; `zora web` never serves it.
     """
     app = web.Application(middlewares=[_widget_cors(settings)])
+    sio = _socketio(settings, services)
+    sio.attach(app, socketio_path="socket.io")
+    app[SOCKETIO] = sio
+    app.cleanup_ctx.extend([_services_ctx(settings, services), _mount_ctx(sio)])
+    _add_routes(app, settings, dev)
+    return app
+
+
+def _socketio(settings: Settings, services: Services | None) -> socketio.AsyncServer:
     assert settings.redis_url is not None or services is not None
-    sio = socketio.AsyncServer(
+    return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=socketio.AsyncRedisManager(
             (services.settings.redis_url if services else settings.redis_url) or "",
@@ -73,8 +82,13 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
         logger=False,
         engineio_logger=False,
     )
-    sio.attach(app, socketio_path="socket.io")
-    app[SOCKETIO] = sio
+
+
+_CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def _services_ctx(settings: Settings, services: Services | None) -> _CleanupCtx:
+    """The app's services: the caller's, or opened for the app's lifetime (`zora web`)."""
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         if services is not None:
@@ -84,6 +98,12 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
         async with open_services(settings) as opened:
             app[SERVICES] = opened
             yield
+
+    return services_ctx
+
+
+def _mount_ctx(sio: socketio.AsyncServer) -> _CleanupCtx:
+    """The widget namespace, the Slack side and the relay between them, on the app's services."""
 
     async def mount_ctx(app: web.Application) -> AsyncIterator[None]:
         svc = app[SERVICES]
@@ -101,22 +121,7 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
         namespace.start()
         bolt = create_bolt_app(svc, emitter)
         app[BOLT_HANDLER] = events_handler(bolt)
-        socket_mode = None
-        if svc.settings.slack_app_token is not None:
-            # Socket Mode: Slack delivers events over a websocket this process opens, so a laptop
-            # without a public URL can run against a real workspace. Same listeners either way.
-            app_token = svc.settings.slack_app_token.get_secret_value()
-            try:
-                # The handler would retry a refused token forever; ask once and fail clearly.
-                await svc.slack.apps_connections_open(app_token=app_token)
-            except SlackApiError as exc:
-                raise ConfigError(
-                    f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use the app-level"
-                    " token (xapp-...) with the connections:write scope"
-                ) from None
-            socket_mode = AsyncSocketModeHandler(bolt, app_token, web_client=svc.slack.client)
-            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-            log.info("connected to Slack in Socket Mode")
+        socket_mode = await _socket_mode(svc, bolt)
         # Everything built so far lives as long as the process: out of the collector's way, so its
         # full passes (60-160 ms measured on the relay path) scan only what requests create.
         gc.collect()
@@ -128,102 +133,112 @@ def create_app(settings: Settings, services: Services | None = None, *, dev: boo
         await sio.shutdown()
         await namespace.close()
 
-    app.cleanup_ctx.extend([services_ctx, mount_ctx])
+    return mount_ctx
 
-    async def slack_events(request: web.Request) -> web.StreamResponse:
-        return await request.app[BOLT_HANDLER](request)
 
-    async def widget_session(request: web.Request) -> web.Response:
-        return await session_handler(request, request.app[SERVICES], request.app[SOCKETIO])
+async def _socket_mode(svc: Services, bolt: AsyncApp) -> AsyncSocketModeHandler | None:
+    """Socket Mode: Slack delivers events over a websocket this process opens, so a laptop without a
+    public URL can run against a real workspace. Same listeners either way. None without SLACK_APP_TOKEN."""
+    if svc.settings.slack_app_token is None:
+        return None
+    app_token = svc.settings.slack_app_token.get_secret_value()
+    try:
+        # The handler would retry a refused token forever; ask once and fail clearly.
+        await svc.slack.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        raise ConfigError(
+            f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use the app-level"
+            " token (xapp-...) with the connections:write scope"
+        ) from None
+    socket_mode = AsyncSocketModeHandler(bolt, app_token, web_client=svc.slack.client)
+    await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+    log.info("connected to Slack in Socket Mode")
+    return socket_mode
 
-    async def proxy_session(request: web.Request) -> web.Response:
-        return await proxy_session_handler(request, request.app[SERVICES], request.app[SOCKETIO])
 
-    async def widget_signout(request: web.Request) -> web.Response:
-        return await signout_handler(request, request.app[SERVICES], request.app[SOCKETIO])
+async def _slack_events(request: web.Request) -> web.StreamResponse:
+    return await request.app[BOLT_HANDLER](request)
 
-    async def widget_confirm(request: web.Request) -> web.Response:
-        return await confirm_handler(request, request.app[SERVICES])
 
-    async def widget_upload(request: web.Request) -> web.Response:
-        return await upload_handler(request, request.app[SERVICES])
+async def _widget_session(request: web.Request) -> web.Response:
+    return await session_handler(request, request.app[SERVICES], request.app[SOCKETIO])
 
-    async def widget_download(request: web.Request) -> web.Response:
-        return await download_handler(request, request.app[SERVICES])
 
-    async def widget_js(request: web.Request) -> web.Response:
-        return web.Response(
-            body=static_file("widget.js"),
-            content_type="application/javascript",
-            headers={"Cache-Control": "public, max-age=300"},
-        )
+async def _proxy_session(request: web.Request) -> web.Response:
+    return await proxy_session_handler(request, request.app[SERVICES], request.app[SOCKETIO])
 
+
+async def _widget_signout(request: web.Request) -> web.Response:
+    return await signout_handler(request, request.app[SERVICES], request.app[SOCKETIO])
+
+
+async def _widget_confirm(request: web.Request) -> web.Response:
+    return await confirm_handler(request, request.app[SERVICES])
+
+
+async def _widget_upload(request: web.Request) -> web.Response:
+    return await upload_handler(request, request.app[SERVICES])
+
+
+async def _widget_download(request: web.Request) -> web.Response:
+    return await download_handler(request, request.app[SERVICES])
+
+
+async def _widget_js(request: web.Request) -> web.Response:
+    return web.Response(
+        body=static_file("widget.js"),
+        content_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    # Anyone who reaches the port may ask: the answer says which check failed, never why (an error
+    # text can name hosts, users, paths). The why goes to the log.
+    checks = await readiness(request.app[SERVICES])
+    for name, detail in checks.items():
+        if detail != "ok":
+            log.error("readiness check %s failed: %s", name, detail)
+    ok = all(v == "ok" for v in checks.values())
+    public = {name: "ok" if detail == "ok" else "failed" for name, detail in checks.items()}
+    return web.json_response({"ok": ok, "checks": public}, status=200 if ok else 503)
+
+
+def _add_routes(app: web.Application, settings: Settings, dev: bool) -> None:
     async def demo(request: web.Request) -> web.Response:
         shop = request.query.get("shop", settings.demo_shop)
         page = static_file("demo.html").decode().replace("{{SHOP}}", _attr(shop))
         return web.Response(text=page, content_type="text/html")
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def readyz(request: web.Request) -> web.Response:
-        # Anyone who reaches the port may ask: the answer says which check failed, never why (an error
-        # text can name hosts, users, paths). The why goes to the log.
-        checks = await readiness(request.app[SERVICES])
-        for name, detail in checks.items():
-            if detail != "ok":
-                log.error("readiness check %s failed: %s", name, detail)
-        ok = all(v == "ok" for v in checks.values())
-        public = {name: "ok" if detail == "ok" else "failed" for name, detail in checks.items()}
-        return web.json_response({"ok": ok, "checks": public}, status=200 if ok else 503)
-
-    app.router.add_post("/slack/events", slack_events)
-    app.router.add_route("*", "/widget/session", widget_session)
-    app.router.add_route("*", "/widget/files", widget_upload)
-    app.router.add_route("*", "/widget/signout", widget_signout)
+    app.router.add_post("/slack/events", _slack_events)
+    app.router.add_route("*", "/widget/session", _widget_session)
+    app.router.add_route("*", "/widget/files", _widget_upload)
+    app.router.add_route("*", "/widget/signout", _widget_signout)
     # The link in an address-confirmation email: GET shows a button, POST confirms (a mail scanner
     # that fetches links confirms nothing).
-    app.router.add_get("/widget/confirm", widget_confirm)
-    app.router.add_post("/widget/confirm", widget_confirm)
-    app.router.add_get("/widget/files/{file_id}", widget_download)
-    app.router.add_route("GET", "/proxy/session", proxy_session)
-    app.router.add_route("POST", "/proxy/session", proxy_session)
-    app.router.add_get("/widget.js", widget_js)
+    app.router.add_get("/widget/confirm", _widget_confirm)
+    app.router.add_post("/widget/confirm", _widget_confirm)
+    app.router.add_get("/widget/files/{file_id}", _widget_download)
+    app.router.add_route("GET", "/proxy/session", _proxy_session)
+    app.router.add_route("POST", "/proxy/session", _proxy_session)
+    app.router.add_get("/widget.js", _widget_js)
     if dev:
         app.router.add_get("/demo", demo)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", metrics_handler(settings, dev=dev))
     add_shopify_routes(app, SERVICES)
     add_admin_routes(app, SERVICES)
-    return app
 
 
 def _attr(value: str) -> str:
     import html
 
     return html.escape(value, quote=True)
-
-
-async def readiness(services: Services) -> dict[str, str]:
-    async def database() -> None:
-        async with services.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def redis() -> None:
-        await services.redis.ping()
-
-    async def temporal() -> None:
-        await services.temporal.service_client.check_health()
-
-    checks: dict[str, str] = {}
-    for name, probe in (("database", database), ("redis", redis), ("temporal", temporal)):
-        try:
-            await asyncio.wait_for(probe(), timeout=2.0)
-            checks[name] = "ok"
-        except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-    return checks
 
 
 def _widget_cors(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:

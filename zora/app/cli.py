@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "dev":
             ensure_runtime_dir()
-            from zora.dev import DevOptions, run_dev
+            from zora.app.dev import DevOptions, run_dev
 
             opts = DevOptions(
                 data_dir=args.data_dir,
@@ -137,9 +137,9 @@ def _setup(settings: Settings) -> None:
 def _run_web(settings: Settings, port: int | None) -> None:
     from aiohttp import web
 
+    from zora.app.web import create_app
     from zora.metrics import start_process_metrics
     from zora.tracing import setup_tracing
-    from zora.web import create_app
 
     settings.require(
         "database_url",
@@ -156,26 +156,18 @@ def _run_web(settings: Settings, port: int | None) -> None:
 
 
 async def _run_worker(settings: Settings) -> None:
-    from widget.emitter import ShopperEmitter
+    from zora.app.assembly import worker_for
     from zora.metrics import start_process_metrics
     from zora.services import open_services
-    from zora.temporal import ensure_sweep_schedule
     from zora.tracing import setup_tracing
-    from zora.worker import build_worker
 
     # ZORA_SECRET_KEY: the worker opens the stored Shopify access tokens (reconciliation, write-back).
     settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token", "zora_secret_key")
-    assert settings.redis_url
     start_process_metrics(settings)
     setup_tracing(settings)
-    async with open_services(settings) as services:
-        emitter = ShopperEmitter.from_settings(settings)
-        try:
-            await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-            log.info("worker polling task queue %s", settings.temporal_task_queue)
-            await build_worker(services, emitter).run()
-        finally:
-            await emitter.close()
+    async with open_services(settings) as services, worker_for(services, sweep_schedule=True) as worker:
+        log.info("worker polling task queue %s", settings.temporal_task_queue)
+        await worker.run()
 
 
 async def _migrate(settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Web and worker processes of their own on one machine: `zora dev --web N --workers M`, the relay
 benchmark's `--web N` and the two-node test.
 
-Each node is `python -m zora.cluster <role> <index> <run>`, running what `zora web` / `zora worker` run.
+Each node is `python -m zora.app.cluster <role> <index> <run>`, running what `zora web` / `zora worker` run.
 Web nodes bind the same port with SO_REUSEPORT and the kernel spreads connections over them; socket.io
 fans out through Redis (AsyncRedisManager) and the widget is websocket-only, so no node needs to be
 sticky. A node never outlives whoever started it:
@@ -30,11 +30,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from zora import processes
 from zora.errors import ConfigError
 from zora.processes import ServerProcess
 from zora.settings import Settings
 
-log = logging.getLogger("zora.cluster")
+log = logging.getLogger("zora.app.cluster")
 
 WEB, WORKER = "web", "worker"
 READY_TIMEOUT = 180.0
@@ -43,7 +44,7 @@ STOP_TIMEOUT = 30.0
 
 def node_marker(role: str, index: int, run: str) -> str:
     """What a node's command line contains: tells our node from any other process on a reused pid."""
-    return f"zora.cluster {role} {index} {run}"
+    return f"zora.app.cluster {role} {index} {run}"
 
 
 def settings_payload(settings: Settings) -> str:
@@ -102,7 +103,7 @@ class Cluster:
         index = len(self.of(role)) + 1
         marker = node_marker(role, index, self.run)
         read_fd, write_fd = os.pipe()
-        argv = [sys.executable, "-m", "zora.cluster", role, str(index), self.run, "--ready-fd", str(write_fd)]
+        argv = [sys.executable, "-m", "zora.app.cluster", role, str(index), self.run, "--ready-fd", str(write_fd)]
         if role == WEB:
             argv += ["--port", str(port)] + (["--reuse-port"] if reuse_port else []) + (["--dev"] if dev else [])
         process = _spawn(argv, write_fd)
@@ -150,17 +151,9 @@ class Cluster:
 
     def stop_now(self, timeout: float = STOP_TIMEOUT) -> None:
         running = [n for n in self.nodes if n.process.poll() is None]
+        processes.stop([n.server for n in running], timeout)
         for node in running:
-            with contextlib.suppress(ProcessLookupError):
-                node.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for node in running:
-            try:
-                node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s: killed", node.describe(), timeout)
-                node.process.kill()
-                node.process.wait(timeout=10)
+            node.process.wait(timeout=10)  # stopped: collect its exit status
         for node in self.nodes:
             if node.process.stdin is not None:
                 with contextlib.suppress(OSError):
@@ -233,45 +226,21 @@ def _say_ready(fd: int, text: str) -> None:
 
 
 async def _serve_web(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from aiohttp import web
-
-    from zora.web import create_app
+    from zora.app.assembly import serving_web
 
     # The services open inside the app (its cleanup context), exactly as under `zora web`.
-    runner = web.AppRunner(create_app(settings, dev=args.dev))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.host, args.port, reuse_port=args.reuse_port)
-        await site.start()
-        port = int(runner.addresses[0][1])
-        _say_ready(args.ready_fd, f"ready {port}")
+    async with serving_web(settings, port=args.port, dev=args.dev, reuse_port=args.reuse_port) as served:
+        _say_ready(args.ready_fd, f"ready {served.port}")
         await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 async def _serve_worker(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
-    from widget.emitter import ShopperEmitter
+    from zora.app.assembly import run_worker, worker_for
     from zora.services import open_services
-    from zora.temporal import ensure_sweep_schedule
-    from zora.worker import build_worker
 
-    assert settings.redis_url
-    async with open_services(settings) as services:
-        emitter = ShopperEmitter.from_settings(settings)
-        try:
-            await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
-            worker = build_worker(services, emitter)
-            task = asyncio.create_task(worker.run())
-            _say_ready(args.ready_fd, "ready")
-            waiter = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if task in done:
-                task.result()  # a crashed worker ends the node with its error
-            await worker.shutdown()
-        finally:
-            await emitter.close()
+    async with open_services(settings) as services, worker_for(services, sweep_schedule=True) as worker:
+        _say_ready(args.ready_fd, "ready")
+        await run_worker(worker, stop)
 
 
 async def _node(args: argparse.Namespace) -> None:
@@ -295,7 +264,7 @@ async def _node(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zora.cluster")
+    parser = argparse.ArgumentParser(prog="python -m zora.app.cluster")
     parser.add_argument("role", choices=[WEB, WORKER])
     parser.add_argument("index", type=int)
     parser.add_argument("run", help="who started it (a data folder, a run id): part of the marker")
