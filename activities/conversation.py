@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
+from temporalio.exceptions import ApplicationError
 
 from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, POST_TO_SLACK, SWEEP_UNDELIVERED, TICK
 from activities.slack_errors import rate_limited
@@ -42,6 +43,10 @@ from zora.workflow_api import ConversationApi
 
 log = logging.getLogger(__name__)
 
+# How soon a delivery whose messages wait behind another poster looks again (that poster posts about
+# a message a second; its claim runs out after transcript.CLAIM_SECONDS if it died).
+HELD_RETRY_DELAY = timedelta(seconds=1)
+
 ArgT = TypeVar("ArgT")
 
 
@@ -61,10 +66,19 @@ class ConversationActivities:
         if not pending:
             return PostResult(thread=None, delivered=[], undelivered=[])
         try:
-            return await self.outbound.post(req.ref, pending)
+            result = await self.outbound.post(req.ref, pending)
         except SlackRateLimited as exc:
             log.warning("slack rate limited; retrying after %ss", exc.retry_after)
             raise rate_limited(exc.retry_after) from None
+        if result.skipped:
+            # Another poster (a web node's fast path) holds older messages; the ones after them were
+            # handed here, and nobody else will post them once it is done: look again shortly.
+            raise ApplicationError(
+                f"{len(result.skipped)} message(s) wait behind another poster",
+                type="HeldByAnotherPoster",
+                next_retry_delay=HELD_RETRY_DELAY,
+            )
+        return result
 
     @TICK.defn
     async def tick(self, req: Tick) -> TickResult:

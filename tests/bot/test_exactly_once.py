@@ -329,3 +329,33 @@ async def test_the_workflow_is_started_after_the_message_that_opened_it_is_poste
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_messages_handed_over_behind_another_posters_claim_are_posted_once_it_is_done(zora: Zora) -> None:
+    """Two web nodes: node A's fast path holds an older message while node B's later ones are handed to
+    the workflow. The workflow's try finds them behind A's claim: it must look again, since A posts only
+    what it claimed and nobody else would post the rest (only the minute sweep, much later)."""
+    from zora.models import conversation_workflow_id
+    from zora.temporal import Conversations
+
+    shopper = await zora.shopper()
+    ref, root = await started(zora, shopper)
+    now = datetime.now(UTC)
+    held = await transcript.store_shopper_message(zora.services.pool, ref, "c2", "two", now)
+    claim = await transcript.claim(zora.services.pool, ref.conversation_id, [held.message.seq])
+    assert claim.seqs == {held.message.seq}  # node A is posting it
+    await transcript.store_shopper_message(zora.services.pool, ref, "c3", "three", now)
+    await Conversations.from_settings(zora.services.temporal, zora.settings).hand_over(ref, 0.0)
+
+    handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(ref.shop, ref.conversation_id))
+
+    async def tried_behind_the_claim() -> bool:
+        pending = (await handle.describe()).raw_description.pending_activities
+        retried = any(p.activity_type.name == "post_to_slack" and p.attempt >= 2 for p in pending)
+        return retried or "post_to_slack" in await zora.activities_run(str(ref.conversation_id))
+
+    await wait_until(tried_behind_the_claim, "the workflow's delivery meeting node A's claim")
+    assert replies(zora, root) == ["one"]
+    # Node A is done (it gave the message back unposted, as a failed post does).
+    await transcript.release(zora.services.pool, ref.conversation_id, [held.message.seq])
+    await wait_until(lambda: _true(replies(zora, root) == ["one", "two", "three"]), "two and three in Slack")
