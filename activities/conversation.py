@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # How soon a delivery whose messages wait behind another poster looks again (that poster posts about
 # a message a second; its claim runs out after transcript.CLAIM_SECONDS if it died).
-HELD_RETRY_DELAY = timedelta(seconds=1)
+HELD_RETRY_DELAY = timedelta(seconds=2)
 
 ArgT = TypeVar("ArgT")
 

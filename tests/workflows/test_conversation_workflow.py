@@ -152,9 +152,9 @@ async def test_a_claim_that_arrives_with_a_fresh_runs_start_checks_the_loaded_st
     from temporalio.client import WorkflowUpdateFailedError
 
     from widget.emitter import ShopperEmitter
+    from zora.app.worker import build_worker
     from zora.models import AgentAction, Assignment, ConversationConfig
     from zora.temporal import Conversations
-    from zora.app.worker import build_worker
 
     async with running_zora(infra, database_url) as zora:
         session = await zora.session()
