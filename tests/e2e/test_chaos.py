@@ -25,9 +25,7 @@ MESSAGES = 5
 WEBHOOKS = 6
 
 
-async def test_one_fault_of_each_kind_loses_nothing_doubles_nothing_and_keeps_order(
-    infra: Any, tmp_root: Path
-) -> None:
+async def test_one_fault_of_each_kind_loses_nothing_doubles_nothing_and_keeps_order(infra: Any, tmp_root: Path) -> None:
     # Under the session's folder: short socket paths, and PostgreSQL (another user, as root) may enter it.
     root = tmp_root / f"chaos-{secrets.token_hex(3)}"
     root.mkdir()
