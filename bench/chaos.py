@@ -845,7 +845,7 @@ class Chaos:
         async with asyncio.timeout(5):
             rows = await self._query(
                 services,
-                "SELECT (SELECT count(*) FROM messages WHERE direction = 'agent') AS agent,"
+                "SELECT (SELECT count(*) FROM messages WHERE direction = 'agent' AND slack_ts IS NOT NULL) AS agent,"
                 " (SELECT count(*) FROM shopify_webhooks WHERE status <> 'received') AS hooks",
             )
         hooks_done = int(rows[0]["hooks"])
@@ -864,7 +864,9 @@ class Chaos:
             )
             posted = {(c, q) for c, q, _ in self.slack.shopper_posts()}
             missing = [r for r in stored if (str(r["conversation_id"]), int(r["seq"])) not in posted]
-            agent = await self._query(services, "SELECT count(*) AS n FROM messages WHERE direction = 'agent'")
+            agent = await self._query(
+                services, "SELECT count(*) AS n FROM messages WHERE direction = 'agent' AND slack_ts IS NOT NULL"
+            )
             hooks = await self._query(services, "SELECT count(*) AS n FROM shopify_webhooks WHERE status = 'received'")
             replies = sum(self.slack.replies.values())
             if not missing and int(agent[0]["n"]) >= replies and int(hooks[0]["n"]) == 0:
@@ -913,7 +915,10 @@ class Chaos:
                 report.replies_duplicated += max(0, bodies[text] - self.slack.replies[text])
                 if bodies[text] == 0:
                     report.replies_lost += 1
-            report.replies_misdirected += sum(n for text, n in bodies.items() if text not in mine)
+            # Another shopper's reply (Zora's own notes to the shopper, such as a closing note, are not replies).
+            report.replies_misdirected += sum(
+                n for text, n in bodies.items() if text not in mine and re.fullmatch(r"re s\d+-m\d+", text)
+            )
             agent_seqs = {seq for seq, _ in shopper.agent_bodies()}
             report.replies_live += len(agent_seqs & set(shopper.live))
             report.replies_on_reload_only += len(agent_seqs - before_reload[shopper.index])
