@@ -587,6 +587,7 @@ class Chaos:
         self.faults: list[Fault] = []
         self.t0 = 0.0
         self.port = 0
+        self._flaky_windows = 0
 
     async def _start_node(self, role: str, settings: Settings) -> Node:
         async with _output_to(self.config.node_log):
@@ -809,11 +810,15 @@ class Chaos:
             await task
 
     async def _flaky_window(self, fault: Fault) -> None:
+        # Windows may overlap: Slack stays flaky until the last one closes.
+        self._flaky_windows += 1
         self.slack.failure_rate = self.config.slack_failure_rate
         try:
             await asyncio.sleep(self.config.slack_window)
         finally:
-            self.slack.failure_rate = 0.0
+            self._flaky_windows -= 1
+            if self._flaky_windows == 0:
+                self.slack.failure_rate = 0.0
             # Whatever was queued and not taken yet goes: the window is over.
             self.slack.clear_failures("chat.postMessage")
             fault.ended = round(self._elapsed(), 1)
@@ -853,7 +858,8 @@ class Chaos:
             f"{self._elapsed():6.1f} s  acked {acked}/{self.config.shoppers * self.config.messages}"
             f"  in Slack {posted}  agent replies {sum(self.slack.replies.values())} (stored {rows[0]['agent']})"
             f"  webhooks processed {hooks_done}/{self.config.webhooks}"
-            f"  Slack faults {sum(self.slack.injected.values())}  load {os.getloadavg()[0]:.1f}"
+            f"  Slack faults {sum(self.slack.injected.values())}  event deliveries failed {self.slack.events_failed}"
+            f"  load {os.getloadavg()[0]:.1f}"
         )
 
     async def _settle(self, services: Any, report: ChaosReport, deadline: float) -> None:
