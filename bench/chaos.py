@@ -215,6 +215,8 @@ class ChaosSlack(SlackStandIn):
         self.replies: Counter[str] = Counter()
         self.events_failed = 0  # deliveries that failed (each is retried)
         self.events_given_up = 0  # events whose every retry failed too
+        # Event id -> the outcome of each delivery attempt, for events that needed more than one.
+        self.event_outcomes: dict[str, list[str]] = {}
         self._event_serial = 0
 
     @staticmethod
@@ -268,17 +270,23 @@ class ChaosSlack(SlackStandIn):
             if attempt:
                 self.events_failed += 1
                 await asyncio.sleep(self.event_retries[attempt - 1])
+            outcomes = self.event_outcomes.setdefault(event_id, [])
             try:
                 status = await super().deliver_event(
                     event, event_id=event_id, retry_num=attempt or None, retry_reason=reason
                 )
             except TimeoutError:
+                outcomes.append(f"{time.strftime('%H:%M:%S')} timeout")
                 reason = "http_timeout"
                 continue
-            except aiohttp.ClientError:
+            except aiohttp.ClientError as exc:
+                outcomes.append(f"{time.strftime('%H:%M:%S')} {type(exc).__name__}")
                 reason = "unknown_error"
                 continue
+            outcomes.append(f"{time.strftime('%H:%M:%S')} {status}")
             if 200 <= status < 300:
+                if len(outcomes) == 1:
+                    del self.event_outcomes[event_id]
                 return status
             reason = "http_error"
         self.events_given_up += 1
@@ -516,6 +524,7 @@ class ChaosReport:
     slack_faults: dict[str, int] = field(default_factory=dict)
     events_failed: int = 0
     events_given_up: int = 0
+    events_retried: dict[str, list[str]] = field(default_factory=dict)  # event id -> attempts' outcomes
     faults: list[dict[str, Any]] = field(default_factory=list)
     sending_s: float = 0.0
     recovery_s: float = 0.0  # from the end of the last fault (and of sending) until all checks held
@@ -955,6 +964,7 @@ class Chaos:
         report.slack_faults = dict(self.slack.injected)
         report.events_failed = self.slack.events_failed
         report.events_given_up = self.slack.events_given_up
+        report.events_retried = dict(self.slack.event_outcomes)
         report.faults = [
             {
                 "kind": f.kind,
@@ -1014,6 +1024,7 @@ def summary(report: ChaosReport) -> str:
             f" {report.webhooks_processed}, stored twice {report.webhooks_duplicated}, lost {report.webhooks_lost},"
             f" wrong record {report.webhooks_wrong}, most workflow runs for one delivery {report.webhook_runs_max}",
             f"faults: {faults}",
+            f"events retried (attempts' outcomes): {_retried(report.events_retried)}",
             f"Slack call failures injected: {slack}",
             f"sending {report.sending_s:.0f} s; recovery (last fault and sending done -> all checks hold)"
             f" {report.recovery_s:.0f} s; whole run {report.total_s:.0f} s; load average before/after"
@@ -1021,6 +1032,13 @@ def summary(report: ChaosReport) -> str:
         ]
         + [f"PROBLEM: {p}" for p in report.problems]
     )
+
+
+def _retried(outcomes: dict[str, list[str]], shown: int = 8) -> str:
+    if not outcomes:
+        return "none"
+    listed = "; ".join(f"{event} [{', '.join(attempts)}]" for event, attempts in list(outcomes.items())[:shown])
+    return listed + (f"; and {len(outcomes) - shown} more" if len(outcomes) > shown else "")
 
 
 def _markdown(report: ChaosReport, command: str) -> str:
