@@ -6,12 +6,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
-from bot.middleware import register_middleware
+from bot.middleware import register_middleware, remember_handled_event
 from bot.rate_limits import register_rate_limits
 from bot.request_shape import malformed
 from zora.push import Emitter
@@ -20,11 +22,21 @@ from zora.services import Services
 log = logging.getLogger(__name__)
 
 
+class ZoraBoltApp(AsyncApp):
+    """Bolt with one step after the listeners (HTTP and Socket Mode alike): remembering the event as
+    handled only once its listener succeeded (bot/middleware.py dedupe_events)."""
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        response = await super().async_dispatch(req)
+        await remember_handled_event(req.context, response)
+        return response
+
+
 def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
     settings = services.settings
     settings.require("slack_bot_token", "slack_signing_secret")
     assert settings.slack_signing_secret
-    app = AsyncApp(
+    app = ZoraBoltApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # The client carries the bot token and the Web API base URL (real Slack or the stand-in).
         client=services.slack.client,

@@ -24,6 +24,24 @@ def _event_id_key(event_id: str) -> str:
     return f"slack:event:{event_id}"
 
 
+# Where dedupe_events leaves the key of an event to remember once it has been handled.
+_EVENT_KEY = "zora_event_key"
+
+
+async def remember_handled_event(context: AsyncBoltContext, response: BoltResponse) -> None:
+    """After the listener: an event it handled (2xx) is remembered, so Slack's retries of it do nothing.
+    One it failed is not, so the retry runs the listener again. Two deliveries racing past the check
+    still give one message: the transcript is unique on (channel, ts)."""
+    key = context.get(_EVENT_KEY)
+    deps = context.get("deps")
+    if not isinstance(key, str) or not isinstance(deps, BotDeps) or not 200 <= response.status < 300:
+        return
+    try:
+        await deps.redis.set(key, "1", ex=EVENT_ID_TTL_SECONDS)
+    except (RedisError, OSError) as exc:
+        log.warning("could not remember Slack event %s, Redis unavailable: %r", key, exc)
+
+
 def _handled() -> BoltResponse:
     # Slack needs a 2xx or it retries; there is nothing more to do for this event.
     return BoltResponse(status=200, body="")
@@ -48,7 +66,7 @@ def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
         return None
 
     @app.middleware
-    async def dedupe_events(body: dict[str, Any], next: Next) -> BoltResponse | None:
+    async def dedupe_events(body: dict[str, Any], context: AsyncBoltContext, next: Next) -> BoltResponse | None:
         event_id = body.get("event_id")
         if body.get("type") != "event_callback" or not event_id:
             await next()
@@ -66,14 +84,10 @@ def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
             reachable, seen = False, False
         if seen:
             return _handled()
+        if reachable:
+            # Marked by the app once the listener has answered 2xx (remember_handled_event): bolt runs
+            # listeners after every middleware has returned, so marking here would mark an event whose
+            # listener then fails, and Slack's retry of it would be answered "handled" with nothing done.
+            context[_EVENT_KEY] = key
         await next()
-        if not reachable:
-            return None
-        # Marked only after the listener made the work durable, so a failure is retried by Slack.
-        # Two deliveries racing past this check still give one message: the transcript is unique
-        # on (channel, ts).
-        try:
-            await deps.redis.set(key, "1", ex=EVENT_ID_TTL_SECONDS)
-        except (RedisError, OSError) as exc:
-            log.warning("could not remember Slack event %s, Redis unavailable: %r", event_id, exc)
         return None

@@ -3,6 +3,7 @@ test queued (rate limits, errors, lost answers) played before the method's handl
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections import deque
 from typing import Any
@@ -33,6 +34,26 @@ class WebApi(Workspace):
         the answer: the caller cannot tell whether Slack did it (a crash or a network cut at that moment)."""
         self._lost_answers[method] = self._lost_answers.get(method, 0) + times
 
+    def server_error(
+        self,
+        method: str,
+        times: int = 1,
+        *,
+        status: int = 500,
+        error: str = "internal_error",
+        carried_out: bool = False,
+    ) -> None:
+        """The next ``times`` calls of ``method`` answer HTTP ``status`` (500, 503...) with ``ok: false``;
+        with ``carried_out`` the call took effect first, as Slack warns an internal_error may have."""
+        queue = self._injections.setdefault(method, deque())
+        queue.extend(Injection(error, status=status, carried_out=carried_out) for _ in range(times))
+
+    def hang(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get no answer for ``seconds`` (longer than the caller's
+        timeout: it gives up), then are carried out anyway, as a slow Slack does."""
+        queue = self._injections.setdefault(method, deque())
+        queue.extend(Injection("timeout", hang=seconds) for _ in range(times))
+
     def clear_failures(self, method: str) -> None:
         """Forget queued failures of `method` (the problem was fixed)."""
         self._injections.pop(method, None)
@@ -56,15 +77,15 @@ class WebApi(Workspace):
         if handler is None:
             return self._json({"ok": False, "error": "unknown_method"})
         queue = self._injections.get(method)
-        if queue:
-            injection = queue.popleft()
+        injection = queue.popleft() if queue else None
+        if injection is not None and injection.hang is None and not injection.carried_out:
             if injection.retry_after is not None:
                 return self._json(
                     {"ok": False, "error": injection.error},
                     status=429,
                     headers={"Retry-After": str(injection.retry_after)},
                 )
-            return self._json({"ok": False, "error": injection.error})
+            return self._json({"ok": False, "error": injection.error}, status=injection.status)
         if not token:
             return self._json({"ok": False, "error": "not_authed"})
         # apps.connections.open is the one method that takes the app-level token (xapp-...).
@@ -73,12 +94,17 @@ class WebApi(Workspace):
             return self._json({"ok": False, "error": "invalid_auth"})
         if not hmac.compare_digest(str(token).encode(), expected.encode()):
             return self._json({"ok": False, "error": "invalid_auth"})
+        if injection is not None and injection.hang is not None:
+            # The caller gives up meanwhile; aiohttp lets this handler run on (no handler cancellation).
+            await asyncio.sleep(injection.hang)
         try:
             answer = await handler(params, request)
         except ApiError as exc:
             answer = {"ok": False, "error": exc.error}
             if exc.missing is not None:
                 answer["response_metadata"] = {"messages": [f"[ERROR] missing required field: {exc.missing}"]}
+        if injection is not None and injection.carried_out:
+            return self._json({"ok": False, "error": injection.error}, status=injection.status)
         if self._lost_answers.get(method):
             self._lost_answers[method] -= 1
             if request.transport is not None:

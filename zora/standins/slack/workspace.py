@@ -46,10 +46,16 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Injection:
-    """One queued misbehaviour for a method: a 429 (retry_after set) or an ``ok: false`` error."""
+    """One queued misbehaviour for a method: a 429 (retry_after set), an ``ok: false`` error (with
+    an HTTP status of Slack's servers in trouble, perhaps after doing the work), or a hang."""
 
     error: str
     retry_after: int | None = None
+    status: int = 200
+    # Carried out before the error answer (Slack: "some aspect of the operation" may have succeeded).
+    carried_out: bool = False
+    # Seconds without an answer; then the call is carried out for a caller that has long given up.
+    hang: float | None = None
 
 
 @dataclass
