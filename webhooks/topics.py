@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from zora.errors import ZoraError
-from zora.shopify import store
 from zora.shopify.models import ExportReady, OrderNotice, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
+from zora.store import shopify as store
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import aiohttp
 from zora.errors import ZoraError
 from zora.security import seal, sealed_with, unseal
 from zora.settings import Settings
-from zora.shopify import store
 from zora.shopify.admin import COUNTS_QUERY, RESOURCE_QUERIES, AdminClient, Bucket
 from zora.shopify.models import RESOURCES, PageResult, ReconcilePlan, Resource
 from zora.shopify.records import customer_from_graphql, order_from_graphql, product_from_graphql
 from zora.shopify.samples import iso
+from zora.store import shopify as store
 
 # Records changed a little before the watermark are paged again: clocks differ, and Shopify's search
 # index lags writes by a few seconds. Guarded upserts make the overlap harmless.

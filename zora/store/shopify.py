@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from zora.db import Conn, Row
 from zora.shopify.records import CustomerRecord, OrderRecord, ProductRecord
 
 REDACTED = "[redacted]"
@@ -20,7 +21,7 @@ REDACTED = "[redacted]"
 _GUARD = "{t}.deleted_at IS NULL AND ({t}.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at >= {t}.shopify_updated_at)"
 
 
-async def upsert_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> bool:
+async def upsert_customer(conn: Conn, shop_id: int, rec: CustomerRecord) -> bool:
     """True when the row was written (new or newer); False when what we hold is newer or deleted."""
     row = await conn.fetchrow(
         "INSERT INTO customers (shop_id, shopify_customer_id, email, name, first_name, last_name, phone, tags,"
@@ -52,7 +53,7 @@ async def upsert_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> bool:
     return row is not None
 
 
-async def ensure_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> None:
+async def ensure_customer(conn: Conn, shop_id: int, rec: CustomerRecord) -> None:
     """The customer embedded in an order: a partial view, so it only creates a missing row."""
     await conn.execute(
         "INSERT INTO customers (shop_id, shopify_customer_id, email, name, first_name, last_name, phone)"
@@ -67,7 +68,7 @@ async def ensure_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> None:
     )
 
 
-async def upsert_order(conn: Any, shop_id: int, rec: OrderRecord) -> bool:
+async def upsert_order(conn: Conn, shop_id: int, rec: OrderRecord) -> bool:
     if rec.customer is not None:
         await ensure_customer(conn, shop_id, rec.customer)
     row = await conn.fetchrow(
@@ -117,7 +118,7 @@ async def upsert_order(conn: Any, shop_id: int, rec: OrderRecord) -> bool:
     return row is not None
 
 
-async def upsert_product(conn: Any, shop_id: int, rec: ProductRecord) -> bool:
+async def upsert_product(conn: Conn, shop_id: int, rec: ProductRecord) -> bool:
     row = await conn.fetchrow(
         "INSERT INTO shopify_products (shop_id, shopify_product_id, title, handle, vendor, product_type, status,"
         " tags, variants, shopify_created_at, shopify_updated_at, synced_at)"
@@ -146,7 +147,7 @@ async def upsert_product(conn: Any, shop_id: int, rec: ProductRecord) -> bool:
 # Deletes leave a tombstone without personal data: a late create/update for the id is then ignored.
 
 
-async def delete_order(conn: Any, shop_id: int, order_id: int) -> None:
+async def delete_order(conn: Conn, shop_id: int, order_id: int) -> None:
     await conn.execute(
         "INSERT INTO shopify_orders (shop_id, shopify_order_id, name, deleted_at) VALUES ($1, $2, '', now())"
         " ON CONFLICT (shop_id, shopify_order_id) DO UPDATE SET deleted_at = coalesce(shopify_orders.deleted_at,"
@@ -156,7 +157,7 @@ async def delete_order(conn: Any, shop_id: int, order_id: int) -> None:
     )
 
 
-async def delete_product(conn: Any, shop_id: int, product_id: int) -> None:
+async def delete_product(conn: Conn, shop_id: int, product_id: int) -> None:
     await conn.execute(
         "INSERT INTO shopify_products (shop_id, shopify_product_id, title, deleted_at) VALUES ($1, $2, '', now())"
         " ON CONFLICT (shop_id, shopify_product_id) DO UPDATE SET deleted_at = coalesce(shopify_products.deleted_at,"
@@ -166,7 +167,7 @@ async def delete_product(conn: Any, shop_id: int, product_id: int) -> None:
     )
 
 
-async def delete_customer(conn: Any, shop_id: int, customer_id: int) -> None:
+async def delete_customer(conn: Conn, shop_id: int, customer_id: int) -> None:
     # The row stays (shoppers may point at it) but holds nothing personal any more.
     await conn.execute(
         "INSERT INTO customers (shop_id, shopify_customer_id, deleted_at) VALUES ($1, $2, now())"
@@ -187,8 +188,8 @@ _CUSTOMER_PII_NULL = (
 
 
 async def _customer_scope(
-    conn: Any, shop_id: int, customer_id: int | None, email: str | None, phone: str | None
-) -> tuple[list[Any], list[Any]]:
+    conn: Conn, shop_id: int, customer_id: int | None, email: str | None, phone: str | None
+) -> tuple[list[Row], list[Row]]:
     """The customer rows and the shoppers that are this person, in this shop only."""
     customers = await conn.fetch(
         "SELECT * FROM customers WHERE shop_id = $1 AND (shopify_customer_id = $2"
@@ -208,8 +209,8 @@ async def _customer_scope(
     return customers, shoppers
 
 
-async def _orders_of(conn: Any, shop_id: int, customer_ids: list[int], order_ids: list[int]) -> list[Any]:
-    rows: list[Any] = await conn.fetch(
+async def _orders_of(conn: Conn, shop_id: int, customer_ids: list[int], order_ids: list[int]) -> list[Row]:
+    rows: list[Row] = await conn.fetch(
         "SELECT * FROM shopify_orders WHERE shop_id = $1 AND (shopify_customer_id = ANY($2::bigint[])"
         " OR shopify_order_id = ANY($3::bigint[])) ORDER BY processed_at NULLS LAST, shopify_order_id",
         shop_id,
@@ -219,7 +220,7 @@ async def _orders_of(conn: Any, shop_id: int, customer_ids: list[int], order_ids
     return rows
 
 
-def _plain(row: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+def _plain(row: Row, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in dict(row).items():
         if key in drop:
@@ -229,7 +230,7 @@ def _plain(row: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 async def export_customer(
-    conn: Any,
+    conn: Conn,
     shop_id: int,
     *,
     customer_id: int | None,
@@ -294,7 +295,7 @@ _FILE_ERASURE = (
 
 
 async def redact_customer(
-    conn: Any,
+    conn: Conn,
     shop_id: int,
     *,
     customer_id: int | None,
@@ -379,7 +380,7 @@ async def redact_customer(
     }
 
 
-async def redact_shop(conn: Any, domain: str, erasure_batch: UUID) -> tuple[bool, int]:
+async def redact_shop(conn: Conn, domain: str, erasure_batch: UUID) -> tuple[bool, int]:
     """Delete the shop and, by cascade, every row that belongs to it; then its webhook inbox.
     What Zora posted into Slack for the shop's shoppers (their messages and files, the conversation
     cards) goes into `erasure_batch`, to delete there once this commits. Returns (deleted, erasures)."""

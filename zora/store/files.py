@@ -1,0 +1,169 @@
+"""Files: shoppers' uploads and Zora's copies of files agents share in Slack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from zora.db import Executor, Row
+from zora.models import ConversationRef, FileInfo
+
+FILE_COLUMNS = "id, message_seq, name, content_type, size, state"
+
+
+def file_url(file_id: UUID) -> str:
+    return f"/widget/files/{file_id}"
+
+
+def file_info(row: Row) -> FileInfo:
+    return FileInfo(
+        id=row["id"],
+        name=row["name"],
+        type=row["content_type"],
+        size=row["size"],
+        state=row["state"],
+        url=file_url(row["id"]) if row["state"] == "ready" else None,
+    )
+
+
+async def ensure_conversation(conn: Executor, ref: ConversationRef) -> None:
+    """The shopper and conversation rows, created as a first message would create them."""
+    await conn.execute(
+        "INSERT INTO shoppers (id, shop_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        ref.shopper_id,
+        ref.shop_id,
+    )
+    await conn.execute(
+        "INSERT INTO conversations (id, shop_id, shopper_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        ref.conversation_id,
+        ref.shop_id,
+        ref.shopper_id,
+    )
+
+
+async def lock_conversation_owner(conn: Executor, conversation_id: UUID) -> int | None:
+    """The shop the conversation belongs to, its row locked until the transaction ends."""
+    owner: int | None = await conn.fetchval(
+        "SELECT shop_id FROM conversations WHERE id = $1 FOR UPDATE", conversation_id
+    )
+    return owner
+
+
+async def waiting_uploads(conn: Executor, ref: ConversationRef) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM files WHERE conversation_id = $1 AND shop_id = $2 AND message_seq IS NULL",
+        ref.conversation_id,
+        ref.shop_id,
+    )
+    return count
+
+
+async def insert_upload(
+    conn: Executor, file_id: UUID, ref: ConversationRef, name: str, content_type: str, data: bytes
+) -> FileInfo:
+    row = await conn.fetchrow(
+        "INSERT INTO files (id, shop_id, conversation_id, origin, name, content_type, size, data, state)"
+        f" VALUES ($1, $2, $3, 'shopper', $4, $5, $6, $7, 'ready') RETURNING {FILE_COLUMNS}",
+        file_id,
+        ref.shop_id,
+        ref.conversation_id,
+        name,
+        content_type,
+        len(data),
+        data,
+    )
+    assert row is not None  # an INSERT without a conflict clause returns its row
+    return file_info(row)
+
+
+async def insert_agent_file(
+    conn: Executor,
+    file_id: UUID,
+    ref: ConversationRef,
+    seq: int,
+    *,
+    name: str,
+    content_type: str,
+    size: int,
+    refused: str | None,
+    slack_file_id: str | None,
+    slack_url: str | None,
+) -> FileInfo:
+    """A file an agent shared in Slack: pending until copied, or failed when refused."""
+    row = await conn.fetchrow(
+        "INSERT INTO files (id, shop_id, conversation_id, message_seq, origin, name, content_type, size, state, error,"
+        " slack_file_id, slack_url) VALUES ($1, $2, $3, $4, 'agent', $5, $6, $7, $8, $9, $10, $11)"
+        f" RETURNING {FILE_COLUMNS}",
+        file_id,
+        ref.shop_id,
+        ref.conversation_id,
+        seq,
+        name,
+        content_type,
+        size,
+        "failed" if refused else "pending",
+        refused,
+        slack_file_id,
+        slack_url,
+    )
+    assert row is not None
+    return file_info(row)
+
+
+async def attach_uploads(conn: Executor, ref: ConversationRef, seq: int, file_ids: list[UUID]) -> list[Row]:
+    """Bind waiting uploads of this conversation to the message `seq`; the rows bound."""
+    return await conn.fetch(
+        f"UPDATE files SET message_seq = $3 WHERE id = ANY($4) AND conversation_id = $1 AND shop_id = $2"
+        f" AND origin = 'shopper' AND message_seq IS NULL RETURNING {FILE_COLUMNS}",
+        ref.conversation_id,
+        ref.shop_id,
+        seq,
+        file_ids,
+    )
+
+
+async def files_of(conn: Executor, conversation_id: UUID, seqs: list[int]) -> dict[int, list[FileInfo]]:
+    """The files of these messages, in the order they were added."""
+    if not seqs:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT {FILE_COLUMNS} FROM files WHERE conversation_id = $1 AND message_seq = ANY($2)"
+        " ORDER BY created_at, id",
+        conversation_id,
+        seqs,
+    )
+    found: dict[int, list[FileInfo]] = {}
+    for row in rows:
+        found.setdefault(row["message_seq"], []).append(file_info(row))
+    return found
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+async def read_ready(conn: Executor, file_id: UUID) -> StoredFile | None:
+    row = await conn.fetchrow(
+        "SELECT name, content_type, data FROM files WHERE id = $1 AND state = 'ready' AND data IS NOT NULL",
+        file_id,
+    )
+    return None if row is None else StoredFile(row["name"], row["content_type"], bytes(row["data"]))
+
+
+async def delete_of_message(conn: Executor, conversation_id: UUID, seq: int) -> None:
+    await conn.execute("DELETE FROM files WHERE conversation_id = $1 AND message_seq = $2", conversation_id, seq)
+
+
+async def delete_agent_files_except(conn: Executor, conversation_id: UUID, seq: int, keep: list[str]) -> bool:
+    """Erase the agent's files of message `seq` whose Slack id is not in `keep`; True when any were."""
+    erased = await conn.execute(
+        "DELETE FROM files WHERE conversation_id = $1 AND message_seq = $2 AND origin = 'agent'"
+        " AND (slack_file_id IS NULL OR NOT slack_file_id = ANY($3))",
+        conversation_id,
+        seq,
+        keep,
+    )
+    return erased != "DELETE 0"
