@@ -52,7 +52,7 @@ class ConversationActivities:
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
         """Post every shopper message still waiting, oldest first."""
         conversation_id_var.set(str(req.ref.conversation_id))
-        pending = await transcript.pending_shopper_messages(self.pool, req.ref.conversation_id)
+        pending = await transcript.pending_shopper_messages(self.pool, req.ref)
         if not pending:
             return PostResult(thread=None, delivered=[], undelivered=[])
         try:

@@ -34,8 +34,6 @@ PENDING: frozenset[str] = frozenset(
         "bot/access.py",
         "bot/card.py",
         "bot/listeners/events/message.py",
-        "bot/listeners/events/reaction.py",
-        "bot/outbound.py",
         "bot/overview.py",
         "webhooks/dispatch.py",
         "webhooks/shopify.py",
@@ -51,7 +49,6 @@ PENDING: frozenset[str] = frozenset(
         "zora/shopify/customers.py",
         "zora/shopify/install.py",
         "zora/shopify/sync.py",
-        "zora/transcript.py",
         "zora/web.py",
     }
 )

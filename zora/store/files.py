@@ -167,3 +167,44 @@ async def delete_agent_files_except(conn: Executor, conversation_id: UUID, seq: 
         keep,
     )
     return erased != "DELETE 0"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A shopper's file still to go up into the Slack thread."""
+
+    id: UUID
+    name: str
+    content_type: str
+    data: bytes
+
+
+async def not_in_slack(conn: Executor, conversation_id: UUID, seq: int) -> list[Upload]:
+    """The files of message `seq` Slack does not have yet, in the order they were added."""
+    rows = await conn.fetch(
+        "SELECT id, name, content_type, data FROM files WHERE conversation_id = $1 AND message_seq = $2"
+        " AND slack_file_id IS NULL AND data IS NOT NULL ORDER BY created_at, id",
+        conversation_id,
+        seq,
+    )
+    return [Upload(id=r["id"], name=r["name"], content_type=r["content_type"], data=bytes(r["data"])) for r in rows]
+
+
+async def set_slack_upload_id(conn: Executor, file_id: UUID, slack_upload_id: str) -> None:
+    """The id Slack gave the upload, written before it is shared (so a cut-off upload can be found)."""
+    await conn.execute("UPDATE files SET slack_upload_id = $2 WHERE id = $1", file_id, slack_upload_id)
+
+
+async def set_slack_file_id(conn: Executor, file_id: UUID, slack_file_id: str) -> None:
+    await conn.execute("UPDATE files SET slack_file_id = $2 WHERE id = $1", file_id, slack_file_id)
+
+
+async def found_in_slack(conn: Executor, conversation_id: UUID, seq: int, upload_ids: list[str]) -> None:
+    """Uploads of message `seq` found shared in the thread: Slack has them."""
+    await conn.execute(
+        "UPDATE files SET slack_file_id = slack_upload_id WHERE conversation_id = $1"
+        " AND message_seq = $2 AND slack_file_id IS NULL AND slack_upload_id = ANY($3)",
+        conversation_id,
+        seq,
+        upload_ids,
+    )
