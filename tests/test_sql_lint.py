@@ -28,7 +28,6 @@ PENDING: frozenset[str] = frozenset(
         "activities/assistant_tools.py",
         "activities/backfill.py",
         "activities/conversation.py",
-        "activities/delivery.py",
         "activities/files.py",
         "activities/shopify.py",
         "bot/access.py",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from zora.db import Executor
 from zora.models import ConversationRef
+from zora.store.receipts import RECIPIENT, RECIPIENT_JOIN
 
 
 async def set_storefront_context(conn: Executor, ref: ConversationRef, page: str | None, locale: str | None) -> None:
@@ -53,3 +55,51 @@ async def try_card(conn: Executor, conversation_id: UUID) -> datetime | None:
 async def card_not_posted(conn: Executor, conversation_id: UUID) -> None:
     """Slack refused the card: there is nothing to look for next time."""
     await conn.execute("UPDATE conversations SET slack_card_attempt_at = NULL WHERE id = $1", conversation_id)
+
+
+@dataclass(frozen=True)
+class TranscriptState:
+    last_seq: int
+    sent_upto: int
+    email: str | None
+    shopper_name: str | None
+    shop_name: str
+
+
+async def transcript_state(conn: Executor, ref: ConversationRef) -> TranscriptState | None:
+    """How far the emailed transcript went, and where it goes (zora.store.receipts.RECIPIENT)."""
+    row = await conn.fetchrow(
+        f"SELECT c.last_seq, c.transcript_sent_upto, {RECIPIENT} AS email, s.name AS shopper_name,"
+        " sh.name AS shop_name FROM conversations c JOIN shoppers s ON s.id = c.shopper_id"
+        f" JOIN shops sh ON sh.id = c.shop_id {RECIPIENT_JOIN} WHERE c.id = $1 AND c.shop_id = $2",
+        ref.conversation_id,
+        ref.shop_id,
+    )
+    if row is None:
+        return None
+    return TranscriptState(
+        last_seq=row["last_seq"],
+        sent_upto=row["transcript_sent_upto"],
+        email=row["email"],
+        shopper_name=row["shopper_name"],
+        shop_name=row["shop_name"],
+    )
+
+
+async def transcript_failed(conn: Executor, ref: ConversationRef, error: str) -> None:
+    await conn.execute(
+        "UPDATE conversations SET transcript_error = $2 WHERE id = $1 AND shop_id = $3",
+        ref.conversation_id,
+        error,
+        ref.shop_id,
+    )
+
+
+async def transcript_sent(conn: Executor, ref: ConversationRef, upto: int) -> None:
+    await conn.execute(
+        "UPDATE conversations SET transcript_sent_upto = GREATEST(transcript_sent_upto, $2),"
+        " transcript_error = NULL WHERE id = $1 AND shop_id = $3",
+        ref.conversation_id,
+        upto,
+        ref.shop_id,
+    )

@@ -380,3 +380,16 @@ async def delivered_shopper_upto(
         seq,
     )
     return [(r["seq"], r["client_id"]) for r in rows]
+
+
+async def agent_replies_in(conn: Executor, ref: ConversationRef, from_seq: int, to_seq: int) -> list[StoredMessage]:
+    """The agents' replies not deleted with from_seq <= seq <= to_seq, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND shop_id = $2"
+        " AND direction = 'agent' AND deleted_at IS NULL AND seq >= $3 AND seq <= $4 ORDER BY seq",
+        ref.conversation_id,
+        ref.shop_id,
+        from_seq,
+        to_seq,
+    )
+    return [stored_message(r) for r in rows]
