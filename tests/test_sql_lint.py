@@ -27,7 +27,6 @@ PENDING: frozenset[str] = frozenset(
     {
         "activities/assistant_tools.py",
         "activities/backfill.py",
-        "activities/conversation.py",
         "activities/files.py",
         "activities/shopify.py",
         "bot/access.py",
@@ -43,7 +42,6 @@ PENDING: frozenset[str] = frozenset(
         "zora/dev.py",
         "zora/doctor.py",
         "zora/embedded.py",
-        "zora/identity.py",
         "zora/shopify/cli.py",
         "zora/shopify/customers.py",
         "zora/shopify/install.py",

@@ -20,13 +20,13 @@ import pytest
 import socketio
 from aiohttp import web
 
-from activities.conversation import UNDELIVERED_SQL
 from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
 from tests.harness import Shopper, Zora, running_zora
 from widget.server import SocketLocks, WidgetNamespace
 from zora import transcript
 from zora.models import ConversationRef
+from zora.store.messages import UNDELIVERED_SQL
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from zora.db import Executor
+from zora.db import Executor, Row
 from zora.models import ConversationRef
 from zora.store.receipts import RECIPIENT, RECIPIENT_JOIN
 
@@ -102,4 +103,97 @@ async def transcript_sent(conn: Executor, ref: ConversationRef, upto: int) -> No
         ref.conversation_id,
         upto,
         ref.shop_id,
+    )
+
+
+def _ref(row: Row) -> ConversationRef:
+    return ConversationRef(
+        shop=row["domain"], shop_id=row["shop_id"], conversation_id=row["conversation_id"], shopper_id=row["shopper_id"]
+    )
+
+
+def refs(rows: list[Row]) -> list[ConversationRef]:
+    """Rows of (conversation_id, shop_id, domain, shopper_id) as the conversations they name."""
+    return [_ref(r) for r in rows]
+
+
+async def tick_snapshot(conn: Executor, ref: ConversationRef) -> Row | None:
+    """What the workflow's tick decides on: the conversation, its shop's settings, the database's
+    clock, when its assignee last replied and since when the shopper waits for a reply."""
+    return await conn.fetchrow(
+        "SELECT c.status, c.updated_at, c.reminder_level, c.reminder_for, s.settings, now() AS now,"
+        " c.assignee, c.auto_assigned_at,"
+        " (SELECT max(a.created_at) FROM messages a WHERE a.conversation_id = c.id AND a.direction = 'agent'"
+        "   AND a.author_id = c.assignee) AS assignee_replied_at,"
+        " (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'shopper'"
+        "   AND m.seq > COALESCE((SELECT max(a.seq) FROM messages a WHERE a.conversation_id = c.id"
+        "   AND a.direction = 'agent' AND a.slack_ts IS NOT NULL), 0)) AS waiting_since"
+        " FROM conversations c JOIN shops s ON s.id = c.shop_id WHERE c.id = $1 AND c.shop_id = $2",
+        ref.conversation_id,
+        ref.shop_id,
+    )
+
+
+async def set_reminder(conn: Executor, conversation_id: UUID, level: int, waiting_since: datetime) -> None:
+    await conn.execute(
+        "UPDATE conversations SET reminder_level = $2, reminder_for = $3 WHERE id = $1",
+        conversation_id,
+        level,
+        waiting_since,
+    )
+
+
+async def close_idle(conn: Executor, conversation_id: UUID, last_activity: datetime) -> bool:
+    """Close the conversation unless something happened since `last_activity`; True when closed."""
+    closed = await conn.fetchval(
+        "UPDATE conversations SET status = 'closed', closed_at = now()"
+        " WHERE id = $1 AND updated_at = $2 AND status <> 'closed' RETURNING true",
+        conversation_id,
+        last_activity,
+    )
+    return bool(closed)
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    status: str
+    assignee: str | None
+    settings: dict[str, Any] | None
+
+
+async def assignment(conn: Executor, ref: ConversationRef) -> AssignmentView | None:
+    row = await conn.fetchrow(
+        "SELECT c.status, c.assignee, s.settings FROM conversations c JOIN shops s ON s.id = c.shop_id"
+        " WHERE c.id = $1 AND c.shop_id = $2",
+        ref.conversation_id,
+        ref.shop_id,
+    )
+    return (
+        None
+        if row is None
+        else AssignmentView(status=row["status"], assignee=row["assignee"], settings=row["settings"])
+    )
+
+
+async def assigned_load(conn: Executor, shop_id: int, agents: list[str]) -> list[Row]:
+    """(assignee, n): how many conversations each of these agents has assigned in the shop."""
+    return await conn.fetch(
+        "SELECT assignee, count(*) AS n FROM conversations WHERE shop_id = $1 AND status = 'assigned'"
+        " AND assignee = ANY($2) GROUP BY assignee",
+        shop_id,
+        agents,
+    )
+
+
+async def apply_assignment(conn: Executor, ref: ConversationRef, status: str, assignee: str | None, auto: bool) -> None:
+    await conn.execute(
+        "UPDATE conversations SET status = $3, assignee = $4,"
+        " closed_at = CASE WHEN $3 = 'closed' THEN COALESCE(closed_at, now()) ELSE NULL END,"
+        " auto_assigned_at = CASE WHEN $5 THEN now() WHEN $4::text IS NULL THEN NULL ELSE auto_assigned_at END"
+        " WHERE id = $1 AND shop_id = $2",
+        ref.conversation_id,
+        ref.shop_id,
+        status,
+        assignee,
+        auto,
     )

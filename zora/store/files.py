@@ -7,6 +7,7 @@ from uuid import UUID
 
 from zora.db import Executor, Row
 from zora.models import ConversationRef, FileInfo
+from zora.store.conversations import refs
 
 FILE_COLUMNS = "id, message_seq, name, content_type, size, state"
 
@@ -208,3 +209,26 @@ async def found_in_slack(conn: Executor, conversation_id: UUID, seq: int, upload
         seq,
         upload_ids,
     )
+
+
+async def agent_files_stuck(conn: Executor, older_than_seconds: float, limit: int) -> list[ConversationRef]:
+    """Conversations, across all shops (the sweep), with agents' files still pending copy this long."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT f.conversation_id, f.shop_id, s.domain, c.shopper_id"
+        " FROM files f JOIN conversations c ON c.id = f.conversation_id JOIN shops s ON s.id = f.shop_id"
+        " WHERE f.origin = 'agent' AND f.state = 'pending' AND f.created_at < now() - make_interval(secs => $1)"
+        " LIMIT $2",
+        older_than_seconds,
+        limit,
+    )
+    return refs(rows)
+
+
+async def drop_unsent_uploads(conn: Executor, hours: int) -> int:
+    """Shoppers' uploads no message sent within `hours`, in every shop (the sweep); how many."""
+    dropped = await conn.execute(
+        "DELETE FROM files WHERE origin = 'shopper' AND message_seq IS NULL"
+        " AND created_at < now() - make_interval(hours => $1)",
+        hours,
+    )
+    return int(dropped.split()[-1])

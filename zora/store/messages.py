@@ -12,6 +12,7 @@ from uuid import UUID
 
 from zora.db import Executor, Row
 from zora.models import Author, ConversationRef, StoredMessage
+from zora.store.conversations import refs
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, client_id, direction, author_name, author_avatar, body, created_at, status,"
@@ -393,3 +394,23 @@ async def agent_replies_in(conn: Executor, ref: ConversationRef, from_seq: int, 
         to_seq,
     )
     return [stored_message(r) for r in rows]
+
+
+# Conversations with shopper messages still waiting for Slack ($1 seconds old, $2 at most, $3 the
+# shops whose Slack works again), across all shops (the sweep). The partial index
+# messages_waiting_for_sweep (migration 0014) matches its WHERE; tests/zora/test_bounds.py checks the
+# plan uses it.
+UNDELIVERED_SQL = (
+    "SELECT DISTINCT m.conversation_id, m.shop_id, s.domain, c.shopper_id"
+    " FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN shops s ON s.id = m.shop_id"
+    " WHERE m.direction = 'shopper' AND (m.claimed_until IS NULL OR m.claimed_until < now())"
+    " AND ((m.status = 'stored' AND m.created_at < now() - make_interval(secs => $1))"
+    "   OR (m.status = 'undelivered' AND m.shop_id = ANY($3)))"
+    " LIMIT $2"
+)
+
+
+async def waiting_for_slack(
+    conn: Executor, older_than_seconds: float, limit: int, healed_shops: list[int]
+) -> list[ConversationRef]:
+    return refs(await conn.fetch(UNDELIVERED_SQL, older_than_seconds, limit, healed_shops))

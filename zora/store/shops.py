@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from zora.db import Executor
+from typing import Any
+
+from zora.db import Executor, Row
 
 
 async def slack_channel(conn: Executor, shop_id: int) -> str | None:
@@ -19,3 +21,27 @@ async def clear_slack_error(conn: Executor, shop_id: int) -> None:
 
 async def set_slack_error(conn: Executor, shop_id: int, error: str) -> None:
     await conn.execute("UPDATE shops SET slack_error = $2, slack_error_at = now() WHERE id = $1", shop_id, error)
+
+
+async def settings(conn: Executor, shop_id: int) -> dict[str, Any] | None:
+    """The shop's settings as stored (zora.shop_settings parses them)."""
+    found: dict[str, Any] | None = await conn.fetchval("SELECT settings FROM shops WHERE id = $1", shop_id)
+    return found
+
+
+async def assign_state(conn: Executor, shop_id: int) -> Row:
+    """(settings, assign_cursor): what round robin starts from."""
+    row = await conn.fetchrow("SELECT settings, assign_cursor FROM shops WHERE id = $1", shop_id)
+    if row is None:
+        raise LookupError(f"shop {shop_id} is not stored")
+    return row
+
+
+async def set_assign_cursor(conn: Executor, shop_id: int, cursor: int) -> None:
+    await conn.execute("UPDATE shops SET assign_cursor = $2 WHERE id = $1", shop_id, cursor)
+
+
+async def with_slack_error(conn: Executor) -> list[tuple[int, str | None]]:
+    """(shop, Slack channel) of every shop whose Slack failed (a sweep over all shops)."""
+    rows = await conn.fetch("SELECT id, slack_channel_id FROM shops WHERE slack_error IS NOT NULL")
+    return [(r["id"], r["slack_channel_id"]) for r in rows]
