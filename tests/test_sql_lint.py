@@ -25,14 +25,8 @@ _STATEMENT = re.compile(
 # here that no longer holds SQL fails the test too, so it is struck off when moved).
 PENDING: frozenset[str] = frozenset(
     {
-        "activities/assistant_tools.py",
-        "activities/backfill.py",
         "activities/files.py",
         "activities/shopify.py",
-        "bot/access.py",
-        "bot/card.py",
-        "bot/listeners/events/message.py",
-        "bot/overview.py",
         "webhooks/dispatch.py",
         "webhooks/shopify.py",
         "webhooks/topics.py",

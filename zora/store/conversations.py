@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from zora.db import Executor, Row
@@ -197,3 +197,105 @@ async def apply_assignment(conn: Executor, ref: ConversationRef, status: str, as
         assignee,
         auto,
     )
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What the thread's card shows: the conversation, its shop, its shopper and their customer."""
+
+    id: UUID
+    shop_id: int
+    domain: str
+    settings: dict[str, Any] | None
+    status: str
+    assignee: str | None
+    storefront_page: str | None
+    locale: str | None
+    shopper_name: str | None
+    shopper_email: str | None
+    customer_id: int | None
+    # The customers row, as stored, when the shopper is bound to one.
+    customer: dict[str, Any] | None
+
+
+async def card_view(conn: Executor, conversation_id: UUID) -> CardView | None:
+    row = await conn.fetchrow(
+        "SELECT c.id, c.shop_id, c.status, c.assignee, c.storefront_page, c.locale, s.domain, s.settings, p.name,"
+        " p.email, p.customer_id, to_jsonb(cu) AS customer"
+        " FROM conversations c JOIN shops s ON s.id = c.shop_id JOIN shoppers p ON p.id = c.shopper_id"
+        " LEFT JOIN customers cu ON cu.id = p.customer_id WHERE c.id = $1",
+        conversation_id,
+    )
+    if row is None:
+        return None
+    return CardView(
+        id=row["id"],
+        shop_id=row["shop_id"],
+        domain=row["domain"],
+        settings=row["settings"],
+        status=row["status"],
+        assignee=row["assignee"],
+        storefront_page=row["storefront_page"],
+        locale=row["locale"],
+        shopper_name=row["name"],
+        shopper_email=row["email"],
+        customer_id=row["customer_id"],
+        customer=row["customer"],
+    )
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A conversation in an agent's list."""
+
+    shop: str
+    who: str
+    status: str
+    assignee: str | None
+    channel: str
+    thread_ts: str
+    updated_at: datetime
+
+
+ListFilter = Literal["open", "unassigned", "mine"]
+
+_LIST_FILTER = {
+    "open": "c.status IN ('open', 'assigned')",
+    "unassigned": "c.status = 'open' AND c.assignee IS NULL",
+    "mine": "c.status IN ('open', 'assigned') AND c.assignee = $2",
+}
+
+
+async def agent_list(
+    conn: Executor, team_id: str, user_id: str, which: ListFilter, shop_ids: list[int], limit: int
+) -> tuple[int, list[Listed]]:
+    """(how many in all, the `limit` most recently active) of these shops' conversations with a
+    thread in this workspace."""
+    where = _LIST_FILTER[which]
+    args: list[Any] = [team_id] + ([user_id] if which == "mine" else [])
+    args.append(shop_ids)
+    base = (
+        " FROM conversations c JOIN slack_threads t ON t.conversation_id = c.id JOIN shops s ON s.id = c.shop_id"
+        " JOIN shoppers p ON p.id = c.shopper_id"
+        f" WHERE t.team_id = $1 AND {where} AND c.shop_id = ANY(${len(args)}::bigint[])"
+    )
+    total = await conn.fetchval("SELECT count(*)" + base, *args)
+    rows = await conn.fetch(
+        "SELECT s.domain, COALESCE(p.name, p.email, 'a shopper') AS who, c.status, c.assignee,"
+        " t.channel_id, t.thread_ts, c.updated_at" + base + f" ORDER BY c.updated_at DESC LIMIT {int(limit)}",
+        *args,
+    )
+    return int(total), [
+        Listed(r["domain"], r["who"], r["status"], r["assignee"], r["channel_id"], r["thread_ts"], r["updated_at"])
+        for r in rows
+    ]
+
+
+async def shop_settings(conn: Executor, shop_id: int, conversation_id: UUID) -> dict[str, Any] | None:
+    """The settings of the conversation's shop, when the conversation is this shop's (None otherwise)."""
+    raw: dict[str, Any] | None = await conn.fetchval(
+        "SELECT s.settings FROM conversations c JOIN shops s ON s.id = c.shop_id WHERE c.id = $1 AND c.shop_id = $2",
+        conversation_id,
+        shop_id,
+    )
+    return raw

@@ -232,3 +232,48 @@ async def drop_unsent_uploads(conn: Executor, hours: int) -> int:
         hours,
     )
     return int(dropped.split()[-1])
+
+
+@dataclass(frozen=True)
+class PendingCopy:
+    """A file an agent shared in Slack that Zora has not copied yet."""
+
+    id: UUID
+    message_seq: int
+    name: str
+    content_type: str
+    slack_url: str | None
+
+
+async def pending_copies(conn: Executor, ref: ConversationRef) -> list[PendingCopy]:
+    rows = await conn.fetch(
+        "SELECT id, message_seq, name, content_type, slack_url FROM files WHERE conversation_id = $1 AND shop_id = $2"
+        " AND origin = 'agent' AND state = 'pending' ORDER BY message_seq, created_at",
+        ref.conversation_id,
+        ref.shop_id,
+    )
+    return [
+        PendingCopy(
+            id=r["id"],
+            message_seq=r["message_seq"],
+            name=r["name"],
+            content_type=r["content_type"],
+            slack_url=r["slack_url"],
+        )
+        for r in rows
+    ]
+
+
+async def copied(conn: Executor, file_id: UUID, data: bytes) -> None:
+    await conn.execute(
+        "UPDATE files SET data = $2, size = $3, state = 'ready', error = NULL WHERE id = $1 AND state = 'pending'",
+        file_id,
+        data,
+        len(data),
+    )
+
+
+async def copy_failed(conn: Executor, file_id: UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE files SET state = 'failed', error = $2 WHERE id = $1 AND state = 'pending'", file_id, error
+    )

@@ -414,3 +414,14 @@ async def waiting_for_slack(
     conn: Executor, older_than_seconds: float, limit: int, healed_shops: list[int]
 ) -> list[ConversationRef]:
     return refs(await conn.fetch(UNDELIVERED_SQL, older_than_seconds, limit, healed_shops))
+
+
+async def known_in_channel(conn: Executor, shop_id: int, channel: str, ts: list[str]) -> set[str]:
+    """Which of these Slack messages (channel, ts) the shop's transcript holds already."""
+    rows = await conn.fetch(
+        "SELECT slack_ts FROM messages WHERE shop_id = $1 AND slack_channel = $2 AND slack_ts = ANY($3)",
+        shop_id,
+        channel,
+        ts,
+    )
+    return {r["slack_ts"] for r in rows}
