@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from zora.models import SA_SHOP
 from zora.shopify.models import WebhookRef, webhook_workflow_id
+from zora.store import webhooks as swebhooks
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +110,10 @@ class WorkflowStarter:
     async def sweep(self, grace_seconds: float = SWEEP_GRACE_SECONDS) -> int:
         """Queue every delivery stored but not yet picked up by its workflow; returns how many."""
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT id, shop_domain, topic FROM shopify_webhooks WHERE status = 'received'"
-                " AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 1000",
-                grace_seconds,
-            )
+            rows = await swebhooks.not_started(conn, grace_seconds, 1000)
         for row in rows:
             # Waits for room rather than dropping: the sweep is the path that must not give up.
-            await self._queue.put(WebhookRef(webhook_id=row["id"], shop=row["shop_domain"], topic=row["topic"]))
+            await self._queue.put(WebhookRef(webhook_id=row.id, shop=row.shop_domain, topic=row.topic))
         return len(rows)
 
     async def _sweeper(self) -> None:

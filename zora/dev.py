@@ -22,6 +22,7 @@ from zora import db, processes
 from zora.cluster import WEB, WORKER, Cluster, Node
 from zora.errors import ConfigError
 from zora.settings import Settings
+from zora.store import shops as sshops
 from zora.watchdog import POSTGRES_DIR, REDIS_RDB, TEMPORAL_DB, DataFolder, RunRecord
 
 log = logging.getLogger("zora.dev")
@@ -87,15 +88,7 @@ def _persistent_secret(path: Path) -> str:
 
 async def ensure_shop(pool: Any, domain: str, name: str, channel: str | None) -> int:
     async with pool.acquire() as conn:
-        shop_id: int = await conn.fetchval(
-            "INSERT INTO shops (domain, name, slack_channel_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (domain) DO UPDATE SET slack_channel_id = COALESCE(EXCLUDED.slack_channel_id,"
-            " shops.slack_channel_id) RETURNING id",
-            domain,
-            name,
-            channel,
-        )
-    return shop_id
+        return await sshops.ensure_dev_shop(conn, domain, name, channel)
 
 
 def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[str, int, str, str]]:

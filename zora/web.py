@@ -35,6 +35,7 @@ from zora.models import ConversationConfig, ConversationRef, DeliverRequest, Ope
 from zora.services import Services, open_services, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
+from zora.store import schema
 from zora.temporal import signal_conversation
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def _attr(value: str) -> str:
 async def readiness(services: Services) -> dict[str, str]:
     async def database() -> None:
         async with services.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            await schema.ping(conn)
 
     async def redis() -> None:
         await services.redis.ping()

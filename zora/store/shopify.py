@@ -8,6 +8,7 @@ Every statement is scoped by `shop_id`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -400,3 +401,75 @@ async def redact_shop(conn: Conn, domain: str, erasure_batch: UUID) -> tuple[boo
     deleted = await conn.fetchval("DELETE FROM shops WHERE domain = $1 RETURNING id", domain)
     await conn.execute("DELETE FROM shopify_webhooks WHERE shop_domain = $1 AND topic <> 'shop/redact'", domain)
     return deleted is not None, int(queued)
+
+
+async def store_data_request(
+    conn: Conn, shop_id: int, data_request_id: int | None, shopify_customer_id: int | None, export: dict[str, Any]
+) -> int:
+    """Keep a customer's data export (customers/data_request); its id for `zora shopify export`."""
+    export_id: int = await conn.fetchval(
+        "INSERT INTO shopify_data_requests (shop_id, data_request_id, shopify_customer_id, export)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, data_request_id) DO UPDATE SET export = EXCLUDED.export,"
+        " created_at = now() RETURNING id",
+        shop_id,
+        data_request_id,
+        shopify_customer_id,
+        export,
+    )
+    return export_id
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """A message or file Zora posted in Slack that a compliance redaction deletes there."""
+
+    id: int
+    channel_id: str | None
+    ts: str | None
+    file_id: str | None
+
+
+async def erasures(conn: Conn, batch: UUID, limit: int) -> list[Erasure]:
+    rows = await conn.fetch(
+        "SELECT id, channel_id, ts, file_id FROM slack_erasures WHERE batch = $1 ORDER BY id LIMIT $2", batch, limit
+    )
+    return [Erasure(id=r["id"], channel_id=r["channel_id"], ts=r["ts"], file_id=r["file_id"]) for r in rows]
+
+
+async def erased(conn: Conn, erasure_id: int) -> None:
+    await conn.execute("DELETE FROM slack_erasures WHERE id = $1", erasure_id)
+
+
+async def open_thread_of_customer(conn: Conn, shop_id: int, shopify_customer_id: int) -> tuple[str, str] | None:
+    """(channel, thread ts) of the customer's most recently active open conversation in the shop."""
+    row = await conn.fetchrow(
+        "SELECT t.channel_id, t.thread_ts FROM customers cu"
+        " JOIN shoppers s ON s.customer_id = cu.id AND s.shop_id = cu.shop_id"
+        " JOIN conversations c ON c.shopper_id = s.id AND c.shop_id = cu.shop_id"
+        " JOIN slack_threads t ON t.conversation_id = c.id AND t.shop_id = cu.shop_id"
+        " WHERE cu.shop_id = $1 AND cu.shopify_customer_id = $2 AND c.status IN ('open', 'assigned')"
+        " ORDER BY c.updated_at DESC LIMIT 1",
+        shop_id,
+        shopify_customer_id,
+    )
+    return None if row is None else (row["channel_id"], row["thread_ts"])
+
+
+async def order_for_notice(conn: Conn, shop_id: int, shopify_order_id: int) -> dict[str, Any] | None:
+    """What an order event's line in the thread says (name, items, fulfillments, total, cancel reason)."""
+    row = await conn.fetchrow(
+        "SELECT name, line_items, fulfillments, total_price, currency, cancel_reason"
+        " FROM shopify_orders WHERE shop_id = $1 AND shopify_order_id = $2",
+        shop_id,
+        shopify_order_id,
+    )
+    if row is None:
+        return None
+    return {
+        "name": row["name"],
+        "line_items": row["line_items"],
+        "fulfillments": row["fulfillments"],
+        "total_price": row["total_price"],
+        "currency": row["currency"],
+        "cancel_reason": row["cancel_reason"],
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from zora.db import Executor, Row
@@ -95,3 +96,70 @@ async def in_workspace_by_domain(conn: Executor, team_id: str, domain: str) -> W
         f"SELECT {_SHOP_COLUMNS} FROM shops WHERE {_IN_WORKSPACE} AND domain = $2", team_id, domain
     )
     return None if row is None else _workspace_shop(row)
+
+
+async def ensure_dev_shop(conn: Executor, domain: str, name: str, channel: str | None) -> int:
+    """The development shop (zora dev): created, or given the channel when one is set."""
+    shop_id: int = await conn.fetchval(
+        "INSERT INTO shops (domain, name, slack_channel_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (domain) DO UPDATE SET slack_channel_id = COALESCE(EXCLUDED.slack_channel_id,"
+        " shops.slack_channel_id) RETURNING id",
+        domain,
+        name,
+        channel,
+    )
+    return shop_id
+
+
+@dataclass(frozen=True)
+class ShopHealth:
+    domain: str
+    slack_channel_id: str | None
+    slack_error: str | None
+    slack_error_at: datetime | None
+    # Shopper messages not in Slack yet, conversations open or assigned.
+    waiting: int
+    open: int
+
+
+async def health(conn: Executor) -> list[ShopHealth]:
+    """Every shop's Slack state and backlog (`zora doctor`)."""
+    rows = await conn.fetch(
+        "SELECT s.domain, s.slack_channel_id, s.slack_error, s.slack_error_at,"
+        " (SELECT count(*) FROM messages m WHERE m.shop_id = s.id AND m.direction = 'shopper'"
+        "   AND m.status <> 'delivered') AS waiting,"
+        " (SELECT count(*) FROM conversations c WHERE c.shop_id = s.id AND c.status IN ('open', 'assigned'))"
+        "   AS open"
+        " FROM shops s ORDER BY s.domain"
+    )
+    return [
+        ShopHealth(
+            domain=r["domain"],
+            slack_channel_id=r["slack_channel_id"],
+            slack_error=r["slack_error"],
+            slack_error_at=r["slack_error_at"],
+            waiting=r["waiting"],
+            open=r["open"],
+        )
+        for r in rows
+    ]
+
+
+async def id_of(conn: Executor, domain: str) -> int | None:
+    shop_id: int | None = await conn.fetchval("SELECT id FROM shops WHERE domain = $1", domain)
+    return shop_id
+
+
+async def uninstalled(conn: Executor, shop_id: int, at: datetime) -> None:
+    """The app was removed: its token is dead (the data stays until shop/redact)."""
+    await conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", shop_id, at)
+
+
+async def set_scopes(conn: Executor, shop_id: int, scopes: list[str]) -> None:
+    await conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", shop_id, scopes)
+
+
+async def sealed_access_token(conn: Executor, shop_id: int) -> str | None:
+    """The shop's Admin API token as stored (sealed); None when the app is not installed."""
+    token: str | None = await conn.fetchval("SELECT access_token FROM shops WHERE id = $1", shop_id)
+    return token
