@@ -184,3 +184,24 @@ async def confirm_email(conn: Executor, code: Code) -> bool:
         code.email,
     )
     return bool(done)
+
+
+async def bind_customer(conn: Executor, shop_id: int, shopper_id: UUID, shopify_customer_id: int) -> None:
+    """Bind the shopper to the shop's Shopify customer (Shopify vouched for it), creating the customer
+    row if the sync has not yet. An address typed (and confirmed) before signing in may be anyone's,
+    not this customer's: their mail goes to the customer's own address until they confirm one."""
+    customer_row = await conn.fetchval(
+        "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
+        " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
+        " RETURNING id",
+        shop_id,
+        shopify_customer_id,
+    )
+    await conn.execute(
+        "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, email_confirmed_at = NULL"
+        " WHERE s.shop_id = EXCLUDED.shop_id",
+        shopper_id,
+        shop_id,
+        customer_row,
+    )

@@ -163,3 +163,19 @@ async def sealed_access_token(conn: Executor, shop_id: int) -> str | None:
     """The shop's Admin API token as stored (sealed); None when the app is not installed."""
     token: str | None = await conn.fetchval("SELECT access_token FROM shops WHERE id = $1", shop_id)
     return token
+
+
+async def name(conn: Executor, shop_id: int) -> str | None:
+    found: str | None = await conn.fetchval("SELECT name FROM shops WHERE id = $1", shop_id)
+    return found
+
+
+@dataclass(frozen=True)
+class ShopByDomain:
+    id: int
+    settings: dict[str, Any] | None
+
+
+async def by_domain(conn: Executor, domain: str) -> ShopByDomain | None:
+    row = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", domain)
+    return None if row is None else ShopByDomain(id=row["id"], settings=row["settings"])
