@@ -25,7 +25,6 @@ _STATEMENT = re.compile(
 # here that no longer holds SQL fails the test too, so it is struck off when moved).
 PENDING: frozenset[str] = frozenset(
     {
-        "zora/admin.py",
         "zora/shopify/cli.py",
         "zora/shopify/customers.py",
         "zora/shopify/install.py",

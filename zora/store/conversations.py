@@ -299,3 +299,9 @@ async def shop_settings(conn: Executor, shop_id: int, conversation_id: UUID) -> 
         shop_id,
     )
     return raw
+
+
+async def not_closed(conn: Executor, shop_id: int) -> list[UUID]:
+    """The shop's conversations whose workflow may be running."""
+    rows = await conn.fetch("SELECT id FROM conversations WHERE shop_id = $1 AND status <> 'closed'", shop_id)
+    return [r["id"] for r in rows]

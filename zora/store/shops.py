@@ -179,3 +179,103 @@ class ShopByDomain:
 async def by_domain(conn: Executor, domain: str) -> ShopByDomain | None:
     row = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", domain)
     return None if row is None else ShopByDomain(id=row["id"], settings=row["settings"])
+
+
+async def installed_id(conn: Executor, domain: str) -> int | None:
+    """The shop's id while the app is installed on it."""
+    shop_id: int | None = await conn.fetchval(
+        "SELECT id FROM shops WHERE domain = $1 AND uninstalled_at IS NULL", domain
+    )
+    return shop_id
+
+
+# -- settings and their history (the admin page) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionedSettings:
+    # As stored: normally an object, but a hand-written value may be anything JSON.
+    settings: object
+    version: int
+
+
+async def versioned_settings(conn: Executor, shop_id: int, *, lock: bool = False) -> VersionedSettings:
+    """The settings and their version; `lock` holds the row until the transaction ends (a save)."""
+    if lock:
+        row = await conn.fetchrow("SELECT settings, settings_version FROM shops WHERE id = $1 FOR UPDATE", shop_id)
+    else:
+        row = await conn.fetchrow("SELECT settings, settings_version FROM shops WHERE id = $1", shop_id)
+    if row is None:
+        raise LookupError(f"shop {shop_id} is not stored")
+    return VersionedSettings(settings=row["settings"], version=row["settings_version"])
+
+
+async def save_settings(
+    conn: Executor,
+    shop_id: int,
+    *,
+    version: int,
+    changed_by: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    restored_from: int | None,
+) -> None:
+    """Store `new` as the settings' `version`, and the change in their history (inside the
+    transaction that locked them)."""
+    await conn.execute(
+        "INSERT INTO shop_settings_history (shop_id, version, changed_by, old_settings, new_settings,"
+        " restored_from) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)",
+        shop_id,
+        version,
+        changed_by,
+        old,
+        new,
+        restored_from,
+    )
+    await conn.execute(
+        "UPDATE shops SET settings = $2::jsonb, settings_version = $3 WHERE id = $1",
+        shop_id,
+        new,
+        version,
+    )
+
+
+async def settings_before(conn: Executor, shop_id: int, version: int) -> object | None:
+    """The settings as they were before change `version`; None when there is no such change."""
+    old: object | None = await conn.fetchval(
+        "SELECT old_settings FROM shop_settings_history WHERE shop_id = $1 AND version = $2",
+        shop_id,
+        version,
+    )
+    return old
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    version: int
+    changed_by: str
+    changed_at: datetime
+    old_settings: object
+    new_settings: object
+    restored_from: int | None
+
+
+async def settings_history(conn: Executor, shop_id: int, limit: int) -> list[SettingsChange]:
+    """The latest changes, newest first."""
+    rows = await conn.fetch(
+        "SELECT version, changed_by, changed_at, old_settings, new_settings, restored_from"
+        " FROM shop_settings_history WHERE shop_id = $1 ORDER BY version DESC LIMIT $2",
+        shop_id,
+        limit,
+    )
+    return [
+        SettingsChange(
+            version=r["version"],
+            changed_by=r["changed_by"],
+            changed_at=r["changed_at"],
+            old_settings=r["old_settings"],
+            new_settings=r["new_settings"],
+            restored_from=r["restored_from"],
+        )
+        for r in rows
+    ]
