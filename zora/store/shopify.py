@@ -473,3 +473,13 @@ async def order_for_notice(conn: Conn, shop_id: int, shopify_order_id: int) -> d
         "currency": row["currency"],
         "cancel_reason": row["cancel_reason"],
     }
+
+
+async def stored_export(conn: Conn, export_id: int) -> str | None:
+    """A customer data export as JSON text (`zora shopify export`, the operator's command: the export's
+    id, printed in the shop's Slack channel, names it in any shop)."""
+    export: str | None = await conn.fetchval(
+        "SELECT r.export::text FROM shopify_data_requests r JOIN shops s ON s.id = r.shop_id WHERE r.id = $1",
+        export_id,
+    )
+    return export

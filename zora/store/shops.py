@@ -279,3 +279,102 @@ async def settings_history(conn: Executor, shop_id: int, limit: int) -> list[Set
         )
         for r in rows
     ]
+
+
+# -- installation and the Admin API token ----------------------------------------------------------
+
+
+async def install(
+    conn: Executor,
+    *,
+    domain: str,
+    name: str,
+    shopify_shop_id: int | None,
+    sealed_token: str,
+    scopes: list[str],
+    currency: str | None,
+) -> int:
+    """Record an installation (or a reinstall): the shop's id."""
+    shop_id: int = await conn.fetchval(
+        "INSERT INTO shops (domain, name, shopify_shop_id, access_token, scopes, currency, installed_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (domain) DO UPDATE SET name = EXCLUDED.name,"
+        " shopify_shop_id = EXCLUDED.shopify_shop_id, access_token = EXCLUDED.access_token,"
+        " scopes = EXCLUDED.scopes, currency = EXCLUDED.currency, installed_at = now(), uninstalled_at = NULL"
+        " RETURNING id",
+        domain,
+        name,
+        shopify_shop_id,
+        sealed_token,
+        scopes,
+        currency,
+    )
+    return shop_id
+
+
+async def is_installed(conn: Executor, domain: str) -> bool:
+    """Whether Zora holds an Admin API token for the shop."""
+    return bool(await conn.fetchval("SELECT access_token IS NOT NULL FROM shops WHERE domain = $1", domain))
+
+
+async def installed_domains(conn: Executor, only: str | None = None) -> list[str]:
+    """Every shop Zora holds a token for (or just `only`, when it is one)."""
+    rows = await conn.fetch(
+        "SELECT domain FROM shops WHERE access_token IS NOT NULL AND ($1::text IS NULL OR domain = $1) ORDER BY domain",
+        only,
+    )
+    return [r["domain"] for r in rows]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    shop_id: int
+    # As stored: sealed (zora.security.seal), or in the clear from an older version.
+    access_token: str | None
+
+
+async def credentials(conn: Executor, domain: str) -> Credentials | None:
+    row = await conn.fetchrow("SELECT id, access_token FROM shops WHERE domain = $1", domain)
+    return None if row is None else Credentials(shop_id=row["id"], access_token=row["access_token"])
+
+
+async def reseal_access_token(conn: Executor, shop_id: int, stored: str, sealed: str) -> None:
+    """Replace the token as stored by the same token sealed with the current key (unless it changed)."""
+    await conn.execute(
+        "UPDATE shops SET access_token = $3 WHERE id = $1 AND access_token = $2", shop_id, stored, sealed
+    )
+
+
+@dataclass(frozen=True)
+class SyncStart:
+    shop_id: int
+    installed: bool
+    # The database's clock: where this run's watermarks start.
+    now: datetime
+    # Resource -> the newest Shopify updated_at synced so far.
+    watermarks: dict[str, datetime]
+
+
+async def sync_start(conn: Executor, domain: str) -> SyncStart | None:
+    """What a reconcile run starts from; None for a shop Zora does not know."""
+    row = await conn.fetchrow("SELECT id, access_token, now() AS now FROM shops WHERE domain = $1", domain)
+    if row is None:
+        return None
+    marks = {
+        r["resource"]: r["watermark"]
+        for r in await conn.fetch("SELECT resource, watermark FROM shopify_sync_state WHERE shop_id = $1", row["id"])
+    }
+    return SyncStart(shop_id=row["id"], installed=row["access_token"] is not None, now=row["now"], watermarks=marks)
+
+
+async def save_watermark(conn: Executor, domain: str, resource: str, watermark: datetime, count: int) -> None:
+    """Move the resource's watermark forward (never back) after a run paged `count` records."""
+    await conn.execute(
+        "INSERT INTO shopify_sync_state (shop_id, resource, watermark, last_run_at, last_count)"
+        " SELECT id, $2, $3, now(), $4 FROM shops WHERE domain = $1"
+        " ON CONFLICT (shop_id, resource) DO UPDATE SET watermark = greatest(shopify_sync_state.watermark,"
+        " EXCLUDED.watermark), last_run_at = now(), last_count = EXCLUDED.last_count",
+        domain,
+        resource,
+        watermark,
+        count,
+    )
