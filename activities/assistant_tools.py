@@ -15,12 +15,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from zora.assistant import TOOL_STORE_POLICIES, ToolInput, ToolOutput
+from zora.db import Pool
 from zora.shop_settings import parse_settings
 from zora.store import conversations as sconversations
 
 
 class AssistantToolActivities:
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     def all(self) -> list[Any]:

@@ -15,6 +15,7 @@ from activities.slack_errors import rate_limited
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
 from zora.business_hours import add_business_time
+from zora.db import Pool
 from zora.logs import conversation_id_var
 from zora.models import (
     AgentPick,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 class ConversationActivities:
-    def __init__(self, pool: Any, outbound: SlackOutbound) -> None:
+    def __init__(self, pool: Pool, outbound: SlackOutbound) -> None:
         self.pool = pool
         self.outbound = outbound
 
@@ -228,7 +229,7 @@ class SweepActivities:
     shop's Slack works again."""
 
     def __init__(
-        self, pool: Any, temporal: Client, slack: AsyncWebClient, task_queue: str, config: ConversationConfig
+        self, pool: Pool, temporal: Client, slack: AsyncWebClient, task_queue: str, config: ConversationConfig
     ) -> None:
         self.pool = pool
         self.temporal = temporal

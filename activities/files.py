@@ -18,6 +18,7 @@ from temporalio import activity
 
 from bot.outbound import SlackOutbound
 from zora import files as zfiles
+from zora.db import Pool
 from zora.http import client_session
 from zora.logs import conversation_id_var
 from zora.models import LoadConversation
@@ -39,7 +40,7 @@ class FileFetchError(Exception):
 
 
 class FileActivities:
-    def __init__(self, pool: Any, emitter: Emitter, settings: Settings, outbound: SlackOutbound) -> None:
+    def __init__(self, pool: Pool, emitter: Emitter, settings: Settings, outbound: SlackOutbound) -> None:
         self.pool = pool
         self.emitter = emitter
         # To tell the agents in the thread about a file the shopper will not see.

@@ -19,6 +19,7 @@ from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from bot.outbound import SLACK_PERMANENT_ERRORS
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_notice_text
+from zora.db import Pool
 from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
@@ -61,7 +62,7 @@ def shopify_failure(exc: ShopifyError) -> ApplicationError:
 class ShopifyActivities:
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         temporal: Client,
         slack: AsyncWebClient,
         settings: Settings,

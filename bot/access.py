@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import BotDeps
+from zora.db import Pool
 from zora.errors import ZoraError
 from zora.shop_settings import parse_settings
 from zora.store import shops as sshops
@@ -89,7 +90,7 @@ def who_may(shop: AgentShop) -> str:
 
 
 class AgentAccess:
-    def __init__(self, pool: Any, redis: aioredis.Redis, slack: AsyncWebClient, ttl_seconds: float) -> None:
+    def __init__(self, pool: Pool, redis: aioredis.Redis, slack: AsyncWebClient, ttl_seconds: float) -> None:
         self.pool = pool
         self.redis = redis
         self.slack = slack

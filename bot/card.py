@@ -12,6 +12,7 @@ from uuid import UUID
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from zora.db import Pool
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_text import CONTEXT_TEXT_MAX, escape
@@ -48,7 +49,7 @@ class CardData:
     customer: dict[str, Any] = field(default_factory=dict)
 
 
-async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
+async def load_card(pool: Pool, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
     async with pool.acquire() as conn:
         row = await sconversations.card_view(conn, conversation_id)
     if row is None:
@@ -188,7 +189,7 @@ def how_to_reply(settings: ShopSettings) -> str:
 
 
 async def redraw_card(
-    pool: Any, slack: AsyncWebClient, conversation_id: UUID, directory: CustomerDirectory | None = None
+    pool: Pool, slack: AsyncWebClient, conversation_id: UUID, directory: CustomerDirectory | None = None
 ) -> None:
     """Edit the thread's root post to show the conversation as it is now (nothing before it exists)."""
     thread = await sthreads.of_conversation(pool, conversation_id)

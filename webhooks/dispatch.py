@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from zora.db import Pool
 from zora.models import SA_SHOP
 from zora.shopify.models import WebhookRef, webhook_workflow_id
 from zora.store import webhooks as swebhooks
@@ -62,7 +62,7 @@ async def start_webhook_workflow(temporal: Client, task_queue: str, ref: Webhook
 class WorkflowStarter:
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         temporal: Client,
         task_queue: str,
         *,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from zora.db import Conn
 from zora.errors import ZoraError
 from zora.shopify.models import ExportReady, OrderNotice, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
@@ -29,7 +30,7 @@ class RejectedDelivery(ZoraError):
 
 @dataclass
 class Delivery:
-    conn: Any
+    conn: Conn
     shop: str
     shop_id: int | None
     topic: str

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from zora import db, processes
 from zora.cluster import WEB, WORKER, Cluster, Node
+from zora.db import Pool
 from zora.errors import ConfigError
 from zora.settings import Settings
 from zora.store import shops as sshops
@@ -86,7 +87,7 @@ def _persistent_secret(path: Path) -> str:
     return value
 
 
-async def ensure_shop(pool: Any, domain: str, name: str, channel: str | None) -> int:
+async def ensure_shop(pool: Pool, domain: str, name: str, channel: str | None) -> int:
     async with pool.acquire() as conn:
         return await sshops.ensure_dev_shop(conn, domain, name, channel)
 

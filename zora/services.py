@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from zora import db
+from zora.db import Pool
 from zora.errors import ConfigError
 from zora.http import SLACK_TIMEOUT_SECONDS
 from zora.limits import Limiter
@@ -25,7 +26,7 @@ from zora.temporal import connect
 @dataclass
 class Services:
     settings: Settings
-    pool: Any
+    pool: Pool
     redis: aioredis.Redis
     temporal: Client
     slack: AsyncWebClient

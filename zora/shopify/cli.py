@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from zora.db import Pool
 from zora.errors import ConfigError
 from zora.http import client_session
 from zora.settings import Settings
@@ -150,7 +151,7 @@ async def run_sync(settings: Settings, only: str | None, out: TextIO = sys.stdou
 
 
 async def _sync_shop(
-    pool: Any, http: aiohttp.ClientSession, settings: Settings, shop: str, bar: Progress, out: TextIO
+    pool: Pool, http: aiohttp.ClientSession, settings: Settings, shop: str, bar: Progress, out: TextIO
 ) -> bool:
     started = time.monotonic()
     shop_id, token = await sync.shop_credentials(pool, settings, shop)

@@ -32,6 +32,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from zora.db import Pool
 from zora.errors import ConfigError, ZoraError
 from zora.http import client_session
 from zora.models import SA_SHOP
@@ -118,7 +119,7 @@ async def exchange_session_token(http: aiohttp.ClientSession, settings: Settings
 
 
 async def install_shop(
-    pool: Any, temporal: Client, http: aiohttp.ClientSession, settings: Settings, grant: Grant
+    pool: Pool, temporal: Client, http: aiohttp.ClientSession, settings: Settings, grant: Grant
 ) -> int:
     """Store the grant, create the reconcile schedule, start the initial import. Safe to repeat."""
     client = AdminClient(
@@ -204,7 +205,7 @@ async def remove_reconcile_schedule(temporal: Client, shop: str) -> bool:
 @dataclass
 class InstallDeps:
     settings: Settings
-    pool: Any
+    pool: Pool
     redis: aioredis.Redis
     temporal: Client
 
