@@ -14,6 +14,7 @@ from zora.db import Pool
 from zora.models import ConversationRef, SlackThread
 from zora.store import messages as smessages
 from zora.store import threads as sthreads
+from zora.store import webhooks as swebhooks
 
 
 @pytest.fixture
@@ -46,3 +47,29 @@ async def test_a_reacted_message_is_found_only_in_its_own_workspace(pool: Pool) 
         # What is read next is that shop's only.
         assert await smessages.delivered_shopper_upto(conn, ref.shop_id, ref.conversation_id, 1) == [(1, "c-1")]
         assert await smessages.delivered_shopper_upto(conn, ref.shop_id + 1000, ref.conversation_id, 1) == []
+
+
+async def test_a_repeated_webhook_delivery_is_looked_up_in_its_own_shop(pool: Pool) -> None:
+    async with pool.acquire() as conn:
+        args = {"event_id": "ev-1", "topic": "orders/create", "api_version": None, "triggered_at": None}
+        stored = await swebhooks.record(
+            conn, webhook_id="wh-1", shop="hook-a.myshopify.com", payload={}, status="received", **args
+        )
+        assert stored
+        again = await swebhooks.record(
+            conn, webhook_id="wh-1", shop="hook-b.myshopify.com", payload={}, status="received", **args
+        )
+        assert not again
+        mine = await swebhooks.stored_before(conn, "hook-a.myshopify.com", "wh-2", "ev-1", "orders/create")
+        assert mine == swebhooks.Stored(id="wh-1", status="received")
+        # Another shop's delivery with the same ids is not this shop's to restart.
+        assert await swebhooks.stored_before(conn, "hook-b.myshopify.com", "wh-1", "ev-1", "orders/create") is None
+
+
+async def test_replies_already_stored_are_looked_up_in_the_threads_shop(pool: Pool) -> None:
+    ref = await _posted_shopper_message(pool, "backfill-a.myshopify.com", "T_B", "C_BACKFILL", "2.000001")
+    async with pool.acquire() as conn:
+        assert await smessages.known_in_channel(conn, ref.shop_id, "C_BACKFILL", ["2.000001", "2.000002"]) == {
+            "2.000001"
+        }
+        assert await smessages.known_in_channel(conn, ref.shop_id + 1000, "C_BACKFILL", ["2.000001"]) == set()
