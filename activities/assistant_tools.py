@@ -15,11 +15,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.calls import STORE_POLICIES
 from zora.assistant import ToolInput, ToolOutput
+from zora.db import Pool
 from zora.shop_settings import parse_settings
+from zora.store import conversations as sconversations
 
 
 class AssistantToolActivities:
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     def all(self) -> list[Any]:
@@ -30,12 +32,7 @@ class AssistantToolActivities:
         # The shop is the conversation's, and the conversation must be the turn's shop's: a turn started
         # with mismatched ids reads nothing rather than another shop's text.
         async with self.pool.acquire() as conn:
-            raw = await conn.fetchval(
-                "SELECT s.settings FROM conversations c JOIN shops s ON s.id = c.shop_id"
-                " WHERE c.id = $1 AND c.shop_id = $2",
-                tool.conversation_id,
-                tool.shop_id,
-            )
+            raw = await sconversations.shop_settings(conn, tool.shop_id, tool.conversation_id)
         if raw is None:
             raise ApplicationError("the conversation is not one of this shop's", type="ToolScope", non_retryable=True)
         policies = parse_settings(raw).assistant.policies.strip()

@@ -35,6 +35,8 @@ from zora.models import BackfillRequest, BackfillResult
 from zora.push import Emitter
 from zora.services import Services
 from zora.slack_api import classify
+from zora.store import messages as smessages
+from zora.store import threads as sthreads
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +78,7 @@ class ReplyBackfill:
             result.paused = True
             return result
         async with self.deps.pool.acquire() as conn:
-            threads = await conn.fetch(
-                "SELECT t.team_id, t.channel_id, t.thread_ts, COALESCE(t.backfilled_ts, t.thread_ts) AS since"
-                " FROM slack_threads t JOIN conversations c ON c.id = t.conversation_id"
-                " WHERE c.status IN ('open', 'assigned')"
-                " ORDER BY t.backfilled_at NULLS FIRST, t.created_at LIMIT $1",
-                self.conversations_per_run,
-            )
+            threads = await sthreads.to_backfill(conn, self.conversations_per_run)
         for thread in threads:
             if result.calls >= self.calls_per_run or result.rate_limited:
                 break
@@ -97,10 +93,10 @@ class ReplyBackfill:
             )
         return result
 
-    async def _read_thread(self, thread: Any, result: BackfillResult) -> None:
+    async def _read_thread(self, thread: sthreads.BackfillThread, result: BackfillResult) -> None:
         """Read one thread from its mark on, page by page, while the run's calls last."""
-        channel, thread_ts = str(thread["channel_id"]), str(thread["thread_ts"])
-        since = str(thread["since"])
+        channel, thread_ts = thread.channel_id, thread.thread_ts
+        since = thread.since
         cursor: str | None = None
         while result.calls < self.calls_per_run:
             result.calls += 1
@@ -130,7 +126,7 @@ class ReplyBackfill:
                 (m for m in page.get("messages") or [] if isinstance(m, dict) and m.get("ts")),
                 key=lambda m: ts_key(str(m["ts"])),
             )
-            since, failed = await self._relay(str(thread["team_id"]), channel, thread_ts, since, messages, result)
+            since, failed = await self._relay(thread, since, messages, result)
             await self._mark(thread, since)
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if failed or not page.get("has_more") or not cursor:
@@ -138,24 +134,16 @@ class ReplyBackfill:
 
     async def _relay(
         self,
-        team_id: str,
-        channel: str,
-        thread_ts: str,
+        thread: sthreads.BackfillThread,
         since: str,
         messages: list[dict[str, Any]],
         result: BackfillResult,
     ) -> tuple[str, bool]:
         """Relay a page's replies Zora does not have, oldest first; returns the new mark and whether a
         reply failed (the mark stays before it, so the next run tries it again)."""
+        team_id, channel, thread_ts = thread.team_id, thread.channel_id, thread.thread_ts
         async with self.deps.pool.acquire() as conn:
-            known = {
-                r["slack_ts"]
-                for r in await conn.fetch(
-                    "SELECT slack_ts FROM messages WHERE slack_channel = $1 AND slack_ts = ANY($2)",
-                    channel,
-                    [str(m["ts"]) for m in messages],
-                )
-            }
+            known = await smessages.known_in_channel(conn, thread.shop_id, channel, [str(m["ts"]) for m in messages])
         for message in messages:
             ts = str(message["ts"])
             if ts_key(ts) <= ts_key(since):
@@ -170,13 +158,6 @@ class ReplyBackfill:
             since = ts
         return since, False
 
-    async def _mark(self, thread: Any, since: str) -> None:
+    async def _mark(self, thread: sthreads.BackfillThread, since: str) -> None:
         async with self.deps.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE slack_threads SET backfilled_ts = $4, backfilled_at = now()"
-                " WHERE team_id = $1 AND channel_id = $2 AND thread_ts = $3",
-                thread["team_id"],
-                thread["channel_id"],
-                thread["thread_ts"],
-                since,
-            )
+            await sthreads.mark_backfilled(conn, thread, since)

@@ -14,6 +14,7 @@ from activities.calls import APPLY_ASSIGNMENT, LOAD_CONVERSATION, PICK_AGENT, PO
 from activities.slack_errors import rate_limited
 from bot.outbound import SlackOutbound, SlackRateLimited
 from zora import transcript
+from zora.db import Pool
 from zora.deadlines import Reminder, TickSnapshot, plan_tick
 from zora.logs import conversation_id_var
 from zora.models import (
@@ -37,6 +38,11 @@ from zora.push import push
 from zora.round_robin import choose_agent
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_api import SlackGateway
+from zora.store import conversations as sconversations
+from zora.store import files as sfiles
+from zora.store import messages as smessages
+from zora.store import shoppers as sshoppers
+from zora.store import shops as sshops
 from zora.temporal import Conversations
 from zora.widget_events import NewMessage
 from zora.workflow_api import ConversationApi
@@ -51,7 +57,7 @@ ArgT = TypeVar("ArgT")
 
 
 class ConversationActivities:
-    def __init__(self, pool: Any, outbound: SlackOutbound) -> None:
+    def __init__(self, pool: Pool, outbound: SlackOutbound) -> None:
         self.pool = pool
         self.outbound = outbound
 
@@ -62,7 +68,7 @@ class ConversationActivities:
     async def post_to_slack(self, req: PostToSlack) -> PostResult:
         """Post every shopper message still waiting, oldest first."""
         conversation_id_var.set(str(req.ref.conversation_id))
-        pending = await transcript.pending_shopper_messages(self.pool, req.ref.conversation_id)
+        pending = await transcript.pending_shopper_messages(self.pool, req.ref)
         if not pending:
             return PostResult(thread=None, delivered=[], undelivered=[])
         try:
@@ -88,18 +94,7 @@ class ConversationActivities:
         ref = req.ref
         conversation_id_var.set(str(ref.conversation_id))
         async with self.pool.acquire() as conn:
-            conv = await conn.fetchrow(
-                "SELECT c.status, c.updated_at, c.reminder_level, c.reminder_for, s.settings, now() AS now,"
-                " c.assignee, c.auto_assigned_at,"
-                " (SELECT max(a.created_at) FROM messages a WHERE a.conversation_id = c.id AND a.direction = 'agent'"
-                "   AND a.author_id = c.assignee) AS assignee_replied_at,"
-                " (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'shopper'"
-                "   AND m.seq > COALESCE((SELECT max(a.seq) FROM messages a WHERE a.conversation_id = c.id"
-                "   AND a.direction = 'agent' AND a.slack_ts IS NOT NULL), 0)) AS waiting_since"
-                " FROM conversations c JOIN shops s ON s.id = c.shop_id WHERE c.id = $1 AND c.shop_id = $2",
-                ref.conversation_id,
-                ref.shop_id,
-            )
+            conv = await sconversations.tick_snapshot(conn, ref)
         if conv is None:
             return TickResult(closed=True, next_wake=datetime.now(UTC))
         settings = parse_settings(conv["settings"])
@@ -115,21 +110,11 @@ class ConversationActivities:
     async def _remind(self, ref: ConversationRef, reminder: Reminder) -> None:
         await self.outbound.post_in_thread(ref.conversation_id, reminder.text)
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE conversations SET reminder_level = $2, reminder_for = $3 WHERE id = $1",
-                ref.conversation_id,
-                reminder.level,
-                reminder.waiting_since,
-            )
+            await sconversations.set_reminder(conn, ref.conversation_id, reminder.level, reminder.waiting_since)
 
     async def _close_idle(self, ref: ConversationRef, last_activity: datetime, settings: ShopSettings) -> bool:
         async with self.pool.acquire() as conn:
-            closed = await conn.fetchval(
-                "UPDATE conversations SET status = 'closed', closed_at = now()"
-                " WHERE id = $1 AND updated_at = $2 AND status <> 'closed' RETURNING true",
-                ref.conversation_id,
-                last_activity,
-            )
+            closed = await sconversations.close_idle(conn, ref.conversation_id, last_activity)
         if not closed:
             return False  # a message arrived meanwhile
         log.info("conversation closed after being idle")
@@ -142,14 +127,9 @@ class ConversationActivities:
     @LOAD_CONVERSATION.defn
     async def load_conversation(self, req: LoadConversation) -> Assignment:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT c.status, c.assignee, s.settings FROM conversations c JOIN shops s ON s.id = c.shop_id"
-                " WHERE c.id = $1 AND c.shop_id = $2",
-                req.ref.conversation_id,
-                req.ref.shop_id,
-            )
+            row = await sconversations.assignment(conn, req.ref)
             if row is None:
-                settings = await conn.fetchval("SELECT settings FROM shops WHERE id = $1", req.ref.shop_id)
+                settings = await sshops.settings(conn, req.ref.shop_id)
                 shop_settings = parse_settings(settings)
                 return Assignment(
                     status="open",
@@ -157,10 +137,10 @@ class ConversationActivities:
                     auto_assign=shop_settings.auto_assign,
                     transcript_on_resolve=shop_settings.transcript_on_resolve,
                 )
-        shop_settings = parse_settings(row["settings"])
+        shop_settings = parse_settings(row.settings)
         return Assignment(
-            status=row["status"],
-            assignee=row["assignee"],
+            status=row.status,
+            assignee=row.assignee,
             auto_assign=shop_settings.auto_assign,
             transcript_on_resolve=shop_settings.transcript_on_resolve,
         )
@@ -169,20 +149,12 @@ class ConversationActivities:
     async def pick_agent(self, req: PickAgent) -> AgentPick:
         """Round robin over the shop's agents, skipping the away and the full."""
         async with self.pool.acquire() as conn:
-            shop = await conn.fetchrow("SELECT settings, assign_cursor FROM shops WHERE id = $1", req.ref.shop_id)
+            shop = await sshops.assign_state(conn, req.ref.shop_id)
             settings = parse_settings(shop["settings"])
             agents = settings.assign_agents
             if not agents:
                 return AgentPick(user_id=None)
-            load = {
-                r["assignee"]: r["n"]
-                for r in await conn.fetch(
-                    "SELECT assignee, count(*) AS n FROM conversations WHERE shop_id = $1 AND status = 'assigned'"
-                    " AND assignee = ANY($2) GROUP BY assignee",
-                    req.ref.shop_id,
-                    agents,
-                )
-            }
+            load = {r["assignee"]: r["n"] for r in await sconversations.assigned_load(conn, req.ref.shop_id, agents)}
         choice = await choose_agent(
             agents, shop["assign_cursor"], load, settings.max_open_per_agent, self._present, skip=req.skip
         )
@@ -190,11 +162,7 @@ class ConversationActivities:
             log.info("no agent available for automatic assignment")
             return AgentPick(user_id=None)
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE shops SET assign_cursor = $2 WHERE id = $1",
-                req.ref.shop_id,
-                choice.cursor,
-            )
+            await sshops.set_assign_cursor(conn, req.ref.shop_id, choice.cursor)
         return AgentPick(user_id=choice.user_id)
 
     async def _present(self, agent: str) -> bool:
@@ -211,17 +179,7 @@ class ConversationActivities:
         """Record a status change, then show it on the thread's card."""
         conversation_id_var.set(str(req.ref.conversation_id))
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE conversations SET status = $3, assignee = $4,"
-                " closed_at = CASE WHEN $3 = 'closed' THEN COALESCE(closed_at, now()) ELSE NULL END,"
-                " auto_assigned_at = CASE WHEN $5 THEN now() WHEN $4::text IS NULL THEN NULL ELSE auto_assigned_at END"
-                " WHERE id = $1 AND shop_id = $2",
-                req.ref.conversation_id,
-                req.ref.shop_id,
-                req.status,
-                req.assignee,
-                req.auto,
-            )
+            await sconversations.apply_assignment(conn, req.ref, req.status, req.assignee, req.auto)
         try:
             if req.note:
                 await self.outbound.post_in_thread(req.ref.conversation_id, req.note)
@@ -237,25 +195,13 @@ class ConversationActivities:
 
 UNSENT_UPLOAD_HOURS = 24
 
-# Conversations with shopper messages still waiting for Slack ($1 seconds old, $2 at most, $3 the
-# shops whose Slack works again). The partial index messages_waiting_for_sweep (migration 0014)
-# matches its WHERE; tests/zora/test_bounds.py checks the plan uses it.
-UNDELIVERED_SQL = (
-    "SELECT DISTINCT m.conversation_id, m.shop_id, s.domain, c.shopper_id"
-    " FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN shops s ON s.id = m.shop_id"
-    " WHERE m.direction = 'shopper' AND (m.claimed_until IS NULL OR m.claimed_until < now())"
-    " AND ((m.status = 'stored' AND m.created_at < now() - make_interval(secs => $1))"
-    "   OR (m.status = 'undelivered' AND m.shop_id = ANY($3)))"
-    " LIMIT $2"
-)
-
 
 class SweepActivities:
     """Every minute (a Temporal Schedule): hands conversations whose shopper messages wait to their
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
     shop's Slack works again."""
 
-    def __init__(self, pool: Any, conversations: Conversations, slack: SlackGateway) -> None:
+    def __init__(self, pool: Pool, conversations: Conversations, slack: SlackGateway) -> None:
         self.pool = pool
         self.conversations = conversations
         self.slack = slack
@@ -264,12 +210,7 @@ class SweepActivities:
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
         healed = await self._heal_slack()
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                UNDELIVERED_SQL,
-                req.older_than_seconds,
-                req.limit,
-                healed,
-            )
+            rows = await smessages.waiting_for_slack(conn, req.older_than_seconds, req.limit, healed)
         await self._hand_over(rows, ConversationApi.deliver, DeliverRequest(reason="sweep"))
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
@@ -277,46 +218,32 @@ class SweepActivities:
         async with self.pool.acquire() as conn:
             # Uploads no message ever sent (a closed tab, a lost answer): they count against the
             # conversation's limit of waiting uploads, so they do not wait forever.
-            dropped = await conn.execute(
-                "DELETE FROM files WHERE origin = 'shopper' AND message_seq IS NULL"
-                " AND created_at < now() - make_interval(hours => $1)",
-                UNSENT_UPLOAD_HOURS,
-            )
+            dropped = await sfiles.drop_unsent_uploads(conn, UNSENT_UPLOAD_HOURS)
             # Emailed codes (zora/identity.py) a day after they expired: kept that long only so a late
             # click is told "expired" rather than "never issued" (both answer code_invalid anyway).
-            codes = await conn.execute("DELETE FROM shopper_codes WHERE expires_at < now() - interval '1 day'")
+            codes = await sshoppers.drop_expired_codes(conn)
         return SweepResult(
             handed_over=len(rows),
             files_handed_over=files,
-            uploads_dropped=int(dropped.split()[-1]),
-            codes_dropped=int(codes.split()[-1]),
+            uploads_dropped=dropped,
+            codes_dropped=codes,
         )
 
     async def _hand_over(
-        self, rows: list[Any], signal: Callable[[ConversationApi, ArgT], Awaitable[None] | None], arg: ArgT
+        self,
+        refs: list[ConversationRef],
+        signal: Callable[[ConversationApi, ArgT], Awaitable[None] | None],
+        arg: ArgT,
     ) -> None:
-        """Signal(-with-start) each conversation in `rows` (conversation_id, shop_id, domain, shopper_id)."""
-        for row in rows:
-            ref = ConversationRef(
-                shop=row["domain"],
-                shop_id=row["shop_id"],
-                conversation_id=row["conversation_id"],
-                shopper_id=row["shopper_id"],
-            )
+        """Signal(-with-start) each of these conversations."""
+        for ref in refs:
             await self.conversations.signal(ref, signal, arg)
 
     async def _stuck_files(self, req: SweepRequest) -> int:
         """Agents' files still pending long after they were shared: the signal to copy them was lost
         (the copy gives up and marks a file failed by itself, so this ends)."""
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT DISTINCT f.conversation_id, f.shop_id, s.domain, c.shopper_id"
-                " FROM files f JOIN conversations c ON c.id = f.conversation_id JOIN shops s ON s.id = f.shop_id"
-                " WHERE f.origin = 'agent' AND f.state = 'pending' AND f.created_at < now() - make_interval(secs => $1)"
-                " LIMIT $2",
-                max(req.older_than_seconds, 300),
-                req.limit,
-            )
+            rows = await sfiles.agent_files_stuck(conn, max(req.older_than_seconds, 300), req.limit)
         await self._hand_over(rows, ConversationApi.files_shared, FilesShared(seq=0))
         if rows:
             log.warning("handed %d conversation(s) with files still to copy to their workflows", len(rows))
@@ -325,21 +252,19 @@ class SweepActivities:
     async def _heal_slack(self) -> list[int]:
         """Shops whose Slack failed and now answers again (their channel is reachable): cleared."""
         async with self.pool.acquire() as conn:
-            broken = await conn.fetch("SELECT id, slack_channel_id FROM shops WHERE slack_error IS NOT NULL")
+            broken = await sshops.with_slack_error(conn)
         healed: list[int] = []
-        for shop in broken:
-            if not shop["slack_channel_id"]:
+        for shop_id, channel in broken:
+            if not channel:
                 continue
             try:
-                info = await self.slack.conversations_info(channel=shop["slack_channel_id"])
+                info = await self.slack.conversations_info(channel=channel)
             except SlackApiError:
                 continue  # still broken; the error stays visible in `zora doctor`
             if info["channel"].get("is_archived") or info["channel"].get("is_member") is False:
                 continue
             async with self.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE shops SET slack_error = NULL, slack_error_at = NULL WHERE id = $1", shop["id"]
-                )
-            log.info("Slack works again for shop %s; delivering what waited", shop["id"])
-            healed.append(shop["id"])
+                await sshops.clear_slack_error(conn, shop_id)
+            log.info("Slack works again for shop %s; delivering what waited", shop_id)
+            healed.append(shop_id)
         return healed

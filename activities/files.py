@@ -19,12 +19,14 @@ from temporalio import activity
 from activities.calls import COPY_AGENT_FILES
 from bot.outbound import SlackOutbound
 from zora import files as zfiles
+from zora.db import Pool
 from zora.http import client_session
 from zora.logs import conversation_id_var
 from zora.models import LoadConversation
 from zora.push import Emitter, push
 from zora.settings import Settings
 from zora.slack_text import escape
+from zora.store import files as sfiles
 from zora.widget_events import MessageFiles
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class FileFetchError(Exception):
 
 
 class FileActivities:
-    def __init__(self, pool: Any, emitter: Emitter, settings: Settings, outbound: SlackOutbound) -> None:
+    def __init__(self, pool: Pool, emitter: Emitter, settings: Settings, outbound: SlackOutbound) -> None:
         self.pool = pool
         self.emitter = emitter
         # To tell the agents in the thread about a file the shopper will not see.
@@ -60,12 +62,7 @@ class FileActivities:
         ref = req.ref
         conversation_id_var.set(str(ref.conversation_id))
         async with self.pool.acquire() as conn:
-            pending = await conn.fetch(
-                "SELECT id, message_seq, name, content_type, slack_url FROM files WHERE conversation_id = $1 AND shop_id = $2"
-                " AND origin = 'agent' AND state = 'pending' ORDER BY message_seq, created_at",
-                ref.conversation_id,
-                ref.shop_id,
-            )
+            pending = await sfiles.pending_copies(conn, ref)
         if not pending:
             return 0
         last_try = activity.info().attempt >= MAX_ATTEMPTS
@@ -78,8 +75,8 @@ class FileActivities:
         async with client_session() as session:
             for row in pending:
                 try:
-                    data = await self._fetch(session, token, row["slack_url"])
-                    zfiles.check_content(row["content_type"], data)
+                    data = await self._fetch(session, token, row.slack_url)
+                    zfiles.check_content(row.content_type, data)
                 except FileFetchError as exc:
                     if not last_try:
                         retry.append(str(exc))
@@ -89,15 +86,9 @@ class FileActivities:
                     failed.append(await self._failed(row, exc.message))
                 else:
                     async with self.pool.acquire() as conn:
-                        await conn.execute(
-                            "UPDATE files SET data = $2, size = $3, state = 'ready', error = NULL"
-                            " WHERE id = $1 AND state = 'pending'",
-                            row["id"],
-                            data,
-                            len(data),
-                        )
+                        await sfiles.copied(conn, row.id, data)
                     ready += 1
-                changed.add(row["message_seq"])
+                changed.add(row.message_seq)
         if failed:
             await self._tell_agents(ref.conversation_id, failed)
         await self._push(ref.conversation_id, sorted(changed))
@@ -126,15 +117,13 @@ class FileActivities:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FileFetchError(f"{type(exc).__name__}: {exc}") from None
 
-    async def _failed(self, row: Any, error: str) -> str:
+    async def _failed(self, row: sfiles.PendingCopy, error: str) -> str:
         """Mark the file failed; the line that tells the agents."""
         log.warning("an agent's file was not copied: %s", error)
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE files SET state = 'failed', error = $2 WHERE id = $1 AND state = 'pending'", row["id"], error
-            )
+            await sfiles.copy_failed(conn, row.id, error)
         # The name is whatever its uploader typed, the error may quote a URL: both are text to Slack.
-        return f"• {escape(row['name'], 300)}: {escape(error, 500)}"
+        return f"• {escape(row.name, 300)}: {escape(error, 500)}"
 
     async def _tell_agents(self, conversation_id: Any, lines: list[str]) -> None:
         try:

@@ -27,6 +27,7 @@ from activities.calls import (
 from activities.slack_errors import raise_if_rate_limited
 from bot.card import redraw_card
 from webhooks.topics import TOPIC_HANDLERS, Delivery, RejectedDelivery, order_notice_text
+from zora.db import Pool
 from zora.http import client_session
 from zora.security import SealError
 from zora.settings import Settings
@@ -47,6 +48,10 @@ from zora.shopify.models import (
 )
 from zora.slack_api import SlackGateway, classify
 from zora.slack_text import escape
+from zora.store import schema
+from zora.store import shopify as sshopify
+from zora.store import shops as sshops
+from zora.store import webhooks as swebhooks
 from zora.temporal import remove_reconcile_schedule
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,7 @@ def shopify_failure(exc: ShopifyError) -> ApplicationError:
 class ShopifyActivities:
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         temporal: Client,
         slack: SlackGateway,
         settings: Settings,
@@ -94,30 +99,27 @@ class ShopifyActivities:
     @SHOPIFY_APPLY_WEBHOOK.defn
     async def apply_webhook(self, ref: WebhookRef) -> WebhookOutcome:
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT topic, shop_domain, payload, status, detail FROM shopify_webhooks WHERE id = $1 FOR UPDATE",
-                ref.webhook_id,
-            )
+            row = await swebhooks.lock(conn, ref.webhook_id)
             if row is None:
                 # shop/redact removed it with the rest of the shop's data.
                 return WebhookOutcome(status="ignored", detail="delivery no longer stored")
-            if row["status"] != "received":
+            if row.status != "received":
                 # A retry of an activity that committed: answer what was done, do nothing twice.
-                return WebhookOutcome(status=row["status"], detail=row["detail"])
-            if row["shop_domain"] != ref.shop or row["topic"] != ref.topic:
+                return WebhookOutcome(status=row.status, detail=row.detail)
+            if row.shop_domain != ref.shop or row.topic != ref.topic:
                 raise ApplicationError("inbox row does not match the workflow input", non_retryable=True)
-            handler = TOPIC_HANDLERS.get(row["topic"])
-            shop_id = await conn.fetchval("SELECT id FROM shops WHERE domain = $1", ref.shop)
+            handler = TOPIC_HANDLERS.get(row.topic)
+            shop_id = await sshops.id_of(conn, ref.shop)
             if handler is None:
-                outcome = WebhookOutcome(status="unsupported", detail=f"no handler for {row['topic']}")
+                outcome = WebhookOutcome(status="unsupported", detail=f"no handler for {row.topic}")
             else:
                 delivery = Delivery(
                     conn=conn,
                     shop=ref.shop,
                     shop_id=shop_id,
-                    topic=row["topic"],
-                    payload=row["payload"] or {},
-                    now=await conn.fetchval("SELECT now()"),
+                    topic=row.topic,
+                    payload=row.payload or {},
+                    now=await schema.now(conn),
                 )
                 try:
                     async with conn.transaction():
@@ -136,16 +138,10 @@ class ShopifyActivities:
                             ".".join(map(str, e["loc"])) for e in exc.errors(include_input=False)
                         )
                     outcome = WebhookOutcome(
-                        status="failed", detail=f"malformed {row['topic']} payload: {type(exc).__name__}{where}"[:500]
+                        status="failed", detail=f"malformed {row.topic} payload: {type(exc).__name__}{where}"[:500]
                     )
             # The synced tables now hold what matters; the raw body (personal data) goes, unless it failed.
-            await conn.execute(
-                "UPDATE shopify_webhooks SET status = $2, detail = $3, processed_at = now(),"
-                " payload = CASE WHEN $2 = 'failed' THEN payload ELSE NULL END WHERE id = $1",
-                ref.webhook_id,
-                outcome.status,
-                outcome.detail,
-            )
+            await swebhooks.settle(conn, ref.webhook_id, outcome.status, outcome.detail)
         if outcome.status == "failed":
             log.warning("shopify webhook %s (%s) rejected: %s", ref.webhook_id, ref.topic, outcome.detail)
         if outcome.revoked_shoppers and self.close_sockets is not None:
@@ -158,7 +154,7 @@ class ShopifyActivities:
         """customers/data_request: Shopify expects the merchant to hand the export to the customer, so
         the team hears where it is (the shop's support channel)."""
         async with self.pool.acquire() as conn:
-            channel = await conn.fetchval("SELECT slack_channel_id FROM shops WHERE id = $1", ready.shop_id)
+            channel = await sshops.slack_channel(conn, ready.shop_id)
         if not channel:
             log.warning("customer data export %s is ready, but the shop has no Slack channel", ready.export_id)
             return False
@@ -189,17 +185,14 @@ class ShopifyActivities:
             deleted += await self._erase(channel=copy.channel, ts=copy.ts, file_id=None)
         while erasure.batch is not None:
             async with self.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT id, channel_id, ts, file_id FROM slack_erasures WHERE batch = $1 ORDER BY id LIMIT 100",
-                    erasure.batch,
-                )
+                rows = await sshopify.erasures(conn, erasure.batch, 100)
             if not rows:
                 break
             for row in rows:
-                activity.heartbeat(row["id"])
-                deleted += await self._erase(channel=row["channel_id"], ts=row["ts"], file_id=row["file_id"])
+                activity.heartbeat(row.id)
+                deleted += await self._erase(channel=row.channel_id, ts=row.ts, file_id=row.file_id)
                 async with self.pool.acquire() as conn:
-                    await conn.execute("DELETE FROM slack_erasures WHERE id = $1", row["id"])
+                    await sshopify.erased(conn, row.id)
         for conversation_id in erasure.conversation_ids:
             try:
                 await redraw_card(self.pool, self.slack, conversation_id)
@@ -226,33 +219,17 @@ class ShopifyActivities:
     async def post_order_notice(self, notice: OrderNotice) -> bool:
         """Into the thread of the customer's open conversation; nothing when there is none."""
         async with self.pool.acquire() as conn:
-            thread = await conn.fetchrow(
-                "SELECT t.channel_id, t.thread_ts FROM customers cu"
-                " JOIN shoppers s ON s.customer_id = cu.id AND s.shop_id = cu.shop_id"
-                " JOIN conversations c ON c.shopper_id = s.id AND c.shop_id = cu.shop_id"
-                " JOIN slack_threads t ON t.conversation_id = c.id AND t.shop_id = cu.shop_id"
-                " WHERE cu.shop_id = $1 AND cu.shopify_customer_id = $2 AND c.status IN ('open', 'assigned')"
-                " ORDER BY c.updated_at DESC LIMIT 1",
-                notice.shop_id,
-                notice.shopify_customer_id,
-            )
+            thread = await sshopify.open_thread_of_customer(conn, notice.shop_id, notice.shopify_customer_id)
             text = notice.text
             if text is None and notice.shopify_order_id is not None and notice.topic is not None:
-                order = await conn.fetchrow(
-                    "SELECT name, line_items, fulfillments, total_price, currency, cancel_reason"
-                    " FROM shopify_orders WHERE shop_id = $1 AND shopify_order_id = $2",
-                    notice.shop_id,
-                    notice.shopify_order_id,
-                )
+                order = await sshopify.order_for_notice(conn, notice.shop_id, notice.shopify_order_id)
                 text = order_notice_text(notice.topic, order) if order is not None else None
         if thread is None or text is None:
             return False
         try:
             # The notice is plain words built from the order (its name, carrier, tracking number, all
             # set outside Zora), with no markup of Zora's: Slack shows all of it as text.
-            await self.slack.chat_postMessage(
-                channel=thread["channel_id"], thread_ts=thread["thread_ts"], text=escape(text)
-            )
+            await self.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=escape(text))
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             failure = classify(exc)

@@ -24,9 +24,11 @@ import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.deps import BotDeps
+from zora.db import Pool
 from zora.errors import ZoraError
 from zora.shop_settings import parse_settings
 from zora.slack_api import SlackGateway, classify
+from zora.store import shops as sshops
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,6 @@ Source = Literal["channel", "usergroup"]
 NO_SHOP = (
     "You are not an agent of any shop here. A shop's agents are the members of its support channel "
     "(or of the user group it names in its Zora settings); ask to be added there."
-)
-
-_SHOP_COLUMNS = "id, domain, slack_channel_id, settings"
-# Shops this workspace serves (see the module docstring).
-_IN_WORKSPACE = (
-    "(slack_team_id IS NULL OR slack_team_id = $1) AND (slack_channel_id IS NOT NULL OR settings ? 'agents_usergroup')"
 )
 
 
@@ -74,14 +70,14 @@ class AccessUnavailable(ZoraError):
     """Slack could not say who is in a channel or user group; the message is for the person asking."""
 
 
-def _shop(row: Any) -> AgentShop:
+def _shop(row: sshops.WorkspaceShop) -> AgentShop:
     try:
-        usergroup = parse_settings(row["settings"]).agents_usergroup
+        usergroup = parse_settings(row.settings).agents_usergroup
     except ValueError:
         # Settings that no longer validate name no group: only the channel counts (fail closed).
-        log.warning("shop %s has settings that do not validate; its agents user group is ignored", row["domain"])
+        log.warning("shop %s has settings that do not validate; its agents user group is ignored", row.domain)
         usergroup = None
-    return AgentShop(int(row["id"]), str(row["domain"]), row["slack_channel_id"], usergroup)
+    return AgentShop(int(row.id), str(row.domain), row.slack_channel_id, usergroup)
 
 
 def who_may(shop: AgentShop) -> str:
@@ -94,7 +90,7 @@ def who_may(shop: AgentShop) -> str:
 
 
 class AgentAccess:
-    def __init__(self, pool: Any, redis: aioredis.Redis, slack: SlackGateway, ttl_seconds: float) -> None:
+    def __init__(self, pool: Pool, redis: aioredis.Redis, slack: SlackGateway, ttl_seconds: float) -> None:
         self.pool = pool
         self.redis = redis
         self.slack = slack
@@ -109,14 +105,12 @@ class AgentAccess:
 
     async def shops(self, team_id: str) -> list[AgentShop]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(f"SELECT {_SHOP_COLUMNS} FROM shops WHERE {_IN_WORKSPACE} ORDER BY domain", team_id)
+            rows = await sshops.in_workspace(conn, team_id)
         return [_shop(r) for r in rows]
 
     async def shop_by_id(self, team_id: str, shop_id: int) -> AgentShop | None:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_SHOP_COLUMNS} FROM shops WHERE {_IN_WORKSPACE} AND id = $2", team_id, shop_id
-            )
+            row = await sshops.in_workspace_by_id(conn, team_id, shop_id)
         return None if row is None else _shop(row)
 
     async def shops_for_channel(self, team_id: str, channel: str) -> list[AgentShop]:
@@ -125,11 +119,7 @@ class AgentAccess:
         if not channel:
             return []
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_SHOP_COLUMNS} FROM shops WHERE {_IN_WORKSPACE} AND slack_channel_id = $2 ORDER BY domain",
-                team_id,
-                channel,
-            )
+            rows = await sshops.in_workspace_by_channel(conn, team_id, channel)
         return [_shop(r) for r in rows]
 
     async def shop_by_domain(self, team_id: str, domain: str) -> AgentShop | None:
@@ -137,9 +127,7 @@ class AgentAccess:
         if "." not in name:
             name += ".myshopify.com"
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_SHOP_COLUMNS} FROM shops WHERE {_IN_WORKSPACE} AND domain = $2", team_id, name
-            )
+            row = await sshops.in_workspace_by_domain(conn, team_id, name)
         return None if row is None else _shop(row)
 
     # ------------------------------------------------------------------ who may

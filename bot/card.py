@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from zora.db import Pool
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackGateway
 from zora.slack_text import CONTEXT_TEXT_MAX, escape
+from zora.store import conversations as sconversations
+from zora.store import threads as sthreads
 
 ACTION_CLAIM = "zora_claim"
 ACTION_RELEASE = "zora_release"
@@ -45,20 +48,14 @@ class CardData:
     customer: dict[str, Any] = field(default_factory=dict)
 
 
-async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
+async def load_card(pool: Pool, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT c.id, c.shop_id, c.status, c.assignee, c.storefront_page, c.locale, s.domain, s.settings, p.name,"
-            " p.email, p.customer_id, to_jsonb(cu) AS customer"
-            " FROM conversations c JOIN shops s ON s.id = c.shop_id JOIN shoppers p ON p.id = c.shopper_id"
-            " LEFT JOIN customers cu ON cu.id = p.customer_id WHERE c.id = $1",
-            conversation_id,
-        )
+        row = await sconversations.card_view(conn, conversation_id)
     if row is None:
         return None
-    customer = dict(row["customer"] or {})
-    if directory is not None and row["customer_id"] is not None:
-        profile = await directory.profile_for_conversation(row["shop_id"], row["id"])
+    customer = dict(row.customer or {})
+    if directory is not None and row.customer_id is not None:
+        profile = await directory.profile_for_conversation(row.shop_id, row.id)
         if profile is not None:
             customer.update(
                 orders_count=profile.analytics.valid_order_count,
@@ -70,17 +67,17 @@ async def load_card(pool: Any, conversation_id: UUID, directory: CustomerDirecto
                 engagement_score=profile.scores.engagement,
             )
     return CardData(
-        conversation_id=row["id"],
-        shop=row["domain"],
-        status=row["status"],
-        assignee=row["assignee"],
-        settings=parse_settings(row["settings"]),
-        shopper_name=row["name"] or customer.get("name"),
-        shopper_email=row["email"] or customer.get("email"),
-        verified=row["customer_id"] is not None,
+        conversation_id=row.id,
+        shop=row.domain,
+        status=row.status,
+        assignee=row.assignee,
+        settings=parse_settings(row.settings),
+        shopper_name=row.shopper_name or customer.get("name"),
+        shopper_email=row.shopper_email or customer.get("email"),
+        verified=row.customer_id is not None,
         customer=customer,
-        page=row["storefront_page"],
-        locale=row["locale"],
+        page=row.storefront_page,
+        locale=row.locale,
     )
 
 
@@ -191,17 +188,14 @@ def how_to_reply(settings: ShopSettings) -> str:
 
 
 async def redraw_card(
-    pool: Any, slack: SlackGateway, conversation_id: UUID, directory: CustomerDirectory | None = None
+    pool: Pool, slack: SlackGateway, conversation_id: UUID, directory: CustomerDirectory | None = None
 ) -> None:
     """Edit the thread's root post to show the conversation as it is now (nothing before it exists)."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
-        )
-    if row is None:
+    thread = await sthreads.of_conversation(pool, conversation_id)
+    if thread is None:
         return  # no thread yet: the card is posted with the first message (and its customer data)
     card = await load_card(pool, conversation_id, directory)
     if card is None:
         return
     text, blocks = render(card)
-    await slack.chat_update(channel=row["channel_id"], ts=row["thread_ts"], text=text, blocks=blocks)
+    await slack.chat_update(channel=thread.channel, ts=thread.thread_ts, text=text, blocks=blocks)

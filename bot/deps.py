@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 
+from zora.db import Pool
 from zora.delivery import OfflineDelivery
 from zora.models import Author
 from zora.push import Emitter
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BotDeps:
-    pool: Any
+    pool: Pool
     redis: aioredis.Redis
     slack: SlackGateway
     emitter: Emitter

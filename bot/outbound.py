@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.card import load_card, redraw_card, render
 from zora import metrics, transcript
+from zora.db import Pool
 from zora.errors import ZoraError
 from zora.files import file_url, human_size
 from zora.http import client_session
@@ -26,6 +27,11 @@ from zora.push import Emitter, push
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackGateway, classify
 from zora.slack_text import escape
+from zora.store import conversations as sconversations
+from zora.store import files as sfiles
+from zora.store import messages as smessages
+from zora.store import shops as sshops
+from zora.store import threads as sthreads
 from zora.widget_events import StatusChanged
 
 log = logging.getLogger(__name__)
@@ -55,7 +61,7 @@ class SlackRateLimited(ZoraError):
 class SlackOutbound:
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         slack: SlackGateway,
         emitter: Emitter,
         directory: CustomerDirectory | None = None,
@@ -159,13 +165,7 @@ class SlackOutbound:
         lost posts can only be after it, since a conversation's messages are posted in seq order.
         """
         cid = ref.conversation_id
-        async with self.pool.acquire() as conn:
-            since: str | None = await conn.fetchval(
-                "SELECT slack_ts FROM messages WHERE conversation_id = $1 AND direction = 'shopper' AND seq < $2"
-                " AND slack_ts IS NOT NULL ORDER BY seq DESC LIMIT 1",
-                cid,
-                min(unknown),
-            )
+        since = await smessages.last_posted_before(self.pool, cid, min(unknown))
         posted, files = await self._find_in_thread(thread, cid, since)
         left: list[StoredMessage] = []
         for message in messages:
@@ -176,21 +176,8 @@ class SlackOutbound:
                 # Text and files went up one by one: keep what Slack has, post only the rest.
                 async with self.pool.acquire() as conn:
                     if ts is not None:
-                        await conn.execute(
-                            "UPDATE messages SET slack_channel = $3, slack_ts = $4"
-                            " WHERE conversation_id = $1 AND seq = $2 AND slack_ts IS NULL",
-                            cid,
-                            message.seq,
-                            thread.channel,
-                            ts,
-                        )
-                    await conn.execute(
-                        "UPDATE files SET slack_file_id = slack_upload_id WHERE conversation_id = $1"
-                        " AND message_seq = $2 AND slack_file_id IS NULL AND slack_upload_id = ANY($3)",
-                        cid,
-                        message.seq,
-                        sorted(files),
-                    )
+                        await smessages.set_found_slack_ts(conn, cid, message.seq, thread.channel, ts)
+                    await sfiles.found_in_slack(conn, cid, message.seq, sorted(files))
                 left.append(message)
             elif ts is not None:
                 log.info(
@@ -250,17 +237,8 @@ class SlackOutbound:
         # Text, then each file: every part is written down as soon as Slack has it, so a retry
         # after a failure half-way posts only what is missing.
         async with self.pool.acquire() as conn:
-            ts: str | None = await conn.fetchval(
-                "SELECT slack_ts FROM messages WHERE conversation_id = $1 AND seq = $2",
-                message.conversation_id,
-                message.seq,
-            )
-            uploads = await conn.fetch(
-                "SELECT id, name, content_type, data FROM files WHERE conversation_id = $1 AND message_seq = $2"
-                " AND slack_file_id IS NULL AND data IS NOT NULL ORDER BY created_at, id",
-                message.conversation_id,
-                message.seq,
-            )
+            ts = await smessages.slack_ts(conn, message.conversation_id, message.seq)
+            uploads = await sfiles.not_in_slack(conn, message.conversation_id, message.seq)
         if ts is None and message.body.strip():
             response = await self.slack.chat_postMessage(
                 channel=thread.channel,
@@ -270,14 +248,7 @@ class SlackOutbound:
                 metadata=_message_metadata(message),
             )
             ts = str(response["ts"])
-            async with self.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE messages SET slack_channel = $3, slack_ts = $4 WHERE conversation_id = $1 AND seq = $2",
-                    message.conversation_id,
-                    message.seq,
-                    thread.channel,
-                    ts,
-                )
+            await smessages.set_slack_ts(self.pool, message.conversation_id, message.seq, thread.channel, ts)
         for upload in uploads:
             # A big file on a slow link can outlast the claim: keep it, so nobody else starts this
             # message while its files are still going up.
@@ -291,19 +262,17 @@ class SlackOutbound:
                 # about the file, with a link when Zora's public URL is known, instead of the
                 # whole message waiting for a scope.
                 slack_file_id = await self._file_fallback(thread, upload)
-            async with self.pool.acquire() as conn:
-                await conn.execute("UPDATE files SET slack_file_id = $2 WHERE id = $1", upload["id"], slack_file_id)
+            await sfiles.set_slack_file_id(self.pool, upload.id, slack_file_id)
         return ts
 
-    async def _upload(self, thread: SlackThread, upload: Any) -> str:
+    async def _upload(self, thread: SlackThread, upload: sfiles.Upload) -> str:
         """Upload one file into the thread, step by step (what files_upload_v2 does), to write down
         the id Slack gives the file before it is shared: an upload cut off later can then be found in
         the thread by that id instead of being uploaded twice."""
-        data = bytes(upload["data"])
-        target = await self.slack.files_getUploadURLExternal(filename=upload["name"], length=len(data))
+        data = upload.data
+        target = await self.slack.files_getUploadURLExternal(filename=upload.name, length=len(data))
         file_id = str(target["file_id"])
-        async with self.pool.acquire() as conn:
-            await conn.execute("UPDATE files SET slack_upload_id = $2 WHERE id = $1", upload["id"], file_id)
+        await sfiles.set_slack_upload_id(self.pool, upload.id, file_id)
         async with (
             client_session() as session,
             session.post(
@@ -316,16 +285,16 @@ class SlackOutbound:
             if answer.status != 200:
                 raise ZoraError(f"Slack's file host answered {answer.status} to an upload")
         await self.slack.files_completeUploadExternal(
-            files=[{"id": file_id, "title": upload["name"]}], channel_id=thread.channel, thread_ts=thread.thread_ts
+            files=[{"id": file_id, "title": upload.name}], channel_id=thread.channel, thread_ts=thread.thread_ts
         )
         return file_id
 
-    async def _file_fallback(self, thread: SlackThread, upload: Any) -> str:
+    async def _file_fallback(self, thread: SlackThread, upload: sfiles.Upload) -> str:
         log.warning("Slack refused a file upload: add files:write to the app (slack/manifest.yml), allow uploads")
-        size = human_size(len(upload["data"]))
-        link = f" {self.public_url.rstrip('/')}{file_url(upload['id'])}" if self.public_url else ""
+        size = human_size(len(upload.data))
+        link = f" {self.public_url.rstrip('/')}{file_url(upload.id)}" if self.public_url else ""
         # The file's name is the shopper's: escaped, and outside Zora's _italics_.
-        name = escape(upload["name"], 600)
+        name = escape(upload.name, 600)
         response = await self.slack.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.thread_ts,
@@ -382,21 +351,14 @@ class SlackOutbound:
         )
 
     async def _set_health(self, shop_id: int, error: str | None) -> None:
-        async with self.pool.acquire() as conn:
-            if error is None:
-                await conn.execute(
-                    "UPDATE shops SET slack_error = NULL, slack_error_at = NULL WHERE id = $1 AND slack_error IS NOT NULL",
-                    shop_id,
-                )
-            else:
-                await conn.execute(
-                    "UPDATE shops SET slack_error = $2, slack_error_at = now() WHERE id = $1", shop_id, error
-                )
+        if error is None:
+            await sshops.clear_slack_error(self.pool, shop_id)
+        else:
+            await sshops.set_slack_error(self.pool, shop_id, error)
 
     async def _channel(self, shop_id: int) -> str:
         # Read when a thread starts (once per conversation), so a change applies at once.
-        async with self.pool.acquire() as conn:
-            channel: str | None = await conn.fetchval("SELECT slack_channel_id FROM shops WHERE id = $1", shop_id)
+        channel = await sshops.slack_channel(self.pool, shop_id)
         if not channel:
             raise _NoChannel
         return channel
@@ -406,30 +368,19 @@ class SlackOutbound:
 
         `text` is Slack markup: whatever in it came from outside Zora is escaped by the caller
         (zora.slack_text.escape)."""
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1", conversation_id
-            )
-        if row is None:
+        thread = await sthreads.of_conversation(self.pool, conversation_id)
+        if thread is None:
             log.warning("a note for a conversation with no Slack thread yet was not posted")
             return
-        await self.slack.chat_postMessage(channel=row["channel_id"], thread_ts=row["thread_ts"], text=text)
+        await self.slack.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text)
 
     async def mark_seen(self, conversation_id: UUID, upto: int) -> None:
         """The shopper saw the agents' replies up to `upto`: an :eyes: reaction on the latest one."""
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "UPDATE messages SET slack_seen_at = now() WHERE id = ("
-                " SELECT id FROM messages WHERE conversation_id = $1 AND direction = 'agent' AND seq <= $2"
-                " AND slack_ts IS NOT NULL AND deleted_at IS NULL ORDER BY seq DESC LIMIT 1)"
-                " AND slack_seen_at IS NULL RETURNING slack_channel, slack_ts",
-                conversation_id,
-                upto,
-            )
-        if row is None:
+        post = await smessages.mark_seen(self.pool, conversation_id, upto)
+        if post is None:
             return  # already marked, or nothing from Slack to mark
         try:
-            await self.slack.reactions_add(channel=row["slack_channel"], timestamp=row["slack_ts"], name=SEEN_REACTION)
+            await self.slack.reactions_add(channel=post.channel, timestamp=post.ts, name=SEEN_REACTION)
         except SlackApiError as exc:
             if exc.response.get("error") != "already_reacted":
                 log.warning("could not mark a reply as seen in Slack: %s", exc.response.get("error"))
@@ -444,28 +395,14 @@ class SlackOutbound:
         if thread is not None:
             self._threads.move_to_end(ref.conversation_id)
             return thread
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT team_id, channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1",
-                ref.conversation_id,
-            )
-        if row is not None:
-            thread = SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
-        else:
+        thread = await sthreads.of_conversation(self.pool, ref.conversation_id)
+        if thread is None:
             channel = await self._channel(ref.shop_id)
             card = await load_card(self.pool, ref.conversation_id, self.directory)
             if card is None:
                 raise ZoraError(f"conversation {ref.conversation_id} is not stored")
             text, blocks = render(card)
-            async with self.pool.acquire() as conn:
-                # Kept from the first try on, so a lost card is looked for from then. `o` is joined, not
-                # read in RETURNING: there it would be read after the update and see nothing.
-                tried_at: datetime | None = await conn.fetchval(
-                    "WITH o AS (SELECT slack_card_attempt_at AS at FROM conversations WHERE id = $1 FOR UPDATE)"
-                    " UPDATE conversations c SET slack_card_attempt_at = coalesce(o.at, now()) FROM o"
-                    " WHERE c.id = $1 RETURNING o.at",
-                    ref.conversation_id,
-                )
+            tried_at = await sconversations.try_card(self.pool, ref.conversation_id)
             # A card posted before without its thread written down: a second card would be a second thread.
             root = None if tried_at is None else await self._find_card(ref.conversation_id, channel, tried_at)
             if root is None:
@@ -483,25 +420,12 @@ class SlackOutbound:
                     failure = classify(exc)
                     if failure.rate_limited or failure.needs_a_person:
                         # Slack did not post it: nothing to look for next time.
-                        async with self.pool.acquire() as conn:
-                            await conn.execute(
-                                "UPDATE conversations SET slack_card_attempt_at = NULL WHERE id = $1",
-                                ref.conversation_id,
-                            )
+                        await sconversations.card_not_posted(self.pool, ref.conversation_id)
                     raise
                 root = str(response["ts"])
                 channel = str(response["channel"])
             thread = SlackThread(team_id=await self.slack.team_id(), channel=channel, thread_ts=root)
-            async with self.pool.acquire() as conn:
-                await conn.execute(
-                    "INSERT INTO slack_threads (team_id, channel_id, thread_ts, shop_id, conversation_id)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    thread.team_id,
-                    thread.channel,
-                    thread.thread_ts,
-                    ref.shop_id,
-                    ref.conversation_id,
-                )
+            await sthreads.insert(self.pool, ref, thread)
         self._threads[ref.conversation_id] = thread
         if len(self._threads) > _THREAD_CACHE_SIZE:
             self._threads.popitem(last=False)

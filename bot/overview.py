@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
+from zora.db import Pool
 from zora.slack_text import SECTION_TEXT_MAX, escape, link
+from zora.store.conversations import Listed, agent_list
 
 Which = Literal["open", "unassigned", "mine"]
 LIST_LIMIT = 10
 
-_FILTER = {
-    "open": "c.status IN ('open', 'assigned')",
-    "unassigned": "c.status = 'open' AND c.assignee IS NULL",
-    "mine": "c.status IN ('open', 'assigned') AND c.assignee = $2",
-}
 _TITLE = {"open": "Open conversations", "unassigned": "Unassigned", "mine": "Assigned to you"}
 
 
-@dataclass
-class Row:
-    shop: str
-    who: str
-    status: str
-    assignee: str | None
-    channel: str
-    thread_ts: str
-    updated_at: datetime
+# A conversation in a list.
+Row = Listed
 
 
 def thread_link(channel: str, thread_ts: str) -> str:
@@ -37,31 +25,14 @@ def thread_link(channel: str, thread_ts: str) -> str:
 
 
 async def conversations(
-    pool: Any, team_id: str, user_id: str, which: Which, shop_ids: Sequence[int]
+    pool: Pool, team_id: str, user_id: str, which: Which, shop_ids: Sequence[int]
 ) -> tuple[int, list[Row]]:
     """(how many in all, the most recently active ones) among these shops' conversations in this
     workspace: the shops the asking agent may see (bot/access.py), never the whole workspace's."""
     if not shop_ids:
         return 0, []
-    where = _FILTER[which]
-    args: list[Any] = [team_id] + ([user_id] if which == "mine" else [])
-    args.append(list(shop_ids))
-    base = (
-        " FROM conversations c JOIN slack_threads t ON t.conversation_id = c.id JOIN shops s ON s.id = c.shop_id"
-        " JOIN shoppers p ON p.id = c.shopper_id"
-        f" WHERE t.team_id = $1 AND {where} AND c.shop_id = ANY(${len(args)}::bigint[])"
-    )
     async with pool.acquire() as conn:
-        total = await conn.fetchval("SELECT count(*)" + base, *args)
-        rows = await conn.fetch(
-            "SELECT s.domain, COALESCE(p.name, p.email, 'a shopper') AS who, c.status, c.assignee,"
-            " t.channel_id, t.thread_ts, c.updated_at" + base + f" ORDER BY c.updated_at DESC LIMIT {LIST_LIMIT}",
-            *args,
-        )
-    return int(total), [
-        Row(r["domain"], r["who"], r["status"], r["assignee"], r["channel_id"], r["thread_ts"], r["updated_at"])
-        for r in rows
-    ]
+        return await agent_list(conn, team_id, user_id, which, list(shop_ids), LIST_LIMIT)
 
 
 # Room for a shopper's name in a list line (escaped length): ten lines fit Slack's section limit.

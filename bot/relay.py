@@ -143,7 +143,7 @@ class FastRelay:
             if cid in self._clear:
                 self._clear.move_to_end(cid)
             else:
-                pending = await transcript.pending_shopper_messages(self.outbound.pool, cid)
+                pending = await transcript.pending_shopper_messages(self.outbound.pool, ref)
                 # Older messages still waiting (a crashed process's, a failure's) go first, in order:
                 # the post skips them and what follows while another poster holds them, and the
                 # workflow then delivers the lot.

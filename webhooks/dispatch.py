@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from zora.db import Pool
 from zora.shopify.models import WebhookRef
+from zora.store import webhooks as swebhooks
 from zora.temporal import start_webhook
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ async def start_webhook_workflow(temporal: Client, task_queue: str, ref: Webhook
 class WorkflowStarter:
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         temporal: Client,
         task_queue: str,
         *,
@@ -97,14 +98,10 @@ class WorkflowStarter:
     async def sweep(self, grace_seconds: float = SWEEP_GRACE_SECONDS) -> int:
         """Queue every delivery stored but not yet picked up by its workflow; returns how many."""
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT id, shop_domain, topic FROM shopify_webhooks WHERE status = 'received'"
-                " AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 1000",
-                grace_seconds,
-            )
+            rows = await swebhooks.not_started(conn, grace_seconds, 1000)
         for row in rows:
             # Waits for room rather than dropping: the sweep is the path that must not give up.
-            await self._queue.put(WebhookRef(webhook_id=row["id"], shop=row["shop_domain"], topic=row["topic"]))
+            await self._queue.put(WebhookRef(webhook_id=row.id, shop=row.shop_domain, topic=row.topic))
         return len(rows)
 
     async def _sweeper(self) -> None:

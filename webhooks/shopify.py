@@ -25,6 +25,7 @@ from zora.shopify import install
 from zora.shopify.models import WebhookRef
 from zora.shopify.records import parse_time
 from zora.shopify.signing import valid_shop_domain, verify_webhook
+from zora.store import webhooks as swebhooks
 
 log = logging.getLogger(__name__)
 
@@ -157,34 +158,30 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
             headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
         )
     status = "received" if known else ("ignored" if topic in IGNORED_TOPICS else "unsupported")
+    existing: swebhooks.Stored | None = None
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "INSERT INTO shopify_webhooks (id, event_id, topic, shop_domain, api_version, triggered_at, payload,"
-            " status, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-            " CASE WHEN $8 = 'received' THEN NULL ELSE now() END)"
-            " ON CONFLICT DO NOTHING RETURNING id",
-            webhook_id,
-            request.headers.get("X-Shopify-Event-Id"),
-            topic,
-            shop,
-            request.headers.get("X-Shopify-API-Version"),
-            _triggered_at(request.headers.get("X-Shopify-Triggered-At")),
-            payload,
-            status,
+        stored = await swebhooks.record(
+            conn,
+            webhook_id=webhook_id,
+            event_id=request.headers.get("X-Shopify-Event-Id"),
+            topic=topic,
+            shop=shop,
+            api_version=request.headers.get("X-Shopify-API-Version"),
+            triggered_at=_triggered_at(request.headers.get("X-Shopify-Triggered-At")),
+            payload=payload,
+            status=status,
         )
-        if row is None:
-            existing = await conn.fetchrow(
-                "SELECT id, status FROM shopify_webhooks WHERE id = $1 OR (event_id = $2 AND topic = $3) LIMIT 1",
-                webhook_id,
-                request.headers.get("X-Shopify-Event-Id"),
-                topic,
+        if not stored:
+            # Only this shop's deliveries: another shop's row with the same ids is never restarted for it.
+            existing = await swebhooks.stored_before(
+                conn, shop, webhook_id, request.headers.get("X-Shopify-Event-Id"), topic
             )
-            if existing is None or existing["status"] != "received":
+            if existing is None or existing.status != "received":
                 return _answer(200, "duplicate")
-    if row is None:
+    if existing is not None:
         # Stored before but maybe never started (this process died first): make sure it is. With the queue
         # full the stored row waits for the sweep instead.
-        starter.submit(WebhookRef(webhook_id=existing["id"], shop=shop, topic=topic))
+        starter.submit(WebhookRef(webhook_id=existing.id, shop=shop, topic=topic))
         return _answer(200, "duplicate")
     if not known:
         log.warning("shopify webhook topic %s from %s is %s", topic, shop, status, extra={"webhook_id": webhook_id})

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from zora.db import Conn
 from zora.errors import ZoraError
-from zora.shopify import store
 from zora.shopify.models import ExportReady, OrderNotice, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
+from zora.store import shopify as store
+from zora.store import shops as sshops
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ class RejectedDelivery(ZoraError):
 
 @dataclass
 class Delivery:
-    conn: Any
+    conn: Conn
     shop: str
     shop_id: int | None
     topic: str
@@ -138,7 +140,7 @@ async def product_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
 async def app_uninstalled(d: Delivery, shop_id: int) -> WebhookOutcome:
     _require_same_shop(d)
     # The token is dead already; data stays until shop/redact (48 h later) in case of a reinstall.
-    await d.conn.execute("UPDATE shops SET access_token = NULL, uninstalled_at = $2 WHERE id = $1", shop_id, d.now)
+    await sshops.uninstalled(d.conn, shop_id, d.now)
     return WebhookOutcome(status="processed", remove_schedule=True)
 
 
@@ -147,7 +149,7 @@ async def app_scopes_update(d: Delivery, shop_id: int) -> WebhookOutcome:
     current = d.payload.get("current")
     if not isinstance(current, list):
         raise RejectedDelivery("payload has no 'current' scope list")
-    await d.conn.execute("UPDATE shops SET scopes = $2 WHERE id = $1", shop_id, [str(s) for s in current])
+    await sshops.set_scopes(d.conn, shop_id, [str(s) for s in current])
     return WebhookOutcome(status="processed", detail=",".join(str(s) for s in current))
 
 
@@ -204,14 +206,8 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
     )
     request_id = (d.payload.get("data_request") or {}).get("id")
     export["request"] = {"data_request_id": request_id, "customer": d.payload.get("customer")}
-    export_id = await d.conn.fetchval(
-        "INSERT INTO shopify_data_requests (shop_id, data_request_id, shopify_customer_id, export)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, data_request_id) DO UPDATE SET export = EXCLUDED.export,"
-        " created_at = now() RETURNING id",
-        d.shop_id,
-        int(request_id) if request_id is not None else None,
-        customer_id,
-        export,
+    export_id = await store.store_data_request(
+        d.conn, d.shop_id, int(request_id) if request_id is not None else None, customer_id, export
     )
     held = len(export["customers"]) + len(export["orders"]) + len(export["conversations"])
     return WebhookOutcome(
@@ -252,7 +248,7 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
 async def shop_redact(d: Delivery) -> WebhookOutcome:
     _require_same_shop(d)
     if d.shop_id is not None:
-        token = await d.conn.fetchval("SELECT access_token FROM shops WHERE id = $1", d.shop_id)
+        token = await sshops.sealed_access_token(d.conn, d.shop_id)
         if token is not None:
             # Reinstalled since the uninstall that scheduled this redaction: the shop is a customer again.
             return WebhookOutcome(status="ignored", detail="shop is installed again")

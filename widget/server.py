@@ -44,6 +44,8 @@ from zora.security import (
 from zora.services import Services
 from zora.shop_settings import parse_settings
 from zora.shopify.signing import InvalidSignature, RepeatedParameter, verify_app_proxy
+from zora.store import shoppers as sshoppers
+from zora.store import shops as sshops
 from zora.temporal import start_delivery
 from zora.widget_events import (
     MessageEvent,
@@ -407,7 +409,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     email=email,
                     ttl_seconds=int(settings.email_code_ttl_hours * 3600),
                 )
-                shop_name = await conn.fetchval("SELECT name FROM shops WHERE id = $1", identity.shop_id)
+                shop_name = await sshops.name(conn, identity.shop_id)
         except Exception:
             log.exception("could not prepare the confirmation email")
             return "unavailable"
@@ -587,12 +589,12 @@ async def _session(
     """Issue (or renew) a shopper token for this shop; `customer` is a Shopify customer id that
     Shopify vouched for (app proxy), None for an anonymous visitor; `code` comes from an emailed link."""
     async with services.pool.acquire() as conn:
-        shop = await conn.fetchrow("SELECT id, settings FROM shops WHERE domain = $1", domain)
+        shop = await sshops.by_domain(conn, domain)
     if shop is None:
         return _json_error(404, "unknown_shop", f"Zora is not installed on {domain}")
-    shop_id: int = shop["id"]
+    shop_id: int = shop.id
     try:
-        shop_settings = parse_settings(shop["settings"])
+        shop_settings = parse_settings(shop.settings)
     except ValidationError:
         log.exception("invalid settings for %s; widget defaults apply", domain)
         shop_settings = parse_settings(None)
@@ -669,23 +671,9 @@ async def _session(
                     # followed) are never bound to this customer: they get a conversation of their own.
                     identity = new_identity(domain, shop_id)
                     notice = "new_conversation"
-                customer_row = await conn.fetchval(
-                    "INSERT INTO customers (shop_id, shopify_customer_id) VALUES ($1, $2)"
-                    " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET shopify_customer_id = EXCLUDED.shopify_customer_id"
-                    " RETURNING id",
-                    shop_id,
-                    customer,
-                )
-                await conn.execute(
-                    # An address typed (and confirmed) before signing in may be anyone's, not this
-                    # customer's: their mail goes to the customer's own address until they confirm one.
-                    "INSERT INTO shoppers AS s (id, shop_id, customer_id) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, email_confirmed_at = NULL"
-                    " WHERE s.shop_id = EXCLUDED.shop_id",
-                    identity.shopper_id,
-                    shop_id,
-                    customer_row,
-                )
+                # An address typed (and confirmed) before signing in may be anyone's, not this
+                # customer's: their mail goes to the customer's own address until they confirm one.
+                await sshoppers.bind_customer(conn, shop_id, identity.shopper_id, customer)
                 # Tokens issued to this shopper before carry no binding: from now on they open nothing,
                 # and their open sockets are closed (this browser's own reconnects with the new token).
                 identity = dataclasses.replace(identity, customer=customer)

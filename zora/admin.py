@@ -32,6 +32,8 @@ from zora.models import SettingsChanged
 from zora.services import Services
 from zora.shop_settings import AssistantSettings, ShopSettings, parse_settings
 from zora.shopify.signing import InvalidSignature, valid_shop_domain, verify_session_token
+from zora.store import conversations as sconversations
+from zora.store import shops as sshops
 from zora.temporal import Conversations
 from zora.workflow_api import ConversationApi
 
@@ -142,7 +144,7 @@ async def authenticate(request: web.Request, services: Services) -> AdminCaller:
         log.info("admin API: refused session token: %s", exc)
         raise _unauthorized("the session token is not valid") from None
     async with services.pool.acquire() as conn:
-        shop_id = await conn.fetchval("SELECT id FROM shops WHERE domain = $1 AND uninstalled_at IS NULL", session.shop)
+        shop_id = await sshops.installed_id(conn, session.shop)
     if shop_id is None:
         log.info("admin API: session token for %s, which is not installed", session.shop)
         raise _unauthorized("this shop has not installed Zora")
@@ -170,9 +172,9 @@ class AdminApi:
     async def get_settings(self, request: web.Request) -> web.Response:
         caller = await self._caller(request)
         async with self.services.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT settings, settings_version FROM shops WHERE id = $1", caller.shop_id)
+            row = await sshops.versioned_settings(conn, caller.shop_id)
         try:
-            current = parse_settings(row["settings"])
+            current = parse_settings(row.settings)
             problem = None
         except ValidationError as exc:
             # Stored by hand (SQL) and invalid: the page shows the defaults and says what was wrong,
@@ -181,7 +183,7 @@ class AdminApi:
         return web.json_response(
             {
                 "shop": caller.shop,
-                "version": row["settings_version"],
+                "version": row.version,
                 "settings": current.model_dump(mode="json"),
                 "stored_errors": problem,
             }
@@ -208,11 +210,7 @@ class AdminApi:
         if version is None or undo is None:
             return _error(400, "bad_request", 'send {"version": <the current version>, "undo": <a history version>}')
         async with self.services.pool.acquire() as conn:
-            old = await conn.fetchval(
-                "SELECT old_settings FROM shop_settings_history WHERE shop_id = $1 AND version = $2",
-                caller.shop_id,
-                undo,
-            )
+            old = await sshops.settings_before(conn, caller.shop_id, undo)
         if old is None:
             return _error(404, "not_found", f"there is no change {undo} to undo")
         restored, errors = validate_for_storage(_loads(old))
@@ -226,32 +224,23 @@ class AdminApi:
     ) -> web.Response:
         stored = stored_form(new)
         async with self.services.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT settings, settings_version FROM shops WHERE id = $1 FOR UPDATE", caller.shop_id
-            )
-            if row["settings_version"] != expected:
+            row = await sshops.versioned_settings(conn, caller.shop_id, lock=True)
+            if row.version != expected:
                 return _error(
                     409,
                     "conflict",
                     "someone else saved these settings since you opened them; reload to see their change",
-                    version=row["settings_version"],
+                    version=row.version,
                 )
             version = expected + 1
-            await conn.execute(
-                "INSERT INTO shop_settings_history (shop_id, version, changed_by, old_settings, new_settings,"
-                " restored_from) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)",
+            await sshops.save_settings(
+                conn,
                 caller.shop_id,
-                version,
-                caller.user,
-                _loads(row["settings"]),
-                stored,
-                restored_from,
-            )
-            await conn.execute(
-                "UPDATE shops SET settings = $2::jsonb, settings_version = $3 WHERE id = $1",
-                caller.shop_id,
-                stored,
-                version,
+                version=version,
+                changed_by=caller.user,
+                old=_loads(row.settings),
+                new=stored,
+                restored_from=restored_from,
             )
         log.info("settings of %s saved as version %s by %s", caller.shop, version, caller.user)
         task = asyncio.create_task(self.tell_conversations(caller, new))
@@ -263,12 +252,7 @@ class AdminApi:
         """Signal the shop's running conversations: the choices their workflows carry change now. Best
         effort: a run the signal misses takes the change at its next tick (at most a minute)."""
         async with self.services.pool.acquire() as conn:
-            ids = [
-                r["id"]
-                for r in await conn.fetch(
-                    "SELECT id FROM conversations WHERE shop_id = $1 AND status <> 'closed'", caller.shop_id
-                )
-            ]
+            ids = await sconversations.not_closed(conn, caller.shop_id)
         change = SettingsChanged(auto_assign=new.auto_assign, transcript_on_resolve=new.transcript_on_resolve)
         gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
         conversations = Conversations.from_settings(self.services.temporal, self.services.settings)
@@ -288,25 +272,20 @@ class AdminApi:
     async def history(self, request: web.Request) -> web.Response:
         caller = await self._caller(request)
         async with self.services.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT version, changed_by, changed_at, old_settings, new_settings, restored_from"
-                " FROM shop_settings_history WHERE shop_id = $1 ORDER BY version DESC LIMIT $2",
-                caller.shop_id,
-                HISTORY_PAGE,
-            )
+            rows = await sshops.settings_history(conn, caller.shop_id, HISTORY_PAGE)
         changes = []
         for r in rows:
-            old, new = _loads(r["old_settings"]), _loads(r["new_settings"])
+            old, new = _loads(r.old_settings), _loads(r.new_settings)
             changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
             changes.append(
                 {
-                    "version": r["version"],
-                    "by": r["changed_by"],
-                    "at": r["changed_at"].isoformat(),
+                    "version": r.version,
+                    "by": r.changed_by,
+                    "at": r.changed_at.isoformat(),
                     "changed": changed,
                     "old": old,
                     "new": new,
-                    "restored_from": r["restored_from"],
+                    "restored_from": r.restored_from,
                 }
             )
         return web.json_response({"changes": changes})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -14,7 +16,41 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK = 7_411_902_113
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Any:
+class Row(Protocol):
+    """A row as asyncpg returns it (asyncpg.Record): read by column name or position."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+    def get(self, key: str, default: Any = None, /) -> Any: ...
+    def keys(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+
+
+class Executor(Protocol):
+    """What Zora uses to run statements, on a connection or on a pool (one statement per acquire).
+
+    asyncpg 0.32 ships no type information, so this spells out the part Zora relies on."""
+
+    async def execute(self, query: str, *args: object) -> str: ...
+    async def executemany(self, command: str, args: Any) -> None: ...
+    async def fetch(self, query: str, *args: object) -> list[Row]: ...
+    async def fetchrow(self, query: str, *args: object) -> Row | None: ...
+    async def fetchval(self, query: str, *args: object, column: int = 0) -> Any: ...
+
+
+class Conn(Executor, Protocol):
+    """An asyncpg connection (asyncpg.Connection, or the proxy a pool lends)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+
+class Pool(Executor, Protocol):
+    """An asyncpg pool (asyncpg.Pool)."""
+
+    def acquire(self) -> AbstractAsyncContextManager[Conn]: ...
+    async def close(self) -> None: ...
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
     """A pool whose connections decode json/jsonb to Python values."""
 
     async def _init(conn: Any) -> None:
@@ -23,7 +59,8 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Any
         for typ in ("json", "jsonb"):
             await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init)
+    pool: Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init)
+    return pool
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -39,26 +76,22 @@ async def migrate(dsn: str) -> list[str]:
     A session advisory lock makes two processes migrating at once take turns: the second finds
     everything applied and does nothing.
     """
+    from zora.store import schema
+
     conn = await asyncpg.connect(dsn)
     applied_now: list[str] = []
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await schema.lock(conn, _MIGRATION_LOCK)
         try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            done = await schema.applied_versions(conn)
             for version, sql in migration_files():
                 if version in done:
                     continue
-                async with conn.transaction():
-                    await conn.execute(sql)
-                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                await schema.apply(conn, version, sql)
                 log.info("applied migration %s", version)
                 applied_now.append(version)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+            await schema.unlock(conn, _MIGRATION_LOCK)
     finally:
         await conn.close()
     return applied_now

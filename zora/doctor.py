@@ -17,6 +17,7 @@ from zora.services import open_services, readiness
 from zora.settings import Settings
 from zora.slack_api import hint as slack_hint
 from zora.slack_app import BOT_SCOPES
+from zora.store import shops as sshops
 
 
 async def doctor(settings: Settings, out: Any = print) -> int:
@@ -45,30 +46,23 @@ async def doctor(settings: Settings, out: Any = print) -> int:
             out(f"  {'slack':<10} error: {exc.response.get('error')} — check SLACK_BOT_TOKEN")
             problems += 1
         async with services.pool.acquire() as conn:
-            shops = await conn.fetch(
-                "SELECT s.domain, s.slack_channel_id, s.slack_error, s.slack_error_at,"
-                " (SELECT count(*) FROM messages m WHERE m.shop_id = s.id AND m.direction = 'shopper'"
-                "   AND m.status <> 'delivered') AS waiting,"
-                " (SELECT count(*) FROM conversations c WHERE c.shop_id = s.id AND c.status IN ('open', 'assigned'))"
-                "   AS open"
-                " FROM shops s ORDER BY s.domain"
-            )
+            shops = await sshops.health(conn)
     out("shops")
     if not shops:
         out("  none yet")
     for shop in shops:
-        if shop["slack_error"]:
+        if shop.slack_error:
             problems += 1
-            health = f"SLACK ERROR {shop['slack_error']} since {shop['slack_error_at']:%Y-%m-%d %H:%M} UTC"
-            hint = slack_hint(shop["slack_error"])
-        elif not shop["slack_channel_id"]:
+            health = f"SLACK ERROR {shop.slack_error} since {shop.slack_error_at:%Y-%m-%d %H:%M} UTC"
+            hint = slack_hint(shop.slack_error)
+        elif not shop.slack_channel_id:
             problems += 1
             health, hint = "no Slack channel set", "set the shop's channel (SLACK_DEFAULT_CHANNEL in zora dev)"
         else:
             health, hint = "ok", ""
         out(
-            f"  {shop['domain']}: channel {shop['slack_channel_id'] or '-'}, {health};"
-            f" {shop['open']} open conversation(s), {shop['waiting']} message(s) waiting for Slack"
+            f"  {shop.domain}: channel {shop.slack_channel_id or '-'}, {health};"
+            f" {shop.open} open conversation(s), {shop.waiting} message(s) waiting for Slack"
         )
         if hint:
             out(f"    -> {hint}")

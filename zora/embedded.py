@@ -25,6 +25,7 @@ from zora import processes
 from zora.errors import ConfigError
 from zora.models import SEARCH_ATTRIBUTES
 from zora.processes import ServerProcess, alive
+from zora.store import schema
 from zora.watchdog import postgres_marker, redis_marker, redis_registry, temporal_marker
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class EmbeddedPostgres:
                 str(POSTGRES_BIN_PATH / "psql"),
                 self.uri("postgres"),
                 "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+                schema.database_exists_sql(name),
             ],
             capture_output=True,
             text=True,
@@ -98,7 +99,7 @@ class EmbeddedPostgres:
         ).stdout.strip()
         if exists != "1":
             subprocess.run(
-                [str(POSTGRES_BIN_PATH / "psql"), self.uri("postgres"), "-c", f'CREATE DATABASE "{name}"'],
+                [str(POSTGRES_BIN_PATH / "psql"), self.uri("postgres"), "-c", schema.create_database_sql(name)],
                 capture_output=True,
                 check=True,
             )

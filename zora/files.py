@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from zora.db import Conn, Pool
 from zora.models import ConversationRef, FileInfo
+from zora.store import files as sfiles
+from zora.store.files import FILE_COLUMNS, StoredFile, file_info, file_url, files_of
+
+__all__ = ["FILE_COLUMNS", "StoredFile", "file_info", "file_url", "files_of"]
 
 # Content type -> the ways a real file of that type starts.
 _SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -107,114 +111,38 @@ def refused_note(lines: list[str]) -> str:
     return "Not sent to the shopper (they see the file's name only):\n" + "\n".join(lines)
 
 
-def file_url(file_id: UUID) -> str:
-    return f"/widget/files/{file_id}"
-
-
-def file_info(row: Any) -> FileInfo:
-    return FileInfo(
-        id=row["id"],
-        name=row["name"],
-        type=row["content_type"],
-        size=row["size"],
-        state=row["state"],
-        url=file_url(row["id"]) if row["state"] == "ready" else None,
-    )
-
-
-FILE_COLUMNS = "id, message_seq, name, content_type, size, state"
-
-
-async def store_upload(pool: Any, ref: ConversationRef, name: str, content_type: str, data: bytes) -> FileInfo:
+async def store_upload(pool: Pool, ref: ConversationRef, name: str, content_type: str, data: bytes) -> FileInfo:
     """Keep a shopper's upload until a message sends it. The conversation row may not exist yet
     (an upload before the first message), so the shopper and conversation are created as a
     message would create them."""
     file_id = uuid.uuid4()
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO shoppers (id, shop_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            ref.shopper_id,
-            ref.shop_id,
-        )
-        await conn.execute(
-            "INSERT INTO conversations (id, shop_id, shopper_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            ref.conversation_id,
-            ref.shop_id,
-            ref.shopper_id,
-        )
-        owner = await conn.fetchval("SELECT shop_id FROM conversations WHERE id = $1 FOR UPDATE", ref.conversation_id)
+        await sfiles.ensure_conversation(conn, ref)
+        owner = await sfiles.lock_conversation_owner(conn, ref.conversation_id)
         if owner != ref.shop_id:
             raise FileRejected("unauthorized", "this conversation belongs to another shop")
-        waiting = await conn.fetchval(
-            "SELECT count(*) FROM files WHERE conversation_id = $1 AND message_seq IS NULL", ref.conversation_id
-        )
+        waiting = await sfiles.waiting_uploads(conn, ref)
         if waiting >= MAX_WAITING_UPLOADS:
             raise FileRejected(
                 "too_many_files",
                 f"{waiting} uploaded files are still waiting to be sent: send them with a message first"
                 " (uploads no message sends are dropped after a day)",
             )
-        row = await conn.fetchrow(
-            "INSERT INTO files (id, shop_id, conversation_id, origin, name, content_type, size, data, state)"
-            f" VALUES ($1, $2, $3, 'shopper', $4, $5, $6, $7, 'ready') RETURNING {FILE_COLUMNS}",
-            file_id,
-            ref.shop_id,
-            ref.conversation_id,
-            clean_name(name),
-            content_type,
-            len(data),
-            data,
-        )
-    return file_info(row)
+        return await sfiles.insert_upload(conn, file_id, ref, clean_name(name), content_type, data)
 
 
 class UnknownFiles(Exception):
     """A message named files that are not this conversation's waiting uploads."""
 
 
-async def attach_uploads(conn: Any, ref: ConversationRef, seq: int, file_ids: list[UUID]) -> list[FileInfo]:
+async def attach_uploads(conn: Conn, ref: ConversationRef, seq: int, file_ids: list[UUID]) -> list[FileInfo]:
     """Bind waiting uploads to the message `seq` (inside the message's transaction)."""
-    rows = await conn.fetch(
-        f"UPDATE files SET message_seq = $3 WHERE id = ANY($4) AND conversation_id = $1 AND shop_id = $2"
-        f" AND origin = 'shopper' AND message_seq IS NULL RETURNING {FILE_COLUMNS}",
-        ref.conversation_id,
-        ref.shop_id,
-        seq,
-        file_ids,
-    )
+    rows = await sfiles.attach_uploads(conn, ref, seq, file_ids)
     if len(rows) != len(set(file_ids)):
         raise UnknownFiles
     by_id = {r["id"]: r for r in rows}
     return [file_info(by_id[i]) for i in dict.fromkeys(file_ids)]
 
 
-async def files_of(conn: Any, conversation_id: UUID, seqs: list[int]) -> dict[int, list[FileInfo]]:
-    """The files of these messages, in the order they were added."""
-    if not seqs:
-        return {}
-    rows = await conn.fetch(
-        f"SELECT {FILE_COLUMNS} FROM files WHERE conversation_id = $1 AND message_seq = ANY($2)"
-        " ORDER BY created_at, id",
-        conversation_id,
-        seqs,
-    )
-    found: dict[int, list[FileInfo]] = {}
-    for row in rows:
-        found.setdefault(row["message_seq"], []).append(file_info(row))
-    return found
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    name: str
-    content_type: str
-    data: bytes
-
-
-async def read(pool: Any, file_id: UUID) -> StoredFile | None:
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT name, content_type, data FROM files WHERE id = $1 AND state = 'ready' AND data IS NOT NULL",
-            file_id,
-        )
-    return None if row is None else StoredFile(row["name"], row["content_type"], bytes(row["data"]))
+async def read(pool: Pool, file_id: UUID) -> StoredFile | None:
+    return await sfiles.read_ready(pool, file_id)

@@ -14,17 +14,19 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from zora import db
+from zora.db import Pool
 from zora.errors import ConfigError
 from zora.limits import Limiter
 from zora.settings import Settings
 from zora.slack_api import SlackGateway
+from zora.store import schema
 from zora.temporal import connect
 
 
 @dataclass
 class Services:
     settings: Settings
-    pool: Any
+    pool: Pool
     redis: aioredis.Redis
     temporal: Client
     # Today's one Slack installation (zora/slack_api.py).
@@ -116,7 +118,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 async def readiness(services: Services) -> dict[str, str]:
     async def database() -> None:
         async with services.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            await schema.ping(conn)
 
     async def redis() -> None:
         await services.redis.ping()

@@ -13,30 +13,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from zora import files as zfiles
+from zora.db import Conn, Executor, Pool
 from zora.models import Author, ConversationRef, FileInfo, MessageStatus, StoredMessage
+from zora.store import conversations as sconversations
+from zora.store import files as sfiles
+from zora.store import messages as smessages
+from zora.store.messages import MESSAGE_COLUMNS, stored_message
 
 SHOPPER_NAME = "Shopper"
 HISTORY_LIMIT = 500
 
-MESSAGE_COLUMNS = (
-    "conversation_id, seq, client_id, direction, author_name, author_avatar, body, created_at, status,"
-    " edited_at, deleted_at"
-)
-
-
-def stored_message(row: Any) -> StoredMessage:
-    return StoredMessage(
-        conversation_id=row["conversation_id"],
-        seq=row["seq"],
-        client_id=row["client_id"],
-        direction=row["direction"],
-        author=Author(name=row["author_name"], avatar_url=row["author_avatar"]),
-        body=row["body"],
-        created_at=row["created_at"],
-        status=row["status"],
-        edited_at=row["edited_at"],
-        deleted=row["deleted_at"] is not None,
-    )
+__all__ = ["MESSAGE_COLUMNS", "stored_message"]
 
 
 def wire(message: StoredMessage) -> dict[str, Any]:
@@ -55,61 +42,50 @@ class StoredShopperMessage:
     reopened: bool
 
 
-_STORE_SHOPPER = "SELECT * FROM zora_store_shopper_message($1, $2, $3, $4, $5, $6, $7)"
-
-
 async def store_shopper_message(
-    pool: Any, ref: ConversationRef, client_id: str, body: str, at: datetime, file_ids: list[UUID] | None = None
+    pool: Pool, ref: ConversationRef, client_id: str, body: str, at: datetime, file_ids: list[UUID] | None = None
 ) -> StoredShopperMessage:
     """Store the shopper's message; `file_ids` are their uploads it sends (zfiles.UnknownFiles when
     one is not a waiting upload of this conversation: then nothing is stored)."""
-    args = (ref.shop_id, ref.conversation_id, ref.shopper_id, client_id, body, SHOPPER_NAME, at)
     attached: list[FileInfo] = []
     async with pool.acquire() as conn:
         if not file_ids:
-            row = await conn.fetchrow(_STORE_SHOPPER, *args)  # the common case: one round trip
+            # the common case: one round trip
+            row = await smessages.store_shopper(conn, ref, client_id, body, SHOPPER_NAME, at)
         else:
             async with conn.transaction():
-                row = await conn.fetchrow(_STORE_SHOPPER, *args)
-                if row["o_duplicate"]:
-                    attached = (await zfiles.files_of(conn, ref.conversation_id, [row["o_seq"]])).get(row["o_seq"], [])
+                row = await smessages.store_shopper(conn, ref, client_id, body, SHOPPER_NAME, at)
+                if row.duplicate:
+                    attached = (await zfiles.files_of(conn, ref.conversation_id, [row.seq])).get(row.seq, [])
                 else:
-                    attached = await zfiles.attach_uploads(conn, ref, row["o_seq"], file_ids)
+                    attached = await zfiles.attach_uploads(conn, ref, row.seq, file_ids)
     message = StoredMessage(
         conversation_id=ref.conversation_id,
-        seq=row["o_seq"],
+        seq=row.seq,
         client_id=client_id,
         direction="shopper",
         author=Author(name=SHOPPER_NAME),
         body=body,
-        created_at=row["o_created_at"],
-        status=row["o_status"],
+        created_at=row.created_at,
+        status=row.status,
         files=attached,
     )
     return StoredShopperMessage(
         message=message,
-        duplicate=row["o_duplicate"],
+        duplicate=row.duplicate,
         # An upload before the first message creates the conversation row; its first message is seq 1.
-        conversation_created=row["o_conversation_created"] or (not row["o_duplicate"] and row["o_seq"] == 1),
-        reopened=row["o_reopened"],
+        conversation_created=row.conversation_created or (not row.duplicate and row.seq == 1),
+        reopened=row.reopened,
     )
 
 
-async def set_storefront_context(pool: Any, ref: ConversationRef, page: str | None, locale: str | None) -> None:
+async def set_storefront_context(pool: Pool, ref: ConversationRef, page: str | None, locale: str | None) -> None:
     """Where the conversation started (the card shows it); set once, before its thread is posted."""
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE conversations SET storefront_page = coalesce(storefront_page, $3), locale = coalesce(locale, $4)"
-            " WHERE id = $1 AND shop_id = $2",
-            ref.conversation_id,
-            ref.shop_id,
-            page,
-            locale,
-        )
+    await sconversations.set_storefront_context(pool, ref, page, locale)
 
 
 async def store_agent_message(
-    pool: Any,
+    pool: Pool,
     ref: ConversationRef,
     *,
     author_id: str,
@@ -122,23 +98,24 @@ async def store_agent_message(
 ) -> StoredMessage | None:
     """The stored message, or None when this Slack message was stored before (a retry). Its
     `files` (shared in Slack) are stored with it: pending until copied, or failed when refused."""
-    args = (ref.shop_id, ref.conversation_id, author_id, author.name, author.avatar_url, body, channel, ts, at)
     infos: list[FileInfo] = []
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow("SELECT * FROM zora_store_agent_message($1, $2, $3, $4, $5, $6, $7, $8, $9)", *args)
-        if not row["o_duplicate"]:
+        row = await smessages.store_agent(
+            conn, ref, author_id=author_id, author=author, body=body, channel=channel, ts=ts, at=at
+        )
+        if not row.duplicate:
             for shared in files or []:
-                infos.append(await _store_shared_file(conn, ref, row["o_seq"], shared))
-    if row["o_duplicate"]:
+                infos.append(await _store_shared_file(conn, ref, row.seq, shared))
+    if row.duplicate:
         return None
     return StoredMessage(
         conversation_id=ref.conversation_id,
-        seq=row["o_seq"],
+        seq=row.seq,
         client_id=None,
         direction="agent",
         author=author,
         body=body,
-        created_at=row["o_created_at"],
+        created_at=row.created_at,
         status="stored",
         files=infos,
     )
@@ -157,83 +134,57 @@ class SharedFile:
     refused: str | None = None
 
 
-async def _store_shared_file(conn: Any, ref: ConversationRef, seq: int, shared: SharedFile) -> FileInfo:
-    row = await conn.fetchrow(
-        "INSERT INTO files (id, shop_id, conversation_id, message_seq, origin, name, content_type, size, state, error,"
-        " slack_file_id, slack_url) VALUES ($1, $2, $3, $4, 'agent', $5, $6, $7, $8, $9, $10, $11)"
-        f" RETURNING {zfiles.FILE_COLUMNS}",
+async def _store_shared_file(conn: Conn, ref: ConversationRef, seq: int, shared: SharedFile) -> FileInfo:
+    return await sfiles.insert_agent_file(
+        conn,
         uuid4(),
-        ref.shop_id,
-        ref.conversation_id,
+        ref,
         seq,
-        zfiles.clean_name(shared.name),
-        shared.content_type,
-        shared.size,
-        "failed" if shared.refused else "pending",
-        shared.refused,
-        shared.slack_file_id,
-        shared.url,
+        name=zfiles.clean_name(shared.name),
+        content_type=shared.content_type,
+        size=shared.size,
+        refused=shared.refused,
+        slack_file_id=shared.slack_file_id,
+        slack_url=shared.url,
     )
-    return zfiles.file_info(row)
 
 
-async def with_files(conn: Any, conversation_id: UUID, messages: list[StoredMessage]) -> list[StoredMessage]:
+async def with_files(conn: Executor, conversation_id: UUID, messages: list[StoredMessage]) -> list[StoredMessage]:
     found = await zfiles.files_of(conn, conversation_id, [m.seq for m in messages])
     return [m.model_copy(update={"files": found[m.seq]}) if m.seq in found else m for m in messages]
 
 
-async def agent_message_at(pool: Any, ref: ConversationRef, channel: str, ts: str) -> StoredMessage | None:
+async def agent_message_at(pool: Pool, ref: ConversationRef, channel: str, ts: str) -> StoredMessage | None:
     """The agent reply stored for this Slack message (channel, ts), with its files; None when there is
     none or it was deleted."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE shop_id = $1 AND conversation_id = $2"
-            " AND slack_channel = $3 AND slack_ts = $4 AND direction = 'agent' AND deleted_at IS NULL",
-            ref.shop_id,
-            ref.conversation_id,
-            channel,
-            ts,
-        )
-        if row is None:
+        message = await smessages.agent_message_at(conn, ref, channel, ts)
+        if message is None:
             return None
-        return (await with_files(conn, ref.conversation_id, [stored_message(row)]))[0]
+        return (await with_files(conn, ref.conversation_id, [message]))[0]
 
 
 async def history(
-    pool: Any, shop_id: int, conversation_id: UUID, since_seq: int
+    pool: Pool, shop_id: int, conversation_id: UUID, since_seq: int
 ) -> tuple[str | None, list[StoredMessage]]:
     """The conversation's status and its messages after `since_seq`, oldest first."""
     async with pool.acquire() as conn:
-        status = await conn.fetchval(
-            "SELECT status FROM conversations WHERE id = $1 AND shop_id = $2", conversation_id, shop_id
-        )
-        rows = await conn.fetch(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND shop_id = $2 AND seq > $3"
-            " ORDER BY seq LIMIT $4",
-            conversation_id,
-            shop_id,
-            since_seq,
-            HISTORY_LIMIT,
-        )
-        messages = await with_files(conn, conversation_id, [stored_message(r) for r in rows])
+        status = await sconversations.status(conn, shop_id, conversation_id)
+        found = await smessages.after(conn, shop_id, conversation_id, since_seq, HISTORY_LIMIT)
+        messages = await with_files(conn, conversation_id, found)
     return status, messages
 
 
 async def pending_shopper_messages(
-    pool: Any, conversation_id: UUID, statuses: tuple[MessageStatus, ...] = ("stored", "undelivered")
+    pool: Pool, ref: ConversationRef, statuses: tuple[MessageStatus, ...] = ("stored", "undelivered")
 ) -> list[StoredMessage]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND direction = 'shopper'"
-            " AND status = ANY($2) ORDER BY seq",
-            conversation_id,
-            list(statuses),
-        )
-        return await with_files(conn, conversation_id, [stored_message(r) for r in rows])
+        found = await smessages.pending_shopper(conn, ref.shop_id, ref.conversation_id, list(statuses))
+        return await with_files(conn, ref.conversation_id, found)
 
 
 async def set_status(
-    pool: Any,
+    pool: Pool,
     conversation_id: UUID,
     seqs: list[int],
     status: MessageStatus,
@@ -242,15 +193,7 @@ async def set_status(
     slack_ts: str | None = None,
 ) -> None:
     async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE messages SET status = $3, claimed_until = NULL, slack_channel = COALESCE($4, slack_channel),"
-            " slack_ts = COALESCE($5, slack_ts) WHERE conversation_id = $1 AND seq = ANY($2)",
-            conversation_id,
-            seqs,
-            status,
-            slack_channel,
-            slack_ts,
-        )
+        await smessages.set_status(conn, conversation_id, seqs, status, slack_channel, slack_ts)
 
 
 CLAIM_SECONDS = 60
@@ -265,142 +208,69 @@ class Claim:
     unknown: set[int]
 
 
-# The rows are locked first (in seq order, so two claimers take turns instead of deadlocking) and read
-# as they are now: a message is taken only when nothing older in the conversation is held by another
-# poster or waits outside this batch, so a conversation's messages reach Slack in seq order even when
-# the fast path, the workflow and a restarted process all try at once.
-_CLAIM = (
-    "WITH cur AS ("
-    " SELECT seq, claimed_until, slack_attempt_at FROM messages"
-    " WHERE conversation_id = $1 AND direction = 'shopper' AND status <> 'delivered' ORDER BY seq FOR UPDATE),"
-    " stop AS (SELECT min(seq) AS seq FROM cur WHERE claimed_until >= now() OR NOT seq = ANY($2))"
-    " UPDATE messages m SET claimed_until = now() + make_interval(secs => $3), slack_attempt_at = now()"
-    " FROM cur WHERE m.conversation_id = $1 AND m.seq = cur.seq AND m.seq = ANY($2)"
-    " AND (cur.claimed_until IS NULL OR cur.claimed_until < now())"
-    " AND m.seq < coalesce((SELECT seq FROM stop), 2147483647)"
-    " RETURNING m.seq, cur.slack_attempt_at IS NOT NULL AS unknown"
-)
-
-
-async def claim(pool: Any, conversation_id: UUID, seqs: list[int]) -> Claim:
+async def claim(pool: Pool, conversation_id: UUID, seqs: list[int]) -> Claim:
     """Take the right to post these shopper messages, and mark them as possibly posted from now on
-    (the mark costs nothing here and is what tells the next poster to look before posting again)."""
+    (the mark costs nothing here and is what tells the next poster to look before posting again).
+    The rules of the claim are in zora.store.messages (its one statement)."""
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_CLAIM, conversation_id, seqs, CLAIM_SECONDS)
-    return Claim(seqs={r["seq"] for r in rows}, unknown={r["seq"] for r in rows if r["unknown"]})
+        taken = await smessages.claim(conn, conversation_id, seqs, CLAIM_SECONDS)
+    return Claim(seqs={seq for seq, _ in taken}, unknown={seq for seq, tried in taken if tried})
 
 
-async def extend_claim(pool: Any, conversation_id: UUID, seqs: list[int]) -> None:
+async def extend_claim(pool: Pool, conversation_id: UUID, seqs: list[int]) -> None:
     """Keep holding messages whose posting takes long (files uploading, a long batch)."""
     if not seqs:
         return
     async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE messages SET claimed_until = now() + make_interval(secs => $3)"
-            " WHERE conversation_id = $1 AND seq = ANY($2) AND status <> 'delivered'",
-            conversation_id,
-            seqs,
-            CLAIM_SECONDS,
-        )
+        await smessages.extend_claim(conn, conversation_id, seqs, CLAIM_SECONDS)
 
 
 async def release(
-    pool: Any, conversation_id: UUID, seqs: list[int], *, unknown: set[int] | frozenset[int] = frozenset()
+    pool: Pool, conversation_id: UUID, seqs: list[int], *, unknown: set[int] | frozenset[int] = frozenset()
 ) -> None:
     """Give messages back for the next poster. Those in `unknown` may be in Slack already: they keep
     their attempt mark, so the next poster looks for them in the thread first."""
     if not seqs:
         return
     async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE messages SET claimed_until = NULL,"
-            " slack_attempt_at = CASE WHEN seq = ANY($3) THEN slack_attempt_at END"
-            " WHERE conversation_id = $1 AND seq = ANY($2)",
-            conversation_id,
-            seqs,
-            sorted(unknown),
-        )
+        await smessages.release(conn, conversation_id, seqs, sorted(unknown))
 
 
 async def edit_agent_message(
-    pool: Any, shop_id: int, channel: str, ts: str, body: str, at: datetime
+    pool: Pool, shop_id: int, channel: str, ts: str, body: str, at: datetime
 ) -> StoredMessage | None:
     """Apply an agent's edit in Slack; None when that Slack message is not a reply Zora relayed."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            f"UPDATE messages SET body = $4, edited_at = $5 WHERE shop_id = $1 AND slack_channel = $2"
-            f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
-            shop_id,
-            channel,
-            ts,
-            body,
-            at,
-        )
-    return None if row is None else stored_message(row)
+        return await smessages.edit_agent(conn, shop_id, channel, ts, body, at)
 
 
-async def delete_agent_message(pool: Any, shop_id: int, channel: str, ts: str, at: datetime) -> StoredMessage | None:
+async def delete_agent_message(pool: Pool, shop_id: int, channel: str, ts: str, at: datetime) -> StoredMessage | None:
     """Remove a reply the agent deleted in Slack: its text and files are erased, its seq stays (no gaps)."""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            f"UPDATE messages SET body = '', deleted_at = $4 WHERE shop_id = $1 AND slack_channel = $2"
-            f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
-            shop_id,
-            channel,
-            ts,
-            at,
-        )
-        if row is not None:
-            await conn.execute(
-                "DELETE FROM files WHERE conversation_id = $1 AND message_seq = $2", row["conversation_id"], row["seq"]
-            )
-    return None if row is None else stored_message(row)
+        message = await smessages.delete_agent(conn, shop_id, channel, ts, at)
+        if message is not None:
+            await sfiles.delete_of_message(conn, message.conversation_id, message.seq)
+    return message
 
 
 async def drop_agent_files(
-    pool: Any, shop_id: int, channel: str, ts: str, keep: set[str]
+    pool: Pool, shop_id: int, channel: str, ts: str, keep: set[str]
 ) -> tuple[UUID, int, list[FileInfo]] | None:
     """An agent removed files from a reply in Slack: erase the copies not in `keep` (Slack file ids).
     Returns (conversation, seq, the files left) when something was erased."""
     async with pool.acquire() as conn, conn.transaction():
-        message = await conn.fetchrow(
-            "SELECT conversation_id, seq FROM messages WHERE shop_id = $1 AND slack_channel = $2 AND slack_ts = $3"
-            " AND direction = 'agent'",
-            shop_id,
-            channel,
-            ts,
-        )
+        message = await smessages.agent_seq_at(conn, shop_id, channel, ts)
         if message is None:
             return None
-        erased = await conn.execute(
-            "DELETE FROM files WHERE conversation_id = $1 AND message_seq = $2 AND origin = 'agent'"
-            " AND (slack_file_id IS NULL OR NOT slack_file_id = ANY($3))",
-            message["conversation_id"],
-            message["seq"],
-            list(keep),
-        )
-        if erased == "DELETE 0":
+        conversation_id, seq = message
+        if not await sfiles.delete_agent_files_except(conn, conversation_id, seq, list(keep)):
             return None
-        left = await zfiles.files_of(conn, message["conversation_id"], [message["seq"]])
-    return message["conversation_id"], message["seq"], left.get(message["seq"], [])
+        left = await zfiles.files_of(conn, conversation_id, [seq])
+    return conversation_id, seq, left.get(seq, [])
 
 
-async def store_system_message(pool: Any, ref: ConversationRef, *, author: Author, body: str) -> StoredMessage:
+async def store_system_message(pool: Pool, ref: ConversationRef, *, author: Author, body: str) -> StoredMessage:
     """A message from Zora itself to the shopper (the closing note): shown like an agent's, never in Slack."""
     async with pool.acquire() as conn, conn.transaction():
-        seq = await conn.fetchval(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 AND shop_id = $2 RETURNING last_seq",
-            ref.conversation_id,
-            ref.shop_id,
-        )
-        row = await conn.fetchrow(
-            "INSERT INTO messages (shop_id, conversation_id, seq, direction, author_name, author_avatar, body, status)"
-            f" VALUES ($1, $2, $3, 'agent', $4, $5, $6, 'stored') RETURNING {MESSAGE_COLUMNS}",
-            ref.shop_id,
-            ref.conversation_id,
-            seq,
-            author.name,
-            author.avatar_url,
-            body,
-        )
-    return stored_message(row)
+        seq = await sconversations.next_seq(conn, ref)
+        return await smessages.store_system(conn, ref, seq, author, body)

@@ -19,7 +19,6 @@ import asyncpg
 import socketio
 from aiohttp import web
 
-from activities.conversation import UNDELIVERED_SQL
 from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
 from tests.harness import Shopper, Zora
@@ -27,6 +26,7 @@ from tests.helpers import serving
 from widget.server import SocketLocks, WidgetNamespace
 from zora import transcript
 from zora.models import ConversationRef
+from zora.store.messages import UNDELIVERED_SQL
 
 
 class _Pushes:

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 from zora import db, processes
 from zora.app.assembly import run_worker, serving_web, worker_for
 from zora.app.cluster import WEB, WORKER, Cluster, Node
+from zora.db import Pool
 from zora.embedded import TemporalOptions, embedded_servers
 from zora.errors import ConfigError
 from zora.services import open_services
 from zora.settings import Settings
+from zora.store import shops as sshops
 from zora.temporal import ensure_sweep_schedule
 from zora.watchdog import POSTGRES_DIR, REDIS_RDB, TEMPORAL_DB, DataFolder, RunRecord
 
@@ -90,17 +92,9 @@ def _persistent_secret(path: Path) -> str:
     return value
 
 
-async def ensure_shop(pool: Any, domain: str, name: str, channel: str | None) -> int:
+async def ensure_shop(pool: Pool, domain: str, name: str, channel: str | None) -> int:
     async with pool.acquire() as conn:
-        shop_id: int = await conn.fetchval(
-            "INSERT INTO shops (domain, name, slack_channel_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (domain) DO UPDATE SET slack_channel_id = COALESCE(EXCLUDED.slack_channel_id,"
-            " shops.slack_channel_id) RETURNING id",
-            domain,
-            name,
-            channel,
-        )
-    return shop_id
+        return await sshops.ensure_dev_shop(conn, domain, name, channel)
 
 
 def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[str, int, str, str]]:

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from zora.db import Pool
 from zora.errors import ConfigError
 from zora.http import client_session
 from zora.settings import Settings
@@ -21,6 +22,8 @@ from zora.shopify.admin import ShopifyError
 from zora.shopify.models import RESOURCES
 from zora.shopify.samples import TOPICS, sample_payload
 from zora.shopify.signing import valid_shop_domain, webhook_hmac
+from zora.store import shopify as sshopify
+from zora.store import shops as sshops
 
 SECRET_FILE = "shopify-secret.key"
 
@@ -133,11 +136,7 @@ async def run_sync(settings: Settings, only: str | None, out: TextIO = sys.stdou
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT domain FROM shops WHERE access_token IS NOT NULL AND ($1::text IS NULL OR domain = $1) ORDER BY domain",
-                only,
-            )
-        shops = [r["domain"] for r in rows]
+            shops = await sshops.installed_domains(conn, only)
         if only and not shops:
             raise ConfigError(f"{only} is not an installed shop")
         failures = 0
@@ -152,7 +151,7 @@ async def run_sync(settings: Settings, only: str | None, out: TextIO = sys.stdou
 
 
 async def _sync_shop(
-    pool: Any, http: aiohttp.ClientSession, settings: Settings, shop: str, bar: Progress, out: TextIO
+    pool: Pool, http: aiohttp.ClientSession, settings: Settings, shop: str, bar: Progress, out: TextIO
 ) -> bool:
     started = time.monotonic()
     shop_id, token = await sync.shop_credentials(pool, settings, shop)
@@ -194,15 +193,11 @@ async def print_export(settings: Settings, export_id: int, out: TextIO = sys.std
     settings.require("database_url")
     conn = await asyncpg.connect(settings.database_url)
     try:
-        row = await conn.fetchrow(
-            "SELECT s.domain, r.data_request_id, r.created_at, r.export::text AS export"
-            " FROM shopify_data_requests r JOIN shops s ON s.id = r.shop_id WHERE r.id = $1",
-            export_id,
-        )
+        export = await sshopify.stored_export(conn, export_id)
     finally:
         await conn.close()
-    if row is None:
+    if export is None:
         print(f"zora: error: no export {export_id}", file=sys.stderr)
         return 1
-    out.write(row["export"] + "\n")
+    out.write(export + "\n")
     return 0

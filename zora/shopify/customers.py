@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import aiohttp
 
+from zora.db import Pool, Row
 from zora.errors import ZoraError
 from zora.http import client_session
 from zora.settings import Settings
@@ -22,34 +22,18 @@ from zora.shopify import sync
 from zora.shopify.admin import CUSTOMER_UPDATE_NOTE, TAGS_ADD, TAGS_REMOVE, AdminClient
 from zora.shopify.models import CustomerProfile, CustomerSummary, OrderSummary, Tracking
 from zora.shopify.records import gid, split_tags
+from zora.store import customers as scustomers
 
 MAX_NOTE_LENGTH = 5000
 # Trigram similarity above which a name counts as a match (pg_trgm's default is 0.3).
 NAME_SIMILARITY = 0.3
-_VALID_ORDER = (
-    "deleted_at IS NULL AND cancelled_at IS NULL AND NOT test"
-    " AND coalesce(financial_status, '') NOT IN ('voided', 'refunded')"
-)
-_SUMMARY = "id, shopify_customer_id, name, email, phone, tags"
 
 
 class CustomerNotFound(ZoraError):
     pass
 
 
-def _summary(row: Any, matched: str | None = None) -> CustomerSummary:
-    return CustomerSummary(
-        id=row["id"],
-        shopify_customer_id=row["shopify_customer_id"],
-        name=row["name"],
-        email=row["email"],
-        phone=row["phone"],
-        tags=list(row["tags"] or []),
-        matched=matched,
-    )
-
-
-def _order(row: Any) -> OrderSummary:
+def _order(row: Row) -> OrderSummary:
     tracking = [Tracking(**t) for f in row["fulfillments"] or [] for t in f.get("tracking") or []]
     return OrderSummary(
         shopify_order_id=row["shopify_order_id"],
@@ -66,7 +50,7 @@ def _order(row: Any) -> OrderSummary:
 
 
 class CustomerDirectory:
-    def __init__(self, pool: Any, settings: Settings) -> None:
+    def __init__(self, pool: Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
 
@@ -79,95 +63,41 @@ class CustomerDirectory:
         async with self.pool.acquire() as conn:
             number = q.lstrip("#")
             if number.isdigit():
-                rows = await conn.fetch(
-                    f"SELECT DISTINCT {', '.join('c.' + c for c in _SUMMARY.split(', '))} FROM shopify_orders o"
-                    " JOIN customers c ON c.shop_id = o.shop_id AND c.shopify_customer_id = o.shopify_customer_id"
-                    " WHERE o.shop_id = $1 AND o.deleted_at IS NULL AND c.deleted_at IS NULL"
-                    " AND (o.order_number = $2 OR lower(o.name) = lower($3)) LIMIT $4",
-                    shop_id,
-                    int(number) if len(number) < 18 else -1,
-                    f"#{number}",
-                    limit,
+                rows = await scustomers.by_order(
+                    conn, shop_id, int(number) if len(number) < 18 else -1, f"#{number}", limit
                 )
                 self._add(found, rows, "order")
             if "@" in q:
-                rows = await conn.fetch(
-                    f"SELECT {_SUMMARY} FROM customers WHERE shop_id = $1 AND deleted_at IS NULL"
-                    " AND lower(coalesce(email, '')) LIKE $2 ORDER BY lower(email) = lower($3) DESC, email LIMIT $4",
-                    shop_id,
-                    _like(q.lower()) + "%",
-                    q,
-                    limit,
-                )
+                rows = await scustomers.by_email(conn, shop_id, _like(q.lower()) + "%", q, limit)
                 self._add(found, rows, "email")
             digits = re.sub(r"\D", "", q)
             if len(digits) >= 6 and not re.search(r"[A-Za-z@]", q):
-                rows = await conn.fetch(
-                    f"SELECT {_SUMMARY} FROM customers WHERE shop_id = $1 AND deleted_at IS NULL"
-                    " AND regexp_replace(coalesce(phone, ''), '\\D', '', 'g') LIKE $2 LIMIT $3",
-                    shop_id,
-                    "%" + digits,
-                    limit,
-                )
+                rows = await scustomers.by_phone(conn, shop_id, "%" + digits, limit)
                 self._add(found, rows, "phone")
-            rows = await conn.fetch(
-                f"SELECT {_SUMMARY} FROM customers WHERE shop_id = $1 AND deleted_at IS NULL"
-                " AND EXISTS (SELECT 1 FROM unnest(tags) t WHERE lower(t) = lower($2)) ORDER BY name LIMIT $3",
-                shop_id,
-                q,
-                limit,
-            )
+            rows = await scustomers.by_tag(conn, shop_id, q, limit)
             self._add(found, rows, "tag")
             if "@" not in q and not number.isdigit():
-                rows = await conn.fetch(
-                    f"SELECT {_SUMMARY} FROM customers WHERE shop_id = $1 AND deleted_at IS NULL"
-                    " AND (lower(coalesce(name, '')) LIKE $2 OR similarity(lower(coalesce(name, '')), lower($3)) > $4"
-                    " OR lower(coalesce(email, '')) LIKE $2)"
-                    " ORDER BY similarity(lower(coalesce(name, '')), lower($3)) DESC, name LIMIT $5",
-                    shop_id,
-                    "%" + _like(q.lower()) + "%",
-                    q,
-                    NAME_SIMILARITY,
-                    limit,
-                )
+                rows = await scustomers.by_name(conn, shop_id, "%" + _like(q.lower()) + "%", q, NAME_SIMILARITY, limit)
                 self._add(found, rows, "name")
         return list(found.values())[:limit]
 
     @staticmethod
-    def _add(found: dict[int, CustomerSummary], rows: list[Any], matched: str) -> None:
+    def _add(found: dict[int, CustomerSummary], rows: list[Row], matched: str) -> None:
         for row in rows:
-            found.setdefault(row["id"], _summary(row, matched))
+            found.setdefault(row["id"], scustomers.summary(row, matched))
 
     async def recent_orders(self, shop_id: int, customer_id: int, *, limit: int = 5) -> list[OrderSummary]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT o.* FROM shopify_orders o JOIN customers c ON c.shop_id = o.shop_id"
-                " AND c.shopify_customer_id = o.shopify_customer_id"
-                " WHERE c.shop_id = $1 AND c.id = $2 AND o.deleted_at IS NULL"
-                " ORDER BY o.processed_at DESC NULLS LAST, o.shopify_order_id DESC LIMIT $3",
-                shop_id,
-                customer_id,
-                limit,
-            )
+            rows = await scustomers.recent_orders(conn, shop_id, customer_id, limit)
         return [_order(r) for r in rows]
 
     async def profile(self, shop_id: int, customer_id: int, *, now: datetime | None = None) -> CustomerProfile:
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT c.*, s.domain FROM customers c JOIN shops s ON s.id = c.shop_id"
-                " WHERE c.shop_id = $1 AND c.id = $2 AND c.deleted_at IS NULL",
-                shop_id,
-                customer_id,
-            )
+            row = await scustomers.customer(conn, shop_id, customer_id)
             if row is None:
                 raise CustomerNotFound(f"no customer {customer_id} in shop {shop_id}")
-            orders = await conn.fetch(
-                "SELECT * FROM shopify_orders WHERE shop_id = $1 AND shopify_customer_id = $2 AND deleted_at IS NULL"
-                " ORDER BY processed_at DESC NULLS LAST, shopify_order_id DESC",
-                shop_id,
-                row["shopify_customer_id"],
-            )
+            orders = await scustomers.orders_of(conn, shop_id, row["shopify_customer_id"])
             facts = [
                 scoring.OrderFacts(
                     processed_at=o["processed_at"],
@@ -181,31 +111,18 @@ class CustomerDirectory:
                 for o in orders
             ]
             analytics = scoring.analytics(facts, now)
-            rank = await conn.fetchrow(
-                "SELECT count(*) FILTER (WHERE spent <= $2) AS at_or_below, count(*) AS buyers FROM ("
-                f" SELECT sum(current_total_price) AS spent FROM shopify_orders WHERE shop_id = $1 AND {_VALID_ORDER}"
-                " AND shopify_customer_id IS NOT NULL GROUP BY shopify_customer_id"
-                " HAVING sum(current_total_price) > 0) s",
-                shop_id,
-                analytics.total_spent,
-            )
-            median_gap = await conn.fetchval(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) FROM ("
-                " SELECT extract(epoch FROM max(processed_at) - min(processed_at)) / 86400 / (count(*) - 1) AS gap"
-                f" FROM shopify_orders WHERE shop_id = $1 AND {_VALID_ORDER} AND shopify_customer_id IS NOT NULL"
-                " AND processed_at IS NOT NULL GROUP BY shopify_customer_id HAVING count(*) > 1) g",
-                shop_id,
-            )
-        half_life = scoring.shop_half_life(float(median_gap) if median_gap is not None else None)
+            at_or_below, buyers = await scustomers.spend_rank(conn, shop_id, analytics.total_spent)
+            median_gap = await scustomers.median_order_gap_days(conn, shop_id)
+        half_life = scoring.shop_half_life(median_gap)
         return CustomerProfile(
-            customer=_summary(row),
+            customer=scustomers.summary(row),
             note=row["note"],
             state=row["state"],
             city=row["city"],
             country=row["country"],
             customer_since=row["shopify_created_at"] or row["created_at"],
             analytics=analytics,
-            scores=scoring.scores(analytics, int(rank["at_or_below"]), int(rank["buyers"]), half_life),
+            scores=scoring.scores(analytics, at_or_below, buyers, half_life),
             recent_orders=[_order(o) for o in orders[:5]],
             admin_url=(
                 f"https://{row['domain']}/admin/customers/{row['shopify_customer_id']}"
@@ -217,12 +134,7 @@ class CustomerDirectory:
     async def profile_for_conversation(self, shop_id: int, conversation_id: UUID) -> CustomerProfile | None:
         """The profile of the customer behind a conversation; None while the shopper is anonymous."""
         async with self.pool.acquire() as conn:
-            customer_id = await conn.fetchval(
-                "SELECT s.customer_id FROM conversations c JOIN shoppers s ON s.id = c.shopper_id"
-                " WHERE c.shop_id = $1 AND c.id = $2",
-                shop_id,
-                conversation_id,
-            )
+            customer_id = await scustomers.of_conversation(conn, shop_id, conversation_id)
         if customer_id is None:
             return None
         try:
@@ -247,9 +159,7 @@ class CustomerDirectory:
                 CUSTOMER_UPDATE_NOTE, {"input": {"id": gid("Customer", shopify_id), "note": note}}, "customerUpdate"
             )
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE customers SET note = $3 WHERE shop_id = $1 AND id = $2", shop_id, customer_id, note
-            )
+            await scustomers.set_note(conn, shop_id, customer_id, note)
         return str((payload.get("customer") or {}).get("note") or note)
 
     async def _tags(self, shop_id: int, customer_id: int, tags: list[str], *, add: bool) -> list[str]:
@@ -263,34 +173,20 @@ class CustomerDirectory:
                 "tagsAdd" if add else "tagsRemove",
             )
         async with self.pool.acquire() as conn:
-            updated: list[str] = await conn.fetchval(
-                "UPDATE customers SET tags = CASE WHEN $4 THEN"
-                " (SELECT array_agg(DISTINCT t ORDER BY t) FROM unnest(tags || $3::text[]) t)"
-                " ELSE array(SELECT t FROM unnest(tags) t WHERE NOT t = ANY($3::text[])) END"
-                " WHERE shop_id = $1 AND id = $2 RETURNING tags",
-                shop_id,
-                customer_id,
-                tags,
-                add,
-            )
-        return list(updated or [])
+            return await scustomers.change_tags(conn, shop_id, customer_id, tags, add=add)
 
     async def _target(self, shop_id: int, customer_id: int) -> tuple[str, str, int]:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT s.domain, c.shopify_customer_id FROM customers c JOIN shops s ON s.id = c.shop_id"
-                " WHERE c.shop_id = $1 AND c.id = $2 AND c.deleted_at IS NULL",
-                shop_id,
-                customer_id,
-            )
-        if row is None or row["shopify_customer_id"] is None:
+            target = await scustomers.shopify_target(conn, shop_id, customer_id)
+        domain, shopify_customer_id = target if target is not None else ("", None)
+        if shopify_customer_id is None:
             raise CustomerNotFound(f"no Shopify customer {customer_id} in shop {shop_id}")
         try:
             # The one way to a shop's token: opened, and sealed again with the current key if needed.
-            _, token = await sync.shop_credentials(self.pool, self.settings, str(row["domain"]))
+            _, token = await sync.shop_credentials(self.pool, self.settings, domain)
         except sync.NotInstalled as exc:
             raise CustomerNotFound(str(exc)) from None
-        return str(row["domain"]), token, int(row["shopify_customer_id"])
+        return domain, token, shopify_customer_id
 
     def _client(self, http: aiohttp.ClientSession, shop: str, token: str) -> AdminClient:
         return sync.admin_client(http, self.settings, shop, token)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from temporalio.client import Client
 
+from zora.db import Pool
 from zora.errors import ConfigError, ZoraError
 from zora.http import client_session
 from zora.security import seal
@@ -31,6 +32,7 @@ from zora.shopify.signing import (
     verify_oauth_query,
     verify_session_token,
 )
+from zora.store import shops as sshops
 from zora.temporal import ensure_reconcile_schedule, start_import
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ async def exchange_session_token(http: aiohttp.ClientSession, settings: Settings
 
 
 async def install_shop(
-    pool: Any, temporal: Client, http: aiohttp.ClientSession, settings: Settings, grant: Grant
+    pool: Pool, temporal: Client, http: aiohttp.ClientSession, settings: Settings, grant: Grant
 ) -> int:
     """Store the grant, create the reconcile schedule, start the initial import. Safe to repeat."""
     client = AdminClient(
@@ -114,18 +116,14 @@ async def install_shop(
     )
     shop_info = (await client.execute(SHOP_QUERY)).get("shop") or {}
     async with pool.acquire() as conn:
-        shop_id: int = await conn.fetchval(
-            "INSERT INTO shops (domain, name, shopify_shop_id, access_token, scopes, currency, installed_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (domain) DO UPDATE SET name = EXCLUDED.name,"
-            " shopify_shop_id = EXCLUDED.shopify_shop_id, access_token = EXCLUDED.access_token,"
-            " scopes = EXCLUDED.scopes, currency = EXCLUDED.currency, installed_at = now(), uninstalled_at = NULL"
-            " RETURNING id",
-            grant.shop,
-            str(shop_info.get("name") or grant.shop),
-            gid_to_id(shop_info.get("id")),
-            seal(settings.secret(), grant.access_token),
-            [s for s in grant.scopes if s],
-            shop_info.get("currencyCode"),
+        shop_id = await sshops.install(
+            conn,
+            domain=grant.shop,
+            name=str(shop_info.get("name") or grant.shop),
+            shopify_shop_id=gid_to_id(shop_info.get("id")),
+            sealed_token=seal(settings.secret(), grant.access_token),
+            scopes=[s for s in grant.scopes if s],
+            currency=shop_info.get("currencyCode"),
         )
     await ensure_reconcile_schedule(temporal, settings, grant.shop)
     await start_import(temporal, settings.temporal_task_queue, grant.shop)
@@ -139,7 +137,7 @@ async def install_shop(
 @dataclass
 class InstallDeps:
     settings: Settings
-    pool: Any
+    pool: Pool
     redis: aioredis.Redis
     temporal: Client
 
@@ -239,7 +237,7 @@ async def session_install(request: web.Request, deps: InstallDeps) -> web.Respon
     except InvalidSignature as exc:
         return web.json_response({"error": str(exc)}, status=401)
     async with deps.pool.acquire() as conn:
-        installed = await conn.fetchval("SELECT access_token IS NOT NULL FROM shops WHERE domain = $1", token.shop)
+        installed = await sshops.is_installed(conn, token.shop)
     if not installed:
         try:
             async with client_session() as http:

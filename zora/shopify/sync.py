@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 
+from zora.db import Pool
 from zora.errors import ZoraError
 from zora.security import seal, sealed_with, unseal
 from zora.settings import Settings
-from zora.shopify import store
 from zora.shopify.admin import COUNTS_QUERY, RESOURCE_QUERIES, AdminClient, Bucket
 from zora.shopify.models import RESOURCES, PageResult, ReconcilePlan, Resource
 from zora.shopify.records import customer_from_graphql, order_from_graphql, product_from_graphql
 from zora.shopify.samples import iso
+from zora.store import shopify as store
+from zora.store import shops as sshops
 
 # Records changed a little before the watermark are paged again: clocks differ, and Shopify's search
 # index lags writes by a few seconds. Guarded upserts make the overlap harmless.
@@ -27,26 +28,21 @@ class NotInstalled(ZoraError):
     """The shop has no offline access token (never installed, or uninstalled)."""
 
 
-async def shop_credentials(pool: Any, settings: Settings, shop: str) -> tuple[int, str]:
+async def shop_credentials(pool: Pool, settings: Settings, shop: str) -> tuple[int, str]:
     """The shop's id and its offline access token, opened (zora.security.seal)."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT id, access_token FROM shops WHERE domain = $1", shop)
-    if row is None or row["access_token"] is None:
+        row = await sshops.credentials(conn, shop)
+    if row is None or row.access_token is None:
         raise NotInstalled(f"{shop} is not installed")
-    stored = str(row["access_token"])
+    stored = row.access_token
     token = unseal(settings.sealing_keys(), stored)
     if not sealed_with(settings.secret(), stored):
         # Stored in the clear by an older version, or sealed with a previous key: sealed with the
         # current key now, on first use (reconciliation uses every installed shop's token hourly, so
         # after a day an old key can leave ZORA_PREVIOUS_SECRET_KEYS).
         async with pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE shops SET access_token = $3 WHERE id = $1 AND access_token = $2",
-                row["id"],
-                stored,
-                seal(settings.secret(), token),
-            )
-    return int(row["id"]), token
+            await sshops.reseal_access_token(conn, row.shop_id, stored, seal(settings.secret(), token))
+    return row.shop_id, token
 
 
 def admin_client(
@@ -66,26 +62,20 @@ def search_filter(since: datetime | None) -> str | None:
     return f"updated_at:>='{iso(since)}'" if since else None
 
 
-async def plan(pool: Any, shop: str, *, full: bool) -> ReconcilePlan:
+async def plan(pool: Pool, shop: str, *, full: bool) -> ReconcilePlan:
     async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT id, access_token, now() AS now FROM shops WHERE domain = $1", shop)
-        if row is None:
-            return ReconcilePlan(started_at=datetime.now().astimezone(), since={}, installed=False)
-        marks = {
-            r["resource"]: r["watermark"]
-            for r in await conn.fetch(
-                "SELECT resource, watermark FROM shopify_sync_state WHERE shop_id = $1", row["id"]
-            )
-        }
+        row = await sshops.sync_start(conn, shop)
+    if row is None:
+        return ReconcilePlan(started_at=datetime.now().astimezone(), since={}, installed=False)
     since: dict[str, datetime | None] = {}
     for resource in RESOURCES:
-        mark = None if full else marks.get(resource)
+        mark = None if full else row.watermarks.get(resource)
         since[resource] = mark - WATERMARK_OVERLAP if mark else None
-    return ReconcilePlan(started_at=row["now"], since=since, installed=row["access_token"] is not None)
+    return ReconcilePlan(started_at=row.now, since=since, installed=row.installed)
 
 
 async def sync_page(
-    pool: Any, client: AdminClient, shop_id: int, resource: Resource, since: datetime | None, cursor: str | None
+    pool: Pool, client: AdminClient, shop_id: int, resource: Resource, since: datetime | None, cursor: str | None
 ) -> PageResult:
     """One page of `resource` changed since `since`, upserted with the updated_at guard."""
     data = await client.execute(
@@ -110,15 +100,6 @@ async def counts(client: AdminClient, since: datetime | None) -> dict[str, int]:
     return {r: int((data.get(f"{r}Count") or {}).get("count") or 0) for r in RESOURCES}
 
 
-async def save_watermark(pool: Any, shop: str, resource: Resource, watermark: datetime, count: int) -> None:
+async def save_watermark(pool: Pool, shop: str, resource: Resource, watermark: datetime, count: int) -> None:
     async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO shopify_sync_state (shop_id, resource, watermark, last_run_at, last_count)"
-            " SELECT id, $2, $3, now(), $4 FROM shops WHERE domain = $1"
-            " ON CONFLICT (shop_id, resource) DO UPDATE SET watermark = greatest(shopify_sync_state.watermark,"
-            " EXCLUDED.watermark), last_run_at = now(), last_count = EXCLUDED.last_count",
-            shop,
-            resource,
-            watermark,
-            count,
-        )
+        await sshops.save_watermark(conn, shop, resource, watermark, count)

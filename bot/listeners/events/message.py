@@ -23,6 +23,7 @@ from zora.models import AgentAction, Author, ConversationRef, FilesShared
 from zora.push import push
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_text import escape
+from zora.store import threads as sthreads
 from zora.widget_events import MessageDeleted, MessageFiles, MessageUpdated, NewMessage
 from zora.workflow_api import ConversationApi
 
@@ -40,22 +41,12 @@ class ThreadContext:
 async def thread_context(deps: BotDeps, team_id: str, channel: str, thread_ts: str) -> ThreadContext | None:
     """The conversation behind a Slack thread, or None for threads Zora did not start."""
     async with deps.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT t.conversation_id, t.shop_id, s.domain, s.settings, c.shopper_id, c.status, c.assignee"
-            " FROM slack_threads t JOIN shops s ON s.id = t.shop_id JOIN conversations c ON c.id = t.conversation_id"
-            " WHERE t.team_id = $1 AND t.channel_id = $2 AND t.thread_ts = $3",
-            team_id,
-            channel,
-            thread_ts,
-        )
-    if row is None:
+        found = await sthreads.conversation_at(conn, team_id, channel, thread_ts)
+    if found is None:
         return None
-    conversation_id_var.set(str(row["conversation_id"]))
-    ref = ConversationRef(
-        shop=row["domain"], shop_id=row["shop_id"], conversation_id=row["conversation_id"], shopper_id=row["shopper_id"]
-    )
+    conversation_id_var.set(str(found.ref.conversation_id))
     return ThreadContext(
-        ref=ref, settings=parse_settings(row["settings"]), status=row["status"], assignee=row["assignee"]
+        ref=found.ref, settings=parse_settings(found.settings), status=found.status, assignee=found.assignee
     )
 
 

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncBoltContext
 from bot.deps import BotDeps
 from zora.logs import conversation_id_var
 from zora.push import push
+from zora.store import messages as smessages
 from zora.widget_events import StatusChanged
 
 log = logging.getLogger(__name__)
@@ -20,27 +21,17 @@ async def on_reaction_added(event: dict[str, Any], context: AsyncBoltContext) ->
     if item.get("type") != "message" or not item.get("channel") or not item.get("ts"):
         return
     deps: BotDeps = context["deps"]
+    team_id = str(context.team_id or "")
     async with deps.pool.acquire() as conn:
-        reacted = await conn.fetchrow(
-            "SELECT conversation_id, seq FROM messages WHERE slack_channel = $1 AND slack_ts = $2"
-            " AND direction = 'shopper'",
-            str(item["channel"]),
-            str(item["ts"]),
-        )
+        # Only this workspace's shops: a channel and ts name a message in one Slack workspace only.
+        reacted = await smessages.shopper_message_in_slack(conn, team_id, str(item["channel"]), str(item["ts"]))
         if reacted is None:
             return  # a reaction on something other than a shopper's message
-        conversation_id_var.set(str(reacted["conversation_id"]))
-        rows = await conn.fetch(
-            "SELECT seq, client_id FROM messages WHERE conversation_id = $1 AND direction = 'shopper'"
-            " AND seq <= $2 AND status = 'delivered' ORDER BY seq",
-            reacted["conversation_id"],
-            reacted["seq"],
-        )
+        conversation_id_var.set(str(reacted.conversation_id))
+        rows = await smessages.delivered_shopper_upto(conn, reacted.shop_id, reacted.conversation_id, reacted.seq)
     # Read up to there: the widget shows "Seen" on these (statuses only move forward there).
-    for row in rows:
+    for seq, client_id in rows:
         await push(
             deps.emitter,
-            StatusChanged(
-                conversation_id=reacted["conversation_id"], seq=row["seq"], client_id=row["client_id"], status="seen"
-            ),
+            StatusChanged(conversation_id=reacted.conversation_id, seq=seq, client_id=client_id, status="seen"),
         )

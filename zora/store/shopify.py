@@ -8,10 +8,12 @@ Every statement is scoped by `shop_id`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from zora.db import Conn, Row
 from zora.shopify.records import CustomerRecord, OrderRecord, ProductRecord
 
 REDACTED = "[redacted]"
@@ -20,7 +22,7 @@ REDACTED = "[redacted]"
 _GUARD = "{t}.deleted_at IS NULL AND ({t}.shopify_updated_at IS NULL OR EXCLUDED.shopify_updated_at >= {t}.shopify_updated_at)"
 
 
-async def upsert_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> bool:
+async def upsert_customer(conn: Conn, shop_id: int, rec: CustomerRecord) -> bool:
     """True when the row was written (new or newer); False when what we hold is newer or deleted."""
     row = await conn.fetchrow(
         "INSERT INTO customers (shop_id, shopify_customer_id, email, name, first_name, last_name, phone, tags,"
@@ -52,7 +54,7 @@ async def upsert_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> bool:
     return row is not None
 
 
-async def ensure_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> None:
+async def ensure_customer(conn: Conn, shop_id: int, rec: CustomerRecord) -> None:
     """The customer embedded in an order: a partial view, so it only creates a missing row."""
     await conn.execute(
         "INSERT INTO customers (shop_id, shopify_customer_id, email, name, first_name, last_name, phone)"
@@ -67,7 +69,7 @@ async def ensure_customer(conn: Any, shop_id: int, rec: CustomerRecord) -> None:
     )
 
 
-async def upsert_order(conn: Any, shop_id: int, rec: OrderRecord) -> bool:
+async def upsert_order(conn: Conn, shop_id: int, rec: OrderRecord) -> bool:
     if rec.customer is not None:
         await ensure_customer(conn, shop_id, rec.customer)
     row = await conn.fetchrow(
@@ -117,7 +119,7 @@ async def upsert_order(conn: Any, shop_id: int, rec: OrderRecord) -> bool:
     return row is not None
 
 
-async def upsert_product(conn: Any, shop_id: int, rec: ProductRecord) -> bool:
+async def upsert_product(conn: Conn, shop_id: int, rec: ProductRecord) -> bool:
     row = await conn.fetchrow(
         "INSERT INTO shopify_products (shop_id, shopify_product_id, title, handle, vendor, product_type, status,"
         " tags, variants, shopify_created_at, shopify_updated_at, synced_at)"
@@ -146,7 +148,7 @@ async def upsert_product(conn: Any, shop_id: int, rec: ProductRecord) -> bool:
 # Deletes leave a tombstone without personal data: a late create/update for the id is then ignored.
 
 
-async def delete_order(conn: Any, shop_id: int, order_id: int) -> None:
+async def delete_order(conn: Conn, shop_id: int, order_id: int) -> None:
     await conn.execute(
         "INSERT INTO shopify_orders (shop_id, shopify_order_id, name, deleted_at) VALUES ($1, $2, '', now())"
         " ON CONFLICT (shop_id, shopify_order_id) DO UPDATE SET deleted_at = coalesce(shopify_orders.deleted_at,"
@@ -156,7 +158,7 @@ async def delete_order(conn: Any, shop_id: int, order_id: int) -> None:
     )
 
 
-async def delete_product(conn: Any, shop_id: int, product_id: int) -> None:
+async def delete_product(conn: Conn, shop_id: int, product_id: int) -> None:
     await conn.execute(
         "INSERT INTO shopify_products (shop_id, shopify_product_id, title, deleted_at) VALUES ($1, $2, '', now())"
         " ON CONFLICT (shop_id, shopify_product_id) DO UPDATE SET deleted_at = coalesce(shopify_products.deleted_at,"
@@ -166,7 +168,7 @@ async def delete_product(conn: Any, shop_id: int, product_id: int) -> None:
     )
 
 
-async def delete_customer(conn: Any, shop_id: int, customer_id: int) -> None:
+async def delete_customer(conn: Conn, shop_id: int, customer_id: int) -> None:
     # The row stays (shoppers may point at it) but holds nothing personal any more.
     await conn.execute(
         "INSERT INTO customers (shop_id, shopify_customer_id, deleted_at) VALUES ($1, $2, now())"
@@ -187,8 +189,8 @@ _CUSTOMER_PII_NULL = (
 
 
 async def _customer_scope(
-    conn: Any, shop_id: int, customer_id: int | None, email: str | None, phone: str | None
-) -> tuple[list[Any], list[Any]]:
+    conn: Conn, shop_id: int, customer_id: int | None, email: str | None, phone: str | None
+) -> tuple[list[Row], list[Row]]:
     """The customer rows and the shoppers that are this person, in this shop only."""
     customers = await conn.fetch(
         "SELECT * FROM customers WHERE shop_id = $1 AND (shopify_customer_id = $2"
@@ -208,8 +210,8 @@ async def _customer_scope(
     return customers, shoppers
 
 
-async def _orders_of(conn: Any, shop_id: int, customer_ids: list[int], order_ids: list[int]) -> list[Any]:
-    rows: list[Any] = await conn.fetch(
+async def _orders_of(conn: Conn, shop_id: int, customer_ids: list[int], order_ids: list[int]) -> list[Row]:
+    rows: list[Row] = await conn.fetch(
         "SELECT * FROM shopify_orders WHERE shop_id = $1 AND (shopify_customer_id = ANY($2::bigint[])"
         " OR shopify_order_id = ANY($3::bigint[])) ORDER BY processed_at NULLS LAST, shopify_order_id",
         shop_id,
@@ -219,7 +221,7 @@ async def _orders_of(conn: Any, shop_id: int, customer_ids: list[int], order_ids
     return rows
 
 
-def _plain(row: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+def _plain(row: Row, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in dict(row).items():
         if key in drop:
@@ -229,7 +231,7 @@ def _plain(row: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 async def export_customer(
-    conn: Any,
+    conn: Conn,
     shop_id: int,
     *,
     customer_id: int | None,
@@ -294,7 +296,7 @@ _FILE_ERASURE = (
 
 
 async def redact_customer(
-    conn: Any,
+    conn: Conn,
     shop_id: int,
     *,
     customer_id: int | None,
@@ -379,7 +381,7 @@ async def redact_customer(
     }
 
 
-async def redact_shop(conn: Any, domain: str, erasure_batch: UUID) -> tuple[bool, int]:
+async def redact_shop(conn: Conn, domain: str, erasure_batch: UUID) -> tuple[bool, int]:
     """Delete the shop and, by cascade, every row that belongs to it; then its webhook inbox.
     What Zora posted into Slack for the shop's shoppers (their messages and files, the conversation
     cards) goes into `erasure_batch`, to delete there once this commits. Returns (deleted, erasures)."""
@@ -399,3 +401,85 @@ async def redact_shop(conn: Any, domain: str, erasure_batch: UUID) -> tuple[bool
     deleted = await conn.fetchval("DELETE FROM shops WHERE domain = $1 RETURNING id", domain)
     await conn.execute("DELETE FROM shopify_webhooks WHERE shop_domain = $1 AND topic <> 'shop/redact'", domain)
     return deleted is not None, int(queued)
+
+
+async def store_data_request(
+    conn: Conn, shop_id: int, data_request_id: int | None, shopify_customer_id: int | None, export: dict[str, Any]
+) -> int:
+    """Keep a customer's data export (customers/data_request); its id for `zora shopify export`."""
+    export_id: int = await conn.fetchval(
+        "INSERT INTO shopify_data_requests (shop_id, data_request_id, shopify_customer_id, export)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (shop_id, data_request_id) DO UPDATE SET export = EXCLUDED.export,"
+        " created_at = now() RETURNING id",
+        shop_id,
+        data_request_id,
+        shopify_customer_id,
+        export,
+    )
+    return export_id
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """A message or file Zora posted in Slack that a compliance redaction deletes there."""
+
+    id: int
+    channel_id: str | None
+    ts: str | None
+    file_id: str | None
+
+
+async def erasures(conn: Conn, batch: UUID, limit: int) -> list[Erasure]:
+    rows = await conn.fetch(
+        "SELECT id, channel_id, ts, file_id FROM slack_erasures WHERE batch = $1 ORDER BY id LIMIT $2", batch, limit
+    )
+    return [Erasure(id=r["id"], channel_id=r["channel_id"], ts=r["ts"], file_id=r["file_id"]) for r in rows]
+
+
+async def erased(conn: Conn, erasure_id: int) -> None:
+    await conn.execute("DELETE FROM slack_erasures WHERE id = $1", erasure_id)
+
+
+async def open_thread_of_customer(conn: Conn, shop_id: int, shopify_customer_id: int) -> tuple[str, str] | None:
+    """(channel, thread ts) of the customer's most recently active open conversation in the shop."""
+    row = await conn.fetchrow(
+        "SELECT t.channel_id, t.thread_ts FROM customers cu"
+        " JOIN shoppers s ON s.customer_id = cu.id AND s.shop_id = cu.shop_id"
+        " JOIN conversations c ON c.shopper_id = s.id AND c.shop_id = cu.shop_id"
+        " JOIN slack_threads t ON t.conversation_id = c.id AND t.shop_id = cu.shop_id"
+        " WHERE cu.shop_id = $1 AND cu.shopify_customer_id = $2 AND c.status IN ('open', 'assigned')"
+        " ORDER BY c.updated_at DESC LIMIT 1",
+        shop_id,
+        shopify_customer_id,
+    )
+    return None if row is None else (row["channel_id"], row["thread_ts"])
+
+
+async def order_for_notice(conn: Conn, shop_id: int, shopify_order_id: int) -> dict[str, Any] | None:
+    """What an order event's line in the thread says (name, items, fulfillments, total, cancel reason)."""
+    row = await conn.fetchrow(
+        "SELECT name, line_items, fulfillments, total_price, currency, cancel_reason"
+        " FROM shopify_orders WHERE shop_id = $1 AND shopify_order_id = $2",
+        shop_id,
+        shopify_order_id,
+    )
+    if row is None:
+        return None
+    return {
+        "name": row["name"],
+        "line_items": row["line_items"],
+        "fulfillments": row["fulfillments"],
+        "total_price": row["total_price"],
+        "currency": row["currency"],
+        "cancel_reason": row["cancel_reason"],
+    }
+
+
+async def stored_export(conn: Conn, export_id: int) -> str | None:
+    """A customer data export as JSON text (`zora shopify export`, the operator's command: the export's
+    id, printed in the shop's Slack channel, names it in any shop)."""
+    export: str | None = await conn.fetchval(
+        "SELECT r.export::text FROM shopify_data_requests r JOIN shops s ON s.id = r.shop_id WHERE r.id = $1",
+        export_id,
+    )
+    return export
