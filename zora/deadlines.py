@@ -84,8 +84,20 @@ def plan_tick(snapshot: TickSnapshot, settings: ShopSettings, now: datetime, def
             )
         wakes.append(answer_by)
     if snapshot.status in ("open", "assigned"):
-        wakes.append(now + min(POLL_MAX, max(POLL_MIN, timedelta(minutes=settings.reminder_minutes) / 2)))
+        wakes.append(now + _poll(settings))
     return TickPlan(close_idle=close_idle, reminder=reminder, result=_result(settings, min(wakes)))
+
+
+def _poll(settings: ShopSettings) -> timedelta:
+    """Half the shortest wait a new event could start unseen (a shopper's message: a reminder; an
+    automatic assignment: the time to answer). With neither on, the longest poll, which still picks
+    up a change of settings (it was every second: one activity a second per open conversation)."""
+    waits = [settings.reminder_minutes] if settings.reminder_minutes > 0 else []
+    if settings.auto_assign:
+        waits.append(settings.answer_within_minutes)
+    if not waits:
+        return POLL_MAX
+    return min(POLL_MAX, max(POLL_MIN, timedelta(minutes=min(waits)) / 2))
 
 
 def _result(settings: ShopSettings, next_wake: datetime, unanswered: str | None = None) -> TickResult:

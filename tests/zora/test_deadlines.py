@@ -76,7 +76,22 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], datetime, Want]] = [
     ("resolved: no poll", {}, {"status": "resolved", "updated_at": s(-600)}, T0, Want(s(3000))),
     # Reminders (15 minutes by default) and escalation (twice that), once per wait and level.
     ("nobody waiting", {}, {}, T0, Want(s(60))),
-    ("reminders off", {"reminder_minutes": 0}, waiting(s(-86400)), T0, Want(s(1))),
+    # Nothing to remind of: looked at once a minute (reminders may be turned on), not every second.
+    ("reminders off", {"reminder_minutes": 0}, waiting(s(-86400)), T0, Want(s(60))),
+    (
+        "reminders off, auto-assignment on: half the time to answer",
+        {"reminder_minutes": 0, "auto_assign": True, "answer_within_minutes": 1},
+        {},
+        T0,
+        Want(s(30)),
+    ),
+    (
+        "the shorter of the two waits",
+        {"reminder_minutes": 4, "auto_assign": True, "answer_within_minutes": 1},
+        {},
+        T0,
+        Want(s(30)),
+    ),
     ("before the reminder time", {}, waiting(s(-870)), T0, Want(s(30))),
     ("at the reminder time", {}, waiting(s(-900)), T0, Want(s(60), reminder=1)),
     ("just reminded: escalation next", {"reminder_minutes": 0.01}, waiting(s(-0.6)), T0, Want(s(0.6), reminder=1)),
