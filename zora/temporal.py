@@ -235,15 +235,19 @@ def reconcile_schedule(settings: Settings, shop: str) -> Schedule:
 
 async def ensure_reconcile_schedule(client: Client, settings: Settings, shop: str) -> None:
     """Created, or brought up to date with the settings (interval, jitter, task queue)."""
-    schedule = reconcile_schedule(settings, shop)
+    await _create_or_update(client, reconcile_schedule_id(shop), reconcile_schedule(settings, shop))
+
+
+async def _create_or_update(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
-        await client.create_schedule(reconcile_schedule_id(shop), schedule)
+        await client.create_schedule(schedule_id, schedule)
+        log.info("created schedule %s", schedule_id)
     except ScheduleAlreadyRunningError:
 
         def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
-        await client.get_schedule_handle(reconcile_schedule_id(shop)).update(update)
+        await client.get_schedule_handle(schedule_id).update(update)
 
 
 async def remove_reconcile_schedule(client: Client, shop: str) -> bool:
@@ -258,18 +262,14 @@ async def remove_reconcile_schedule(client: Client, shop: str) -> bool:
 
 
 async def ensure_sweep_schedule(client: Client, task_queue: str, every: timedelta = timedelta(minutes=1)) -> None:
-    """The schedule that hands stale undelivered messages to their workflows (created once)."""
-    try:
-        await client.create_schedule(
-            SWEEP_SCHEDULE_ID,
-            Schedule(
-                action=ScheduleActionStartWorkflow(
-                    SweepApi.run, SweepRequest(), id="zora-sweep", task_queue=task_queue
-                ),
-                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-                policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-            ),
-        )
-        log.info("created schedule %s", SWEEP_SCHEDULE_ID)
-    except ScheduleAlreadyRunningError:
-        pass
+    """The schedule that hands stale undelivered messages to their workflows: created, or brought up to
+    date (one per namespace: after a change of task queue it must start the sweep on the new one)."""
+    await _create_or_update(
+        client,
+        SWEEP_SCHEDULE_ID,
+        Schedule(
+            action=ScheduleActionStartWorkflow(SweepApi.run, SweepRequest(), id="zora-sweep", task_queue=task_queue),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        ),
+    )
