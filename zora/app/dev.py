@@ -187,7 +187,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             await install_demo(services, sandbox.shopify, settings.demo_shop)
         await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
         if opts.cluster:
-            nodes = await _start_nodes(stack, settings, opts, data_dir, port, folder)
+            nodes = await _start_nodes(stack, settings, opts, port, folder)
             _welcome(settings, port, sandbox, nodes)
             await _supervise(nodes, stop)
             _say("\nzora dev: stopping ...")
@@ -322,14 +322,9 @@ async def _mail_catcher(
 
 
 async def _start_nodes(
-    stack: contextlib.AsyncExitStack,
-    settings: Settings,
-    opts: DevOptions,
-    data_dir: Path,
-    port: int,
-    folder: DataFolder,
+    stack: contextlib.AsyncExitStack, settings: Settings, opts: DevOptions, port: int, folder: DataFolder
 ) -> Cluster:
-    nodes = Cluster(run=str(data_dir))
+    nodes = Cluster(run=str(folder.path))
     # Before any node starts: a failed start still stops the ones already running.
     stack.push_async_callback(nodes.stop)
     web_count, worker_count = opts.web or 1, opts.workers if opts.workers is not None else 1
