@@ -162,16 +162,7 @@ class ShopifyActivities:
             f":inbox_tray: A customer asked Shopify for their data. Zora's export ({ready.records} records, chats"
             f" included) is ready: `zora shopify export {ready.export_id}` prints it as JSON, to send to the customer."
         )
-        try:
-            await self.slack.chat_postMessage(channel=channel, text=text)
-        except SlackApiError as exc:
-            raise_if_rate_limited(exc)
-            failure = classify(exc)
-            if failure.needs_a_person or failure.kind == "gone":
-                log.warning("export announcement not posted: %s", failure.error)
-                return False
-            raise
-        return True
+        return await self._post("export announcement", channel=channel, text=text)
 
     @SHOPIFY_ERASE_IN_SLACK.defn
     async def erase_in_slack(self, erasure: SlackErasure) -> int:
@@ -226,15 +217,20 @@ class ShopifyActivities:
                 text = order_notice_text(notice.topic, order) if order is not None else None
         if thread is None or text is None:
             return False
+        # The notice is plain words built from the order (its name, carrier, tracking number, all set outside
+        # Zora), with no markup of Zora's: Slack shows all of it as text.
+        return await self._post("order notice", channel=thread[0], thread_ts=thread[1], text=escape(text))
+
+    async def _post(self, what: str, *, channel: str, text: str, **thread: str) -> bool:
+        """Post (in a thread when given `thread_ts`); False (logged) when Slack will not take it however often
+        it is tried."""
         try:
-            # The notice is plain words built from the order (its name, carrier, tracking number, all
-            # set outside Zora), with no markup of Zora's: Slack shows all of it as text.
-            await self.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=escape(text))
+            await self.slack.chat_postMessage(channel=channel, text=text, **thread)
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             failure = classify(exc)
             if failure.needs_a_person or failure.kind == "gone":
-                log.warning("order notice not posted: %s", failure.error)
+                log.warning("%s not posted: %s", what, failure.error)
                 return False
             raise
         return True

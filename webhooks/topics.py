@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from zora.db import Conn
 from zora.errors import ZoraError
@@ -41,6 +41,8 @@ class Delivery:
 Handler = Callable[[Delivery], Awaitable[WebhookOutcome]]
 # A handler for topics about a shop Zora holds: it gets that shop's id.
 ShopHandler = Callable[[Delivery, int], Awaitable[WebhookOutcome]]
+# A Shopify record as parsed from a webhook body.
+R = TypeVar("R")
 
 
 def _installed(handler: ShopHandler) -> Handler:
@@ -108,32 +110,32 @@ async def order_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
     return outcome
 
 
-@_installed
-async def order_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
-    await store.delete_order(d.conn, shop_id, _id(d.payload))
-    return WebhookOutcome(status="processed")
+def _deleting(delete: Callable[[Conn, int, int], Awaitable[None]]) -> Handler:
+    """A */delete topic: the record's row is marked deleted, so a late update cannot bring it back."""
+
+    @_installed
+    async def handler(d: Delivery, shop_id: int) -> WebhookOutcome:
+        await delete(d.conn, shop_id, _id(d.payload))
+        return WebhookOutcome(status="processed")
+
+    return handler
 
 
-@_installed
-async def customer_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
-    return _applied(await store.upsert_customer(d.conn, shop_id, customer_from_rest(d.payload)))
+def _upserting(parse: Callable[[dict[str, Any]], R], upsert: Callable[[Conn, int, R], Awaitable[bool]]) -> Handler:
+    """A */create or */update topic: the record is written unless what Zora holds is newer."""
+
+    @_installed
+    async def handler(d: Delivery, shop_id: int) -> WebhookOutcome:
+        return _applied(await upsert(d.conn, shop_id, parse(d.payload)))
+
+    return handler
 
 
-@_installed
-async def customer_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
-    await store.delete_customer(d.conn, shop_id, _id(d.payload))
-    return WebhookOutcome(status="processed")
-
-
-@_installed
-async def product_upsert(d: Delivery, shop_id: int) -> WebhookOutcome:
-    return _applied(await store.upsert_product(d.conn, shop_id, product_from_rest(d.payload)))
-
-
-@_installed
-async def product_delete(d: Delivery, shop_id: int) -> WebhookOutcome:
-    await store.delete_product(d.conn, shop_id, _id(d.payload))
-    return WebhookOutcome(status="processed")
+order_delete = _deleting(store.delete_order)
+customer_upsert = _upserting(customer_from_rest, store.upsert_customer)
+customer_delete = _deleting(store.delete_customer)
+product_upsert = _upserting(product_from_rest, store.upsert_product)
+product_delete = _deleting(store.delete_product)
 
 
 @_installed

@@ -4,10 +4,12 @@ rate limits."""
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 from cryptography.fernet import Fernet, MultiFernet
@@ -136,3 +138,14 @@ def sealed_with(secret: str, stored: str) -> bool:
     except FernetInvalid:
         return False
     return True
+
+
+def kept_secret(path: Path) -> str:
+    """A random secret stored in `path` (owner-only) the first time and read back after, so what it signs or
+    seals (shoppers' tokens, the stand-ins' signatures) stays valid between `zora dev` runs."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value

@@ -8,7 +8,6 @@ import contextlib
 import errno
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from zora.app.cluster import WEB, WORKER, Cluster, Node
 from zora.db import Pool
 from zora.embedded import TemporalOptions, embedded_servers
 from zora.errors import ConfigError
+from zora.security import kept_secret
 from zora.services import open_services
 from zora.settings import Settings
 from zora.store import shops as sshops
@@ -80,16 +80,6 @@ def check_ports(wanted: list[tuple[str, int, str, str]]) -> None:
                     f"a port is already in use: {port} ({what}) is held by {who};"
                     f" stop it or choose another port with {flag}"
                 ) from None
-
-
-def _persistent_secret(path: Path) -> str:
-    """A secret that survives restarts, so shoppers' tokens stay valid between `zora dev` runs."""
-    if path.exists():
-        return path.read_text().strip()
-    value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
 
 
 async def ensure_shop(pool: Pool, domain: str, name: str, channel: str | None) -> int:
@@ -197,7 +187,7 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
             await install_demo(services, sandbox.shopify, settings.demo_shop)
         await ensure_sweep_schedule(services.temporal, settings.temporal_task_queue)
         if opts.cluster:
-            nodes = await _start_nodes(stack, settings, opts, data_dir, port, folder)
+            nodes = await _start_nodes(stack, settings, opts, port, folder)
             _welcome(settings, port, sandbox, nodes)
             await _supervise(nodes, stop)
             _say("\nzora dev: stopping ...")
@@ -244,7 +234,7 @@ async def _sandbox(
         updates={"environment": "development", "log_format": "text"}, channel=settings.slack_default_channel
     )
     if settings.zora_secret_key is None:
-        sandbox.updates["zora_secret_key"] = _persistent_secret(data_dir / "secret.key")
+        sandbox.updates["zora_secret_key"] = kept_secret(data_dir / "secret.key")
     await _embedded(stack, settings, opts, data_dir, folder, sandbox)
     if settings.slack_bot_token is None:
         await _slack_standin(stack, opts, data_dir, port, sandbox)
@@ -297,7 +287,7 @@ async def _slack_standin(
 
     bot_token, signing_secret = (
         "xoxb-zora-dev-standin",
-        _persistent_secret(data_dir / "slack-signing.key"),
+        kept_secret(data_dir / "slack-signing.key"),
     )
     standin = SlackStandIn(
         bot_token=bot_token,
@@ -332,14 +322,9 @@ async def _mail_catcher(
 
 
 async def _start_nodes(
-    stack: contextlib.AsyncExitStack,
-    settings: Settings,
-    opts: DevOptions,
-    data_dir: Path,
-    port: int,
-    folder: DataFolder,
+    stack: contextlib.AsyncExitStack, settings: Settings, opts: DevOptions, port: int, folder: DataFolder
 ) -> Cluster:
-    nodes = Cluster(run=str(data_dir))
+    nodes = Cluster(run=str(folder.path))
     # Before any node starts: a failed start still stops the ones already running.
     stack.push_async_callback(nodes.stop)
     web_count, worker_count = opts.web or 1, opts.workers if opts.workers is not None else 1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from zora.http import client_session
+from zora.security import kept_secret
 from zora.services import Services
 from zora.shopify import install
 from zora.shopify.cli import SECRET_FILE
@@ -18,20 +18,11 @@ from zora.standins.shopify import ShopifyStandIn
 DEV_API_KEY = "zora-dev-app"
 
 
-def _kept_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
-
-
 async def start_standin(
     stack: contextlib.AsyncExitStack, data_dir: Path, web_port: int, port: int = 8091
 ) -> tuple[ShopifyStandIn, dict[str, Any]]:
     """The stand-in, and the settings that point Zora at it."""
-    secret = _kept_secret(data_dir / SECRET_FILE)
+    secret = kept_secret(data_dir / SECRET_FILE)
     standin = ShopifyStandIn(
         api_key=DEV_API_KEY,
         api_secret=secret,

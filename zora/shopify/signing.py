@@ -97,15 +97,7 @@ def verify_app_proxy(secret: str, query: Sequence[tuple[str, str]], *, now: floa
     if not given or not hmac.compare_digest(app_proxy_signature(secret, query).encode(), given.encode()):
         raise InvalidSignature("app proxy signature does not match")
     params = dict(query)
-    shop = params.get("shop", "")
-    if not valid_shop_domain(shop):
-        raise InvalidSignature("shop is not a myshopify.com domain")
-    try:
-        stamp = int(params.get("timestamp", ""))
-    except ValueError:
-        raise InvalidSignature("timestamp missing") from None
-    if abs((time.time() if now is None else now) - stamp) > APP_PROXY_MAX_AGE_SECONDS:
-        raise InvalidSignature("app proxy request is too old")
+    shop = _fresh_shop(params, now, APP_PROXY_MAX_AGE_SECONDS, "app proxy request is too old")
     customer = params.get("logged_in_customer_id") or ""
     if customer and not customer.isdigit():
         raise InvalidSignature("logged_in_customer_id is not an id")
@@ -123,6 +115,11 @@ def verify_oauth_query(
     given = params.get("hmac", "")
     if not given or not hmac.compare_digest(oauth_query_hmac(secret, params).encode(), given.encode()):
         raise InvalidSignature("hmac does not match")
+    return _fresh_shop(params, now, OAUTH_MAX_AGE_SECONDS, "timestamp too old")
+
+
+def _fresh_shop(params: Mapping[str, str], now: float | None, max_age: float, too_old: str) -> str:
+    """The signed query's shop domain, once its shop and timestamp are checked (a stale link is a replay)."""
     shop = params.get("shop", "")
     if not valid_shop_domain(shop):
         raise InvalidSignature("shop is not a myshopify.com domain")
@@ -130,8 +127,8 @@ def verify_oauth_query(
         stamp = int(params.get("timestamp", ""))
     except ValueError:
         raise InvalidSignature("timestamp missing") from None
-    if abs((now if now is not None else time.time()) - stamp) > OAUTH_MAX_AGE_SECONDS:
-        raise InvalidSignature("timestamp too old")
+    if abs((time.time() if now is None else now) - stamp) > max_age:
+        raise InvalidSignature(too_old)
     return shop
 
 

@@ -50,10 +50,7 @@ class Records(Shops):
         return node
 
     def update_customer(self, domain: str, customer_id: int, **changes: Any) -> dict[str, Any]:
-        node = self.shops[domain].customers[customer_id]
-        node.update(changes)
-        node["updatedAt"] = self._stamp()
-        return node
+        return self._changed(self.shops[domain].customers[customer_id], changes)
 
     def add_product(self, domain: str, title: str, price: str, *, tags: list[str] | None = None) -> dict[str, Any]:
         shop = self.add_shop(domain)
@@ -135,7 +132,10 @@ class Records(Shops):
         return node
 
     def update_order(self, domain: str, order_id: int, **changes: Any) -> dict[str, Any]:
-        node = self.shops[domain].orders[order_id]
+        return self._changed(self.shops[domain].orders[order_id], changes)
+
+    def _changed(self, node: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """A record edited in the admin: Shopify moves its updatedAt, which the reconcile compares."""
         node.update(changes)
         node["updatedAt"] = self._stamp()
         return node

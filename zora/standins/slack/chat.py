@@ -163,12 +163,7 @@ class Chat(Delivery):
         metadata = self._json_param(params, "metadata", "invalid_metadata_format")
         if metadata is not None:
             message["metadata"] = metadata
-        if root is not None:
-            message["thread_ts"] = root["ts"]
-            message["parent_user_id"] = root.get("user")
-            self._store_reply(channel, root, message)
-        else:
-            self._messages[channel][message["ts"]] = message
+        self._store_post(channel, root, message)
         snapshot = self._record_post(channel, message)
         if root is not None and self.auto_reply is not None:
             self._schedule_auto_reply(snapshot)

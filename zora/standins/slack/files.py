@@ -215,12 +215,7 @@ class Files(Delivery):
             "upload": True,
             "display_as_bot": False,
         }
-        if root is not None:
-            message["thread_ts"] = root["ts"]
-            message["parent_user_id"] = root.get("user")
-            self._store_reply(channel, root, message)
-        else:
-            self._messages[channel][message["ts"]] = message
+        self._store_post(channel, root, message)
 
     async def _files_delete(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         self._require(params, "file")

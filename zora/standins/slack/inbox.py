@@ -4,7 +4,8 @@ sharing files and pressing the bot's buttons."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import aiohttp
@@ -146,37 +147,24 @@ class Inbox(Chat, Files, Interactivity):
         text = str(form.get("text", "")).strip()
         user = str(form.get("user", "") or DEFAULT_AGENT_ID)
         upload = form.get("file")
-        location = f"/dev/slack#{quote(f'{channel}-{thread_ts}')}"
-        if text or (isinstance(upload, web.FileField) and upload.filename):
-            try:
-                if isinstance(upload, web.FileField) and upload.filename:
-                    content = upload.file.read()
-                    status = await self.share_file(
-                        channel, thread_ts, upload.filename, content, guess_mimetype(content), text, user=user
-                    )
-                else:
-                    status = await self.agent_reply(channel, thread_ts, text, user=user)
-            except (StandInError, aiohttp.ClientError, TimeoutError) as exc:
-                location = f"/dev/slack?error={quote(f'Reply not delivered: {exc}')}"
-            else:
-                if status >= 300:
-                    location = f"/dev/slack?error={quote(f'Zora answered HTTP {status} to the event')}"
-        raise web.HTTPSeeOther(location)
+        if isinstance(upload, web.FileField) and upload.filename:
+            content = upload.file.read()
+            sending = self.share_file(
+                channel, thread_ts, upload.filename, content, guess_mimetype(content), text, user=user
+            )
+        elif text:
+            sending = self.agent_reply(channel, thread_ts, text, user=user)
+        else:
+            raise web.HTTPSeeOther(f"/dev/slack#{quote(f'{channel}-{thread_ts}')}")
+        await _back_to_inbox(sending, f"{channel}-{thread_ts}", "Reply", "the event")
 
     async def _handle_inbox_press(self, request: web.Request) -> web.Response:
         form = await _same_site_form(request)
         channel, ts = str(form.get("channel", "")), str(form.get("ts", ""))
-        location = f"/dev/slack#{quote(f'{channel}-{ts}')}"
-        try:
-            status = await self.press_button(
-                channel, ts, str(form.get("action_id", "")), str(form.get("value", "")), DEFAULT_AGENT_ID
-            )
-        except (StandInError, aiohttp.ClientError, TimeoutError) as exc:
-            location = f"/dev/slack?error={quote(f'Button press not delivered: {exc}')}"
-        else:
-            if status >= 300:
-                location = f"/dev/slack?error={quote(f'Zora answered HTTP {status} to the button')}"
-        raise web.HTTPSeeOther(location)
+        pressing = self.press_button(
+            channel, ts, str(form.get("action_id", "")), str(form.get("value", "")), DEFAULT_AGENT_ID
+        )
+        await _back_to_inbox(pressing, f"{channel}-{ts}", "Button press", "the button")
 
     async def _handle_inbox_file(self, request: web.Request) -> web.Response:
         found = self.files.get(request.match_info["file_id"])
@@ -187,6 +175,19 @@ class Inbox(Chat, Files, Interactivity):
             content_type=found["mimetype"],
             headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
         )
+
+
+async def _back_to_inbox(sending: Awaitable[int], anchor: str, what: str, answered_to: str) -> NoReturn:
+    """Send, then back to the inbox at `anchor`; a banner says so when Zora did not take it."""
+    location = f"/dev/slack#{quote(anchor)}"
+    try:
+        status = await sending
+    except (StandInError, aiohttp.ClientError, TimeoutError) as exc:
+        location = f"/dev/slack?error={quote(f'{what} not delivered: {exc}')}"
+    else:
+        if status >= 300:
+            location = f"/dev/slack?error={quote(f'Zora answered HTTP {status} to {answered_to}')}"
+    raise web.HTTPSeeOther(location)
 
 
 _INBOX_PAGE = """<!doctype html>

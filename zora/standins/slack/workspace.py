@@ -316,6 +316,15 @@ class Workspace:
             reply_users=reply_users,
         )
 
+    def _store_post(self, channel: str, root: dict[str, Any] | None, message: dict[str, Any]) -> None:
+        """A new message in the channel, or in `root`'s thread."""
+        if root is None:
+            self._messages[channel][message["ts"]] = message
+            return
+        message["thread_ts"] = root["ts"]
+        message["parent_user_id"] = root.get("user")
+        self._store_reply(channel, root, message)
+
     def _record_post(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
         snapshot: dict[str, Any] = copy.deepcopy(message)
         snapshot["channel"] = channel
