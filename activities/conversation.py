@@ -23,10 +23,10 @@ from zora.models import (
     Assignment,
     Author,
     ConversationRef,
-    DeliverRequest,
     FilesShared,
     LoadConversation,
     PickAgent,
+    PostPendingToSlack,
     PostResult,
     PostToSlack,
     SweepRequest,
@@ -211,7 +211,7 @@ class SweepActivities:
         healed = await self._heal_slack()
         async with self.pool.acquire() as conn:
             rows = await smessages.waiting_for_slack(conn, req.older_than_seconds, req.limit, healed)
-        await self._hand_over(rows, ConversationApi.deliver, DeliverRequest(reason="sweep"))
+        await self._hand_over(rows, ConversationApi.post_pending, PostPendingToSlack(reason="sweep"))
         if rows:
             log.warning("handed %d conversation(s) with waiting messages to their workflows", len(rows))
         files = await self._stuck_files(req)

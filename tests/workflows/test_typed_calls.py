@@ -17,19 +17,19 @@ from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
 from activities.conversation import ConversationActivities, SweepActivities
-from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
 from activities.files import FileActivities
 from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
 from workflows.conversation import ConversationWorkflow
-from workflows.delivery import OutboundDeliveryWorkflow
+from workflows.missed_replies import MissedRepliesWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.assistant import TOOLS_BY_NAME
 
 IMPLEMENTATIONS = [
     ConversationWorkflow,
-    OutboundDeliveryWorkflow,
+    MissedRepliesWorkflow,
     SweepWorkflow,
     ShopifyWebhookWorkflow,
     ShopifyReconcileWorkflow,
@@ -38,7 +38,7 @@ IMPLEMENTATIONS = [
 ACTIVITY_CLASSES = [
     ConversationActivities,
     SweepActivities,
-    DeliveryActivities,
+    EmailActivities,
     FileActivities,
     ShopifyActivities,
     ReplyBackfill,
@@ -122,7 +122,7 @@ def test_every_assistant_tool_has_its_activity_call() -> None:
 
 def test_workflow_code_imports_no_io_library() -> None:
     code = (
-        "import sys, activities.calls, zora.workflow_api, workflows.conversation, workflows.delivery,"
+        "import sys, activities.calls, zora.workflow_api, workflows.conversation, workflows.missed_replies,"
         " workflows.sweeper, workflows.shopify, workflows.assistant;"
         "print(sorted(m for m in ('openai', 'asyncpg', 'aiohttp', 'slack_sdk', 'socketio', 'redis', 'httpx', 'httpx2')"
         " if m in sys.modules))"
