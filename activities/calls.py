@@ -127,6 +127,7 @@ PICK_AGENT = ActivityCall("pick_agent", PickAgent, AgentPick, _LOCAL_TIMEOUT, LO
 APPLY_ASSIGNMENT = ActivityCall(
     "apply_assignment", ApplyAssignment, type(None), _LOCAL_TIMEOUT, LOCAL_RETRY, local=True
 )
+# --------------------------------------------------------------------------- sweep (activities/sweep.py, activities/backfill.py)
 # Temporal's default retries: the schedule runs the sweep again a minute later anyway.
 SWEEP_UNDELIVERED = ActivityCall("sweep_undelivered", SweepRequest, SweepResult, timedelta(minutes=2))
 # No retries: the next sweep, a minute later, reads on from where this one got.

@@ -16,11 +16,12 @@ import zora.workflow_api
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
-from activities.conversation import ConversationActivities, SweepActivities
+from activities.conversation import ConversationActivities
 from activities.email import EmailActivities
 from activities.files import FileActivities
 from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
+from activities.sweep import SweepActivities
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow

@@ -10,11 +10,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
-from activities.conversation import ConversationActivities, SweepActivities
+from activities.conversation import ConversationActivities
 from activities.email import EmailActivities
 from activities.files import FileActivities
 from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
+from activities.sweep import SweepActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter, close_shopper_sockets
 from workflows.assistant import AssistantTurnWorkflow
