@@ -10,6 +10,7 @@ import typing
 from typing import Any
 
 import pytest
+from temporalio import workflow
 
 import activities.calls
 import zora.workflow_api
@@ -90,6 +91,29 @@ def test_the_implementation_keeps_the_declared_types(impl: type) -> None:
     assert declared, f"{declaration.__name__} declares nothing"
     for name, fn in declared.items():
         assert _hints(getattr(impl, name)) == _hints(fn), f"{impl.__name__}.{name} differs from its declaration"
+
+
+# The names Temporal records (workflow types, signals, updates, queries): running workflows and the recorded
+# histories use them, so a Python rename keeps them with `name=` (ConversationWorkflow.post_pending is "deliver").
+REGISTERED = {
+    "ConversationWorkflow": (
+        {"agent_replied", "close", "deliver", "files_shared", "opened", "settings_changed"},
+        {"assign", "release", "reopen", "resolve"},
+        {"snapshot"},
+    ),
+    "OutboundDeliveryWorkflow": ({"pending"}, set(), {"upto_seq"}),
+    "SweepWorkflow": (set(), set(), set()),
+    "ShopifyWebhookWorkflow": (set(), set(), set()),
+    "ShopifyReconcileWorkflow": (set(), set(), set()),
+}
+
+
+def test_the_registered_names_stay() -> None:
+    registered = {}
+    for impl in IMPLEMENTATIONS:
+        defn = workflow._Definition.must_from_class(impl)
+        registered[defn.name] = ({n for n in defn.signals if n}, set(defn.updates), set(defn.queries))
+    assert registered == REGISTERED
 
 
 def _calls() -> dict[str, ActivityCall[Any, Any]]:
