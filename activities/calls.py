@@ -35,8 +35,10 @@ from zora.models import (
     Assignment,
     BackfillRequest,
     BackfillResult,
+    CopyAgentFiles,
     DigestRequest,
     DigestResult,
+    EmailTranscript,
     LoadConversation,
     PickAgent,
     PostResult,
@@ -125,6 +127,7 @@ PICK_AGENT = ActivityCall("pick_agent", PickAgent, AgentPick, _LOCAL_TIMEOUT, LO
 APPLY_ASSIGNMENT = ActivityCall(
     "apply_assignment", ApplyAssignment, type(None), _LOCAL_TIMEOUT, LOCAL_RETRY, local=True
 )
+# --------------------------------------------------------------------------- sweep (activities/sweep.py, activities/backfill.py)
 # Temporal's default retries: the schedule runs the sweep again a minute later anyway.
 SWEEP_UNDELIVERED = ActivityCall("sweep_undelivered", SweepRequest, SweepResult, timedelta(minutes=2))
 # No retries: the next sweep, a minute later, reads on from where this one got.
@@ -140,9 +143,9 @@ FILE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=10,
 )
-COPY_AGENT_FILES = ActivityCall("copy_agent_files", LoadConversation, int, timedelta(minutes=5), FILE_RETRY)
+COPY_AGENT_FILES = ActivityCall("copy_agent_files", CopyAgentFiles, int, timedelta(minutes=5), FILE_RETRY)
 
-# --------------------------------------------------------------------------- mail (activities/delivery.py)
+# --------------------------------------------------------------------------- mail (activities/email.py)
 # A transient failure (4xx, the server unreachable) is tried again for about ten minutes, then given up;
 # the activity records the outcome on its last attempt. A permanent one (5xx, a refused address) is not
 # retried at all (non_retryable). Never an endless loop.
@@ -152,7 +155,7 @@ MAIL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=8,
 )
-EMAIL_TRANSCRIPT = ActivityCall("email_transcript", LoadConversation, bool, timedelta(seconds=60), MAIL_RETRY)
+EMAIL_TRANSCRIPT = ActivityCall("email_transcript", EmailTranscript, bool, timedelta(seconds=60), MAIL_RETRY)
 EMAIL_UNSEEN_REPLIES = ActivityCall(
     "email_unseen_replies", DigestRequest, DigestResult, timedelta(seconds=60), MAIL_RETRY
 )

@@ -22,7 +22,7 @@ from zora import files as zfiles
 from zora.db import Pool
 from zora.http import client_session
 from zora.logs import conversation_id_var
-from zora.models import LoadConversation
+from zora.models import CopyAgentFiles
 from zora.push import Emitter, push
 from zora.settings import Settings
 from zora.slack_text import escape
@@ -57,7 +57,7 @@ class FileActivities:
         return [self.copy_agent_files]
 
     @COPY_AGENT_FILES.defn
-    async def copy_agent_files(self, req: LoadConversation) -> int:
+    async def copy_agent_files(self, req: CopyAgentFiles) -> int:
         """Copy the conversation's pending agent files; returns how many became ready."""
         ref = req.ref
         conversation_id_var.set(str(ref.conversation_id))

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 
 from zora.db import Pool
-from zora.delivery import OfflineDelivery
+from zora.missed_replies import MissedReplies
 from zora.models import Author
 from zora.push import Emitter
 from zora.services import Services
@@ -28,8 +28,8 @@ class BotDeps:
     emitter: Emitter
     # Signals, updates and queries of the conversations' workflows (zora/temporal.py).
     conversations: Conversations
-    # Replies for shoppers who are not connected go to OutboundDeliveryWorkflow (zora/delivery.py).
-    delivery: OfflineDelivery | None = None
+    # Replies for shoppers who are not connected go to MissedRepliesWorkflow (zora/missed_replies.py).
+    missed_replies: MissedReplies | None = None
     # The shop's Shopify customers, for /zora search (zora/shopify/customers.py).
     directory: CustomerDirectory | None = None
     # Largest file copied from Slack for a shopper (FILE_MAX_BYTES).
@@ -46,7 +46,7 @@ class BotDeps:
             slack=services.slack,
             emitter=emitter,
             conversations=Conversations.from_settings(services.temporal, services.settings),
-            delivery=OfflineDelivery.from_settings(services.redis, services.temporal, services.settings),
+            missed_replies=MissedReplies.from_settings(services.redis, services.temporal, services.settings),
             directory=CustomerDirectory(services.pool, services.settings),
             file_max_bytes=services.settings.file_max_bytes,
             access_cache_seconds=services.settings.slack_access_cache_seconds,

@@ -1,6 +1,6 @@
 """Posting shopper messages into their conversation's Slack thread.
 
-Shared by the web process's fast path (bot/relay.py) and the durable path (the `post_to_slack`
+Shared by the web process's fast path (zora/app/relay.py) and the durable path (the `post_to_slack`
 activity): both post in seq order, record each message as delivered as soon as Slack has it, and
 turn Slack's answers into the same outcomes.
 """

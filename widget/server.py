@@ -21,17 +21,16 @@ import socketio
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from widget import receipts
 from widget.emitter import NAMESPACE, close_shopper_sockets, conversation_room
 from zora import files as zfiles
 from zora import identity as zid
 from zora import metrics, tracing, transcript
 from zora.business_hours import is_open
-from zora.delivery import PRESENCE_REFRESH, Presence, delivery_config
 from zora.files import ALLOWED_TYPES, FileRejected
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
 from zora.mail import Mailer, confirmation_email
+from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config
 from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter, push
 from zora.security import (
@@ -44,9 +43,10 @@ from zora.security import (
 from zora.services import Services
 from zora.shop_settings import parse_settings
 from zora.shopify.signing import InvalidSignature, RepeatedParameter, verify_app_proxy
+from zora.store import receipts
 from zora.store import shoppers as sshoppers
 from zora.store import shops as sshops
-from zora.temporal import start_delivery
+from zora.temporal import start_missed_replies
 from zora.widget_events import (
     MessageEvent,
     NewMessage,
@@ -196,7 +196,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # socket.io runs handlers concurrently; one lock per connection keeps its events in order.
         self._locks = SocketLocks()
         self.presence = Presence(services.redis)
-        self.delivery = delivery_config(services.settings)
+        self.missed_replies_config = missed_replies_config(services.settings)
         # This process's sockets: sid -> conversation (presence is refreshed for them).
         self._present: dict[str, UUID] = {}
         self._refresher: asyncio.Task[None] | None = None
@@ -279,15 +279,15 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # Nobody left to see them: replies not yet seen wait for the shopper, then go by email.
             upto = await receipts.unseen_replies(self.services.pool, identity.shop_id, conversation_id)
             if upto > 0:
-                await start_delivery(
+                await start_missed_replies(
                     self.services.temporal,
                     self.services.settings.temporal_task_queue,
                     _ref(identity),
-                    self.delivery,
+                    self.missed_replies_config,
                     upto,
                 )
         except Exception:
-            log.exception("could not hand unseen replies to offline delivery")
+            log.exception("could not hand unseen replies to the missed-replies workflow")
 
     async def _identity(self, sid: str) -> ShopperIdentity:
         session = await self.get_session(sid)

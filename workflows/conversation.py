@@ -1,7 +1,7 @@
 """ConversationWorkflow: the durable owner of one conversation's lifecycle.
 
 Messages do not pass through this workflow one by one: the web process stores them in PostgreSQL
-and relays them to Slack itself (bot/relay.py), because a signal and a workflow task per message
+and relays them to Slack itself (zora/app/relay.py), because a signal and a workflow task per message
 cost far more than the whole fast path (docs/benchmarks.md). The workflow is started with the
 conversation and is told about what needs durability: deliveries the fast path could not make
 (posted here with Temporal's retries), and closing. Its timer closes an idle conversation; it
@@ -41,11 +41,13 @@ from zora.models import (
     ConversationOutcome,
     ConversationState,
     ConversationStatus,
-    DeliverRequest,
+    CopyAgentFiles,
+    EmailTranscript,
     FilesShared,
     LoadConversation,
     Opened,
     PickAgent,
+    PostPendingToSlack,
     PostResult,
     PostToSlack,
     SettingsChanged,
@@ -191,8 +193,8 @@ class ConversationWorkflow(ConversationApi):
             )
         return Assignment(status=status, assignee=assignee)
 
-    @workflow.signal
-    def deliver(self, request: DeliverRequest) -> None:
+    @workflow.signal(name="deliver")
+    def post_pending(self, request: PostPendingToSlack) -> None:
         self._note_suggestion()
         self.state.deliveries.append(request)
 
@@ -209,7 +211,7 @@ class ConversationWorkflow(ConversationApi):
             while self.state.files_due:
                 self.state.files_due = False
                 try:
-                    await COPY_AGENT_FILES.run(LoadConversation(ref=self.ref))
+                    await COPY_AGENT_FILES.run(CopyAgentFiles(ref=self.ref))
                 except ActivityError:
                     workflow.logger.warning("agent files could not be copied; the sweep hands them back later")
         finally:
@@ -274,11 +276,11 @@ class ConversationWorkflow(ConversationApi):
                     self.state.transcript_due = False
                     self._email_transcript()
                 else:
-                    await _LEGACY_EMAIL_TRANSCRIPT.run(LoadConversation(ref=self.ref))
+                    await _LEGACY_EMAIL_TRANSCRIPT.run(EmailTranscript(ref=self.ref))
                     self.state.transcript_due = False
             if self.state.deliveries:
                 taken = len(self.state.deliveries)
-                await self._deliver()
+                await self._post_pending()
                 del self.state.deliveries[:taken]
 
             if self.close_reason is not None and not self.state.deliveries:
@@ -310,7 +312,7 @@ class ConversationWorkflow(ConversationApi):
             while self._transcript_again:
                 self._transcript_again = False
                 try:
-                    await EMAIL_TRANSCRIPT.run(LoadConversation(ref=self.ref))
+                    await EMAIL_TRANSCRIPT.run(EmailTranscript(ref=self.ref))
                 except ActivityError as exc:
                     # Refused for good, or given up after the mail retry policy's attempts; the activity
                     # recorded why (conversations.transcript_error).
@@ -318,7 +320,7 @@ class ConversationWorkflow(ConversationApi):
         finally:
             self._emailing = False
 
-    async def _deliver(self) -> None:
+    async def _post_pending(self) -> None:
         wait = max(d.retry_after_seconds for d in self.state.deliveries)
         if wait > 0:
             await workflow.sleep(timedelta(seconds=wait))

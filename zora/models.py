@@ -57,8 +57,8 @@ class Assignment(BaseModel):
     transcript_on_resolve: bool = False
 
 
-class DeliverRequest(BaseModel):
-    """Shopper messages wait in PostgreSQL for a durable post to Slack (the fast path failed)."""
+class PostPendingToSlack(BaseModel):
+    """Signal "deliver": shopper messages wait in PostgreSQL for a durable post to Slack (the fast path failed)."""
 
     reason: str
     # Slack's Retry-After when the fast path was rate limited: the first try waits that long.
@@ -80,8 +80,8 @@ class ConversationState(BaseModel):
 
     status: ConversationStatus = "open"
     assignee: str | None = None
-    # Deliveries asked for and not yet done.
-    deliveries: list[DeliverRequest] = Field(default_factory=list)
+    # Posts to Slack asked for and not yet done (the field keeps the name recorded histories carry).
+    deliveries: list[PostPendingToSlack] = Field(default_factory=list)
     # Resolved in a shop that emails transcripts: the email is still to be sent.
     transcript_due: bool = False
     # An agent shared files in the thread: copy them for the shopper (activities/files.py).
@@ -194,6 +194,20 @@ class AgentPick(BaseModel):
 
 
 class LoadConversation(BaseModel):
+    """What the run needs to know when it starts fresh: the status and the shop's choices."""
+
+    ref: ConversationRef
+
+
+class CopyAgentFiles(BaseModel):
+    """The files agents shared in the thread and the shopper does not have yet (activities/files.py)."""
+
+    ref: ConversationRef
+
+
+class EmailTranscript(BaseModel):
+    """The whole conversation to the shopper, on resolve (activities/email.py)."""
+
     ref: ConversationRef
 
 
@@ -233,14 +247,14 @@ class SweepResult(BaseModel):
     replies_backfilled: int = 0
 
 
-# Offline delivery (workflows/delivery.py): agent replies a shopper has not seen, then one email.
+# Missed replies (workflows/missed_replies.py): agent replies a shopper has not seen, then one email.
 
 
-def delivery_workflow_id(conversation_id: UUID) -> str:
+def missed_replies_workflow_id(conversation_id: UUID) -> str:
     return f"deliver:{conversation_id}"
 
 
-class DeliveryConfig(BaseModel):
+class MissedRepliesConfig(BaseModel):
     # How long unseen agent replies wait for the shopper to come back before one email goes out.
     email_after_seconds: float = Field(default=15 * 60, gt=0)
 
@@ -251,15 +265,15 @@ class PendingReplies(BaseModel):
     upto_seq: int = Field(ge=1)
 
 
-class DeliveryInput(BaseModel):
+class MissedRepliesInput(BaseModel):
     ref: ConversationRef
-    config: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    config: MissedRepliesConfig = Field(default_factory=MissedRepliesConfig)
     # Carried across continue-as-new; 0 on a fresh run (the start signal brings the first value).
     upto_seq: int = 0
     emails_sent: int = 0
 
 
-class DeliveryOutcome(BaseModel):
+class MissedRepliesOutcome(BaseModel):
     # "nothing_unseen": the shopper came back (or everything went out before); "emailed": a digest
     # went out; "no_email": nobody to write to; "mail_disabled": no SMTP server configured.
     result: str

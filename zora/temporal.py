@@ -47,14 +47,14 @@ from zora.models import (
     ConversationOutcome,
     ConversationRef,
     ConversationState,
-    DeliverRequest,
-    DeliveryConfig,
-    DeliveryInput,
+    MissedRepliesConfig,
+    MissedRepliesInput,
     Opened,
     PendingReplies,
+    PostPendingToSlack,
     SweepRequest,
     conversation_workflow_id,
-    delivery_workflow_id,
+    missed_replies_workflow_id,
 )
 from zora.settings import Settings
 from zora.shopify.models import (
@@ -67,7 +67,7 @@ from zora.shopify.models import (
 from zora.tracing import temporal_interceptors
 from zora.workflow_api import (
     ConversationApi,
-    OutboundDeliveryApi,
+    MissedRepliesApi,
     ShopifyReconcileApi,
     ShopifyWebhookApi,
     SweepApi,
@@ -139,7 +139,9 @@ class Conversations:
     async def hand_over(self, ref: ConversationRef, retry_after: float) -> None:
         """The fast path could not post to Slack: the workflow delivers with Temporal's retries."""
         await self.signal(
-            ref, ConversationApi.deliver, DeliverRequest(reason="fast path failed", retry_after_seconds=retry_after)
+            ref,
+            ConversationApi.post_pending,
+            PostPendingToSlack(reason="fast path failed", retry_after_seconds=retry_after),
         )
 
     def _handle(self, shop: str, conversation_id: UUID) -> WorkflowHandle[ConversationApi, ConversationOutcome]:
@@ -172,16 +174,16 @@ def conversation_config(settings: Settings) -> ConversationConfig:
     return ConversationConfig(idle_close_seconds=settings.idle_close_hours * 3600)
 
 
-async def start_delivery(
-    client: Client, task_queue: str, ref: ConversationRef, config: DeliveryConfig, upto_seq: int
+async def start_missed_replies(
+    client: Client, task_queue: str, ref: ConversationRef, config: MissedRepliesConfig, upto_seq: int
 ) -> None:
     """Signal-with-start `deliver:{conversation}`: a running wait hears of the newer reply."""
     await client.start_workflow(
-        OutboundDeliveryApi.run,
-        DeliveryInput(ref=ref, config=config),
-        id=delivery_workflow_id(ref.conversation_id),
+        MissedRepliesApi.run,
+        MissedRepliesInput(ref=ref, config=config),
+        id=missed_replies_workflow_id(ref.conversation_id),
         task_queue=task_queue,
-        start_signal=signal_name(OutboundDeliveryApi.pending),
+        start_signal=signal_name(MissedRepliesApi.pending),
         start_signal_args=[PendingReplies(upto_seq=upto_seq)],
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )

@@ -1,4 +1,5 @@
-"""The transcript in PostgreSQL: the one place that reads and writes conversation messages.
+"""The transcript in PostgreSQL: every read and write of conversation messages goes through here (its
+statements are in zora/store/messages.py).
 
 Used by the web process (the shopper's fast path), the Slack listeners and the activities, so
 every writer follows the same rules: one seq per message per conversation, a retried client id or

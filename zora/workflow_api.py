@@ -23,12 +23,12 @@ from zora.models import (
     ConversationInput,
     ConversationOutcome,
     ConversationState,
-    DeliverRequest,
-    DeliveryInput,
-    DeliveryOutcome,
     FilesShared,
+    MissedRepliesInput,
+    MissedRepliesOutcome,
     Opened,
     PendingReplies,
+    PostPendingToSlack,
     SettingsChanged,
     SweepRequest,
     SweepResult,
@@ -56,8 +56,9 @@ class ConversationApi:
     async def agent_replied(self, action: AgentAction) -> None:
         raise _declared()
 
-    @workflow.signal
-    def deliver(self, request: DeliverRequest) -> None:
+    # Registered as "deliver" (the name running workflows and recorded histories use).
+    @workflow.signal(name="deliver")
+    def post_pending(self, request: PostPendingToSlack) -> None:
         raise _declared()
 
     @workflow.signal
@@ -96,11 +97,11 @@ class ConversationApi:
 
 
 @workflow.defn(name="OutboundDeliveryWorkflow")
-class OutboundDeliveryApi:
-    """`deliver:{conversation}` (workflows/delivery.py)."""
+class MissedRepliesApi:
+    """`deliver:{conversation}` (workflows/missed_replies.py)."""
 
     @workflow.run
-    async def run(self, input: DeliveryInput) -> DeliveryOutcome:
+    async def run(self, input: MissedRepliesInput) -> MissedRepliesOutcome:
         raise _declared()
 
     @workflow.signal

@@ -370,7 +370,7 @@ async def test_a_copy_that_fails_on_its_last_tries_marks_the_file_failed(zora: Z
     from activities.files import MAX_ATTEMPTS, FileActivities, FileFetchError
     from bot.outbound import SlackOutbound
     from widget.emitter import ShopperEmitter
-    from zora.models import LoadConversation
+    from zora.models import CopyAgentFiles
 
     c = await conversation(zora)
     ref, _ = await stored_without_signal(zora, c, "flaky.png", "1900000801.000100")
@@ -383,10 +383,10 @@ async def test_a_copy_that_fails_on_its_last_tries_marks_the_file_failed(zora: Z
         # An early try: Slack's 503 is worth another try, so the activity fails and the file waits.
         env.info = dataclasses.replace(env.info, attempt=1)
         with pytest.raises(FileFetchError):
-            await env.run(copier.copy_agent_files, LoadConversation(ref=ref))
+            await env.run(copier.copy_agent_files, CopyAgentFiles(ref=ref))
         # The last tries give up: the file is shown as failed, and the agents are told.
         env.info = dataclasses.replace(env.info, attempt=MAX_ATTEMPTS)
-        assert await env.run(copier.copy_agent_files, LoadConversation(ref=ref)) == 0
+        assert await env.run(copier.copy_agent_files, CopyAgentFiles(ref=ref)) == 0
     finally:
         zora.standin.download_failures = 0
         await emitter.close()

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from bot.outbound import CARD_EVENT, MESSAGE_EVENT, SlackOutbound
-from bot.relay import FastRelay
 from tests.harness import CHANNEL, Shopper, Zora
 from tests.widget.test_files import png, upload
 from widget.emitter import ShopperEmitter
 from workflows.sweeper import SweepWorkflow
 from zora import transcript
+from zora.app.relay import FastRelay
 from zora.models import ConversationRef, SweepRequest
 from zora.slack_api import SlackGateway
 

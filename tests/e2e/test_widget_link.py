@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import socketio
 
-from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
 from tests.e2e.conftest import browser_unavailable, open_store
 from tests.harness import Shopper, running_zora
 from tests.helpers import session_ref
@@ -28,7 +28,7 @@ async def test_a_link_for_another_conversation_asks_first(infra: Any, database_u
         other = await zora.session()
         writer = await zora.shopper(other["token"])
         assert (await writer.send("written in the linked conversation"))["ok"]
-        activities = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
+        activities = EmailActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
         ref = session_ref(zora, other)
         async with zora.services.pool.acquire() as conn:
             link = await activities.link(conn, DigestRequest(ref=ref, upto_seq=1))

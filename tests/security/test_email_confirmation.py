@@ -20,7 +20,7 @@ from tests.helpers import mails_to, set_shop_settings, smtp_options, wait_for_ma
 from tests.shopify.harness import running_shopify
 from tests.widget.test_receipts_and_profile import conversation_with_reply
 from zora.mail_catcher import MailCatcher
-from zora.models import DeliveryOutcome, delivery_workflow_id
+from zora.models import MissedRepliesOutcome, missed_replies_workflow_id
 from zora.shopify.samples import sample_payload
 
 
@@ -42,14 +42,14 @@ async def zora(zora: Zora) -> Zora:
     return zora
 
 
-async def delivery_outcome(zora: Zora, conversation_id: str) -> DeliveryOutcome:
+async def delivery_outcome(zora: Zora, conversation_id: str) -> MissedRepliesOutcome:
     handle = zora.services.temporal.get_workflow_handle(
-        delivery_workflow_id(UUID(conversation_id)), result_type=DeliveryOutcome
+        missed_replies_workflow_id(UUID(conversation_id)), result_type=MissedRepliesOutcome
     )
     async with asyncio.timeout(30):
         while True:
             try:
-                outcome: DeliveryOutcome = await handle.result()
+                outcome: MissedRepliesOutcome = await handle.result()
                 return outcome
             except Exception:
                 await asyncio.sleep(0.05)  # not started yet

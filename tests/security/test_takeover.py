@@ -15,7 +15,7 @@ from typing import Any
 
 import socketio
 
-from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
 from tests.harness import Shopper, Zora
 from tests.helpers import session_ref
 from tests.shopify.harness import ShopifyZora
@@ -44,7 +44,7 @@ async def bound_customer(zora: Zora, shopper_id: str) -> Any:
 
 async def email_link_code(zora: Zora, session: dict[str, Any]) -> str:
     """The code the missed-reply email's link carries for this conversation (the activity makes it)."""
-    activities = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
+    activities = EmailActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
     ref = session_ref(zora, session)
     async with zora.services.pool.acquire() as conn:
         link = await activities.link(conn, DigestRequest(ref=ref, upto_seq=1))

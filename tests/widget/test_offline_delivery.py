@@ -1,5 +1,5 @@
 """Agent replies for shoppers who left: held in PostgreSQL, replayed on reconnect, emailed once when
-still unseen (OutboundDeliveryWorkflow + a real SMTP server, aiosmtpd)."""
+still unseen (MissedRepliesWorkflow + a real SMTP server, aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
 from tests.harness import AGENT, CHANNEL, Shopper, Zora
 from tests.helpers import mails_to, session_ref, smtp_options, wait_for_mail
 from tests.widget.test_receipts_and_profile import conversation_with_reply
 from zora.mail import Mailer
 from zora.mail_catcher import MailCatcher
-from zora.models import DeliveryOutcome, DigestRequest, delivery_workflow_id
+from zora.models import DigestRequest, MissedRepliesOutcome, missed_replies_workflow_id
 
 # Unseen replies are emailed after this long in these tests (the setting is in minutes).
 EMAIL_AFTER_MINUTES = 0.02
@@ -38,7 +38,7 @@ def zora_options(catcher: MailCatcher) -> dict[str, Any]:
 
 
 async def delivery_exists(zora: Zora, conversation_id: str) -> bool:
-    handle = zora.services.temporal.get_workflow_handle(delivery_workflow_id(UUID(conversation_id)))
+    handle = zora.services.temporal.get_workflow_handle(missed_replies_workflow_id(UUID(conversation_id)))
     try:
         await handle.describe()
     except RPCError as exc:
@@ -48,11 +48,11 @@ async def delivery_exists(zora: Zora, conversation_id: str) -> bool:
     return True
 
 
-async def finished(zora: Zora, conversation_id: str) -> DeliveryOutcome:
+async def finished(zora: Zora, conversation_id: str) -> MissedRepliesOutcome:
     handle = zora.services.temporal.get_workflow_handle(
-        delivery_workflow_id(UUID(conversation_id)), result_type=DeliveryOutcome
+        missed_replies_workflow_id(UUID(conversation_id)), result_type=MissedRepliesOutcome
     )
-    outcome: DeliveryOutcome = await handle.result()
+    outcome: MissedRepliesOutcome = await handle.result()
     return outcome
 
 
@@ -163,7 +163,7 @@ async def test_nothing_is_emailed_once_the_shopper_has_seen_it(zora: Zora, catch
     session, shopper = await shopper_with_email(zora, address)
     await conversation_with_reply(zora, shopper, "Welcome back")
     seq = shopper.agent_messages()[-1]["seq"]
-    acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
+    acts = EmailActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
     req = DigestRequest(ref=session_ref(zora, session), upto_seq=seq)
     assert (await shopper.call("seen", {"upto_seq": seq}))["ok"]
     result = await ActivityEnvironment().run(acts.email_unseen_replies, req)
@@ -182,7 +182,7 @@ async def test_a_failed_send_is_retried_with_the_same_range_and_never_duplicated
     env = ActivityEnvironment()
 
     unreachable = zora.settings.with_values(smtp_port=_closed_port())
-    down = DeliveryActivities(zora.services.pool, Mailer(unreachable, timeout=5), zora.settings)
+    down = EmailActivities(zora.services.pool, Mailer(unreachable, timeout=5), zora.settings)
     # A transient failure: Temporal tries again (within the workflow's bounded policy).
     with pytest.raises(ApplicationError) as failed:
         await env.run(down.email_unseen_replies, req)
@@ -193,7 +193,7 @@ async def test_a_failed_send_is_retried_with_the_same_range_and_never_duplicated
     )
     assert [(c["from_seq"], c["to_seq"], c["status"]) for c in claimed] == [(seq, seq, "sending")]
 
-    up = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
+    up = EmailActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
     result = await env.run(up.email_unseen_replies, req)
     assert (result.result, result.from_seq, result.to_seq) == ("emailed", seq, seq)
     [mail] = await wait_for_mail(catcher, address, 1)
@@ -210,10 +210,10 @@ async def test_without_an_email_address_or_smtp_nothing_is_sent(zora: Zora, catc
     seq = shopper.agent_messages()[-1]["seq"]
     req = DigestRequest(ref=session_ref(zora, session), upto_seq=seq)
     before = len(catcher.caught)
-    acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
+    acts = EmailActivities(zora.services.pool, Mailer(zora.settings), zora.settings)
     assert (await ActivityEnvironment().run(acts.email_unseen_replies, req)).result == "no_email"
     no_smtp = zora.settings.with_values(smtp_host=None)
-    disabled = DeliveryActivities(zora.services.pool, Mailer(no_smtp), no_smtp)
+    disabled = EmailActivities(zora.services.pool, Mailer(no_smtp), no_smtp)
     assert (await ActivityEnvironment().run(disabled.email_unseen_replies, req)).result == "mail_disabled"
     assert len(catcher.caught) == before
 
@@ -223,21 +223,21 @@ async def test_the_workflow_finishes_when_nothing_is_pending(zora: Zora) -> None
     await conversation_with_reply(zora, shopper, "Quick one")
     seq = shopper.agent_messages()[-1]["seq"]
     await shopper.call("seen", {"upto_seq": seq})
-    from zora.delivery import delivery_config
-    from zora.temporal import start_delivery
+    from zora.missed_replies import missed_replies_config
+    from zora.temporal import start_missed_replies
 
     # Started although everything was seen (a race the design allows): it finds nothing and ends.
-    await start_delivery(
+    await start_missed_replies(
         zora.services.temporal,
         zora.settings.temporal_task_queue,
         session_ref(zora, session),
-        delivery_config(zora.settings),
+        missed_replies_config(zora.settings),
         seq,
     )
     outcome = await finished(zora, session["conversation_id"])
     assert (outcome.result, outcome.emails_sent) == ("nothing_unseen", 0)
     desc = await zora.services.temporal.get_workflow_handle(
-        delivery_workflow_id(UUID(session["conversation_id"]))
+        missed_replies_workflow_id(UUID(session["conversation_id"]))
     ).describe()
     assert desc.status == WorkflowExecutionStatus.COMPLETED
 

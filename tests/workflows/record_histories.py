@@ -17,7 +17,7 @@ from tests.widget.test_files import png
 from zora import db
 from zora.embedded import EmbeddedPostgres, EmbeddedRedis, TemporalOptions, embedded_servers
 from zora.embedded_env import ensure_runtime_dir
-from zora.models import DeliverRequest, SettingsChanged, conversation_workflow_id
+from zora.models import PostPendingToSlack, SettingsChanged, conversation_workflow_id
 
 OUT = Path(__file__).parent / "histories"
 
@@ -65,7 +65,7 @@ async def record() -> None:
                 await zora.standin.press_button(CHANNEL, root["ts"], "zora_reopen", cid, user=AGENT)
                 handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
                 zora.standin.rate_limit("chat.postMessage", times=1, retry_after=1)
-                await handle.signal("deliver", DeliverRequest(reason="recorded"))
+                await handle.signal("deliver", PostPendingToSlack(reason="recorded"))
                 assert (await shopper.send("again", client_id="b"))["ok"]
                 await zora.standin.wait_for_posts(3, timeout=20)
                 await handle.signal("close", {"reason": "recorded"})

@@ -17,7 +17,7 @@ from tests.helpers import session_ref
 from workflows.conversation import ConversationWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora import transcript
-from zora.models import ConversationOutcome, DeliverRequest, SweepRequest, conversation_workflow_id
+from zora.models import ConversationOutcome, PostPendingToSlack, SweepRequest, conversation_workflow_id
 
 
 def _workflow_id(zora: Zora, conversation_id: str) -> str:
@@ -53,7 +53,7 @@ async def test_long_conversation_keeps_order_and_its_workflow_continues_as_new(i
         # Messages do not grow the workflow's history; durable deliveries do. Ask for many (the
         # dev server suggests continue-as-new after 50 events in tests/conftest.py).
         for i in range(40):
-            await handle.signal("deliver", DeliverRequest(reason=f"test {i}"))
+            await handle.signal("deliver", PostPendingToSlack(reason=f"test {i}"))
         assert (await shopper.send("after the deliveries", client_id="last"))["ok"]
         await zora.standin.wait_for_posts(total + 2)
         for _ in range(100):
@@ -67,7 +67,7 @@ async def test_long_conversation_keeps_order_and_its_workflow_continues_as_new(i
         stale = await transcript.store_shopper_message(
             zora.services.pool, ref, "stale", "left behind", datetime.now(UTC)
         )
-        await handle.signal("deliver", DeliverRequest(reason="test"))
+        await handle.signal("deliver", PostPendingToSlack(reason="test"))
         posts = await zora.standin.wait_for_posts(total + 3)
         assert posts[-1]["text"] == "left behind" and stale.message.seq == total + 2
         # Fast path and workflow never posted the same message twice.
@@ -104,7 +104,7 @@ async def test_idle_conversation_closes_and_a_new_message_rehydrates_it(infra: A
         assert [m["seq"] for m in shopper.received if m["client_id"] == "b"] == [3]
         rows = await zora.fetch("SELECT status FROM conversations WHERE id = $1::uuid", session["conversation_id"])
         assert rows[0]["status"] == "open"
-        # The fresh run starts once the message that reopened it is in Slack (bot/relay.py).
+        # The fresh run starts once the message that reopened it is in Slack (zora/app/relay.py).
         for _ in range(300):
             if (await handle.describe()).run_id != first_run:
                 break

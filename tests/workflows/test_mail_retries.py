@@ -30,12 +30,12 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calls import MAIL_RETRY
-from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
 from tests.harness import CHANNEL, Zora
 from tests.helpers import mailing_transcripts
 from tests.workflows.test_transcript_email import _conversation, _until
 from workflows.conversation import ConversationWorkflow
-from workflows.delivery import OutboundDeliveryWorkflow
+from workflows.missed_replies import MissedRepliesWorkflow
 from zora.mail import Mailer, MailError
 from zora.mail_catcher import MailCatcher
 from zora.models import (
@@ -45,11 +45,11 @@ from zora.models import (
     ConversationInput,
     ConversationRef,
     ConversationState,
-    DeliveryConfig,
-    DeliveryInput,
-    DeliveryOutcome,
     DigestRequest,
-    LoadConversation,
+    EmailTranscript,
+    MissedRepliesConfig,
+    MissedRepliesInput,
+    MissedRepliesOutcome,
     PostResult,
     TickResult,
     conversation_workflow_id,
@@ -165,8 +165,8 @@ async def _shopper_id(zora: Zora, cid: str) -> str:
 async def test_transcript_refused_for_good_is_not_retried_and_is_recorded(infra: Any, database_url: str) -> None:
     async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, _ = await _conversation(zora, "gone@example.com")
-        acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
-        req = LoadConversation(ref=_ref(zora, cid, await _shopper_id(zora, cid)))
+        acts = EmailActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
+        req = EmailTranscript(ref=_ref(zora, cid, await _shopper_id(zora, cid)))
         smtp.rcpt_reply = "550 5.1.1 No such user"
         with pytest.raises(ApplicationError) as failed:
             await _env(attempt=1).run(acts.email_transcript, req)
@@ -184,8 +184,8 @@ async def test_transcript_transient_failure_is_retried_then_given_up_on_the_last
 ) -> None:
     async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, _ = await _conversation(zora, "later@example.com")
-        acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
-        req = LoadConversation(ref=_ref(zora, cid, await _shopper_id(zora, cid)))
+        acts = EmailActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
+        req = EmailTranscript(ref=_ref(zora, cid, await _shopper_id(zora, cid)))
         smtp.rcpt_reply = "451 4.7.1 Try again later"
         with pytest.raises(ApplicationError) as first:
             await _env(attempt=1).run(acts.email_transcript, req)
@@ -208,7 +208,7 @@ async def test_transcript_transient_failure_is_retried_then_given_up_on_the_last
 async def test_digest_refused_for_good_is_settled_and_not_sent_again(infra: Any, database_url: str) -> None:
     async with scripted_smtp() as smtp, mailing_transcripts(infra, database_url, smtp.smtp_port) as zora:
         cid, _ = await _conversation(zora, "nobody@example.com")
-        acts = DeliveryActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
+        acts = EmailActivities(zora.services.pool, Mailer(zora.settings, timeout=10), zora.settings)
         [last] = await zora.fetch("SELECT last_seq FROM conversations WHERE id = $1::uuid", cid)
         req = DigestRequest(ref=_ref(zora, cid, await _shopper_id(zora, cid)), upto_seq=last["last_seq"])
         smtp.rcpt_reply = "550 5.1.1 No such user"
@@ -259,7 +259,7 @@ class _Fakes:
 
     def all(self) -> list[Any]:
         @activity.defn(name="email_transcript")
-        async def email_transcript(req: LoadConversation) -> bool:
+        async def email_transcript(req: EmailTranscript) -> bool:
             self.mail_attempts += 1
             raise ApplicationError("transcript not emailed yet: SMTP server answered 451", type="MailUnavailable")
 
@@ -302,7 +302,7 @@ async def _worker(client: Client, fakes: _Fakes, queue: str) -> Worker:
     return Worker(
         client,
         task_queue=queue,
-        workflows=[ConversationWorkflow, OutboundDeliveryWorkflow],
+        workflows=[ConversationWorkflow, MissedRepliesWorkflow],
         activities=fakes.all(),
     )
 
@@ -335,11 +335,11 @@ async def test_the_unseen_replies_email_gives_up_after_the_bounded_attempts() ->
         async with await _worker(env.client, fakes, queue):
             outcome = await asyncio.wait_for(
                 env.client.execute_workflow(
-                    OutboundDeliveryWorkflow.run,
-                    DeliveryInput(ref=_conv_ref(), config=DeliveryConfig(email_after_seconds=60), upto_seq=3),
+                    MissedRepliesWorkflow.run,
+                    MissedRepliesInput(ref=_conv_ref(), config=MissedRepliesConfig(email_after_seconds=60), upto_seq=3),
                     id=f"deliver:{uuid.uuid4()}",
                     task_queue=queue,
-                    result_type=DeliveryOutcome,
+                    result_type=MissedRepliesOutcome,
                 ),
                 timeout=60,
             )

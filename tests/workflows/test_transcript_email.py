@@ -71,7 +71,7 @@ async def test_resolve_emails_the_transcript_once_when_the_shop_wants_it(infra: 
 async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_url: str) -> None:
     import uuid
 
-    from zora.models import DeliverRequest, conversation_workflow_id
+    from zora.models import PostPendingToSlack, conversation_workflow_id
 
     async with transcript_shop(infra, database_url) as (zora, catcher):
         cid, root_ts = await _conversation(zora, "long@example.com")
@@ -79,7 +79,7 @@ async def test_the_shops_choice_survives_continue_as_new(infra: Any, database_ur
         first_run = (await handle.describe()).run_id
         # Enough signals for the dev server to suggest continue-as-new (50 events, tests/conftest.py).
         for i in range(40):
-            await handle.signal("deliver", DeliverRequest(reason=f"test {i}"))
+            await handle.signal("deliver", PostPendingToSlack(reason=f"test {i}"))
         for _ in range(200):
             if (await handle.describe()).run_id != first_run:
                 break

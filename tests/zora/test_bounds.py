@@ -20,11 +20,11 @@ import socketio
 from aiohttp import web
 
 from bot.outbound import SlackOutbound
-from bot.relay import FastRelay
 from tests.harness import Shopper, Zora
 from tests.helpers import serving
 from widget.server import SocketLocks, WidgetNamespace
 from zora import transcript
+from zora.app.relay import FastRelay
 from zora.models import ConversationRef
 from zora.store.messages import UNDELIVERED_SQL
 

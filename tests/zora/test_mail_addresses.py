@@ -14,14 +14,14 @@ from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import DeliveryActivities
+from activities.email import EmailActivities
 from tests.harness import Zora
 from tests.helpers import catching_mail, transcript_shop
 from tests.workflows.test_transcript_email import _conversation
 from zora.addresses import InvalidAddress, parse_address, parse_sender
 from zora.mail import Mailer, confirmation_email, digest_email
 from zora.mail_catcher import MailCatcher
-from zora.models import ConversationRef, LoadConversation
+from zora.models import ConversationRef, EmailTranscript
 from zora.settings import Settings
 
 REFUSED = [
@@ -193,10 +193,10 @@ async def test_an_address_stored_before_the_strict_check_never_reaches_smtp(zora
         cid,
     )
     ref = ConversationRef(shop=z.shop, shop_id=z.shop_id, conversation_id=uuid.UUID(cid), shopper_id=rows[0]["id"])
-    acts = DeliveryActivities(z.services.pool, Mailer(z.settings, timeout=10), z.settings)
+    acts = EmailActivities(z.services.pool, Mailer(z.settings, timeout=10), z.settings)
     before = len(smtp.caught)
     with pytest.raises(ApplicationError) as refused:
-        await ActivityEnvironment().run(acts.email_transcript, LoadConversation(ref=ref))
+        await ActivityEnvironment().run(acts.email_transcript, EmailTranscript(ref=ref))
     assert refused.value.non_retryable
     assert len(smtp.caught) == before
     [row] = await z.fetch("SELECT transcript_error FROM conversations WHERE id = $1::uuid", cid)

@@ -14,7 +14,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import create_bolt_app, events_handler
 from bot.outbound import SlackOutbound
-from bot.relay import FastRelay
 from webhooks.shopify import add_routes as add_shopify_routes
 from widget.emitter import ServerEmitter
 from widget.server import (
@@ -28,6 +27,7 @@ from widget.server import (
     upload_handler,
 )
 from zora.admin import add_routes as add_admin_routes
+from zora.app.relay import FastRelay
 from zora.errors import ConfigError
 from zora.metrics import metrics_handler
 from zora.services import Services, open_services, readiness, redis_timeouts

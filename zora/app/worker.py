@@ -10,16 +10,17 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
-from activities.conversation import ConversationActivities, SweepActivities
-from activities.delivery import DeliveryActivities
+from activities.conversation import ConversationActivities
+from activities.email import EmailActivities
 from activities.files import FileActivities
 from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
+from activities.sweep import SweepActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter, close_shopper_sockets
 from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
-from workflows.delivery import OutboundDeliveryWorkflow
+from workflows.missed_replies import MissedRepliesWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
@@ -43,7 +44,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
         return await close_shopper_sockets(services.redis, emitter.disconnect, shopper_ids)
 
     shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings, close_sockets)
-    delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
+    email = EmailActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
     # The assistant's model client (no connection until a turn calls it; the process's end closes it).
@@ -55,7 +56,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, delivery, files, backfill, llm)
+        return _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm)
     finally:
         if collecting:
             gc.enable()
@@ -67,7 +68,7 @@ def _worker(
     conversations: ConversationActivities,
     sweep: SweepActivities,
     shopify: ShopifyActivities,
-    delivery: DeliveryActivities,
+    email: EmailActivities,
     files: FileActivities,
     backfill: ReplyBackfill,
     llm: LlmActivities,
@@ -80,7 +81,7 @@ def _worker(
             SweepWorkflow,
             ShopifyWebhookWorkflow,
             ShopifyReconcileWorkflow,
-            OutboundDeliveryWorkflow,
+            MissedRepliesWorkflow,
             # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).
             AssistantTurnWorkflow,
         ],
@@ -89,7 +90,7 @@ def _worker(
             sweep.sweep_undelivered,
             backfill.backfill_replies,
             *shopify.all(),
-            *delivery.all(),
+            *email.all(),
             *files.all(),
             *llm.all(),
             *AssistantToolActivities(services.pool).all(),

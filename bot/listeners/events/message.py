@@ -115,9 +115,9 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
         metrics.AGENT_REPLIES.inc()
         await tracing.agent_reply(deps.redis, ctx.ref.conversation_id, message.created_at)
     log.info("agent reply stored", extra={"seq": message.seq, "slack_ts": event["ts"], "repeat": stored is None})
-    if deps.delivery is not None:
+    if deps.missed_replies is not None:
         # One Redis read when the shopper is connected; a workflow only for shoppers who left.
-        await deps.delivery.agent_reply(ctx.ref, message.seq)
+        await deps.missed_replies.agent_reply(ctx.ref, message.seq)
     if ctx.status == "open" and ctx.assignee is None:
         # Only while nobody has it: one signal per conversation, not per reply.
         await deps.conversations.signal(

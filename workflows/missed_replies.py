@@ -1,4 +1,5 @@
-"""OutboundDeliveryWorkflow `deliver:{conversation}`: replies a shopper missed, then one email.
+"""MissedRepliesWorkflow (registered as `OutboundDeliveryWorkflow`, `deliver:{conversation}`, names running
+workflows use): replies a shopper missed, then one email.
 
 Agent replies live in PostgreSQL; a shopper who comes back gets them from `resume` (by seq). This
 workflow only exists while some reply may be unseen: it waits `email_after_seconds` after the last
@@ -17,14 +18,14 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import EMAIL_UNSEEN_REPLIES
-    from zora.workflow_api import OutboundDeliveryApi
-from zora.models import DeliveryInput, DeliveryOutcome, DigestRequest, DigestResult, PendingReplies
+    from zora.workflow_api import MissedRepliesApi
+from zora.models import DigestRequest, DigestResult, MissedRepliesInput, MissedRepliesOutcome, PendingReplies
 
 
 @workflow.defn(name="OutboundDeliveryWorkflow")
-class OutboundDeliveryWorkflow(OutboundDeliveryApi):
+class MissedRepliesWorkflow(MissedRepliesApi):
     @workflow.init
-    def __init__(self, input: DeliveryInput) -> None:
+    def __init__(self, input: MissedRepliesInput) -> None:
         self.upto = input.upto_seq
         self.emails_sent = input.emails_sent
         self._news = False
@@ -40,7 +41,7 @@ class OutboundDeliveryWorkflow(OutboundDeliveryApi):
         return self.upto
 
     @workflow.run
-    async def run(self, input: DeliveryInput) -> DeliveryOutcome:
+    async def run(self, input: MissedRepliesInput) -> MissedRepliesOutcome:
         wait = timedelta(seconds=input.config.email_after_seconds)
         while True:
             self._news = False
@@ -50,7 +51,7 @@ class OutboundDeliveryWorkflow(OutboundDeliveryApi):
                 if workflow.info().is_continue_as_new_suggested():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(
-                        DeliveryInput(
+                        MissedRepliesInput(
                             ref=input.ref, config=input.config, upto_seq=self.upto, emails_sent=self.emails_sent
                         )
                     )
@@ -67,4 +68,4 @@ class OutboundDeliveryWorkflow(OutboundDeliveryApi):
             if digest.result == "emailed":
                 self.emails_sent += 1
             if not self._news:
-                return DeliveryOutcome(result=digest.result, emails_sent=self.emails_sent)
+                return MissedRepliesOutcome(result=digest.result, emails_sent=self.emails_sent)

@@ -125,7 +125,7 @@ class FastRelay:
         try:
             while lane.queue:
                 batch, lane.queue = lane.queue, []
-                await self._deliver(lane.ref, batch)
+                await self._post(lane.ref, batch)
                 if lane.opened_at is not None:
                     at, lane.opened_at = lane.opened_at, None
                     self._background(self._open(lane.ref, at), f"open:{lane.ref.conversation_id}")
@@ -137,7 +137,7 @@ class FastRelay:
                 self._lanes.pop(lane.ref.conversation_id, None)
 
     @tracing.traced("zora.relay")
-    async def _deliver(self, ref: ConversationRef, batch: list[StoredMessage]) -> None:
+    async def _post(self, ref: ConversationRef, batch: list[StoredMessage]) -> None:
         cid = ref.conversation_id
         try:
             if cid in self._clear:

@@ -1,4 +1,4 @@
-"""Side effects of OutboundDeliveryWorkflow: find the replies a shopper has not seen, email them once."""
+"""Emails to shoppers: the replies a shopper missed (MissedRepliesWorkflow), and the transcript on resolve."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from zora.db import Conn, Pool
 from zora.identity import issue_code
 from zora.logs import conversation_id_var
 from zora.mail import Mailer, MailError, digest_email, digest_message_id, transcript_email
-from zora.models import DigestRequest, DigestResult, LoadConversation
+from zora.models import DigestRequest, DigestResult, EmailTranscript
 from zora.settings import Settings
 from zora.store import conversations as sconversations
 from zora.store import messages as smessages
@@ -41,7 +41,7 @@ def _final(exc: MailError | InvalidAddress) -> tuple[bool, str]:
     return False, str(exc)
 
 
-class DeliveryActivities:
+class EmailActivities:
     def __init__(self, pool: Pool, mailer: Mailer, settings: Settings) -> None:
         self.pool = pool
         self.mailer = mailer
@@ -51,7 +51,7 @@ class DeliveryActivities:
         return [self.email_unseen_replies, self.email_transcript]
 
     @EMAIL_TRANSCRIPT.defn
-    async def email_transcript(self, req: LoadConversation) -> bool:
+    async def email_transcript(self, req: EmailTranscript) -> bool:
         """The whole conversation to the shopper, on resolve; once per state of the transcript."""
         ref = req.ref
         conversation_id_var.set(str(ref.conversation_id))

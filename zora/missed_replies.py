@@ -1,4 +1,4 @@
-"""Who is connected, and handing agent replies a shopper may miss to OutboundDeliveryWorkflow.
+"""Who is connected, and handing agent replies a shopper may miss to MissedRepliesWorkflow (the offline email).
 
 An agent reply is pushed to the conversation's room at once. Most shoppers are online and their
 widget acknowledges it (`delivered`, then `seen`), so the Slack → shopper path must not pay for a
@@ -26,9 +26,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
-from zora.models import ConversationRef, DeliveryConfig
+from zora.models import ConversationRef, MissedRepliesConfig
 from zora.settings import Settings
-from zora.temporal import start_delivery
+from zora.temporal import start_missed_replies
 
 log = logging.getLogger(__name__)
 
@@ -79,32 +79,32 @@ class Presence:
             await pipe.execute()
 
 
-def delivery_config(settings: Settings) -> DeliveryConfig:
-    return DeliveryConfig(email_after_seconds=settings.offline_email_after_minutes * 60)
+def missed_replies_config(settings: Settings) -> MissedRepliesConfig:
+    return MissedRepliesConfig(email_after_seconds=settings.offline_email_after_minutes * 60)
 
 
-class OfflineDelivery:
+class MissedReplies:
     """The hook where agent replies are stored (bot/listeners/events/message.py)."""
 
-    def __init__(self, redis: aioredis.Redis, temporal: Client, task_queue: str, config: DeliveryConfig) -> None:
+    def __init__(self, redis: aioredis.Redis, temporal: Client, task_queue: str, config: MissedRepliesConfig) -> None:
         self.presence = Presence(redis)
         self.temporal = temporal
         self.task_queue = task_queue
         self.config = config
 
     @classmethod
-    def from_settings(cls, redis: aioredis.Redis, temporal: Client, settings: Settings) -> OfflineDelivery:
-        return cls(redis, temporal, settings.temporal_task_queue, delivery_config(settings))
+    def from_settings(cls, redis: aioredis.Redis, temporal: Client, settings: Settings) -> MissedReplies:
+        return cls(redis, temporal, settings.temporal_task_queue, missed_replies_config(settings))
 
     async def agent_reply(self, ref: ConversationRef, seq: int) -> bool:
         """Called after the reply is stored and pushed; True when the delivery workflow took it."""
         try:
             if await self.presence.online(ref.conversation_id):
                 return False
-            await start_delivery(self.temporal, self.task_queue, ref, self.config, seq)
+            await start_missed_replies(self.temporal, self.task_queue, ref, self.config, seq)
             return True
         except Exception:
             # The reply is stored: the shopper still gets it on their next resume. Only the email
             # fallback is lost for it, and a later reply or disconnect starts it again.
-            log.exception("could not hand the reply to offline delivery")
+            log.exception("could not hand the reply to the missed-replies workflow")
             return False
