@@ -23,7 +23,8 @@ from bot.outbound import SlackOutbound
 from bot.relay import FastRelay
 from tests.harness import Shopper, Zora
 from tests.helpers import serving
-from widget.server import SocketLocks, WidgetNamespace
+from widget.locks import SocketLocks
+from widget.server import WidgetNamespace
 from zora import transcript
 from zora.models import ConversationRef
 from zora.store.messages import UNDELIVERED_SQL
