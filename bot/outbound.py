@@ -28,8 +28,8 @@ from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackGateway, classify
 from zora.slack_text import escape
 from zora.store import files as sfiles
-from zora.store import messages as smessages
 from zora.store import shops as sshops
+from zora.store import slack_posts as sslack_posts
 from zora.store import threads as sthreads
 from zora.widget_events import StatusChanged
 
@@ -164,7 +164,7 @@ class SlackOutbound:
         lost posts can only be after it, since a conversation's messages are posted in seq order.
         """
         cid = ref.conversation_id
-        since = await smessages.last_posted_before(self.pool, cid, min(unknown))
+        since = await sslack_posts.last_posted_before(self.pool, cid, min(unknown))
         posted, files = await find_in_thread(self.slack, thread, cid, since)
         left: list[StoredMessage] = []
         for message in messages:
@@ -175,7 +175,7 @@ class SlackOutbound:
                 # Text and files went up one by one: keep what Slack has, post only the rest.
                 async with self.pool.acquire() as conn:
                     if ts is not None:
-                        await smessages.set_found_slack_ts(conn, cid, message.seq, thread.channel, ts)
+                        await sslack_posts.set_found_slack_ts(conn, cid, message.seq, thread.channel, ts)
                     await sfiles.found_in_slack(conn, cid, message.seq, sorted(files))
                 left.append(message)
             elif ts is not None:
@@ -204,7 +204,7 @@ class SlackOutbound:
         # Text, then each file: every part is written down as soon as Slack has it, so a retry
         # after a failure half-way posts only what is missing.
         async with self.pool.acquire() as conn:
-            ts = await smessages.slack_ts(conn, message.conversation_id, message.seq)
+            ts = await sslack_posts.slack_ts(conn, message.conversation_id, message.seq)
             uploads = await sfiles.not_in_slack(conn, message.conversation_id, message.seq)
         if ts is None and message.body.strip():
             response = await self.slack.chat_postMessage(
@@ -215,7 +215,7 @@ class SlackOutbound:
                 metadata=message_metadata(message),
             )
             ts = str(response["ts"])
-            await smessages.set_slack_ts(self.pool, message.conversation_id, message.seq, thread.channel, ts)
+            await sslack_posts.set_slack_ts(self.pool, message.conversation_id, message.seq, thread.channel, ts)
         for upload in uploads:
             # A big file on a slow link can outlast the claim: keep it, so nobody else starts this
             # message while its files are still going up.
@@ -289,7 +289,7 @@ class SlackOutbound:
 
     async def mark_seen(self, conversation_id: UUID, upto: int) -> None:
         """The shopper saw the agents' replies up to `upto`: an :eyes: reaction on the latest one."""
-        post = await smessages.mark_seen(self.pool, conversation_id, upto)
+        post = await sslack_posts.mark_seen(self.pool, conversation_id, upto)
         if post is None:
             return  # already marked, or nothing from Slack to mark
         try:
