@@ -26,9 +26,6 @@ LONG_FUNCTIONS = {
     "bench/chaos.py:Chaos._drive",
     "bench/chaos.py:Chaos._verify",
     "bench/chaos.py:Chaos.run",
-    "activities/llm.py:LlmActivities._complete",
-    "bot/listeners/events/message.py:relay_reply",
-    "webhooks/shopify.py:receive",
 }
 
 
