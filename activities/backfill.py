@@ -35,7 +35,7 @@ from zora.models import BackfillRequest, BackfillResult
 from zora.push import Emitter
 from zora.services import Services
 from zora.slack_api import classify
-from zora.store import messages as smessages
+from zora.store import slack_posts as sslack_posts
 from zora.store import threads as sthreads
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class ReplyBackfill:
         reply failed (the mark stays before it, so the next run tries it again)."""
         team_id, channel, thread_ts = thread.team_id, thread.channel_id, thread.thread_ts
         async with self.deps.pool.acquire() as conn:
-            known = await smessages.known_in_channel(conn, thread.shop_id, channel, [str(m["ts"]) for m in messages])
+            known = await sslack_posts.known_in_channel(conn, thread.shop_id, channel, [str(m["ts"]) for m in messages])
         for message in messages:
             ts = str(message["ts"])
             if ts_key(ts) <= ts_key(since):

@@ -15,7 +15,8 @@ from typing import Any, cast
 
 import openai
 from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolUnionParam
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -134,45 +135,57 @@ class LlmActivities:
             stream=True,
             stream_options={"include_usage": True},
         )
-        content: list[str] = []
-        # Tool calls arrive in fragments by index: the first carries id and name, the rest argument text.
-        calls: dict[int, dict[str, str]] = {}
-        finish_reason: str | None = None
-        usage = None
-        answered_by = model
-        # Characters received so far (content and arguments): the heartbeat's progress, and where a
-        # shopper's stream stands.
-        offset = 0
+        answer = _Answer(model)
         async with stream:
             async for chunk in stream:
-                answered_by = chunk.model or answered_by
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    if choice.index != 0:
-                        continue  # n=1 is asked for; anything else is not ours
-                    delta = choice.delta
-                    if delta.content:
-                        content.append(delta.content)
-                        offset += len(delta.content)
-                    for fragment in delta.tool_calls or []:
-                        call = calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
-                        if fragment.id:
-                            call["id"] = fragment.id
-                        if fragment.function is not None:
-                            if fragment.function.name:
-                                call["name"] += fragment.function.name
-                            if fragment.function.arguments:
-                                call["arguments"] += fragment.function.arguments
-                                offset += len(fragment.function.arguments)
-                    if choice.finish_reason is not None:
-                        finish_reason = choice.finish_reason
-                activity.heartbeat(offset)
-        if finish_reason is None:
+                answer.add(chunk)
+                activity.heartbeat(answer.offset)
+        if answer.finish_reason is None:
             # The stream ended without saying it was complete (a connection cut mid-answer): what
             # arrived may be a partial answer or half a tool call, so none of it is used.
             raise ApplicationError("the model's stream ended before the answer was complete", type="LlmStreamCut")
+        return answer.result(request, answer.finish_reason)
 
+
+class _Answer:
+    """A streamed answer, put together from its chunks."""
+
+    def __init__(self, model: str) -> None:
+        self.content: list[str] = []
+        # Tool calls arrive in fragments by index: the first carries id and name, the rest argument text.
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: CompletionUsage | None = None
+        self.answered_by = model
+        # Characters received so far (content and arguments): the heartbeat's progress, and where a
+        # shopper's stream stands.
+        self.offset = 0
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        self.answered_by = chunk.model or self.answered_by
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue  # n=1 is asked for; anything else is not ours
+            delta = choice.delta
+            if delta.content:
+                self.content.append(delta.content)
+                self.offset += len(delta.content)
+            for fragment in delta.tool_calls or []:
+                call = self.calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
+                if fragment.id:
+                    call["id"] = fragment.id
+                if fragment.function is not None:
+                    if fragment.function.name:
+                        call["name"] += fragment.function.name
+                    if fragment.function.arguments:
+                        call["arguments"] += fragment.function.arguments
+                        self.offset += len(fragment.function.arguments)
+            if choice.finish_reason is not None:
+                self.finish_reason = choice.finish_reason
+
+    def result(self, request: LlmRequest, finish_reason: str) -> LlmResult:
         tool_calls = [
             ToolCall(
                 # Some OpenAI-compatible servers send no ids; the answer to a call needs one.
@@ -183,11 +196,11 @@ class LlmActivities:
                 if not call["name"]
                 else check_arguments(call["arguments"]),
             )
-            for index, call in sorted(calls.items())
+            for index, call in sorted(self.calls.items())
         ]
-        text = "".join(content)
-        if usage is not None:
-            prompt_tokens, completion_tokens, reported = usage.prompt_tokens, usage.completion_tokens, True
+        text = "".join(self.content)
+        if self.usage is not None:
+            prompt_tokens, completion_tokens, reported = self.usage.prompt_tokens, self.usage.completion_tokens, True
         else:
             prompt_tokens = _estimate_tokens("".join(str(m.wire()) for m in request.messages))
             completion_tokens = _estimate_tokens(text + "".join(c.arguments for c in tool_calls))
@@ -196,7 +209,7 @@ class LlmActivities:
             content=text,
             tool_calls=tool_calls,
             finish_reason=finish_reason,
-            model=answered_by,
+            model=self.answered_by,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             usage_reported=reported,

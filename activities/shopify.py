@@ -48,6 +48,7 @@ from zora.shopify.models import (
 )
 from zora.slack_api import SlackGateway, classify
 from zora.slack_text import escape
+from zora.store import compliance as scompliance
 from zora.store import schema
 from zora.store import shopify as sshopify
 from zora.store import shops as sshops
@@ -176,14 +177,14 @@ class ShopifyActivities:
             deleted += await self._erase(channel=copy.channel, ts=copy.ts, file_id=None)
         while erasure.batch is not None:
             async with self.pool.acquire() as conn:
-                rows = await sshopify.erasures(conn, erasure.batch, 100)
+                rows = await scompliance.erasures(conn, erasure.batch, 100)
             if not rows:
                 break
             for row in rows:
                 activity.heartbeat(row.id)
                 deleted += await self._erase(channel=row.channel_id, ts=row.ts, file_id=row.file_id)
                 async with self.pool.acquire() as conn:
-                    await sshopify.erased(conn, row.id)
+                    await scompliance.erased(conn, row.id)
         for conversation_id in erasure.conversation_ids:
             try:
                 await redraw_card(self.pool, self.slack, conversation_id)

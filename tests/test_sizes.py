@@ -1,8 +1,7 @@
 """No new long module or long function: each does one job a newcomer can read at once.
 
 Source modules stay under MODULE_LIMIT lines (the stand-ins, which model a whole provider, aside) and
-functions under FUNCTION_LIMIT lines. Today's offenders are listed by name; a new one fails here, and
-one split below the limit must leave the list (the list only shrinks).
+functions under FUNCTION_LIMIT lines; any offender fails here (there is no allow-list).
 """
 
 from __future__ import annotations
@@ -16,27 +15,6 @@ MODULE_LIMIT = 400
 FUNCTION_LIMIT = 60
 # A stand-in speaks a whole provider's API; it is split by API family (zora/standins/slack/), not by size.
 SIZE_EXEMPT = ("zora/standins/",)
-
-# Issue 14 wave 2 splits these.
-LONG_MODULES = {
-    "zora/store/messages.py",
-    "zora/store/shopify.py",
-    "bench/chaos.py",
-    "bot/outbound.py",
-    "widget/server.py",
-}
-# Issue 14 wave 2 splits these.
-LONG_FUNCTIONS = {
-    "zora/store/shopify.py:redact_customer",
-    "bench/chaos.py:Chaos._drive",
-    "bench/chaos.py:Chaos._verify",
-    "bench/chaos.py:Chaos.run",
-    "activities/llm.py:LlmActivities._complete",
-    "bot/listeners/events/message.py:relay_reply",
-    "bot/outbound.py:SlackOutbound.post",
-    "webhooks/shopify.py:receive",
-    "widget/server.py:_session",
-}
 
 
 def _sources() -> list[tuple[str, str]]:
@@ -77,20 +55,14 @@ def long_functions(sources: list[tuple[str, str]]) -> dict[str, int]:
     return found
 
 
-def test_no_new_long_module() -> None:
-    new = {name: n for name, n in long_modules(_sources()).items() if name not in LONG_MODULES}
-    assert not new, f"modules over {MODULE_LIMIT} lines; split them by responsibility: {new}"
+def test_no_long_module() -> None:
+    found = long_modules(_sources())
+    assert not found, f"modules over {MODULE_LIMIT} lines; split them by responsibility: {found}"
 
 
-def test_no_new_long_function() -> None:
-    new = {name: n for name, n in long_functions(_sources()).items() if name not in LONG_FUNCTIONS}
-    assert not new, f"functions over {FUNCTION_LIMIT} lines; break them at their natural seams: {new}"
-
-
-def test_the_lists_only_shrink() -> None:
-    sources = _sources()
-    gone = (LONG_MODULES - long_modules(sources).keys()) | (LONG_FUNCTIONS - long_functions(sources).keys())
-    assert not gone, f"no longer too long (or gone): remove from the lists in this file: {sorted(gone)}"
+def test_no_long_function() -> None:
+    found = long_functions(_sources())
+    assert not found, f"functions over {FUNCTION_LIMIT} lines; break them at their natural seams: {found}"
 
 
 def test_the_check_sees_a_long_function_and_module() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -99,54 +100,22 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A delivery Shopify signed, with the headers it needs and its JSON payload."""
+
+    topic: str
+    shop: str
+    webhook_id: str
+    payload: Any
+
+
 async def receive(request: web.Request, services: Services, starter: WorkflowStarter) -> web.Response:
-    settings = services.settings
-    secret = settings.shopify_api_secret.get_secret_value() if settings.shopify_api_secret else None
+    delivery = await _verified(request, services)
+    if isinstance(delivery, web.Response):
+        return delivery
+    topic, shop, webhook_id, payload = delivery.topic, delivery.shop, delivery.webhook_id, delivery.payload
     pool = services.pool
-    topic = request.headers.get("X-Shopify-Topic", "")
-    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
-    limit = settings.shopify_webhook_max_bytes
-    body = await _read_body(request, limit)
-    if body is None:
-        # Nothing is stored; Shopify retries and the operator learns from this line which shop and topic
-        # (as the unsigned headers claim them) need a larger SHOPIFY_WEBHOOK_MAX_BYTES.
-        log.error(
-            "shopify webhook refused: body over SHOPIFY_WEBHOOK_MAX_BYTES (%d bytes) for shop %s, topic %s",
-            limit,
-            shop[:255] or "?",
-            topic[:100] or "?",
-        )
-        return _answer(413, "too_large", error=f"body is over the limit of {limit} bytes")
-    if secret is None:
-        # Without the app secret nothing can be verified; Shopify retries until it is configured.
-        return _answer(503, "not_configured", error="SHOPIFY_API_SECRET is not set")
-    if not verify_webhook(secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
-        return _answer(401, "invalid_hmac", error="X-Shopify-Hmac-Sha256 is missing or does not match")
-
-    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id") or ""
-    if not topic or not webhook_id or not valid_shop_domain(shop):
-        return _answer(
-            400, "bad_headers", error="X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required"
-        )
-    try:
-        await services.limiter.hit(("rate_webhooks_per_shop", shop))
-    except RateLimited as exc:
-        # Nothing stored: Shopify delivers it again later (it retries non-2xx answers for hours).
-        log.warning("webhook deliveries for %s over RATE_WEBHOOKS_PER_SHOP; answered 429", shop)
-        answer = _answer(429, "rate_limited", error=str(exc), retry_after=exc.retry_after)
-        answer.headers["Retry-After"] = str(exc.retry_after)
-        return answer
-    try:
-        # PostgreSQL's jsonb cannot hold a NUL character (\u0000): one in a customer's note would make
-        # every redelivery fail until Shopify drops the subscription, so NULs are dropped on the way in.
-        payload = _without_nul(json.loads(body))
-    except ValueError:
-        return _answer(400, "bad_body", error="body is not JSON")
-    mismatch = shop_mismatch(topic, shop, payload)
-    if mismatch is not None:
-        log.warning("shopify webhook refused: %s", mismatch, extra={"webhook_id": webhook_id})
-        return _answer(400, "shop_mismatch", error="the payload is not about the shop in X-Shopify-Shop-Domain")
-
     known = topic in TOPIC_HANDLERS
     if known and not starter.has_room():
         # The starter is far behind (Temporal slow or down): refuse before storing, so this process holds
@@ -190,6 +159,56 @@ async def receive(request: web.Request, services: Services, starter: WorkflowSta
     # that filled up while the row was being stored.
     starter.submit(WebhookRef(webhook_id=webhook_id, shop=shop, topic=topic))
     return _answer(200, "accepted")
+
+
+async def _verified(request: web.Request, services: Services) -> _Delivery | web.Response:
+    """The delivery, once its size, signature, headers, rate and payload are checked; else the refusal."""
+    settings = services.settings
+    secret = settings.shopify_api_secret.get_secret_value() if settings.shopify_api_secret else None
+    topic = request.headers.get("X-Shopify-Topic", "")
+    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    limit = settings.shopify_webhook_max_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        # Nothing is stored; Shopify retries and the operator learns from this line which shop and topic
+        # (as the unsigned headers claim them) need a larger SHOPIFY_WEBHOOK_MAX_BYTES.
+        log.error(
+            "shopify webhook refused: body over SHOPIFY_WEBHOOK_MAX_BYTES (%d bytes) for shop %s, topic %s",
+            limit,
+            shop[:255] or "?",
+            topic[:100] or "?",
+        )
+        return _answer(413, "too_large", error=f"body is over the limit of {limit} bytes")
+    if secret is None:
+        # Without the app secret nothing can be verified; Shopify retries until it is configured.
+        return _answer(503, "not_configured", error="SHOPIFY_API_SECRET is not set")
+    if not verify_webhook(secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
+        return _answer(401, "invalid_hmac", error="X-Shopify-Hmac-Sha256 is missing or does not match")
+
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id") or ""
+    if not topic or not webhook_id or not valid_shop_domain(shop):
+        return _answer(
+            400, "bad_headers", error="X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required"
+        )
+    try:
+        await services.limiter.hit(("rate_webhooks_per_shop", shop))
+    except RateLimited as exc:
+        # Nothing stored: Shopify delivers it again later (it retries non-2xx answers for hours).
+        log.warning("webhook deliveries for %s over RATE_WEBHOOKS_PER_SHOP; answered 429", shop)
+        answer = _answer(429, "rate_limited", error=str(exc), retry_after=exc.retry_after)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
+    try:
+        # PostgreSQL's jsonb cannot hold a NUL character (\u0000): one in a customer's note would make
+        # every redelivery fail until Shopify drops the subscription, so NULs are dropped on the way in.
+        payload = _without_nul(json.loads(body))
+    except ValueError:
+        return _answer(400, "bad_body", error="body is not JSON")
+    mismatch = shop_mismatch(topic, shop, payload)
+    if mismatch is not None:
+        log.warning("shopify webhook refused: %s", mismatch, extra={"webhook_id": webhook_id})
+        return _answer(400, "shop_mismatch", error="the payload is not about the shop in X-Shopify-Shop-Domain")
+    return _Delivery(topic=topic, shop=shop, webhook_id=webhook_id, payload=payload)
 
 
 def _without_nul(value: Any) -> Any:

@@ -18,6 +18,7 @@ from zora.db import Conn
 from zora.errors import ZoraError
 from zora.shopify.models import ExportReady, OrderNotice, SlackErasure, WebhookOutcome
 from zora.shopify.records import customer_from_rest, order_from_rest, product_from_rest
+from zora.store import compliance
 from zora.store import shopify as store
 from zora.store import shops as sshops
 
@@ -197,7 +198,7 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
     customer_id, email, phone = _person(d)
-    export = await store.export_customer(
+    export = await compliance.export_customer(
         d.conn,
         d.shop_id,
         customer_id=customer_id,
@@ -208,7 +209,7 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
     )
     request_id = (d.payload.get("data_request") or {}).get("id")
     export["request"] = {"data_request_id": request_id, "customer": d.payload.get("customer")}
-    export_id = await store.store_data_request(
+    export_id = await compliance.store_data_request(
         d.conn, d.shop_id, int(request_id) if request_id is not None else None, customer_id, export
     )
     held = len(export["customers"]) + len(export["orders"]) + len(export["conversations"])
@@ -227,7 +228,7 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
     batch = uuid.uuid4()
     conversations: list[Any] = []
     shoppers: list[Any] = []
-    counts = await store.redact_customer(
+    counts = await compliance.redact_customer(
         d.conn,
         d.shop_id,
         customer_id=customer_id,
@@ -255,7 +256,7 @@ async def shop_redact(d: Delivery) -> WebhookOutcome:
             # Reinstalled since the uninstall that scheduled this redaction: the shop is a customer again.
             return WebhookOutcome(status="ignored", detail="shop is installed again")
     batch = uuid.uuid4()
-    deleted, queued = await store.redact_shop(d.conn, d.shop, batch)
+    deleted, queued = await compliance.redact_shop(d.conn, d.shop, batch)
     erase = SlackErasure(batch=batch, conversation_ids=[]) if queued else None
     return WebhookOutcome(
         status="processed",

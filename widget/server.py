@@ -1,51 +1,33 @@
-"""The widget's side of the web process: identity (`/widget/session`), the socket.io namespace,
-and the static files. The protocol is written down in docs/widget-protocol.md."""
+"""The widget's socket.io namespace: a shopper's connection, resume, messages, receipts and profile. The HTTP
+endpoints are beside it (session.py, uploads.py, confirm.py); the protocol is in docs/widget-protocol.md."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from importlib import resources
 from typing import Any, Protocol
-from urllib.parse import quote
 from uuid import UUID
 
-import aiohttp
 import socketio
-from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from widget.emitter import NAMESPACE, close_shopper_sockets, conversation_room
+from widget.confirm import AddressConfirmation
+from widget.emitter import NAMESPACE, conversation_room
+from widget.http import conversation_ref, describe, error, rate_limited
+from widget.locks import SocketLocks
 from zora import files as zfiles
 from zora import identity as zid
 from zora import metrics, tracing, transcript
-from zora.business_hours import is_open
-from zora.files import ALLOWED_TYPES, FileRejected
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
-from zora.mail import Mailer, confirmation_email
 from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config
 from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter, push
-from zora.security import (
-    InvalidToken,
-    ShopperIdentity,
-    issue_shopper_token,
-    new_identity,
-    verify_shopper_token,
-)
+from zora.security import InvalidToken, ShopperIdentity, verify_shopper_token
 from zora.services import Services
-from zora.shop_settings import parse_settings
-from zora.shopify.signing import InvalidSignature, RepeatedParameter, verify_app_proxy
 from zora.store import receipts
-from zora.store import shoppers as sshoppers
-from zora.store import shops as sshops
 from zora.temporal import start_missed_replies
 from zora.widget_events import (
     MessageEvent,
@@ -58,83 +40,6 @@ from zora.widget_events import (
 
 log = logging.getLogger(__name__)
 
-SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-
-
-_CODE = r"^[A-Za-z0-9_-]{20,100}$"
-
-
-class SessionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    shop: str = Field(max_length=255)
-    token: str | None = Field(default=None, max_length=4096)
-    # A code from an emailed link (`#zora-code=`), exchanged once for that conversation's token.
-    code: str | None = Field(default=None, pattern=_CODE)
-    # The shopper agreed to leave the conversation they have for the link's (answer to `confirm_switch`).
-    switch: bool = False
-
-    @field_validator("shop")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not SHOP_DOMAIN.match(value):
-            raise ValueError("must be a shop's *.myshopify.com domain")
-        return value
-
-
-class ProxySessionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str | None = Field(default=None, max_length=4096)
-    code: str | None = Field(default=None, pattern=_CODE)
-    switch: bool = False
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "payload"
-    return f"{where}: {first['msg']}"
-
-
-# Uploads per conversation in a 10-minute window.
-
-
-def _json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-def _rate_limited(exc: RateLimited) -> dict[str, Any]:
-    """The socket answer over a limit: nothing was stored; send it again after `retry_after` s."""
-    return {
-        "ok": False,
-        "error": {
-            "code": "rate_limited",
-            "message": f"too many requests; try again in {exc.retry_after} s",
-            "retry_after": exc.retry_after,
-        },
-    }
-
-
-def _too_many(exc: RateLimited) -> web.Response:
-    return web.json_response(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": f"too many requests; try again in {exc.retry_after} s",
-                "retry_after": exc.retry_after,
-            }
-        },
-        status=429,
-        headers={"Retry-After": str(exc.retry_after)},
-    )
-
-
-def _request_address(request: web.Request, services: Services) -> str:
-    return services.limiter.address(request.remote, request.headers.get("X-Forwarded-For"))
-
 
 class Relay(Protocol):
     """Takes a stored shopper message on to Slack without making the shopper wait."""
@@ -146,44 +51,6 @@ class Relay(Protocol):
 
     def opened(self, ref: ConversationRef, at: datetime) -> None:
         """A conversation began or was reopened: make sure its workflow runs."""
-
-
-class _Held:
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
-
-
-class SocketLocks:
-    """One lock per socket, existing only while one of its events is handled or waiting.
-
-    Order needs a lock only between events that overlap; an event with nothing before it finds no
-    lock and makes one, the last one out removes it. So nothing is left per socket once its events
-    are done, whatever the order of disconnect and late events (a handler that starts after
-    `disconnect` would otherwise leave a lock behind for a socket that is gone)."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, _Held] = {}
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, sid: str) -> AsyncIterator[None]:
-        held = self._held.get(sid)
-        if held is None:
-            held = self._held[sid] = _Held()
-        # Counted before waiting: a waiter keeps the lock alive for the events queued behind it.
-        held.users += 1
-        try:
-            async with held.lock:
-                yield
-        finally:
-            held.users -= 1
-            if held.users == 0 and self._held.get(sid) is held:
-                del self._held[sid]
 
 
 class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -200,9 +67,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # This process's sockets: sid -> conversation (presence is refreshed for them).
         self._present: dict[str, UUID] = {}
         self._refresher: asyncio.Task[None] | None = None
-        self.mailer = Mailer(services.settings)
-        # Confirmation emails in flight (a reference keeps each task alive until it ends).
-        self._mailing: set[asyncio.Task[None]] = set()
+        self.confirmation = AddressConfirmation(services)
 
     def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_presence(), name="widget-presence")
@@ -282,7 +147,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 await start_missed_replies(
                     self.services.temporal,
                     self.services.settings.temporal_task_queue,
-                    _ref(identity),
+                    conversation_ref(identity),
                     self.missed_replies_config,
                     upto,
                 )
@@ -301,8 +166,8 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             try:
                 event = ResumeEvent.model_validate(data if data is not None else {})
             except ValidationError as exc:
-                log.info("bad resume event: %s", _describe(exc))
-                return _error("invalid_payload", _describe(exc))
+                log.info("bad resume event: %s", describe(exc))
+                return error("invalid_payload", describe(exc))
             status, messages = await transcript.history(
                 self.services.pool, identity.shop_id, identity.conversation_id, event.since_seq
             )
@@ -331,19 +196,19 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             try:
                 event = ReceiptEvent.model_validate(data)
             except ValidationError as exc:
-                log.info("bad %s event: %s", kind, _describe(exc))
-                return _error("invalid_payload", _describe(exc))
+                log.info("bad %s event: %s", kind, describe(exc))
+                return error("invalid_payload", describe(exc))
             try:
                 stored = await receipts.record(
                     self.services.pool, identity.shop_id, identity.conversation_id, kind, event.upto_seq
                 )
             except Exception:
                 log.exception("could not store a %s receipt", kind)
-                return _error("unavailable", "the receipt was not stored; please retry")
+                return error("unavailable", "the receipt was not stored; please retry")
             if stored is None:
-                return _error("invalid_payload", "upto_seq: no such message in this conversation")
+                return error("invalid_payload", "upto_seq: no such message in this conversation")
             if kind == "seen":
-                self.relay.seen(_ref(identity), stored.seen_upto)
+                self.relay.seen(conversation_ref(identity), stored.seen_upto)
             await push(
                 self.emitter,
                 ReceiptChanged(
@@ -366,8 +231,8 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             try:
                 event = ProfileEvent.model_validate(data)
             except ValidationError as exc:
-                log.info("bad profile event: %s", _describe(exc))
-                return _error("invalid_payload", _describe(exc))
+                log.info("bad profile event: %s", describe(exc))
+                return error("invalid_payload", describe(exc))
             try:
                 async with self.services.pool.acquire() as conn:
                     unconfirmed = await zid.save_profile(
@@ -375,56 +240,13 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     )
             except Exception:
                 log.exception("could not store the shopper's profile")
-                return _error("unavailable", "the profile was not stored; please retry")
+                return error("unavailable", "the profile was not stored; please retry")
             if not unconfirmed or event.email is None:
                 return {"ok": True}
             # No mail goes to a typed address until its owner confirms it (issue 10 item 5).
             session = await self.get_session(sid)
-            confirmation = await self._ask_confirmation(identity, event.email, str(session.get("address", "unknown")))
+            confirmation = await self.confirmation.ask(identity, event.email, str(session.get("address", "unknown")))
             return {"ok": True, "confirmation": confirmation}
-
-    async def _ask_confirmation(self, identity: ShopperIdentity, email: str, address: str) -> str:
-        """One email with a single-use link that confirms the address, rate-limited per recipient and
-        per client address (so Zora cannot be used to mail anyone over and over). The email goes out
-        in the background; the answer says what happened: sent, limited, or unavailable."""
-        settings = self.services.settings
-        if not self.mailer.enabled or not settings.public_url:
-            log.warning("typed address not confirmed: needs SMTP_HOST and PUBLIC_URL for the confirmation link")
-            return "unavailable"
-        try:
-            await self.services.limiter.hit(
-                ("rate_confirmation_emails_per_recipient", email.lower()),
-                ("rate_confirmation_emails_per_address", address),
-            )
-        except RateLimited as exc:
-            log.info("confirmation email not sent: %s", exc)
-            return "limited"
-        try:
-            async with self.services.pool.acquire() as conn:
-                code = await zid.issue_code(
-                    conn,
-                    purpose="confirm",
-                    shop_id=identity.shop_id,
-                    shopper_id=identity.shopper_id,
-                    email=email,
-                    ttl_seconds=int(settings.email_code_ttl_hours * 3600),
-                )
-                shop_name = await sshops.name(conn, identity.shop_id)
-        except Exception:
-            log.exception("could not prepare the confirmation email")
-            return "unavailable"
-        link = f"{settings.public_url.rstrip('/')}/widget/confirm?code={code}"
-        message = confirmation_email(shop_name=shop_name or identity.shop, to_address=email, link=link)
-        task = asyncio.create_task(self._send(message))
-        self._mailing.add(task)
-        task.add_done_callback(self._mailing.discard)
-        return "sent"
-
-    async def _send(self, message: EmailMessage) -> None:
-        try:
-            await self.mailer.send(message)
-        except Exception:
-            log.exception("could not send the confirmation email")
 
     @tracing.traced("zora.shopper_message")
     async def on_message(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
@@ -434,14 +256,14 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             try:
                 event = MessageEvent.model_validate(data)
             except ValidationError as exc:
-                log.info("bad message event: %s", _describe(exc))
-                return _error("invalid_payload", _describe(exc))
-            ref = _ref(identity)
+                log.info("bad message event: %s", describe(exc))
+                return error("invalid_payload", describe(exc))
+            ref = conversation_ref(identity)
             session = await self.get_session(sid)
             try:
                 await self._within_limits(identity, session)
             except RateLimited as exc:
-                return _rate_limited(exc)
+                return rate_limited(exc)
             try:
                 stored = await transcript.store_shopper_message(
                     self.services.pool,
@@ -452,14 +274,14 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     [UUID(f) for f in event.files],
                 )
             except zfiles.UnknownFiles:
-                return _error(
+                return error(
                     "invalid_payload",
                     "files: a file is not one of this conversation's uploads waiting to be sent (already sent?);"
                     " upload it with POST /widget/files first",
                 )
             except Exception:
                 log.exception("could not store the shopper's message")
-                return _error("unavailable", "the message was not accepted; please retry")
+                return error("unavailable", "the message was not accepted; please retry")
             session["started"] = True
             if stored.duplicate:
                 return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
@@ -497,364 +319,5 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # Unknown events get an explicit error instead of silence.
         if event not in {"connect", "disconnect", "resume", "message", "delivered", "seen", "profile"}:
             log.info("unknown widget event %r", event)
-            return _error("unknown_event", f"unknown event {event!r}; see docs/widget-protocol.md")
+            return error("unknown_event", f"unknown event {event!r}; see docs/widget-protocol.md")
         return await super().trigger_event(event, *args)
-
-
-def _ref(identity: ShopperIdentity) -> ConversationRef:
-    return ConversationRef(
-        shop=identity.shop,
-        shop_id=identity.shop_id,
-        conversation_id=identity.conversation_id,
-        shopper_id=identity.shopper_id,
-    )
-
-
-async def session_handler(
-    request: web.Request, services: Services, server: socketio.AsyncServer | None = None
-) -> web.Response:
-    try:
-        payload = await request.json()
-    except ValueError:
-        return _json_error(400, "invalid_request", "body must be JSON")
-    try:
-        req = SessionRequest.model_validate(payload)
-    except ValidationError as exc:
-        return _json_error(400, "invalid_request", _describe(exc))
-    try:
-        await services.limiter.hit(
-            ("rate_sessions_per_address", _request_address(request, services)), ("rate_sessions_per_shop", req.shop)
-        )
-    except RateLimited as exc:
-        return _too_many(exc)
-    return await _session(services, server, req.shop, req.token, customer=None, code=req.code, switch=req.switch)
-
-
-async def proxy_session_handler(
-    request: web.Request, services: Services, server: socketio.AsyncServer | None = None
-) -> web.Response:
-    """`/proxy/session`: the widget on a storefront asks through Shopify's app proxy
-    (`/apps/zora/session` on the shop's own domain), so Shopify vouches for the shop and for the
-    logged-in customer; the token Zora issues is then bound to that customer."""
-    secret = services.settings.shopify_api_secret
-    if secret is None:
-        return _json_error(404, "not_configured", "the Shopify app proxy is not configured (SHOPIFY_API_SECRET)")
-    try:
-        proxied = verify_app_proxy(secret.get_secret_value(), list(request.query.items()))
-    except RepeatedParameter as exc:
-        return _json_error(400, "invalid_request", str(exc))
-    except InvalidSignature as exc:
-        return _json_error(401, "invalid_signature", f"not a request Shopify signed: {exc}")
-    # Through the app proxy the peer is Shopify, not the shopper: count per shop and per customer.
-    hits = [("rate_sessions_per_shop", proxied.shop)]
-    if proxied.customer_id is not None:
-        hits.append(("rate_proxy_sessions_per_customer", f"{proxied.shop}:{proxied.customer_id}"))
-    try:
-        await services.limiter.hit(*hits)
-    except RateLimited as exc:
-        return _too_many(exc)
-    req = ProxySessionRequest()
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _json_error(400, "invalid_request", "body must be JSON")
-        try:
-            req = ProxySessionRequest.model_validate(body)
-        except ValidationError as exc:
-            return _json_error(400, "invalid_request", _describe(exc))
-    return await _session(
-        services,
-        server,
-        proxied.shop,
-        req.token or None,
-        customer=proxied.customer_id,
-        proxied=True,
-        code=req.code,
-        switch=req.switch,
-    )
-
-
-async def _session(
-    services: Services,
-    server: socketio.AsyncServer | None,
-    domain: str,
-    token: str | None,
-    *,
-    customer: int | None,
-    proxied: bool = False,
-    code: str | None = None,
-    switch: bool = False,
-) -> web.Response:
-    """Issue (or renew) a shopper token for this shop; `customer` is a Shopify customer id that
-    Shopify vouched for (app proxy), None for an anonymous visitor; `code` comes from an emailed link."""
-    async with services.pool.acquire() as conn:
-        shop = await sshops.by_domain(conn, domain)
-    if shop is None:
-        return _json_error(404, "unknown_shop", f"Zora is not installed on {domain}")
-    shop_id: int = shop.id
-    try:
-        shop_settings = parse_settings(shop.settings)
-    except ValidationError:
-        log.exception("invalid settings for %s; widget defaults apply", domain)
-        shop_settings = parse_settings(None)
-    settings = services.settings
-    identity: ShopperIdentity | None = None
-    if token:
-        try:
-            identity = verify_shopper_token(settings.secret(), token)
-        except InvalidToken:
-            identity = None
-        if identity is not None and (identity.shop != domain or identity.shop_id != shop_id):
-            identity = None
-    notice: str | None = None
-    revoked: UUID | None = None
-    try:
-        async with services.pool.acquire() as conn, conn.transaction():
-            if identity is not None:
-                state = await zid.token_state(conn, shop_id, identity.shopper_id)
-                if (
-                    customer is not None
-                    and state.customer == customer
-                    and identity.version == state.version
-                    and identity.customer is None
-                ):
-                    # Issued before tokens carried their binding, and Shopify vouches for that very customer
-                    # now: the same conversation, and from now on a token that says whose it is.
-                    identity = dataclasses.replace(identity, customer=customer)
-                if not zid.is_current(identity, state):
-                    identity = None  # revoked, or its binding to a customer changed since
-                elif state.customer is not None and state.customer != customer:
-                    # A conversation that belongs to a signed-in customer is never continued by someone else
-                    # (another customer, or the same browser after logging out).
-                    if proxied and customer is None:
-                        # Shopify says nobody is signed in on this browser any more: that is a sign-out.
-                        await zid.revoke(conn, shop_id, identity.shopper_id)
-                        revoked = identity.shopper_id
-                    identity = None
-            if code is not None:
-                try:
-                    found = await zid.find_code(conn, code, "link", shop_id)
-                except zid.CodeRefused:
-                    return _json_error(
-                        410, "code_invalid", "this link was used already or has expired; the chat goes on without it"
-                    )
-                assert found.conversation_id is not None
-                target = await zid.token_state(conn, shop_id, found.shopper_id)
-                if target.customer is not None and target.customer != customer:
-                    # The link's conversation belongs to a signed-in customer: only that customer opens it.
-                    return _json_error(403, "sign_in_required", "sign in to the shop to open this conversation")
-                if (
-                    identity is not None
-                    and identity.conversation_id != found.conversation_id
-                    and not switch
-                    and await zid.conversation_has_messages(conn, shop_id, identity.conversation_id)
-                ):
-                    # Never silently drop the conversation the widget has: the shopper decides (the code stays).
-                    return _json_error(
-                        409, "confirm_switch", "this link opens another conversation; send switch: true to open it"
-                    )
-                await zid.use_code(conn, found)
-                identity = ShopperIdentity(
-                    shop=domain,
-                    shop_id=shop_id,
-                    shopper_id=found.shopper_id,
-                    conversation_id=found.conversation_id,
-                    customer=target.customer,
-                    version=target.version,
-                )
-            if identity is None:
-                identity = new_identity(domain, shop_id)
-            if customer is not None and identity.customer != customer:
-                if await zid.has_messages(conn, shop_id, identity.shopper_id):
-                    # Words written before signing in (perhaps by whoever made the link this browser
-                    # followed) are never bound to this customer: they get a conversation of their own.
-                    identity = new_identity(domain, shop_id)
-                    notice = "new_conversation"
-                # An address typed (and confirmed) before signing in may be anyone's, not this
-                # customer's: their mail goes to the customer's own address until they confirm one.
-                await sshoppers.bind_customer(conn, shop_id, identity.shopper_id, customer)
-                # Tokens issued to this shopper before carry no binding: from now on they open nothing,
-                # and their open sockets are closed (this browser's own reconnects with the new token).
-                identity = dataclasses.replace(identity, customer=customer)
-                revoked = identity.shopper_id
-    finally:
-        if revoked is not None:
-            # Also when the answer is a refused code: the revocation was committed with it. Sockets of a
-            # shopper just bound are closed too (their tokens carry no binding).
-            await close_sockets(services, server, revoked)
-    ttl = settings.shopper_token_ttl_days * 86400
-    issued = issue_shopper_token(settings.secret(), identity, ttl)
-    answer: dict[str, Any] = {
-        "token": issued,
-        "shopper_id": str(identity.shopper_id),
-        "conversation_id": str(identity.conversation_id),
-        "expires_in": ttl,
-        "verified": customer is not None,
-        # What the merchant set for the widget (docs/widget-protocol.md).
-        "widget": {
-            "prechat": shop_settings.prechat,
-            "greetings": shop_settings.greetings,
-            # Away: nobody answers now; the widget says so and asks for an email for the reply.
-            "away": not shop_settings.available
-            or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
-            "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
-        },
-    }
-    if notice is not None:
-        answer["notice"] = notice
-    return web.json_response(answer)
-
-
-async def close_sockets(services: Services, server: socketio.AsyncServer | None, shopper_id: UUID) -> None:
-    """Disconnects every socket open with this shopper's tokens, on any web node (socket.io's Redis
-    manager forwards a disconnect to the node that holds the socket)."""
-    if server is None:
-        return
-
-    async def disconnect(sid: str) -> None:
-        await server.disconnect(sid, namespace=NAMESPACE)
-
-    await close_shopper_sockets(services.redis, disconnect, [shopper_id])
-
-
-async def signout_handler(
-    request: web.Request, services: Services, server: socketio.AsyncServer | None = None
-) -> web.Response:
-    """`POST /widget/signout`: revokes every token of the shopper (this one included) and closes
-    their open sockets. The widget then starts over with a new anonymous identity."""
-    auth = request.headers.get("Authorization", "")
-    try:
-        identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
-    except InvalidToken:
-        return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
-    async with services.pool.acquire() as conn, conn.transaction():
-        if not zid.is_current(identity, await zid.token_state(conn, identity.shop_id, identity.shopper_id)):
-            return _json_error(401, "unauthorized", "this token was revoked already")
-        await zid.revoke(conn, identity.shop_id, identity.shopper_id)
-    await close_sockets(services, server, identity.shopper_id)
-    return web.json_response({"ok": True})
-
-
-_CONFIRM_PAGE = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-    "<title>Confirm your email</title></head>"
-    '<body style="font-family:system-ui,sans-serif;max-width:30em;margin:3em auto;padding:0 1em">{body}</body></html>'
-)
-
-
-def _page(body: str, status: int = 200) -> web.Response:
-    return web.Response(
-        text=_CONFIRM_PAGE.format(body=body),
-        status=status,
-        content_type="text/html",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
-
-
-async def confirm_handler(request: web.Request, services: Services) -> web.Response:
-    """The link in an address-confirmation email. GET only shows a button (mail scanners and link
-    previews fetch links on their own), POST spends the code and confirms the address."""
-    if request.method == "GET":
-        code = request.query.get("code", "")
-        if not re.match(_CODE, code):
-            return _page("<p>This link is not complete. Open it from the email again.</p>", 400)
-        return _page(
-            "<p>Confirm that chat replies may be emailed to you?</p>"
-            '<form method="post"><input type="hidden" name="code" value="' + code + '">'
-            '<button type="submit">Confirm my email</button></form>'
-        )
-    form = await request.post()
-    code = str(form.get("code", ""))
-    if not re.match(_CODE, code):
-        return _page("<p>This link is not complete. Open it from the email again.</p>", 400)
-    async with services.pool.acquire() as conn, conn.transaction():
-        try:
-            found = await zid.find_code(conn, code, "confirm")
-        except zid.CodeRefused:
-            return _page("<p>This link was used already or has expired.</p>", 410)
-        await zid.use_code(conn, found)
-        confirmed = await zid.confirm_email(conn, found)
-    if not confirmed:
-        return _page("<p>This address is no longer the one given in the chat: nothing was changed.</p>", 409)
-    return _page("<p>Thank you: your email is confirmed. Replies you miss in the chat will be emailed to you.</p>")
-
-
-async def upload_handler(request: web.Request, services: Services) -> web.Response:
-    """`POST /widget/files`: a shopper's image or PDF, kept until a message sends it."""
-    auth = request.headers.get("Authorization", "")
-    try:
-        identity = verify_shopper_token(services.settings.secret(), auth.removeprefix("Bearer ").strip())
-    except InvalidToken:
-        return _json_error(401, "unauthorized", "Authorization: Bearer <token from /widget/session> is required")
-    if not await zid.check_token(services.pool, identity):
-        return _json_error(401, "unauthorized", "this token was revoked; get a new one from /widget/session")
-    try:
-        await services.limiter.hit(
-            ("rate_uploads_per_conversation", str(identity.conversation_id)),
-            ("rate_uploads_per_address", _request_address(request, services)),
-        )
-    except RateLimited as exc:
-        return _too_many(exc)
-    name = request.query.get("name", "")
-    if not name.strip() or len(name) > zfiles.MAX_NAME:
-        return _json_error(400, "invalid_request", f"name: give the file's name (1-{zfiles.MAX_NAME} characters)")
-    limit = services.settings.file_max_bytes
-    try:
-        content_type = zfiles.check_declared(
-            request.headers.get("Content-Type", ""), request.content_length or 0, limit
-        )
-        # What may stream in: the declared size, or the most a file may be when none is declared.
-        async with services.limiter.in_flight(
-            f"upload:{identity.conversation_id}",
-            min(request.content_length or limit, limit),
-            services.settings.upload_bytes_in_flight_per_conversation,
-        ):
-            data = await zfiles.read_limited(request.content, limit)
-        if not data:
-            return _json_error(400, "invalid_request", "the body is empty: send the file's bytes")
-        zfiles.check_content(content_type, data)
-        info = await zfiles.store_upload(services.pool, _ref(identity), name, content_type, data)
-    except RateLimited as exc:
-        return _too_many(exc)
-    except FileRejected as exc:
-        status = {"file_too_large": 413, "unsupported_type": 415, "too_many_files": 429}.get(exc.code, 403)
-        return _json_error(status, exc.code, exc.message)
-    except aiohttp.ClientPayloadError:
-        return _json_error(400, "invalid_request", "the upload was cut off; send the file again")
-    except Exception:
-        log.exception("could not store a shopper's upload")
-        return _json_error(503, "unavailable", "the file was not stored; please try again")
-    log.info("shopper uploaded a file", extra={"size": info.size, "type": info.type})
-    return web.json_response({"file": info.model_dump(mode="json")}, status=201)
-
-
-async def download_handler(request: web.Request, services: Services) -> web.Response:
-    """`GET /widget/files/{id}`: a file of a conversation, for its shopper (the id is the permission)."""
-    try:
-        file_id = UUID(request.match_info["file_id"])
-    except ValueError:
-        return _json_error(404, "not_found", "no such file")
-    stored = await zfiles.read(services.pool, file_id)
-    if stored is None:
-        return _json_error(404, "not_found", "no such file (it may have been deleted)")
-    # Images are shown in place; a PDF is downloaded (browsers do not render PDFs in a sandboxed page).
-    disposition = "inline" if stored.content_type.startswith("image/") else "attachment"
-    return web.Response(
-        body=stored.data,
-        content_type=stored.content_type,
-        headers={
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(stored.name, safe='')}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
-            # Not kept by browsers or proxies: an erased file (customers/redact) is gone at once, and a
-            # shared computer keeps no copy of a shopper's ID card.
-            "Cache-Control": "no-store",
-            # Shown on storefronts (another origin) as <img>.
-            "Cross-Origin-Resource-Policy": "cross-origin",
-        },
-    )
-
-
-def static_file(name: str) -> bytes:
-    return (resources.files("widget") / "static" / name).read_bytes()

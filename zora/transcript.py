@@ -19,6 +19,7 @@ from zora.models import Author, ConversationRef, FileInfo, MessageStatus, Stored
 from zora.store import conversations as sconversations
 from zora.store import files as sfiles
 from zora.store import messages as smessages
+from zora.store import slack_posts as sslack_posts
 from zora.store.messages import MESSAGE_COLUMNS, stored_message
 
 SHOPPER_NAME = "Shopper"
@@ -214,7 +215,7 @@ async def claim(pool: Pool, conversation_id: UUID, seqs: list[int]) -> Claim:
     (the mark costs nothing here and is what tells the next poster to look before posting again).
     The rules of the claim are in zora.store.messages (its one statement)."""
     async with pool.acquire() as conn:
-        taken = await smessages.claim(conn, conversation_id, seqs, CLAIM_SECONDS)
+        taken = await sslack_posts.claim(conn, conversation_id, seqs, CLAIM_SECONDS)
     return Claim(seqs={seq for seq, _ in taken}, unknown={seq for seq, tried in taken if tried})
 
 
@@ -223,7 +224,7 @@ async def extend_claim(pool: Pool, conversation_id: UUID, seqs: list[int]) -> No
     if not seqs:
         return
     async with pool.acquire() as conn:
-        await smessages.extend_claim(conn, conversation_id, seqs, CLAIM_SECONDS)
+        await sslack_posts.extend_claim(conn, conversation_id, seqs, CLAIM_SECONDS)
 
 
 async def release(
@@ -234,7 +235,7 @@ async def release(
     if not seqs:
         return
     async with pool.acquire() as conn:
-        await smessages.release(conn, conversation_id, seqs, sorted(unknown))
+        await sslack_posts.release(conn, conversation_id, seqs, sorted(unknown))
 
 
 async def edit_agent_message(

@@ -1,4 +1,4 @@
-"""An event whose listener failed is handled when Slack retries it (found by the chaos run, bench/chaos.py).
+"""An event whose listener failed is handled when Slack retries it (found by the chaos run, bench/chaos/).
 
 Bolt runs the listeners only after every middleware has returned, so an event id remembered in the
 de-duplication middleware was remembered before its listener ran: when storing the reply then failed

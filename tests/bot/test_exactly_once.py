@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from bot.outbound import CARD_EVENT, MESSAGE_EVENT, SlackOutbound
+from bot.outbound import SlackOutbound
+from bot.reconcile import MESSAGE_EVENT
+from bot.threads import CARD_EVENT
 from tests.harness import CHANNEL, Shopper, Zora
 from tests.widget.test_files import png, upload
 from widget.emitter import ShopperEmitter

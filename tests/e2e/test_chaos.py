@@ -1,4 +1,4 @@
-"""The chaos run (bench/chaos.py), short: a few shoppers, one fault of each kind.
+"""The chaos run (bench/chaos/), short: a few shoppers, one fault of each kind.
 
 Two web processes and a worker process on PostgreSQL, Redis (restarted during it) and Temporal servers
 of the run's own. Each kind of fault happens once while shoppers send and agents

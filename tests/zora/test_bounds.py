@@ -22,7 +22,8 @@ from aiohttp import web
 from bot.outbound import SlackOutbound
 from tests.harness import Shopper, Zora
 from tests.helpers import serving
-from widget.server import SocketLocks, WidgetNamespace
+from widget.locks import SocketLocks
+from widget.server import WidgetNamespace
 from zora import transcript
 from zora.app.relay import FastRelay
 from zora.models import ConversationRef

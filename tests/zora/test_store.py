@@ -12,7 +12,7 @@ import pytest
 from zora import db, transcript
 from zora.db import Pool
 from zora.models import ConversationRef, SlackThread
-from zora.store import messages as smessages
+from zora.store import slack_posts as sslack_posts
 from zora.store import threads as sthreads
 from zora.store import webhooks as swebhooks
 
@@ -40,13 +40,15 @@ async def _posted_shopper_message(pool: Pool, domain: str, team: str, channel: s
 async def test_a_reacted_message_is_found_only_in_its_own_workspace(pool: Pool) -> None:
     ref = await _posted_shopper_message(pool, "react-a.myshopify.com", "T_A", "C_SHARED", "1.000002")
     async with pool.acquire() as conn:
-        found = await smessages.shopper_message_in_slack(conn, "T_A", "C_SHARED", "1.000002")
-        elsewhere = await smessages.shopper_message_in_slack(conn, "T_OTHER", "C_SHARED", "1.000002")
-        assert found == smessages.ShopperMessageInSlack(shop_id=ref.shop_id, conversation_id=ref.conversation_id, seq=1)
+        found = await sslack_posts.shopper_message_in_slack(conn, "T_A", "C_SHARED", "1.000002")
+        elsewhere = await sslack_posts.shopper_message_in_slack(conn, "T_OTHER", "C_SHARED", "1.000002")
+        assert found == sslack_posts.ShopperMessageInSlack(
+            shop_id=ref.shop_id, conversation_id=ref.conversation_id, seq=1
+        )
         assert elsewhere is None
         # What is read next is that shop's only.
-        assert await smessages.delivered_shopper_upto(conn, ref.shop_id, ref.conversation_id, 1) == [(1, "c-1")]
-        assert await smessages.delivered_shopper_upto(conn, ref.shop_id + 1000, ref.conversation_id, 1) == []
+        assert await sslack_posts.delivered_shopper_upto(conn, ref.shop_id, ref.conversation_id, 1) == [(1, "c-1")]
+        assert await sslack_posts.delivered_shopper_upto(conn, ref.shop_id + 1000, ref.conversation_id, 1) == []
 
 
 async def test_a_repeated_webhook_delivery_is_looked_up_in_its_own_shop(pool: Pool) -> None:
@@ -69,7 +71,7 @@ async def test_a_repeated_webhook_delivery_is_looked_up_in_its_own_shop(pool: Po
 async def test_replies_already_stored_are_looked_up_in_the_threads_shop(pool: Pool) -> None:
     ref = await _posted_shopper_message(pool, "backfill-a.myshopify.com", "T_B", "C_BACKFILL", "2.000001")
     async with pool.acquire() as conn:
-        assert await smessages.known_in_channel(conn, ref.shop_id, "C_BACKFILL", ["2.000001", "2.000002"]) == {
+        assert await sslack_posts.known_in_channel(conn, ref.shop_id, "C_BACKFILL", ["2.000001", "2.000002"]) == {
             "2.000001"
         }
-        assert await smessages.known_in_channel(conn, ref.shop_id + 1000, "C_BACKFILL", ["2.000001"]) == set()
+        assert await sslack_posts.known_in_channel(conn, ref.shop_id + 1000, "C_BACKFILL", ["2.000001"]) == set()

@@ -15,17 +15,12 @@ from slack_sdk.errors import SlackApiError
 from bot.app import create_bolt_app, events_handler
 from bot.outbound import SlackOutbound
 from webhooks.shopify import add_routes as add_shopify_routes
+from widget.confirm import confirm_handler
 from widget.emitter import ServerEmitter
-from widget.server import (
-    WidgetNamespace,
-    confirm_handler,
-    download_handler,
-    proxy_session_handler,
-    session_handler,
-    signout_handler,
-    static_file,
-    upload_handler,
-)
+from widget.http import static_file
+from widget.server import WidgetNamespace
+from widget.session import proxy_session_handler, session_handler, signout_handler
+from widget.uploads import download_handler, upload_handler
 from zora.admin import add_routes as add_admin_routes
 from zora.app.relay import FastRelay
 from zora.errors import ConfigError

@@ -22,7 +22,7 @@ from zora.shopify.admin import ShopifyError
 from zora.shopify.models import RESOURCES
 from zora.shopify.samples import TOPICS, sample_payload
 from zora.shopify.signing import valid_shop_domain, webhook_hmac
-from zora.store import shopify as sshopify
+from zora.store import compliance as scompliance
 from zora.store import shops as sshops
 
 SECRET_FILE = "shopify-secret.key"
@@ -193,7 +193,7 @@ async def print_export(settings: Settings, export_id: int, out: TextIO = sys.std
     settings.require("database_url")
     conn = await asyncpg.connect(settings.database_url)
     try:
-        export = await sshopify.stored_export(conn, export_id)
+        export = await scompliance.stored_export(conn, export_id)
     finally:
         await conn.close()
     if export is None:

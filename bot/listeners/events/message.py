@@ -127,14 +127,19 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
         # After the message went to the widget, so its `message_files` update comes second.
         await deps.conversations.signal(ctx.ref, ConversationApi.files_shared, FilesShared(seq=message.seq))
     if stored is not None and any(f.refused for f in shared):
-        # A file's name is whatever its uploader typed: escaped, it cannot notify anyone.
-        refused = [f"• {escape(f.name, 300)}: {escape(f.refused)}" for f in shared if f.refused]
-        try:
-            await deps.slack.chat_postMessage(channel=channel, thread_ts=str(thread_ts), text=refused_note(refused))
-        except SlackApiError as exc:
-            # The reply is stored and reaches the shopper; only this hint to the agent is lost.
-            log.warning("could not tell the agent about refused files: %s", exc.response.get("error"))
+        await _tell_refused(deps, channel, str(thread_ts), shared)
     return stored is not None
+
+
+async def _tell_refused(deps: BotDeps, channel: str, thread_ts: str, shared: list[transcript.SharedFile]) -> None:
+    """A note to the agent in the thread: which of their files the shopper will not get, and why."""
+    # A file's name is whatever its uploader typed: escaped, it cannot notify anyone.
+    refused = [f"• {escape(f.name, 300)}: {escape(f.refused)}" for f in shared if f.refused]
+    try:
+        await deps.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=refused_note(refused))
+    except SlackApiError as exc:
+        # The reply is stored and reaches the shopper; only this hint to the agent is lost.
+        log.warning("could not tell the agent about refused files: %s", exc.response.get("error"))
 
 
 def _shared_file(file: dict[str, Any], max_bytes: int) -> transcript.SharedFile:
