@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
@@ -45,6 +46,44 @@ class SlackRateLimited(ZoraError):
         self.retry_after = retry_after
 
 
+@dataclass
+class _Batch:
+    """The messages one post() claimed, and how far it got with them."""
+
+    ref: ConversationRef
+    messages: list[StoredMessage]
+    # Asked for but held by another poster: left to it (or to the workflow, which looks again).
+    skipped: list[int]
+    # Taken before by a poster that never said how it ended: looked for in the thread before
+    # anything is posted, and marked as such whenever they are given back unreconciled.
+    unknown: set[int]
+    thread: SlackThread | None = None
+    delivered: list[int] = field(default_factory=list)
+    remaining: list[int] = field(default_factory=list)
+    # The message whose chat.postMessage is under way: if this is cut off (cancelled, crashed),
+    # nobody knows whether Slack has it, so its claim is kept and runs out (CLAIM_SECONDS)
+    # instead of being handed to the next poster at once (which would look before Slack shows it).
+    in_flight: int | None = None
+
+    def __post_init__(self) -> None:
+        self.remaining = [m.seq for m in self.messages]
+
+    def done(self, seq: int) -> None:
+        """Slack has this one."""
+        self.remaining.remove(seq)
+        self.delivered.append(seq)
+        self.in_flight = None
+
+    def result(self, *, undelivered: list[int] | None = None, error: str | None = None) -> PostResult:
+        return PostResult(
+            thread=self.thread,
+            delivered=self.delivered,
+            undelivered=undelivered or [],
+            skipped=self.skipped,
+            error=error,
+        )
+
+
 class SlackOutbound:
     def __init__(
         self,
@@ -71,103 +110,74 @@ class SlackOutbound:
         """
         cid = ref.conversation_id
         claim = await transcript.claim(self.pool, cid, [m.seq for m in messages])
-        skipped = [m.seq for m in messages if m.seq not in claim.seqs]
-        messages = [m for m in messages if m.seq in claim.seqs]
-        if not messages:
-            return PostResult(thread=None, delivered=[], undelivered=[], skipped=skipped)
-        delivered: list[int] = []
-        remaining = [m.seq for m in messages]
-        # Taken before by a poster that never said how it ended: looked for in the thread before
-        # anything is posted, and marked as such whenever they are given back unreconciled.
-        unknown = set(claim.unknown)
-        # The message whose chat.postMessage is under way: if this is cut off (cancelled, crashed),
-        # nobody knows whether Slack has it, so its claim is kept and runs out (CLAIM_SECONDS)
-        # instead of being handed to the next poster at once (which would look before Slack shows it).
-        in_flight: int | None = None
-        thread: SlackThread | None = None
+        batch = _Batch(
+            ref,
+            messages=[m for m in messages if m.seq in claim.seqs],
+            skipped=[m.seq for m in messages if m.seq not in claim.seqs],
+            unknown=set(claim.unknown),
+        )
+        if not batch.messages:
+            return batch.result()
         loop = asyncio.get_running_loop()
         claimed_at = loop.time()
         try:
-            thread = await self.threads.of(ref)
-            if unknown:
-                messages = await self._reconcile(ref, thread, messages, unknown, remaining, delivered)
-                unknown.clear()
-            for message in messages:
+            thread = batch.thread = await self.threads.of(ref)
+            if batch.unknown:
+                await self._reconcile(batch, thread)
+            for message in list(batch.messages):
                 if loop.time() - claimed_at > transcript.CLAIM_SECONDS / 3:
                     # A long batch (Slack's pace is about a message a second) must not outlive its
                     # claim: another poster would take the rest while this one is still posting.
-                    await transcript.extend_claim(self.pool, cid, remaining)
+                    await transcript.extend_claim(self.pool, cid, batch.remaining)
                     claimed_at = loop.time()
-                in_flight = message.seq
+                batch.in_flight = message.seq
                 ts = await self._post_one(thread, message)
                 # Slack has it: from here on it must never be posted again, whatever fails next.
-                remaining.remove(message.seq)
-                delivered.append(message.seq)
+                batch.done(message.seq)
                 metrics.SLACK_POSTS.inc()
-                in_flight = None
                 await self._record_delivered(ref, thread, message.seq, ts)
-                if len(delivered) == 1:
+                if len(batch.delivered) == 1:
                     await self._set_health(ref.shop_id, None)
                 await self._emit_status(ref, message, "delivered")
         except (SlackApiError, NoChannel) as exc:
-            return await self._failed(ref, thread, messages, remaining, delivered, skipped, unknown, in_flight, exc)
+            return await self._failed(batch, exc)
         except BaseException:
             # Cut off mid-way: what was not started may be taken by the next poster at once.
-            untouched = [seq for seq in remaining if seq != in_flight]
-            await asyncio.shield(transcript.release(self.pool, cid, untouched, unknown=unknown))
+            untouched = [seq for seq in batch.remaining if seq != batch.in_flight]
+            await asyncio.shield(transcript.release(self.pool, cid, untouched, unknown=batch.unknown))
             raise
-        return PostResult(thread=thread, delivered=delivered, undelivered=[], skipped=skipped)
+        return batch.result()
 
-    async def _failed(
-        self,
-        ref: ConversationRef,
-        thread: SlackThread | None,
-        messages: list[StoredMessage],
-        remaining: list[int],
-        delivered: list[int],
-        skipped: list[int],
-        unknown: set[int],
-        in_flight: int | None,
-        exc: SlackApiError | NoChannel,
-    ) -> PostResult:
+    async def _failed(self, batch: _Batch, exc: SlackApiError | NoChannel) -> PostResult:
         """Slack refused (or the shop has no channel): what needs a person marks the rest undelivered,
         anything else gives them back to the next poster and raises."""
         if isinstance(exc, NoChannel):
-            return await self._undeliverable(
-                ref, thread, messages, remaining, delivered, "no_channel_configured", skipped, unknown
-            )
+            return await self._undeliverable(batch, "no_channel_configured")
         failure = classify(exc)
         if not failure.needs_a_person:
             # A 429 did nothing; another error may come after Slack did part of the work (Slack
             # says so of internal_error and fatal_error), so the next poster looks first.
-            if in_flight is not None and not failure.rate_limited:
-                unknown.add(in_flight)
-            await transcript.release(self.pool, ref.conversation_id, remaining, unknown=unknown)
+            if batch.in_flight is not None and not failure.rate_limited:
+                batch.unknown.add(batch.in_flight)
+            await transcript.release(self.pool, batch.ref.conversation_id, batch.remaining, unknown=batch.unknown)
             if failure.rate_limited:
                 raise SlackRateLimited(int(failure.wait(1))) from None
             raise exc
-        return await self._undeliverable(ref, thread, messages, remaining, delivered, failure.error, skipped, unknown)
+        return await self._undeliverable(batch, failure.error)
 
-    async def _reconcile(
-        self,
-        ref: ConversationRef,
-        thread: SlackThread,
-        messages: list[StoredMessage],
-        unknown: set[int],
-        remaining: list[int],
-        delivered: list[int],
-    ) -> list[StoredMessage]:
+    async def _reconcile(self, batch: _Batch, thread: SlackThread) -> None:
         """Find in the thread what an earlier poster got into Slack without writing it down: those
-        are recorded as delivered (with Slack's ts), not posted again. Returns what is left to post.
+        are recorded as delivered (with Slack's ts), not posted again; the batch keeps what is left.
 
         One conversations.replies walk from the last post Zora knows of covers the whole batch: the
         lost posts can only be after it, since a conversation's messages are posted in seq order.
         """
+        ref, unknown = batch.ref, batch.unknown
         cid = ref.conversation_id
         since = await sslack_posts.last_posted_before(self.pool, cid, min(unknown))
         posted, files = await find_in_thread(self.slack, thread, cid, since)
         left: list[StoredMessage] = []
-        for message in messages:
+        for message in batch.messages:
             ts = posted.get(message.seq)
             if message.seq not in unknown:
                 left.append(message)
@@ -182,13 +192,13 @@ class SlackOutbound:
                 log.info(
                     "message %s was in Slack already (its poster was cut off); recorded, not posted again", message.seq
                 )
-                remaining.remove(message.seq)
-                delivered.append(message.seq)
+                batch.done(message.seq)
                 await self._record_delivered(ref, thread, message.seq, ts)
                 await self._emit_status(ref, message, "delivered")
             else:
                 left.append(message)
-        return left
+        batch.messages = left
+        unknown.clear()
 
     async def _post_one(self, thread: SlackThread, message: StoredMessage) -> str | None:
         """Post one shopper message; its Slack ts (None for a message that is only files)."""
@@ -239,26 +249,17 @@ class SlackOutbound:
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
 
-    async def _undeliverable(
-        self,
-        ref: ConversationRef,
-        thread: SlackThread | None,
-        messages: list[StoredMessage],
-        remaining: list[int],
-        delivered: list[int],
-        error: str,
-        skipped: list[int],
-        unknown: set[int],
-    ) -> PostResult:
+    async def _undeliverable(self, batch: _Batch, error: str) -> PostResult:
+        ref = batch.ref
         log.error("slack rejected the shop's messages: %s; they stay stored until it is fixed", error)
         await self._set_health(ref.shop_id, error)
-        await transcript.set_status(self.pool, ref.conversation_id, remaining, "undelivered")
+        await transcript.set_status(self.pool, ref.conversation_id, batch.remaining, "undelivered")
         # Slack said no to these; those never looked for (an earlier poster's) stay marked.
-        await transcript.release(self.pool, ref.conversation_id, remaining, unknown=unknown)
-        for message in messages:
-            if message.seq in remaining:
+        await transcript.release(self.pool, ref.conversation_id, batch.remaining, unknown=batch.unknown)
+        for message in batch.messages:
+            if message.seq in batch.remaining:
                 await self._emit_status(ref, message, "undelivered")
-        return PostResult(thread=thread, delivered=delivered, undelivered=remaining, skipped=skipped, error=error)
+        return batch.result(undelivered=batch.remaining, error=error)
 
     async def _emit_status(
         self, ref: ConversationRef, message: StoredMessage, status: Literal["delivered", "undelivered"]
