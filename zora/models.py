@@ -126,6 +126,17 @@ class Author(BaseModel):
     avatar_url: str | None = None
 
 
+class AgentPost(BaseModel):
+    """An agent's message in a conversation's Slack thread, as Zora stores it."""
+
+    author_id: str
+    author: Author
+    body: str
+    channel: str
+    ts: str
+    at: datetime
+
+
 FileState = Literal["pending", "ready", "failed"]
 
 

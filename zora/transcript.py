@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from zora import files as zfiles
 from zora.db import Conn, Executor, Pool
-from zora.models import Author, ConversationRef, FileInfo, MessageStatus, StoredMessage
+from zora.models import AgentPost, Author, ConversationRef, FileInfo, MessageStatus, StoredMessage
 from zora.store import conversations as sconversations
 from zora.store import files as sfiles
 from zora.store import messages as smessages
@@ -87,24 +87,13 @@ async def set_storefront_context(pool: Pool, ref: ConversationRef, page: str | N
 
 
 async def store_agent_message(
-    pool: Pool,
-    ref: ConversationRef,
-    *,
-    author_id: str,
-    author: Author,
-    body: str,
-    channel: str,
-    ts: str,
-    at: datetime,
-    files: list[SharedFile] | None = None,
+    pool: Pool, ref: ConversationRef, post: AgentPost, files: list[SharedFile] | None = None
 ) -> StoredMessage | None:
     """The stored message, or None when this Slack message was stored before (a retry). Its
     `files` (shared in Slack) are stored with it: pending until copied, or failed when refused."""
     infos: list[FileInfo] = []
     async with pool.acquire() as conn, conn.transaction():
-        row = await smessages.store_agent(
-            conn, ref, author_id=author_id, author=author, body=body, channel=channel, ts=ts, at=at
-        )
+        row = await smessages.store_agent(conn, ref, post)
         if not row.duplicate:
             for shared in files or []:
                 infos.append(await _store_shared_file(conn, ref, row.seq, shared))
@@ -115,8 +104,8 @@ async def store_agent_message(
         seq=row.seq,
         client_id=None,
         direction="agent",
-        author=author,
-        body=body,
+        author=post.author,
+        body=post.body,
         created_at=row.created_at,
         status="stored",
         files=infos,

@@ -60,21 +60,17 @@ async def stored_without_signal(zora: Zora, c: Conversation, name: str, ts: str)
     from datetime import UTC, datetime
 
     from zora import transcript
-    from zora.models import Author
+    from zora.models import AgentPost, Author
 
     session = await zora.session(token=c.shopper.token)
     ref = session_ref(zora, session)
     image = png(4, 4)
     slack_file = zora.standin.add_file(name, image, "image/png", channel=CHANNEL)
+    post = AgentPost(author_id=AGENT, author=Author(name="Ada"), body="", channel=CHANNEL, ts=ts, at=datetime.now(UTC))
     stored = await transcript.store_agent_message(
         zora.services.pool,
         ref,
-        author_id=AGENT,
-        author=Author(name="Ada"),
-        body="",
-        channel=CHANNEL,
-        ts=ts,
-        at=datetime.now(UTC),
+        post,
         files=[
             transcript.SharedFile(
                 slack_file_id=slack_file["id"],

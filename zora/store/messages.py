@@ -12,7 +12,7 @@ from datetime import datetime
 from uuid import UUID
 
 from zora.db import Executor, Row
-from zora.models import Author, ConversationRef, StoredMessage
+from zora.models import AgentPost, Author, ConversationRef, StoredMessage
 from zora.store.conversations import refs
 
 MESSAGE_COLUMNS = (
@@ -77,28 +77,18 @@ async def store_shopper(
     )
 
 
-async def store_agent(
-    conn: Executor,
-    ref: ConversationRef,
-    *,
-    author_id: str,
-    author: Author,
-    body: str,
-    channel: str,
-    ts: str,
-    at: datetime,
-) -> Stored:
+async def store_agent(conn: Executor, ref: ConversationRef, post: AgentPost) -> Stored:
     row = await conn.fetchrow(
         "SELECT * FROM zora_store_agent_message($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         ref.shop_id,
         ref.conversation_id,
-        author_id,
-        author.name,
-        author.avatar_url,
-        body,
-        channel,
-        ts,
-        at,
+        post.author_id,
+        post.author.name,
+        post.author.avatar_url,
+        post.body,
+        post.channel,
+        post.ts,
+        post.at,
     )
     assert row is not None
     return Stored(seq=row["o_seq"], created_at=row["o_created_at"], duplicate=row["o_duplicate"])

@@ -19,7 +19,7 @@ from bot.deps import BotDeps
 from zora import metrics, tracing, transcript
 from zora.files import FileRejected, check_declared, refused_note
 from zora.logs import conversation_id_var
-from zora.models import AgentAction, Author, ConversationRef, FilesShared
+from zora.models import AgentAction, AgentPost, Author, ConversationRef, FilesShared
 from zora.push import push
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_text import escape
@@ -93,17 +93,15 @@ async def relay_reply(deps: BotDeps, team_id: str, event: dict[str, Any]) -> boo
     if not text.strip() and not shared:
         return False
     user_id = str(event.get("user", ""))
-    stored = await transcript.store_agent_message(
-        deps.pool,
-        ctx.ref,
+    post = AgentPost(
         author_id=user_id,
         author=await _author(deps, user_id, ctx.settings),
         body=text,
         channel=channel,
         ts=str(event["ts"]),
         at=datetime.now(UTC),
-        files=shared,
     )
+    stored = await transcript.store_agent_message(deps.pool, ctx.ref, post, files=shared)
     # A repeated event (Slack retries when an earlier try failed part-way) redoes the steps below that
     # can fail: each is idempotent, and one of them may be why Slack retried. The push to the widget
     # is made once (it never raises: a shopper who missed it gets the message on `resume`).
