@@ -76,16 +76,12 @@ class ChaosSlack(SlackStandIn):
             self.inject(request.match_info["method"], kind)
         return await super()._handle_api(request)
 
-    async def deliver_event(
-        self,
-        event: dict[str, Any],
-        *,
-        event_id: str | None = None,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-    ) -> int:
-        if retry_num is not None:
-            return await super().deliver_event(event, event_id=event_id, retry_num=retry_num, retry_reason=retry_reason)
+    async def deliver_event(self, event: dict[str, Any], **options: Any) -> int:
+        """The stand-in's delivery, retried as Slack retries a failed one (a retry asked for by the
+        caller, with `retry_num`, goes out once as it is)."""
+        if options.get("retry_num") is not None:
+            return await super().deliver_event(event, **options)
+        event_id: str | None = options.get("event_id")
         if event_id is None:
             self._event_serial += 1
             event_id = f"EvCHAOS{self._event_serial:07d}"
