@@ -7,6 +7,7 @@ Every statement is scoped by the shop (`shop_id`, or the shop's domain for its o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,17 @@ def _plain(row: Row, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     return out
 
 
+def _by_conversation(
+    rows: list[Row], extra: Callable[[Row], dict[str, Any]] | None = None
+) -> dict[Any, list[dict[str, Any]]]:
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["conversation_id"], []).append(
+            {**_plain(row, drop=("conversation_id",)), **(extra(row) if extra else {})}
+        )
+    return grouped
+
+
 async def export_customer(
     conn: Conn,
     shop_id: int,
@@ -80,30 +92,22 @@ async def export_customer(
         shop_id,
         [s["id"] for s in shoppers],
     )
+    in_conversations = (shop_id, [c["id"] for c in conversations])
     messages = await conn.fetch(
         "SELECT conversation_id, seq, direction, author_name, body, created_at FROM messages"
         " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) ORDER BY conversation_id, seq",
-        shop_id,
-        [c["id"] for c in conversations],
+        *in_conversations,
     )
-    by_conversation: dict[Any, list[dict[str, Any]]] = {}
-    for m in messages:
-        by_conversation.setdefault(m["conversation_id"], []).append(_plain(m, drop=("conversation_id",)))
     # Files are listed, not inlined: their bytes stay downloadable at download_path (on Zora's URL).
     files = await conn.fetch(
         "SELECT id, conversation_id, message_seq, origin, name, content_type, size, state, created_at FROM files"
         " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) ORDER BY created_at, id",
-        shop_id,
-        [c["id"] for c in conversations],
+        *in_conversations,
     )
-    files_by_conversation: dict[Any, list[dict[str, Any]]] = {}
-    for f in files:
-        files_by_conversation.setdefault(f["conversation_id"], []).append(
-            {
-                **_plain(f, drop=("conversation_id",)),
-                "download_path": f"/widget/files/{f['id']}" if f["state"] == "ready" else None,
-            }
-        )
+    by_conversation = _by_conversation(messages)
+    files_by_conversation = _by_conversation(
+        files, lambda f: {"download_path": f"/widget/files/{f['id']}" if f["state"] == "ready" else None}
+    )
     return {
         "generated_at": generated_at.isoformat(),
         "customers": [_plain(c, drop=("shop_id",)) for c in customers],

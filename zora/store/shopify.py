@@ -144,33 +144,39 @@ async def upsert_product(conn: Conn, shop_id: int, rec: ProductRecord) -> bool:
 
 
 async def delete_order(conn: Conn, shop_id: int, order_id: int) -> None:
-    await conn.execute(
-        "INSERT INTO shopify_orders (shop_id, shopify_order_id, name, deleted_at) VALUES ($1, $2, '', now())"
-        " ON CONFLICT (shop_id, shopify_order_id) DO UPDATE SET deleted_at = coalesce(shopify_orders.deleted_at,"
-        " now()), email = NULL, phone = NULL, shipping_address = NULL, line_items = '[]', fulfillments = '[]'",
+    await _tombstone(
+        conn,
+        "shopify_orders",
+        "shopify_order_id",
         shop_id,
         order_id,
+        blank="name",
+        scrub="email = NULL, phone = NULL, shipping_address = NULL, line_items = '[]', fulfillments = '[]'",
     )
 
 
 async def delete_product(conn: Conn, shop_id: int, product_id: int) -> None:
-    await conn.execute(
-        "INSERT INTO shopify_products (shop_id, shopify_product_id, title, deleted_at) VALUES ($1, $2, '', now())"
-        " ON CONFLICT (shop_id, shopify_product_id) DO UPDATE SET deleted_at = coalesce(shopify_products.deleted_at,"
-        " now())",
-        shop_id,
-        product_id,
-    )
+    await _tombstone(conn, "shopify_products", "shopify_product_id", shop_id, product_id, blank="title")
 
 
 async def delete_customer(conn: Conn, shop_id: int, customer_id: int) -> None:
     # The row stays (shoppers may point at it) but holds nothing personal any more.
+    await _tombstone(conn, "customers", "shopify_customer_id", shop_id, customer_id, scrub=CUSTOMER_PII_NULL)
+
+
+async def _tombstone(
+    conn: Conn, table: str, key: str, shop_id: int, record_id: int, *, blank: str | None = None, scrub: str = ""
+) -> None:
+    """The record's row marked deleted (inserted so when it never came), its `scrub` columns emptied.
+    `table`, `key`, `blank` and `scrub` are this module's constants, never input."""
+    columns, values = f"shop_id, {key}, deleted_at", "$1, $2, now()"
+    if blank is not None:
+        columns, values = f"{columns}, {blank}", f"{values}, ''"
     await conn.execute(
-        "INSERT INTO customers (shop_id, shopify_customer_id, deleted_at) VALUES ($1, $2, now())"
-        " ON CONFLICT (shop_id, shopify_customer_id) DO UPDATE SET deleted_at = coalesce(customers.deleted_at,"
-        f" now()), {CUSTOMER_PII_NULL}",
+        f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT (shop_id, {key}) DO UPDATE SET"
+        f" deleted_at = coalesce({table}.deleted_at, now()){', ' + scrub if scrub else ''}",
         shop_id,
-        customer_id,
+        record_id,
     )
 
 
