@@ -203,28 +203,14 @@ class SlackOutbound:
     async def _post_one(self, thread: SlackThread, message: StoredMessage) -> str | None:
         """Post one shopper message; its Slack ts (None for a message that is only files)."""
         if not message.files:
-            response = await self.slack.chat_postMessage(
-                channel=thread.channel,
-                thread_ts=thread.thread_ts,
-                text=escape(message.body),
-                unfurl_links=False,
-                metadata=message_metadata(message),
-            )
-            return str(response["ts"])
+            return await self._post_text(thread, message)
         # Text, then each file: every part is written down as soon as Slack has it, so a retry
         # after a failure half-way posts only what is missing.
         async with self.pool.acquire() as conn:
             ts = await sslack_posts.slack_ts(conn, message.conversation_id, message.seq)
             uploads = await sfiles.not_in_slack(conn, message.conversation_id, message.seq)
         if ts is None and message.body.strip():
-            response = await self.slack.chat_postMessage(
-                channel=thread.channel,
-                thread_ts=thread.thread_ts,
-                text=escape(message.body),
-                unfurl_links=False,
-                metadata=message_metadata(message),
-            )
-            ts = str(response["ts"])
+            ts = await self._post_text(thread, message)
             await sslack_posts.set_slack_ts(self.pool, message.conversation_id, message.seq, thread.channel, ts)
         for upload in uploads:
             # A big file on a slow link can outlast the claim: keep it, so nobody else starts this
@@ -233,6 +219,16 @@ class SlackOutbound:
             slack_file_id = await self.files.send(thread, upload)
             await sfiles.set_slack_file_id(self.pool, upload.id, slack_file_id)
         return ts
+
+    async def _post_text(self, thread: SlackThread, message: StoredMessage) -> str:
+        response = await self.slack.chat_postMessage(
+            channel=thread.channel,
+            thread_ts=thread.thread_ts,
+            text=escape(message.body),
+            unfurl_links=False,
+            metadata=message_metadata(message),
+        )
+        return str(response["ts"])
 
     async def _record_delivered(self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str | None) -> None:
         """Write down that Slack has the message; retried, since failing here would mean a second post."""

@@ -187,30 +187,27 @@ def _require_same_shop(d: Delivery) -> None:
         raise RejectedDelivery(problem)
 
 
-def _person(d: Delivery) -> tuple[int | None, str | None, str | None]:
+def _person(d: Delivery, orders_key: str) -> compliance.Person:
     customer = d.payload.get("customer") or {}
     cid = customer.get("id")
-    return (int(cid) if cid is not None else None), customer.get("email"), customer.get("phone")
+    return compliance.Person(
+        customer_id=int(cid) if cid is not None else None,
+        email=customer.get("email"),
+        phone=customer.get("phone"),
+        order_ids=[int(i) for i in d.payload.get(orders_key) or []],
+    )
 
 
 async def customers_data_request(d: Delivery) -> WebhookOutcome:
     _require_same_shop(d)
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
-    customer_id, email, phone = _person(d)
-    export = await compliance.export_customer(
-        d.conn,
-        d.shop_id,
-        customer_id=customer_id,
-        email=email,
-        phone=phone,
-        order_ids=[int(i) for i in d.payload.get("orders_requested") or []],
-        generated_at=d.now,
-    )
+    person = _person(d, "orders_requested")
+    export = await compliance.export_customer(d.conn, d.shop_id, person, generated_at=d.now)
     request_id = (d.payload.get("data_request") or {}).get("id")
     export["request"] = {"data_request_id": request_id, "customer": d.payload.get("customer")}
     export_id = await compliance.store_data_request(
-        d.conn, d.shop_id, int(request_id) if request_id is not None else None, customer_id, export
+        d.conn, d.shop_id, int(request_id) if request_id is not None else None, person.customer_id, export
     )
     held = len(export["customers"]) + len(export["orders"]) + len(export["conversations"])
     return WebhookOutcome(
@@ -224,17 +221,14 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
     _require_same_shop(d)
     if d.shop_id is None:
         return WebhookOutcome(status="processed", detail="Zora holds nothing for this shop")
-    customer_id, email, phone = _person(d)
+    person = _person(d, "orders_to_redact")
     batch = uuid.uuid4()
     conversations: list[Any] = []
     shoppers: list[Any] = []
     counts = await compliance.redact_customer(
         d.conn,
         d.shop_id,
-        customer_id=customer_id,
-        email=email,
-        phone=phone,
-        order_ids=[int(i) for i in d.payload.get("orders_to_redact") or []],
+        person,
         erasure_batch=batch,
         conversations_out=conversations,
         shoppers_out=shoppers,

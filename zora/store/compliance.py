@@ -19,10 +19,20 @@ from zora.store.shopify import CUSTOMER_PII_NULL
 REDACTED = "[redacted]"
 
 
-async def _customer_scope(
-    conn: Conn, shop_id: int, customer_id: int | None, email: str | None, phone: str | None
-) -> tuple[list[Row], list[Row]]:
-    """The customer rows and the shoppers that are this person, in this shop only."""
+@dataclass(frozen=True)
+class Person:
+    """Whom a compliance request names: Shopify's customer, and the orders it lists."""
+
+    customer_id: int | None
+    email: str | None
+    phone: str | None
+    order_ids: list[int]
+
+
+async def _customer_scope(conn: Conn, shop_id: int, person: Person) -> tuple[list[Row], list[Row]]:
+    """The customer rows and the shoppers that are this person, in this shop only. (Not by phone:
+    numbers are too often shared, households and shops, to identify a shopper on their own.)"""
+    customer_id, email = person.customer_id, person.email
     customers = await conn.fetch(
         "SELECT * FROM customers WHERE shop_id = $1 AND (shopify_customer_id = $2"
         " OR ($3::text IS NOT NULL AND lower(email) = lower($3)))",
@@ -37,7 +47,6 @@ async def _customer_scope(
         [c["id"] for c in customers],
         email,
     )
-    del phone  # Phone numbers are too often shared (households, shops) to identify a shopper on their own.
     return customers, shoppers
 
 
@@ -72,20 +81,11 @@ def _by_conversation(
     return grouped
 
 
-async def export_customer(
-    conn: Conn,
-    shop_id: int,
-    *,
-    customer_id: int | None,
-    email: str | None,
-    phone: str | None,
-    order_ids: list[int],
-    generated_at: datetime,
-) -> dict[str, Any]:
+async def export_customer(conn: Conn, shop_id: int, person: Person, *, generated_at: datetime) -> dict[str, Any]:
     """Everything Zora holds on one customer of one shop: profile, orders, chats with their transcripts."""
-    customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
+    customers, shoppers = await _customer_scope(conn, shop_id, person)
     shopify_ids = [c["shopify_customer_id"] for c in customers if c["shopify_customer_id"] is not None]
-    orders = await _orders_of(conn, shop_id, shopify_ids, order_ids)
+    orders = await _orders_of(conn, shop_id, shopify_ids, person.order_ids)
     conversations = await conn.fetch(
         "SELECT id, status, assignee, created_at, updated_at, closed_at, shopper_id FROM conversations"
         " WHERE shop_id = $1 AND shopper_id = ANY($2::uuid[]) ORDER BY created_at",
@@ -132,25 +132,22 @@ _FILE_ERASURE = (
 async def redact_customer(
     conn: Conn,
     shop_id: int,
+    person: Person,
     *,
-    customer_id: int | None,
-    email: str | None,
-    phone: str | None,
-    order_ids: list[int],
     erasure_batch: UUID,
     conversations_out: list[Any],
     shoppers_out: list[Any] | None = None,
 ) -> dict[str, int]:
     """Erase one customer's personal data in one shop: profile, orders, shoppers, chat transcripts.
     The shoppers' tokens are revoked too (their ids go to `shoppers_out`, to close their sockets)."""
-    customers, shoppers = await _customer_scope(conn, shop_id, customer_id, email, phone)
+    customers, shoppers = await _customer_scope(conn, shop_id, person)
     shopify_ids = [c["shopify_customer_id"] for c in customers if c["shopify_customer_id"] is not None]
     orders = await conn.execute(
         "DELETE FROM shopify_orders WHERE shop_id = $1 AND (shopify_customer_id = ANY($2::bigint[])"
         " OR shopify_order_id = ANY($3::bigint[]))",
         shop_id,
         shopify_ids,
-        order_ids,
+        person.order_ids,
     )
     shopper_ids = [s["id"] for s in shoppers]
     conversation_ids = [
