@@ -258,6 +258,8 @@ async def test_a_password_change_ends_every_session(zora: Zora, catcher: MailCat
     body["current_password"] = PASSWORD
     status, answer = await api(zora, "POST", "/staff/api/password", body, bearer=first["access_token"])
     assert status == 200 and answer["sessions_ended"] == 2
+    [row] = await zora.fetch("SELECT id FROM staff_accounts WHERE email = $1", email)
+    assert await staff.Sessions(zora.services.redis, zora.settings).of_account(row["id"]) == []
     for tokens in (first, second):
         assert (await api(zora, "POST", "/staff/api/refresh", {"refresh_token": tokens["refresh_token"]}))[0] == 401
         assert (await api(zora, "GET", "/admin/api/settings", bearer=tokens["access_token"]))[0] == 401
