@@ -1,0 +1,58 @@
+"""Zora's own staff sign-in in a real browser: email and password, the code from the mail catcher,
+then the settings page of the account's shop outside Shopify admin (zora/static/staff.html)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import browser_unavailable
+from tests.harness import Zora
+from tests.helpers import smtp_options, wait_for_mail
+from zora.app.staff_cli import add_account
+from zora.mail_catcher import MailCatcher
+
+if reason := browser_unavailable():
+    pytest.skip(reason, allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def zora_options(catcher: MailCatcher) -> dict[str, Any]:
+    return smtp_options(catcher.smtp_port)
+
+
+async def test_sign_in_with_the_emailed_code_opens_the_settings(zora: Zora, catcher: MailCatcher, context: Any) -> None:
+    email = f"agent-{uuid.uuid4().hex[:8]}@example.com"
+    assert await add_account(zora.settings, email, zora.shop, "agent", PASSWORD) == 0
+    page = await context.new_page()
+    await page.goto(f"{zora.base_url}/staff")
+    await page.get_by_label("Email").fill(email)
+    # A wrong password first: the same page says so, no code is sent.
+    await page.locator("#password-form").get_by_label("Password").fill("not the password")
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page.get_by_role("alert")).to_contain_text("the email or the password is wrong")
+    await page.locator("#password-form").get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    [mail] = await wait_for_mail(catcher, email, 1)
+    code = re.search(r"\b(\d{6})\b", mail.text)
+    assert code, mail.text
+    await page.get_by_label("Code").fill(code.group(1))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{zora.base_url}/staff/settings")
+    await expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    await expect(page.locator("#staff-who")).to_contain_text(f"{email} (agent, {zora.shop})")
+    await expect(page.get_by_role("status")).to_contain_text(zora.shop)
+    # An agent reads but cannot save: the page says why, and nothing is stored.
+    await page.get_by_role("textbox", name="Greeting").first.fill("An agent's greeting")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.locator("#general-error")).to_contain_text("agents may read the settings but not change them")
+    rows = await zora.fetch("SELECT count(*) AS n FROM shop_settings_history WHERE shop_id = $1", zora.shop_id)
+    assert rows[0]["n"] == 0
