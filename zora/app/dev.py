@@ -329,6 +329,9 @@ async def _mail_catcher(
     if "widget_link_url" not in settings.model_fields_set:
         # The email's link reopens the conversation on the demo storefront.
         sandbox.updates["widget_link_url"] = f"http://{settings.host}:{port}/demo?shop={{shop}}"
+    if settings.public_url is None:
+        # Links in emails that come back to Zora (staff invitations, address confirmations) need it.
+        sandbox.updates["public_url"] = f"http://{settings.host}:{port}"
 
 
 async def _start_nodes(
