@@ -56,6 +56,16 @@ async def test_sign_in_with_the_emailed_code_opens_the_settings(zora: Zora, catc
     await expect(page.locator("#general-error")).to_contain_text("agents may read the settings but not change them")
     rows = await zora.fetch("SELECT count(*) AS n FROM shop_settings_history WHERE shop_id = $1", zora.shop_id)
     assert rows[0]["n"] == 0
+    # The account's sessions, and a password change that needs the current password.
+    await page.get_by_text("Your sessions and password").click()
+    await expect(page.locator("#staff-sessions")).to_contain_text("(this one)")
+    await page.get_by_label("Current password").fill("not the password")
+    await page.get_by_label("New password").fill("a brand new password")
+    await page.get_by_role("button", name="Change password (signs out everywhere)").click()
+    await expect(page.locator("#staff-account-status")).to_contain_text("the current password is wrong")
+    await page.get_by_label("Current password").fill(PASSWORD)
+    await page.get_by_role("button", name="Change password (signs out everywhere)").click()
+    await page.wait_for_url(f"{zora.base_url}/staff")
 
 
 async def test_an_owner_invites_from_the_settings_page_and_the_invitee_signs_in(

@@ -296,3 +296,20 @@ async def test_the_cli_reads_the_password_from_stdin_and_refuses_duplicates(zora
     async with zora.services.pool.acquire() as conn:
         found = await sstaff.by_email(conn, email.upper())
     assert found is not None and found.role == "owner"
+
+
+async def test_the_server_does_the_bcrypt_work_for_an_unknown_address(
+    zora: Zora, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[bytes] = []
+    real = staff.bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(staff.bcrypt, "checkpw", counting)
+    for email in (f"nobody-{uuid.uuid4().hex[:6]}@example.com", "not an address"):
+        status, _ = await api(zora, "POST", "/staff/api/sign-in", {"email": email, "password": PASSWORD})
+        assert status == 401
+    assert len(checked) == 2 and all(h.startswith(b"$2b$12$") for h in checked)

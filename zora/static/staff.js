@@ -50,5 +50,52 @@
     bar.appendChild(who);
     bar.appendChild(out);
     document.body.insertBefore(bar, document.body.firstChild);
+    bar.insertAdjacentHTML("afterend",
+      '<details id="staff-account" style="padding:8px 16px"><summary>Your sessions and password</summary>' +
+      '<ul id="staff-sessions"></ul>' +
+      '<form id="staff-password" novalidate><label for="staff-current">Current password</label> ' +
+      '<input type="password" id="staff-current" autocomplete="current-password"> ' +
+      '<label for="staff-new">New password</label> <input type="password" id="staff-new" autocomplete="new-password"> ' +
+      '<button type="submit">Change password (signs out everywhere)</button></form>' +
+      '<div id="staff-account-status" aria-live="polite"></div></details>');
+    var status = document.getElementById("staff-account-status");
+    function call(method, path, body) {
+      return window.zoraStaff.token().then(function (t) {
+        var init = {method: method, headers: {"Authorization": "Bearer " + t}};
+        if (body) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+        return fetch("/staff/api/" + path, init).then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (d) { return {status: r.status, data: d}; });
+        });
+      });
+    }
+    function listSessions() {
+      call("GET", "me").then(function (r) {
+        var list = document.getElementById("staff-sessions");
+        list.textContent = "";
+        (r.data.sessions || []).forEach(function (x) {
+          var li = document.createElement("li");
+          li.textContent = new Date(x.created_at * 1000).toLocaleString() + ", " + x.address + ", " + x.agent.slice(0, 60) +
+            (x.current ? " (this one) " : " ");
+          if (!x.current) {
+            var b = document.createElement("button");
+            b.type = "button";
+            b.textContent = "End";
+            b.setAttribute("aria-label", "End the session from " + x.address);
+            b.addEventListener("click", function () { call("DELETE", "sessions/" + encodeURIComponent(x.id)).then(listSessions); });
+            li.appendChild(b);
+          }
+          list.appendChild(li);
+        });
+      });
+    }
+    document.getElementById("staff-account").addEventListener("toggle", function (e) { if (e.target.open) listSessions(); });
+    document.getElementById("staff-password").addEventListener("submit", function (e) {
+      e.preventDefault();
+      call("POST", "password", {current_password: document.getElementById("staff-current").value,
+        new_password: document.getElementById("staff-new").value}).then(function (r) {
+        if (r.status === 200) { sessionStorage.removeItem(KEY); window.location.assign("/staff"); return; }
+        status.textContent = (r.data.error && r.data.error.message) || "Not changed (" + r.status + ").";
+      });
+    });
   });
 })();
