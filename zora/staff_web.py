@@ -202,6 +202,7 @@ class StaffApi:
     async def invite(self, request: web.Request) -> web.Response:
         """An owner (or a Shopify admin user on the embedded page) invites someone by email."""
         caller = await authenticate(request, self.services)
+        await self.services.limiter.hit(("rate_admin_requests_per_shop", caller.shop))
         if caller.role != "owner":
             raise forbidden("only owners may invite staff")
         body = await _body(request)

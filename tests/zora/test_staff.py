@@ -3,9 +3,13 @@ refresh tokens, sessions, roles, and the admin API taking staff tokens for their
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import re
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -313,3 +317,30 @@ async def test_the_server_does_the_bcrypt_work_for_an_unknown_address(
         status, _ = await api(zora, "POST", "/staff/api/sign-in", {"email": email, "password": PASSWORD})
         assert status == 401
     assert len(checked) == 2 and all(h.startswith(b"$2b$12$") for h in checked)
+
+
+async def test_zora_staff_add_takes_the_password_from_stdin_never_from_argv(zora: Zora) -> None:
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    env = {**os.environ, "DATABASE_URL": zora.settings.database_url or "", "LOG_FORMAT": "text"}
+    command = [sys.executable, "-m", "zora.app.cli", "staff", "add", email, "--shop", zora.shop, "--role", "agent"]
+    done = await asyncio.to_thread(
+        subprocess.run, [*command, "--password-stdin"], input=PASSWORD + "\n", env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    async with zora.services.pool.acquire() as conn:
+        found = await sstaff.by_email(conn, email)
+    assert found is not None and found.role == "agent" and found.password_hash
+    assert await staff.check_password(PASSWORD, found.password_hash)
+    too_long = await asyncio.to_thread(
+        subprocess.run,
+        [*command[:5], "long@example.com", *command[6:], "--password-stdin"],
+        input="p" * 73 + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert too_long.returncode == 2 and "72 bytes" in too_long.stderr
+    refused = await asyncio.to_thread(
+        subprocess.run, [*command, "--password", PASSWORD], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "unrecognized arguments" in refused.stderr
