@@ -212,6 +212,18 @@ def _account_key(account_id: int) -> str:
     return f"zora:staff:sessions:{account_id}"
 
 
+# KEYS[1] session; ARGV: hash of the presented token, hash of its replacement, now, ttl. 1: rotated;
+# 0: no such session; -1: a replaced token (the session is deleted; the account's set forgets it lazily).
+_ROTATE = """
+local stored = redis.call('HGET', KEYS[1], 'refresh')
+if not stored then return 0 end
+if stored ~= ARGV[1] then redis.call('DEL', KEYS[1]) return -1 end
+redis.call('HSET', KEYS[1], 'refresh', ARGV[2], 'used', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+
 class Sessions:
     """Refresh sessions in Redis: one hash per session, and a set of each account's sessions."""
 
@@ -262,19 +274,15 @@ class Sessions:
         """The session a refresh token belongs to and the token that replaces it; StaffAuthError when
         it opens nothing. A replaced token presented again ends the session."""
         session_id = refresh.partition(".")[0]
-        key = _session_key(session_id)
-        stored = await self.redis.hget(key, "refresh")
-        if stored is None:
-            raise StaffAuthError("this session has ended; sign in again")
-        if not hmac.compare_digest(stored.decode() if isinstance(stored, bytes) else stored, opaque_hash(refresh)):
-            session = await self.get(session_id)
-            await self.revoke(session.account_id if session else 0, session_id)
-            raise StaffAuthError("this refresh token was already used; the session is ended, sign in again")
         new = f"{session_id}.{secrets.token_urlsafe(32)}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"refresh": opaque_hash(new), "used": time.time()})
-            pipe.expire(key, self.ttl)
-            await pipe.execute()
+        # One step in Redis: of two refreshes with the same token, one wins and the other ends the session.
+        outcome = await self.redis.eval(
+            _ROTATE, 1, _session_key(session_id), opaque_hash(refresh), opaque_hash(new), time.time(), self.ttl
+        )
+        if int(outcome) == 0:
+            raise StaffAuthError("this session has ended; sign in again")
+        if int(outcome) < 0:
+            raise StaffAuthError("this refresh token was already used; the session is ended, sign in again")
         session = await self.get(session_id)
         if session is None:
             raise StaffAuthError("this session has ended; sign in again")
