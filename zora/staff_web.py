@@ -299,7 +299,11 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
                 response = exc.response
             except RateLimited as exc:
                 response = web.json_response(
-                    {"error": {"code": "rate_limited", "message": "too many attempts; try again later"}}, status=429
+                    {
+                        "error": {"code": "rate_limited", "message": "too many attempts; try again later"},
+                        "retry_after": exc.retry_after,
+                    },
+                    status=429,
                 )
                 response.headers["Retry-After"] = str(exc.retry_after)
             response.headers["Cache-Control"] = "no-store"

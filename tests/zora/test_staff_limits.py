@@ -38,7 +38,7 @@ async def test_a_guesser_cannot_lock_the_owner_out(zora: Zora, catcher: MailCatc
     for _ in range(3):
         assert (await attempt(zora, email, f"guess {uuid.uuid4()}", "203.0.113.7"))[0] == 401
     status, answer = await attempt(zora, email, PASSWORD, "203.0.113.7")
-    assert status == 429 and answer["error"]["code"] == "rate_limited"
+    assert status == 429 and answer["error"]["code"] == "rate_limited" and answer["retry_after"] >= 1
     # The owner, from elsewhere, still signs in.
     status, answer = await attempt(zora, email, PASSWORD, "198.51.100.20")
     assert status == 200, answer
