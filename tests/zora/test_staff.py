@@ -344,3 +344,12 @@ async def test_zora_staff_add_takes_the_password_from_stdin_never_from_argv(zora
         subprocess.run, [*command, "--password", PASSWORD], env=env, capture_output=True, text=True
     )
     assert refused.returncode == 2 and "unrecognized arguments" in refused.stderr
+
+
+async def test_nobody_ends_another_accounts_session(zora: Zora, catcher: MailCatcher) -> None:
+    mine = await sign_in(zora, catcher, await account(zora))
+    theirs = await sign_in(zora, catcher, await account(zora))
+    their_session = jwt.decode(theirs["access_token"], options={"verify_signature": False})["sid"]
+    status, _ = await api(zora, "DELETE", f"/staff/api/sessions/{their_session}", bearer=mine["access_token"])
+    assert status == 404
+    assert (await api(zora, "GET", "/staff/api/me", bearer=theirs["access_token"]))[0] == 200
