@@ -371,6 +371,7 @@ def _welcome(settings: Settings, port: int, sandbox: Sandbox, nodes: Cluster | N
     if sandbox.shopify is not None:
         _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
         _say(f"  settings page     {sandbox.shopify.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in")
+    _say(f"  staff sign-in     {base}/staff   <- invite staff from the settings page (docs/staff.md)")
     if nodes is not None:
         _say("  processes         " + ", ".join(n.describe() for n in nodes.nodes))
     _say("Press Ctrl-C to stop.")
