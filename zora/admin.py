@@ -32,6 +32,7 @@ from zora.models import SettingsChanged
 from zora.services import Services
 from zora.shop_settings import AssistantSettings, ShopSettings, parse_settings
 from zora.shopify.signing import InvalidSignature, valid_shop_domain, verify_session_token
+from zora.staff import StaffAuthError, authenticate_staff, is_staff_token
 from zora.store import conversations as sconversations
 from zora.store import shops as sshops
 from zora.temporal import Conversations
@@ -51,8 +52,11 @@ _MAX_BODY_BYTES = 256 * 1024
 class AdminCaller:
     shop_id: int
     shop: str
-    # The Shopify staff user id (`sub` of the session token): recorded as who made each change.
+    # The Shopify staff user id (`sub` of the session token), or `staff:<email>` for Zora's own sign-in
+    # (zora/staff.py): recorded as who made each change.
     user: str
+    # Shopify admin users may do everything; Zora's own staff accounts are owners or agents (read-only).
+    role: str = "owner"
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -134,6 +138,13 @@ async def authenticate(request: web.Request, services: Services) -> AdminCaller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("an App Bridge session token is required (Authorization: Bearer ...)")
+    if is_staff_token(token.strip()):
+        try:
+            staff = await authenticate_staff(services, token.strip())
+        except StaffAuthError as exc:
+            log.info("admin API: refused staff token: %s", exc)
+            raise _unauthorized(str(exc)) from None
+        return AdminCaller(shop_id=staff.shop_id, shop=staff.shop, user=f"staff:{staff.email}", role=staff.role)
     if not settings.shopify_api_key or settings.shopify_api_secret is None:
         raise _unauthorized("this Zora has no Shopify app configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
     try:
@@ -159,6 +170,12 @@ def _unauthorized(message: str) -> web.HTTPUnauthorized:
     )
 
 
+def forbidden(message: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(
+        text=json.dumps({"error": {"code": "forbidden", "message": message}}), content_type="application/json"
+    )
+
+
 class AdminApi:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -167,6 +184,12 @@ class AdminApi:
     async def _caller(self, request: web.Request) -> AdminCaller:
         caller = await authenticate(request, self.services)
         await self.services.limiter.hit(("rate_admin_requests_per_shop", caller.shop))
+        return caller
+
+    async def _owner(self, request: web.Request) -> AdminCaller:
+        caller = await self._caller(request)
+        if caller.role != "owner":
+            raise forbidden("agents may read the settings but not change them; ask an owner of this shop")
         return caller
 
     async def get_settings(self, request: web.Request) -> web.Response:
@@ -190,7 +213,7 @@ class AdminApi:
         )
 
     async def put_settings(self, request: web.Request) -> web.Response:
-        caller = await self._caller(request)
+        caller = await self._owner(request)
         body = await _json_body(request)
         version = _version(body.get("version")) if isinstance(body, dict) else None
         if not isinstance(body, dict) or version is None:
@@ -203,7 +226,7 @@ class AdminApi:
     async def undo(self, request: web.Request) -> web.Response:
         """Undo change `undo` (a history version): the settings go back to what they were before it,
         as a new change of their own (so an undo can be undone too)."""
-        caller = await self._caller(request)
+        caller = await self._owner(request)
         body = await _json_body(request)
         version = _version(body.get("version")) if isinstance(body, dict) else None
         undo = _version(body.get("undo")) if isinstance(body, dict) else None

@@ -31,6 +31,8 @@ RATE_SETTINGS = (
     "rate_confirmation_emails_per_recipient",
     "rate_confirmation_emails_per_address",
     "rate_admin_requests_per_shop",
+    "rate_staff_sign_in_per_address",
+    "rate_staff_sign_in_per_address_and_email",
 )
 
 
@@ -182,6 +184,16 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = "zora"
 
+    # Staff sign-in outside Shopify admin (zora/staff.py, docs/staff.md). STAFF_JWT_SECRET signs staff
+    # access tokens (at least 32 bytes); unset, a key derived from ZORA_SECRET_KEY is used.
+    staff_jwt_secret: SecretStr | None = None
+    staff_access_token_minutes: int = Field(default=10, ge=1, le=60)
+    staff_refresh_token_days: int = Field(default=14, ge=1, le=90)
+    # Sign-in attempts (password and code) per client address, and per client address and email: a
+    # guesser elsewhere spends their own allowance, never the account owner's.
+    rate_staff_sign_in_per_address: str = "30/10 minutes"
+    rate_staff_sign_in_per_address_and_email: str = "10/10 minutes"
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, data: Any) -> Any:
@@ -204,7 +216,7 @@ class Settings(BaseSettings):
             raise ValueError("must contain {shop} (the shop's myshopify domain goes there)")
         return value.rstrip("/")
 
-    @field_validator("zora_secret_key")
+    @field_validator("zora_secret_key", "staff_jwt_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < 32:

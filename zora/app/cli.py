@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     from zora.shopify.cli import add_commands as add_shopify_commands
 
     add_shopify_commands(sub)
+    from zora.app.staff_cli import add_commands as add_staff_commands
+
+    add_staff_commands(sub)
     return parser
 
 
@@ -110,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             from zora.shopify.cli import run as run_shopify
 
             return run_shopify(args, settings)
+        elif args.command == "staff":
+            from zora.app.staff_cli import run as run_staff
+
+            return run_staff(args, settings)
     except ConfigError as exc:
         print(f"zora: error: {exc}", file=sys.stderr)
         return 2

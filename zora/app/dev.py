@@ -319,6 +319,9 @@ async def _mail_catcher(
     if "widget_link_url" not in settings.model_fields_set:
         # The email's link reopens the conversation on the demo storefront.
         sandbox.updates["widget_link_url"] = f"http://{settings.host}:{port}/demo?shop={{shop}}"
+    if settings.public_url is None:
+        # Links in emails that come back to Zora (staff invitations, address confirmations) need it.
+        sandbox.updates["public_url"] = f"http://{settings.host}:{port}"
 
 
 async def _start_nodes(
@@ -353,6 +356,7 @@ def _welcome(settings: Settings, port: int, sandbox: Sandbox, nodes: Cluster | N
     if sandbox.shopify is not None:
         _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
         _say(f"  settings page     {sandbox.shopify.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in")
+    _say(f"  staff sign-in     {base}/staff   <- invite staff from the settings page (docs/staff.md)")
     if nodes is not None:
         _say("  processes         " + ", ".join(n.describe() for n in nodes.nodes))
     _say("Press Ctrl-C to stop.")
