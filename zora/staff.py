@@ -24,7 +24,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zora.addresses import parse_address
 from zora.errors import ZoraError
+from zora.mail import plain_email
 from zora.settings import Settings
 
 if TYPE_CHECKING:
@@ -322,11 +322,6 @@ class Sessions:
 
 
 def code_email(*, to_address: str, shop: str, code: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = f"Your Zora sign-in code: {code}"
-    msg["To"] = parse_address(to_address)
-    msg["Message-ID"] = make_msgid()
-    msg["Auto-Submitted"] = "auto-generated"
     lines = [
         "Hi,",
         "",
@@ -338,16 +333,10 @@ def code_email(*, to_address: str, shop: str, code: str) -> EmailMessage:
         "your password: change it.",
         "",
     ]
-    msg.set_content("\n".join(lines))
-    return msg
+    return plain_email(subject=f"Your Zora sign-in code: {code}", to_address=to_address, lines=lines)
 
 
 def invitation_email(*, to_address: str, shop: str, role: str, link: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = f"You are invited to Zora for {shop}"
-    msg["To"] = parse_address(to_address)
-    msg["Message-ID"] = make_msgid()
-    msg["Auto-Submitted"] = "auto-generated"
     lines = [
         "Hi,",
         "",
@@ -358,8 +347,7 @@ def invitation_email(*, to_address: str, shop: str, role: str, link: str) -> Ema
         "If you did not expect this, ignore this email.",
         "",
     ]
-    msg.set_content("\n".join(lines))
-    return msg
+    return plain_email(subject=f"You are invited to Zora for {shop}", to_address=to_address, lines=lines)
 
 
 @dataclass(frozen=True)
