@@ -33,6 +33,7 @@ from zora.metrics import metrics_handler
 from zora.services import Services, open_services, readiness, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_connect import add_routes as add_slack_connect_routes
 from zora.temporal import Conversations
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,7 @@ def _add_routes(app: web.Application, settings: Settings, dev: bool) -> None:
     app.router.add_get("/metrics", metrics_handler(settings, dev=dev))
     add_shopify_routes(app, SERVICES)
     add_admin_routes(app, SERVICES)
+    add_slack_connect_routes(app, SERVICES)
 
 
 def _attr(value: str) -> str:

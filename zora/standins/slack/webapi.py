@@ -10,7 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from zora.standins.slack.workspace import ApiError, Injection, Workspace
+from zora.standins.slack.workspace import ApiError, Injection, MethodHandler, Workspace
+
+# Methods called with the app's client id and secret rather than a token.
+_NO_TOKEN = frozenset({"oauth.v2.access"})
 
 
 class WebApi(Workspace):
@@ -86,6 +89,8 @@ class WebApi(Workspace):
                     headers={"Retry-After": str(injection.retry_after)},
                 )
             return self._json({"ok": False, "error": injection.error}, status=injection.status)
+        if method in _NO_TOKEN:
+            return self._json(await self._no_token_call(handler, params, request))
         if not token:
             return self._json({"ok": False, "error": "not_authed"})
         # apps.connections.open is the one method that takes the app-level token (xapp-...).
@@ -111,6 +116,13 @@ class WebApi(Workspace):
                 request.transport.close()
             raise web.HTTPInternalServerError  # never reaches the caller: the connection is gone
         return self._json(answer, headers={"X-OAuth-Scopes": ",".join(self.scopes), "X-Accepted-OAuth-Scopes": ""})
+
+    @staticmethod
+    async def _no_token_call(handler: MethodHandler, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        try:
+            return await handler(params, request)
+        except ApiError as exc:
+            return {"ok": False, "error": exc.error}
 
     @staticmethod
     def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
