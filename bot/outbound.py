@@ -8,6 +8,7 @@ turn Slack's answers into the same outcomes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from zora.http import client_session
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter, push
 from zora.shopify.customers import CustomerDirectory
-from zora.slack_api import SlackGateway, classify
+from zora.slack_api import SlackGateway, SlackWorkspaces, classify
 from zora.slack_text import escape
 from zora.store import conversations as sconversations
 from zora.store import files as sfiles
@@ -58,6 +59,10 @@ class SlackRateLimited(ZoraError):
         self.retry_after = retry_after
 
 
+# The gateway of the shop a post is for, set by SlackOutbound.post for the task running it.
+_SERVING: contextvars.ContextVar[SlackGateway | None] = contextvars.ContextVar("slack_serving", default=None)
+
+
 class SlackOutbound:
     def __init__(
         self,
@@ -66,18 +71,38 @@ class SlackOutbound:
         emitter: Emitter,
         directory: CustomerDirectory | None = None,
         public_url: str | None = None,
+        workspaces: SlackWorkspaces | None = None,
     ) -> None:
         self.pool = pool
         # Zora's public address, for links to files in Slack notes (PUBLIC_URL).
         self.public_url = public_url
-        self.slack = slack
+        # Each shop's own workspace (issue 11 §2); without `workspaces`, `slack` speaks for every shop.
+        self.workspaces = workspaces or SlackWorkspaces(slack)
         self.emitter = emitter
         # Shopify customer data for the card, when the shop's data has the shopper.
         self.directory = directory
         # conversation -> thread; a thread never moves, so the most recent ones stay cached.
         self._threads: OrderedDict[UUID, SlackThread] = OrderedDict()
 
+    @property
+    def slack(self) -> SlackGateway:
+        """The gateway of the shop being served now (`_serving`): every step of a post below speaks
+        for the one shop, without each taking the gateway as an argument."""
+        return _SERVING.get() or self.workspaces.default
+
+    async def _serving_conversation(self, conversation_id: UUID) -> SlackGateway:
+        """The gateway of the workspace a conversation's thread is in."""
+        thread = await sthreads.of_conversation(self.pool, conversation_id)
+        return await self.workspaces.for_team(thread.team_id if thread else None)
+
     async def post(self, ref: ConversationRef, messages: list[StoredMessage]) -> PostResult:
+        serving = _SERVING.set(await self.workspaces.for_shop(ref.shop_id))
+        try:
+            return await self._post(ref, messages)
+        finally:
+            _SERVING.reset(serving)
+
+    async def _post(self, ref: ConversationRef, messages: list[StoredMessage]) -> PostResult:
         """Post `messages` (seq order) into the thread, starting it if needed.
 
         Returns which were delivered; permanent Slack errors mark the rest undelivered and record
@@ -372,7 +397,8 @@ class SlackOutbound:
         if thread is None:
             log.warning("a note for a conversation with no Slack thread yet was not posted")
             return
-        await self.slack.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text)
+        slack = await self.workspaces.for_team(thread.team_id)
+        await slack.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text)
 
     async def mark_seen(self, conversation_id: UUID, upto: int) -> None:
         """The shopper saw the agents' replies up to `upto`: an :eyes: reaction on the latest one."""
@@ -380,14 +406,15 @@ class SlackOutbound:
         if post is None:
             return  # already marked, or nothing from Slack to mark
         try:
-            await self.slack.reactions_add(channel=post.channel, timestamp=post.ts, name=SEEN_REACTION)
+            slack = await self._serving_conversation(conversation_id)
+            await slack.reactions_add(channel=post.channel, timestamp=post.ts, name=SEEN_REACTION)
         except SlackApiError as exc:
             if exc.response.get("error") != "already_reacted":
                 log.warning("could not mark a reply as seen in Slack: %s", exc.response.get("error"))
 
     async def update_card(self, conversation_id: UUID) -> None:
         """Edit the thread's root post to show the conversation as it is now."""
-        await redraw_card(self.pool, self.slack, conversation_id, self.directory)
+        await redraw_card(self.pool, await self._serving_conversation(conversation_id), conversation_id, self.directory)
 
     async def _thread(self, ref: ConversationRef) -> SlackThread:
         """The conversation's thread: cached, found again in PostgreSQL, or started with a root post."""

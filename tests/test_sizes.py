@@ -33,7 +33,7 @@ LONG_FUNCTIONS = {
     "bench/chaos.py:Chaos.run",
     "activities/llm.py:LlmActivities._complete",
     "bot/listeners/events/message.py:relay_reply",
-    "bot/outbound.py:SlackOutbound.post",
+    "bot/outbound.py:SlackOutbound._post",
     "webhooks/shopify.py:receive",
     "widget/server.py:_session",
 }

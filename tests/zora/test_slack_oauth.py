@@ -35,9 +35,9 @@ def _local(sz: ShopifyZora, url: str) -> str:
     return sz.zora.base_url + url.removeprefix(PUBLIC)
 
 
-async def _start(sz: ShopifyZora, http: aiohttp.ClientSession) -> tuple[str, str]:
+async def _start(sz: ShopifyZora, http: aiohttp.ClientSession, shop: str | None = None) -> tuple[str, str]:
     """Add to Slack from the admin page, then the install link: (Slack's authorize URL, the state)."""
-    status, answer = await call(sz, "POST", "slack/install")
+    status, answer = await call(sz, "POST", "slack/install", bearer=token(shop or sz.shop))
     assert status == 200, answer
     async with http.get(_local(sz, answer["url"]), allow_redirects=False) as resp:
         assert resp.status == 302, await resp.text()

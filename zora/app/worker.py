@@ -26,6 +26,7 @@ from zora.mail import Mailer
 from zora.sentry_temporal import SentryInterceptor
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackWorkspaces
 from zora.temporal import Conversations, conversation_config
 
 
@@ -33,7 +34,8 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     settings = services.settings
     queue = task_queue or settings.temporal_task_queue
     directory = CustomerDirectory(services.pool, settings)
-    outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
+    workspaces = SlackWorkspaces(services.slack, services.pool, settings)
+    outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url, workspaces)
     conversations = ConversationActivities(services.pool, outbound)
     sweep = SweepActivities(
         services.pool, Conversations(services.temporal, queue, conversation_config(settings)), services.slack

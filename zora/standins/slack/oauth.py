@@ -13,13 +13,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from zora.standins.slack.workspace import DEFAULT_AGENT_ID, ApiError, Workspace
+from zora.standins.slack.webapi import WebApi
+from zora.standins.slack.workspace import DEFAULT_AGENT_ID, ApiError
 
 CLIENT_ID = "1234567890.0987654321"
 CLIENT_SECRET = "standin-client-secret"
 
 
-class OAuth(Workspace):
+class OAuth(WebApi):
     """The authorize page and oauth.v2.access. Codes are single use; each approval can be given a
     fresh bot token (``rotate_token``, as a reinstall after an uninstall gets)."""
 
@@ -34,6 +35,9 @@ class OAuth(Workspace):
             codes = {}
             self._codes = codes
         return codes
+
+    def _answers_code(self, code: str) -> bool:
+        return code in self._oauth_codes()
 
     def rotate_token(self) -> str:
         """A new bot token from now on; the old one answers invalid_auth (a revoke then reinstall)."""

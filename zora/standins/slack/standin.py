@@ -14,7 +14,7 @@ from zora.standins.slack.webapi import WebApi
 from zora.standins.slack.workspace import MethodHandler
 
 
-class SlackStandIn(Inbox, WebApi, Conversations, Users, Reactions, Views, OAuth):
+class SlackStandIn(Inbox, OAuth, WebApi, Conversations, Users, Reactions, Views):
     """Slack's Web API and Events API for one workspace with one installed bot."""
 
     def _web_api_methods(self) -> dict[str, MethodHandler]:

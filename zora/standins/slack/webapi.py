@@ -19,6 +19,29 @@ _NO_TOKEN = frozenset({"oauth.v2.access"})
 class WebApi(Workspace):
     """The /api/{method} route and the failures tests queue for it."""
 
+    def join(self, other: WebApi) -> None:
+        """Answer `other` workspace's calls at this base URL too, as Slack's one API host serves every
+        workspace: a call goes to the workspace whose bot token it carries, or whose OAuth code it trades."""
+        peers: list[WebApi] = self.__dict__.setdefault("_peers", [])
+        peers.append(other)
+
+    def _answers_code(self, code: str) -> bool:
+        return False
+
+    def _peer_for(self, method: str, token: Any, params: dict[str, Any]) -> WebApi | None:
+        peers: list[WebApi] = self.__dict__.get("_peers", [])
+        for peer in peers:
+            if method in _NO_TOKEN:
+                if peer._answers_code(str(params.get("code") or "")):
+                    return peer
+            elif (
+                token
+                and peer.bot_token is not None
+                and hmac.compare_digest(str(token).encode(), peer.bot_token.encode())
+            ):
+                return peer
+        return None
+
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After`` (before any auth check).
 
@@ -74,6 +97,10 @@ class WebApi(Workspace):
         auth_header = request.headers.get("Authorization", "")
         if auth_header.startswith("Bearer "):
             token = auth_header.removeprefix("Bearer ").strip()
+        peer = self._peer_for(method, token, params)
+        return await (peer or self)._dispatch(method, params, token, request)
+
+    async def _dispatch(self, method: str, params: dict[str, Any], token: Any, request: web.Request) -> web.Response:
         self.calls.append((method, params))
 
         handler = self._methods.get(method)
