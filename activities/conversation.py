@@ -37,7 +37,7 @@ from zora.models import (
 from zora.push import push
 from zora.round_robin import choose_agent
 from zora.shop_settings import ShopSettings, parse_settings
-from zora.slack_api import SlackGateway
+from zora.slack_api import SlackGateway, SlackWorkspaces
 from zora.store import conversations as sconversations
 from zora.store import files as sfiles
 from zora.store import messages as smessages
@@ -201,10 +201,14 @@ class SweepActivities:
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
     shop's Slack works again."""
 
-    def __init__(self, pool: Pool, conversations: Conversations, slack: SlackGateway) -> None:
+    def __init__(
+        self, pool: Pool, conversations: Conversations, slack: SlackGateway, workspaces: SlackWorkspaces | None = None
+    ) -> None:
         self.pool = pool
         self.conversations = conversations
         self.slack = slack
+        # Each shop's own workspace (issue 11 §2): a shop is healed by asking its workspace.
+        self.workspaces = workspaces or SlackWorkspaces(slack)
 
     @SWEEP_UNDELIVERED.defn
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
@@ -258,7 +262,8 @@ class SweepActivities:
             if not channel:
                 continue
             try:
-                info = await self.slack.conversations_info(channel=channel)
+                gateway = await self.workspaces.for_shop(shop_id)
+                info = await gateway.conversations_info(channel=channel)
             except SlackApiError:
                 continue  # still broken; the error stays visible in `zora doctor`
             if info["channel"].get("is_archived") or info["channel"].get("is_member") is False:

@@ -58,6 +58,9 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
         process_before_response=True,
         **multi,
     )
+    if settings.slack_client_id:
+        # app_uninstalled / tokens_revoked: the installation store's delete_bot marks it revoked.
+        app.enable_token_revocation_listeners()
     register_middleware(app, BotDeps.from_services(services, emitter))
     register_rate_limits(app, services.limiter)
     register_listeners(app)

@@ -249,13 +249,25 @@ class SlackWorkspaces:
         if self.pool is None or self.settings is None or team_id is None:
             return self.default
         async with self.pool.acquire() as conn:
-            found = await sslack.find_installation(conn, enterprise_id, team_id)
+            found = await sslack.find_installation(conn, enterprise_id, team_id, revoked_too=True)
+        disconnected = self._gateway(SlackInstallation(team_id=team_id, bot_token=None))
         if found is None:
-            if self.default.installation.token() is not None and await self.default.team_id() == team_id:
-                return self.default
-            return self._gateway(SlackInstallation(team_id=team_id, bot_token=None))
+            return self.default if await self._default_serves(team_id) else disconnected
+        if found.revoked_at is not None:
+            return disconnected
         token = unseal(self.settings.sealing_keys(), found.sealed_bot_token)
         return self._gateway(SlackInstallation(team_id=team_id, bot_token=SecretStr(token)))
+
+    async def _default_serves(self, team_id: str) -> bool:
+        """Whether SLACK_BOT_TOKEN is this workspace's (never lent to another workspace)."""
+        if self.default.installation.token() is None:
+            return False
+        try:
+            return await self.default.team_id() == team_id
+        except SlackApiError as exc:
+            if classify(exc).kind == "install":
+                return False  # a dead token serves nobody
+            raise
 
     def _gateway(self, installation: SlackInstallation) -> SlackGateway:
         assert self.settings is not None

@@ -181,6 +181,22 @@ class PgInstallationStore(AsyncInstallationStore):
             installed_at=0.0,
         )
 
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """app_uninstalled / tokens_revoked (bolt's revocation listeners): the token is dead. Kept as a
+        revoked row and an error on the workspace's shops ("Slack disconnected"): their messages wait,
+        undelivered, until the workspace is connected again."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            shops = await sslack.revoke(conn, enterprise_id, team_id)
+        log.warning(
+            "Slack workspace %s removed Zora; shops %s are disconnected until it is added again", team_id, shops
+        )
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        # No user tokens are kept: a revoked user token leaves the bot working.
+        return None
+
     async def async_find_installation(
         self,
         *,

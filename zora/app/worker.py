@@ -38,7 +38,10 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url, workspaces)
     conversations = ConversationActivities(services.pool, outbound)
     sweep = SweepActivities(
-        services.pool, Conversations(services.temporal, queue, conversation_config(settings)), services.slack
+        services.pool,
+        Conversations(services.temporal, queue, conversation_config(settings)),
+        services.slack,
+        workspaces,
     )
 
     async def close_sockets(shopper_ids: list[UUID]) -> int:

@@ -61,14 +61,21 @@ async def save_installation(conn: Executor, installation: StoredInstallation) ->
 
 
 async def find_installation(
-    conn: Executor, enterprise_id: str | None, team_id: str | None, *, is_enterprise_install: bool = False
+    conn: Executor,
+    enterprise_id: str | None,
+    team_id: str | None,
+    *,
+    is_enterprise_install: bool = False,
+    revoked_too: bool = False,
 ) -> StoredInstallation | None:
-    """The live installation for a workspace (an org-wide one answers for every team of its org)."""
+    """The live installation for a workspace (an org-wide one answers for every team of its org); with
+    `revoked_too`, one the workspace removed as well (its revoked_at set)."""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM slack_installations WHERE revoked_at IS NULL AND enterprise_id = $1"
-        " AND (team_id = $2 OR (is_enterprise_install AND team_id = '')) ORDER BY team_id = $2 DESC LIMIT 1",
+        f"SELECT {_COLUMNS} FROM slack_installations WHERE (revoked_at IS NULL OR $3) AND enterprise_id = $1"
+        " AND (team_id = $2 OR (is_enterprise_install AND team_id = '')) ORDER BY revoked_at IS NULL DESC, team_id = $2 DESC LIMIT 1",
         _key(enterprise_id),
         "" if is_enterprise_install else _key(team_id),
+        revoked_too,
     )
     if row is None:
         return None
@@ -98,8 +105,12 @@ async def revoke(conn: Executor, enterprise_id: str | None, team_id: str | None)
         _key(enterprise_id),
         _key(team_id),
     )
-    rows = await conn.fetch("SELECT id FROM shops WHERE slack_team_id = $1 ORDER BY id", _key(team_id))
-    return [r["id"] for r in rows]
+    # The error the sweep heals once the workspace answers again (activities/conversation.py).
+    rows = await conn.fetch(
+        "UPDATE shops SET slack_error = 'token_revoked', slack_error_at = now() WHERE slack_team_id = $1 RETURNING id",
+        _key(team_id),
+    )
+    return sorted(r["id"] for r in rows)
 
 
 async def connect_shop(conn: Executor, shop_id: int, enterprise_id: str | None, team_id: str) -> None:
