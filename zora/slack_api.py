@@ -188,6 +188,12 @@ class SlackGateway:
     async def conversations_info(self, *, channel: str) -> AsyncSlackResponse:
         return await self.client.conversations_info(channel=channel)
 
+    async def conversations_list(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.conversations_list(**kwargs)
+
+    async def conversations_join(self, *, channel: str) -> AsyncSlackResponse:
+        return await self.client.conversations_join(channel=channel)
+
     async def conversations_members(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
         return await self.client.conversations_members(channel=channel, **kwargs)
 

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_sdk.errors import SlackApiError
 
 from zora.admin import authenticate
 from zora.services import Services
-from zora.slack_api import hint
+from zora.slack_api import SlackWorkspaces, classify, hint
 from zora.slack_oauth import (
     INSTALL_PATH,
     REDIRECT_PATH,
@@ -79,10 +80,46 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
         caller = await authenticate(request, services)
         return web.json_response(await slack_status(services, caller.shop_id), headers={"Cache-Control": "no-store"})
 
+    _add_picker_routes(app, services_key)
     app.router.add_get(INSTALL_PATH, install)
     app.router.add_get(REDIRECT_PATH, callback)
     app.router.add_post("/admin/api/slack/install", start)
     app.router.add_get("/admin/api/slack", status)
+
+
+def _add_picker_routes(app: web.Application, services_key: web.AppKey[Services]) -> None:
+    """The channel picker's routes: list, choose, test post."""
+
+    async def channels(request: web.Request) -> web.StreamResponse:
+        services = request.app[services_key]
+        caller = await authenticate(request, services)
+        await services.limiter.hit(("rate_admin_requests_per_shop", caller.shop))
+        return await ChannelPicker(services).list(caller.shop_id, request.query.get("cursor") or None)
+
+    async def choose(request: web.Request) -> web.StreamResponse:
+        services = request.app[services_key]
+        caller = await authenticate(request, services)
+        await services.limiter.hit(("rate_admin_requests_per_shop", caller.shop))
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        channel = body.get("channel") if isinstance(body, dict) else None
+        if not isinstance(channel, str) or not channel.isalnum() or len(channel) > 32:
+            return web.json_response(
+                {"error": {"code": "bad_request", "message": 'send {"channel": "<a channel id>"}'}}, status=400
+            )
+        return await ChannelPicker(services).choose(caller.shop_id, channel)
+
+    async def test_post(request: web.Request) -> web.StreamResponse:
+        services = request.app[services_key]
+        caller = await authenticate(request, services)
+        await services.limiter.hit(("rate_admin_requests_per_shop", caller.shop))
+        return await ChannelPicker(services).test_post(caller.shop_id)
+
+    app.router.add_get("/admin/api/slack/channels", channels)
+    app.router.add_put("/admin/api/slack/channel", choose)
+    app.router.add_post("/admin/api/slack/test", test_post)
 
 
 async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
@@ -116,3 +153,83 @@ async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
         "error": error,
         "todo": todo,
     }
+
+
+# Channels one page of the picker shows (Slack's recommended page size is 200 at most).
+CHANNEL_PAGE = 200
+
+
+class ChannelPicker:
+    """The settings page's channel picker: the channels of the shop's workspace the bot can use, the
+    choice (joining a public channel), and a test post."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def list(self, shop_id: int, cursor: str | None) -> web.Response:
+        slack = await SlackWorkspaces(self.services.slack, self.services.pool, self.services.settings).for_shop(shop_id)
+        try:
+            response = await slack.conversations_list(
+                types="public_channel,private_channel", exclude_archived=True, limit=CHANNEL_PAGE, cursor=cursor
+            )
+        except SlackApiError as exc:
+            return _slack_refused(exc)
+        channels = [
+            {
+                "id": c["id"],
+                "name": c.get("name"),
+                "is_private": bool(c.get("is_private")),
+                "is_member": bool(c.get("is_member")),
+            }
+            for c in response.get("channels") or []
+        ]
+        next_cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        return web.json_response({"channels": channels, "next_cursor": next_cursor}, headers=_NO_STORE)
+
+    async def choose(self, shop_id: int, channel: str) -> web.Response:
+        """Use `channel` for the shop's conversations: it must be in the shop's workspace and usable; a
+        public one is joined, a private one needs the bot invited first."""
+        slack = await SlackWorkspaces(self.services.slack, self.services.pool, self.services.settings).for_shop(shop_id)
+        try:
+            info = (await slack.conversations_info(channel=channel))["channel"]
+            if info.get("is_archived"):
+                return _channel_problem("is_archived")
+            if not info.get("is_member"):
+                if info.get("is_private"):
+                    return _channel_problem("not_in_channel")
+                await slack.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            return _slack_refused(exc)
+        async with self.services.pool.acquire() as conn:
+            await sslack.set_channel(conn, shop_id, channel)
+        return web.json_response({"channel": channel, "name": info.get("name")}, headers=_NO_STORE)
+
+    async def test_post(self, shop_id: int) -> web.Response:
+        async with self.services.pool.acquire() as conn:
+            workspace = await sslack.shop_workspace(conn, shop_id)
+        if workspace is None or not workspace.channel:
+            return _channel_problem("no_channel_configured")
+        slack = await SlackWorkspaces(self.services.slack, self.services.pool, self.services.settings).for_shop(shop_id)
+        try:
+            await slack.chat_postMessage(
+                channel=workspace.channel,
+                text="Zora is connected: shoppers' conversations will appear in this channel.",
+            )
+        except SlackApiError as exc:
+            return _slack_refused(exc)
+        return web.json_response({"ok": True}, headers=_NO_STORE)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _channel_problem(error: str) -> web.Response:
+    return web.json_response({"error": {"code": error, "message": hint(error)}}, status=422, headers=_NO_STORE)
+
+
+def _slack_refused(exc: SlackApiError) -> web.Response:
+    failure = classify(exc)
+    status = 429 if failure.rate_limited else 422 if failure.needs_a_person or failure.kind == "gone" else 502
+    return web.json_response(
+        {"error": {"code": failure.error, "message": failure.hint}}, status=status, headers=_NO_STORE
+    )

@@ -188,3 +188,9 @@ async def consumed_state_shop(conn: Executor, state: str) -> int | None:
 async def shop_installed(conn: Executor, shop_id: int) -> bool:
     """Whether the shop still has Zora installed in Shopify (a state outlives nothing else)."""
     return bool(await conn.fetchval("SELECT uninstalled_at IS NULL FROM shops WHERE id = $1", shop_id))
+
+
+async def set_channel(conn: Executor, shop_id: int, channel: str) -> None:
+    """The merchant picked the shop's channel (the bot is in it). A Slack error stays until the minute
+    sweep finds the channel working: that is what delivers the messages that waited."""
+    await conn.execute("UPDATE shops SET slack_channel_id = $2 WHERE id = $1", shop_id, channel)

@@ -27,6 +27,8 @@ class SlackStandIn(Inbox, OAuth, WebApi, Conversations, Users, Reactions, Views)
             "chat.delete": self._chat_delete,
             "conversations.info": self._conversations_info,
             "conversations.members": self._conversations_members,
+            "conversations.list": self._conversations_list,
+            "conversations.join": self._conversations_join,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "oauth.v2.access": self._oauth_v2_access,
