@@ -131,12 +131,14 @@ async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
             if workspace is not None and workspace.team_id
             else None
         )
-    connected = workspace is not None and workspace.team_id is not None
+    # A shop that connected no workspace is served by SLACK_BOT_TOKEN's, when there is one.
+    by_token = workspace is not None and workspace.team_id is None and services.settings.slack_bot_token is not None
+    connected = by_token or (workspace is not None and workspace.team_id is not None)
     channel = workspace.channel if workspace else None
     error = workspace.error if workspace else None
     state = "not_connected"
     todo = "Add Zora to your Slack workspace."
-    if connected and installation is None:
+    if connected and not by_token and installation is None:
         state, todo = "disconnected", "Slack disconnected: add Zora to Slack again. Waiting messages are kept."
     elif connected and channel is None:
         state, todo = "no_channel", "Pick the channel where shoppers' conversations appear."

@@ -144,3 +144,13 @@ async def test_a_shop_uninstalled_meanwhile_is_not_connected(installed: ShopifyZ
     assert await _installations(sz) == []
     shop = await sz.fetchrow("SELECT slack_team_id FROM shops WHERE id = $1", sz.shop_id)
     assert shop["slack_team_id"] is None
+
+
+async def test_a_shop_without_a_workspace_of_its_own_is_served_by_the_bot_token(installed: ShopifyZora) -> None:
+    """The self-hoster's single workspace (SLACK_BOT_TOKEN): no Add to Slack needed."""
+    sz = installed
+    await sz.fetch("UPDATE shops SET slack_team_id = NULL, slack_channel_id = 'C0SUPPORT1' WHERE id = $1", sz.shop_id)
+
+    status, answer = await call(sz, "GET", "slack")
+
+    assert (status, answer["state"], answer["channel"]) == (200, "ok", "C0SUPPORT1"), answer
