@@ -115,6 +115,7 @@ class PgInstallationStore(AsyncInstallationStore):
         self.pool = pool
         self.settings = settings
         self.default = default
+        self._default_bot_found: Bot | None = None
 
     @property
     def logger(self) -> logging.Logger:
@@ -170,16 +171,17 @@ class PgInstallationStore(AsyncInstallationStore):
         default = self.default
         if default is None or default.installation.token() is None or team_id is None:
             return None
-        auth = await default.auth_test()
-        if auth.get("team_id") != team_id:
-            return None
-        return Bot(
-            team_id=team_id,
-            bot_token=default.installation.token() or "",
-            bot_id=str(auth.get("bot_id") or ""),
-            bot_user_id=str(auth.get("user_id") or ""),
-            installed_at=0.0,
-        )
+        if self._default_bot_found is None:
+            # Asked of Slack once per process, not per event.
+            auth = await default.auth_test()
+            self._default_bot_found = Bot(
+                team_id=str(auth.get("team_id") or ""),
+                bot_token=default.installation.token() or "",
+                bot_id=str(auth.get("bot_id") or ""),
+                bot_user_id=str(auth.get("user_id") or ""),
+                installed_at=0.0,
+            )
+        return self._default_bot_found if self._default_bot_found.team_id == team_id else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """app_uninstalled / tokens_revoked (bolt's revocation listeners): the token is dead. Kept as a

@@ -151,6 +151,17 @@ async def test_a_shop_without_a_workspace_of_its_own_is_served_by_the_bot_token(
     sz = installed
     await sz.fetch("UPDATE shops SET slack_team_id = NULL, slack_channel_id = 'C0SUPPORT1' WHERE id = $1", sz.shop_id)
 
+    await sz.fetch("DELETE FROM slack_installations")
+    slack = sz.zora.standin
+    shopper = await sz.zora.shopper((await sz.zora.session())["token"])
+    await shopper.send("served by the bot token")
+    posted = await slack.wait_for_posts(2)
+    root = next(p for p in reversed(posted) if not p.get("thread_ts"))
+    # The agent's reply is an event from that workspace: bolt authorises it with SLACK_BOT_TOKEN.
+    assert await slack.agent_reply("C0SUPPORT1", root["ts"], "answered", user="U0AGENT001") == 200
+    await shopper.wait_for(lambda: len(shopper.agent_messages()) == 1)
+
     status, answer = await call(sz, "GET", "slack")
 
     assert (status, answer["state"], answer["channel"]) == (200, "ok", "C0SUPPORT1"), answer
+    assert shopper.agent_messages()[0]["body"] == "answered"
