@@ -64,7 +64,10 @@ async def test_removed_then_added_again_delivers_what_waited_in_order(
     assert (status, answer["state"]) == (200, "disconnected"), answer
     for i in range(3):
         assert (await shopper.send(f"waiting {i}", client_id=f"w{i}"))["ok"]
-    await shopper.wait_for(lambda: {s["client_id"] for s in shopper.statuses if s["status"] == "undelivered"} >= {"w0"})
+    # All three wait (none still on its way) before Zora is added again.
+    await shopper.wait_for(
+        lambda: {s["client_id"] for s in shopper.statuses if s["status"] == "undelivered"} >= {"w0", "w1", "w2"}
+    )
     assert len(slack.posted) == posted
 
     await _connect(sz)
