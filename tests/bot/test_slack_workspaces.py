@@ -3,6 +3,7 @@ its own workspace with its own token, and each workspace's events reach only its
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -12,6 +13,7 @@ import pytest
 
 from tests.harness import AGENT, CHANNEL, SIGNING_SECRET, Shopper
 from tests.shopify.harness import ShopifyZora
+from tests.widget.test_files import PDF
 from tests.zora.test_slack_oauth import PUBLIC, _allow, _callback, _start
 from tests.zora.test_slack_oauth import zora_options as zora_options
 from zora.standins.slack import SlackStandIn
@@ -86,3 +88,28 @@ async def test_each_shop_posts_to_its_own_workspace_and_hears_only_its_own(
 
     assert [m["body"] for m in shopper_b.agent_messages()] == ["Hello B"]
     assert [m["body"] for m in shopper_a.agent_messages()] == ["Hello A"]
+
+
+async def test_an_agents_file_is_fetched_with_its_own_workspaces_token(
+    two: tuple[ShopifyZora, SlackStandIn, str, int],
+) -> None:
+    sz, b, shop_b, shop_b_id = two
+    shopper_b = await _shopper(sz, shop_b)
+    posted = len(b.posted)
+    await shopper_b.send("B sends a question")
+    root = [p for p in await b.wait_for_posts(posted + 2) if not p["thread_ts"]][-1]
+    downloads = len(b.downloads)
+
+    assert await b.share_file(CHANNEL_B, root["ts"], "label.pdf", PDF, "application/pdf", "See the label") == 200
+    states: list[str] = []
+    for _ in range(600):
+        states = [
+            r["state"]
+            for r in await sz.fetch("SELECT state FROM files WHERE shop_id = $1 AND origin = 'agent'", shop_b_id)
+        ]
+        if states and "pending" not in states:
+            break
+        await asyncio.sleep(0.05)
+
+    assert states == ["ready"]
+    assert len(b.downloads) == downloads + 1
