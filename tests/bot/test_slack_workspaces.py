@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from tests.bot.test_reply_reliability import _backfill, _run
 from tests.harness import AGENT, CHANNEL, SIGNING_SECRET, Shopper
 from tests.shopify.harness import ShopifyZora
 from tests.widget.test_files import PDF
@@ -113,3 +114,20 @@ async def test_an_agents_file_is_fetched_with_its_own_workspaces_token(
 
     assert states == ["ready"]
     assert len(b.downloads) == downloads + 1
+
+
+async def test_a_missed_reply_is_read_back_from_its_own_workspace(
+    two: tuple[ShopifyZora, SlackStandIn, str, int],
+) -> None:
+    sz, b, shop_b, _ = two
+    shopper_b = await _shopper(sz, shop_b)
+    posted = len(b.posted)
+    await shopper_b.send("B asks again")
+    root = [p for p in await b.wait_for_posts(posted + 2) if not p["thread_ts"]][-1]
+    # Slack never delivered this reply's event: the backfill reads it from workspace B's thread.
+    assert await b.agent_reply(CHANNEL_B, root["ts"], "read back from B", user=AGENT, deliver=False) == 0
+    async with _backfill(sz.zora) as backfill:
+        result = await _run(backfill)
+
+    assert result.replies_stored >= 1
+    await shopper_b.wait_for(lambda: [m["body"] for m in shopper_b.agent_messages()] == ["read back from B"])
