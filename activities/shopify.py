@@ -46,7 +46,7 @@ from zora.shopify.models import (
     WebhookOutcome,
     WebhookRef,
 )
-from zora.slack_api import SlackGateway, classify
+from zora.slack_api import SlackGateway, SlackWorkspaces, classify
 from zora.slack_text import escape
 from zora.store import schema
 from zora.store import shopify as sshopify
@@ -74,8 +74,11 @@ class ShopifyActivities:
         slack: SlackGateway,
         settings: Settings,
         close_sockets: Callable[[list[UUID]], Awaitable[int]] | None = None,
+        workspaces: SlackWorkspaces | None = None,
     ) -> None:
         self.pool = pool
+        # Each shop's own workspace (issue 11 §2) for what is posted for one shop.
+        self.workspaces = workspaces or SlackWorkspaces(slack)
         # Closes the open sockets of shoppers whose tokens a redaction revoked (widget/emitter.py).
         self.close_sockets = close_sockets
         self.temporal = temporal
@@ -163,7 +166,8 @@ class ShopifyActivities:
             f" included) is ready: `zora shopify export {ready.export_id}` prints it as JSON, to send to the customer."
         )
         try:
-            await self.slack.chat_postMessage(channel=channel, text=text)
+            slack = await self.workspaces.for_shop(ready.shop_id)
+            await slack.chat_postMessage(channel=channel, text=text)
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             failure = classify(exc)
@@ -229,7 +233,8 @@ class ShopifyActivities:
         try:
             # The notice is plain words built from the order (its name, carrier, tracking number, all
             # set outside Zora), with no markup of Zora's: Slack shows all of it as text.
-            await self.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=escape(text))
+            slack = await self.workspaces.for_shop(notice.shop_id)
+            await slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=escape(text))
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             failure = classify(exc)

@@ -47,7 +47,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     async def close_sockets(shopper_ids: list[UUID]) -> int:
         return await close_shopper_sockets(services.redis, emitter.disconnect, shopper_ids)
 
-    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings, close_sockets)
+    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings, close_sockets, workspaces)
     delivery = DeliveryActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
