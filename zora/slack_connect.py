@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from zora.admin import authenticate
 from zora.services import Services
-from zora.slack_api import SlackWorkspaces, classify, hint
+from zora.slack_api import INSTALL_ERRORS, SlackWorkspaces, classify, hint
 from zora.slack_oauth import (
     INSTALL_PATH,
     REDIRECT_PATH,
@@ -142,6 +142,9 @@ async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
         state, todo = "disconnected", "Slack disconnected: add Zora to Slack again. Waiting messages are kept."
     elif connected and channel is None:
         state, todo = "no_channel", "Pick the channel where shoppers' conversations appear."
+    elif connected and error is not None and error in INSTALL_ERRORS and not by_token:
+        # The merchant's own install lacks something (a scope added in a release, a revoked token).
+        state, todo = "error", f"Add Zora to Slack again to grant what it needs (Slack said: {error})."
     elif connected and error is not None:
         state, todo = "error", hint(error)
     elif connected:

@@ -74,3 +74,23 @@ async def test_a_channel_that_cannot_be_used_is_refused_with_what_to_do(
     assert answer["error"]["message"]
     after = await picker.fetchrow("SELECT slack_channel_id FROM shops WHERE id = $1", picker.shop_id)
     assert after["slack_channel_id"] == before["slack_channel_id"]
+
+
+@pytest.mark.parametrize(
+    ("error", "todo"),
+    [("missing_scope", "Add Zora to Slack again"), ("is_archived", "archived"), ("not_in_channel", "/invite @Zora")],
+)
+async def test_slack_health_says_what_to_do(picker: ShopifyZora, error: str, todo: str) -> None:
+    await picker.fetch(
+        "UPDATE shops SET slack_error = $2, slack_channel_id = coalesce(slack_channel_id, $3) WHERE id = $1",
+        picker.shop_id,
+        error,
+        CHANNEL,
+    )
+    try:
+        status, answer = await call(picker, "GET", "slack")
+    finally:
+        await picker.fetch("UPDATE shops SET slack_error = NULL WHERE id = $1", picker.shop_id)
+
+    assert (status, answer["state"], answer["error"]) == (200, "error", error), answer
+    assert todo in answer["todo"]
