@@ -98,10 +98,12 @@ class ReplyBackfill:
         channel, thread_ts = thread.channel_id, thread.thread_ts
         since = thread.since
         cursor: str | None = None
+        # The thread's own workspace answers for it (issue 11 §2: each shop its own Slack).
+        slack = (await self.deps.for_team(thread.team_id, None)).slack
         while result.calls < self.calls_per_run:
             result.calls += 1
             try:
-                page = await self.deps.slack.conversations_replies(
+                page = await slack.conversations_replies(
                     channel=channel,
                     ts=thread_ts,
                     oldest=since,
@@ -142,6 +144,7 @@ class ReplyBackfill:
         """Relay a page's replies Zora does not have, oldest first; returns the new mark and whether a
         reply failed (the mark stays before it, so the next run tries it again)."""
         team_id, channel, thread_ts = thread.team_id, thread.channel_id, thread.thread_ts
+        deps = await self.deps.for_team(team_id, None)
         async with self.deps.pool.acquire() as conn:
             known = await sslack_posts.known_in_channel(conn, thread.shop_id, channel, [str(m["ts"]) for m in messages])
         for message in messages:
@@ -150,7 +153,7 @@ class ReplyBackfill:
                 continue  # the root (always first) and anything before the mark
             if ts not in known and not from_a_bot(message) and message.get("subtype") in REPLY_SUBTYPES:
                 try:
-                    if await relay_reply(self.deps, team_id, {**message, "channel": channel}):
+                    if await relay_reply(deps, team_id, {**message, "channel": channel}):
                         result.replies_stored += 1
                 except Exception:
                     log.exception("could not relay reply %s of thread %s; the next sweep tries again", ts, thread_ts)

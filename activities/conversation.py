@@ -32,6 +32,7 @@ from zora.models import (
 from zora.push import push
 from zora.round_robin import choose_agent
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.slack_api import SlackGateway
 from zora.store import conversations as sconversations
 from zora.store import shops as sshops
 from zora.widget_events import NewMessage
@@ -142,8 +143,13 @@ class ConversationActivities:
             if not agents:
                 return AgentPick(user_id=None)
             load = {r["assignee"]: r["n"] for r in await sconversations.assigned_load(conn, req.ref.shop_id, agents)}
+        slack = await self.outbound.workspaces.for_shop(req.ref.shop_id)
+
+        async def present(agent: str) -> bool:
+            return await self._present(slack, agent)
+
         choice = await choose_agent(
-            agents, shop["assign_cursor"], load, settings.max_open_per_agent, self._present, skip=req.skip
+            agents, shop["assign_cursor"], load, settings.max_open_per_agent, present, skip=req.skip
         )
         if choice is None:
             log.info("no agent available for automatic assignment")
@@ -152,10 +158,10 @@ class ConversationActivities:
             await sshops.set_assign_cursor(conn, req.ref.shop_id, choice.cursor)
         return AgentPick(user_id=choice.user_id)
 
-    async def _present(self, agent: str) -> bool:
-        """Whether Slack shows the agent active; one whose presence cannot be read is passed over."""
+    async def _present(self, slack: SlackGateway, agent: str) -> bool:
+        """Whether the shop's Slack shows the agent active; one whose presence cannot be read is passed over."""
         try:
-            presence = await self.outbound.slack.users_getPresence(user=agent)
+            presence = await slack.users_getPresence(user=agent)
         except SlackApiError as exc:
             log.warning("users.getPresence failed for %s: %s", agent, exc.response.get("error"))
             return False

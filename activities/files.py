@@ -67,7 +67,7 @@ class FileActivities:
             return 0
         last_try = activity.info().attempt >= MAX_ATTEMPTS
         # Slack's file host wants the token of the workspace the file is in: the gateway's installation.
-        token = self.outbound.slack.installation.token() or ""
+        token = (await self.outbound.workspaces.for_shop(ref.shop_id)).installation.token() or ""
         ready = 0
         changed: set[int] = set()
         retry: list[str] = []

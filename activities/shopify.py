@@ -46,7 +46,7 @@ from zora.shopify.models import (
     WebhookOutcome,
     WebhookRef,
 )
-from zora.slack_api import SlackGateway, classify
+from zora.slack_api import SlackGateway, SlackWorkspaces, classify
 from zora.slack_text import escape
 from zora.store import compliance as scompliance
 from zora.store import schema
@@ -75,8 +75,11 @@ class ShopifyActivities:
         slack: SlackGateway,
         settings: Settings,
         close_sockets: Callable[[list[UUID]], Awaitable[int]] | None = None,
+        workspaces: SlackWorkspaces | None = None,
     ) -> None:
         self.pool = pool
+        # Each shop's own workspace (issue 11 §2) for what is posted for one shop.
+        self.workspaces = workspaces or SlackWorkspaces(slack)
         # Closes the open sockets of shoppers whose tokens a redaction revoked (widget/emitter.py).
         self.close_sockets = close_sockets
         self.temporal = temporal
@@ -163,7 +166,7 @@ class ShopifyActivities:
             f":inbox_tray: A customer asked Shopify for their data. Zora's export ({ready.records} records, chats"
             f" included) is ready: `zora shopify export {ready.export_id}` prints it as JSON, to send to the customer."
         )
-        return await self._post("export announcement", channel=channel, text=text)
+        return await self._post(ready.shop_id, "export announcement", channel=channel, text=text)
 
     @SHOPIFY_ERASE_IN_SLACK.defn
     async def erase_in_slack(self, erasure: SlackErasure) -> int:
@@ -220,13 +223,16 @@ class ShopifyActivities:
             return False
         # The notice is plain words built from the order (its name, carrier, tracking number, all set outside
         # Zora), with no markup of Zora's: Slack shows all of it as text.
-        return await self._post("order notice", channel=thread[0], thread_ts=thread[1], text=escape(text))
+        return await self._post(
+            notice.shop_id, "order notice", channel=thread[0], thread_ts=thread[1], text=escape(text)
+        )
 
-    async def _post(self, what: str, *, channel: str, text: str, **thread: str) -> bool:
-        """Post (in a thread when given `thread_ts`); False (logged) when Slack will not take it however often
-        it is tried."""
+    async def _post(self, shop_id: int, what: str, *, channel: str, text: str, **thread: str) -> bool:
+        """Post in the shop's own workspace (in a thread when given `thread_ts`); False (logged) when Slack
+        will not take it however often it is tried."""
         try:
-            await self.slack.chat_postMessage(channel=channel, text=text, **thread)
+            slack = await self.workspaces.for_shop(shop_id)
+            await slack.chat_postMessage(channel=channel, text=text, **thread)
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             failure = classify(exc)

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from activities.calls import SWEEP_UNDELIVERED
 from zora.db import Pool
 from zora.models import ConversationRef, FilesShared, PostPendingToSlack, SweepRequest, SweepResult
-from zora.slack_api import SlackGateway
+from zora.slack_api import SlackGateway, SlackWorkspaces
 from zora.store import files as sfiles
 from zora.store import messages as smessages
 from zora.store import shoppers as sshoppers
@@ -32,10 +32,14 @@ class SweepActivities:
     workflows — messages a crashed web process left stored, and messages Slack refused, once the
     shop's Slack works again."""
 
-    def __init__(self, pool: Pool, conversations: Conversations, slack: SlackGateway) -> None:
+    def __init__(
+        self, pool: Pool, conversations: Conversations, slack: SlackGateway, workspaces: SlackWorkspaces | None = None
+    ) -> None:
         self.pool = pool
         self.conversations = conversations
         self.slack = slack
+        # Each shop's own workspace (issue 11 §2): a shop is healed by asking its workspace.
+        self.workspaces = workspaces or SlackWorkspaces(slack)
 
     @SWEEP_UNDELIVERED.defn
     async def sweep_undelivered(self, req: SweepRequest) -> SweepResult:
@@ -89,7 +93,8 @@ class SweepActivities:
             if not channel:
                 continue
             try:
-                info = await self.slack.conversations_info(channel=channel)
+                gateway = await self.workspaces.for_shop(shop_id)
+                info = await gateway.conversations_info(channel=channel)
             except SlackApiError:
                 continue  # still broken; the error stays visible in `zora doctor`
             if info["channel"].get("is_archived") or info["channel"].get("is_member") is False:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.middleware import register_middleware, remember_handled_event
 from bot.rate_limits import register_rate_limits
 from bot.request_shape import malformed
+from zora.http import SLACK_TIMEOUT_SECONDS
 from zora.push import Emitter
 from zora.services import Services
+from zora.slack_oauth import PgInstallationStore
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +38,29 @@ class ZoraBoltApp(AsyncApp):
 
 def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
     settings = services.settings
-    settings.require("slack_bot_token", "slack_signing_secret")
+    if settings.slack_client_id:
+        # "Add to Slack": every event is authorised by its workspace's own installation (bolt's
+        # authorize over zora/slack_oauth.py's store), SLACK_BOT_TOKEN serving its own workspace only.
+        settings.require("slack_client_secret", "slack_signing_secret")
+        multi: dict[str, Any] = {
+            "installation_store": PgInstallationStore(services.pool, settings, services.slack),
+            "installation_store_bot_only": True,
+            "client": AsyncWebClient(base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS),
+        }
+    else:
+        settings.require("slack_bot_token", "slack_signing_secret")
+        # The client carries the bot token and the Web API base URL (real Slack or the stand-in).
+        multi = {"client": services.slack.client}
     assert settings.slack_signing_secret
     app = ZoraBoltApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        # The client carries the bot token and the Web API base URL (real Slack or the stand-in).
-        client=services.slack.client,
         # Answer Slack only after the work is durable (a Temporal signal): if that fails, Slack retries.
         process_before_response=True,
+        **multi,
     )
+    if settings.slack_client_id:
+        # app_uninstalled / tokens_revoked: the installation store's delete_bot marks it revoked.
+        app.enable_token_revocation_listeners()
     register_middleware(app, BotDeps.from_services(services, emitter))
     register_rate_limits(app, services.limiter)
     register_listeners(app)

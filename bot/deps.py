@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
@@ -14,7 +14,7 @@ from zora.models import Author
 from zora.push import Emitter
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
-from zora.slack_api import SlackGateway
+from zora.slack_api import SlackGateway, SlackWorkspaces
 from zora.temporal import Conversations
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,16 @@ class BotDeps:
     file_max_bytes: int = 10 * 1024 * 1024
     # How long who-may-act-for-which-shop is remembered (SLACK_ACCESS_CACHE_SECONDS, bot/access.py).
     access_cache_seconds: float = 60.0
+    # Each workspace's gateway ("Add to Slack"); None: `slack` serves every request.
+    workspaces: SlackWorkspaces | None = None
     _authors: dict[str, Author] = field(default_factory=dict)
+
+    async def for_team(self, team_id: str | None, enterprise_id: str | None) -> BotDeps:
+        """These deps with the gateway of the workspace a request came from."""
+        if self.workspaces is None:
+            return self
+        slack = await self.workspaces.for_team(team_id, enterprise_id)
+        return self if slack is self.slack else replace(self, slack=slack, workspaces=None)
 
     @classmethod
     def from_services(cls, services: Services, emitter: Emitter) -> BotDeps:
@@ -50,6 +59,9 @@ class BotDeps:
             directory=CustomerDirectory(services.pool, services.settings),
             file_max_bytes=services.settings.file_max_bytes,
             access_cache_seconds=services.settings.slack_access_cache_seconds,
+            workspaces=SlackWorkspaces(services.slack, services.pool, services.settings)
+            if services.settings.slack_client_id
+            else None,
         )
 
     async def author(self, user_id: str) -> Author:

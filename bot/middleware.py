@@ -55,7 +55,8 @@ def from_a_bot(message: Mapping[str, Any]) -> bool:
 def register_middleware(app: AsyncApp, deps: BotDeps) -> None:
     @app.middleware
     async def provide_deps(context: AsyncBoltContext, next: Next) -> None:
-        context["deps"] = deps
+        # Calls a listener makes go to the workspace the request came from (its own installation).
+        context["deps"] = await deps.for_team(context.team_id, context.enterprise_id)
         await next()
 
     @app.middleware

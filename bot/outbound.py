@@ -26,7 +26,7 @@ from zora.errors import ZoraError
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter, push
 from zora.shopify.customers import CustomerDirectory
-from zora.slack_api import SlackGateway, classify
+from zora.slack_api import SlackGateway, SlackWorkspaces, classify
 from zora.slack_text import escape
 from zora.store import files as sfiles
 from zora.store import shops as sshops
@@ -92,14 +92,18 @@ class SlackOutbound:
         emitter: Emitter,
         directory: CustomerDirectory | None = None,
         public_url: str | None = None,
+        workspaces: SlackWorkspaces | None = None,
     ) -> None:
         self.pool = pool
+        # The single gateway (SLACK_BOT_TOKEN); each shop's own workspace (issue 11 §2) is asked of
+        # `workspaces`, which without an installation store speaks for every shop through `slack`.
         self.slack = slack
+        self.workspaces = workspaces or SlackWorkspaces(slack)
         self.emitter = emitter
         # Shopify customer data for the card, when the shop's data has the shopper.
         self.directory = directory
-        self.threads = Threads(pool, slack, directory)
-        self.files = SlackFiles(pool, slack, public_url)
+        self.threads = Threads(pool, directory)
+        self.files = SlackFiles(pool, public_url)
 
     async def post(self, ref: ConversationRef, messages: list[StoredMessage]) -> PostResult:
         """Post `messages` (seq order) into the thread, starting it if needed.
@@ -121,9 +125,11 @@ class SlackOutbound:
         loop = asyncio.get_running_loop()
         claimed_at = loop.time()
         try:
-            thread = batch.thread = await self.threads.of(ref)
+            # Every step of this post speaks for the one shop, in its own workspace.
+            slack = await self.workspaces.for_shop(ref.shop_id)
+            thread = batch.thread = await self.threads.of(ref, slack)
             if batch.unknown:
-                await self._reconcile(batch, thread)
+                await self._reconcile(batch, slack, thread)
             for message in list(batch.messages):
                 if loop.time() - claimed_at > transcript.CLAIM_SECONDS / 3:
                     # A long batch (Slack's pace is about a message a second) must not outlive its
@@ -131,7 +137,7 @@ class SlackOutbound:
                     await transcript.extend_claim(self.pool, cid, batch.remaining)
                     claimed_at = loop.time()
                 batch.in_flight = message.seq
-                ts = await self._post_one(thread, message)
+                ts = await self._post_one(slack, thread, message)
                 # Slack has it: from here on it must never be posted again, whatever fails next.
                 batch.done(message.seq)
                 metrics.SLACK_POSTS.inc()
@@ -165,7 +171,7 @@ class SlackOutbound:
             raise exc
         return await self._undeliverable(batch, failure.error)
 
-    async def _reconcile(self, batch: _Batch, thread: SlackThread) -> None:
+    async def _reconcile(self, batch: _Batch, slack: SlackGateway, thread: SlackThread) -> None:
         """Find in the thread what an earlier poster got into Slack without writing it down: those
         are recorded as delivered (with Slack's ts), not posted again; the batch keeps what is left.
 
@@ -175,7 +181,7 @@ class SlackOutbound:
         ref, unknown = batch.ref, batch.unknown
         cid = ref.conversation_id
         since = await sslack_posts.last_posted_before(self.pool, cid, min(unknown))
-        posted, files = await find_in_thread(self.slack, thread, cid, since)
+        posted, files = await find_in_thread(slack, thread, cid, since)
         left: list[StoredMessage] = []
         for message in batch.messages:
             ts = posted.get(message.seq)
@@ -200,28 +206,28 @@ class SlackOutbound:
         batch.messages = left
         unknown.clear()
 
-    async def _post_one(self, thread: SlackThread, message: StoredMessage) -> str | None:
+    async def _post_one(self, slack: SlackGateway, thread: SlackThread, message: StoredMessage) -> str | None:
         """Post one shopper message; its Slack ts (None for a message that is only files)."""
         if not message.files:
-            return await self._post_text(thread, message)
+            return await self._post_text(slack, thread, message)
         # Text, then each file: every part is written down as soon as Slack has it, so a retry
         # after a failure half-way posts only what is missing.
         async with self.pool.acquire() as conn:
             ts = await sslack_posts.slack_ts(conn, message.conversation_id, message.seq)
             uploads = await sfiles.not_in_slack(conn, message.conversation_id, message.seq)
         if ts is None and message.body.strip():
-            ts = await self._post_text(thread, message)
+            ts = await self._post_text(slack, thread, message)
             await sslack_posts.set_slack_ts(self.pool, message.conversation_id, message.seq, thread.channel, ts)
         for upload in uploads:
             # A big file on a slow link can outlast the claim: keep it, so nobody else starts this
             # message while its files are still going up.
             await transcript.extend_claim(self.pool, message.conversation_id, [message.seq])
-            slack_file_id = await self.files.send(thread, upload)
+            slack_file_id = await self.files.send(slack, thread, upload)
             await sfiles.set_slack_file_id(self.pool, upload.id, slack_file_id)
         return ts
 
-    async def _post_text(self, thread: SlackThread, message: StoredMessage) -> str:
-        response = await self.slack.chat_postMessage(
+    async def _post_text(self, slack: SlackGateway, thread: SlackThread, message: StoredMessage) -> str:
+        response = await slack.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.thread_ts,
             text=escape(message.body),
@@ -282,7 +288,8 @@ class SlackOutbound:
         if thread is None:
             log.warning("a note for a conversation with no Slack thread yet was not posted")
             return
-        await self.slack.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text)
+        slack = await self.workspaces.for_team(thread.team_id)
+        await slack.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text)
 
     async def mark_seen(self, conversation_id: UUID, upto: int) -> None:
         """The shopper saw the agents' replies up to `upto`: an :eyes: reaction on the latest one."""
@@ -290,11 +297,17 @@ class SlackOutbound:
         if post is None:
             return  # already marked, or nothing from Slack to mark
         try:
-            await self.slack.reactions_add(channel=post.channel, timestamp=post.ts, name=SEEN_REACTION)
+            slack = await self._serving_conversation(conversation_id)
+            await slack.reactions_add(channel=post.channel, timestamp=post.ts, name=SEEN_REACTION)
         except SlackApiError as exc:
             if exc.response.get("error") != "already_reacted":
                 log.warning("could not mark a reply as seen in Slack: %s", exc.response.get("error"))
 
     async def update_card(self, conversation_id: UUID) -> None:
         """Edit the thread's root post to show the conversation as it is now."""
-        await redraw_card(self.pool, self.slack, conversation_id, self.directory)
+        await redraw_card(self.pool, await self._serving_conversation(conversation_id), conversation_id, self.directory)
+
+    async def _serving_conversation(self, conversation_id: UUID) -> SlackGateway:
+        """The gateway of the workspace a conversation's thread is in."""
+        thread = await sthreads.of_conversation(self.pool, conversation_id)
+        return await self.workspaces.for_team(thread.team_id if thread else None)

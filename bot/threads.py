@@ -35,16 +35,16 @@ class NoChannel(Exception):
 
 
 class Threads:
-    def __init__(self, pool: Pool, slack: SlackGateway, directory: CustomerDirectory | None) -> None:
+    def __init__(self, pool: Pool, directory: CustomerDirectory | None) -> None:
         self.pool = pool
-        self.slack = slack
         # Shopify customer data for the card, when the shop's data has the shopper.
         self.directory = directory
         # conversation -> thread; a thread never moves, so the most recent ones stay cached.
         self._threads: OrderedDict[UUID, SlackThread] = OrderedDict()
 
-    async def of(self, ref: ConversationRef) -> SlackThread:
-        """The conversation's thread: cached, found again in PostgreSQL, or started with a root post."""
+    async def of(self, ref: ConversationRef, slack: SlackGateway) -> SlackThread:
+        """The conversation's thread: cached, found again in PostgreSQL, or started with a root post
+        through `slack`, the shop's own workspace."""
         thread = self._threads.get(ref.conversation_id)
         if thread is not None:
             self._threads.move_to_end(ref.conversation_id)
@@ -58,10 +58,10 @@ class Threads:
             text, blocks = render(card)
             tried_at = await sconversations.try_card(self.pool, ref.conversation_id)
             # A card posted before without its thread written down: a second card would be a second thread.
-            root = None if tried_at is None else await self._find_card(ref.conversation_id, channel, tried_at)
+            root = None if tried_at is None else await _find_card(slack, ref.conversation_id, channel, tried_at)
             if root is None:
                 try:
-                    response = await self.slack.chat_postMessage(
+                    response = await slack.chat_postMessage(
                         channel=channel,
                         text=text,
                         blocks=blocks,
@@ -78,7 +78,7 @@ class Threads:
                     raise
                 root = str(response["ts"])
                 channel = str(response["channel"])
-            thread = SlackThread(team_id=await self.slack.team_id(), channel=channel, thread_ts=root)
+            thread = SlackThread(team_id=await slack.team_id(), channel=channel, thread_ts=root)
             await sthreads.insert(self.pool, ref, thread)
         self._threads[ref.conversation_id] = thread
         if len(self._threads) > _THREAD_CACHE_SIZE:
@@ -92,28 +92,29 @@ class Threads:
             raise NoChannel
         return channel
 
-    async def _find_card(self, conversation_id: UUID, channel: str, tried_at: datetime) -> str | None:
-        """The ts of this conversation's card if an earlier try got it into the channel (by its
-        metadata), looking back from the first try (with room for clocks that disagree); bounded."""
-        oldest = f"{(tried_at - CARD_CLOCK_SLACK).timestamp():.6f}"
-        cursor: str | None = None
-        for _ in range(RECONCILE_PAGES):
-            response = await self.slack.conversations_history(
-                channel=channel, oldest=oldest, include_all_metadata=True, limit=RECONCILE_PAGE_SIZE, cursor=cursor
-            )
-            for found in response.get("messages") or []:
-                metadata = found.get("metadata")
-                payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
-                if (
-                    isinstance(metadata, dict)
-                    and metadata.get("event_type") == CARD_EVENT
-                    and isinstance(payload, dict)
-                    and payload.get("conversation_id") == str(conversation_id)
-                ):
-                    log.info("the conversation's card was in Slack already (its poster was cut off); not posted again")
-                    return str(found["ts"])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
-        log.warning("the channel has too many messages since the card was tried; looked no further")
-        return None
+
+async def _find_card(slack: SlackGateway, conversation_id: UUID, channel: str, tried_at: datetime) -> str | None:
+    """The ts of this conversation's card if an earlier try got it into the channel (by its
+    metadata), looking back from the first try (with room for clocks that disagree); bounded."""
+    oldest = f"{(tried_at - CARD_CLOCK_SLACK).timestamp():.6f}"
+    cursor: str | None = None
+    for _ in range(RECONCILE_PAGES):
+        response = await slack.conversations_history(
+            channel=channel, oldest=oldest, include_all_metadata=True, limit=RECONCILE_PAGE_SIZE, cursor=cursor
+        )
+        for found in response.get("messages") or []:
+            metadata = found.get("metadata")
+            payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+            if (
+                isinstance(metadata, dict)
+                and metadata.get("event_type") == CARD_EVENT
+                and isinstance(payload, dict)
+                and payload.get("conversation_id") == str(conversation_id)
+            ):
+                log.info("the conversation's card was in Slack already (its poster was cut off); not posted again")
+                return str(found["ts"])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return None
+    log.warning("the channel has too many messages since the card was tried; looked no further")
+    return None

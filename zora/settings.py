@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     # Who may act for a shop (its channel's members, its agents user group) is asked of Slack and
     # remembered this long: someone removed from the channel loses access within this time.
     slack_access_cache_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # "Add to Slack" (issue 11 §2): the Slack app's client id and secret (Basic Information > App
+    # Credentials). With them each shop connects its own workspace from the admin page; SLACK_BOT_TOKEN
+    # stays the one workspace of a single-workspace set-up, and serves shops that connected none.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
 
     # Shopify app (Partner dashboard: client id and secret). Without them `zora dev` runs the Shopify stand-in.
     shopify_api_key: str | None = None

@@ -2,9 +2,9 @@
 Slack's errors mean.
 
 Every Slack call in bot/, activities/ and `zora doctor` goes through a `SlackGateway`, which carries
-one workspace's installation (its team and bot token). Today there is one, from SLACK_BOT_TOKEN; once
-merchants connect their own Slack (issue 11) each shop's workspace has its own, and
-`SlackWorkspaces.for_shop` is where a shop's gateway is found.
+one workspace's installation (its team and bot token): SLACK_BOT_TOKEN's, or one a shop connected
+through "Add to Slack" (issue 11, zora/slack_oauth.py). `SlackWorkspaces.for_shop` is where a shop's
+gateway is found.
 
 `classify` is the one reading of a Slack error: rate limited (with Retry-After), the installation
 broken (a person must reinstall or grant a scope), the shop's channel unusable, the target gone, or
@@ -21,9 +21,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from zora.db import Pool
 from zora.http import SLACK_TIMEOUT_SECONDS
 from zora.metrics import MeteredWebClient
+from zora.security import unseal
 from zora.settings import Settings
+from zora.store import slack as sslack
 
 SlackErrorKind = Literal["rate_limited", "install", "channel", "gone", "retryable"]
 
@@ -185,6 +188,12 @@ class SlackGateway:
     async def conversations_info(self, *, channel: str) -> AsyncSlackResponse:
         return await self.client.conversations_info(channel=channel)
 
+    async def conversations_list(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.conversations_list(**kwargs)
+
+    async def conversations_join(self, *, channel: str) -> AsyncSlackResponse:
+        return await self.client.conversations_join(channel=channel)
+
     async def conversations_members(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
         return await self.client.conversations_members(channel=channel, **kwargs)
 
@@ -219,11 +228,57 @@ class SlackGateway:
 
 
 class SlackWorkspaces:
-    """Which gateway speaks for which shop. One workspace today (SLACK_BOT_TOKEN), so every shop gets
-    it; with Slack's OAuth (issue 11) this reads the shop's own installation."""
+    """Which gateway speaks for which shop. A shop that connected its own workspace ("Add to Slack",
+    zora/slack_oauth.py) gets that installation's; one that connected none gets `default` (the
+    SLACK_BOT_TOKEN workspace of a single-workspace set-up). A shop whose workspace removed Zora gets a
+    gateway with no token: its calls fail as an installation error (`not_authed`), so its messages wait,
+    undelivered and in order, until the workspace is connected again."""
 
-    def __init__(self, default: SlackGateway) -> None:
+    def __init__(self, default: SlackGateway, pool: Pool | None = None, settings: Settings | None = None) -> None:
         self.default = default
+        self.pool = pool
+        self.settings = settings
+        # One client per token: building one per call would open a connection pool per call.
+        self._gateways: dict[str, SlackGateway] = {}
 
     async def for_shop(self, shop_id: int) -> SlackGateway:
-        return self.default
+        if self.pool is None:
+            return self.default
+        async with self.pool.acquire() as conn:
+            workspace = await sslack.shop_workspace(conn, shop_id)
+        if workspace is None or workspace.team_id is None:
+            return self.default
+        return await self.for_team(workspace.team_id, workspace.enterprise_id)
+
+    async def for_team(self, team_id: str | None, enterprise_id: str | None = None) -> SlackGateway:
+        """The gateway of a workspace Zora has a thread in (a note, a card: they go where the thread is)."""
+        if self.pool is None or self.settings is None or team_id is None:
+            return self.default
+        async with self.pool.acquire() as conn:
+            found = await sslack.find_installation(conn, enterprise_id, team_id, revoked_too=True)
+        disconnected = self._gateway(SlackInstallation(team_id=team_id, bot_token=None))
+        if found is None:
+            return self.default if await self._default_serves(team_id) else disconnected
+        if found.revoked_at is not None:
+            return disconnected
+        token = unseal(self.settings.sealing_keys(), found.sealed_bot_token)
+        return self._gateway(SlackInstallation(team_id=team_id, bot_token=SecretStr(token)))
+
+    async def _default_serves(self, team_id: str) -> bool:
+        """Whether SLACK_BOT_TOKEN is this workspace's (never lent to another workspace)."""
+        if self.default.installation.token() is None:
+            return False
+        try:
+            return await self.default.team_id() == team_id
+        except SlackApiError as exc:
+            if classify(exc).kind == "install":
+                return False  # a dead token serves nobody
+            raise
+
+    def _gateway(self, installation: SlackInstallation) -> SlackGateway:
+        assert self.settings is not None
+        key = f"{installation.team_id}:{installation.token() or ''}"
+        gateway = self._gateways.get(key)
+        if gateway is None:
+            gateway = self._gateways[key] = SlackGateway.from_settings(self.settings, installation)
+        return gateway

@@ -14,4 +14,5 @@ BOT_SCOPES = (
     "channels:read",
     "groups:read",
     "usergroups:read",
+    "channels:join",
 )

@@ -314,8 +314,6 @@ async def _call(client: AsyncWebClient, method: str, **params: Any) -> tuple[int
 # Published examples of methods the stand-in does not speak yet, and the work that brings them.
 _NOT_MODELLED_YET = {
     "api-chat-stream.json": "chat streaming: arrives with the AI assistant (issue 12)",
-    "api-conversations-list.json": "the channel picker: arrives with merchants connecting Slack (issue 11)",
-    "api-oauth-v2-access.json": "Add to Slack: arrives with merchants connecting Slack (issue 11)",
 }
 
 
@@ -336,8 +334,22 @@ async def _scenario(
             attachments=[{"text": "This is an attachment", "fallback": "This is an attachment's fallback"}],
         ),
         "api-users-info.json": lambda: _call(client, "users.info", user=DEFAULT_AGENT_ID),
+        # The published page is the first of several: more channels than `limit`.
+        "api-conversations-list.json": lambda: _call(client, "conversations.list", limit=1),
         "api-error-channel-not-found.json": lambda: _call(client, "conversations.info", channel="C0NOWHERE1"),
     }
+    if name == "api-oauth-v2-access.json":
+        # A person clicked Allow on the authorize page; the app trades the code for the bot token.
+        target = standin.approve("https://zora.example/slack/oauth_redirect", "s1")
+        code = target.split("code=")[1].split("&")[0]
+        return await _call(
+            client,
+            "oauth.v2.access",
+            code=code,
+            client_id=standin.client_id,
+            client_secret=standin.client_secret,
+            redirect_uri="https://zora.example/slack/oauth_redirect",
+        )
     if name == "api-chat-update.json":
         root = await client.chat_postMessage(channel=CHANNEL, text="before")
         return await _call(client, "chat.update", channel=CHANNEL, ts=root["ts"], text="after")

@@ -28,6 +28,8 @@ from zora.metrics import metrics_handler
 from zora.services import Services, open_services, readiness, redis_timeouts
 from zora.settings import Settings
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackWorkspaces
+from zora.slack_connect import add_routes as add_slack_connect_routes
 from zora.staff_web import add_routes as add_staff_routes
 from zora.temporal import Conversations
 
@@ -107,7 +109,12 @@ def _mount_ctx(sio: socketio.AsyncServer) -> _CleanupCtx:
         conversations = Conversations.from_settings(svc.temporal, svc.settings)
         relay = FastRelay(
             SlackOutbound(
-                svc.pool, svc.slack, emitter, CustomerDirectory(svc.pool, svc.settings), svc.settings.public_url
+                svc.pool,
+                svc.slack,
+                emitter,
+                CustomerDirectory(svc.pool, svc.settings),
+                svc.settings.public_url,
+                SlackWorkspaces(svc.slack, svc.pool, svc.settings),
             ),
             conversations.hand_over,
             conversations.opened,
@@ -230,6 +237,8 @@ def _add_routes(app: web.Application, settings: Settings, dev: bool) -> None:
     add_shopify_routes(app, SERVICES)
     add_admin_routes(app, SERVICES)
     add_staff_routes(app, SERVICES)
+
+    add_slack_connect_routes(app, SERVICES)
 
 
 def _attr(value: str) -> str:

@@ -27,6 +27,7 @@ from zora.mail import Mailer
 from zora.sentry_temporal import SentryInterceptor
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
+from zora.slack_api import SlackWorkspaces
 from zora.temporal import Conversations, conversation_config
 
 
@@ -34,16 +35,20 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     settings = services.settings
     queue = task_queue or settings.temporal_task_queue
     directory = CustomerDirectory(services.pool, settings)
-    outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url)
+    workspaces = SlackWorkspaces(services.slack, services.pool, settings)
+    outbound = SlackOutbound(services.pool, services.slack, emitter, directory, settings.public_url, workspaces)
     conversations = ConversationActivities(services.pool, outbound)
     sweep = SweepActivities(
-        services.pool, Conversations(services.temporal, queue, conversation_config(settings)), services.slack
+        services.pool,
+        Conversations(services.temporal, queue, conversation_config(settings)),
+        services.slack,
+        workspaces,
     )
 
     async def close_sockets(shopper_ids: list[UUID]) -> int:
         return await close_shopper_sockets(services.redis, emitter.disconnect, shopper_ids)
 
-    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings, close_sockets)
+    shopify = ShopifyActivities(services.pool, services.temporal, services.slack, settings, close_sockets, workspaces)
     email = EmailActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)

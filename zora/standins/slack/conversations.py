@@ -38,20 +38,85 @@ class Conversations(Workspace):
                 "is_group": False,
                 "is_im": False,
                 "is_mpim": False,
-                "is_private": False,
+                "is_private": channel.is_private,
                 "created": channel.created,
-                "is_archived": False,
+                "is_archived": channel.is_archived,
                 "is_general": False,
                 "name_normalized": channel.name,
                 "is_shared": False,
                 "is_ext_shared": False,
                 "is_org_shared": False,
                 "creator": self.bot_user_id,
-                "is_member": True,
+                "is_member": self.bot_user_id in self._members.get(channel.id, []),
                 "topic": dict(empty_topic),
                 "purpose": dict(empty_topic),
             },
         }
+
+    async def _conversations_list(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """Channels the bot can see, by name, paged as Slack pages them (``limit``, an opaque cursor):
+        public ones (channels:read) and the private ones it is in (groups:read), per ``types``."""
+        types = set(str(params.get("types") or "public_channel").split(","))
+        exclude_archived = str(params.get("exclude_archived", "")).lower() in ("1", "true")
+        needed = [("public_channel", "channels:read"), ("private_channel", "groups:read")]
+        for kind, scope in needed:
+            refused = self._missing_scope(scope) if kind in types else None
+            if refused is not None:
+                return refused
+        seen = [
+            c
+            for c in sorted(self._channels.values(), key=lambda c: c.id)
+            if ("private_channel" if c.is_private else "public_channel") in types
+            and (not c.is_private or self.bot_user_id in self._members.get(c.id, []))
+            and not (exclude_archived and c.is_archived)
+        ]
+        try:
+            limit = min(max(int(params.get("limit") or 100), 1), 1000)
+        except ValueError:
+            raise ApiError("invalid_limit") from None
+        start = 0
+        cursor = str(params.get("cursor") or "")
+        if cursor:
+            try:
+                after = base64.b64decode(cursor, validate=True).decode().removeprefix("team:")
+            except (binascii.Error, UnicodeDecodeError):
+                raise ApiError("invalid_cursor") from None
+            ids = [c.id for c in seen]
+            if after not in ids:
+                raise ApiError("invalid_cursor")
+            start = ids.index(after)
+        page, rest = seen[start : start + limit], seen[start + limit :]
+        channels = []
+        for c in page:
+            info = (await self._conversations_info({"channel": c.id}, _request))["channel"]
+            members = self._members.get(c.id, [])
+            channels.append(
+                {
+                    **info,
+                    "is_pending_ext_shared": False,
+                    "pending_shared": [],
+                    "previous_names": [],
+                    "num_members": len(members),
+                    "unlinked": 0,
+                }
+            )
+        next_cursor = base64.b64encode(f"team:{rest[0].id}".encode()).decode() if rest else ""
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": next_cursor}}
+
+    async def _conversations_join(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
+        """The bot joins a public channel (channels:join); a private one needs an invitation."""
+        refused = self._missing_scope("channels:join")
+        if refused is not None:
+            return refused
+        channel = self._channels[self._channel(params)]
+        if channel.is_archived:
+            raise ApiError("is_archived")
+        if channel.is_private:
+            raise ApiError("method_not_supported_for_channel_type")
+        members = self._members.setdefault(channel.id, [])
+        if self.bot_user_id not in members:
+            members.append(self.bot_user_id)
+        return await self._conversations_info({"channel": channel.id}, _request)
 
     async def _conversations_members(self, params: dict[str, Any], _request: web.Request) -> dict[str, Any]:
         """Member ids of a channel, paged as Slack pages them: ``limit`` (default 100, at most 1000)

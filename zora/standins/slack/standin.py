@@ -6,6 +6,7 @@ from aiohttp import web
 
 from zora.standins.slack.conversations import Conversations
 from zora.standins.slack.inbox import Inbox
+from zora.standins.slack.oauth import OAuth
 from zora.standins.slack.reactions import Reactions
 from zora.standins.slack.users import Users
 from zora.standins.slack.views import Views
@@ -13,7 +14,7 @@ from zora.standins.slack.webapi import WebApi
 from zora.standins.slack.workspace import MethodHandler
 
 
-class SlackStandIn(Inbox, WebApi, Conversations, Users, Reactions, Views):
+class SlackStandIn(Inbox, OAuth, WebApi, Conversations, Users, Reactions, Views):
     """Slack's Web API and Events API for one workspace with one installed bot."""
 
     def _web_api_methods(self) -> dict[str, MethodHandler]:
@@ -26,8 +27,11 @@ class SlackStandIn(Inbox, WebApi, Conversations, Users, Reactions, Views):
             "chat.delete": self._chat_delete,
             "conversations.info": self._conversations_info,
             "conversations.members": self._conversations_members,
+            "conversations.list": self._conversations_list,
+            "conversations.join": self._conversations_join,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
+            "oauth.v2.access": self._oauth_v2_access,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.delete": self._files_delete,
@@ -42,6 +46,7 @@ class SlackStandIn(Inbox, WebApi, Conversations, Users, Reactions, Views):
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("*", "/api/{method}", self._handle_api)
         router.add_get("/socket-mode", self._handle_socket)
+        router.add_route("*", "/oauth/v2/authorize", self._handle_authorize)
         router.add_get("/dev/slack", self._handle_inbox)
         router.add_post("/dev/slack/reply", self._handle_inbox_reply)
         router.add_post("/dev/slack/press", self._handle_inbox_press)

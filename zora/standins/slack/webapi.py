@@ -10,11 +10,37 @@ from typing import Any
 
 from aiohttp import web
 
-from zora.standins.slack.workspace import ApiError, Injection, Workspace
+from zora.standins.slack.workspace import ApiError, Injection, MethodHandler, Workspace
+
+# Methods called with the app's client id and secret rather than a token.
+_NO_TOKEN = frozenset({"oauth.v2.access"})
 
 
 class WebApi(Workspace):
     """The /api/{method} route and the failures tests queue for it."""
+
+    def join(self, other: WebApi) -> None:
+        """Answer `other` workspace's calls at this base URL too, as Slack's one API host serves every
+        workspace: a call goes to the workspace whose bot token it carries, or whose OAuth code it trades."""
+        peers: list[WebApi] = self.__dict__.setdefault("_peers", [])
+        peers.append(other)
+
+    def _answers_code(self, code: str) -> bool:
+        return False
+
+    def _peer_for(self, method: str, token: Any, params: dict[str, Any]) -> WebApi | None:
+        peers: list[WebApi] = self.__dict__.get("_peers", [])
+        for peer in peers:
+            if method in _NO_TOKEN:
+                if peer._answers_code(str(params.get("code") or "")):
+                    return peer
+            elif (
+                token
+                and peer.bot_token is not None
+                and hmac.compare_digest(str(token).encode(), peer.bot_token.encode())
+            ):
+                return peer
+        return None
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls of ``method`` get HTTP 429 with ``Retry-After`` (before any auth check).
@@ -71,6 +97,10 @@ class WebApi(Workspace):
         auth_header = request.headers.get("Authorization", "")
         if auth_header.startswith("Bearer "):
             token = auth_header.removeprefix("Bearer ").strip()
+        peer = self._peer_for(method, token, params)
+        return await (peer or self)._dispatch(method, params, token, request)
+
+    async def _dispatch(self, method: str, params: dict[str, Any], token: Any, request: web.Request) -> web.Response:
         self.calls.append((method, params))
 
         handler = self._methods.get(method)
@@ -86,6 +116,8 @@ class WebApi(Workspace):
                     headers={"Retry-After": str(injection.retry_after)},
                 )
             return self._json({"ok": False, "error": injection.error}, status=injection.status)
+        if method in _NO_TOKEN:
+            return self._json(await self._no_token_call(handler, params, request))
         if not token:
             return self._json({"ok": False, "error": "not_authed"})
         # apps.connections.open is the one method that takes the app-level token (xapp-...).
@@ -111,6 +143,13 @@ class WebApi(Workspace):
                 request.transport.close()
             raise web.HTTPInternalServerError  # never reaches the caller: the connection is gone
         return self._json(answer, headers={"X-OAuth-Scopes": ",".join(self.scopes), "X-Accepted-OAuth-Scopes": ""})
+
+    @staticmethod
+    async def _no_token_call(handler: MethodHandler, params: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        try:
+            return await handler(params, request)
+        except ApiError as exc:
+            return {"ok": False, "error": exc.error}
 
     @staticmethod
     def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -72,6 +72,8 @@ class Channel:
     id: str
     name: str
     created: int
+    is_private: bool = False
+    is_archived: bool = False
 
 
 MethodHandler = Callable[[dict[str, Any], web.Request], Awaitable[dict[str, Any]]]
@@ -246,11 +248,14 @@ class Workspace:
 
     # ------------------------------------------------------------------ world setup, and what tests read back
 
-    def add_channel(self, channel_id: str, name: str) -> None:
-        self._channels[channel_id] = Channel(channel_id, name, int(time.time()))
+    def add_channel(
+        self, channel_id: str, name: str, *, private: bool = False, archived: bool = False, bot_in: bool = True
+    ) -> None:
+        """A channel (with ``bot_in=False``, one the bot was not invited to)."""
+        self._channels[channel_id] = Channel(channel_id, name, int(time.time()), private, archived)
         self._messages.setdefault(channel_id, {})
         # Whoever created the channel (the default agent) and the bot they invited.
-        self._members.setdefault(channel_id, [self.bot_user_id, DEFAULT_AGENT_ID])
+        self._members.setdefault(channel_id, [self.bot_user_id, DEFAULT_AGENT_ID] if bot_in else [DEFAULT_AGENT_ID])
 
     def set_channel_members(self, channel_id: str, users: list[str]) -> None:
         """Exactly these users are in the channel from now on (the bot only if listed)."""
