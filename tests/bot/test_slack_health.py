@@ -64,6 +64,29 @@ async def test_broken_channel_is_reported_and_healed_by_the_sweep(infra: Any, da
         )
 
 
+async def test_messages_refused_earlier_go_out_after_another_conversation_cleared_the_error(
+    infra: Any, database_url: str
+) -> None:
+    """Slack works again and the first to notice is a new conversation's post, which clears the shop's
+    error: the older conversation's refused messages must still be handed over by the sweep (it used to
+    look only at shops it healed itself, so they waited until their shopper wrote again)."""
+    async with running_zora(infra, database_url) as zora:
+        first = await zora.shopper()
+        zora.standin.fail("chat.postMessage", "not_in_channel", times=100)
+        assert (await first.send("refused at first", client_id="r0"))["ok"]
+        await first.wait_for(lambda: any(s["status"] == "undelivered" for s in first.statuses))
+        zora.standin.clear_failures("chat.postMessage")
+        second = await zora.shopper()
+        assert (await second.send("a new conversation", client_id="n0"))["ok"]
+        await second.wait_for(lambda: any(s["status"] == "delivered" for s in second.statuses))
+        code, report = await _doctor(zora)
+        assert "SLACK ERROR" not in report, report  # the new post cleared it
+
+        assert await _sweep(zora) == 1
+        await first.wait_for(lambda: any(s["status"] == "delivered" for s in first.statuses))
+        assert "refused at first" in [p["text"] for p in zora.standin.posted]
+
+
 def test_the_manifest_asks_for_exactly_the_scopes_zora_checks() -> None:
     import re
     from pathlib import Path

@@ -245,8 +245,9 @@ async def agent_replies_in(conn: Executor, ref: ConversationRef, from_seq: int, 
     return [stored_message(r) for r in rows]
 
 
-# Conversations with shopper messages still waiting for Slack ($1 seconds old, $2 at most, $3 the
-# shops whose Slack works again), across all shops (the sweep). The partial index
+# Conversations with shopper messages still waiting for Slack ($1 seconds old, $2 at most; refused ones
+# of shops whose Slack works again: healed by this sweep, $3, or cleared by a later successful post),
+# across all shops (the sweep). The partial index
 # messages_waiting_for_sweep (migration 0014) matches its WHERE; tests/zora/test_bounds.py checks the
 # plan uses it.
 UNDELIVERED_SQL = (
@@ -254,7 +255,7 @@ UNDELIVERED_SQL = (
     " FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN shops s ON s.id = m.shop_id"
     " WHERE m.direction = 'shopper' AND (m.claimed_until IS NULL OR m.claimed_until < now())"
     " AND ((m.status = 'stored' AND m.created_at < now() - make_interval(secs => $1))"
-    "   OR (m.status = 'undelivered' AND m.shop_id = ANY($3)))"
+    "   OR (m.status = 'undelivered' AND (m.shop_id = ANY($3) OR s.slack_error IS NULL)))"
     " LIMIT $2"
 )
 
