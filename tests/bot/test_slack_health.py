@@ -79,7 +79,7 @@ async def test_messages_refused_earlier_go_out_after_another_conversation_cleare
         second = await zora.shopper()
         assert (await second.send("a new conversation", client_id="n0"))["ok"]
         await second.wait_for(lambda: any(s["status"] == "delivered" for s in second.statuses))
-        code, report = await _doctor(zora)
+        _, report = await _doctor(zora)
         assert "SLACK ERROR" not in report, report  # the new post cleared it
 
         assert await _sweep(zora) == 1
