@@ -11,16 +11,15 @@ from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import BotDeps
 from bot.listeners import register_listeners
 from bot.middleware import register_middleware, remember_handled_event
 from bot.rate_limits import register_rate_limits
 from bot.request_shape import malformed
-from zora.http import SLACK_TIMEOUT_SECONDS
 from zora.push import Emitter
 from zora.services import Services
+from zora.slack_api import SlackGateway, SlackInstallation
 from zora.slack_oauth import PgInstallationStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,8 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
         multi: dict[str, Any] = {
             "installation_store": PgInstallationStore(services.pool, settings, services.slack),
             "installation_store_bot_only": True,
-            "client": AsyncWebClient(base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS),
+            # Token-less: bolt puts each event's installation token on it (the gateway's timeouts).
+            "client": SlackGateway.from_settings(settings, SlackInstallation(team_id=None, bot_token=None)).client,
         }
     else:
         settings.require("slack_bot_token", "slack_signing_secret")
