@@ -56,7 +56,7 @@ async def test_long_conversation_keeps_order_and_its_workflow_continues_as_new(i
             await handle.signal("deliver", PostPendingToSlack(reason=f"test {i}"))
         assert (await shopper.send("after the deliveries", client_id="last"))["ok"]
         await zora.standin.wait_for_posts(total + 2)
-        for _ in range(100):
+        for _ in range(1200):
             if (await handle.describe()).run_id != first_run:
                 break
             await asyncio.sleep(0.05)
