@@ -91,6 +91,15 @@ class ToolSpec(BaseModel):
         }
 
 
+class StreamTarget(BaseModel):
+    """Where a model call's text goes while it arrives: the shopper's widget (and the conversation's Slack
+    thread, where the workspace supports message streaming). Set by the turn that answers a shopper;
+    None for calls whose text nobody watches (an agent's suggested reply, tests)."""
+
+    shop_id: int
+    conversation_id: UUID
+
+
 class LlmRequest(BaseModel):
     """One model call: the conversation so far and the tools on offer."""
 
@@ -102,6 +111,7 @@ class LlmRequest(BaseModel):
     # None: the deployment's OPENAI_MODEL.
     model: str | None = None
     max_tokens: int | None = Field(default=None, ge=1)
+    stream_to: StreamTarget | None = None
 
 
 class LlmResult(BaseModel):
@@ -116,6 +126,9 @@ class LlmResult(BaseModel):
     completion_tokens: int = 0
     # False when the endpoint reported no usage (some local servers): the counts are then estimated.
     usage_reported: bool = True
+    # The Slack message the answer was streamed into (chat.startStream), when it was: the caller then
+    # records that message as the answer's post instead of posting it again.
+    slack_stream_ts: str | None = None
 
     @property
     def total_tokens(self) -> int:

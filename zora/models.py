@@ -166,6 +166,8 @@ class StoredMessage(BaseModel):
     edited_at: datetime | None = None
     deleted: bool = False
     files: list[FileInfo] = []
+    # Written by the AI assistant (issue 12): the widget labels it as AI in the shopper's language.
+    assistant: bool = False
 
 
 # Activity inputs and outputs: one model in, one model out.

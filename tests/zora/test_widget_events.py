@@ -111,4 +111,5 @@ async def test_a_message_is_the_stored_message_itself() -> None:
         "edited_at": None,
         "deleted": False,
         "files": [],
+        "assistant": False,
     }
