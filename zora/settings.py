@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
     # One model call (a whole streamed answer) may take this long before it is abandoned and retried.
     openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Drafted actions (ai-actions, issue 12 §6): a draft nobody approves or denies within this is denied.
+    assistant_action_timeout_minutes: float = Field(default=30.0, gt=0, le=1440)
 
     # Metrics (zora/metrics.py, docs/operations.md "Metrics and traces"). The web app's GET /metrics wants
     # `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only in `zora dev`. METRICS_PORT opens a
