@@ -142,8 +142,17 @@ async def _outcome(setup: Setup, action_id: uuid.UUID) -> ActionOutcome:
 
 
 def _mutations(setup: Setup, order: dict[str, Any]) -> list[str]:
+    """Every mutation Zora sent Shopify about this order, refused ones too (a second cancel is refused by
+    Shopify, so counting only applied ones would not see it tried)."""
+    sent = [
+        name
+        for _, names, variables in setup.sz.shopify.requests
+        for name in names
+        if name in ("orderCancel", "orderUpdate", "tagsAdd") and f'"{order["id"]}"' in json.dumps(variables)
+    ]
     oid = int(order["id"].rsplit("/", 1)[1])
-    return [name for name, target, _ in setup.sz.shopify.order_mutations if target == oid]
+    assert [name for name, target, _ in setup.sz.shopify.order_mutations if target == oid] == sent
+    return sent
 
 
 async def _press(setup: Setup, ts: str, action: str, value: str, user: str) -> str | None:
