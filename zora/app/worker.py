@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +36,9 @@ from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackWorkspaces
 from zora.temporal import Conversations, conversation_config
+
+# Per worker: what its activities hold open and the owner closes after it (zora/app/assembly.py).
+CLOSERS: weakref.WeakKeyDictionary[Worker, list[Callable[[], Awaitable[None]]]] = weakref.WeakKeyDictionary()
 
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
@@ -72,7 +77,11 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, assist)
+        worker = _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, assist)
+        # The model client's connections, closed by worker_for once the worker is done (a test's worker
+        # that called the model otherwise leaves a socket for the garbage collector to warn about).
+        CLOSERS[worker] = [llm.close]
+        return worker
     finally:
         if collecting:
             gc.enable()
