@@ -64,11 +64,16 @@ class ActionApprovalWorkflow(ActionApprovalApi):
     @workflow.run
     async def run(self, input: ActionInput) -> ActionOutcome:
         step = ActionStep(action_id=input.action_id, shop_id=input.shop_id)
-        await ACTION_POST_CALL.run(step)
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self.decision is not None, timeout=timedelta(seconds=input.approval_timeout_seconds)
-            )
+        try:
+            await ACTION_POST_CALL.run(step)
+        except ActivityError:
+            # Nobody could be asked (no thread, Slack refusing for good): as if nobody answered.
+            self.closed = True
+        if not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.decision is not None, timeout=timedelta(seconds=input.approval_timeout_seconds)
+                )
         # An update accepted in the same task as the timer still counts: it was validated first.
         self.closed = True
         decision = self.decision
