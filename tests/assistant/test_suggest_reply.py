@@ -114,6 +114,21 @@ async def test_only_the_shops_agents_get_suggestions(zora: Zora) -> None:
     assert rows == []
 
 
+async def test_a_model_that_fails_leaves_the_agent_told_not_waiting(zora: Zora, model: OpenAIStandIn) -> None:
+    opened = await open_conversation(zora, "Hello?")
+    suggest = _buttons(zora.standin.thread(CHANNEL, opened.root["ts"])[0])["zora_suggest_reply"]
+    # A 400 is not retried: the workflow ends without a draft and says so to the agent.
+    model.fail_next("status", status=400)
+    start = len(zora.standin.ephemeral)
+    await _press(zora, opened.root["ts"], "zora_suggest_reply", suggest["value"], AGENT)
+    told = await _ephemeral(zora, AGENT, start, "could not suggest")
+    assert "blocks" not in told or not _buttons(told)
+    rows = await zora.fetch(
+        "SELECT 1 FROM assistant_suggestions WHERE conversation_id = $1::uuid", opened.conversation_id
+    )
+    assert rows == []
+
+
 def _press_text(told: list[str], part: str) -> bool:
     return any(part in text for text in told)
 
