@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.actions import ActionActivities
 from tests.harness import AGENT, CHANNEL, Shopper
 from tests.helpers import open_conversation
 from tests.shopify.harness import ShopifyZora, running_shopify
+from workflows.actions import ActionApprovalWorkflow
 from zora.assistant import ToolCall, ToolInput
 from zora.assistant_actions import ActionOutcome, ActionStep, Decision, action_workflow_id
 from zora.shopify.models import ReconcileResult
@@ -198,6 +204,13 @@ async def test_approve_cancels_the_order_once_and_tells_the_shopper(setup: Setup
     )
     assert [tuple(r) for r in stored] == [("ai", "Ada")]
 
+    # Post, wait, update, execute, a retried report: the commands an action issues, replayed.
+    handle = setup.sz.zora.services.temporal.get_workflow_handle(action_workflow_id(row["id"]))
+    history = await handle.fetch_history()
+    assert (await _replayer().replay_workflow(history)).replay_failure is None
+    if os.environ.get("ZORA_RECORD_HISTORIES"):
+        (HISTORIES / "action-approval-001.json").write_text(history.to_json())
+
 
 async def test_deny_changes_nothing_in_shopify_and_tells_the_shopper(setup: Setup) -> None:
     shopper, root_ts, conversation = await _verified_conversation(setup)
@@ -299,3 +312,31 @@ async def test_a_draft_needs_the_verified_customers_own_order(setup: Setup) -> N
         await zora.fetch("SELECT 1 FROM assistant_actions WHERE conversation_id = ANY($1)", [anonymous, conversation])
         == []
     )
+
+
+HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
+RECORDED = sorted(HISTORIES.glob("action-approval-*.json"))
+
+
+def _replayer() -> Replayer:
+    return Replayer(
+        workflows=[ActionApprovalWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "zora.assistant", "zora.assistant_actions", "pydantic"
+            )
+        ),
+    )
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.name for p in RECORDED])
+async def test_recorded_actions_replay(path: Path) -> None:
+    """Actions wait up to 30 minutes, so deploys meet them in flight: a change that breaks this needs
+    workflow.patched. Record with ZORA_RECORD_HISTORIES=1 pytest tests/assistant/test_actions.py -k approve."""
+    history = WorkflowHistory.from_json("recorded", path.read_text())
+    assert (await _replayer().replay_workflow(history)).replay_failure is None
+
+
+def test_there_is_a_recorded_action() -> None:
+    assert RECORDED, "record one: ZORA_RECORD_HISTORIES=1 pytest tests/assistant/test_actions.py -k approve"
