@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     shopify_api_key: str | None = None
     shopify_api_secret: SecretStr | None = None
     shopify_api_version: str = "2026-04"
-    shopify_scopes: str = "read_customers,write_customers,read_orders,read_products"
+    shopify_scopes: str = "read_customers,write_customers,read_orders,write_orders,read_products"
     # Where a shop's Admin API and OAuth live; `{shop}` is the myshopify domain. Only changed for a stand-in.
     shopify_admin_base_url: str = "https://{shop}"
     shopify_reconcile_every_minutes: int = Field(default=60, ge=1)
