@@ -37,7 +37,7 @@ OTHER_AGENT = "U0AGENT002"
 OUTSIDER = "U0OUTSIDE1"
 OTHER_CHANNEL = "C0OTHERSHP"
 OTHER_SHOP_AGENT = "U0OTHERAG1"
-ORDERS = 8
+ORDERS = 10
 
 
 class _Unused:
@@ -299,11 +299,10 @@ async def test_a_draft_needs_the_verified_customers_own_order(setup: Setup) -> N
         "not signed in" in (await _draft(setup, anonymous, {"kind": "cancel_order", "order_number": "#1001"}))["error"]
     )
     _, _, conversation = await _verified_conversation(setup)
-    # #1009 is the other customer's order: whatever the model says, it is not this shopper's.
-    assert (
-        "no order #1009"
-        in (await _draft(setup, conversation, {"kind": "cancel_order", "order_number": "#1009"}))["error"]
-    )
+    # The order after this customer's is the other customer's: whatever the model says, not this shopper's.
+    theirs = f"#{1000 + ORDERS + 1}"
+    answer = await _draft(setup, conversation, {"kind": "cancel_order", "order_number": theirs})
+    assert f"no order {theirs}" in answer["error"]
     bad = await _draft(setup, conversation, {"kind": "address_change", "order_number": "#1001"})
     assert "new_address" in bad["error"]
     bad = await _draft(setup, conversation, {"kind": "refund_request", "order_number": "1001; drop"})
@@ -312,6 +311,39 @@ async def test_a_draft_needs_the_verified_customers_own_order(setup: Setup) -> N
         await zora.fetch("SELECT 1 FROM assistant_actions WHERE conversation_id = ANY($1)", [anonymous, conversation])
         == []
     )
+
+
+async def test_a_retried_tool_call_drafts_once(setup: Setup) -> None:
+    _, root_ts, conversation = await _verified_conversation(setup)
+    order = setup.next_order()
+    call = _call({"kind": "refund_request", "order_number": order["name"], "details": "wrong size"}, "call_same")
+    tool = ToolInput(shop_id=setup.sz.shop_id, conversation_id=conversation, call=call)
+    for _ in range(2):
+        assert json.loads((await _actions(setup).draft_action(tool)).content)["status"] == "awaiting_approval"
+    (row,) = await setup.sz.zora.fetch("SELECT id FROM assistant_actions WHERE conversation_id = $1", conversation)
+    await _posted_draft(setup, root_ts, row["id"])
+    drafts = [m for m in setup.sz.zora.standin.thread(CHANNEL, root_ts) if "zora_action_approve" in json.dumps(m)]
+    assert len(drafts) == 1
+
+
+async def test_shopify_refusing_is_said_to_the_agent_and_the_shopper(setup: Setup) -> None:
+    shopper, root_ts, conversation = await _verified_conversation(setup)
+    order = setup.next_order()
+    await _draft(setup, conversation, {"kind": "cancel_order", "order_number": order["name"]})
+    row = await _action_row(setup, conversation)
+    draft = await _posted_draft(setup, root_ts, row["id"])
+    setup.sz.shopify.revoke_tokens(setup.sz.shop)  # the app was uninstalled meanwhile
+    try:
+        await _press(setup, draft["ts"], "zora_action_approve", str(row["id"]), AGENT)
+        outcome = await _outcome(setup, row["id"])
+    finally:
+        await setup.sz.install()
+    assert outcome.status == "failed" and "401" in outcome.outcome
+    assert _mutations(setup, order) == []
+    await shopper.wait_for(lambda: any(m["assistant"] for m in shopper.agent_messages()))
+    assert "could not cancel order" in shopper.agent_messages()[-1]["body"]
+    (edited,) = [m for m in setup.sz.zora.standin.thread(CHANNEL, root_ts) if m["ts"] == draft["ts"]]
+    assert "Shopify refused" in edited["text"]
 
 
 HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
