@@ -23,11 +23,24 @@ from temporalio.common import RetryPolicy
 
 from zora.assistant import (
     LLM_COMPLETE,
+    TOOL_DRAFT_ACTION,
     TOOL_STORE_POLICIES,
     LlmRequest,
     LlmResult,
     ToolInput,
     ToolOutput,
+)
+from zora.assistant_actions import (
+    ACTION_EXECUTE,
+    ACTION_POST,
+    ACTION_REPORT,
+    SUGGEST_CONTEXT,
+    SUGGEST_POST,
+    ActionOutcome,
+    ActionStep,
+    SuggestContext,
+    SuggestDraft,
+    SuggestInput,
 )
 from zora.models import (
     AgentPick,
@@ -208,3 +221,19 @@ TOOL_TIMEOUT = timedelta(seconds=20)
 STORE_POLICIES = ActivityCall(TOOL_STORE_POLICIES, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
 # Each tool's activity by the activity name zora.assistant.TOOLS_BY_NAME gives: the model picks at run time.
 TOOL_CALLS: dict[str, ActivityCall[ToolInput, ToolOutput]] = {STORE_POLICIES.name: STORE_POLICIES}
+
+# --------------------------------------------------------------------------- drafted actions, suggested replies (activities/actions.py, ai-actions)
+DRAFT_ACTION = ActivityCall(TOOL_DRAFT_ACTION, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+TOOL_CALLS[DRAFT_ACTION.name] = DRAFT_ACTION
+# Slack and Shopify: a 429 sets its own delay; bounded, then the action is reported as failed.
+_ACTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
+ACTION_POST_CALL = ActivityCall(ACTION_POST, ActionStep, type(None), _30S, _ACTION_RETRY)
+ACTION_EXECUTE_CALL = ActivityCall(ACTION_EXECUTE, ActionStep, ActionOutcome, timedelta(minutes=2), _ACTION_RETRY)
+ACTION_REPORT_CALL = ActivityCall(ACTION_REPORT, ActionStep, ActionOutcome, _30S, _ACTION_RETRY)
+SUGGEST_CONTEXT_CALL = ActivityCall(SUGGEST_CONTEXT, SuggestInput, SuggestContext, _LOCAL_TIMEOUT, LOCAL_RETRY)
+SUGGEST_POST_CALL = ActivityCall(SUGGEST_POST, SuggestDraft, type(None), _30S, _ACTION_RETRY)

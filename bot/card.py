@@ -23,6 +23,8 @@ ACTION_RELEASE = "zora_release"
 ACTION_RESOLVE = "zora_resolve"
 ACTION_REOPEN = "zora_reopen"
 ACTIONS = (ACTION_CLAIM, ACTION_RELEASE, ACTION_RESOLVE, ACTION_REOPEN)
+# Agent assist (issue 12 §7): its own listener (bot/listeners/actions/assistant_actions.py).
+ACTION_SUGGEST_REPLY = "zora_suggest_reply"
 
 _STATUS_LABEL = {
     "open": ":large_green_circle: Open, waiting for an agent",
@@ -172,10 +174,18 @@ def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
         buttons.append(_button("Resolve", ACTION_RESOLVE, card))
     else:
         buttons.append(_button("Reopen", ACTION_REOPEN, card))
+    buttons.extend(_assist_buttons(card))
     blocks.append({"type": "actions", "elements": buttons})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": how_to_reply(card.settings)}]})
     text = f"Conversation with {who} on {shop}: {escape(card.status)}, assignee {assignee}"
     return text, blocks
+
+
+def _assist_buttons(card: CardData) -> list[dict[str, Any]]:
+    """Agent assist: a draft reply from the assistant, for shops that turned the assistant on."""
+    if card.status not in ("open", "assigned") or not card.settings.assistant.enabled or card.settings.alerts_only:
+        return []
+    return [_button("Suggest reply", ACTION_SUGGEST_REPLY, card)]
 
 
 def how_to_reply(settings: ShopSettings) -> str:

@@ -153,6 +153,46 @@ STORE_POLICIES_TOOL = ToolSpec(
 )
 TOOLS_BY_NAME = {STORE_POLICIES_TOOL.name: (STORE_POLICIES_TOOL, TOOL_STORE_POLICIES)}
 
+# ------------------------------------------------------------------ drafted actions (ai-actions, §3 §6)
+# A drafted action waits for an agent's Approve in Slack (workflows/actions.py); the tool only drafts it.
+TOOL_DRAFT_ACTION = "assistant_tool_draft_action"
+_ADDRESS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+        "address1": {"type": "string"},
+        "address2": {"type": "string"},
+        "city": {"type": "string"},
+        "province_code": {"type": "string"},
+        "zip": {"type": "string"},
+        "country_code": {"type": "string", "description": "Two letters, e.g. PT"},
+        "phone": {"type": "string"},
+    },
+    "required": ["address1", "city", "zip", "country_code"],
+    "additionalProperties": False,
+}
+DRAFT_ACTION_TOOL = ToolSpec(
+    name="draft_action",
+    description=(
+        "Draft a change to one of the signed-in customer's orders for the shop's staff to approve: cancel it,"
+        " request a refund, or change its shipping address. Nothing happens until a person approves; tell the"
+        " customer the request awaits approval and that they will be told the outcome here."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": ["cancel_order", "refund_request", "address_change"]},
+            "order_number": {"type": "string", "description": "The order's number, e.g. #1001"},
+            "details": {"type": "string", "description": "Why, in the customer's words (required for a refund)"},
+            "new_address": _ADDRESS_SCHEMA,
+        },
+        "required": ["kind", "order_number"],
+        "additionalProperties": False,
+    },
+)
+TOOLS_BY_NAME[DRAFT_ACTION_TOOL.name] = (DRAFT_ACTION_TOOL, TOOL_DRAFT_ACTION)
+
 
 def system_prompt(persona_name: str, instructions: str) -> str:
     """What the model is told before the conversation: who it is, what it may do, the merchant's words."""

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     shopify_api_key: str | None = None
     shopify_api_secret: SecretStr | None = None
     shopify_api_version: str = "2026-04"
-    shopify_scopes: str = "read_customers,write_customers,read_orders,read_products"
+    shopify_scopes: str = "read_customers,write_customers,read_orders,write_orders,read_products"
     # Where a shop's Admin API and OAuth live; `{shop}` is the myshopify domain. Only changed for a stand-in.
     shopify_admin_base_url: str = "https://{shop}"
     shopify_reconcile_every_minutes: int = Field(default=60, ge=1)
@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
     # One model call (a whole streamed answer) may take this long before it is abandoned and retried.
     openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Drafted actions (ai-actions, issue 12 §6): a draft nobody approves or denies within this is denied.
+    assistant_action_timeout_minutes: float = Field(default=30.0, gt=0, le=1440)
 
     # Metrics (zora/metrics.py, docs/operations.md "Metrics and traces"). The web app's GET /metrics wants
     # `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only in `zora dev`. METRICS_PORT opens a

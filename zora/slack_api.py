@@ -170,8 +170,8 @@ class SlackGateway:
     async def chat_postMessage(self, *, channel: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
         return await self.client.chat_postMessage(channel=channel, text=text, **kwargs)
 
-    async def chat_postEphemeral(self, *, channel: str, user: str, text: str) -> AsyncSlackResponse:
-        return await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+    async def chat_postEphemeral(self, *, channel: str, user: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
+        return await self.client.chat_postEphemeral(channel=channel, user=user, text=text, **kwargs)
 
     async def chat_update(self, *, channel: str, ts: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
         return await self.client.chat_update(channel=channel, ts=ts, text=text, **kwargs)

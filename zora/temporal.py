@@ -7,6 +7,7 @@ zora/workflow_api.py (the core may not import workflows/), so every call is chec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -34,9 +35,18 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.workflow import UpdateMethodMultiParam
 
+from zora.assistant_actions import (
+    ActionInput,
+    Decision,
+    DecisionResult,
+    SuggestInput,
+    action_workflow_id,
+    suggest_workflow_id,
+)
 from zora.models import (
     SA_SHOP,
     SA_STATUS,
@@ -66,10 +76,12 @@ from zora.shopify.models import (
 )
 from zora.tracing import temporal_interceptors
 from zora.workflow_api import (
+    ActionApprovalApi,
     ConversationApi,
     MissedRepliesApi,
     ShopifyReconcileApi,
     ShopifyWebhookApi,
+    SuggestReplyApi,
     SweepApi,
 )
 
@@ -274,4 +286,38 @@ async def ensure_sweep_schedule(client: Client, task_queue: str, every: timedelt
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         ),
+    )
+
+
+# ---------------------------------------------------------------------- drafted actions, suggestions (ai-actions)
+
+
+async def start_action_approval(client: Client, task_queue: str, input: ActionInput) -> None:
+    """`action:{id}`, once: a retried tool activity finds the draft's workflow started (or finished)."""
+    # Finished already (WorkflowAlreadyStartedError): that draft was decided.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            ActionApprovalApi.run,
+            input,
+            id=action_workflow_id(input.action_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+
+async def decide_action(client: Client, action_id: UUID, decision: Decision) -> DecisionResult:
+    """The agent's Approve or Deny. WorkflowUpdateFailedError when the workflow refuses it (another
+    shop's agent, decided before, expired); RPCError when the workflow is over."""
+    handle = client.get_workflow_handle_for(ActionApprovalApi.run, action_workflow_id(action_id))
+    return await handle.execute_update(ActionApprovalApi.decide, decision)
+
+
+async def start_suggestion(client: Client, task_queue: str, input: SuggestInput, nonce: str) -> None:
+    await client.start_workflow(
+        SuggestReplyApi.run,
+        input,
+        id=suggest_workflow_id(input.conversation_id, nonce),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )

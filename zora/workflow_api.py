@@ -16,6 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 
+from zora.assistant_actions import ActionInput, ActionOutcome, Decision, DecisionResult, SuggestInput
 from zora.models import (
     AgentAction,
     Assignment,
@@ -137,4 +138,27 @@ class ShopifyReconcileApi:
 
     @workflow.run
     async def run(self, input: ReconcileInput) -> ReconcileResult:
+        raise _declared()
+
+
+# ---------------------------------------------------------------------- drafted actions, suggestions (ai-actions)
+@workflow.defn(name="ActionApprovalWorkflow")
+class ActionApprovalApi:
+    """`action:{id}` (workflows/actions.py): a drafted action waiting for an agent's Approve or Deny."""
+
+    @workflow.run
+    async def run(self, input: ActionInput) -> ActionOutcome:
+        raise _declared()
+
+    @workflow.update
+    async def decide(self: Any, decision: Decision) -> DecisionResult:
+        raise _declared()
+
+
+@workflow.defn(name="SuggestReplyWorkflow")
+class SuggestReplyApi:
+    """`suggest:{conversation}:{nonce}` (workflows/actions.py): a reply drafted for one agent."""
+
+    @workflow.run
+    async def run(self, input: SuggestInput) -> bool:
         raise _declared()

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 import activities.calls
 import zora.workflow_api
+from activities.actions import ActionActivities
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
@@ -22,7 +23,9 @@ from activities.email import EmailActivities
 from activities.files import FileActivities
 from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
+from activities.suggest import SuggestActivities
 from activities.sweep import SweepActivities
+from workflows.actions import ActionApprovalWorkflow, SuggestReplyWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
@@ -35,6 +38,8 @@ IMPLEMENTATIONS = [
     SweepWorkflow,
     ShopifyWebhookWorkflow,
     ShopifyReconcileWorkflow,
+    ActionApprovalWorkflow,
+    SuggestReplyWorkflow,
 ]
 # The classes zora/app/worker.py registers activities from.
 ACTIVITY_CLASSES = [
@@ -46,6 +51,8 @@ ACTIVITY_CLASSES = [
     ReplyBackfill,
     LlmActivities,
     AssistantToolActivities,
+    ActionActivities,
+    SuggestActivities,
 ]
 
 
@@ -105,6 +112,8 @@ REGISTERED = {
     "SweepWorkflow": (set(), set(), set()),
     "ShopifyWebhookWorkflow": (set(), set(), set()),
     "ShopifyReconcileWorkflow": (set(), set(), set()),
+    "ActionApprovalWorkflow": (set(), {"decide"}, set()),
+    "SuggestReplyWorkflow": (set(), set(), set()),
 }
 
 
@@ -148,7 +157,7 @@ def test_every_assistant_tool_has_its_activity_call() -> None:
 def test_workflow_code_imports_no_io_library() -> None:
     code = (
         "import sys, activities.calls, zora.workflow_api, workflows.conversation, workflows.missed_replies,"
-        " workflows.sweeper, workflows.shopify, workflows.assistant;"
+        " workflows.sweeper, workflows.shopify, workflows.assistant, workflows.actions;"
         "print(sorted(m for m in ('openai', 'asyncpg', 'aiohttp', 'slack_sdk', 'socketio', 'redis', 'httpx', 'httpx2')"
         " if m in sys.modules))"
     )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gc
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.actions import ActionActivities
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.conversation import ConversationActivities
@@ -15,20 +19,26 @@ from activities.email import EmailActivities
 from activities.files import FileActivities
 from activities.llm import LlmActivities
 from activities.shopify import ShopifyActivities
+from activities.suggest import SuggestActivities
 from activities.sweep import SweepActivities
 from bot.outbound import SlackOutbound
 from widget.emitter import ShopperEmitter, close_shopper_sockets
+from workflows.actions import ActionApprovalWorkflow, SuggestReplyWorkflow
 from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
 from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
+from zora.missed_replies import MissedReplies
 from zora.sentry_temporal import SentryInterceptor
 from zora.services import Services
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackWorkspaces
 from zora.temporal import Conversations, conversation_config
+
+# Per worker: what its activities hold open and the owner closes after it (zora/app/assembly.py).
+CLOSERS: weakref.WeakKeyDictionary[Worker, list[Callable[[], Awaitable[None]]]] = weakref.WeakKeyDictionary()
 
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
@@ -54,6 +64,12 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     backfill = ReplyBackfill.from_services(services, emitter)
     # The assistant's model client (no connection until a turn calls it; the process's end closes it).
     llm = LlmActivities(settings)
+    # Drafted actions and agent assist (issue 12 §6, §7).
+    missed = MissedReplies.from_settings(services.redis, services.temporal, settings)
+    assist = [
+        *ActionActivities(services.pool, services.temporal, settings, workspaces, emitter, missed).all(),
+        *SuggestActivities(services.pool, workspaces).all(),
+    ]
     # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
     # garbage collection that runs a finalizer during those imports can break them (CPython bug
     # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so
@@ -61,7 +77,11 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm)
+        worker = _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, assist)
+        # The model client's connections, closed by worker_for once the worker is done (a test's worker
+        # that called the model otherwise leaves a socket for the garbage collector to warn about).
+        CLOSERS[worker] = [llm.close]
+        return worker
     finally:
         if collecting:
             gc.enable()
@@ -77,6 +97,7 @@ def _worker(
     files: FileActivities,
     backfill: ReplyBackfill,
     llm: LlmActivities,
+    assist: list[Any],
 ) -> Worker:
     return Worker(
         services.temporal,
@@ -89,6 +110,8 @@ def _worker(
             MissedRepliesWorkflow,
             # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).
             AssistantTurnWorkflow,
+            ActionApprovalWorkflow,
+            SuggestReplyWorkflow,
         ],
         activities=[
             *conversations.all(),
@@ -99,13 +122,14 @@ def _worker(
             *files.all(),
             *llm.all(),
             *AssistantToolActivities(services.pool).all(),
+            *assist,
         ],
         # Activity and workflow failures to Sentry, with their conversation (when SENTRY_DSN is set).
         interceptors=[SentryInterceptor()],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "zora.models", "zora.assistant", "pydantic", "opentelemetry"
+                "zora.models", "zora.assistant", "zora.assistant_actions", "pydantic", "opentelemetry"
             )
         ),
     )

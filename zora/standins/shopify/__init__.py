@@ -5,7 +5,8 @@ under test cannot tell it from Shopify for what is modelled here:
 
 - Admin GraphQL at `/shops/{shop}/admin/api/{version}/graphql.json`: `shop`, `customers`, `orders`,
   `products` (cursor pagination, `sortKey: UPDATED_AT`, the `updated_at:>=` search filter), the three
-  `*Count` fields, and the mutations `tagsAdd`, `tagsRemove`, `customerUpdate`. Every answer carries
+  `*Count` fields, `order(id:)`, and the mutations `tagsAdd` (customers and orders), `tagsRemove`,
+  `customerUpdate`, `orderCancel` and `orderUpdate` (order_api.py). Every answer carries
   `extensions.cost` with the leaky bucket's `throttleStatus` (as in Shopify's published example); a query
   costing more than the bucket holds gets Shopify's `THROTTLED` error, one over 1,000 points
   `MAX_COST_EXCEEDED`. Costs are computed from the query like Shopify does: objects 1, scalars 0,
@@ -22,7 +23,7 @@ field Zora asks for, and a few more).
 
 One module per part, each a mixin over :class:`~zora.standins.shopify.shops.Shops` (the shared state)
 that :class:`ShopifyStandIn` (``standin.py``) assembles: ``graphql.py`` (the query reader and cost),
-``admin_api.py``, ``records.py``, ``webhooks.py``, ``oauth.py``, ``admin_frame.py``.
+``admin_api.py``, ``order_api.py``, ``records.py``, ``webhooks.py``, ``oauth.py``, ``admin_frame.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The Admin GraphQL API: authentication, injected failures, the leaky bucket, and the queries and
 mutations modelled (``shop``, ``customers``, ``orders``, ``products``, their counts, ``tagsAdd``,
-``tagsRemove``, ``customerUpdate``)."""
+``tagsRemove``, ``customerUpdate``; ``order``, ``orderCancel``, ``orderUpdate`` and ``tagsAdd`` on orders
+in order_api.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from aiohttp import web
 
 from zora.shopify.records import gid, gid_to_id, parse_time
 from zora.standins.shopify.graphql import Field, Parser, query_cost
-from zora.standins.shopify.shops import MAX_QUERY_COST, MUTATION_COST, Shop, Shops, StandInError
+from zora.standins.shopify.order_api import ORDER_MUTATIONS, OrderApi
+from zora.standins.shopify.shops import MAX_QUERY_COST, MUTATION_COST, Shop, StandInError
 
 _FILTER = re.compile(r"updated_at:(>=|>)'?([^' ]+)'?")
 
@@ -32,7 +34,7 @@ def _decode_cursor(cursor: Any) -> int:
         raise StandInError("Invalid cursor") from None
 
 
-class AdminApi(Shops):
+class AdminApi(OrderApi):
     """POST /admin/api/{version}/graphql.json."""
 
     async def _graphql(self, request: web.Request) -> web.Response:
@@ -129,6 +131,8 @@ class AdminApi(Shops):
                 "currencyCode": shop.currency,
                 "myshopifyDomain": shop.domain,
             }, 1
+        if f.name == "order":
+            return self._order_query(shop, f), 1
         if f.name in ("customersCount", "ordersCount", "productsCount"):
             records = self._filtered(getattr(shop, f.name.removesuffix("Count")), f.args.get("query"))
             return {"count": len(records), "precision": "EXACT"}, 1
@@ -167,6 +171,10 @@ class AdminApi(Shops):
         return sorted(items, key=lambda r: (r["updatedAt"], gid_to_id(r["id"]) or 0))
 
     def _mutate(self, shop: Shop, f: Field) -> dict[str, Any]:
+        if f.name in ORDER_MUTATIONS:
+            return self._order_mutation(shop, f)
+        if f.name == "tagsAdd" and str(f.args.get("id") or "").startswith("gid://shopify/Order/"):
+            return self._tag_order(shop, f)
         if f.name in ("tagsAdd", "tagsRemove"):
             cid = gid_to_id(f.args.get("id"))
             node = shop.customers.get(cid or 0)

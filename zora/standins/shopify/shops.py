@@ -71,6 +71,8 @@ class Shops:
         self._throttles = 0
         # Every GraphQL request: (shop, root field names, variables); tests assert on it.
         self.requests: list[tuple[str, list[str], dict[str, Any]]] = []
+        # Every order mutation applied: (mutation, order id, arguments) (order_api.py).
+        self.order_mutations: list[tuple[str, int, dict[str, Any]]] = []
         self.app = web.Application()
         self._add_routes(self.app.router)
         self._runner: web.AppRunner | None = None

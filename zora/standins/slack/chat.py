@@ -220,7 +220,9 @@ class Chat(Delivery):
         if user not in self._users:
             raise ApiError("user_not_in_channel")
         content = self._message_content(params)
-        self.ephemeral.append({"channel": channel, "user": user, **content})
+        # In a thread when Slack is given its thread_ts (an ephemeral reply shown among the thread's).
+        thread = {"thread_ts": str(params["thread_ts"])} if params.get("thread_ts") else {}
+        self.ephemeral.append({"channel": channel, "user": user, **content, **thread})
         # Slack answers with a ts for the ephemeral message that no API can look up later.
         return {"ok": True, "message_ts": self._next_ts(channel)}
 
