@@ -9,6 +9,7 @@ the figures are zora/store/analytics.py's. What each one means is in docs/analyt
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
@@ -108,14 +109,11 @@ async def report(pool: Pool, shop_id: int, query: Any) -> dict[str, Any]:
         settings = ShopSettings()  # as the settings page does: defaults until someone saves valid ones
     start, end = parse_range(query, settings.timezone)
     r = store_range(shop_id, settings.timezone, start, end)
-    opens, closes = weekly_hours(settings)
-    async with pool.acquire() as conn, conn.transaction():
-        await sanalytics.prepare(conn, r)
-        days = await sanalytics.per_day(conn, r)
-        totals = await sanalytics.totals(conn, r, opens, closes)
-        agents = await sanalytics.by_agent(conn, TOP_AGENTS)
-        hours = await sanalytics.by_hour(conn, r)
-        customers = await sanalytics.top_customers(conn, r, TOP_CUSTOMERS)
+    # Two connections side by side: the conversations' figures and the messages' (the larger scan).
+    conversations, (messages, replies) = await asyncio.gather(
+        _conversation_figures(pool, r, settings), _message_figures(pool, r)
+    )
+    days, totals, agents, customers = conversations
     return {
         "timezone": settings.timezone,
         "from": start.isoformat(),
@@ -132,19 +130,8 @@ async def report(pool: Pool, shop_id: int, query: Any) -> dict[str, Any]:
             }
             for d in days
         ],
-        "agents": [
-            {
-                "agent": a["agent"],
-                "name": a["name"],
-                "replies": a["replies"],
-                "conversations": a["conversations"],
-                "first_responses": a["first_responses"],
-                "first_response_p50": _seconds(a["first_response_p50"]),
-                "resolved": a["resolved"],
-            }
-            for a in agents
-        ],
-        "hours": [{"hour": h["hour"], "shopper": h["shopper"], "agent": h["agent"]} for h in hours],
+        "agents": _agents(agents, replies),
+        "hours": _hours(messages),
         "customers": [
             {
                 "id": c["id"],
@@ -157,6 +144,52 @@ async def report(pool: Pool, shop_id: int, query: Any) -> dict[str, Any]:
             for c in customers
         ],
     }
+
+
+async def _conversation_figures(pool: Pool, r: sanalytics.Range, settings: ShopSettings) -> tuple[Any, ...]:
+    opens, closes = weekly_hours(settings)
+    async with pool.acquire() as conn, conn.transaction():
+        await sanalytics.prepare(conn, r)
+        return (
+            await sanalytics.per_day(conn, r),
+            await sanalytics.totals(conn, opens, closes),
+            await sanalytics.per_agent(conn),
+            await sanalytics.top_customers(conn, r, TOP_CUSTOMERS),
+        )
+
+
+async def _message_figures(pool: Pool, r: sanalytics.Range) -> tuple[list[Any], list[Any]]:
+    async with pool.acquire() as conn:
+        return await sanalytics.messages_by_hour(conn, r), await sanalytics.replies_by_agent(conn, r)
+
+
+def _hours(messages: list[Any]) -> list[dict[str, int]]:
+    hours = [{"hour": hour, "shopper": 0, "agent": 0} for hour in range(24)]
+    for m in messages:
+        hours[m["hour"]][m["direction"]] += m["messages"]
+    return hours
+
+
+def _agents(per_agent: list[Any], replies: list[Any]) -> list[dict[str, Any]]:
+    """Agents by replies sent in the range (then by id), with what the range's conversations say of them."""
+    agents: dict[str, dict[str, Any]] = {}
+
+    def agent(ident: str) -> dict[str, Any]:
+        return agents.setdefault(
+            ident,
+            {"agent": ident, "name": None, "replies": 0, "assigned": 0, "first_responses": 0,
+             "first_response_p50": None, "resolved": 0},
+        )  # fmt: skip
+
+    for m in replies:
+        a = agent(m["agent"])
+        a["replies"], a["name"] = m["messages"], m["name"]
+    for row in per_agent:
+        if row["agent"] is not None:
+            a = agent(row["agent"])
+            a.update(assigned=row["assigned"], first_responses=row["first_responses"], resolved=row["resolved"])
+            a["first_response_p50"] = _seconds(row["first_response_p50"])
+    return sorted(agents.values(), key=lambda a: (-a["replies"], a["agent"]))[:TOP_AGENTS]
 
 
 def _totals(t: Any) -> dict[str, Any]:

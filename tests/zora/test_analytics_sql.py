@@ -200,14 +200,17 @@ async def test_a_shop_without_business_hours_has_nothing_outside_them(pool: Pool
 async def test_agents_and_hours_of_day(pool: Pool, paris: Shop) -> None:
     data = await report(pool, paris.id, RANGE)
     assert data["agents"] == [
-        {"agent": "U1", "name": "Ann", "replies": 2, "conversations": 2, "first_responses": 2,
+        {"agent": "U1", "name": "Ann", "replies": 2, "assigned": 2, "first_responses": 2,
          "first_response_p50": 1860.0, "resolved": 2},
-        {"agent": "U2", "name": "Bob", "replies": 2, "conversations": 2, "first_responses": 1,
+        {"agent": "U2", "name": "Bob", "replies": 2, "assigned": 0, "first_responses": 1,
          "first_response_p50": 600.0, "resolved": 0},
+        # Cy answered, at midnight, a conversation that began before the range: a reply sent in it.
+        {"agent": "U3", "name": "Cy", "replies": 1, "assigned": 0, "first_responses": 0,
+         "first_response_p50": None, "resolved": 0},
     ]  # fmt: skip
     hours = {h["hour"]: (h["shopper"], h["agent"]) for h in data["hours"] if h["shopper"] or h["agent"]}
     assert len(data["hours"]) == 24
-    assert hours == {0: (1, 1), 1: (0, 1), 10: (1, 2), 12: (1, 0), 23: (1, 1)}
+    assert hours == {0: (1, 2), 1: (0, 1), 10: (1, 2), 12: (1, 0), 23: (1, 1)}
 
 
 async def test_top_customers_by_value_score(pool: Pool, paris: Shop) -> None:

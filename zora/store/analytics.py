@@ -4,10 +4,11 @@ A request names a shop, a half-open range of instants [start, end) and the shop'
 and hours are the shop's local ones (`AT TIME ZONE`), so a conversation at 23:30 in Paris counts on
 that Paris day although it is the next day in UTC. Durations are in seconds.
 
-`prepare` computes the per-conversation facts (first shopper message, first human reply and who wrote
-it) once into a temporary table, which every figure then reads: one pass over the range's messages, not
-one per chart. Call everything inside one transaction (the table is dropped at its commit). Assistant
-messages (author_id 'ai', the wave-3 seam) are not a human first response.
+Each conversation carries its first shopper message and first human reply (and who wrote it), kept by
+a trigger (migration 0027; the assistant's messages, author_id 'ai', are not a human reply). `prepare`
+copies the range's conversations once into a temporary table with their local time, which the
+figures then read; call everything inside one transaction (the table is dropped at its commit). Hours
+of day and replies per agent count the messages sent in the range (an index-only scan).
 """
 
 from __future__ import annotations
@@ -37,18 +38,14 @@ class Range:
 async def prepare(conn: Executor, r: Range) -> None:
     await conn.execute(
         f"CREATE TEMPORARY TABLE {_FACTS} ON COMMIT DROP AS"
-        " SELECT c.id, c.created_at, c.closed_at, c.assignee, sh.customer_id,"
-        " f.first_shopper_at, f.first_reply_at, f.first_reply_by"
+        " SELECT c.id, c.created_at, c.created_at AT TIME ZONE $4 AS local_at, c.closed_at, c.assignee,"
+        " sh.customer_id, c.first_shopper_at, c.first_reply_at, c.first_reply_by"
         " FROM conversations c JOIN shoppers sh ON sh.id = c.shopper_id"
-        " LEFT JOIN LATERAL (SELECT"
-        "  min(m.created_at) FILTER (WHERE m.direction = 'shopper') AS first_shopper_at,"
-        f"  min(m.created_at) FILTER (WHERE {_HUMAN}) AS first_reply_at,"
-        f"  (array_agg(m.author_id ORDER BY m.seq) FILTER (WHERE {_HUMAN}))[1] AS first_reply_by"
-        "  FROM messages m WHERE m.conversation_id = c.id AND m.deleted_at IS NULL) f ON true"
         " WHERE c.shop_id = $1 AND c.created_at >= $2 AND c.created_at < $3",
         r.shop_id,
         r.start,
         r.end,
+        r.timezone,
     )
     await conn.execute(f"ANALYZE {_FACTS}")
 
@@ -59,7 +56,7 @@ async def per_day(conn: Executor, r: Range) -> list[Row]:
     return await conn.fetch(
         "WITH days AS (SELECT d::date AS day FROM generate_series(($1 AT TIME ZONE $3)::date,"
         " (($2 AT TIME ZONE $3) - interval '1 microsecond')::date, interval '1 day') d),"
-        f" f AS (SELECT (created_at AT TIME ZONE $3)::date AS day, * FROM {_FACTS})"
+        f" f AS (SELECT local_at::date AS day, * FROM {_FACTS})"
         " SELECT days.day, count(f.id) AS conversations,"
         f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {_FIRST_RESPONSE}) FILTER (WHERE {_ANSWERED})"
         "  AS first_response_p50,"
@@ -74,10 +71,10 @@ async def per_day(conn: Executor, r: Range) -> list[Row]:
     )
 
 
-async def totals(conn: Executor, r: Range, opens: list[time | None], closes: list[time | None]) -> Row:
+async def totals(conn: Executor, opens: list[time | None], closes: list[time | None]) -> Row:
     """The range's totals. `opens`/`closes`: opening hours per ISO weekday (index 0 is Monday, None
     closed that day), both empty when the shop is always open (then nothing is outside hours)."""
-    local = "(created_at AT TIME ZONE $1)"
+    local = "local_at"
     weekday = f"extract(isodow FROM {local})::int"
     row = await conn.fetchrow(
         "SELECT count(*) AS conversations,"
@@ -91,11 +88,10 @@ async def totals(conn: Executor, r: Range, opens: list[time | None], closes: lis
         "  AS resolution_p50,"
         f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE closed_at IS NOT NULL)"
         "  AS resolution_p90,"
-        " count(*) FILTER (WHERE cardinality($2::time[]) > 0 AND ("
-        f"  ($2::time[])[{weekday}] IS NULL OR {local}::time < ($2::time[])[{weekday}]"
-        f"  OR {local}::time >= ($3::time[])[{weekday}])) AS outside_hours"
+        " count(*) FILTER (WHERE cardinality($1::time[]) > 0 AND ("
+        f"  ($1::time[])[{weekday}] IS NULL OR {local}::time < ($1::time[])[{weekday}]"
+        f"  OR {local}::time >= ($2::time[])[{weekday}])) AS outside_hours"
         f" FROM {_FACTS}",
-        r.timezone,
         opens,
         closes,
     )
@@ -103,41 +99,49 @@ async def totals(conn: Executor, r: Range, opens: list[time | None], closes: lis
     return row
 
 
-async def by_agent(conn: Executor, limit: int) -> list[Row]:
-    """Per human agent (Slack user id): replies and conversations replied in, first responses given and
-    their median, conversations resolved while assigned to them; most replies first."""
+async def per_agent(conn: Executor) -> list[Row]:
+    """Per agent (Slack user id) over the range's conversations: assigned to them, first responses they
+    gave and the median of those, resolved while assigned to them."""
     return await conn.fetch(
-        "WITH replies AS (SELECT m.author_id AS agent, count(*) AS replies,"
-        "  count(DISTINCT m.conversation_id) AS conversations,"
-        "  (array_agg(m.author_name ORDER BY m.created_at DESC))[1] AS name"
-        f"  FROM messages m JOIN {_FACTS} f ON f.id = m.conversation_id"
-        f"  WHERE {_HUMAN} AND m.deleted_at IS NULL AND m.author_id IS NOT NULL GROUP BY m.author_id),"
-        " firsts AS (SELECT first_reply_by AS agent, count(*) AS first_responses,"
+        "WITH firsts AS (SELECT first_reply_by AS agent, count(*) AS first_responses,"
         f"  percentile_cont(0.5) WITHIN GROUP (ORDER BY {_FIRST_RESPONSE}) AS first_response_p50"
         f"  FROM {_FACTS} WHERE {_ANSWERED} GROUP BY first_reply_by),"
-        " resolved AS (SELECT assignee AS agent, count(*) AS resolved"
-        f"  FROM {_FACTS} WHERE closed_at IS NOT NULL AND assignee IS NOT NULL GROUP BY assignee),"
-        " agents AS (SELECT agent FROM replies UNION SELECT agent FROM resolved)"
-        " SELECT a.agent, r.name, coalesce(r.replies, 0) AS replies, coalesce(r.conversations, 0) AS conversations,"
-        " coalesce(fi.first_responses, 0) AS first_responses, fi.first_response_p50,"
-        " coalesce(rs.resolved, 0) AS resolved"
-        " FROM agents a LEFT JOIN replies r ON r.agent = a.agent LEFT JOIN firsts fi ON fi.agent = a.agent"
-        " LEFT JOIN resolved rs ON rs.agent = a.agent"
-        " ORDER BY coalesce(r.replies, 0) DESC, a.agent LIMIT $1",
-        limit,
+        " assigned AS (SELECT assignee AS agent, count(*) AS assigned,"
+        f"  count(*) FILTER (WHERE closed_at IS NOT NULL) AS resolved FROM {_FACTS}"
+        "  WHERE assignee IS NOT NULL GROUP BY assignee)"
+        " SELECT coalesce(f.agent, a.agent) AS agent, coalesce(a.assigned, 0) AS assigned,"
+        " coalesce(f.first_responses, 0) AS first_responses, f.first_response_p50, coalesce(a.resolved, 0) AS resolved"
+        " FROM firsts f FULL JOIN assigned a ON a.agent = f.agent",
     )
 
 
-async def by_hour(conn: Executor, r: Range) -> list[Row]:
-    """Messages of the range's conversations by the shop's local hour of day (0-23, every hour listed)."""
+async def messages_by_hour(conn: Executor, r: Range) -> list[Row]:
+    """Messages sent in the range by the shop's local hour of day (0-23) and direction. Counted per
+    quarter hour of UTC first, each quarter then put in its local hour: a time zone conversion per quarter
+    rather than per message (every zone's offset is a whole number of quarter hours). Index only."""
     return await conn.fetch(
-        "SELECT h.hour, count(x.direction) FILTER (WHERE x.direction = 'shopper') AS shopper,"
-        " count(x.direction) FILTER (WHERE x.direction = 'agent') AS agent"
-        " FROM generate_series(0, 23) AS h(hour) LEFT JOIN ("
-        "  SELECT extract(hour FROM m.created_at AT TIME ZONE $1)::int AS hour, m.direction"
-        f"  FROM messages m JOIN {_FACTS} f ON f.id = m.conversation_id WHERE m.deleted_at IS NULL"
-        " ) x ON x.hour = h.hour GROUP BY h.hour ORDER BY h.hour",
+        "SELECT extract(hour FROM to_timestamp(q.quarter * 900) AT TIME ZONE $4)::int AS hour, q.direction,"
+        " sum(q.messages)::bigint AS messages FROM ("
+        "  SELECT floor(date_part('epoch', m.created_at) / 900)::bigint AS quarter, m.direction, count(*) AS messages"
+        "  FROM messages m WHERE m.shop_id = $1 AND m.created_at >= $2 AND m.created_at < $3 GROUP BY 1, 2"
+        " ) q GROUP BY 1, 2",
+        r.shop_id,
+        r.start,
+        r.end,
         r.timezone,
+    )
+
+
+async def replies_by_agent(conn: Executor, r: Range) -> list[Row]:
+    """Replies each human agent sent in the range, and the name they last wrote under. Index only."""
+    return await conn.fetch(
+        "SELECT m.author_id AS agent, count(*) AS messages,"
+        " (array_agg(m.author_name ORDER BY m.created_at DESC))[1] AS name"
+        " FROM messages m WHERE m.shop_id = $1 AND m.created_at >= $2 AND m.created_at < $3"
+        f" AND {_HUMAN} AND m.author_id IS NOT NULL GROUP BY m.author_id",
+        r.shop_id,
+        r.start,
+        r.end,
     )
 
 
