@@ -45,7 +45,7 @@ SEED = [
     "INSERT INTO shoppers (id, shop_id, customer_id) SELECT md5($1::bigint || 's' || g)::uuid, $1,"
     " CASE WHEN g % 5 = 0 THEN (SELECT id FROM customers WHERE shop_id = $1 AND shopify_customer_id = 1 + g % ($2::int / 20 + 1))"
     " END FROM generate_series(1, $2) g",
-    "INSERT INTO conversations (id, shop_id, shopper_id, status, assignee, created_at, closed_at, last_seq)"
+    "INSERT INTO conversations (id, shop_id, shopper_id, status, assignee, created_at, resolved_at, last_seq)"
     " SELECT md5($1::bigint || 'c' || g)::uuid, $1, md5($1::bigint || 's' || g)::uuid,"
     " CASE WHEN g % 5 = 0 THEN 'open' ELSE 'resolved' END, 'U' || (g % 8),"
     " now() - interval '365 days' * g / $2,"

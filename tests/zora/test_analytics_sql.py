@@ -67,7 +67,7 @@ class Shop:
         self,
         messages: list[tuple[datetime, str, str | None, str]],
         *,
-        closed: datetime | None = None,
+        resolved: datetime | None = None,
         assignee: str | None = None,
         customer: int | None = None,
     ) -> None:
@@ -77,15 +77,15 @@ class Shop:
             "INSERT INTO shoppers (id, shop_id, customer_id) VALUES ($1, $2, $3)", shopper, self.id, customer
         )
         await self.pool.execute(
-            "INSERT INTO conversations (id, shop_id, shopper_id, status, assignee, created_at, closed_at, last_seq)"
+            "INSERT INTO conversations (id, shop_id, shopper_id, status, assignee, created_at, resolved_at, last_seq)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             conversation,
             self.id,
             shopper,
-            "resolved" if closed else "open",
+            "resolved" if resolved else "open",
             assignee,
             messages[0][0],
-            closed,
+            resolved,
             len(messages),
         )
         for seq, (when, direction, author, name) in enumerate(messages, 1):
@@ -125,7 +125,7 @@ async def paris(pool: Pool) -> Shop:
             (at(1, 10, 2), "agent", "U1", "Ann"),
             (at(1, 10, 10), "agent", "U2", "Bob"),
         ],
-        closed=at(1, 11),
+        resolved=at(1, 11),
         assignee="U1",
         customer=a,
     )
@@ -139,7 +139,7 @@ async def paris(pool: Pool) -> Shop:
             (at(2, 0, 31), "agent", "ai", "Zora AI"),
             (at(2, 1, 30), "agent", "U1", "Ann"),
         ],
-        closed=at(2, 2, 30),
+        resolved=at(2, 2, 30),
         assignee="U1",
         customer=b,
     )
@@ -152,7 +152,7 @@ async def paris(pool: Pool) -> Shop:
     # Another shop's conversation in the range never counts.
     other = await new_shop(pool, {"timezone": "Europe/Paris"})
     await other.conversation(
-        [(at(1, 10), "shopper", None, "X"), (at(1, 10, 1), "agent", "U9", "Zed")], closed=at(1, 12)
+        [(at(1, 10), "shopper", None, "X"), (at(1, 10, 1), "agent", "U9", "Zed")], resolved=at(1, 12)
     )
     return shop
 
@@ -252,3 +252,29 @@ def test_csv_quotes_and_disarms_formulas() -> None:
         "U5,'-3,0\r\n"
     )
     assert safe_cell("\tx") == "'\tx" and safe_cell("fine") == "fine" and safe_cell(3) == 3
+
+
+async def test_resolved_at_follows_the_status(pool: Pool) -> None:
+    """Migration 0027's trigger: set on Resolve, kept when a resolved conversation closes, cleared when it
+    is reopened; an idle close of an open conversation is not a resolution."""
+    shop = await new_shop(pool, {})
+    await shop.conversation([(at(1, 10), "shopper", None, "A")])
+    await shop.conversation([(at(1, 10), "shopper", None, "B")])
+    first, second = [
+        r["id"] for r in await pool.fetch("SELECT id FROM conversations WHERE shop_id = $1 ORDER BY id", shop.id)
+    ]
+
+    async def resolved_at(cid: uuid.UUID) -> datetime | None:
+        value: datetime | None = await pool.fetchval("SELECT resolved_at FROM conversations WHERE id = $1", cid)
+        return value
+
+    await pool.execute("UPDATE conversations SET status = 'resolved' WHERE id = $1", first)
+    when = await resolved_at(first)
+    assert when is not None
+    await pool.execute("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1", first)
+    await pool.execute("UPDATE conversations SET status = 'closed', closed_at = now() WHERE id = $1", first)
+    assert await resolved_at(first) == when
+    await pool.execute("UPDATE conversations SET status = 'open', closed_at = NULL WHERE id = $1", first)
+    assert await resolved_at(first) is None
+    await pool.execute("UPDATE conversations SET status = 'closed', closed_at = now() WHERE id = $1", second)
+    assert await resolved_at(second) is None

@@ -39,6 +39,29 @@ UPDATE conversations c
           FROM messages GROUP BY conversation_id) f
  WHERE f.conversation_id = c.id;
 
+-- When an agent resolved the conversation (Resolve in Slack): the status alone says it, not when, and
+-- closed_at is the idle close's. Set when the status becomes 'resolved'; kept when a resolved
+-- conversation is later closed; cleared when it is reopened (by an agent or the shopper writing again).
+ALTER TABLE conversations ADD COLUMN resolved_at timestamptz;
+
+CREATE FUNCTION zora_note_resolution() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'resolved' THEN
+        NEW.resolved_at := now();
+    ELSIF NEW.status IN ('open', 'assigned') THEN
+        NEW.resolved_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- Only on a change of status: the per-message updates of the row (last_seq) do not run it.
+CREATE TRIGGER conversations_note_resolution BEFORE UPDATE OF status ON conversations
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION zora_note_resolution();
+
+-- Resolved before this migration: the last activity is the best known time.
+UPDATE conversations SET resolved_at = updated_at WHERE status = 'resolved';
+
 -- A shop's conversations by when they started; its messages by when they were sent (hours of day,
 -- replies per agent), with what those read, so the index answers alone.
 CREATE INDEX conversations_shop_created ON conversations (shop_id, created_at);

@@ -24,7 +24,7 @@ _FACTS = "zora_analytics_facts"
 _HUMAN = f"m.direction = 'agent' AND m.author_id IS DISTINCT FROM '{ASSISTANT_AUTHOR}'"
 _ANSWERED = "first_reply_at >= first_shopper_at"
 _FIRST_RESPONSE = "extract(epoch FROM first_reply_at - first_shopper_at)"
-_RESOLUTION = "extract(epoch FROM closed_at - created_at)"
+_RESOLUTION = "extract(epoch FROM resolved_at - created_at)"
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Range:
 async def prepare(conn: Executor, r: Range) -> None:
     await conn.execute(
         f"CREATE TEMPORARY TABLE {_FACTS} ON COMMIT DROP AS"
-        " SELECT c.id, c.created_at, c.created_at AT TIME ZONE $4 AS local_at, c.closed_at, c.assignee,"
+        " SELECT c.id, c.created_at, c.created_at AT TIME ZONE $4 AS local_at, c.resolved_at, c.assignee,"
         " sh.customer_id, c.first_shopper_at, c.first_reply_at, c.first_reply_by"
         " FROM conversations c JOIN shoppers sh ON sh.id = c.shopper_id"
         " WHERE c.shop_id = $1 AND c.created_at >= $2 AND c.created_at < $3",
@@ -62,7 +62,7 @@ async def per_day(conn: Executor, r: Range) -> list[Row]:
         "  AS first_response_p50,"
         f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {_FIRST_RESPONSE}) FILTER (WHERE {_ANSWERED})"
         "  AS first_response_p90,"
-        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE closed_at IS NOT NULL)"
+        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE resolved_at IS NOT NULL)"
         "  AS resolution_p50"
         " FROM days LEFT JOIN f ON f.day = days.day GROUP BY days.day ORDER BY days.day",
         r.start,
@@ -79,14 +79,14 @@ async def totals(conn: Executor, opens: list[time | None], closes: list[time | N
     row = await conn.fetchrow(
         "SELECT count(*) AS conversations,"
         f" count(*) FILTER (WHERE {_ANSWERED}) AS answered,"
-        " count(*) FILTER (WHERE closed_at IS NOT NULL) AS resolved,"
+        " count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,"
         f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {_FIRST_RESPONSE}) FILTER (WHERE {_ANSWERED})"
         "  AS first_response_p50,"
         f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {_FIRST_RESPONSE}) FILTER (WHERE {_ANSWERED})"
         "  AS first_response_p90,"
-        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE closed_at IS NOT NULL)"
+        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE resolved_at IS NOT NULL)"
         "  AS resolution_p50,"
-        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE closed_at IS NOT NULL)"
+        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {_RESOLUTION}) FILTER (WHERE resolved_at IS NOT NULL)"
         "  AS resolution_p90,"
         " count(*) FILTER (WHERE cardinality($1::time[]) > 0 AND ("
         f"  ($1::time[])[{weekday}] IS NULL OR {local}::time < ($1::time[])[{weekday}]"
@@ -107,7 +107,7 @@ async def per_agent(conn: Executor) -> list[Row]:
         f"  percentile_cont(0.5) WITHIN GROUP (ORDER BY {_FIRST_RESPONSE}) AS first_response_p50"
         f"  FROM {_FACTS} WHERE {_ANSWERED} GROUP BY first_reply_by),"
         " assigned AS (SELECT assignee AS agent, count(*) AS assigned,"
-        f"  count(*) FILTER (WHERE closed_at IS NOT NULL) AS resolved FROM {_FACTS}"
+        f"  count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved FROM {_FACTS}"
         "  WHERE assignee IS NOT NULL GROUP BY assignee)"
         " SELECT coalesce(f.agent, a.agent) AS agent, coalesce(a.assigned, 0) AS assigned,"
         " coalesce(f.first_responses, 0) AS first_responses, f.first_response_p50, coalesce(a.resolved, 0) AS resolved"
