@@ -53,10 +53,10 @@ async def on_edit_customer(ack: AsyncAck, body: dict[str, Any], context: AsyncBo
     try:
         # Scoped to that shop: a customer id from elsewhere is simply not found.
         profile = await deps.directory.profile(shop_id, customer_id)
+        contact = await deps.directory.contact(shop_id, customer_id)
     except CustomerNotFound:
         await tell("That customer is not in this shop.")
         return
-    contact = await deps.directory.contact(shop_id, customer_id)
     view = edit_customer_view(
         shop_id, customer_id, profile.customer.name or "Customer", profile.note, profile.customer.tags, contact
     )
