@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from bot.customer_analytics import analytics_blocks, analytics_fields
 from zora.db import Pool
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopify.customers import CustomerDirectory
@@ -68,6 +69,7 @@ async def load_card(pool: Pool, conversation_id: UUID, directory: CustomerDirect
                 loyalty_score=profile.scores.loyalty,
                 engagement_score=profile.scores.engagement,
             )
+            customer.update(analytics_fields(profile.analytics))
     return CardData(
         conversation_id=row.id,
         shop=row.domain,
@@ -165,6 +167,7 @@ def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
     customer = _customer_line(card.customer)
     if customer:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":shopping_bags: {customer}"}]})
+    blocks.extend(analytics_blocks(card.customer))
     buttons: list[dict[str, Any]] = []
     if card.status in ("open", "assigned"):
         if card.status == "open":

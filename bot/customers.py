@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zora.shopify.models import CustomerSummary, OrderSummary
+from bot.customer_analytics import analytics_fields, analytics_text
+from zora.shopify.models import CustomerAnalytics, CustomerSummary, OrderSummary
 from zora.slack_text import SECTION_TEXT_MAX, clip, escape, link
 
 SHOWN_RESULTS = 5
@@ -42,8 +43,14 @@ def _order_line(order: OrderSummary) -> str:
 
 
 def render_results(
-    query: str, shop: str, results: list[CustomerSummary], orders: list[OrderSummary], shop_id: int
+    query: str,
+    shop: str,
+    results: list[CustomerSummary],
+    orders: list[OrderSummary],
+    shop_id: int,
+    analytics: CustomerAnalytics | None = None,
 ) -> list[dict[str, Any]]:
+    """`orders` and `analytics` are the first result's."""
     # The agent's own query (in a code span: a backtick in it only formats the agent's own words).
     asked = escape(query, 200)
     if not results:
@@ -60,6 +67,9 @@ def render_results(
         # The customer's name stands outside Zora's *bold*, like everything a shopper typed.
         name = escape(c.name, _NAME_MAX) if c.name else "_Unnamed customer_"
         text = f":bust_in_silhouette: {name}{matched}\n{contact}{tags}"
+        bought = analytics_text(analytics_fields(analytics)) if index == 0 and analytics is not None else None
+        if bought:
+            text += f"\n:bar_chart: {bought}"
         if index == 0 and orders:
             listed = "\n*Recent orders*"
             for o in orders[:SHOWN_ORDERS]:
@@ -74,7 +84,7 @@ def render_results(
                 "text": {"type": "mrkdwn", "text": text},
                 "accessory": {
                     "type": "button",
-                    "text": {"type": "plain_text", "text": "Edit note & tags"},
+                    "text": {"type": "plain_text", "text": "Edit customer"},
                     "action_id": ACTION_EDIT_CUSTOMER,
                     # The shop travels with the customer: the press is checked against it (bot/access.py).
                     "value": edit_value(shop_id, c.id),
@@ -99,7 +109,14 @@ def parse_edit_value(value: str) -> tuple[int | None, int]:
     return (int(shop), int(customer)) if sep else (None, int(shop))
 
 
-def edit_customer_view(shop_id: int, customer_id: int, name: str, note: str | None, tags: list[str]) -> dict[str, Any]:
+def edit_customer_view(
+    shop_id: int,
+    customer_id: int,
+    name: str,
+    note: str | None,
+    tags: list[str],
+    contact: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The "Edit customer" modal; what to write back travels in private_metadata (set by Zora)."""
     return {
         "type": "modal",
@@ -130,8 +147,58 @@ def edit_customer_view(shop_id: int, customer_id: int, name: str, note: str | No
                 "label": {"type": "plain_text", "text": "Tags (comma separated)"},
                 "element": {"type": "plain_text_input", "action_id": "value", "initial_value": ", ".join(tags)},
             },
+            *contact_blocks(contact or {}),
         ],
     }
+
+
+# (block id, label, the contact key it starts from) of the name, email and phone fields.
+CONTACT_FIELDS = (
+    ("first_name", "First name", "first_name"),
+    ("last_name", "Last name", "last_name"),
+    ("email", "Email", "email"),
+    ("phone", "Phone (international, like +44 20 7946 0958)", "phone"),
+)
+ADDRESS_FIELDS = (
+    ("address1", "Address"),
+    ("address2", "Apartment, suite, etc."),
+    ("city", "City"),
+    ("province_code", "Region code (like CA or ON)"),
+    ("zip", "Postal code"),
+    ("country_code", "Country code (like US or FR)"),
+)
+
+
+def _input(block_id: str, label: str, initial: str | None) -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": "value", "initial_value": clip(initial or "", 3000)}
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }
+
+
+def contact_blocks(contact: dict[str, str]) -> list[dict[str, Any]]:
+    """Name, email and phone as they are now; the default address empty, replaced only when filled in
+    (Zora keeps only its city and country, shown as a reminder)."""
+    blocks: list[dict[str, Any]] = [{"type": "divider"}]
+    blocks += [_input(block_id, label, contact.get(key)) for block_id, label, key in CONTACT_FIELDS]
+    now = ", ".join(contact[k] for k in ("city", "country") if contact.get(k)) or "none known"
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "plain_text",
+                    "text": clip(f"Default address (now: {now}). Fill in to replace it; empty keeps it.", 2000),
+                }
+            ],
+        }
+    )
+    blocks += [_input(block_id, label, None) for block_id, label in ADDRESS_FIELDS]
+    return blocks
 
 
 def parse_tags(text: str) -> list[str]:

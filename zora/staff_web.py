@@ -266,10 +266,13 @@ def _page(name: str) -> web.Response:
     )
 
 
-def settings_page() -> web.Response:
-    """The embedded settings page, outside Shopify admin: without the CDN scripts (App Bridge would try
-    to put it back into admin) and with the staff token source."""
-    text = (resources.files("zora") / "static" / "admin.html").read_text()
+def settings_page(name: str = "admin.html") -> web.Response:
+    """The embedded settings page (or analytics page), outside Shopify admin: without the CDN scripts (App
+    Bridge would try to put it back into admin), with the staff token source and links to the staff pages."""
+    text = (resources.files("zora") / "static" / name).read_text()
+    text = text.replace(' href="/admin/analytics"', ' href="/staff/analytics"').replace(
+        ' href="/admin"', ' href="/staff/settings"'
+    )
     for line in text.splitlines(keepends=True):
         if "cdn.shopify.com" in line and line.lstrip().startswith("<script"):
             text = text.replace(line, "")

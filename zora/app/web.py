@@ -22,6 +22,7 @@ from widget.server import WidgetNamespace
 from widget.session import proxy_session_handler, session_handler, signout_handler
 from widget.uploads import download_handler, upload_handler
 from zora.admin import add_routes as add_admin_routes
+from zora.analytics import add_routes as add_analytics_routes
 from zora.app.relay import FastRelay
 from zora.errors import ConfigError
 from zora.metrics import metrics_handler
@@ -236,6 +237,8 @@ def _add_routes(app: web.Application, settings: Settings, dev: bool) -> None:
     app.router.add_get("/metrics", metrics_handler(settings, dev=dev))
     add_shopify_routes(app, SERVICES)
     add_admin_routes(app, SERVICES)
+    # Before the staff routes: their /staff/{name} would take /staff/analytics.
+    add_analytics_routes(app, SERVICES)
     add_staff_routes(app, SERVICES)
 
     add_slack_connect_routes(app, SERVICES)

@@ -20,6 +20,7 @@ from zora.settings import Settings
 from zora.shopify import scores as scoring
 from zora.shopify import sync
 from zora.shopify.admin import CUSTOMER_UPDATE_NOTE, TAGS_ADD, TAGS_REMOVE, AdminClient
+from zora.shopify.contact import ADDRESS_CREATE, ADDRESS_UPDATE, CONTACT_UPDATE, DEFAULT_ADDRESS, ContactChange
 from zora.shopify.models import CustomerProfile, CustomerSummary, OrderSummary, Tracking
 from zora.shopify.records import gid, split_tags
 from zora.store import customers as scustomers
@@ -161,6 +162,37 @@ class CustomerDirectory:
         async with self.pool.acquire() as conn:
             await scustomers.set_note(conn, shop_id, customer_id, note)
         return str((payload.get("customer") or {}).get("note") or note)
+
+    async def contact(self, shop_id: int, customer_id: int) -> dict[str, str]:
+        """What the contact form starts from: name parts, email, phone, and the city and country of the
+        default address (the rest of it is not kept here)."""
+        async with self.pool.acquire() as conn:
+            row = await scustomers.customer(conn, shop_id, customer_id)
+        if row is None:
+            raise CustomerNotFound(f"no customer {customer_id} in shop {shop_id}")
+        keys = ("first_name", "last_name", "email", "phone", "city", "country")
+        return {k: str(row[k]) for k in keys if row[k]}
+
+    async def update_contact(self, shop_id: int, customer_id: int, change: ContactChange) -> None:
+        """Shopify first (its userErrors raise ShopifyQueryError, nothing is stored then), then our copy."""
+        shop, token, shopify_id = await self._target(shop_id, customer_id)
+        customer_gid = gid("Customer", shopify_id)
+        async with client_session() as http:
+            client = self._client(http, shop, token)
+            if fields := change.customer_input():
+                await client.mutate(CONTACT_UPDATE, {"input": {"id": customer_gid, **fields}}, "customerUpdate")
+            if change.address is not None:
+                found = await client.execute(DEFAULT_ADDRESS, {"id": customer_gid})
+                default = ((found.get("customer") or {}).get("defaultAddress") or {}).get("id")
+                address = change.address.mailing_input()
+                if default:
+                    variables = {"customerId": customer_gid, "addressId": default, "address": address}
+                    await client.mutate(ADDRESS_UPDATE, variables, "customerAddressUpdate")
+                else:
+                    variables = {"customerId": customer_gid, "address": address}
+                    await client.mutate(ADDRESS_CREATE, variables, "customerAddressCreate")
+        async with self.pool.acquire() as conn:
+            await scustomers.set_contact(conn, shop_id, customer_id, change)
 
     async def _tags(self, shop_id: int, customer_id: int, tags: list[str], *, add: bool) -> list[str]:
         if not tags:

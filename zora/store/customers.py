@@ -10,6 +10,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from zora.db import Executor, Row
+from zora.shopify.contact import ContactChange
 from zora.shopify.models import CustomerSummary
 
 _VALID_ORDER = (
@@ -191,3 +192,24 @@ async def shopify_target(conn: Executor, shop_id: int, customer_id: int) -> tupl
         customer_id,
     )
     return None if row is None else (row["domain"], row["shopify_customer_id"])
+
+
+async def set_contact(conn: Executor, shop_id: int, customer_id: int, change: ContactChange) -> None:
+    """What an agent corrected (None: unchanged); the display name follows the name parts."""
+    address = change.address
+    await conn.execute(
+        "UPDATE customers SET first_name = coalesce($3, first_name), last_name = coalesce($4, last_name),"
+        " email = coalesce($5, email), phone = coalesce($6, phone),"
+        " city = coalesce($7, city), country = coalesce($8, country),"
+        " name = CASE WHEN $3::text IS NULL AND $4::text IS NULL THEN name"
+        "  ELSE nullif(trim(concat_ws(' ', coalesce($3, first_name), coalesce($4, last_name))), '') END"
+        " WHERE shop_id = $1 AND id = $2",
+        shop_id,
+        customer_id,
+        change.first_name,
+        change.last_name,
+        change.email,
+        change.phone,
+        address.city if address else None,
+        address.country_code if address else None,
+    )

@@ -1,5 +1,5 @@
-"""Editing a Shopify customer from Slack: the button on a /zora result opens a modal; saving it
-writes the note and tags back to Shopify."""
+"""Editing a Shopify customer from Slack: the button on a /zora result opens a modal; saving it writes
+the name, email, phone and default address, then the note and tags back to Shopify (then to Zora's copy)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from bot.access import AgentAccess
 from bot.customers import MAX_TAGS, edit_customer_view, parse_edit_value, parse_tags
 from bot.deps import BotDeps
+from bot.listeners.actions.customer_contact import contact_change, error_block
 from zora.errors import ZoraError
+from zora.shopify.contact import ContactChange
 from zora.shopify.customers import MAX_NOTE_LENGTH, CustomerNotFound
 
 log = logging.getLogger(__name__)
@@ -51,11 +53,12 @@ async def on_edit_customer(ack: AsyncAck, body: dict[str, Any], context: AsyncBo
     try:
         # Scoped to that shop: a customer id from elsewhere is simply not found.
         profile = await deps.directory.profile(shop_id, customer_id)
+        contact = await deps.directory.contact(shop_id, customer_id)
     except CustomerNotFound:
         await tell("That customer is not in this shop.")
         return
     view = edit_customer_view(
-        shop_id, customer_id, profile.customer.name or "Customer", profile.note, profile.customer.tags
+        shop_id, customer_id, profile.customer.name or "Customer", profile.note, profile.customer.tags, contact
     )
     await deps.slack.views_open(trigger_id=str(body["trigger_id"]), view=view)
 
@@ -83,10 +86,19 @@ async def on_edit_customer_submit(
     except ValueError as exc:
         errors["tags"] = str(exc).capitalize() + f" (up to {MAX_TAGS} tags)."
         tags = []
-    if errors or deps.directory is None:
-        await ack(response_action="errors", errors=errors or {"note": "Customer data is not available here."})
+    if deps.directory is None:
+        await ack(response_action="errors", errors={"note": "Customer data is not available here."})
         return
     shop_id, customer_id = int(meta["shop_id"]), int(meta["customer_id"])
+    try:
+        contact, contact_errors = await contact_change(deps.directory, shop_id, customer_id, values)
+    except CustomerNotFound:
+        contact, contact_errors = None, {"note": "This customer is no longer in the shop."}
+    if errors or contact_errors:
+        await ack(response_action="errors", errors={**errors, **contact_errors})
+        return
+    if contact is not None and not await _save_contact(ack, deps, shop_id, customer_id, contact):
+        return
     try:
         profile = await deps.directory.profile(shop_id, customer_id)
         current = set(profile.customer.tags)
@@ -103,3 +115,15 @@ async def on_edit_customer_submit(
         await ack(response_action="errors", errors={"note": f"Shopify did not accept it: {exc}"})
         return
     await ack()
+
+
+async def _save_contact(ack: AsyncAck, deps: BotDeps, shop_id: int, customer_id: int, change: ContactChange) -> bool:
+    """Name, email, phone and default address to Shopify; what Shopify refused is shown next to its field."""
+    assert deps.directory is not None
+    try:
+        await deps.directory.update_contact(shop_id, customer_id, change)
+    except (ZoraError, ValueError) as exc:
+        log.warning("correcting the customer in Shopify failed: %s", exc)
+        await ack(response_action="errors", errors={error_block(str(exc)): f"Shopify did not accept it: {exc}"})
+        return False
+    return True

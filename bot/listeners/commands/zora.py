@@ -7,6 +7,7 @@ which (`shop:<domain>`).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
@@ -15,6 +16,7 @@ from bot.access import NO_SHOP, AgentAccess, AgentShop
 from bot.customers import render_results
 from bot.deps import BotDeps
 from bot.overview import Which, conversations, render_list
+from zora.shopify.customers import CustomerNotFound
 from zora.slack_text import escape
 
 USAGE = (
@@ -104,8 +106,12 @@ async def _search(
         return
     results = await deps.directory.search(shop.id, query)
     orders = await deps.directory.recent_orders(shop.id, results[0].id) if results else []
+    analytics = None
+    if results:
+        with contextlib.suppress(CustomerNotFound):  # deleted since the search: shown without them
+            analytics = (await deps.directory.profile(shop.id, results[0].id)).analytics
     await ack(
         text=f"{len(results)} customer(s) match {escape(query, 200)}",
-        blocks=render_results(query, shop.domain, results, orders, shop.id),
+        blocks=render_results(query, shop.domain, results, orders, shop.id, analytics),
         response_type="ephemeral",
     )

@@ -1,7 +1,7 @@
 """The Admin GraphQL API: authentication, injected failures, the leaky bucket, and the queries and
 mutations modelled (``shop``, ``customers``, ``orders``, ``products``, their counts, ``tagsAdd``,
 ``tagsRemove``, ``customerUpdate``; ``order``, ``orderCancel``, ``orderUpdate`` and ``tagsAdd`` on orders
-in order_api.py)."""
+in order_api.py; the customer corrections in customer_edits.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from zora.shopify.records import gid, gid_to_id, parse_time
+from zora.standins.shopify import customer_edits
 from zora.standins.shopify.graphql import Field, Parser, query_cost
 from zora.standins.shopify.order_api import ORDER_MUTATIONS, OrderApi
 from zora.standins.shopify.shops import MAX_QUERY_COST, MUTATION_COST, Shop, StandInError
@@ -133,6 +134,8 @@ class AdminApi(OrderApi):
             }, 1
         if f.name == "order":
             return self._order_query(shop, f), 1
+        if f.name == "customer":
+            return customer_edits.customer_query(shop, f), 1
         if f.name in ("customersCount", "ordersCount", "productsCount"):
             records = self._filtered(getattr(shop, f.name.removesuffix("Count")), f.args.get("query"))
             return {"count": len(records), "precision": "EXACT"}, 1
@@ -187,16 +190,6 @@ class AdminApi(OrderApi):
                 node["tags"] = [t for t in node["tags"] if t not in tags]
             node["updatedAt"] = self._stamp()
             return {"node": {"id": node["id"]}, "userErrors": []}
-        if f.name == "customerUpdate":
-            data = f.args.get("input") or {}
-            node = shop.customers.get(gid_to_id(data.get("id")) or 0)
-            if node is None:
-                return {"customer": None, "userErrors": [{"field": ["id"], "message": "Customer does not exist"}]}
-            if "note" in data:
-                node["note"] = data["note"]
-            node["updatedAt"] = self._stamp()
-            return {
-                "customer": {"id": node["id"], "note": node["note"], "updatedAt": node["updatedAt"]},
-                "userErrors": [],
-            }
+        if f.name in customer_edits.MUTATIONS:
+            return customer_edits.mutate(shop, f, self._stamp)
         raise StandInError(f"Field '{f.name}' doesn't exist on type 'Mutation'")
