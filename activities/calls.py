@@ -23,6 +23,11 @@ from temporalio.common import RetryPolicy
 
 from zora.assistant import (
     LLM_COMPLETE,
+    TOOL_CHECK_VERIFICATION_CODE,
+    TOOL_ORDER_STATUS,
+    TOOL_PRODUCT_SEARCH,
+    TOOL_RECENT_ORDERS,
+    TOOL_SEND_VERIFICATION_CODE,
     TOOL_STORE_POLICIES,
     LlmRequest,
     LlmResult,
@@ -208,3 +213,15 @@ TOOL_TIMEOUT = timedelta(seconds=20)
 STORE_POLICIES = ActivityCall(TOOL_STORE_POLICIES, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
 # Each tool's activity by the activity name zora.assistant.TOOLS_BY_NAME gives: the model picks at run time.
 TOOL_CALLS: dict[str, ActivityCall[ToolInput, ToolOutput]] = {STORE_POLICIES.name: STORE_POLICIES}
+# The lookups and identity codes (activities/assistant_tools.py). Sending a code is not retried by
+# Temporal: each attempt would send (and count) another code; the tool answers a mail failure itself.
+ORDER_STATUS = ActivityCall(TOOL_ORDER_STATUS, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+RECENT_ORDERS = ActivityCall(TOOL_RECENT_ORDERS, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+PRODUCT_SEARCH = ActivityCall(TOOL_PRODUCT_SEARCH, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+SEND_VERIFICATION_CODE = ActivityCall(
+    TOOL_SEND_VERIFICATION_CODE, ToolInput, ToolOutput, timedelta(seconds=60), RetryPolicy(maximum_attempts=1)
+)
+CHECK_VERIFICATION_CODE = ActivityCall(TOOL_CHECK_VERIFICATION_CODE, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+TOOL_CALLS.update(
+    {c.name: c for c in (ORDER_STATUS, RECENT_ORDERS, PRODUCT_SEARCH, SEND_VERIFICATION_CODE, CHECK_VERIFICATION_CODE)}
+)

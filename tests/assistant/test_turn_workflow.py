@@ -23,7 +23,7 @@ from activities.assistant_tools import AssistantToolActivities
 from activities.llm import LlmActivities
 from workflows.assistant import AssistantTurnWorkflow
 from zora import db
-from zora.assistant import ChatMessage, TurnInput, TurnResult, turn_workflow_id
+from zora.assistant import TOOLS_BY_NAME, ChatMessage, TurnInput, TurnResult, turn_workflow_id
 from zora.settings import load_settings
 from zora.standins.openai import INJECTION_SHOP, OpenAIStandIn
 
@@ -129,7 +129,7 @@ async def test_a_policy_question_is_answered_from_the_shops_policies(setup: Setu
     first, second = setup.standin.requests
     assert first["messages"][0]["role"] == "system" and "Ada" in first["messages"][0]["content"]
     assert "Sign as Ada." in first["messages"][0]["content"]
-    assert [t["function"]["name"] for t in first["tools"]] == ["store_policies"]
+    assert [t["function"]["name"] for t in first["tools"]] == list(TOOLS_BY_NAME)
     assert tool_messages(second) == [json.dumps({"policies": OUR_POLICIES})]
     # The turn is visible in Temporal under its id.
     handle = setup.client.get_workflow_handle(f"turn:{setup.conversation_id}:1")

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 import activities.calls
 import zora.workflow_api
+from activities.assistant_lookups import LookupTools
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
@@ -46,6 +47,7 @@ ACTIVITY_CLASSES = [
     ReplyBackfill,
     LlmActivities,
     AssistantToolActivities,
+    LookupTools,
 ]
 
 
