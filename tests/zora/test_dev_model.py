@@ -1,0 +1,88 @@
+"""`zora dev` and the assistant (issue 12 §9): without OPENAI_BASE_URL it starts the OpenAI stand-in and
+points Zora at it (and says where), with it it starts nothing; the demo shop's assistant is on unless the
+merchant chose otherwise; the seeded demo shop has an order #1001 with its tracking."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.llm import LlmActivities
+from zora import db
+from zora.app.dev import Sandbox, _welcome
+from zora.assistant import ChatMessage, LlmRequest
+from zora.settings import load_settings
+from zora.shop_settings import parse_settings
+from zora.shopify.dev import DEMO_TRACKING, enable_demo_assistant, seed
+from zora.standins.openai import GREETING
+from zora.standins.openai.dev import model_standin
+from zora.standins.shopify import ShopifyStandIn
+
+
+async def test_without_a_model_server_the_stand_in_runs_and_zora_uses_it(capsys: pytest.CaptureFixture[str]) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        url, updates = await model_standin(stack, load_settings(_env_file=None))
+        assert url is not None and updates["openai_base_url"] == url
+        settings = load_settings(_env_file=None).with_values(**updates)
+        llm = LlmActivities(settings)
+        try:
+            answer = await ActivityEnvironment().run(
+                llm.complete, LlmRequest(turn_id="dev", messages=[ChatMessage(role="user", content="hello")])
+            )
+        finally:
+            await llm.close()
+        assert answer.content == GREETING
+        _welcome(settings, 8000, Sandbox(updates={}, channel=None, openai_url=url), None)
+        assert f"AI model (stand-in) {url}" in capsys.readouterr().out
+    # Stopped with the run.
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as http, http.post(f"{url}/chat/completions", json={}):
+            pass
+
+
+async def test_with_a_model_server_nothing_is_started() -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        settings = load_settings(_env_file=None, openai_base_url="http://127.0.0.1:11434/v1")
+        assert await model_standin(stack, settings) == (None, {})
+
+
+async def test_the_demo_shops_assistant_is_on_unless_the_merchant_chose(database_url: str) -> None:
+    pool = await db.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            fresh: int = await conn.fetchval(
+                "INSERT INTO shops (domain, name) VALUES ($1, 'Demo') RETURNING id",
+                f"d{uuid.uuid4().hex[:8]}.myshopify.com",
+            )
+            chosen: int = await conn.fetchval(
+                "INSERT INTO shops (domain, name, settings) VALUES ($1, 'Chosen', $2) RETURNING id",
+                f"c{uuid.uuid4().hex[:8]}.myshopify.com",
+                {"assistant": {"enabled": False}, "note_prefix": "!!"},
+            )
+        assert await enable_demo_assistant(pool, fresh) is True
+        assert await enable_demo_assistant(pool, fresh) is False  # a restart changes nothing
+        assert await enable_demo_assistant(pool, chosen) is False
+        async with pool.acquire() as conn:
+            stored: dict[int, Any] = dict(
+                await conn.fetch("SELECT id, settings FROM shops WHERE id = ANY($1)", [fresh, chosen])
+            )
+        on = parse_settings(stored[fresh]).assistant
+        assert on.enabled and on.policies and on.persona_name == "Zora"
+        assert stored[chosen] == {"assistant": {"enabled": False}, "note_prefix": "!!"}
+    finally:
+        await pool.close()
+
+
+def test_the_demo_shop_has_order_1001_shipped_with_tracking() -> None:
+    standin = ShopifyStandIn(api_key="k", api_secret="s")
+    seed(standin, "demo.myshopify.com")
+    shop = standin.add_shop("demo.myshopify.com")
+    (order,) = [o for o in shop.orders.values() if o["name"] == "#1001"]
+    assert order["email"] == "maya@example.com" and order["displayFulfillmentStatus"] == "FULFILLED"
+    (tracking,) = order["fulfillments"][0]["trackingInfo"]
+    assert tracking["number"] == DEMO_TRACKING and DEMO_TRACKING in tracking["url"]
