@@ -24,6 +24,7 @@ from zora.identity_codes import CODE_ATTEMPTS, SENDS_PER_CONVERSATION, SENDS_PER
 from zora.mail import Mailer
 from zora.mail_catcher import MailCatcher
 from zora.settings import load_settings
+from zora.store import compliance, identity_codes
 
 MAYA = "maya@example.com"
 
@@ -198,3 +199,25 @@ async def test_without_a_mail_server_no_code_is_offered(world: World) -> None:
     chat = await world.conversation()
     result = await _run(ActivityEnvironment(), tools, world.ours, chat, "send_verification_code", email=MAYA)
     assert "offer a person" in result["error"] and await world.codes(chat) == []
+
+
+async def test_a_customer_redaction_erases_their_proofs_and_the_sweep_drops_stale_codes(world: World) -> None:
+    proven = await world.conversation()
+    await world.run(proven, "send_verification_code", email=MAYA)
+    code = await world.code_sent_to(MAYA, 1)
+    assert (await world.run(proven, "check_verification_code", code=code))["verified"] is True
+    stale, fresh = await world.conversation(), await world.conversation()
+    await world.run(stale, "send_verification_code", email="stale@example.com")
+    await world.run(fresh, "send_verification_code", email="fresh@example.com")
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE identity_codes SET expires_at = now() - interval '25 hours' WHERE conversation_id = $1", stale
+        )
+        assert await identity_codes.drop_stale(conn) >= 1
+    assert await world.codes(stale) == [] and len(await world.codes(fresh)) == 1
+    # Maya asks to be forgotten: her proof in an anonymous conversation goes with the rest.
+    async with world.pool.acquire() as conn, conn.transaction():
+        person = compliance.Person(customer_id=7001, email="Maya@example.com", phone=None, order_ids=[])
+        await compliance.redact_customer(conn, world.ours.id, person, erasure_batch=uuid.uuid4(), conversations_out=[])
+    assert await world.codes(proven) == [] and len(await world.codes(fresh)) == 1
+    assert (await world.run(proven, "order_status", order_number="#1001"))["identity_needed"] is True

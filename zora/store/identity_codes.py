@@ -133,3 +133,24 @@ async def proven_emails(conn: Executor, shop_id: int, conversation_id: UUID) -> 
         conversation_id,
     )
     return [r["email"] for r in rows]
+
+
+async def erase(conn: Executor, shop_id: int, email: str | None, conversation_ids: list[UUID]) -> int:
+    """customers/redact: the codes and proofs of the person's address and of their conversations."""
+    status = await conn.execute(
+        "DELETE FROM identity_codes WHERE shop_id = $1 AND (conversation_id = ANY($2::uuid[])"
+        " OR ($3::text IS NOT NULL AND email = lower($3)))",
+        shop_id,
+        conversation_ids,
+        email,
+    )
+    return int(status.split()[-1])
+
+
+async def drop_stale(conn: Executor) -> int:
+    """Codes never proven, a day after they expired, in every shop (the sweep): past every rate-limit
+    window, they prove and count nothing. Proofs stay with their conversation."""
+    status = await conn.execute(
+        "DELETE FROM identity_codes WHERE proven_at IS NULL AND expires_at < now() - interval '1 day'"
+    )
+    return int(status.split()[-1])
