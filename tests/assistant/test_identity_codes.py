@@ -5,6 +5,7 @@ codes are limited per conversation and per address; an address without orders ge
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -221,3 +222,16 @@ async def test_a_customer_redaction_erases_their_proofs_and_the_sweep_drops_stal
         await compliance.redact_customer(conn, world.ours.id, person, erasure_batch=uuid.uuid4(), conversations_out=[])
     assert await world.codes(proven) == [] and len(await world.codes(fresh)) == 1
     assert (await world.run(proven, "order_status", order_number="#1001"))["identity_needed"] is True
+
+
+async def test_tries_at_the_same_time_still_get_five_in_all(world: World) -> None:
+    chat = await world.conversation()
+    await world.run(chat, "send_verification_code", email=MAYA)
+    code = await world.code_sent_to(MAYA, 1)
+    guesses = [f"{(int(code) + n) % 10**6:06d}" for n in range(1, 13)]
+    answers = await asyncio.gather(*(world.run(chat, "check_verification_code", code=g) for g in guesses))
+    wrong_ones = [a for a in answers if a["error"].startswith("wrong code")]
+    assert len(wrong_ones) == CODE_ATTEMPTS - 1 and all(
+        "no code is waiting" in a["error"] for a in answers if a not in wrong_ones
+    )
+    assert (await world.codes(chat))[0]["attempts"] == CODE_ATTEMPTS
