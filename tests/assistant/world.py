@@ -104,7 +104,7 @@ async def add_conversation(conn: Any, shop: Shop, customer: str | None = None) -
 
 
 async def build(conn: Any) -> tuple[Shop, Shop]:
-    """Ours: Maya (#1001 shipped with tracking, #1003), Omar (#1002); products. Theirs: another shop with
+    """Ours: Maya (#1001 shipped with tracking, #1003, and #1004 as a guest), Omar (#1002); products. Theirs: another shop with
     its own #1001 for its own customer, and its own products."""
     ours = await add_shop(conn, "ours")
     await add_customer(conn, ours, "maya", 7001, "maya@example.com")
@@ -112,6 +112,8 @@ async def build(conn: Any) -> tuple[Shop, Shop]:
     await add_order(conn, ours, 1001, 7001, "maya@example.com", tracking=TRACKING, url=TRACKING_URL)
     await add_order(conn, ours, 1002, 7002, "omar@example.com", title="Linen apron")
     await add_order(conn, ours, 1003, 7001, "Maya@Example.com", title="Espresso beans 1kg")
+    # A guest checkout (no customer) with Maya's email.
+    await add_order(conn, ours, 1004, None, "maya@example.com", title="Gift card")
     await add_product(conn, ours, 1, "Ceramic pour-over set", "48.00")
     await add_product(conn, ours, 2, "Enamel camp mug", "18.00")
     await add_product(conn, ours, 3, "Secret prototype mug", "99.00", status="draft")

@@ -13,8 +13,8 @@ from uuid import UUID
 
 from zora.db import Executor, Row
 
-# The orders a conversation's shopper may see: the verified customer's, or those placed with an email
-# proven in this conversation. $1 shop, $2 conversation.
+# The orders a conversation's shopper may see: the verified customer's (by customer, or placed with the
+# customer's email), or those placed with an email proven in this conversation. $1 shop, $2 conversation.
 _MINE = (
     " FROM conversations c"
     " JOIN shoppers sh ON sh.id = c.shopper_id AND sh.shop_id = c.shop_id"
@@ -22,6 +22,8 @@ _MINE = (
     " JOIN shopify_orders o ON o.shop_id = c.shop_id AND o.deleted_at IS NULL"
     " WHERE c.shop_id = $1 AND c.id = $2"
     " AND ((cu.shopify_customer_id IS NOT NULL AND o.shopify_customer_id = cu.shopify_customer_id)"
+    # A guest checkout with the verified customer's own account email is theirs too.
+    "  OR (cu.email IS NOT NULL AND lower(o.email) = lower(cu.email))"
     "  OR lower(o.email) IN (SELECT i.email FROM identity_codes i WHERE i.shop_id = c.shop_id"
     "   AND i.conversation_id = c.id AND i.proven_at IS NOT NULL))"
 )
