@@ -153,12 +153,13 @@ def search_patterns(query: str) -> list[str]:
 def product_summary(row: Row) -> dict[str, Any]:
     variants = [v for v in row["variants"] if isinstance(v, dict)]
     prices = sorted({Decimal(str(v["price"])) for v in variants if v.get("price") not in (None, "")})
+    known = [v["available"] for v in variants if isinstance(v.get("available"), bool)]
     return {
         "title": row["title"],
         "price": f"{prices[0]:.2f}" if len(prices) == 1 else (f"from {prices[0]:.2f}" if prices else None),
         "options": [v.get("title") for v in variants if v.get("title") and v.get("title") != "Default Title"],
-        # What the synced catalogue knows: the product is active and has something to sell.
-        "available": bool(variants),
+        # Any variant for sale; None when the synced catalogue does not say (records from before it did).
+        "available": any(known) if known else None,
     }
 
 

@@ -187,3 +187,10 @@ async def test_prompt_injection_gets_nothing_personal(demo: Demo, how: str) -> N
     leaked = everything(result).replace(json.dumps(text).lower(), "").replace(call.arguments.lower(), "")
     for secret in ("maya", "pour-over", "espresso", "lindqvist", DEMO_TRACKING.lower(), "fulfilled"):
         assert secret not in leaked
+
+
+async def test_product_questions_are_answered_from_the_imported_catalogue(demo: Demo) -> None:
+    result = await demo.turn(await demo.conversation(), [said("Do you sell a linen apron or a camp mug?")])
+    assert [t.name for t in result.tools] == ["product_search"]
+    assert result.text is not None
+    assert "Linen apron (39.00, sold out)" in result.text and "Enamel camp mug (18.00)" in result.text

@@ -132,6 +132,11 @@ async def test_product_search_reads_this_shops_active_catalogue(world: World) ->
     mugs = await world.run(world.ours, world.anonymous, "product_search", query="mug")
     # Neither the draft nor the other shop's mug.
     assert [p["title"] for p in mugs["products"]] == ["Enamel camp mug"]
+    async with world.pool.acquire() as conn:
+        await add_product(conn, world.ours, 30, "Linen apron", "39.00", available=False)
+        await add_product(conn, world.ours, 31, "Canvas apron", "29.00", available=None)
+    aprons = await world.run(world.ours, world.anonymous, "product_search", query="apron")
+    assert {p["title"]: p["available"] for p in aprons["products"]} == {"Linen apron": False, "Canvas apron": None}
 
 
 async def test_product_search_is_bounded_and_wildcards_match_nothing(world: World) -> None:

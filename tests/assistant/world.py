@@ -76,7 +76,12 @@ async def add_order(
     )
 
 
-async def add_product(conn: Any, shop: Shop, pid: int, title: str, price: str, *, status: str = "active") -> None:
+async def add_product(
+    conn: Any, shop: Shop, pid: int, title: str, price: str, *, status: str = "active", available: bool | None = True
+) -> None:
+    variant: dict[str, Any] = {"id": pid * 10, "title": "Default Title", "sku": None, "price": price}
+    if available is not None:
+        variant["available"] = available
     await conn.execute(
         "INSERT INTO shopify_products (shop_id, shopify_product_id, title, status, tags, variants)"
         " VALUES ($1, $2, $3, $4, '{}', $5)",
@@ -84,7 +89,7 @@ async def add_product(conn: Any, shop: Shop, pid: int, title: str, price: str, *
         pid,
         title,
         status,
-        [{"id": pid * 10, "title": "Default Title", "sku": None, "price": price}],
+        [variant],
     )
 
 

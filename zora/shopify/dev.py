@@ -54,12 +54,13 @@ def seed(standin: ShopifyStandIn, shop: str) -> None:
     """A small catalogue, a few customers with a history, so the Slack card has something to show."""
     standin.add_shop(shop, "Zora demo store")
     catalogue = [
-        standin.add_product(shop, title, price, tags=tags)
-        for title, price, tags in (
-            ("Ceramic pour-over set", "48.00", ["coffee", "gift"]),
-            ("Espresso beans 1kg", "32.50", ["coffee"]),
-            ("Enamel camp mug", "18.00", ["outdoor"]),
-            ("Linen apron", "39.00", ["kitchen"]),
+        standin.add_product(shop, title, price, tags=tags, stock=stock)
+        for title, price, tags, stock in (
+            ("Ceramic pour-over set", "48.00", ["coffee", "gift"], 12),
+            ("Espresso beans 1kg", "32.50", ["coffee"], 40),
+            ("Enamel camp mug", "18.00", ["outdoor"], 25),
+            # Sold out: the assistant's product search says so.
+            ("Linen apron", "39.00", ["kitchen"], 0),
         )
     ]
     ids = [gid_to_id(p["id"]) or 0 for p in catalogue]
