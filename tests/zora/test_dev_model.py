@@ -14,7 +14,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.llm import LlmActivities
 from zora import db
-from zora.app.dev import Sandbox, _welcome
+from zora.app.cli import _parser
+from zora.app.dev import DevOptions, Sandbox, _ports, _welcome
 from zora.assistant import ChatMessage, LlmRequest
 from zora.settings import load_settings
 from zora.shop_settings import parse_settings
@@ -86,3 +87,12 @@ def test_the_demo_shop_has_order_1001_shipped_with_tracking() -> None:
     assert order["email"] == "maya@example.com" and order["displayFulfillmentStatus"] == "FULFILLED"
     (tracking,) = order["fulfillments"][0]["trackingInfo"]
     assert tracking["number"] == DEMO_TRACKING and DEMO_TRACKING in tracking["url"]
+
+
+def test_the_model_stand_ins_port_is_checked_before_the_start_only_when_it_runs() -> None:
+    opts = DevOptions(openai_port=8092)
+    wanted = ("127.0.0.1", 8092, "OpenAI stand-in", "--openai-port")
+    assert wanted in _ports(load_settings(_env_file=None), opts, 8000)
+    assert wanted not in _ports(load_settings(_env_file=None, openai_base_url="http://127.0.0.1:1/v1"), opts, 8000)
+    assert _parser().parse_args(["dev", "--openai-port", "8092"]).openai_port == 8092
+    assert _parser().parse_args(["dev"]).openai_port == 0

@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--smtp-port", type=int, default=1025, help="mail catcher's SMTP port (default 1025, 0: any)")
     dev.add_argument("--mail-port", type=int, default=8025, help="mail catcher's web page port (default 8025, 0: any)")
     dev.add_argument(
+        "--openai-port", type=int, default=0, help="port of the demo model's OpenAI stand-in (default 0: any)"
+    )
+    dev.add_argument(
         "--web",
         type=_positive,
         metavar="N",
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 shopify_port=args.shopify_port,
                 smtp_port=args.smtp_port,
                 mail_port=args.mail_port,
+                openai_port=args.openai_port,
                 web=args.web,
                 workers=args.workers,
             )
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"zora: error: a port is already in use ({exc.strerror}); stop the other process or choose"
             " other ports (zora dev --port, --slack-port, --temporal-port, --temporal-ui-port, --shopify-port,"
-            " --smtp-port, --mail-port)",
+            " --smtp-port, --mail-port, --openai-port)",
             file=sys.stderr,
         )
         return 2

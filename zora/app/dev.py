@@ -106,6 +106,8 @@ def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[st
             ("127.0.0.1", opts.smtp_port, "mail catcher SMTP", "--smtp-port"),
             ("127.0.0.1", opts.mail_port, "mail catcher page", "--mail-port"),
         ]
+    if settings.openai_base_url is None:
+        wanted.append(("127.0.0.1", opts.openai_port, "OpenAI stand-in", "--openai-port"))
     return wanted
 
 
