@@ -14,6 +14,7 @@ from typing import Any
 
 import bcrypt
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.assistant_tools import AssistantToolActivities
@@ -235,3 +236,15 @@ async def test_tries_at_the_same_time_still_get_five_in_all(world: World) -> Non
         "no code is waiting" in a["error"] for a in answers if a not in wrong_ones
     )
     assert (await world.codes(chat))[0]["attempts"] == CODE_ATTEMPTS
+
+
+async def test_a_turn_whose_shop_is_not_the_conversations_sends_and_checks_nothing(world: World) -> None:
+    chat = await world.conversation()
+    for name, arguments in (
+        ("send_verification_code", {"email": MAYA}),
+        ("check_verification_code", {"code": "123456"}),
+    ):
+        with pytest.raises(ApplicationError) as refused:
+            await _run(ActivityEnvironment(), world.tools, world.theirs, chat, name, **arguments)
+        assert refused.value.non_retryable and refused.value.type == "ToolScope"
+    assert await world.codes(chat) == [] and mails_to(world.catcher, MAYA) == []
