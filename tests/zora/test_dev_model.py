@@ -5,6 +5,7 @@ merchant chose otherwise; the seeded demo shop has an order #1001 with its track
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from typing import Any
 
@@ -14,7 +15,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.llm import LlmActivities
 from zora import db
-from zora.app.cli import _parser
+from zora.app import cli
+from zora.app.cli import _parser, main
 from zora.app.dev import DevOptions, Sandbox, _ports, _welcome
 from zora.assistant import ChatMessage, LlmRequest
 from zora.settings import load_settings
@@ -96,3 +98,37 @@ def test_the_model_stand_ins_port_is_checked_before_the_start_only_when_it_runs(
     assert wanted not in _ports(load_settings(_env_file=None, openai_base_url="http://127.0.0.1:1/v1"), opts, 8000)
     assert _parser().parse_args(["dev", "--openai-port", "8092"]).openai_port == 8092
     assert _parser().parse_args(["dev"]).openai_port == 0
+
+
+def test_every_dev_option_comes_from_its_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zora.app.dev as dev
+
+    seen: list[DevOptions] = []
+
+    async def fake_run_dev(settings: Any, opts: DevOptions) -> None:
+        seen.append(opts)
+
+    monkeypatch.setattr(dev, "run_dev", fake_run_dev)
+    # Nothing of the process changes: no logging set up, no runtime directory, no .env read.
+    monkeypatch.setattr(cli, "setup_logging", lambda *_: None)
+    monkeypatch.setattr(cli, "ensure_runtime_dir", lambda: None)
+    monkeypatch.chdir(os.path.dirname(__file__))
+    flags = ["--data-dir", "d", "--port", "1", "--slack-port", "2", "--temporal-port", "3", "--temporal-ui-port", "4"]
+    flags += ["--shopify-port", "5", "--smtp-port", "6", "--mail-port", "7", "--openai-port", "8"]
+    flags += ["--web", "2", "--workers", "3"]
+    assert main(["dev", *flags]) == 0
+    assert seen == [
+        DevOptions(
+            data_dir="d",
+            port=1,
+            slack_port=2,
+            temporal_port=3,
+            temporal_ui_port=4,
+            shopify_port=5,
+            smtp_port=6,
+            mail_port=7,
+            openai_port=8,
+            web=2,
+            workers=3,
+        )
+    ]

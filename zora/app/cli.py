@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import sys
+from dataclasses import fields
 
 from zora.embedded_env import ensure_runtime_dir
 from zora.errors import ConfigError
@@ -84,19 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_runtime_dir()
             from zora.app.dev import DevOptions, run_dev
 
-            opts = DevOptions(
-                data_dir=args.data_dir,
-                port=args.port,
-                slack_port=args.slack_port,
-                temporal_port=args.temporal_port,
-                temporal_ui_port=args.temporal_ui_port,
-                shopify_port=args.shopify_port,
-                smtp_port=args.smtp_port,
-                mail_port=args.mail_port,
-                openai_port=args.openai_port,
-                web=args.web,
-                workers=args.workers,
-            )
+            # Each option of `zora dev` is the flag of the same name.
+            opts = DevOptions(**{f.name: getattr(args, f.name) for f in fields(DevOptions) if hasattr(args, f.name)})
             setup_logging("text", settings.log_level)
             asyncio.run(run_dev(settings, opts))
         elif args.command == "web":
