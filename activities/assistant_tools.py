@@ -13,19 +13,23 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from activities.assistant_lookups import LookupTools
 from activities.calls import STORE_POLICIES
 from zora.assistant import ToolInput, ToolOutput
 from zora.db import Pool
+from zora.mail import Mailer
 from zora.shop_settings import parse_settings
 from zora.store import conversations as sconversations
 
 
 class AssistantToolActivities:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, mailer: Mailer | None = None) -> None:
         self.pool = pool
+        # The lookups and identity codes; without a mailer (or SMTP) no code can be sent.
+        self.lookups = LookupTools(pool, mailer)
 
     def all(self) -> list[Any]:
-        return [self.store_policies]
+        return [self.store_policies, *self.lookups.all()]
 
     @STORE_POLICIES.defn
     async def store_policies(self, tool: ToolInput) -> ToolOutput:

@@ -23,7 +23,12 @@ from temporalio.common import RetryPolicy
 
 from zora.assistant import (
     LLM_COMPLETE,
+    TOOL_CHECK_VERIFICATION_CODE,
     TOOL_DRAFT_ACTION,
+    TOOL_ORDER_STATUS,
+    TOOL_PRODUCT_SEARCH,
+    TOOL_RECENT_ORDERS,
+    TOOL_SEND_VERIFICATION_CODE,
     TOOL_STORE_POLICIES,
     LlmRequest,
     LlmResult,
@@ -237,3 +242,16 @@ ACTION_EXECUTE_CALL = ActivityCall(ACTION_EXECUTE, ActionStep, ActionOutcome, ti
 ACTION_REPORT_CALL = ActivityCall(ACTION_REPORT, ActionStep, ActionOutcome, _30S, _ACTION_RETRY)
 SUGGEST_CONTEXT_CALL = ActivityCall(SUGGEST_CONTEXT, SuggestInput, SuggestContext, _LOCAL_TIMEOUT, LOCAL_RETRY)
 SUGGEST_POST_CALL = ActivityCall(SUGGEST_POST, SuggestDraft, type(None), _30S, _ACTION_RETRY)
+
+# The lookups and identity codes (activities/assistant_tools.py). Sending a code is not retried by
+# Temporal: each attempt would send (and count) another code; the tool answers a mail failure itself.
+ORDER_STATUS = ActivityCall(TOOL_ORDER_STATUS, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+RECENT_ORDERS = ActivityCall(TOOL_RECENT_ORDERS, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+PRODUCT_SEARCH = ActivityCall(TOOL_PRODUCT_SEARCH, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+SEND_VERIFICATION_CODE = ActivityCall(
+    TOOL_SEND_VERIFICATION_CODE, ToolInput, ToolOutput, timedelta(seconds=60), RetryPolicy(maximum_attempts=1)
+)
+CHECK_VERIFICATION_CODE = ActivityCall(TOOL_CHECK_VERIFICATION_CODE, ToolInput, ToolOutput, TOOL_TIMEOUT, TOOL_RETRY)
+TOOL_CALLS.update(
+    {c.name: c for c in (ORDER_STATUS, RECENT_ORDERS, PRODUCT_SEARCH, SEND_VERIFICATION_CODE, CHECK_VERIFICATION_CODE)}
+)

@@ -14,6 +14,7 @@ from zora.db import Pool
 from zora.models import ConversationRef, FilesShared, PostPendingToSlack, SweepRequest, SweepResult
 from zora.slack_api import SlackGateway, SlackWorkspaces
 from zora.store import files as sfiles
+from zora.store import identity_codes as sidentity_codes
 from zora.store import messages as smessages
 from zora.store import shoppers as sshoppers
 from zora.store import shops as sshops
@@ -57,6 +58,8 @@ class SweepActivities:
             # Emailed codes (zora/identity.py) a day after they expired: kept that long only so a late
             # click is told "expired" rather than "never issued" (both answer code_invalid anyway).
             codes = await sshoppers.drop_expired_codes(conn)
+            # The assistant's identity codes never proven (zora/identity_codes.py), past every limit's window.
+            codes += await sidentity_codes.drop_stale(conn)
         return SweepResult(
             handed_over=len(rows),
             files_handed_over=files,

@@ -17,6 +17,12 @@ Role = Literal["system", "user", "assistant", "tool"]
 # Activity names, shared by the worker's registration and the workflow's calls.
 LLM_COMPLETE = "llm_complete"
 TOOL_STORE_POLICIES = "assistant_tool_store_policies"
+# The lookups and identity codes (issue 12 §3, §4).
+TOOL_ORDER_STATUS = "assistant_tool_order_status"
+TOOL_RECENT_ORDERS = "assistant_tool_recent_orders"
+TOOL_PRODUCT_SEARCH = "assistant_tool_product_search"
+TOOL_SEND_VERIFICATION_CODE = "assistant_tool_send_verification_code"
+TOOL_CHECK_VERIFICATION_CODE = "assistant_tool_check_verification_code"
 
 
 def turn_workflow_id(conversation_id: UUID, seq: int) -> str:
@@ -192,6 +198,58 @@ DRAFT_ACTION_TOOL = ToolSpec(
     },
 )
 TOOLS_BY_NAME[DRAFT_ACTION_TOOL.name] = (DRAFT_ACTION_TOOL, TOOL_DRAFT_ACTION)
+
+# -- lookups and identity codes (issue 12 §3, §4): orders answer only for the customer the app proxy
+# verified or for emails the shopper proved in this conversation with a code.
+_ORDER_NUMBER = {"type": "string", "maxLength": 20, "description": "The order number, e.g. #1001."}
+ORDER_STATUS_TOOL = ToolSpec(
+    name="order_status",
+    description="Status, fulfilment, tracking and items of one of the customer's orders, by its number."
+    " If the customer's identity is needed first, the result says how to get it.",
+    parameters={"type": "object", "properties": {"order_number": _ORDER_NUMBER}, "required": ["order_number"]},
+)
+RECENT_ORDERS_TOOL = ToolSpec(
+    name="recent_orders",
+    description="The customer's latest orders (number, date, status), when their identity is known.",
+)
+PRODUCT_SEARCH_TOOL = ToolSpec(
+    name="product_search",
+    description="Search the store's catalogue: title, price and availability of matching products.",
+    parameters={
+        "type": "object",
+        "properties": {"query": {"type": "string", "maxLength": 200, "description": "What the customer looks for."}},
+        "required": ["query"],
+    },
+)
+SEND_VERIFICATION_CODE_TOOL = ToolSpec(
+    name="send_verification_code",
+    description="Email a 6-digit code to the address the customer says they ordered with, so they can prove"
+    " it is theirs. Ask them for the address first; never guess it.",
+    parameters={
+        "type": "object",
+        "properties": {"email": {"type": "string", "maxLength": 254}, "order_number": _ORDER_NUMBER},
+        "required": ["email"],
+    },
+)
+CHECK_VERIFICATION_CODE_TOOL = ToolSpec(
+    name="check_verification_code",
+    description="Check the 6-digit code the customer typed from the email; once right, their orders placed"
+    " with that email can be looked up.",
+    parameters={
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}},
+        "required": ["code"],
+    },
+)
+TOOLS_BY_NAME.update(
+    {
+        ORDER_STATUS_TOOL.name: (ORDER_STATUS_TOOL, TOOL_ORDER_STATUS),
+        RECENT_ORDERS_TOOL.name: (RECENT_ORDERS_TOOL, TOOL_RECENT_ORDERS),
+        PRODUCT_SEARCH_TOOL.name: (PRODUCT_SEARCH_TOOL, TOOL_PRODUCT_SEARCH),
+        SEND_VERIFICATION_CODE_TOOL.name: (SEND_VERIFICATION_CODE_TOOL, TOOL_SEND_VERIFICATION_CODE),
+        CHECK_VERIFICATION_CODE_TOOL.name: (CHECK_VERIFICATION_CODE_TOOL, TOOL_CHECK_VERIFICATION_CODE),
+    }
+)
 
 
 def system_prompt(persona_name: str, instructions: str) -> str:

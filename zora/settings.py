@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     shopify_webhook_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
 
     # The assistant's model: any OpenAI-compatible chat completions endpoint (issue 12). Unset base URL:
-    # OpenAI's own API. `zora dev` is to run the model stand-in (zora/standins/openai.py) then; not yet.
+    # OpenAI's own API, except in `zora dev`, which then runs the demo model (zora/standins/openai/).
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)

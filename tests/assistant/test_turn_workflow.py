@@ -130,6 +130,7 @@ async def test_a_policy_question_is_answered_from_the_shops_policies(setup: Setu
     assert first["messages"][0]["role"] == "system" and "Ada" in first["messages"][0]["content"]
     assert "Sign as Ada." in first["messages"][0]["content"]
     # Every tool is offered (the model picks); the one a policy question needs among them.
+
     assert [t["function"]["name"] for t in first["tools"]] == list(TOOLS_BY_NAME)
     assert tool_messages(second) == [json.dumps({"policies": OUR_POLICIES})]
     # The turn is visible in Temporal under its id.

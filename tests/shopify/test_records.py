@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -392,3 +393,23 @@ def test_products_from_rest_and_graphql() -> None:
     assert r.product_from_rest({"id": 1}).title == "" and r.product_from_graphql({"id": "x"}).shopify_id == 0
     assert r.product_from_graphql({"id": "1"}).title == ""
     assert r.product_from_rest({"id": 1}).variants == [] and r.product_from_graphql({"id": "1"}).variants == []
+
+
+@pytest.mark.parametrize(
+    ("rest", "graphql", "available"),
+    [
+        ({"inventory_policy": "deny", "inventory_quantity": 3}, {"availableForSale": True}, True),
+        ({"inventory_policy": "deny", "inventory_quantity": 0}, {"availableForSale": False}, False),
+        ({"inventory_policy": "continue", "inventory_quantity": 0}, {"availableForSale": True}, True),
+        ({}, {}, None),
+    ],
+)
+def test_a_variants_availability_is_kept_when_the_body_says_it(
+    rest: dict[str, Any], graphql: dict[str, Any], available: bool | None
+) -> None:
+    variants = [
+        r.product_from_rest({"id": 1, "variants": [{"id": 2, **rest}]}).variants,
+        r.product_from_graphql({"id": "1", "variants": {"nodes": [{"id": "2", **graphql}]}}).variants,
+    ]
+    for (variant,) in variants:
+        assert variant.get("available", "absent") == ("absent" if available is None else available)

@@ -104,6 +104,8 @@ async def test_provider_product_bodies(sz: ShopifyZora, fixture: str, topic: str
     )
     assert row["title"] == "Example T-Shirt" and row["tags"] == ["example", "mens", "t-shirt"]
     assert [v["title"] for v in row["variants"]] == ["Small", "Medium"]
+    # In stock (inventory_quantity 75 and 50): the assistant's product search says available.
+    assert [v["available"] for v in row["variants"]] == [True, True]
 
 
 async def test_provider_delete_bodies(sz: ShopifyZora) -> None:

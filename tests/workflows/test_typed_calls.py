@@ -15,6 +15,7 @@ from temporalio import workflow
 import activities.calls
 import zora.workflow_api
 from activities.actions import ActionActivities
+from activities.assistant_lookups import LookupTools
 from activities.assistant_tools import AssistantToolActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
@@ -53,6 +54,7 @@ ACTIVITY_CLASSES = [
     AssistantToolActivities,
     ActionActivities,
     SuggestActivities,
+    LookupTools,
 ]
 
 

@@ -112,8 +112,13 @@ async def stack(tmp_root: Path) -> AsyncIterator[Stack]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_", "SHOPIFY_", "SMTP_", "RATE_"))
+        if not k.startswith(
+            ("DATABASE_", "REDIS_", "TEMPORAL_", "SLACK_", "ZORA_", "SHOPIFY_", "SMTP_", "RATE_", "OPENAI_")
+        )
     }
+    # A model server named (never called): `zora dev` then starts no demo model and leaves the demo shop's
+    # assistant off, so these shoppers' messages go to Slack only, as this test counts them.
+    env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
     # 20 shoppers from one address in one shop, all at once: a flood by the rate limits' measure.
     env.update({name.upper(): "1000000/minute" for name in RATE_SETTINGS})
     env.update(
@@ -356,6 +361,8 @@ async def test_a_start_stops_what_a_crashed_run_and_its_watchdog_left(stack: Sta
     orphans = [s for s in record.servers if s.running()]
     assert {s.name for s in orphans} == {"PostgreSQL", "Redis", "Temporal"}
 
+    # Without a model server `zora dev` runs the demo model, and says where.
+    del stack.env["OPENAI_BASE_URL"]
     second = await stack.start("second")
     try:
         await second.ready()
@@ -365,6 +372,8 @@ async def test_a_start_stops_what_a_crashed_run_and_its_watchdog_left(stack: Sta
             second.proc.send_signal(signal.SIGINT)
         rc = await asyncio.wait_for(second.proc.wait(), 180)
     assert rc == 0, second.output()[-3000:]
+    assert "AI model (stand-in) http://127.0.0.1:" in second.output()
+    assert "AI model" not in first.output()
     stopped = re.search(r"stopped what a crashed run left running: (.*)", second.output())
     assert stopped is not None, second.output()[-3000:]
     assert sorted(stopped.group(1).split(", ")) == sorted(s.describe() for s in orphans)

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import sys
+from dataclasses import fields
 
 from zora.embedded_env import ensure_runtime_dir
 from zora.errors import ConfigError
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--smtp-port", type=int, default=1025, help="mail catcher's SMTP port (default 1025, 0: any)")
     dev.add_argument("--mail-port", type=int, default=8025, help="mail catcher's web page port (default 8025, 0: any)")
     dev.add_argument(
+        "--openai-port", type=int, default=0, help="port of the demo model's OpenAI stand-in (default 0: any)"
+    )
+    dev.add_argument(
         "--web",
         type=_positive,
         metavar="N",
@@ -81,18 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_runtime_dir()
             from zora.app.dev import DevOptions, run_dev
 
-            opts = DevOptions(
-                data_dir=args.data_dir,
-                port=args.port,
-                slack_port=args.slack_port,
-                temporal_port=args.temporal_port,
-                temporal_ui_port=args.temporal_ui_port,
-                shopify_port=args.shopify_port,
-                smtp_port=args.smtp_port,
-                mail_port=args.mail_port,
-                web=args.web,
-                workers=args.workers,
-            )
+            # Each option of `zora dev` is the flag of the same name.
+            opts = DevOptions(**{f.name: getattr(args, f.name) for f in fields(DevOptions) if hasattr(args, f.name)})
             setup_logging("text", settings.log_level)
             asyncio.run(run_dev(settings, opts))
         elif args.command == "web":
@@ -126,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"zora: error: a port is already in use ({exc.strerror}); stop the other process or choose"
             " other ports (zora dev --port, --slack-port, --temporal-port, --temporal-ui-port, --shopify-port,"
-            " --smtp-port, --mail-port)",
+            " --smtp-port, --mail-port, --openai-port)",
             file=sys.stderr,
         )
         return 2

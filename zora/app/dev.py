@@ -47,6 +47,8 @@ class DevOptions:
     smtp_port: int = 1025
     mail_port: int = 8025
     shopify_port: int = 8091
+    # The OpenAI stand-in (the assistant's demo model) when OPENAI_BASE_URL is unset; 0: any free port.
+    openai_port: int = 0
     # Web and worker processes of their own (zora/app/cluster.py); both None: web and worker in this process.
     web: int | None = None
     workers: int | None = None
@@ -104,6 +106,8 @@ def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[st
             ("127.0.0.1", opts.smtp_port, "mail catcher SMTP", "--smtp-port"),
             ("127.0.0.1", opts.mail_port, "mail catcher page", "--mail-port"),
         ]
+    if settings.openai_base_url is None:
+        wanted.append(("127.0.0.1", opts.openai_port, "OpenAI stand-in", "--openai-port"))
     return wanted
 
 
@@ -161,6 +165,7 @@ class Sandbox:
     shopify: ShopifyStandIn | None = None
     mail_page: str | None = None
     temporal_ui: str | None = None
+    openai_url: str | None = None
 
 
 async def run_dev(settings: Settings, opts: DevOptions) -> None:
@@ -180,7 +185,11 @@ async def run_dev(settings: Settings, opts: DevOptions) -> None:
         _say(f"  database migrated ({len(applied)} new migration(s))")
 
         services = await stack.enter_async_context(open_services(settings))
-        await ensure_shop(services.pool, settings.demo_shop, "Zora demo store", sandbox.channel)
+        shop_id = await ensure_shop(services.pool, settings.demo_shop, "Zora demo store", sandbox.channel)
+        if sandbox.openai_url is not None:
+            from zora.shopify.dev import enable_demo_assistant
+
+            await enable_demo_assistant(services.pool, shop_id)
         if sandbox.shopify is not None:
             from zora.shopify.dev import install_demo
 
@@ -245,6 +254,11 @@ async def _sandbox(
         sandbox.updates.update(shopify_updates)
     if settings.smtp_host is None:
         await _mail_catcher(stack, settings, opts, port, sandbox)
+    from zora.standins.openai.dev import model_standin
+
+    # The assistant's demo model, unless OPENAI_BASE_URL names a model server.
+    sandbox.openai_url, openai_updates = await model_standin(stack, settings, opts.openai_port)
+    sandbox.updates.update(openai_updates)
     return sandbox
 
 
@@ -357,6 +371,8 @@ def _welcome(settings: Settings, port: int, sandbox: Sandbox, nodes: Cluster | N
         _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
         _say(f"  settings page     {sandbox.shopify.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in")
     _say(f"  staff sign-in     {base}/staff   <- invite staff from the settings page (docs/staff.md)")
+    if sandbox.openai_url:
+        _say(f"  AI model (stand-in) {sandbox.openai_url}   <- the demo model; OPENAI_BASE_URL sets a real one")
     if nodes is not None:
         _say("  processes         " + ", ".join(n.describe() for n in nodes.nodes))
     _say("Press Ctrl-C to stop.")

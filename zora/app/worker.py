@@ -121,7 +121,7 @@ def _worker(
             *email.all(),
             *files.all(),
             *llm.all(),
-            *AssistantToolActivities(services.pool).all(),
+            *AssistantToolActivities(services.pool, Mailer(services.settings)).all(),
             *assist,
         ],
         # Activity and workflow failures to Sentry, with their conversation (when SENTRY_DSN is set).

@@ -269,7 +269,7 @@ PRODUCTS_QUERY = (
     "query ZoraProducts($first: Int!, $after: String, $query: String) {"
     " products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { nodes {"
     " id title handle vendor productType status tags createdAt updatedAt"
-    " variants(first: 20) { nodes { id title sku price } } } " + _PAGE + " } }"
+    " variants(first: 20) { nodes { id title sku price availableForSale } } } " + _PAGE + " } }"
 )
 
 RESOURCE_QUERIES = {"customers": CUSTOMERS_QUERY, "orders": ORDERS_QUERY, "products": PRODUCTS_QUERY}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from zora.db import Pool
 from zora.http import client_session
 from zora.security import kept_secret
 from zora.services import Services
@@ -14,8 +15,19 @@ from zora.shopify import install
 from zora.shopify.cli import SECRET_FILE
 from zora.shopify.records import gid_to_id
 from zora.standins.shopify import ShopifyStandIn
+from zora.store import shops as sshops
 
 DEV_API_KEY = "zora-dev-app"
+DEMO_TRACKING = "1Z999AA10123456784"
+# What the demo shop's assistant knows (the merchant's settings page changes it).
+DEMO_ASSISTANT: dict[str, Any] = {
+    "enabled": True,
+    "mode": "always_first",
+    "persona_name": "Zora",
+    "policies": "Returns: free within 30 days of delivery, unused, in the original box. Refunds reach the card"
+    " within 5 business days of the return arriving. Shipping: orders leave our Portland workshop within 2"
+    " business days; standard shipping is free over $50.",
+}
 
 
 async def start_standin(
@@ -42,12 +54,13 @@ def seed(standin: ShopifyStandIn, shop: str) -> None:
     """A small catalogue, a few customers with a history, so the Slack card has something to show."""
     standin.add_shop(shop, "Zora demo store")
     catalogue = [
-        standin.add_product(shop, title, price, tags=tags)
-        for title, price, tags in (
-            ("Ceramic pour-over set", "48.00", ["coffee", "gift"]),
-            ("Espresso beans 1kg", "32.50", ["coffee"]),
-            ("Enamel camp mug", "18.00", ["outdoor"]),
-            ("Linen apron", "39.00", ["kitchen"]),
+        standin.add_product(shop, title, price, tags=tags, stock=stock)
+        for title, price, tags, stock in (
+            ("Ceramic pour-over set", "48.00", ["coffee", "gift"], 12),
+            ("Espresso beans 1kg", "32.50", ["coffee"], 40),
+            ("Enamel camp mug", "18.00", ["outdoor"], 25),
+            # Sold out: the assistant's product search says so.
+            ("Linen apron", "39.00", ["kitchen"], 0),
         )
     ]
     ids = [gid_to_id(p["id"]) or 0 for p in catalogue]
@@ -62,9 +75,19 @@ def seed(standin: ShopifyStandIn, shop: str) -> None:
     ]
     now = datetime.now(UTC)
     maya, omar, aiko = (gid_to_id(p["id"]) for p in people)
+    # #1001, the first order added: "Where is my order #1001?" in the demo storefront gets its tracking from
+    # the assistant (once the shopper proves maya@example.com with the code the mail catcher shows).
+    shipped = standin.add_order(
+        shop,
+        maya,
+        [(ids[2], 2)],
+        fulfillment="FULFILLED",
+        processed_at=now - timedelta(days=3),
+        tracking=("UPS", DEMO_TRACKING),
+    )
+    shipped["fulfillments"][0]["trackingInfo"][0]["url"] = f"https://www.ups.com/track?tracknum={DEMO_TRACKING}"
     standin.add_order(shop, maya, [(ids[0], 1), (ids[1], 2)], processed_at=now - timedelta(days=200))
     standin.add_order(shop, maya, [(ids[1], 2)], processed_at=now - timedelta(days=95))
-    standin.add_order(shop, maya, [(ids[2], 2)], fulfillment="FULFILLED", tracking=("UPS", "1Z999AA10123456784"))
     standin.add_order(shop, omar, [(ids[3], 1)], financial="REFUNDED", processed_at=now - timedelta(days=30))
     standin.add_order(shop, aiko, [(ids[1], 12)], processed_at=now - timedelta(days=12))
 
@@ -82,3 +105,9 @@ async def install_demo(services: Services, standin: ShopifyStandIn, shop: str) -
                 shop=shop, access_token=standin.issue_token(shop), scopes=services.settings.shopify_scopes.split(",")
             ),
         )
+
+
+async def enable_demo_assistant(pool: Pool, shop_id: int) -> bool:
+    """The demo shop's assistant on, unless its settings already say anything about it."""
+    async with pool.acquire() as conn:
+        return await sshops.default_assistant(conn, shop_id, DEMO_ASSISTANT)

@@ -259,11 +259,26 @@ def product_from_rest(body: dict[str, Any]) -> ProductRecord:
         tags=split_tags(body.get("tags")),
         variants=[
             {"id": v.get("id"), "title": v.get("title"), "sku": v.get("sku"), "price": v.get("price")}
+            | _availability(_rest_available(v))
             for v in body.get("variants") or []
         ],
         created_at=parse_time(body.get("created_at")),
         updated_at=parse_time(body.get("updated_at")),
     )
+
+
+def _rest_available(variant: dict[str, Any]) -> bool | None:
+    """Whether a REST variant can be bought: sold past zero stock, or in stock; None when the body
+    does not say (no inventory fields)."""
+    if variant.get("inventory_policy") == "continue":
+        return True
+    quantity = variant.get("inventory_quantity")
+    return quantity > 0 if isinstance(quantity, int) and not isinstance(quantity, bool) else None
+
+
+def _availability(available: Any) -> dict[str, Any]:
+    # Only when known: a variant stored without it means "not said", never "sold out".
+    return {"available": available} if isinstance(available, bool) else {}
 
 
 def _address(address: Any) -> dict[str, Any] | None:
@@ -370,6 +385,7 @@ def product_from_graphql(node: dict[str, Any]) -> ProductRecord:
         tags=split_tags(node.get("tags")),
         variants=[
             {"id": gid_to_id(v.get("id")), "title": v.get("title"), "sku": v.get("sku"), "price": v.get("price")}
+            | _availability(v.get("availableForSale"))
             for v in (node.get("variants") or {}).get("nodes", [])
         ],
         created_at=parse_time(node.get("createdAt")),

@@ -183,6 +183,8 @@ def rest_product(node: dict[str, Any]) -> dict[str, Any]:
                 "title": v.get("title"),
                 "sku": v.get("sku"),
                 "price": v.get("price"),
+                "inventory_policy": "deny",
+                "inventory_quantity": v.get("inventoryQuantity"),
             }
             for v in (node.get("variants") or {}).get("nodes", [])
         ],

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from zora.db import Conn, Row
+from zora.store import identity_codes
 from zora.store.shopify import CUSTOMER_PII_NULL
 
 REDACTED = "[redacted]"
@@ -162,6 +163,8 @@ async def redact_customer(
         shoppers_out.extend(shopper_ids)
     messages, files = await _erase_transcripts(conn, shop_id, conversation_ids)
     await _erase_people(conn, shop_id, shopper_ids, [c["id"] for c in customers])
+    # Emails proven to the assistant (in these conversations, or anyone's with this address).
+    await identity_codes.erase(conn, shop_id, person.email, conversation_ids)
     return {
         "customers": len(customers),
         "orders": int(orders.split()[-1]),

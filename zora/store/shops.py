@@ -378,3 +378,15 @@ async def save_watermark(conn: Executor, domain: str, resource: str, watermark: 
         watermark,
         count,
     )
+
+
+async def default_assistant(conn: Executor, shop_id: int, assistant: dict[str, Any]) -> bool:
+    """Sets the shop's assistant settings when it has none yet (zora dev's demo shop): a merchant's own
+    choice, even to turn it off, is kept. True when set."""
+    row = await conn.fetchval(
+        "UPDATE shops SET settings = jsonb_set(coalesce(settings, '{}'::jsonb), '{assistant}', $2::jsonb)"
+        " WHERE id = $1 AND NOT coalesce(settings, '{}'::jsonb) ? 'assistant' RETURNING id",
+        shop_id,
+        assistant,
+    )
+    return row is not None

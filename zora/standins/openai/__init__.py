@@ -15,8 +15,10 @@ provider for what is modelled here:
 The demo model reads the last message. A shopper's question about an order, a product, store policies or
 a person becomes a call of the offered tool whose name says so (`order`, `product`, `polic`/`faq`,
 `hand`), with arguments filled from the question into that tool's schema; several such questions at once
-become parallel calls. Once the conversation holds the tool results, it answers from them. Anything else
-gets a short greeting. The same input always gives the same output, ids included.
+become parallel calls. Once the conversation holds the tool results, it answers from them. For Zora's
+order tools it plays the whole proof of identity: asked for the email, it sends a code to the address the
+shopper types (`send_verification_code`, with the order number they asked about), checks a typed 6-digit
+code (`check_verification_code`), then looks the order up again. Anything else gets a short greeting. The same input always gives the same output, ids included.
 
 Test controls (:meth:`OpenAIStandIn.fail_next`) make the next requests fail as providers do: a 429 with
 `retry-after`, a 500 or any other error status, a hang (before the first byte or after some chunks), a

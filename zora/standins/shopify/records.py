@@ -52,7 +52,9 @@ class Records(Shops):
     def update_customer(self, domain: str, customer_id: int, **changes: Any) -> dict[str, Any]:
         return self._changed(self.shops[domain].customers[customer_id], changes)
 
-    def add_product(self, domain: str, title: str, price: str, *, tags: list[str] | None = None) -> dict[str, Any]:
+    def add_product(
+        self, domain: str, title: str, price: str, *, tags: list[str] | None = None, stock: int = 25
+    ) -> dict[str, Any]:
         shop = self.add_shop(domain)
         pid = next(self._ids)
         stamp = self._stamp()
@@ -73,6 +75,8 @@ class Records(Shops):
                         "title": "Default Title",
                         "sku": None,
                         "price": price,
+                        "availableForSale": stock > 0,
+                        "inventoryQuantity": stock,
                     }
                 ]
             },
