@@ -53,7 +53,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
     # The assistant's model client (no connection until a turn calls it; the process's end closes it).
-    llm = LlmActivities(settings)
+    llm = LlmActivities(settings, emitter=emitter, pool=services.pool, workspaces=workspaces)
     # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
     # garbage collection that runs a finalizer during those imports can break them (CPython bug
     # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so
