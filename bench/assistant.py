@@ -243,7 +243,8 @@ async def measure(infra: Infra, *, turns: int, runs: int, warmup: int = WARMUP) 
     await slack.start()
     extra = {"openai_base_url": model.base_url, "openai_model": MODEL}
     try:
-        async with running_zora(infra, slack, extra=extra) as handle:
+        # Zora's worker in a process of its own, as in production (its model client lives there).
+        async with running_zora(infra, slack, extra=extra, worker_process=True) as handle:
             services = handle.services
             slack.events_url = f"{handle.base_url}/slack/events"
             shop_id = await ensure_shop(services.pool, SHOP, "Bench shop", CHANNEL)
