@@ -85,7 +85,9 @@ class ShopperStream:
             self.since = self.clock()
         self.pending.append(text)
         self.pending_chars += len(text)
-        if self.pending_chars >= DELTA_MAX_CHARS or self.clock() - self.since >= DELTA_INTERVAL_SECONDS:
+        # The first piece goes at once (what the shopper waits for is the first word); later ones in batches.
+        first = self.offset == 0 and self.pending_chars == len(text)
+        if first or self.pending_chars >= DELTA_MAX_CHARS or self.clock() - self.since >= DELTA_INTERVAL_SECONDS:
             await self.flush()
         elif self._timer is None:
             # A model that pauses after a few tokens: what came still shows within the interval.
@@ -114,11 +116,14 @@ class ShopperStream:
             self.offset += len(text)
             await self._push(delta)
 
-    async def close(self) -> None:
-        """Sends what is left and stops the timer."""
+    def stop_timer(self) -> None:
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
+
+    async def close(self) -> None:
+        """Sends what is left and stops the timer."""
+        self.stop_timer()
         await self.flush()
 
 
@@ -295,9 +300,7 @@ class Outlets:
     async def failed(self) -> None:
         """The call failed: the widget's partial text waits for the retry (which starts at offset 0)."""
         try:
-            timer, self.shopper._timer = self.shopper._timer, None
-            if timer is not None:
-                timer.cancel()
+            self.shopper.stop_timer()
             await self.shopper.typing(False)
             if self.slack is not None:
                 await self.slack.abandon()

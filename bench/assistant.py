@@ -234,8 +234,12 @@ async def one_run(direct: DirectLoop, zora: ZoraTurns, turn: TurnInput, turns: i
     )
 
 
-async def measure(infra: Infra, *, turns: int, runs: int, warmup: int = WARMUP) -> list[RunResult]:
-    """The benchmark on these servers (the test runs a tiny one on the test's own)."""
+async def measure(
+    infra: Infra, *, turns: int, runs: int, warmup: int = WARMUP, worker_process: bool = True, unsandboxed: bool = False
+) -> list[RunResult]:
+    """The benchmark on these servers (the test runs a tiny one on the test's own). Zora's worker runs in
+    a process of its own, as in production (`worker_process=False`: on this process's loop, as `zora dev`);
+    `unsandboxed`: its workflows without Temporal's sandbox (an experiment, as bench.relay has)."""
     model = OpenAIStandIn()
     await model.start()
     slack = SlackStandIn(bot_token="xoxb-bench-token", signing_secret="bench-signing-secret")
@@ -243,8 +247,9 @@ async def measure(infra: Infra, *, turns: int, runs: int, warmup: int = WARMUP) 
     await slack.start()
     extra = {"openai_base_url": model.base_url, "openai_model": MODEL}
     try:
-        # Zora's worker in a process of its own, as in production (its model client lives there).
-        async with running_zora(infra, slack, extra=extra, worker_process=True) as handle:
+        async with running_zora(
+            infra, slack, extra=extra, worker_process=worker_process, unsandboxed=unsandboxed
+        ) as handle:
             services = handle.services
             slack.events_url = f"{handle.base_url}/slack/events"
             shop_id = await ensure_shop(services.pool, SHOP, "Bench shop", CHANNEL)
@@ -314,13 +319,19 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
 
 
-async def main(turns: int, runs: int, as_json: bool) -> None:
+async def main(args: argparse.Namespace) -> None:
     before = load_average()
     with tempfile.TemporaryDirectory(prefix="zora-bench-assistant-") as root:
         async with embedded_infra(Path(root)) as infra:
-            results = await measure(infra, turns=turns, runs=runs)
+            results = await measure(
+                infra,
+                turns=args.turns,
+                runs=args.runs,
+                worker_process=not args.worker_in_process,
+                unsandboxed=args.unsandboxed,
+            )
     load = (before, load_average())
-    if as_json:
+    if args.json:
         print(json.dumps({"runs": [asdict(r) for r in results], "summary": summary(results), "load": load}))
     else:
         print(report(results, load))
@@ -331,5 +342,6 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=30, help="turns per run (each: a 2-step turn and a first token)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    asyncio.run(main(args.turns, args.runs, args.json))
+    parser.add_argument("--worker-in-process", action="store_true", help="Zora's worker on this process's loop")
+    parser.add_argument("--unsandboxed", action="store_true", help="Zora's workflows without Temporal's sandbox")
+    asyncio.run(main(parser.parse_args()))
