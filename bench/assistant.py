@@ -44,7 +44,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.assistant_tools import AssistantToolActivities
-from bench.assistant_flow import FirstStepWorkflow
+from bench.assistant_flow import FirstStepWorkflow, NoopStepsWorkflow, noop
 from bench.stack import CHANNEL, SHOP, Infra, embedded_infra, running_zora
 from bench.stats import percentile
 from zora.app.dev import ensure_shop
@@ -149,6 +149,13 @@ class ZoraTurns:
         assert result.outcome == "answered", result
         return time.perf_counter() - start, result.steps
 
+    async def noop_steps(self, steps: int) -> float:
+        start = time.perf_counter()
+        await self.temporal.execute_workflow(
+            NoopStepsWorkflow.run, steps, id=f"bench-noop-{uuid.uuid4().hex}", task_queue=self.bench_queue
+        )
+        return time.perf_counter() - start
+
     async def first_token(self) -> float:
         self.seq += 1
         c = self.conversation
@@ -205,10 +212,12 @@ class RunResult:
     direct_ttft_p50_ms: float
     zora_ttft_p50_ms: float
     zora_ttft_p95_ms: float
+    # A workflow of as many no-op activities as the turn has steps, per step: what Temporal alone costs.
+    temporal_floor_step_p50_ms: float
 
 
 async def one_run(direct: DirectLoop, zora: ZoraTurns, turn: TurnInput, turns: int) -> RunResult:
-    overhead, direct_turns, zora_turns, direct_first, zora_first = [], [], [], [], []
+    overhead, direct_turns, zora_turns, direct_first, zora_first, floor = [], [], [], [], [], []
     steps = 0
     for _ in range(turns):
         d, steps, _first = await direct.turn(turn)
@@ -220,6 +229,7 @@ async def one_run(direct: DirectLoop, zora: ZoraTurns, turn: TurnInput, turns: i
         hello = turn.model_copy(update={"history": [ChatMessage(role="user", content=HELLO)]})
         direct_first.append((await direct.turn(hello))[2])
         zora_first.append(await zora.first_token())
+        floor.append(await zora.noop_steps(steps) / steps)
     ms = 1000.0
     return RunResult(
         overhead_p50_ms=percentile(overhead, 50) * ms,
@@ -231,6 +241,7 @@ async def one_run(direct: DirectLoop, zora: ZoraTurns, turn: TurnInput, turns: i
         direct_ttft_p50_ms=percentile(direct_first, 50) * ms,
         zora_ttft_p50_ms=percentile(zora_first, 50) * ms,
         zora_ttft_p95_ms=percentile(zora_first, 95) * ms,
+        temporal_floor_step_p50_ms=percentile(floor, 50) * ms,
     )
 
 
@@ -257,7 +268,8 @@ async def measure(
             worker = Worker(
                 services.temporal,
                 task_queue=bench_queue,
-                workflows=[FirstStepWorkflow],
+                workflows=[FirstStepWorkflow, NoopStepsWorkflow],
+                activities=[noop],
                 workflow_runner=UnsandboxedWorkflowRunner(),
             )
             async with worker, shopper(handle.base_url, shop_id) as conversation:
@@ -307,6 +319,7 @@ def report(results: list[RunResult], load: tuple[str, str]) -> str:
         row("overhead per step, p50", "overhead_p50_ms"),
         row("overhead per step, p95", "overhead_p95_ms"),
         row("Zora / direct turn, p50", "ratio_p50", "x"),
+        row("Temporal floor per step (no-op activities), p50", "temporal_floor_step_p50_ms"),
         row("first token, direct, p50", "direct_ttft_p50_ms"),
         row("first token at the widget socket, Zora, p50", "zora_ttft_p50_ms"),
         row("first token at the widget socket, Zora, p95", "zora_ttft_p95_ms"),
