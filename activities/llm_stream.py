@@ -198,10 +198,10 @@ class SlackStream:
                 # A few calls a second at most; finishing cuts the wait short.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self.interval)
-        except SlackApiError as exc:
+        except Exception as exc:
             # Not supported here (method_not_supported_for_channel_type, not_allowed_token_type...),
-            # rate limited or refused: the answer is posted the ordinary way instead.
-            self.failed = str(exc.response.get("error", "unknown_error"))
+            # rate limited, refused or unreachable: the answer is posted the ordinary way instead.
+            self.failed = _error_of(exc)
             log.info("no Slack stream for this answer (%s): it is posted when complete", self.failed)
 
     async def _settle(self) -> None:
@@ -220,8 +220,8 @@ class SlackStream:
                 (self.ts is None and self.pending) or len(self.pending) > SLACK_MARKDOWN_LIMIT
             ):
                 await self._send()
-        except SlackApiError as exc:
-            self.failed = str(exc.response.get("error", "unknown_error"))
+        except Exception as exc:
+            self.failed = _error_of(exc)
         if self.ts is None:
             return None
         if self.failed is not None:
@@ -231,8 +231,8 @@ class SlackStream:
             await self.gateway.chat_stopStream(
                 channel=self.thread.channel, ts=self.ts, markdown_text=self.pending or None
             )
-        except SlackApiError as exc:
-            log.warning("could not finish the Slack stream (%s): it is replaced by an ordinary post", exc)
+        except Exception as exc:
+            log.warning("could not finish the Slack stream (%s): it is replaced by an ordinary post", _error_of(exc))
             await self.abandon()
             return None
         return self.ts
@@ -250,8 +250,15 @@ async def remove_partial(gateway: SlackGateway, channel: str, ts: str) -> None:
     for call in (gateway.chat_stopStream, gateway.chat_delete):
         try:
             await call(channel=channel, ts=ts)
-        except SlackApiError as exc:
-            log.info("removing a partial Slack stream: %s", exc.response.get("error"))
+        except Exception as exc:
+            log.info("removing a partial Slack stream: %s", _error_of(exc))
+
+
+def _error_of(exc: Exception) -> str:
+    """Slack's error code, or what kind of failure it was (a timeout, a connection refused)."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "unknown_error"))
+    return type(exc).__name__
 
 
 def started_stream(details: Any) -> tuple[str, str] | None:

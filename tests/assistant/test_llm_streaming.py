@@ -267,3 +267,20 @@ async def test_a_step_that_asks_for_tools_leaves_nothing_in_slack(
     assert watcher.typing() == [True]
     started = [s["message"]["ts"] for s in zora.standin.streams]
     assert all(ts in {d["ts"] for d in zora.standin.deleted} for ts in started[-1:])
+
+
+async def test_slack_lost_mid_stream_costs_the_stream_not_the_answer(
+    zora: Zora, llm: LlmActivities, standin: OpenAIStandIn
+) -> None:
+    watcher, target = await watching(zora)
+    # Slack finishes the message, but the connection drops before its answer: Zora cannot know the
+    # stream is whole, so the message goes and the turn posts the answer the ordinary way.
+    zora.standin.lose_answers("chat.stopStream")
+    standin.replay_next(sse(ANSWER))
+    env, _ = environment()
+    result: LlmResult = await env.run(llm.complete, request(target))
+    assert result.content == ANSWER and result.slack_stream_ts is None
+    started = zora.standin.streams[-1]["message"]["ts"]
+    assert started in {d["ts"] for d in zora.standin.deleted}
+    await watcher.until(lambda: watcher.typing()[-1:] == [False])
+    assert joined(watcher.deltas()) == ANSWER
