@@ -71,6 +71,8 @@ window.ZoraAI = function (ctx) {
     if (!turn) {
       turn = Object.assign(agentBox('streaming'), { step: 0, attempt: 0, text: '' });
       turn.el.setAttribute('data-turn', ev.turn);
+      // Screen readers would read the bubble again at each piece: they get the stored message instead.
+      turn.el.setAttribute('aria-hidden', 'true');
       turns.set(ev.turn, turn);
     }
     const newer = ev.step > turn.step || (ev.step === turn.step && ev.attempt > turn.attempt);
