@@ -21,8 +21,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.calls import LLM_COMPLETE_CALL
-from zora.assistant import LlmRequest, LlmResult, ToolCall, check_arguments
+from activities.llm_stream import Outlets, ShopperStream, SlackStream, remove_partial, slack_label, started_stream
+from zora.assistant import LlmRequest, LlmResult, StreamTarget, ToolCall, check_arguments
+from zora.db import Pool
+from zora.push import Emitter
 from zora.settings import Settings
+from zora.shop_settings import parse_settings
+from zora.slack_api import SlackWorkspaces
+from zora.store import shops as sshops
+from zora.store import threads as sthreads
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +103,22 @@ def _estimate_tokens(text: str) -> int:
 class LlmActivities:
     """Model calls, with the SDK client built once per worker from the settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        emitter: Emitter | None = None,
+        pool: Pool | None = None,
+        workspaces: SlackWorkspaces | None = None,
+    ) -> None:
+        # Where answers stream while they are written (requests with `stream_to`): the shopper's widget
+        # through `emitter`, the Slack thread (found in `pool`) through `workspaces`. Without an emitter
+        # nothing streams; without a pool or workspaces, nothing streams to Slack.
+        self.emitter = emitter
+        self.pool = pool
+        self.workspaces = workspaces
+        # The bot user of each workspace (auth.test), the recipient of its streams.
+        self._bot_users: dict[str, str] = {}
         self.model = settings.openai_model
         self.client = AsyncOpenAI(
             base_url=settings.openai_base_url or OPENAI_API_URL,
@@ -125,26 +147,77 @@ class LlmActivities:
         model = request.model or self.model
         # Alive before the first byte too: a model can think a while before it streams.
         activity.heartbeat(0)
-        stream = await self.client.chat.completions.create(
-            model=model,
-            messages=cast("list[ChatCompletionMessageParam]", [m.wire() for m in request.messages]),
-            tools=cast("list[ChatCompletionToolUnionParam]", [t.wire() for t in request.tools])
-            if request.tools
-            else omit,
-            max_tokens=request.max_tokens if request.max_tokens is not None else omit,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        answer = _Answer(model)
-        async with stream:
-            async for chunk in stream:
-                answer.add(chunk)
-                activity.heartbeat(answer.offset)
-        if answer.finish_reason is None:
-            # The stream ended without saying it was complete (a connection cut mid-answer): what
-            # arrived may be a partial answer or half a tool call, so none of it is used.
-            raise ApplicationError("the model's stream ended before the answer was complete", type="LlmStreamCut")
-        return answer.result(request, answer.finish_reason)
+        outlets = await self._outlets(request)
+        try:
+            stream = await self.client.chat.completions.create(
+                model=model,
+                messages=cast("list[ChatCompletionMessageParam]", [m.wire() for m in request.messages]),
+                tools=cast("list[ChatCompletionToolUnionParam]", [t.wire() for t in request.tools])
+                if request.tools
+                else omit,
+                max_tokens=request.max_tokens if request.max_tokens is not None else omit,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            answer = _Answer(model)
+            async with stream:
+                async for chunk in stream:
+                    text = answer.add(chunk)
+                    if outlets is not None:
+                        await outlets.add(text)
+                    activity.heartbeat(answer.offset, *(outlets.details() if outlets is not None else ()))
+            if answer.finish_reason is None:
+                # The stream ended without saying it was complete (a connection cut mid-answer): what
+                # arrived may be a partial answer or half a tool call, so none of it is used.
+                raise ApplicationError("the model's stream ended before the answer was complete", type="LlmStreamCut")
+            result = answer.result(request, answer.finish_reason)
+        except BaseException:
+            if outlets is not None:
+                await outlets.failed()
+            raise
+        if outlets is not None:
+            result.slack_stream_ts = await outlets.done(bool(result.tool_calls))
+        return result
+
+    async def _outlets(self, request: LlmRequest) -> Outlets | None:
+        """Where this call's text streams, when the turn asked for it (and an earlier attempt's partial
+        Slack message taken out of the thread first)."""
+        target = request.stream_to
+        if target is None or self.emitter is None:
+            return None
+        info = activity.info()
+        shopper = ShopperStream(self.emitter, target, request.turn_id, request.step, info.attempt)
+        slack = None
+        try:
+            slack = await self._slack_stream(target, started_stream(info.heartbeat_details))
+        except Exception:
+            # The thread, the shop's settings or auth.test could not be read: the widget still streams.
+            log.exception("no Slack stream for %s", request.turn_id)
+        outlets = Outlets(shopper, slack)
+        if slack is not None:
+            # Said at once (not at the next chunk, which may never come): a retry must find it.
+            slack.on_started = lambda _ts: activity.heartbeat(
+                shopper.offset + shopper.pending_chars, *outlets.details()
+            )
+        await outlets.start()
+        return outlets
+
+    async def _slack_stream(self, target: StreamTarget, earlier: tuple[str, str] | None) -> SlackStream | None:
+        if self.pool is None or self.workspaces is None:
+            return None
+        async with self.pool.acquire() as conn:
+            thread = await sthreads.of_conversation(conn, target.conversation_id)
+            raw = await sshops.settings(conn, target.shop_id)
+        if thread is None:
+            return None  # not in Slack yet: the answer is posted with the conversation's other messages
+        gateway = await self.workspaces.for_team(thread.team_id)
+        if earlier is not None:
+            await remove_partial(gateway, *earlier)
+        bot_user = self._bot_users.get(thread.team_id)
+        if bot_user is None:
+            bot_user = self._bot_users[thread.team_id] = str((await gateway.auth_test())["user_id"])
+        label = slack_label(parse_settings(raw).assistant.persona_name)
+        return SlackStream(gateway, thread, bot_user, label)
 
 
 class _Answer:
@@ -161,7 +234,9 @@ class _Answer:
         # shopper's stream stands.
         self.offset = 0
 
-    def add(self, chunk: ChatCompletionChunk) -> None:
+    def add(self, chunk: ChatCompletionChunk) -> str:
+        """Takes one chunk in; returns the answer's text it carried (tool-call fragments are not text)."""
+        text = ""
         self.answered_by = chunk.model or self.answered_by
         if chunk.usage is not None:
             self.usage = chunk.usage
@@ -172,6 +247,7 @@ class _Answer:
             if delta.content:
                 self.content.append(delta.content)
                 self.offset += len(delta.content)
+                text += delta.content
             for fragment in delta.tool_calls or []:
                 call = self.calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
                 if fragment.id:
@@ -184,6 +260,7 @@ class _Answer:
                         self.offset += len(fragment.function.arguments)
             if choice.finish_reason is not None:
                 self.finish_reason = choice.finish_reason
+        return text
 
     def result(self, request: LlmRequest, finish_reason: str) -> LlmResult:
         tool_calls = [

@@ -138,6 +138,7 @@ async def running_zora(
     unsandboxed: bool = False,
     log_file: str = "",
     web_nodes: int = 0,
+    extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[ZoraHandle]:
     """Zora's web app and worker (in this process, or in its own); the stand-in's events go to this web app.
 
@@ -156,6 +157,7 @@ async def running_zora(
         "log_level": "WARNING",
         # Every simulated shopper comes from 127.0.0.1, all in one shop: lift the limits a flood meets.
         **{name: "100000000/minute" for name in RATE_SETTINGS},
+        **(extra or {}),
     }
     settings = Settings(_env_file=None, **fields)
     async with open_services(settings) as services:

@@ -1,4 +1,5 @@
-// Builds static/widget.js: src/index.js + socket.io-client as one minified IIFE.
+// Builds static/widget.js: src/index.js + socket.io-client as one minified IIFE, and
+// static/widget-ai.js from src/assistant.js (see OUTPUTS).
 //
 //   npm run build          write static/widget.js and print its size (raw and gzip -9)
 //   npm run check          rebuild in memory and fail if static/widget.js differs (CI / tests)
@@ -13,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outfile = join(here, 'static', 'widget.js');
 const pkg = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
 const sio = JSON.parse(readFileSync(join(here, 'node_modules', 'socket.io-client', 'package.json'), 'utf8'));
 const check = process.argv.includes('--check');
@@ -23,7 +23,9 @@ const check = process.argv.includes('--check');
 // - engine.io-parser's base64 decoder, which only long-polling needs (a websocket carries binary
 //   frames as they are);
 // - engine.io-client's regex URI parser, replaced by the browser's URL (STUBS below);
-// - socket.io-client's io() (its manager cache and URL parsing): src/widget.js uses its Manager.
+// - socket.io-client's io() (its manager cache and URL parsing): src/widget.js uses its Manager;
+// - socket.io-parser's binary packets (attachments): the widget and Zora only ever send JSON, so
+//   nothing is binary, and a binary packet from a server would be refused as an unknown type.
 // That keeps the bundle within its size budget (tests/widget/test_bundle.py).
 const STUBS = {
   'webtransport.js': 'export const WT = undefined;',
@@ -31,6 +33,8 @@ const STUBS = {
   'polling-xhr.node.js': 'export const XHR = undefined;',
   'polling-fetch.js': 'export const Fetch = undefined;',
   'base64-arraybuffer.js': 'export const decode = undefined;',
+  'binary.js': 'export const deconstructPacket = undefined, reconstructPacket = undefined;',
+  'is-binary.js': 'export const isBinary = () => false, hasBinary = () => false;',
   // engine.io-client's own URI parser (a regex for old platforms) → the browser's URL. It only ever
   // sees data-server's origin; IPv6 hosts lose their brackets, as the original's output has them.
   'parseuri.js':
@@ -39,8 +43,8 @@ const STUBS = {
 const websocketOnly = {
   name: 'websocket-only',
   setup(b) {
-    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer|parseuri)\.js$/ }, (args) =>
-      /engine\.io-(client|parser)/.test(args.importer) ? { path: args.path.split('/').pop(), namespace: 'zora-stub' } : undefined,
+    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer|parseuri|(is-)?binary)\.js$/ }, (args) =>
+      /engine\.io-(client|parser)|socket\.io-parser/.test(args.importer) ? { path: args.path.split('/').pop(), namespace: 'zora-stub' } : undefined,
     );
     b.onResolve({ filter: /^socket\.io-client$/ }, () => ({
       path: join(here, 'node_modules', 'socket.io-client', 'build', 'esm', 'manager.js'),
@@ -49,44 +53,60 @@ const websocketOnly = {
   },
 };
 
-const result = await build({
-  absWorkingDir: here,
-  entryPoints: ['src/index.js'],
-  bundle: true,
-  format: 'iife',
-  platform: 'browser',
-  target: ['es2020'],
-  minify: true,
-  charset: 'ascii',
-  legalComments: 'none',
-  sourcemap: false,
-  write: false,
-  outfile,
-  define: { 'process.env.NODE_ENV': '"production"' },
-  banner: {
-    js: `/*! Zora widget ${pkg.version} | includes socket.io-client ${sio.version} (MIT License, (c) Guillermo Rauch and Socket.IO contributors; component-emitter (c) Component contributors) | built from widget/src, do not edit */`,
+// static/widget.js (the widget, with socket.io-client), and static/widget-ai.js: the assistant's part
+// (streamed answers, the AI label, "Talk to a person"), which widget.js loads only for shops whose
+// assistant is on, so the others download none of it.
+const OUTPUTS = [
+  {
+    entry: 'src/index.js',
+    file: 'widget.js',
+    banner: `/*! Zora widget ${pkg.version} | includes socket.io-client ${sio.version} (MIT License, (c) Guillermo Rauch and Socket.IO contributors; component-emitter (c) Component contributors) | built from widget/src, do not edit */`,
   },
-  plugins: [websocketOnly],
-  logLevel: 'warning',
-});
+  { entry: 'src/assistant.js', file: 'widget-ai.js', banner: `/*! Zora widget ${pkg.version}, assistant | built from widget/src, do not edit */` },
+];
 
-const code = result.outputFiles[0].contents;
-const gz = gzipSync(code, { level: 9 }).length;
-const rel = 'static/widget.js';
+let stale = false;
+for (const out of OUTPUTS) {
+  const outfile = join(here, 'static', out.file);
+  const result = await build({
+    absWorkingDir: here,
+    entryPoints: [out.entry],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: ['es2020'],
+    minify: true,
+    charset: 'ascii',
+    legalComments: 'none',
+    sourcemap: false,
+    write: false,
+    outfile,
+    define: { 'process.env.NODE_ENV': '"production"' },
+    banner: { js: out.banner },
+    plugins: [websocketOnly],
+    logLevel: 'warning',
+  });
 
-if (check) {
-  let current = null;
-  try {
-    current = readFileSync(outfile);
-  } catch (_) {
-    // missing
+  const code = result.outputFiles[0].contents;
+  const gz = gzipSync(code, { level: 9 }).length;
+  const rel = 'static/' + out.file;
+
+  if (check) {
+    let current = null;
+    try {
+      current = readFileSync(outfile);
+    } catch (_) {
+      // missing
+    }
+    if (!current || Buffer.compare(current, Buffer.from(code)) !== 0) {
+      console.error(`${rel} is out of date: run \`npm run build\` in widget/ and commit the result`);
+      stale = true;
+      continue;
+    }
+    console.log(`${rel} is up to date (${code.length} bytes, ${gz} bytes gzip -9)`);
+  } else {
+    writeFileSync(outfile, code);
+    console.log(`${rel}: ${code.length} bytes, ${gz} bytes gzip -9`);
   }
-  if (!current || Buffer.compare(current, Buffer.from(code)) !== 0) {
-    console.error(`${rel} is out of date: run \`npm run build\` in widget/ and commit the result`);
-    process.exit(1);
-  }
-  console.log(`${rel} is up to date (${code.length} bytes, ${gz} bytes gzip -9)`);
-} else {
-  writeFileSync(outfile, code);
-  console.log(`${rel}: ${code.length} bytes, ${gz} bytes gzip -9`);
 }
+if (stale) process.exit(1);

@@ -291,6 +291,13 @@ def _issued(
             "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
         },
     }
+    assistant = shop_settings.assistant
+    if assistant.enabled:
+        # The widget then loads its assistant part (widget-ai.js): streamed answers, "Talk to a person".
+        answer["widget"]["assistant"] = {
+            "name": assistant.persona_name,
+            "offer_person_first": assistant.offer_person_first,
+        }
     if notice is not None:
         answer["notice"] = notice
     return web.json_response(answer)

@@ -179,6 +179,25 @@ class SlackGateway:
     async def chat_delete(self, *, channel: str, ts: str) -> AsyncSlackResponse:
         return await self.client.chat_delete(channel=channel, ts=ts)
 
+    # Message streaming (the assistant's answer as it is written, issue 12 §5). Streams go into a channel's
+    # thread, where Slack requires the recipient (team and user) of the streamed text.
+    async def chat_startStream(
+        self, *, channel: str, thread_ts: str, recipient_team_id: str, recipient_user_id: str, markdown_text: str
+    ) -> AsyncSlackResponse:
+        return await self.client.chat_startStream(
+            channel=channel,
+            thread_ts=thread_ts,
+            recipient_team_id=recipient_team_id,
+            recipient_user_id=recipient_user_id,
+            markdown_text=markdown_text,
+        )
+
+    async def chat_appendStream(self, *, channel: str, ts: str, markdown_text: str) -> AsyncSlackResponse:
+        return await self.client.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown_text)
+
+    async def chat_stopStream(self, *, channel: str, ts: str, markdown_text: str | None = None) -> AsyncSlackResponse:
+        return await self.client.chat_stopStream(channel=channel, ts=ts, markdown_text=markdown_text)
+
     async def conversations_history(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
         return await self.client.conversations_history(channel=channel, **kwargs)
 

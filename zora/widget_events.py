@@ -152,3 +152,27 @@ class MessageFiles(ShopperEvent):
     EVENT = "message_files"
     seq: int
     files: list[FileInfo]
+
+
+# The assistant's answer while it is written (issue 12 §5). A turn's model calls each stream their text;
+# an `assistant_delta` carries the piece at `offset` of the text of (`step`, `attempt`): a later step or
+# a retried attempt starts again at offset 0, and the widget then drops what it showed of the earlier one.
+
+
+class AssistantDelta(ShopperEvent):
+    """`assistant_delta`: more of the assistant's answer for `turn` (the final `message` has client_id = turn)."""
+
+    EVENT = "assistant_delta"
+    turn: str
+    step: int
+    attempt: int
+    offset: int
+    text: str
+
+
+class AssistantTyping(ShopperEvent):
+    """`assistant_typing`: the assistant of `turn` is (or no longer is) writing."""
+
+    EVENT = "assistant_typing"
+    turn: str
+    typing: bool

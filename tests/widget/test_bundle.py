@@ -55,3 +55,21 @@ def test_every_language_has_every_string() -> None:
             # Translated, not copied: most strings differ from English.
             same = [k for k in keys if table[k] == strings["en"][k]]
             assert len(same) <= 4, f"{lang} copies English for {same}"
+
+
+def test_the_assistant_part_speaks_every_language() -> None:
+    # widget-ai.js carries its own words (src/assistant-i18n.js), so widget.js does not for shops without it.
+    node = _node()
+    script = "import('./src/assistant-i18n.js').then((m) => console.log(JSON.stringify(m.AI_STRINGS)))"
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", script], cwd=WIDGET, capture_output=True, text=True, timeout=60, check=True
+    )
+    strings: dict[str, dict[str, str]] = json.loads(result.stdout)
+    assert set(strings) == LANGUAGES
+    keys = set(strings["en"])
+    for lang, table in strings.items():
+        assert set(table) == keys, f"{lang}: missing {keys - set(table)}, extra {set(table) - keys}"
+        assert all(value.strip() for value in table.values()), lang
+        if lang != "en":
+            # "AI" is the label in several languages; the sentences are translated.
+            assert [k for k in keys if table[k] == strings["en"][k]] in ([], ["ai"]), lang

@@ -37,6 +37,7 @@ function pick(m) {
     edited_at: m.edited_at || null,
     deleted: m.deleted === true,
     files: Array.isArray(m.files) ? m.files : [],
+    assistant: m.assistant === true,
   };
 }
 

@@ -174,6 +174,9 @@ export function createUI(cfg, t, handlers) {
   let disabledKey = null;
   let prechatMode = 'off'; // off | optional | required
   let greetings = {}; // the merchant's greeting per language
+  // Filled in by the assistant's part (assistant.js, loaded only when the shop's assistant is on):
+  // r(m, el) after a message is rendered, a() after the texts changed language.
+  const hooks = {};
 
   /** Puts every fixed text in the current language (again, after setLocale). */
   function applyTexts() {
@@ -198,6 +201,7 @@ export function createUI(cfg, t, handlers) {
     pcSkip.textContent = t('skip');
     pcSkip.hidden = prechatMode === 'required';
     for (const el of log.children) if (el.zoraMessage) render(el.zoraMessage);
+    if (hooks.a) hooks.a();
   }
 
   function nearBottom(extra) {
@@ -369,6 +373,7 @@ export function createUI(cfg, t, handlers) {
     if (m.edited_at) parts.push(t('edited'));
     if (mine) parts.push(m.status === 'failed' ? t('notSent') + ': ' + (m.error || '') : t(STATUS_KEY[m.status] || 'sending'));
     el.querySelector('.meta').textContent = parts.filter(Boolean).join(' · ');
+    if (hooks.r) hooks.r(m, el);
     return el;
   }
 
@@ -390,6 +395,14 @@ export function createUI(cfg, t, handlers) {
 
   return {
     host,
+    // For assistant.js.
+    hooks,
+    log,
+    panel,
+    formError,
+    h,
+    near: nearBottom,
+    end: scrollToEnd,
     get isOpen() {
       return isOpen;
     },

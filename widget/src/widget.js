@@ -310,6 +310,7 @@ export function startWidget(cfg) {
   // -- receipts: delivered / seen -----------------------------------------------------------
 
   function noteAgentMessages() {
+    loadAi();
     receipts.delivered = Math.max(receipts.delivered, chat.maxAgentSeq());
     report('delivered');
     noteSeen();
@@ -335,7 +336,19 @@ export function startWidget(cfg) {
 
   // -- the shop's settings and the pre-chat form ----------------------------------------------
 
+  // The assistant's part of the widget (its streamed answers, the AI label, "Talk to a person") is a
+  // file of its own, loaded only for a shop whose assistant is on or a conversation it wrote in.
+  let aiScript = null;
+  function loadAi() {
+    if (aiScript || !ui || !((shopConfig && shopConfig.assistant) || chat.list.some((m) => m.assistant))) return;
+    aiScript = document.createElement('script');
+    aiScript.src = cfg.server + '/widget-ai.js';
+    aiScript.onload = () => window.ZoraAI({ s: () => socket, chat, ui, t: () => t, c: () => shopConfig || {}, id: () => conversationId });
+    document.head.append(aiScript);
+  }
+
   function applyShopConfig() {
+    loadAi();
     if (!ui || !shopConfig) return;
     ui.setShopConfig(shopConfig);
     // Away: the reply can only follow by email, so ask for one (however the merchant set the form).

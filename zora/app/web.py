@@ -189,8 +189,9 @@ async def _widget_download(request: web.Request) -> web.Response:
 
 
 async def _widget_js(request: web.Request) -> web.Response:
+    # widget.js, or widget-ai.js: the assistant's part, which widget.js loads for shops whose assistant is on.
     return web.Response(
-        body=static_file("widget.js"),
+        body=static_file("widget-ai.js" if request.path == "/widget-ai.js" else "widget.js"),
         content_type="application/javascript",
         headers={"Cache-Control": "public, max-age=300"},
     )
@@ -230,6 +231,7 @@ def _add_routes(app: web.Application, settings: Settings, dev: bool) -> None:
     app.router.add_route("GET", "/proxy/session", _proxy_session)
     app.router.add_route("POST", "/proxy/session", _proxy_session)
     app.router.add_get("/widget.js", _widget_js)
+    app.router.add_get("/widget-ai.js", _widget_js)
     if dev:
         app.router.add_get("/demo", demo)
     app.router.add_get("/healthz", _healthz)

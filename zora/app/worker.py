@@ -63,7 +63,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
     # The assistant's model client (no connection until a turn calls it; the process's end closes it).
-    llm = LlmActivities(settings)
+    llm = LlmActivities(settings, emitter=emitter, pool=services.pool, workspaces=workspaces)
     # Drafted actions and agent assist (issue 12 §6, §7).
     missed = MissedReplies.from_settings(services.redis, services.temporal, settings)
     assist = [

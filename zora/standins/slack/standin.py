@@ -8,13 +8,14 @@ from zora.standins.slack.conversations import Conversations
 from zora.standins.slack.inbox import Inbox
 from zora.standins.slack.oauth import OAuth
 from zora.standins.slack.reactions import Reactions
+from zora.standins.slack.streams import Streams
 from zora.standins.slack.users import Users
 from zora.standins.slack.views import Views
 from zora.standins.slack.webapi import WebApi
 from zora.standins.slack.workspace import MethodHandler
 
 
-class SlackStandIn(Inbox, OAuth, WebApi, Conversations, Users, Reactions, Views):
+class SlackStandIn(Inbox, OAuth, WebApi, Conversations, Users, Reactions, Views, Streams):
     """Slack's Web API and Events API for one workspace with one installed bot."""
 
     def _web_api_methods(self) -> dict[str, MethodHandler]:
@@ -25,6 +26,9 @@ class SlackStandIn(Inbox, OAuth, WebApi, Conversations, Users, Reactions, Views)
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.delete": self._chat_delete,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
             "conversations.info": self._conversations_info,
             "conversations.members": self._conversations_members,
             "conversations.list": self._conversations_list,
