@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_sdk.errors import SlackApiError
@@ -149,15 +150,28 @@ async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
         state, todo = "error", hint(error)
     elif connected:
         state, todo = "ok", ""
+    team: dict[str, object] | None = None
+    if by_token:
+        team = await _token_team(services)
+    elif connected and workspace:
+        team = {"id": workspace.team_id, "name": installation.team_name if installation else None}
     return {
         "state": state,
-        "team": {"id": workspace.team_id, "name": installation.team_name if installation else None}
-        if connected and workspace
-        else None,
+        "team": team,
         "channel": channel,
         "error": error,
         "todo": todo,
     }
+
+
+async def _token_team(services: Services) -> dict[str, object]:
+    """SLACK_BOT_TOKEN's workspace as Slack names it, so the page says where the shop's messages go (it
+    had said "Connected to null")."""
+    try:
+        auth = await services.slack.auth_test()
+    except (SlackApiError, aiohttp.ClientError, TimeoutError):
+        return {"id": None, "name": None}
+    return {"id": auth.get("team_id"), "name": auth.get("team")}
 
 
 # Channels one page of the picker shows (Slack's recommended page size is 200 at most).
