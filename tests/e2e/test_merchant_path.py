@@ -83,7 +83,7 @@ async def _shot(page: Any, name: str) -> None:
 
 async def install_from_listing(stack: Stack, page: Any, shop: str) -> Any:
     """The app listing's Install, Shopify's grant screen, and the settings page in the admin frame."""
-    await page.goto(f"http://127.0.0.1:{stack.sz.shopify.port}/dev/shopify/install")
+    await page.goto(stack.sz.shopify.listing_url)
     await page.get_by_label("Your shop").fill(shop)
     await page.get_by_role("button", name="Install").click()
     await expect(page.get_by_role("heading", name="Install Zora")).to_be_visible()

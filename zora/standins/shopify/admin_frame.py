@@ -24,6 +24,11 @@ class AdminFrame(OAuth):
     # The app's install URL (Zora's /shopify/install), which the listing's Install button opens.
     install_url: str | None = None
 
+    @property
+    def listing_url(self) -> str:
+        """The app's listing with its Install button (a new shop's way in)."""
+        return f"http://127.0.0.1:{self.port}/dev/shopify/install"
+
     def admin_frame_url(self, domain: str) -> str:
         return f"http://127.0.0.1:{self.port}/dev/shopify/admin?{urlencode({'shop': domain})}"
 
