@@ -123,7 +123,7 @@ async def test_a_new_shop_gets_from_install_to_a_reply_in_its_own_slack_with_pag
 ) -> None:
     sz, workspace, first = stack.sz, stack.workspace, stack.sz.zora.standin
     shop = f"slow-goods-{uuid.uuid4().hex[:6]}.myshopify.com"
-    context = await browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-US")
+    context = await browser.new_context(viewport={"width": 960, "height": 640}, locale="en-US")
     # As in this sandbox and in CI: Shopify's CDN does not answer (the page runs on its plain fallback).
     await context.route("https://cdn.shopify.com/**", lambda route: route.abort())
     try:

@@ -69,7 +69,7 @@ class OAuth(WebApi):
                 chosen = next((w for w in workspaces if w.team_id == form.get("team")), self)
                 target = chosen.approve(redirect_uri, state)
             raise web.HTTPFound(target)
-        scopes = html.escape(query.get("scope", ""))
+        scopes = html.escape(query.get("scope", "").replace(",", ", "))
         options = "".join(
             f'<option value="{html.escape(w.team_id)}">{html.escape(w.team_name)}</option>' for w in workspaces
         )
