@@ -175,3 +175,29 @@ async def test_a_new_shop_gets_from_install_to_a_reply_in_its_own_slack_with_pag
             await other.close()
     finally:
         await context.close()
+
+
+async def test_a_shop_shopify_installs_by_itself_is_installed_by_the_pages_first_load(
+    stack: Stack, browser: Any
+) -> None:
+    """Shopify's managed install (shopify.app.toml: use_legacy_install_flow = false): Shopify installs the
+    app and opens it in the admin; the page's first load trades its session token for the offline token."""
+    sz = stack.sz
+    shop = f"managed-{uuid.uuid4().hex[:6]}.myshopify.com"
+    sz.shopify.managed_install = True
+    context = await browser.new_context(locale="en-US")
+    await context.route("https://cdn.shopify.com/**", lambda route: route.abort())
+    try:
+        page = await context.new_page()
+        await page.goto(sz.shopify.listing_url)
+        await page.get_by_label("Your shop").fill(shop)
+        await page.get_by_role("button", name="Install").click()
+        app = page.frame_locator("#app")
+        await expect(app.locator("body")).to_have_attribute("data-ready", "1")
+        await expect(app.get_by_role("status")).to_contain_text(shop)
+        await expect(app.locator("#slack-state")).to_contain_text("pick a channel")
+    finally:
+        sz.shopify.managed_install = False
+        await context.close()
+    [row] = await sz.fetch("SELECT access_token, installed_at FROM shops WHERE domain = $1", shop)
+    assert row["access_token"] and row["installed_at"] is not None

@@ -23,6 +23,9 @@ class AdminFrame(OAuth):
 
     # The app's install URL (Zora's /shopify/install), which the listing's Install button opens.
     install_url: str | None = None
+    # Shopify installs the app itself and opens it in the admin (shopify.app.toml's use_legacy_install_flow
+    # = false): the app's page then trades a session token for the offline token.
+    managed_install = False
 
     @property
     def listing_url(self) -> str:
@@ -58,7 +61,7 @@ class AdminFrame(OAuth):
         """The app's listing: a merchant names their shop and presses Install; Shopify then opens the app's
         install URL with a signed query (shop, host, timestamp, hmac), which starts the OAuth grant."""
         domain = request.query.get("shop", "").strip().lower()
-        if not domain or not self.install_url:
+        if not domain:
             return web.Response(text=_LISTING.format(error=""), content_type="text/html")
         if not _SHOP_DOMAIN.fullmatch(domain):
             return web.Response(
@@ -67,6 +70,8 @@ class AdminFrame(OAuth):
                 content_type="text/html",
             )
         self.add_shop(domain)
+        if self.managed_install or not self.install_url:
+            raise web.HTTPFound(self.admin_frame_url(domain))
         host = base64.urlsafe_b64encode(f"{domain}/admin".encode()).decode().rstrip("=")
         params = {"host": host, "shop": domain, "timestamp": str(int(time.time()))}
         params["hmac"] = oauth_query_hmac(self.api_secret, params)
