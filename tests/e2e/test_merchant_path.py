@@ -106,8 +106,8 @@ async def add_to_slack(stack: Stack, page: Any, app: Any, shop: str) -> None:
     await page.get_by_role("button", name="Allow").click()
     await expect(page.get_by_role("heading", name="Slack connected")).to_be_visible()
     await expect(page.locator("body")).to_contain_text("Zora is now in Slow Goods")
-    # Back in Shopify admin: Apps > Zora.
-    await page.goto(stack.sz.shopify.admin_frame_url(shop))
+    await page.get_by_role("link", name="Back to Zora in Shopify admin").click()
+    await page.wait_for_url(f"**/dev/shopify/admin?shop={shop}")
     await expect(app.locator("#slack-state")).to_contain_text("Connected to Slow Goods: pick a channel.")
     await app.get_by_label("Channel for shoppers' conversations").select_option(label="#shop-questions")
     await app.get_by_role("button", name="Use this channel").click()
