@@ -3,12 +3,14 @@ a brand-new shop installs Zora from the Shopify stand-in's app listing (OAuth au
 lands on the settings page inside the stand-in admin frame, adds Zora to a Slack workspace of its own on
 the Slack stand-in's authorize page, picks a channel, sends a test post; a shopper on the shop's storefront
 writes, the message appears in that channel of that workspace and the agent's answer reaches the shopper;
-a greeting saved on the page greets the next shopper. Issue 11's "Done when".
+a greeting saved on the page greets the next shopper, and a shorter reminder time saved on the page brings
+the reminder of a waiting conversation. Issue 11's "Done when".
 
 `ZORA_MERCHANT_SHOTS=docs/img` saves the README's screenshots of the path (docs/img/merchant-*.png)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -29,6 +31,8 @@ if reason := browser_unavailable():
     pytest.skip(reason, allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
+# The path includes waiting for a reminder a minute after a message (the shortest a shop may set).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 NEW_TEAM = "T0SLOWGDS1"
 NEW_CHANNEL = "C0SLOWGDS1"
@@ -118,6 +122,30 @@ async def add_to_slack(stack: Stack, page: Any, app: Any, shop: str) -> None:
     await _shot(page, "3-slack-card")
 
 
+async def remind_sooner(stack: Stack, page: Any, app: Any, shopper: Any) -> None:
+    """A reminder's timing changed on the page reaches a conversation already waiting: its reminder comes
+    after 1 minute instead of 15 (the conversation's tick reads the settings at least once a minute)."""
+    workspace = stack.workspace
+    composer = shopper.get_by_role("textbox", name="Message")
+    await composer.fill("Is anyone there?")
+    await composer.press("Enter")
+    while not any(p.get("text") == "Is anyone there?" for p in workspace.posted):
+        await workspace.wait_for_posts(len(workspace.posted) + 1)
+    thread = next(p for p in workspace.posted if p.get("text") == "Is anyone there?")["thread_ts"]
+    await page.bring_to_front()
+    await app.get_by_role("spinbutton", name="Remind the channel after").fill("1")
+    await app.get_by_role("button", name="Save", exact=True).click()
+    await expect(app.get_by_role("status")).to_contain_text("Saved (version 2)")
+
+    def reminded() -> bool:
+        return any(p["thread_ts"] == thread and "has waited" in p["text"] for p in workspace.posted)
+
+    # Generous: a minute of waiting, then the next tick (at most a minute later), on a busy machine.
+    async with asyncio.timeout(300):
+        while not reminded():
+            await workspace.wait_for_posts(len(workspace.posted) + 1, timeout=300)
+
+
 async def test_a_new_shop_gets_from_install_to_a_reply_in_its_own_slack_with_pages_only(
     stack: Stack, browser: Any
 ) -> None:
@@ -171,6 +199,7 @@ async def test_a_new_shop_gets_from_install_to_a_reply_in_its_own_slack_with_pag
             await shopper.evaluate("window.Zora.ready")
             await shopper.get_by_role("button", name="Chat with us").click()
             await expect(shopper.get_by_role("log")).to_contain_text("Welcome to Slow Goods!")
+            await remind_sooner(stack, page, app, shopper)
         finally:
             await other.close()
     finally:
