@@ -85,6 +85,31 @@ async def test_each_shop_sees_lists_picks_and_tests_in_its_own_workspace_only(tw
     assert len(a.posted) == posted_a
 
 
+async def test_a_shop_with_no_workspace_of_its_own_gets_nothing_of_the_operators(two: Two) -> None:
+    """With Add to Slack, SLACK_BOT_TOKEN's workspace (where shop A is) is not lent to a shop that just
+    installed: it cannot list that workspace's channels, pick one, or post there."""
+    sz = two.sz
+    newcomer = f"newcomer-{uuid.uuid4().hex[:6]}.myshopify.com"
+    sz.shopify.add_shop(newcomer, "Newcomer")
+    newcomer_id = await sz.install(newcomer)
+    bearer = token(newcomer)
+    posted = len(sz.zora.standin.posted)
+
+    _, status = await call(sz, "GET", "slack", bearer=bearer)
+    listed = await call(sz, "GET", "slack/channels", bearer=bearer)
+    chosen = await call(sz, "PUT", "slack/channel", {"channel": CHANNEL}, bearer=bearer)
+    tested = await call(sz, "POST", "slack/test", bearer=bearer)
+
+    assert (status["state"], status["team"]) == ("not_connected", None)
+    assert (listed[0], listed[1]["error"]["code"]) == (409, "not_connected")
+    assert "channels" not in listed[1]
+    assert chosen[0] == 409 and tested[0] == 422
+    [row] = await sz.fetch("SELECT slack_channel_id FROM shops WHERE id = $1", newcomer_id)
+    assert row["slack_channel_id"] is None
+    assert len(sz.zora.standin.posted) == posted
+    assert not any(method == "conversations.join" for method, _ in sz.zora.standin.calls[-10:])
+
+
 ROUTES = [
     ("GET", "slack", None),
     ("POST", "slack/install", None),
