@@ -196,8 +196,9 @@ class Shopper:
 
 @asynccontextmanager
 async def running_zora(
-    infra: Any, database_url: str, standin_app_token: str | None = None, **overrides: Any
+    infra: Any, database_url: str, standin_app_token: str | None = None, web_port: int = 0, **overrides: Any
 ) -> AsyncIterator[Zora]:
+    """`web_port` 0: any free port; a test that must know Zora's address first (PUBLIC_URL) gives one."""
     standin = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=standin_app_token)
     standin.add_channel(CHANNEL, "support")
     standin.add_user(AGENT, "ada", "Ada Agent")
@@ -219,7 +220,7 @@ async def running_zora(
     try:
         async with open_services(settings) as services:
             shop_id = await ensure_shop(services.pool, shop, "Test shop", CHANNEL)
-            async with serving_web(settings, services, host="127.0.0.1", dev=True) as served:
+            async with serving_web(settings, services, host="127.0.0.1", port=web_port, dev=True) as served:
                 standin.events_url = f"{served.url}/slack/events"
                 async with aiohttp.ClientSession() as http, worker_for(services) as worker, worker:
                     zora = Zora(settings, services, standin, served.url, http, shop, shop_id, app=served.app)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_sdk.errors import SlackApiError
 
 from zora.admin import authenticate
 from zora.services import Services
+from zora.settings import Settings
 from zora.slack_api import INSTALL_ERRORS, SlackWorkspaces, classify, hint
 from zora.slack_oauth import (
     INSTALL_PATH,
@@ -122,6 +124,16 @@ def _add_picker_routes(app: web.Application, services_key: web.AppKey[Services])
     app.router.add_post("/admin/api/slack/test", test_post)
 
 
+def lends_token(settings: Settings, workspace: sslack.ShopWorkspace | None) -> bool:
+    """Whether SLACK_BOT_TOKEN's workspace serves a shop that connected none of its own: always in the
+    single-workspace set-up; with Add to Slack (SLACK_CLIENT_ID) only a shop the operator gave a channel
+    there. Any shop may install the app: one that did must not list, join or post in the operator's
+    workspace, where other shops' conversations may be."""
+    if workspace is None or workspace.team_id is not None or settings.slack_bot_token is None:
+        return False
+    return settings.slack_client_id is None or workspace.channel is not None
+
+
 async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
     """What the settings page shows about the shop's Slack, with what to do when it is not working."""
     async with services.pool.acquire() as conn:
@@ -131,8 +143,7 @@ async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
             if workspace is not None and workspace.team_id
             else None
         )
-    # A shop that connected no workspace is served by SLACK_BOT_TOKEN's, when there is one.
-    by_token = workspace is not None and workspace.team_id is None and services.settings.slack_bot_token is not None
+    by_token = lends_token(services.settings, workspace)
     connected = by_token or (workspace is not None and workspace.team_id is not None)
     channel = workspace.channel if workspace else None
     error = workspace.error if workspace else None
@@ -149,15 +160,28 @@ async def slack_status(services: Services, shop_id: int) -> dict[str, object]:
         state, todo = "error", hint(error)
     elif connected:
         state, todo = "ok", ""
+    team: dict[str, object] | None = None
+    if by_token:
+        team = await _token_team(services)
+    elif connected and workspace:
+        team = {"id": workspace.team_id, "name": installation.team_name if installation else None}
     return {
         "state": state,
-        "team": {"id": workspace.team_id, "name": installation.team_name if installation else None}
-        if connected and workspace
-        else None,
+        "team": team,
         "channel": channel,
         "error": error,
         "todo": todo,
     }
+
+
+async def _token_team(services: Services) -> dict[str, object]:
+    """SLACK_BOT_TOKEN's workspace as Slack names it, so the page says where the shop's messages go (it
+    had said "Connected to null")."""
+    try:
+        auth = await services.slack.auth_test()
+    except (SlackApiError, aiohttp.ClientError, TimeoutError):
+        return {"id": None, "name": None}
+    return {"id": auth.get("team_id"), "name": auth.get("team")}
 
 
 # Channels one page of the picker shows (Slack's recommended page size is 200 at most).
@@ -171,7 +195,20 @@ class ChannelPicker:
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    async def _refused(self, shop_id: int) -> web.Response | None:
+        """The answer when the shop has no workspace the picker may act in (lends_token)."""
+        async with self.services.pool.acquire() as conn:
+            workspace = await sslack.shop_workspace(conn, shop_id)
+        if workspace is not None and (workspace.team_id is not None or lends_token(self.services.settings, workspace)):
+            return None
+        message = "Add Zora to your Slack workspace first."
+        return web.json_response(
+            {"error": {"code": "not_connected", "message": message}}, status=409, headers=_NO_STORE
+        )
+
     async def list(self, shop_id: int, cursor: str | None) -> web.Response:
+        if refused := await self._refused(shop_id):
+            return refused
         slack = await SlackWorkspaces(self.services.slack, self.services.pool, self.services.settings).for_shop(shop_id)
         try:
             response = await slack.conversations_list(
@@ -194,6 +231,8 @@ class ChannelPicker:
     async def choose(self, shop_id: int, channel: str) -> web.Response:
         """Use `channel` for the shop's conversations: it must be in the shop's workspace and usable; a
         public one is joined, a private one needs the bot invited first."""
+        if refused := await self._refused(shop_id):
+            return refused
         slack = await SlackWorkspaces(self.services.slack, self.services.pool, self.services.settings).for_shop(shop_id)
         try:
             info = (await slack.conversations_info(channel=channel))["channel"]

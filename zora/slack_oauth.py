@@ -218,6 +218,7 @@ class ZoraOAuthFlow(AsyncOAuthFlow):
     def __init__(self, pool: Pool, settings: Settings, store: PgInstallationStore, states: PgStateStore) -> None:
         assert settings.slack_client_id and settings.slack_client_secret
         self.pool = pool
+        self.zora_settings = settings
         self.states = states
         self.store = store
         super().__init__(
@@ -234,7 +235,7 @@ class ZoraOAuthFlow(AsyncOAuthFlow):
                 installation_store_bot_only=True,
                 state_store=states,
                 state_expiration_seconds=STATE_SECONDS,
-                callback_options=AsyncCallbackOptions(success=_success, failure=_failure),
+                callback_options=AsyncCallbackOptions(success=self._success, failure=_failure),
             ),
         )
 
@@ -263,17 +264,26 @@ class ZoraOAuthFlow(AsyncOAuthFlow):
                 raise BoltError("the state names no installed shop")
             await sslack.save_installation(conn, stored)
             await sslack.connect_shop(conn, shop_id, installation.enterprise_id, installation.team_id or "")
+            # For the page that follows: a way back to the shop's admin.
+            request.context["zora_shop"] = await sslack.shop_domain(conn, shop_id)
         log.info("shop %s connected Slack workspace %s", shop_id, installation.team_id)
 
-
-async def _success(args: AsyncSuccessArgs) -> BoltResponse:
-    team = args.installation.team_name or args.installation.team_id or "your workspace"
-    return _page(
-        200,
-        "Slack connected",
-        f"Zora is now in {team}. Go back to Zora's settings page in Shopify admin and pick the channel"
-        " where shoppers' conversations appear.",
-    )
+    async def _success(self, args: AsyncSuccessArgs) -> BoltResponse:
+        team = args.installation.team_name or args.installation.team_id or "your workspace"
+        shop = args.request.context.get("zora_shop")
+        settings = self.zora_settings
+        back = (
+            f"{settings.shopify_admin_base_url.format(shop=shop)}/admin/apps/{settings.shopify_api_key}"
+            if shop and settings.shopify_api_key
+            else None
+        )
+        return _page(
+            200,
+            "Slack connected",
+            f"Zora is now in {team}. Go back to Zora's settings page in Shopify admin and pick the channel"
+            " where shoppers' conversations appear.",
+            link=(back, "Back to Zora in Shopify admin") if back else None,
+        )
 
 
 async def _failure(args: AsyncFailureArgs) -> BoltResponse:
@@ -282,11 +292,13 @@ async def _failure(args: AsyncFailureArgs) -> BoltResponse:
     return _page(args.suggested_status_code, "Slack was not connected", message)
 
 
-def _page(status: int, title: str, message: str) -> BoltResponse:
+def _page(status: int, title: str, message: str, link: tuple[str, str] | None = None) -> BoltResponse:
     body = (
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
         f'<body style="font-family:system-ui;max-width:36em;margin:4em auto"><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>'
     )
+    if link is not None:
+        body += f'<p><a href="{html.escape(link[0], quote=True)}">{html.escape(link[1])}</a></p>'
     return BoltResponse(
         status=status,
         body=body,

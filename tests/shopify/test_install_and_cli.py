@@ -53,7 +53,10 @@ async def test_oauth_install_end_to_end(sz: ShopifyZora, caplog: pytest.LogCaptu
         granted = await _get(browser, grant_url)
         callback = granted.headers["Location"]
         done = await _get(browser, callback)
-        assert done.status == 302 and done.headers["Location"] == f"https://{shop}/admin/apps/{API_KEY}"
+        assert (
+            done.status == 302
+            and done.headers["Location"] == f"{sz.shopify.base_url.format(shop=shop)}/admin/apps/{API_KEY}"
+        )
         # The same callback again: the state was single-use.
         replay = await _get(browser, callback)
         assert replay.status == 400

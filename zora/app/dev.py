@@ -247,6 +247,7 @@ async def _sandbox(
     await _embedded(stack, settings, opts, data_dir, folder, sandbox)
     if settings.slack_bot_token is None:
         await _slack_standin(stack, opts, data_dir, port, sandbox)
+        _add_to_slack(settings, port, sandbox)
     if settings.shopify_api_key is None:
         from zora.shopify.dev import start_standin
 
@@ -319,6 +320,17 @@ async def _slack_standin(
     sandbox.inbox_url = standin.inbox_url
 
 
+def _add_to_slack(settings: Settings, port: int, sandbox: Sandbox) -> None:
+    """ "Add to Slack" on the settings page works against the stand-in: its authorize page and
+    oauth.v2.access take the stand-in app's client id and secret. Slack sends the browser back to PUBLIC_URL."""
+    from zora.standins.slack.oauth import CLIENT_ID, CLIENT_SECRET
+
+    if settings.slack_client_id is None:
+        sandbox.updates.update(slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET)
+    if settings.public_url is None:
+        sandbox.updates["public_url"] = f"http://{settings.host}:{port}"
+
+
 async def _mail_catcher(
     stack: contextlib.AsyncExitStack, settings: Settings, opts: DevOptions, port: int, sandbox: Sandbox
 ) -> None:
@@ -370,6 +382,7 @@ def _welcome(settings: Settings, port: int, sandbox: Sandbox, nodes: Cluster | N
     if sandbox.shopify is not None:
         _say("  Shopify (stand-in) demo shop seeded; send webhooks with `zora shopify trigger orders/paid`")
         _say(f"  settings page     {sandbox.shopify.admin_frame_url(settings.demo_shop)}   <- Shopify admin stand-in")
+        _say(f"  install a shop    {sandbox.shopify.listing_url}   <- a new shop's path: Install, Add to Slack")
     _say(f"  staff sign-in     {base}/staff   <- invite staff from the settings page (docs/staff.md)")
     if sandbox.openai_url:
         _say(f"  AI model (stand-in) {sandbox.openai_url}   <- the demo model; OPENAI_BASE_URL sets a real one")

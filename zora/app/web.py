@@ -17,7 +17,7 @@ from bot.outbound import SlackOutbound
 from webhooks.shopify import add_routes as add_shopify_routes
 from widget.confirm import confirm_handler
 from widget.emitter import ServerEmitter
-from widget.http import static_file
+from widget.http import script_response, static_file
 from widget.server import WidgetNamespace
 from widget.session import proxy_session_handler, session_handler, signout_handler
 from widget.uploads import download_handler, upload_handler
@@ -190,11 +190,7 @@ async def _widget_download(request: web.Request) -> web.Response:
 
 async def _widget_js(request: web.Request) -> web.Response:
     # widget.js, or widget-ai.js: the assistant's part, which widget.js loads for shops whose assistant is on.
-    return web.Response(
-        body=static_file("widget-ai.js" if request.path == "/widget-ai.js" else "widget.js"),
-        content_type="application/javascript",
-        headers={"Cache-Control": "public, max-age=300"},
-    )
+    return script_response(request, "widget-ai.js" if request.path == "/widget-ai.js" else "widget.js")
 
 
 async def _healthz(request: web.Request) -> web.Response:

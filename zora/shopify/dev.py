@@ -41,6 +41,9 @@ async def start_standin(
         webhook_url=f"http://127.0.0.1:{web_port}/webhooks/shopify",
         app_url=f"http://127.0.0.1:{web_port}/admin",
     )
+    # A new shop installs from the stand-in's listing through Zora's OAuth, pressing Install on the grant screen.
+    standin.install_url = f"http://127.0.0.1:{web_port}/shopify/install"
+    standin.grant_screen = True
     await standin.start(port=port)
     stack.push_async_callback(standin.stop)
     return standin, {

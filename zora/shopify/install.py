@@ -222,7 +222,8 @@ async def finish_install(request: web.Request, deps: InstallDeps) -> web.StreamR
     except InstallError as exc:
         log.warning("install of %s failed: %s", shop, exc)
         return web.json_response({"error": "Shopify did not grant access"}, status=502)
-    response = _redirect(f"https://{shop}/admin/apps/{key}")
+    # The app in the shop's admin (https://{shop}/admin/apps/{key}), beside its Admin API: a stand-in's own.
+    response = _redirect(f"{deps.settings.shopify_admin_base_url.format(shop=shop)}/admin/apps/{key}")
     response.del_cookie(STATE_COOKIE)
     return response
 

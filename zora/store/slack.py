@@ -185,6 +185,11 @@ async def consumed_state_shop(conn: Executor, state: str) -> int | None:
     return shop_id
 
 
+async def shop_domain(conn: Executor, shop_id: int) -> str | None:
+    domain: str | None = await conn.fetchval("SELECT domain FROM shops WHERE id = $1", shop_id)
+    return domain
+
+
 async def shop_installed(conn: Executor, shop_id: int) -> bool:
     """Whether the shop still has Zora installed in Shopify (a state outlives nothing else)."""
     return bool(await conn.fetchval("SELECT uninstalled_at IS NULL FROM shops WHERE id = $1", shop_id))

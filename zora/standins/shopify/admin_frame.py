@@ -5,15 +5,32 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
+import time
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from zora.shopify.signing import oauth_query_hmac
 from zora.standins.shopify.oauth import OAuth
+
+_SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9-]*\.myshopify\.com")
 
 
 class AdminFrame(OAuth):
-    """/dev/shopify/admin and the session tokens it hands the app."""
+    """/dev/shopify/admin and the session tokens it hands the app; the app's listing with its Install
+    button, and the admin's address of an installed app."""
+
+    # The app's install URL (Zora's /shopify/install), which the listing's Install button opens.
+    install_url: str | None = None
+    # Shopify installs the app itself and opens it in the admin (shopify.app.toml's use_legacy_install_flow
+    # = false): the app's page then trades a session token for the offline token.
+    managed_install = False
+
+    @property
+    def listing_url(self) -> str:
+        """The app's listing with its Install button (a new shop's way in)."""
+        return f"http://127.0.0.1:{self.port}/dev/shopify/install"
 
     def admin_frame_url(self, domain: str) -> str:
         return f"http://127.0.0.1:{self.port}/dev/shopify/admin?{urlencode({'shop': domain})}"
@@ -35,6 +52,30 @@ class AdminFrame(OAuth):
             origin=json.dumps(app_origin),
         )
         return web.Response(text=page, content_type="text/html")
+
+    async def _app_in_admin(self, request: web.Request) -> web.StreamResponse:
+        """https://{shop}/admin/apps/{api key}, where Zora sends the merchant after an install: the frame."""
+        raise web.HTTPFound(self.admin_frame_url(request.match_info["shop"]))
+
+    async def _install_listing(self, request: web.Request) -> web.Response:
+        """The app's listing: a merchant names their shop and presses Install; Shopify then opens the app's
+        install URL with a signed query (shop, host, timestamp, hmac), which starts the OAuth grant."""
+        domain = request.query.get("shop", "").strip().lower()
+        if not domain:
+            return web.Response(text=_LISTING.format(error=""), content_type="text/html")
+        if not _SHOP_DOMAIN.fullmatch(domain):
+            return web.Response(
+                text=_LISTING.format(error="Give a shop domain ending in .myshopify.com."),
+                status=400,
+                content_type="text/html",
+            )
+        self.add_shop(domain)
+        if self.managed_install or not self.install_url:
+            raise web.HTTPFound(self.admin_frame_url(domain))
+        host = base64.urlsafe_b64encode(f"{domain}/admin".encode()).decode().rstrip("=")
+        params = {"host": host, "shop": domain, "timestamp": str(int(time.time()))}
+        params["hmac"] = oauth_query_hmac(self.api_secret, params)
+        raise web.HTTPFound(f"{self.install_url}?{urlencode(params)}")
 
     async def _session_token(self, request: web.Request) -> web.Response:
         domain = request.query.get("shop", "")
@@ -62,3 +103,9 @@ window.addEventListener("message", function (event) {{
 }});
 </script></body></html>
 """
+
+_LISTING = """<!doctype html><meta charset="utf-8"><title>Zora · Shopify App Store (stand-in)</title>
+<body style="font:15px system-ui;max-width:34em;margin:3em auto"><p>Shopify App Store stand-in</p>
+<h1>Zora: customer chat answered from Slack</h1><p>Shoppers chat on your storefront, your team answers in Slack.</p>
+<form method="get"><label for="shop">Your shop</label> <input id="shop" name="shop" placeholder="my-shop.myshopify.com" size="30">
+<button id="install">Install</button><p role="alert">{error}</p></form>"""

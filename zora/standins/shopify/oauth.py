@@ -1,5 +1,6 @@
-"""OAuth: the authorization-code grant (granted at once: no merchant to click) and the token-exchange
-grant of an App Bridge session token for an offline token."""
+"""OAuth: the authorization-code grant (granted at once, or after the merchant presses "Install app" on
+a grant screen when ``grant_screen`` is on, as in ``zora dev`` and the browser tests) and the
+token-exchange grant of an App Bridge session token for an offline token."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import secrets
 import time
 import uuid
+from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +21,9 @@ from zora.standins.shopify.shops import Shops
 
 class OAuth(Shops):
     """/admin/oauth/authorize and /admin/oauth/access_token, and the session tokens the latter takes."""
+
+    # Show Shopify's grant screen (a person presses "Install app") instead of granting at once.
+    grant_screen = False
 
     def session_token(self, domain: str, *, user: str = "42", lifetime: int = 60) -> str:
         """An App Bridge session token as the embedded admin would send it."""
@@ -41,6 +46,8 @@ class OAuth(Shops):
         q = request.query
         if q.get("client_id") != self.api_key or not q.get("redirect_uri") or not q.get("state"):
             return web.Response(status=400, text="invalid_request")
+        if self.grant_screen and request.method != "POST":
+            return web.Response(text=_grant_page(domain, q.get("scope", "")), content_type="text/html")
         self.add_shop(domain)
         code = secrets.token_hex(16)
         self._codes[code] = domain
@@ -84,3 +91,14 @@ class OAuth(Shops):
             )
         token = self.issue_token(domain)
         return web.json_response({"access_token": token, "scope": ",".join(self.shops[domain].scopes)})
+
+
+def _grant_page(domain: str, scope: str) -> str:
+    scopes = "".join(f"<li>{escape(s)}</li>" for s in scope.split(",") if s)
+    return (
+        "<!doctype html><meta charset=utf-8><title>Install Zora · Shopify (stand-in)</title>"
+        '<body style="font:15px system-ui;max-width:34em;margin:3em auto">'
+        f"<p>Shopify stand-in · {escape(domain)}</p><h1>Install Zora</h1>"
+        f"<p>Zora will be able to:</p><ul>{scopes}</ul>"
+        '<form method=post><button id=install style="font:inherit;padding:.5em 1.2em">Install app</button></form>'
+    )

@@ -15,7 +15,9 @@ class ShopifyStandIn(AdminApi, Records, Webhooks, AdminFrame):
 
     def _add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/shops/{shop}/admin/api/{version}/graphql.json", self._graphql)
-        router.add_get("/shops/{shop}/admin/oauth/authorize", self._authorize)
+        router.add_route("*", "/shops/{shop}/admin/oauth/authorize", self._authorize)
+        router.add_get("/shops/{shop}/admin/apps/{app}", self._app_in_admin)
+        router.add_get("/dev/shopify/install", self._install_listing)
         router.add_post("/shops/{shop}/admin/oauth/access_token", self._access_token)
         router.add_get("/dev/shopify/admin", self._admin_frame)
         router.add_get("/dev/shopify/session-token", self._session_token)

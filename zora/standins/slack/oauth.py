@@ -50,24 +50,36 @@ class OAuth(WebApi):
         self._oauth_codes()[code] = redirect_uri
         return redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode({"code": code, "state": state})
 
+    def _workspaces(self) -> list[OAuth]:
+        """This workspace and those joined to its API host (``join``), which Slack's page lets a person pick."""
+        peers = [peer for peer in self.__dict__.get("_peers", []) if isinstance(peer, OAuth)]
+        return [self, *peers]
+
     async def _handle_authorize(self, request: web.Request) -> web.Response:
         query = request.query
         if query.get("client_id") != self.client_id:
             return web.Response(status=400, text="invalid_client_id")
         redirect_uri, state = query.get("redirect_uri", ""), query.get("state", "")
+        workspaces = self._workspaces()
         if request.method == "POST":
             form = await request.post()
             if form.get("allow") != "1":
                 target = redirect_uri + "?" + urlencode({"error": "access_denied", "state": state})
             else:
-                target = self.approve(redirect_uri, state)
+                chosen = next((w for w in workspaces if w.team_id == form.get("team")), self)
+                target = chosen.approve(redirect_uri, state)
             raise web.HTTPFound(target)
-        scopes = html.escape(query.get("scope", ""))
+        scopes = html.escape(query.get("scope", "").replace(",", ", "))
+        options = "".join(
+            f'<option value="{html.escape(w.team_id)}">{html.escape(w.team_name)}</option>' for w in workspaces
+        )
         page = (
-            "<!doctype html><meta charset=utf-8><title>Slack: install Zora</title>"
-            f"<h1>Zora is requesting permission to access {html.escape(self.team_name)}</h1>"
+            '<!doctype html><meta charset=utf-8><title>Slack: install Zora</title><body style="font:15px system-ui;'
+            'max-width:34em;margin:3em auto"><p>Slack stand-in</p>'
+            "<h1>Zora is requesting permission to access a Slack workspace</h1>"
+            f"<form method=post><p><label for=team>Workspace</label> <select id=team name=team>{options}</select></p>"
             f"<p>Bot scopes: <code>{scopes}</code></p>"
-            "<form method=post><button name=allow value=1 id=allow>Allow</button>"
+            "<button name=allow value=1 id=allow>Allow</button> "
             "<button name=allow value=0 id=cancel>Cancel</button></form>"
         )
         return web.Response(text=page, content_type="text/html")
