@@ -23,7 +23,9 @@ const check = process.argv.includes('--check');
 // - engine.io-parser's base64 decoder, which only long-polling needs (a websocket carries binary
 //   frames as they are);
 // - engine.io-client's regex URI parser, replaced by the browser's URL (STUBS below);
-// - socket.io-client's io() (its manager cache and URL parsing): src/widget.js uses its Manager.
+// - socket.io-client's io() (its manager cache and URL parsing): src/widget.js uses its Manager;
+// - socket.io-parser's binary attachments: every event either side sends is JSON (text, ids,
+//   numbers), never a Blob or ArrayBuffer, so packets pass through as they are.
 // That keeps the bundle within its size budget (tests/widget/test_bundle.py).
 const STUBS = {
   'webtransport.js': 'export const WT = undefined;',
@@ -31,6 +33,7 @@ const STUBS = {
   'polling-xhr.node.js': 'export const XHR = undefined;',
   'polling-fetch.js': 'export const Fetch = undefined;',
   'base64-arraybuffer.js': 'export const decode = undefined;',
+  'binary.js': 'export const deconstructPacket = (packet) => ({ packet, buffers: [] }), reconstructPacket = (packet) => packet;',
   // engine.io-client's own URI parser (a regex for old platforms) → the browser's URL. It only ever
   // sees data-server's origin; IPv6 hosts lose their brackets, as the original's output has them.
   'parseuri.js':
@@ -39,8 +42,8 @@ const STUBS = {
 const websocketOnly = {
   name: 'websocket-only',
   setup(b) {
-    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer|parseuri)\.js$/ }, (args) =>
-      /engine\.io-(client|parser)/.test(args.importer) ? { path: args.path.split('/').pop(), namespace: 'zora-stub' } : undefined,
+    b.onResolve({ filter: /\/(webtransport|polling-xhr(\.node)?|polling-fetch|base64-arraybuffer|parseuri|binary)\.js$/ }, (args) =>
+      /engine\.io-(client|parser)|socket\.io-parser/.test(args.importer) ? { path: args.path.split('/').pop(), namespace: 'zora-stub' } : undefined,
     );
     b.onResolve({ filter: /^socket\.io-client$/ }, () => ({
       path: join(here, 'node_modules', 'socket.io-client', 'build', 'esm', 'manager.js'),

@@ -16,6 +16,7 @@ from zora.limits import RateLimited
 from zora.mail import Mailer, confirmation_email
 from zora.security import ShopperIdentity
 from zora.services import Services
+from zora.shopper_language import shopper_words
 from zora.store import shops as sshops
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class AddressConfirmation:
         # Confirmation emails in flight (a reference keeps each task alive until it ends).
         self._mailing: set[asyncio.Task[None]] = set()
 
-    async def ask(self, identity: ShopperIdentity, email: str, address: str) -> str:
+    async def ask(self, identity: ShopperIdentity, email: str, address: str, locale: str | None = None) -> str:
         """One email with a single-use link that confirms the address, rate-limited per recipient and
         per client address (so Zora cannot be used to mail anyone over and over). The email goes out
         in the background; the answer says what happened: sent, limited, or unavailable."""
@@ -57,11 +58,15 @@ class AddressConfirmation:
                     ttl_seconds=int(settings.email_code_ttl_hours * 3600),
                 )
                 shop_name = await sshops.name(conn, identity.shop_id)
+                # In the language the widget speaks to them (the form's locale), with the shop's overrides.
+                w = await shopper_words(
+                    conn, identity.shop_id, identity.shopper_id, identity.conversation_id, locale=locale
+                )
         except Exception:
             log.exception("could not prepare the confirmation email")
             return "unavailable"
         link = f"{settings.public_url.rstrip('/')}/widget/confirm?code={code}"
-        message = confirmation_email(shop_name=shop_name or identity.shop, to_address=email, link=link)
+        message = confirmation_email(shop_name=shop_name or identity.shop, to_address=email, link=link, w=w)
         task = asyncio.create_task(self._send(message))
         self._mailing.add(task)
         task.add_done_callback(self._mailing.discard)

@@ -245,7 +245,9 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return {"ok": True}
             # No mail goes to a typed address until its owner confirms it (issue 10 item 5).
             session = await self.get_session(sid)
-            confirmation = await self.confirmation.ask(identity, event.email, str(session.get("address", "unknown")))
+            confirmation = await self.confirmation.ask(
+                identity, event.email, str(session.get("address", "unknown")), event.locale
+            )
             return {"ok": True, "confirmation": confirmation}
 
     @tracing.traced("zora.shopper_message")

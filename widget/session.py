@@ -281,19 +281,29 @@ def _issued(
         "conversation_id": str(identity.conversation_id),
         "expires_in": ttl,
         "verified": customer is not None,
-        # What the merchant set for the widget (docs/widget-protocol.md).
-        "widget": {
-            "prechat": shop_settings.prechat,
-            "greetings": shop_settings.greetings,
-            # Away: nobody answers now; the widget says so and asks for an email for the reply.
-            "away": not shop_settings.available
-            or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
-            "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
-        },
+        "widget": widget_config(settings, shop_settings),
     }
     if notice is not None:
         answer["notice"] = notice
     return web.json_response(answer)
+
+
+def widget_config(settings: Settings, shop_settings: ShopSettings) -> dict[str, Any]:
+    """What the merchant set for the widget (docs/widget-protocol.md)."""
+    look = shop_settings.look
+    return {
+        "prechat": shop_settings.prechat,
+        # The merchant's words per language ("default": any other), over the widget's own.
+        "greetings": shop_settings.widget_texts("greeting"),
+        "aways": shop_settings.widget_texts("away"),
+        # Away: nobody answers now; the widget says so and asks for an email for the reply.
+        "away": not shop_settings.available
+        or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
+        "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
+        # Only what the merchant set: a script tag's own data-color / data-position / data-launcher-text
+        # (a site without the theme app extension) still apply where the settings keep the default.
+        "look": look.model_dump(mode="json", exclude_defaults=True),
+    }
 
 
 async def close_sockets(services: Services, server: socketio.AsyncServer | None, shopper_id: UUID) -> None:

@@ -101,6 +101,11 @@ export function startWidget(cfg) {
     get locale() {
       return t.lang;
     },
+    /** The settings page's live preview: shows unsaved settings (the same shape as the session's `widget`). */
+    preview(c) {
+      shopConfig = Object.assign({}, shopConfig, c);
+      applyShopConfig();
+    },
   };
 
   if (!cfg.shop) {
@@ -350,7 +355,7 @@ export function startWidget(cfg) {
     const profile = store.getJSON('profile', null);
     if (!profile || profile.sent || !resumed || !socket || !socket.connected) return;
     const gen = generation;
-    socket.timeout(ACK_TIMEOUT).emit('profile', { name: profile.name || null, email: profile.email || null }, (err, ack) => {
+    socket.timeout(ACK_TIMEOUT).emit('profile', { name: profile.name || null, email: profile.email || null, locale: t.lang }, (err, ack) => {
       if (gen !== generation) return;
       if (!err && ack && ack.ok === true) store.setJSON('profile', Object.assign(profile, { sent: true }));
       else if (!err && ack && ack.error && ack.error.code === 'invalid_payload') {
