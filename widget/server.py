@@ -22,7 +22,7 @@ from zora import identity as zid
 from zora import metrics, tracing, transcript
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
-from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config
+from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config, shop_config
 from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter, push
 from zora.security import InvalidToken, ShopperIdentity, verify_shopper_token
@@ -148,7 +148,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     self.services.temporal,
                     self.services.settings.temporal_task_queue,
                     conversation_ref(identity),
-                    self.missed_replies_config,
+                    await shop_config(self.services.pool, identity.shop_id, self.missed_replies_config),
                     upto,
                 )
         except Exception:

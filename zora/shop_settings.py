@@ -146,6 +146,9 @@ class ShopSettings(BaseModel):
     # Who the reminder mentions: "here", "channel", or a user group id (S...).
     reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
     timezone: str = "UTC"
+    # Replies a shopper has not seen wait this long for them to come back before one email goes out
+    # (None: the deployment's OFFLINE_EMAIL_AFTER_MINUTES). At most a week: unseen replies must not rot.
+    offline_email_minutes: float | None = Field(default=None, ge=1, le=7 * 24 * 60)
     # Email the shopper the whole conversation when an agent resolves it (when their email is known).
     transcript_on_resolve: bool = False
     # "Nobody is here right now": the widget says so and asks for an email, as outside business hours.

@@ -35,6 +35,9 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"look": {"logo_url": "https://user:pw@cdn.example.com/l.png"}}, "look.logo_url", "without a user name"),
     ({"look": {"logo_url": "https://intranet/logo.png"}}, "look.logo_url", "public host name"),
     ({"look": {"shadow": True}}, "look.shadow", "unknown setting"),
+    ({"offline_email_minutes": 0.5}, "offline_email_minutes", "greater than or equal to 1"),
+    ({"offline_email_minutes": 20000}, "offline_email_minutes", "less than or equal to 10080"),
+    ({"offline_email_minutes": "soon"}, "offline_email_minutes", "valid number"),
 ]
 
 
