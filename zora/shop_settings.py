@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from zora.business_hours import WeeklyHours, validate_hours
 from zora.errors import ZoraError
+from zora.files import ALLOWED_TYPES as FILE_TYPES
 from zora.shopper_texts import LANGUAGES, Words, match_language, pick_language, words
 from zora.widget_look import WidgetLook
 
@@ -146,6 +147,10 @@ class ShopSettings(BaseModel):
     # Who the reminder mentions: "here", "channel", or a user group id (S...).
     reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
     timezone: str = "UTC"
+    # Shoppers' uploads: at most this size (MB; never above the deployment's FILE_MAX_BYTES, None: that
+    # limit) and only these types (None: every type Zora checks by its content).
+    file_max_mb: float | None = Field(default=None, ge=0.1, le=100)
+    file_types: list[str] | None = Field(default=None, min_length=1, max_length=len(FILE_TYPES))
     # Replies a shopper has not seen wait this long for them to come back before one email goes out
     # (None: the deployment's OFFLINE_EMAIL_AFTER_MINUTES). At most a week: unseen replies must not rot.
     offline_email_minutes: float | None = Field(default=None, ge=1, le=7 * 24 * 60)
@@ -187,6 +192,18 @@ class ShopSettings(BaseModel):
                 raise ValueError(f"{lang!r} is not a language Zora speaks ({', '.join(LANGUAGES)})")
         if len(set(value)) != len(value):
             raise ValueError("each language only once")
+        return value
+
+    @field_validator("file_types")
+    @classmethod
+    def _file_types(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for kind in value:
+            if kind not in FILE_TYPES:
+                raise ValueError(f"{kind!r} is not a type Zora accepts ({', '.join(FILE_TYPES)})")
+        if len(set(value)) != len(value):
+            raise ValueError("each type only once")
         return value
 
     @field_validator("texts")
