@@ -146,6 +146,10 @@ class ShopSettings(BaseModel):
     reminder_minutes: float = Field(default=15, ge=0, le=7 * 24 * 60)
     # Who the reminder mentions: "here", "channel", or a user group id (S...).
     reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
+    # The escalation: after this many minutes of open time (None: twice reminder_minutes), mentioning
+    # these people (None: the reminder's).
+    escalation_minutes: float | None = Field(default=None, gt=0, le=14 * 24 * 60)
+    escalation_mention: str | None = Field(default=None, pattern=r"^(here|channel|S[A-Z0-9]+)$")
     timezone: str = "UTC"
     # Shoppers' uploads: at most this size (MB; never above the deployment's FILE_MAX_BYTES, None: that
     # limit) and only these types (None: every type Zora checks by its content).
@@ -227,6 +231,17 @@ class ShopSettings(BaseModel):
         return {lang: text for lang, texts in self.texts.items() if (text := getattr(texts, key))}
 
     @model_validator(mode="after")
+    def _escalation_after_reminder(self) -> ShopSettings:
+        # An escalation before the reminder would skip it: the reminder's level is never posted.
+        if (
+            self.escalation_minutes is not None
+            and self.reminder_minutes > 0
+            and self.escalation_minutes <= self.reminder_minutes
+        ):
+            raise ValueError("escalation_minutes must be more than reminder_minutes")
+        return self
+
+    @model_validator(mode="after")
     def _assistant_hours(self) -> ShopSettings:
         # "Outside business hours" means nothing without hours: the assistant would never answer.
         if self.assistant.enabled and self.assistant.mode == "outside_hours" and not self.business_hours:
@@ -247,10 +262,15 @@ class ShopSettings(BaseModel):
     def _hours(cls, value: WeeklyHours | None) -> WeeklyHours | None:
         return None if value is None else validate_hours(value)
 
-    def mention(self) -> str:
-        if self.reminder_mention in ("here", "channel"):
-            return f"<!{self.reminder_mention}>"
-        return f"<!subteam^{self.reminder_mention}>"
+    def mention(self, escalated: bool = False) -> str:
+        who = (self.escalation_mention or self.reminder_mention) if escalated else self.reminder_mention
+        if who in ("here", "channel"):
+            return f"<!{who}>"
+        return f"<!subteam^{who}>"
+
+    def escalation_after(self) -> float:
+        """Minutes of open time before an unanswered wait is escalated."""
+        return self.escalation_minutes if self.escalation_minutes is not None else 2 * self.reminder_minutes
 
 
 def parse_settings(raw: Any) -> ShopSettings:

@@ -39,6 +39,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"file_max_mb": 101}, "file_max_mb", "less than or equal to 100"),
     ({"file_types": ["text/html"]}, "file_types", "'text/html' is not a type Zora accepts"),
     ({"file_types": []}, "file_types", "at least 1 item"),
+    ({"escalation_mention": "everyone"}, "escalation_mention", "should match pattern"),
+    ({"escalation_minutes": 10, "reminder_minutes": 15}, "settings", "escalation_minutes must be more than"),
     ({"offline_email_minutes": 0.5}, "offline_email_minutes", "greater than or equal to 1"),
     ({"offline_email_minutes": 20000}, "offline_email_minutes", "less than or equal to 10080"),
     ({"offline_email_minutes": "soon"}, "offline_email_minutes", "valid number"),
