@@ -72,10 +72,17 @@ async def test_emails_are_in_the_shoppers_language_with_the_merchants_overrides(
         [asked] = await wait_for_mail(catcher, address, 1)
         assert "confirmez votre adresse e-mail" in str(asked.message["Subject"])
         assert "Si c'était vous" in asked.text
-        code = re.search(r"/widget/confirm\?code=(\S+)", asked.text)
-        assert code is not None
-        async with zora.http.post(f"{zora.base_url}/widget/confirm", data={"code": code.group(1)}) as resp:
-            assert resp.status == 200
+        link = re.search(r"(http://\S+/widget/confirm\?code=([A-Za-z0-9_-]+)&lang=fr)\s", asked.text)
+        assert link is not None
+        # The page the link opens asks in French, and its button keeps the language.
+        async with zora.http.get(link.group(1)) as resp:
+            page = await resp.text()
+            assert resp.status == 200 and '<html lang="fr">' in page and "Confirmer mon e-mail" in page
+        form = {"code": link.group(2), "lang": "fr"}
+        async with zora.http.post(f"{zora.base_url}/widget/confirm", data=form) as resp:
+            assert resp.status == 200 and "votre e-mail est confirmé" in await resp.text()
+        async with zora.http.post(f"{zora.base_url}/widget/confirm", data=form) as resp:
+            assert resp.status == 410 and "a déjà servi" in await resp.text()
 
         thread_ts = await _write_and_get_reply(zora, shopper, "fr-CA", "Oui, dès lundi.")
         await shopper.close()
@@ -122,3 +129,13 @@ async def test_the_closing_message_is_in_the_shoppers_language(infra: Any, datab
             closings[locale] = shopper.agent_messages()[0]["body"]
         assert closings["es-MX"].startswith("Cerramos esta conversación")
         assert closings["de-AT"] == "Tschüss von Slow Goods!"
+
+
+async def test_the_confirmation_page_without_a_language_takes_the_browsers(zora: Zora) -> None:
+    headers = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+    async with zora.http.get(f"{zora.base_url}/widget/confirm?code=short", headers=headers) as resp:
+        assert resp.status == 400 and "Dieser Link ist unvollständig" in await resp.text()
+    # A language Zora does not speak in the link: the browser's, then English; never the parameter itself.
+    async with zora.http.get(f"{zora.base_url}/widget/confirm?code=short&lang=<b>x</b>") as resp:
+        page = await resp.text()
+        assert '<html lang="en">' in page and "<b>x" not in page
