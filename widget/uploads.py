@@ -17,6 +17,7 @@ from zora.files import FileRejected
 from zora.limits import RateLimited
 from zora.security import InvalidToken, verify_shopper_token
 from zora.services import Services
+from zora.shop_limits import shop_items
 from zora.shopper_language import settings_or_defaults
 from zora.store import shops as sshops
 
@@ -33,9 +34,12 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
     if not await zid.check_token(services.pool, identity):
         return json_error(401, "unauthorized", "this token was revoked; get a new one from /widget/session")
     try:
+        async with services.pool.acquire() as conn:
+            shop = settings_or_defaults(await sshops.settings(conn, identity.shop_id))
         await services.limiter.hit(
             ("rate_uploads_per_conversation", str(identity.conversation_id)),
             ("rate_uploads_per_address", request_address(request, services)),
+            shop_items=shop_items(shop.rate_limits),
         )
     except RateLimited as exc:
         return too_many(exc)
@@ -43,8 +47,6 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
     if not name.strip() or len(name) > zfiles.MAX_NAME:
         return json_error(400, "invalid_request", f"name: give the file's name (1-{zfiles.MAX_NAME} characters)")
     try:
-        async with services.pool.acquire() as conn:
-            shop = settings_or_defaults(await sshops.settings(conn, identity.shop_id))
         limits = file_limits(services.settings, shop)
         limit = limits.max_bytes
         content_type = zfiles.check_declared(

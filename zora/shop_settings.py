@@ -59,6 +59,17 @@ class AssistantSettings(BaseModel):
         return value
 
 
+class ShopRateLimits(BaseModel):
+    """A shop's own limits for its shoppers (zora/shop_limits.py): counted beside the deployment's, so they
+    can only tighten them. None: only the deployment's limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages_per_shopper_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    conversations_per_address_per_hour: int | None = Field(default=None, ge=1, le=100_000)
+    uploads_per_conversation_per_10_minutes: int | None = Field(default=None, ge=1, le=100_000)
+
+
 def _plain_line(value: str | None) -> str | None:
     """An email subject becomes a header: one line of text, nothing that could start another header."""
     if value is None:
@@ -155,6 +166,8 @@ class ShopSettings(BaseModel):
     # limit) and only these types (None: every type Zora checks by its content).
     file_max_mb: float | None = Field(default=None, ge=0.1, le=100)
     file_types: list[str] | None = Field(default=None, min_length=1, max_length=len(FILE_TYPES))
+    # Stricter limits for this shop's shoppers than the deployment's (never looser).
+    rate_limits: ShopRateLimits = Field(default_factory=ShopRateLimits)
     # Replies a shopper has not seen wait this long for them to come back before one email goes out
     # (None: the deployment's OFFLINE_EMAIL_AFTER_MINUTES). At most a week: unseen replies must not rot.
     offline_email_minutes: float | None = Field(default=None, ge=1, le=7 * 24 * 60)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from zora.admin import admin_page
 from zora.app.web import create_app
 from zora.settings import Settings
-from zora.shop_settings import AssistantSettings, LanguageTexts, ShopSettings
+from zora.shop_settings import AssistantSettings, LanguageTexts, ShopRateLimits, ShopSettings
 from zora.widget_look import WidgetLook
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
@@ -19,7 +19,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 def test_every_shop_setting_is_documented() -> None:
     text = DOC.read_text()
-    names = [name for name in ShopSettings.model_fields if name not in ("assistant", "look", "texts")]
+    names = [name for name in ShopSettings.model_fields if name not in ("assistant", "look", "texts", "rate_limits")]
+    names += [f"rate_limits.{name}" for name in ShopRateLimits.model_fields]
     names += [f"assistant.{name}" for name in AssistantSettings.model_fields]
     names += [f"look.{name}" for name in WidgetLook.model_fields]
     names += ["texts.<language>.<text>"]

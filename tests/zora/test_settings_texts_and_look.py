@@ -41,6 +41,13 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"file_types": []}, "file_types", "at least 1 item"),
     ({"escalation_mention": "everyone"}, "escalation_mention", "should match pattern"),
     ({"escalation_minutes": 10, "reminder_minutes": 15}, "settings", "escalation_minutes must be more than"),
+    ({"rate_limits": {"messages_per_shopper_per_minute": 0}}, "rate_limits.messages_per_shopper_per_minute", "greater than or equal to 1"),
+    (
+        {"rate_limits": {"uploads_per_conversation_per_10_minutes": 1.5}},
+        "rate_limits.uploads_per_conversation_per_10_minutes",
+        "valid integer",
+    ),
+    ({"rate_limits": {"per_day": 5}}, "rate_limits.per_day", "unknown setting"),
     ({"offline_email_minutes": 0.5}, "offline_email_minutes", "greater than or equal to 1"),
     ({"offline_email_minutes": 20000}, "offline_email_minutes", "less than or equal to 10080"),
     ({"offline_email_minutes": "soon"}, "offline_email_minutes", "valid number"),
