@@ -41,7 +41,11 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"file_types": []}, "file_types", "at least 1 item"),
     ({"escalation_mention": "everyone"}, "escalation_mention", "should match pattern"),
     ({"escalation_minutes": 10, "reminder_minutes": 15}, "settings", "escalation_minutes must be more than"),
-    ({"rate_limits": {"messages_per_shopper_per_minute": 0}}, "rate_limits.messages_per_shopper_per_minute", "greater than or equal to 1"),
+    (
+        {"rate_limits": {"messages_per_shopper_per_minute": 0}},
+        "rate_limits.messages_per_shopper_per_minute",
+        "greater than or equal to 1",
+    ),
     (
         {"rate_limits": {"uploads_per_conversation_per_10_minutes": 1.5}},
         "rate_limits.uploads_per_conversation_per_10_minutes",
