@@ -294,6 +294,8 @@ def widget_config(settings: Settings, shop_settings: ShopSettings) -> dict[str, 
     files = file_limits(settings, shop_settings)
     return {
         "prechat": shop_settings.prechat,
+        # For a shopper whose languages Zora speaks none of: the shop's main one (as in its emails).
+        "language": shop_settings.languages[0],
         # The merchant's words per language ("default": any other), over the widget's own.
         "greetings": shop_settings.widget_texts("greeting"),
         "aways": shop_settings.widget_texts("away"),

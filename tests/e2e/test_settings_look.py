@@ -115,3 +115,25 @@ async def test_look_and_language_change_the_preview_then_the_storefront(
     finally:
         await shopper.close()
         await page.close()
+
+
+async def test_a_shopper_whose_language_zora_does_not_speak_gets_the_shops_main_one(
+    sz: ShopifyZora, browser: Any
+) -> None:
+    # The shop's main language is German; the shopper's (Portuguese, as a storefront's language picker
+    # says) is none of Zora's: German, as in the emails (the widget sends its language with messages).
+    await sz.zora.fetch("UPDATE shops SET settings = $2 WHERE id = $1", sz.shop_id, {"languages": ["de", "en"]})
+    shopper = await _context(browser, locale="pt-BR")
+    # The demo page says it is English: here it is a Portuguese storefront.
+    await shopper.add_init_script("Object.defineProperty(HTMLElement.prototype, 'lang', {get: () => 'pt-BR'})")
+    try:
+        store = await shopper.new_page()
+        await store.goto(f"{sz.zora.base_url}/demo?shop={sz.shop}")
+        await store.evaluate("window.Zora.ready")
+        await expect(store.get_by_role("button", name="Chatten Sie mit uns")).to_be_visible()
+        assert await store.evaluate("window.Zora.locale") == "de"
+        # A language Zora speaks is the shopper's own, whatever the shop's main one.
+        assert await store.evaluate("window.Zora.setLocale('es')") == "es"
+    finally:
+        await shopper.close()
+        await sz.zora.fetch("UPDATE shops SET settings = $2 WHERE id = $1", sz.shop_id, {})

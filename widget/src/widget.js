@@ -67,7 +67,8 @@ export function startWidget(cfg) {
 
   let ui = null;
   let wantOpen = false;
-  let t = translator(chooseLanguage(cfg.locale));
+  let asked = chooseLanguage(cfg.locale); // null: none Zora speaks, so the shop's main language
+  let t = translator(asked);
   let connKey = 'connecting';
   const setConnection = (key) => {
     connKey = key;
@@ -94,7 +95,7 @@ export function startWidget(cfg) {
     },
     /** Switches the widget's language (a storefront's language picker can call this). */
     setLocale(locale) {
-      t = translator(chooseLanguage(locale));
+      t = translator((asked = chooseLanguage(locale)) || (shopConfig && shopConfig.language));
       if (ui) ui.setTranslator(t);
       return t.lang;
     },
@@ -342,6 +343,7 @@ export function startWidget(cfg) {
 
   function applyShopConfig() {
     if (!ui || !shopConfig) return;
+    if (!asked && shopConfig.language) ui.setTranslator((t = translator(shopConfig.language)));
     ui.setShopConfig(shopConfig);
     // Away: the reply can only follow by email, so ask for one (however the merchant set the form).
     const mode = shopConfig.away ? 'required' : shopConfig.prechat;
