@@ -145,15 +145,14 @@ class ShopSettings(BaseModel):
     # Shoppers see the brand instead of the agent's Slack name and picture.
     anonymous_replies: bool = False
     brand_name: str | None = Field(default=None, max_length=80)
-    # The storefront widget: a pre-chat form for name and email ("off", "optional", "required"), and
-    # the merchant's greeting per language ("en", "fr", "zh-CN", ...; "default" for any other).
+    # The storefront widget's pre-chat form for name and email ("off", "optional", "required").
     prechat: Literal["off", "optional", "required"] = "off"
     # Before per-language texts: the greeting per language and one closing message. Still accepted (older
     # rows, API callers) and moved into `texts` when read, so there is one place for each text.
     greetings: dict[str, str] = Field(default_factory=dict, max_length=20, exclude=True)
 
     # An unanswered conversation gets a reminder in its thread after this many minutes of open
-    # time, and an escalation at twice that; 0 turns both off.
+    # time, and an escalation later (escalation_minutes); 0 turns both off.
     reminder_minutes: float = Field(default=15, ge=0, le=7 * 24 * 60)
     # Who the reminder mentions: "here", "channel", or a user group id (S...).
     reminder_mention: str = Field(default="here", pattern=r"^(here|channel|S[A-Z0-9]+)$")
