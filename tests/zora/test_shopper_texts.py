@@ -51,3 +51,40 @@ def test_overrides_come_first_then_the_shops_default_then_zoras_own() -> None:
     # An override is used as written: braces are the merchant's text, not placeholders.
     braces = ShopSettings.model_validate({"texts": {"en": {"missed_intro": "Hi {name}!"}}})
     assert braces.words_for("en")("missed_intro", shop="S") == "Hi {name}!"
+
+
+def test_a_subject_stored_with_a_line_break_cannot_add_a_header() -> None:
+    # Written by hand in SQL, past the settings page's check: the mail still has one line of subject.
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from zora.mail import confirmation_email, digest_email
+    from zora.models import Author, StoredMessage
+    from zora.shopper_texts import words
+
+    hostile = words(
+        "fr", {"missed_subject": "Salut\r\nBcc: eve@example.com", "confirm_subject": "x\nCc: eve@example.com"}
+    )
+    reply = StoredMessage(
+        conversation_id=uuid4(),
+        seq=2,
+        client_id=None,
+        direction="agent",
+        author=Author(name="Ada"),
+        body="Oui",
+        created_at=datetime.now(UTC),
+        status="stored",
+    )
+    digest = digest_email(
+        shop_name="S",
+        to_address="ana@example.com",
+        to_name=None,
+        messages=[reply],
+        link="https://x",
+        message_id="<a@b>",
+        w=hostile,
+    )
+    confirm = confirmation_email(shop_name="S", to_address="ana@example.com", link="https://x", w=hostile)
+    for mail in (digest, confirm):
+        assert "Bcc" not in mail and "Cc" not in mail
+        assert "\n" not in str(mail["Subject"]) and "eve@example.com" in str(mail["Subject"])
