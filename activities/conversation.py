@@ -32,6 +32,7 @@ from zora.models import (
 from zora.push import push
 from zora.round_robin import choose_agent
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.shopper_language import shopper_words
 from zora.slack_api import SlackGateway
 from zora.store import conversations as sconversations
 from zora.store import shops as sshops
@@ -106,8 +107,10 @@ class ConversationActivities:
         if not closed:
             return False  # a message arrived meanwhile
         log.info("conversation closed after being idle")
+        async with self.pool.acquire() as conn:
+            w = await shopper_words(conn, ref.shop_id, ref.shopper_id, ref.conversation_id)
         note = await transcript.store_system_message(
-            self.pool, ref, author=Author(name=settings.brand_name or "Support"), body=settings.closing_message
+            self.pool, ref, author=Author(name=settings.brand_name or "Support"), body=w("closing")
         )
         await push(self.outbound.emitter, NewMessage.of(note))
         return True

@@ -18,6 +18,7 @@ from zora.logs import conversation_id_var
 from zora.mail import Mailer, MailError, digest_email, digest_message_id, transcript_email
 from zora.models import DigestRequest, DigestResult, EmailTranscript
 from zora.settings import Settings
+from zora.shopper_language import shopper_words
 from zora.store import conversations as sconversations
 from zora.store import messages as smessages
 from zora.store import receipts as sreceipts
@@ -63,6 +64,7 @@ class EmailActivities:
             if state is None or not state.email or state.last_seq <= state.sent_upto:
                 return False  # nobody to send to, or this transcript went out already
             messages = await transcript.with_files(conn, ref.conversation_id, await smessages.all_of(conn, ref))
+            w = await shopper_words(conn, ref.shop_id, ref.shopper_id, ref.conversation_id)
         domain = urlsplit(self.settings.public_url or "http://zora.invalid").hostname or "zora.invalid"
         try:
             email = transcript_email(
@@ -73,6 +75,7 @@ class EmailActivities:
                 files_base=self.settings.public_url,
                 # The same transcript retried is the same email (mail clients fold it).
                 message_id=f"<zora-transcript.{ref.conversation_id}.{state.last_seq}@{domain}>",
+                w=w,
             )
             await self.mailer.send(email)
         except (MailError, InvalidAddress) as exc:
@@ -133,6 +136,7 @@ class EmailActivities:
             messages = await transcript.with_files(conn, ref.conversation_id, messages)
         async with self.pool.acquire() as conn:
             link = await self.link(conn, req)
+            w = await shopper_words(conn, ref.shop_id, ref.shopper_id, ref.conversation_id)
         try:
             email = digest_email(
                 shop_name=state.shop_name,
@@ -142,6 +146,7 @@ class EmailActivities:
                 link=link,
                 message_id=message_id,
                 files_base=self.settings.public_url,
+                w=w,
             )
             await self.mailer.send(email)
         except (MailError, InvalidAddress) as exc:

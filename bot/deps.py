@@ -55,7 +55,9 @@ class BotDeps:
             slack=services.slack,
             emitter=emitter,
             conversations=Conversations.from_settings(services.temporal, services.settings),
-            missed_replies=MissedReplies.from_settings(services.redis, services.temporal, services.settings),
+            missed_replies=MissedReplies.from_settings(
+                services.redis, services.temporal, services.settings, services.pool
+            ),
             directory=CustomerDirectory(services.pool, services.settings),
             file_max_bytes=services.settings.file_max_bytes,
             access_cache_seconds=services.settings.slack_access_cache_seconds,

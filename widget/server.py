@@ -22,11 +22,12 @@ from zora import identity as zid
 from zora import metrics, tracing, transcript
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
-from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config
+from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config, shop_config
 from zora.models import ConversationRef, StoredMessage
 from zora.push import Emitter, push
 from zora.security import InvalidToken, ShopperIdentity, verify_shopper_token
 from zora.services import Services
+from zora.shop_limits import ShopSettingsCache, shop_items
 from zora.store import receipts
 from zora.temporal import start_missed_replies
 from zora.widget_events import (
@@ -68,6 +69,8 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._present: dict[str, UUID] = {}
         self._refresher: asyncio.Task[None] | None = None
         self.confirmation = AddressConfirmation(services)
+        # The shop's own limits, without a database round trip per message (zora/shop_limits.py).
+        self.shop_settings = ShopSettingsCache(services.pool)
 
     def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_presence(), name="widget-presence")
@@ -148,7 +151,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     self.services.temporal,
                     self.services.settings.temporal_task_queue,
                     conversation_ref(identity),
-                    self.missed_replies_config,
+                    await shop_config(self.services.pool, identity.shop_id, self.missed_replies_config),
                     upto,
                 )
         except Exception:
@@ -245,7 +248,9 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return {"ok": True}
             # No mail goes to a typed address until its owner confirms it (issue 10 item 5).
             session = await self.get_session(sid)
-            confirmation = await self.confirmation.ask(identity, event.email, str(session.get("address", "unknown")))
+            confirmation = await self.confirmation.ask(
+                identity, event.email, str(session.get("address", "unknown")), event.locale
+            )
             return {"ok": True, "confirmation": confirmation}
 
     @tracing.traced("zora.shopper_message")
@@ -313,7 +318,8 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not session.get("started"):
             # Unknown (no resume yet) counts as new: a flood never resumes.
             hits += [("rate_conversations_per_address", address), ("rate_conversations_per_shop", identity.shop)]
-        await self.services.limiter.hit(*hits)
+        shop = await self.shop_settings.get(identity.shop_id)
+        await self.services.limiter.hit(*hits, shop_items=shop_items(shop.rate_limits))
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         # Unknown events get an explicit error instead of silence.

@@ -19,7 +19,7 @@ from widget.http import CODE, describe, json_error, request_address, too_many
 from zora import identity as zid
 from zora.business_hours import is_open
 from zora.db import Conn
-from zora.files import ALLOWED_TYPES
+from zora.file_limits import file_limits
 from zora.limits import RateLimited
 from zora.security import InvalidToken, ShopperIdentity, issue_shopper_token, new_identity, verify_shopper_token
 from zora.services import Services
@@ -281,15 +281,7 @@ def _issued(
         "conversation_id": str(identity.conversation_id),
         "expires_in": ttl,
         "verified": customer is not None,
-        # What the merchant set for the widget (docs/widget-protocol.md).
-        "widget": {
-            "prechat": shop_settings.prechat,
-            "greetings": shop_settings.greetings,
-            # Away: nobody answers now; the widget says so and asks for an email for the reply.
-            "away": not shop_settings.available
-            or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
-            "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
-        },
+        "widget": widget_config(settings, shop_settings),
     }
     assistant = shop_settings.assistant
     if assistant.enabled:
@@ -301,6 +293,27 @@ def _issued(
     if notice is not None:
         answer["notice"] = notice
     return web.json_response(answer)
+
+
+def widget_config(settings: Settings, shop_settings: ShopSettings) -> dict[str, Any]:
+    """What the merchant set for the widget (docs/widget-protocol.md)."""
+    look = shop_settings.look
+    files = file_limits(settings, shop_settings)
+    return {
+        "prechat": shop_settings.prechat,
+        # For a shopper whose languages Zora speaks none of: the shop's main one (as in its emails).
+        "language": shop_settings.languages[0],
+        # The merchant's words per language ("default": any other), over the widget's own.
+        "greetings": shop_settings.widget_texts("greeting"),
+        "aways": shop_settings.widget_texts("away"),
+        # Away: nobody answers now; the widget says so and asks for an email for the reply.
+        "away": not shop_settings.available
+        or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
+        "files": {"max_bytes": files.max_bytes, "types": list(files.types)},
+        # Only what the merchant set: a script tag's own data-color / data-position / data-launcher-text
+        # (a site without the theme app extension) still apply where the settings keep the default.
+        "look": look.model_dump(mode="json", exclude_defaults=True),
+    }
 
 
 async def close_sockets(services: Services, server: socketio.AsyncServer | None, shopper_id: UUID) -> None:

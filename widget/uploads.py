@@ -12,10 +12,14 @@ from aiohttp import web
 from widget.http import conversation_ref, json_error, request_address, too_many
 from zora import files as zfiles
 from zora import identity as zid
+from zora.file_limits import file_limits
 from zora.files import FileRejected
 from zora.limits import RateLimited
 from zora.security import InvalidToken, verify_shopper_token
 from zora.services import Services
+from zora.shop_limits import shop_items
+from zora.shopper_language import settings_or_defaults
+from zora.store import shops as sshops
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +34,26 @@ async def upload_handler(request: web.Request, services: Services) -> web.Respon
     if not await zid.check_token(services.pool, identity):
         return json_error(401, "unauthorized", "this token was revoked; get a new one from /widget/session")
     try:
+        async with services.pool.acquire() as conn:
+            shop = settings_or_defaults(await sshops.settings(conn, identity.shop_id))
         await services.limiter.hit(
             ("rate_uploads_per_conversation", str(identity.conversation_id)),
             ("rate_uploads_per_address", request_address(request, services)),
+            shop_items=shop_items(shop.rate_limits),
         )
     except RateLimited as exc:
         return too_many(exc)
     name = request.query.get("name", "")
     if not name.strip() or len(name) > zfiles.MAX_NAME:
         return json_error(400, "invalid_request", f"name: give the file's name (1-{zfiles.MAX_NAME} characters)")
-    limit = services.settings.file_max_bytes
     try:
+        limits = file_limits(services.settings, shop)
+        limit = limits.max_bytes
         content_type = zfiles.check_declared(
             request.headers.get("Content-Type", ""), request.content_length or 0, limit
         )
+        if content_type not in limits.types:
+            raise FileRejected("unsupported_type", f"this shop accepts only {', '.join(limits.types)}")
         # What may stream in: the declared size, or the most a file may be when none is declared.
         async with services.limiter.in_flight(
             f"upload:{identity.conversation_id}",

@@ -69,6 +69,8 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     for err in exc.errors():
         where = ".".join(str(part) for part in err["loc"]) or "settings"
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting"
         errors.setdefault(where, message)
     return errors
 

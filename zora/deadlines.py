@@ -120,7 +120,8 @@ def _reminder(snapshot: TickSnapshot, settings: ShopSettings, now: datetime) -> 
     posted = snapshot.reminder_level if snapshot.reminder_for == waiting_since else NONE
     step = timedelta(minutes=settings.reminder_minutes)
     remind_at = add_business_time(waiting_since, step, settings.business_hours, settings.timezone)
-    escalate_at = add_business_time(waiting_since, 2 * step, settings.business_hours, settings.timezone)
+    escalate_step = timedelta(minutes=settings.escalation_after())
+    escalate_at = add_business_time(waiting_since, escalate_step, settings.business_hours, settings.timezone)
     due = ESCALATED if now >= escalate_at else REMINDED if now >= remind_at else NONE
     reminder = None
     if due > posted:
@@ -149,5 +150,5 @@ def _answer_by(snapshot: TickSnapshot, settings: ShopSettings) -> datetime | Non
 def reminder_text(settings: ShopSettings, level: int, waited: timedelta) -> str:
     minutes = max(1, round(waited.total_seconds() / 60))
     if level >= ESCALATED:
-        return f":rotating_light: {settings.mention()} still no reply after {minutes} min: please answer this shopper."
+        return f":rotating_light: {settings.mention(escalated=True)} still no reply after {minutes} min: please answer this shopper."
     return f":hourglass_flowing_sand: {settings.mention()} this shopper has waited {minutes} min for a reply."

@@ -102,11 +102,16 @@ class Limiter:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._redis = redis
 
-    async def hit(self, *hits: Hit) -> None:
+    async def hit(self, *hits: Hit, shop_items: dict[str, RateLimitItem] | None = None) -> None:
         """Count each hit; raise RateLimited for the first one over its rule (the ones after it are
-        not counted then)."""
+        not counted then). `shop_items`: a shop's own stricter rules, counted after the deployment's
+        rule of the same name against the same subject (zora/shop_limits.py)."""
+        counted: list[tuple[str, RateLimitItem, str]] = []
         for rule, subject in hits:
-            item = self._items[rule]
+            counted.append((rule, self._items[rule], subject))
+            if shop_items and rule in shop_items:
+                counted.append((f"shop_{rule}", shop_items[rule], subject))
+        for rule, item, subject in counted:
             try:
                 if await self._limiter.hit(item, rule, subject):
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -16,8 +17,11 @@ from zora.errors import ZoraError
 from zora.files import human_size
 from zora.models import StoredMessage
 from zora.settings import Settings
+from zora.shopper_texts import Words, words
 
 log = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class MailNotConfigured(ZoraError):
@@ -115,6 +119,12 @@ def _to(address: str, name: str | None) -> Address:
     return Address(display_name=safe_display_name(name), username=username, domain=domain)
 
 
+def _subject(text: str) -> str:
+    """A subject from a shop's name and a (possibly merchant-written) text: one line whatever they hold,
+    since a line break in a header value would start a header of its own."""
+    return safe_display_name(text) if len(text) <= 100 else " ".join(_CONTROL.sub(" ", text).split())[:200]
+
+
 def _file_url(base: str | None, url: str | None) -> str | None:
     return f"{base.rstrip('/')}{url}" if base and url else None
 
@@ -152,22 +162,26 @@ def digest_email(
     link: str,
     message_id: str,
     files_base: str | None = None,
+    w: Words | None = None,
 ) -> EmailMessage:
     """One email with every reply the shopper has not seen, and a link that reopens the chat.
-    `files_base` is Zora's public URL, for links to the files in the messages."""
+    `files_base` is Zora's public URL, for links to the files in the messages; `w` the shopper's language."""
+    w = w or words("en")
     msg = EmailMessage()
     count = len(messages)
-    msg["Subject"] = (
-        f"{safe_display_name(shop_name)}: {'a new reply' if count == 1 else f'{count} new replies'} to your message"
+    subject = (
+        w("missed_subject", shop=shop_name) if count == 1 else w("missed_subject_many", shop=shop_name, count=count)
     )
+    msg["Subject"] = _subject(subject)
     msg["To"] = _to(to_address, to_name)
     msg["Message-ID"] = message_id or make_msgid()
     msg["Auto-Submitted"] = "auto-generated"
-    greeting = f"Hi {to_name}," if to_name else "Hi,"
-    lines = [greeting, "", f"{shop_name} answered you in the chat while you were away:", ""]
+    greeting = w("hi_name", name=to_name) if to_name else w("hi")
+    intro = w("missed_intro", shop=shop_name)
+    lines = [greeting, "", intro, ""]
     for m in messages:
         lines += [f"{m.author.name}:", *_text_lines(m, files_base), ""]
-    lines += ["Continue the conversation:", link, ""]
+    lines += [w("missed_continue") + ":", link, ""]
     msg.set_content("\n".join(lines))
     items = "".join(
         f'<p style="margin:0 0 12px"><strong>{html.escape(m.author.name)}</strong><br>{_html_body(m, files_base)}</p>'
@@ -175,8 +189,8 @@ def digest_email(
     )
     msg.add_alternative(
         f'<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#1f2328">'
-        f"<p>{html.escape(greeting)}</p><p>{html.escape(shop_name)} answered you in the chat while you were away:</p>"
-        f'{items}<p><a href="{html.escape(link, quote=True)}">Continue the conversation</a></p></body></html>',
+        f"<p>{html.escape(greeting)}</p><p>{html.escape(intro)}</p>"
+        f'{items}<p><a href="{html.escape(link, quote=True)}">{html.escape(w("missed_continue"))}</a></p></body></html>',
         subtype="html",
     )
     return msg
@@ -190,17 +204,21 @@ def transcript_email(
     messages: Sequence[StoredMessage],
     message_id: str,
     files_base: str | None = None,
+    w: Words | None = None,
 ) -> EmailMessage:
     """The whole conversation, sent to the shopper when an agent resolves it (a merchant option)."""
+    w = w or words("en")
     msg = EmailMessage()
-    msg["Subject"] = f"{safe_display_name(shop_name)}: your conversation with us"
+    msg["Subject"] = _subject(w("transcript_subject", shop=shop_name))
     msg["To"] = _to(to_address, to_name)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
-    greeting = f"Hi {to_name}," if to_name else "Hi,"
-    lines = [greeting, "", f"Here is your conversation with {shop_name}, for your records:", ""]
+    greeting = w("hi_name", name=to_name) if to_name else w("hi")
+    intro = w("transcript_intro", shop=shop_name)
+    you = w("you")
+    lines = [greeting, "", intro, ""]
     for m in messages:
-        who = "You" if m.direction == "shopper" else m.author.name
+        who = you if m.direction == "shopper" else m.author.name
         lines += [
             f"{who} ({m.created_at:%Y-%m-%d %H:%M} UTC):",
             *_text_lines(m, files_base),
@@ -208,13 +226,13 @@ def transcript_email(
         ]
     msg.set_content("\n".join(lines))
     items = "".join(
-        f'<p style="margin:0 0 12px"><strong>{html.escape("You" if m.direction == "shopper" else m.author.name)}</strong>'
+        f'<p style="margin:0 0 12px"><strong>{html.escape(you if m.direction == "shopper" else m.author.name)}</strong>'
         f" <small>{m.created_at:%Y-%m-%d %H:%M} UTC</small><br>{_html_body(m, files_base)}</p>"
         for m in messages
     )
     msg.add_alternative(
         f'<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#1f2328">'
-        f"<p>{html.escape(greeting)}</p><p>Here is your conversation with {html.escape(shop_name)}:</p>{items}"
+        f"<p>{html.escape(greeting)}</p><p>{html.escape(intro)}</p>{items}"
         "</body></html>",
         subtype="html",
     )
@@ -233,18 +251,8 @@ def plain_email(*, subject: str, to_address: str, lines: list[str]) -> EmailMess
     return msg
 
 
-def confirmation_email(*, shop_name: str, to_address: str, link: str) -> EmailMessage:
+def confirmation_email(*, shop_name: str, to_address: str, link: str, w: Words | None = None) -> EmailMessage:
     """Asks the owner of a typed address to confirm it before any chat email goes there."""
-    lines = [
-        "Hi,",
-        "",
-        f"Someone gave this address in the chat of {shop_name} to get replies by email.",
-        "If it was you, confirm it here (the link works once, for a limited time):",
-        link,
-        "",
-        "If it was not you, ignore this email: nothing more will be sent.",
-        "",
-    ]
-    return plain_email(
-        subject=f"{safe_display_name(shop_name)}: confirm your email address", to_address=to_address, lines=lines
-    )
+    w = w or words("en")
+    lines = [w("hi"), "", w("confirm_intro", shop=shop_name), w("confirm_link"), link, "", w("confirm_ignore"), ""]
+    return plain_email(subject=_subject(w("confirm_subject", shop=shop_name)), to_address=to_address, lines=lines)

@@ -26,8 +26,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from temporalio.client import Client
 
+from zora.db import Pool
 from zora.models import ConversationRef, MissedRepliesConfig
 from zora.settings import Settings
+from zora.shop_settings import parse_settings
+from zora.store import shops as sshops
 from zora.temporal import start_missed_replies
 
 log = logging.getLogger(__name__)
@@ -83,25 +86,50 @@ def missed_replies_config(settings: Settings) -> MissedRepliesConfig:
     return MissedRepliesConfig(email_after_seconds=settings.offline_email_after_minutes * 60)
 
 
+async def shop_config(pool: Pool, shop_id: int, default: MissedRepliesConfig) -> MissedRepliesConfig:
+    """The shop's own delay before the email (settings page), read when a wait starts: a change applies
+    to the next unseen replies without a restart. The deployment's when the shop set none (or its stored
+    settings cannot be read: the email must still go out)."""
+    try:
+        async with pool.acquire() as conn:
+            minutes = parse_settings(await sshops.settings(conn, shop_id)).offline_email_minutes
+    except Exception:
+        log.exception("shop settings unreadable; the deployment's offline email delay applies")
+        return default
+    return default if minutes is None else MissedRepliesConfig(email_after_seconds=minutes * 60)
+
+
 class MissedReplies:
     """The hook where agent replies are stored (bot/listeners/events/message.py)."""
 
-    def __init__(self, redis: aioredis.Redis, temporal: Client, task_queue: str, config: MissedRepliesConfig) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        temporal: Client,
+        task_queue: str,
+        config: MissedRepliesConfig,
+        pool: Pool | None = None,
+    ) -> None:
         self.presence = Presence(redis)
         self.temporal = temporal
         self.task_queue = task_queue
         self.config = config
+        # With a pool, each shop's own delay (shop_config); without, the deployment's for every shop.
+        self.pool = pool
 
     @classmethod
-    def from_settings(cls, redis: aioredis.Redis, temporal: Client, settings: Settings) -> MissedReplies:
-        return cls(redis, temporal, settings.temporal_task_queue, missed_replies_config(settings))
+    def from_settings(
+        cls, redis: aioredis.Redis, temporal: Client, settings: Settings, pool: Pool | None = None
+    ) -> MissedReplies:
+        return cls(redis, temporal, settings.temporal_task_queue, missed_replies_config(settings), pool)
 
     async def agent_reply(self, ref: ConversationRef, seq: int) -> bool:
         """Called after the reply is stored and pushed; True when the delivery workflow took it."""
         try:
             if await self.presence.online(ref.conversation_id):
                 return False
-            await start_missed_replies(self.temporal, self.task_queue, ref, self.config, seq)
+            config = self.config if self.pool is None else await shop_config(self.pool, ref.shop_id, self.config)
+            await start_missed_replies(self.temporal, self.task_queue, ref, config, seq)
             return True
         except Exception:
             # The reply is stored: the shopper still gets it on their next resume. Only the email

@@ -61,6 +61,8 @@ class ProfileEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = Field(default=None, max_length=100)
     email: str | None = Field(default=None, max_length=254)
+    # The widget's language, so the address-confirmation email is written in it.
+    locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 
     @field_validator("name")
     @classmethod

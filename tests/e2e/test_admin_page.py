@@ -56,7 +56,7 @@ async def test_the_greeting_saved_in_the_admin_frame_greets_on_the_storefront(sz
     await app.get_by_role("button", name="Save", exact=True).click()
     await expect(app.get_by_role("status")).to_contain_text("Saved (version 1)")
     await expect(app.get_by_role("region", name="Unsaved changes")).to_be_hidden()
-    await expect(app.locator("#history")).to_contain_text("Version 1: greetings")
+    await expect(app.locator("#history")).to_contain_text("Version 1: texts")
     rows = await sz.fetch("SELECT changed_by FROM shop_settings_history WHERE shop_id = $1", sz.shop_id)
     assert [r["changed_by"] for r in rows] == ["42"]  # the stand-in's staff user, from the session token
 

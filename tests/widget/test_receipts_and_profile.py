@@ -128,10 +128,29 @@ async def test_bad_profile_is_refused_and_stores_nothing(zora: Zora, payload: An
 
 async def test_session_carries_the_shops_widget_settings(zora: Zora) -> None:
     files = {"max_bytes": zora.settings.file_max_bytes, "types": list(ALLOWED_TYPES)}
-    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, "away": False, "files": files}
+    nothing_set = {
+        "prechat": "off",
+        "language": "en",
+        "greetings": {},
+        "aways": {},
+        "away": False,
+        "files": files,
+        "look": {},
+    }
+    assert (await zora.session())["widget"] == nothing_set
+    # Greetings stored before per-language texts still reach the widget, beside the newer texts.
     settings = {"prechat": "required", "greetings": {"fr": "Bonjour de la boutique", "default": "Hello!"}}
-    await set_shop_settings(zora, **settings)
+    texts = {"de": {"greeting": "Hallo!", "away": "Gerade nicht da."}, "ja": {"missed_subject": "返信"}}
+    look = {"color": "#AA3300", "position": "left", "logo_url": "https://cdn.example.com/logo.png"}
+    await set_shop_settings(zora, **settings, texts=texts, look=look, languages=["ja", "en"])
     try:
-        assert (await zora.session())["widget"] == {**settings, "away": False, "files": files}
+        assert (await zora.session())["widget"] == {
+            **nothing_set,
+            "prechat": "required",
+            "language": "ja",
+            "greetings": {"fr": "Bonjour de la boutique", "default": "Hello!", "de": "Hallo!"},
+            "aways": {"de": "Gerade nicht da."},
+            "look": {**look, "color": "#aa3300"},
+        }
     finally:
         await set_shop_settings(zora)

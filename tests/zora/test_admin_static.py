@@ -11,16 +11,22 @@ from urllib.parse import urlsplit
 from zora.admin import admin_page
 from zora.app.web import create_app
 from zora.settings import Settings
-from zora.shop_settings import AssistantSettings, ShopSettings
+from zora.shop_settings import AssistantSettings, LanguageTexts, ShopRateLimits, ShopSettings
+from zora.widget_look import WidgetLook
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def test_every_shop_setting_is_documented() -> None:
     text = DOC.read_text()
-    names = [name for name in ShopSettings.model_fields if name != "assistant"]
+    names = [name for name in ShopSettings.model_fields if name not in ("assistant", "look", "texts", "rate_limits")]
+    names += [f"rate_limits.{name}" for name in ShopRateLimits.model_fields]
     names += [f"assistant.{name}" for name in AssistantSettings.model_fields]
+    names += [f"look.{name}" for name in WidgetLook.model_fields]
+    names += ["texts.<language>.<text>"]
     missing = [name for name in names if f"| `{name}` |" not in text]
+    # Each text a merchant may write per language is named in that row.
+    missing += [f"texts.*.{name}" for name in LanguageTexts.model_fields if f"`{name}`" not in text]
     assert not missing, f"docs/settings.md does not describe: {missing}"
 
 

@@ -101,6 +101,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], datetime, Want]] = [
     ("at the escalation time", {}, waiting(s(-1800), posted=1), T0, Want(s(60), reminder=2)),
     ("straight to the escalation", {}, waiting(s(-7200)), T0, Want(s(60), reminder=2)),
     ("escalated: nothing more", {"reminder_minutes": 1}, waiting(s(-7200), posted=2), T0, Want(s(30))),
+    # The shop's own escalation time (issue 11 §3): 45 minutes instead of twice 15.
+    ("not yet at the shop's escalation", {"escalation_minutes": 45}, waiting(s(-1800), posted=1), T0, Want(s(60))),
+    ("reminded: the shop's escalation next", {"escalation_minutes": 31}, waiting(s(-1830), posted=1), T0, Want(s(30))),
+    ("at the shop's escalation", {"escalation_minutes": 45}, waiting(s(-2700), posted=1), T0, Want(s(60), reminder=2)),
     ("a level posted for an earlier wait", {}, waiting(s(-900), 2, s(-5000)), T0, Want(s(60), reminder=1)),
     # Only open minutes count: Friday 16:50 + 15 minutes is Monday 09:05 (weekdays 09:00-17:00).
     ("closed for the weekend", HOURS, FRIDAY, at("11-28 12:00"), Want(at("11-28 12:01"))),
@@ -168,3 +172,9 @@ NO_REPLY = ":rotating_light: {} still no reply after {} min: please answer this 
 )
 def test_reminder_text(mention: str, level: int, waited: float, text: str) -> None:
     assert reminder_text(ShopSettings(reminder_mention=mention), level, timedelta(seconds=waited)) == text
+
+
+def test_the_escalation_mentions_whom_the_shop_says() -> None:
+    shop = ShopSettings(reminder_mention="here", escalation_mention="S0LEADS")
+    assert reminder_text(shop, 1, timedelta(minutes=15)) == WAITED.format("<!here>", 15)
+    assert reminder_text(shop, 2, timedelta(minutes=30)) == NO_REPLY.format("<!subteam^S0LEADS>", 30)

@@ -272,7 +272,8 @@ export function match(tag) {
   return base in STRINGS ? base : null;
 }
 
-/** Storefront first, then the browser's preferences. */
+/** Storefront first, then the browser's preferences; null when Zora speaks none of them (the shop's
+ * main language then, from its settings, else English). */
 export function chooseLanguage(dataLocale) {
   const shopify = window.Shopify && window.Shopify.locale;
   const candidates = [dataLocale, shopify, document.documentElement.lang].concat(navigator.languages || [navigator.language]);
@@ -280,7 +281,7 @@ export function chooseLanguage(dataLocale) {
     const lang = match(c);
     if (lang) return lang;
   }
-  return 'en';
+  return null;
 }
 
 /** A translator for `lang`: t(key, {n: 5}). */

@@ -17,6 +17,7 @@ button{font:inherit;cursor:pointer}
 .left .panel{right:auto;left:0}
 @keyframes zora-in{from{opacity:0;transform:translateY(10px)}to{opacity:1;transform:none}}
 .head{display:flex;align-items:center;gap:8px;padding:12px 10px 12px 16px;background:var(--zora-accent);color:var(--zora-on-accent)}
+.logo{width:32px;height:32px;border-radius:6px;object-fit:cover;background:#fff}
 .title{margin:0;font-size:16px;font-weight:600;line-height:1.2}
 .conn{font-size:12px;opacity:.85}
 .away{margin:0;padding:8px 14px;background:#fff7e6;color:#6b4500;font-size:13px;border-bottom:1px solid #f0dcb0}

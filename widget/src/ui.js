@@ -100,7 +100,10 @@ export function createUI(cfg, t, handlers) {
   // Outside business hours, or when the shop says nobody is here: said plainly above the messages.
   const awayNote = h('p', { class: 'away', role: 'note', hidden: '' });
   const closeBtn = h('button', { type: 'button', class: 'close' }, [icon(CLOSE_ICON)]);
-  const head = h('div', { class: 'head' }, [h('div', null, [title, conn]), closeBtn]);
+  // The shop's logo (look.logo_url, https only, checked by the server); hidden when it does not load.
+  const logo = h('img', { class: 'logo', alt: '', hidden: '' });
+  logo.onerror = () => (logo.hidden = true);
+  const head = h('div', { class: 'head' }, [logo, h('div', null, [title, conn]), closeBtn]);
 
   const greeting = h('div', { class: 'msg agent greeting' }, [h('div', { class: 'bubble' })]);
   const log = h(
@@ -178,9 +181,23 @@ export function createUI(cfg, t, handlers) {
   // r(m, el) after a message is rendered, a() after the texts changed language.
   const hooks = {};
 
+  let aways = {}; // and away notice
+  let look = {}; // the look set on the settings page (wins over the script's data-* attributes)
+
+  /** The shop's look and words from its settings (the session answer, or the settings page's preview). */
+  function applyLook(c) {
+    aways = c.aways || {};
+    look = c.look || {};
+    if (look.color) root.style.setProperty('--zora-accent', look.color);
+    root.style.setProperty('--zora-on-accent', onAccent(launcher));
+    root.classList.toggle('left', (look.position || cfg.position) === 'left');
+    logo.hidden = !look.logo_url;
+    if (look.logo_url) logo.src = look.logo_url;
+  }
+
   /** Puts every fixed text in the current language (again, after setLocale). */
   function applyTexts() {
-    launcher.setAttribute('aria-label', cfg.launcherText || t('launcher'));
+    launcher.setAttribute('aria-label', look.launcher_text || cfg.launcherText || t('launcher'));
     title.textContent = t('title');
     closeBtn.setAttribute('aria-label', t('close'));
     log.setAttribute('aria-label', t('messages'));
@@ -193,7 +210,7 @@ export function createUI(cfg, t, handlers) {
     greeting.firstChild.textContent =
       greetings[lang] || greetings[lang.split('-')[0]] || cfg.greeting || greetings.default || t('greeting');
     pcIntro.textContent = t('prechat');
-    awayNote.textContent = t('away');
+    awayNote.textContent = aways[lang] || aways.default || t('away');
     pcNameLabel.textContent = t('name');
     pcEmailLabel.textContent = t('email');
     pcEmail.setAttribute('aria-required', String(prechatMode === 'required'));
@@ -446,6 +463,7 @@ export function createUI(cfg, t, handlers) {
     /** The shop's widget settings from /widget/session. */
     setShopConfig(c) {
       greetings = (c && c.greetings) || {};
+      applyLook(c);
       fileInput.accept = fileLimits(c).types.join(',');
       awayNote.hidden = !(c && c.away);
       applyTexts();

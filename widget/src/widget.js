@@ -67,7 +67,8 @@ export function startWidget(cfg) {
 
   let ui = null;
   let wantOpen = false;
-  let t = translator(chooseLanguage(cfg.locale));
+  let asked = chooseLanguage(cfg.locale); // null: none Zora speaks, so the shop's main language
+  let t = translator(asked);
   let connKey = 'connecting';
   const setConnection = (key) => {
     connKey = key;
@@ -94,12 +95,17 @@ export function startWidget(cfg) {
     },
     /** Switches the widget's language (a storefront's language picker can call this). */
     setLocale(locale) {
-      t = translator(chooseLanguage(locale));
+      t = translator((asked = chooseLanguage(locale)) || (shopConfig && shopConfig.language));
       if (ui) ui.setTranslator(t);
       return t.lang;
     },
     get locale() {
       return t.lang;
+    },
+    /** The settings page's live preview: shows unsaved settings (the same shape as the session's `widget`). */
+    preview(c) {
+      shopConfig = Object.assign({}, shopConfig, c);
+      applyShopConfig();
     },
   };
 
@@ -350,6 +356,7 @@ export function startWidget(cfg) {
   function applyShopConfig() {
     loadAi();
     if (!ui || !shopConfig) return;
+    if (!asked && shopConfig.language) ui.setTranslator((t = translator(shopConfig.language)));
     ui.setShopConfig(shopConfig);
     // Away: the reply can only follow by email, so ask for one (however the merchant set the form).
     const mode = shopConfig.away ? 'required' : shopConfig.prechat;
@@ -363,7 +370,7 @@ export function startWidget(cfg) {
     const profile = store.getJSON('profile', null);
     if (!profile || profile.sent || !resumed || !socket || !socket.connected) return;
     const gen = generation;
-    socket.timeout(ACK_TIMEOUT).emit('profile', { name: profile.name || null, email: profile.email || null }, (err, ack) => {
+    socket.timeout(ACK_TIMEOUT).emit('profile', { name: profile.name || null, email: profile.email || null, locale: t.lang }, (err, ack) => {
       if (gen !== generation) return;
       if (!err && ack && ack.ok === true) store.setJSON('profile', Object.assign(profile, { sent: true }));
       else if (!err && ack && ack.error && ack.error.code === 'invalid_payload') {
