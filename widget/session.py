@@ -289,6 +289,8 @@ def _issued(
             "away": not shop_settings.available
             or not is_open(datetime.now(UTC), shop_settings.business_hours, shop_settings.timezone),
             "files": {"max_bytes": settings.file_max_bytes, "types": list(ALLOWED_TYPES)},
+            # The assistant answers here: the widget may offer "Talk to a person" up front (issue 12 §5).
+            "offer_person_first": shop_settings.assistant.enabled and shop_settings.assistant.offer_person_first,
         },
     }
     if notice is not None:

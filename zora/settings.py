@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
     # One model call (a whole streamed answer) may take this long before it is abandoned and retried.
     openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # What the model costs, in US dollars per million tokens (prompt, completion): each assistant turn's
+    # cost estimate in its audit (ai-turns). 0: not estimated.
+    openai_price_input_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+    openai_price_output_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
 
     # Metrics (zora/metrics.py, docs/operations.md "Metrics and traces"). The web app's GET /metrics wants
     # `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only in `zora dev`. METRICS_PORT opens a

@@ -44,6 +44,8 @@ class AssistantSettings(BaseModel):
     # Daily budget (the shop's time zone): past either, the assistant hands over instead of answering.
     daily_turns: int = Field(default=500, ge=1, le=1_000_000)
     daily_tokens: int = Field(default=2_000_000, ge=1000, le=1_000_000_000)
+    # The widget offers "Talk to a person" before the shopper's first message (ai-turns).
+    offer_person_first: bool = False
 
     @field_validator("persona_name")
     @classmethod

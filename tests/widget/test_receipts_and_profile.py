@@ -128,10 +128,16 @@ async def test_bad_profile_is_refused_and_stores_nothing(zora: Zora, payload: An
 
 async def test_session_carries_the_shops_widget_settings(zora: Zora) -> None:
     files = {"max_bytes": zora.settings.file_max_bytes, "types": list(ALLOWED_TYPES)}
-    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, "away": False, "files": files}
+    plain = {"away": False, "files": files, "offer_person_first": False}
+    assert (await zora.session())["widget"] == {"prechat": "off", "greetings": {}, **plain}
     settings = {"prechat": "required", "greetings": {"fr": "Bonjour de la boutique", "default": "Hello!"}}
     await set_shop_settings(zora, **settings)
     try:
-        assert (await zora.session())["widget"] == {**settings, "away": False, "files": files}
+        assert (await zora.session())["widget"] == {**settings, **plain}
+        # "Talk to a person" up front only where the assistant answers at all (issue 12 §5).
+        await set_shop_settings(zora, assistant={"offer_person_first": True})
+        assert (await zora.session())["widget"]["offer_person_first"] is False
+        await set_shop_settings(zora, assistant={"enabled": True, "offer_person_first": True})
+        assert (await zora.session())["widget"]["offer_person_first"] is True
     finally:
         await set_shop_settings(zora)

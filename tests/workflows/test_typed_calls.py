@@ -15,6 +15,7 @@ from temporalio import workflow
 import activities.calls
 import zora.workflow_api
 from activities.assistant_tools import AssistantToolActivities
+from activities.assistant_turns import AssistantTurnActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
 from activities.conversation import ConversationActivities
@@ -46,6 +47,7 @@ ACTIVITY_CLASSES = [
     ReplyBackfill,
     LlmActivities,
     AssistantToolActivities,
+    AssistantTurnActivities,
 ]
 
 
@@ -97,8 +99,17 @@ def test_the_implementation_keeps_the_declared_types(impl: type) -> None:
 # histories use them, so a Python rename keeps them with `name=` (ConversationWorkflow.post_pending is "deliver").
 REGISTERED = {
     "ConversationWorkflow": (
-        {"agent_replied", "close", "deliver", "files_shared", "opened", "settings_changed"},
-        {"assign", "release", "reopen", "resolve"},
+        {
+            "agent_replied",
+            "close",
+            "deliver",
+            "files_shared",
+            "opened",
+            "settings_changed",
+            "shopper_wrote",
+            "ask_for_person",
+        },
+        {"assign", "release", "reopen", "resolve", "take_over", "decide_draft"},
         {"snapshot"},
     ),
     "OutboundDeliveryWorkflow": ({"pending"}, set(), {"upto_seq"}),

@@ -9,6 +9,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.assistant_tools import AssistantToolActivities
+from activities.assistant_turns import AssistantTurnActivities
 from activities.backfill import ReplyBackfill
 from activities.conversation import ConversationActivities
 from activities.email import EmailActivities
@@ -54,6 +55,8 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     backfill = ReplyBackfill.from_services(services, emitter)
     # The assistant's model client (no connection until a turn calls it; the process's end closes it).
     llm = LlmActivities(settings)
+    # The assistant in conversations (issue 12 §2 §6): its decisions, audit, answers and handovers.
+    turns = AssistantTurnActivities(services.pool, outbound, settings)
     # Building the worker imports every workflow module in Temporal's sandbox. On Python 3.11 a
     # garbage collection that runs a finalizer during those imports can break them (CPython bug
     # 91351: "Failed validating workflow", KeyError <thread id>; temporalio/sdk-python#585), so
@@ -61,7 +64,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm)
+        return _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, turns)
     finally:
         if collecting:
             gc.enable()
@@ -77,6 +80,7 @@ def _worker(
     files: FileActivities,
     backfill: ReplyBackfill,
     llm: LlmActivities,
+    turns: AssistantTurnActivities,
 ) -> Worker:
     return Worker(
         services.temporal,
@@ -87,7 +91,7 @@ def _worker(
             ShopifyWebhookWorkflow,
             ShopifyReconcileWorkflow,
             MissedRepliesWorkflow,
-            # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).
+            # Children of ConversationWorkflow, one per shopper message the assistant answers (issue 12).
             AssistantTurnWorkflow,
         ],
         activities=[
@@ -99,13 +103,14 @@ def _worker(
             *files.all(),
             *llm.all(),
             *AssistantToolActivities(services.pool).all(),
+            *turns.all(),
         ],
         # Activity and workflow failures to Sentry, with their conversation (when SENTRY_DSN is set).
         interceptors=[SentryInterceptor()],
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "zora.models", "zora.assistant", "pydantic", "opentelemetry"
+                "zora.models", "zora.assistant", "zora.assistant_turns", "pydantic", "opentelemetry"
             )
         ),
     )

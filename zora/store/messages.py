@@ -17,8 +17,10 @@ from zora.store.conversations import refs
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, client_id, direction, author_name, author_avatar, body, created_at, status,"
-    " edited_at, deleted_at"
+    " edited_at, deleted_at, author_id"
 )
+# The author id of the assistant's messages (zora.assistant_turns.AI_AUTHOR_ID).
+_AI_AUTHOR = "ai"
 
 
 def stored_message(row: Row) -> StoredMessage:
@@ -33,6 +35,7 @@ def stored_message(row: Row) -> StoredMessage:
         status=row["status"],
         edited_at=row["edited_at"],
         deleted=row["deleted_at"] is not None,
+        assistant=row["direction"] == "agent" and row["author_id"] == _AI_AUTHOR,
     )
 
 
