@@ -24,7 +24,7 @@ import json
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import ASSISTANT_TURN_CONTEXT_CALL, LLM_COMPLETE_CALL, TOOL_CALLS
@@ -128,6 +128,8 @@ class AssistantTurnWorkflow:
                     )
                 )
             except ActivityError as exc:
+                if isinstance(exc.cause, CancelledError):
+                    raise  # the turn itself is cancelled (a newer message, a person): it ends cancelled
                 result.reason = f"the model call failed: {exc.cause or exc}"
                 return result
             result.prompt_tokens += answer.prompt_tokens
@@ -173,7 +175,9 @@ class AssistantTurnWorkflow:
                 # The scope is the turn's; the model's call only says what to look up.
                 ToolInput(shop_id=turn.shop_id, conversation_id=turn.conversation_id, call=call)
             )
-        except ActivityError:
+        except ActivityError as exc:
+            if isinstance(exc.cause, CancelledError):
+                raise
             record.content = _error(f"{call.name} failed; say you could not look it up and offer a person")
             return record
         record.content, record.refused = output.content, False

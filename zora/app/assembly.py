@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from widget.emitter import ShopperEmitter
 from zora.app.web import create_app
-from zora.app.worker import build_worker
+from zora.app.worker import build_worker, close_worker_clients
 from zora.services import Services
 from zora.settings import Settings
 from zora.temporal import ensure_sweep_schedule
@@ -77,7 +77,11 @@ async def worker_for(
     try:
         if sweep_schedule:
             await ensure_sweep_schedule(services.temporal, services.settings.temporal_task_queue)
-        yield build(services, emitter)
+        worker = build(services, emitter)
+        try:
+            yield worker
+        finally:
+            await close_worker_clients(worker)
     finally:
         await emitter.close()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import weakref
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from temporalio.worker import Worker
@@ -31,6 +33,15 @@ from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackWorkspaces
 from zora.temporal import Conversations, conversation_config
 
+# Clients a built worker's activities hold (the model's HTTP pool), closed by close_worker_clients once
+# the worker is done with: a Worker has no hook of its own for them.
+_CLOSERS: weakref.WeakKeyDictionary[Worker, list[Callable[[], Awaitable[None]]]] = weakref.WeakKeyDictionary()
+
+
+async def close_worker_clients(worker: Worker) -> None:
+    for close in _CLOSERS.pop(worker, []):
+        await close()
+
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
     settings = services.settings
@@ -53,7 +64,7 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     email = EmailActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
-    # The assistant's model client (no connection until a turn calls it; the process's end closes it).
+    # The assistant's model client (no connection until a turn calls it; closed with the worker).
     llm = LlmActivities(settings)
     # The assistant in conversations (issue 12 §2 §6): its decisions, audit, answers and handovers.
     turns = AssistantTurnActivities(services.pool, outbound, settings)
@@ -64,10 +75,12 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, turns)
+        worker = _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, turns)
     finally:
         if collecting:
             gc.enable()
+    _CLOSERS[worker] = [llm.close]
+    return worker
 
 
 def _worker(

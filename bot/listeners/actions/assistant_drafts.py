@@ -36,7 +36,10 @@ async def on_draft(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContex
 
     # The conversation is the thread's the draft is in, never the button's; the button names the turn,
     # which the workflow checks against its own waiting draft.
-    thread_ts = container.get("thread_ts") or container.get("message_ts")
+    thread_ts = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+    if not thread_ts:
+        await tell("This is not a Zora conversation.")
+        return
     ctx = await thread_context(deps, team_id, channel, str(thread_ts))
     if ctx is None:
         await tell("This is not a Zora conversation.")
