@@ -244,6 +244,7 @@ class ConversationWorkflow(ConversationApi):
         self._note_suggestion()
         await workflow.wait_condition(lambda: self._loaded)
         self._take_choices(change.auto_assign, change.transcript_on_resolve)
+        await self.assistant.settings_changed()
         await self._auto_assign()
 
     def _take_choices(self, auto_assign: bool | None, transcript_on_resolve: bool | None) -> None:

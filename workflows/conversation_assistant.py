@@ -196,6 +196,14 @@ class AssistantHold:
         await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason))
         await self.auto_assign()
 
+    async def settings_changed(self) -> None:
+        """The merchant saved the shop's settings: an assistant turned off lets go of what it holds."""
+        if not self.holds():
+            return
+        gate = await ASSISTANT_GATE_CALL.run(GateRequest(ref=self.ref))
+        if not gate.enabled:
+            await self.hand_over("the shop turned its assistant off")
+
     def check_draft(self, decision: DraftDecision) -> None:
         if self.state.draft_turn is None or self.state.draft_turn != decision.turn_id:
             raise ApplicationError("This draft is no longer waiting for a decision.", type="StaleDraft")

@@ -5,6 +5,7 @@ the Slack stand-in and the OpenAI stand-in's demo model."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.assistant.turns_harness import (
 )
 from tests.harness import AGENT, CHANNEL, Shopper, Zora
 from tests.helpers import set_shop_settings
+from zora.models import SettingsChanged, conversation_workflow_id
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +303,19 @@ async def drafts_for(zora: Zora, cid: str, seq: int) -> list[dict[str, Any]]:
 
 async def discarded(zora: Zora, cid: str) -> bool:
     return any("discarded by" in m.get("text", "") for m in await replies(zora, cid))
+
+
+async def test_turning_the_assistant_off_hands_over_what_it_holds(ai: AiZora) -> None:
+    zora = ai.zora
+    await assistant_on(zora)
+    ai.model.fail_next("hang")
+    _shopper, cid = await start(zora, "hello from afar")
+    await until(lambda: turn_status(zora, cid, 1))
+    await set_shop_settings(zora)
+    # What the settings page sends to open conversations when the merchant saves (zora/admin.py).
+    handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))
+    await handle.signal("settings_changed", SettingsChanged(auto_assign=False, transcript_on_resolve=False))
+    note = await until(lambda: note_in(zora, cid))
+    assert "turned its assistant off" in note["text"]
+    await until(lambda: turn_status_is(zora, cid, 1, WorkflowExecutionStatus.CANCELED))
+    ai.model.release()
