@@ -259,12 +259,27 @@ class AssistantTurnActivities:
             await sassistant.set_state(conn, req.ref, "off")
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
             words = await sassistant.last_shopper_words(conn, req.ref)
+            posted = await sassistant.note_ts(conn, req.ref)
+        thread = await sthreads.of_conversation(self.pool, req.ref.conversation_id)
+        if posted is not None:
+            await self._redraw(req.ref)  # an earlier attempt posted the note
+            return
+        if thread is None:
+            log.warning("no Slack thread for the handover note; the card and assignment still follow")
+            return
+        slack = await self.outbound.workspaces.for_team(thread.team_id)
         try:
-            await self.outbound.post_in_thread(
-                req.ref.conversation_id, hand_over_note(settings.mention(), req.reason, words)
+            response = await slack.chat_postMessage(
+                channel=thread.channel,
+                thread_ts=thread.thread_ts,
+                text=hand_over_note(settings.mention(), req.reason, words),
+                unfurl_links=False,
             )
         except SlackApiError as exc:
             raise _slack_failure(exc) from None
+        async with self.pool.acquire() as conn:
+            # It quotes the shopper: a customer's erasure deletes it from Slack too.
+            await sassistant.set_note(conn, req.ref, str(response["ts"]))
         await self._redraw(req.ref)
 
 

@@ -31,6 +31,7 @@ from tests.assistant.turns_harness import (
 from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
 from zora.models import CloseRequest, conversation_workflow_id
+from zora.store.compliance import Person, redact_customer
 
 HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
 
@@ -89,3 +90,42 @@ async def test_a_conversation_with_turns_replays_from_its_own_history(ai: AiZora
 
 async def handed_over(zora: Any, cid: str) -> bool:
     return any("handed this conversation" in m.get("text", "") for m in await replies(zora, cid))
+
+
+async def test_a_customers_erasure_takes_the_assistants_words_too(ai: AiZora) -> None:
+    """customers/redact (zora/store/compliance.py): the assistant's posts in Slack (its answer, the
+    handover note that quotes the shopper) are queued for deletion, and its audit loses its words."""
+    zora = ai.zora
+    await assistant_on(zora)
+    session = await zora.session()
+    cid = session["conversation_id"]
+    shopper = await zora.shopper(session["token"])
+    assert (await shopper.send("What is your return policy?"))["ok"]
+    await until(lambda: any(POLICIES in m["body"] for m in ai_messages(shopper)))
+    assert (await shopper.call("ask_for_person", {}))["ok"]
+    await until(lambda: handed_over(zora, cid))
+    answer_ts = await until(lambda: ai_post(zora, cid))
+    [note] = await zora.fetch("SELECT assistant_note_ts FROM conversations WHERE id = $1::uuid", cid)
+    assert note["assistant_note_ts"] is not None
+    email = f"erase-{uuid.uuid4().hex[:8]}@example.com"
+    await zora.fetch("UPDATE shoppers SET email = $2 WHERE id = $1::uuid", session["shopper_id"], email)
+
+    batch = uuid.uuid4()
+    async with zora.services.pool.acquire() as conn, conn.transaction():
+        person = Person(customer_id=None, email=email, phone=None, order_ids=[])
+        await redact_customer(conn, zora.shop_id, person, erasure_batch=batch, conversations_out=[])
+    queued = {r["ts"] for r in await zora.fetch("SELECT ts FROM slack_erasures WHERE batch = $1", batch)}
+    assert {answer_ts, note["assistant_note_ts"]} <= queued
+    [turn] = await zora.fetch(
+        "SELECT id, answer, prompt_tokens FROM assistant_turns WHERE conversation_id = $1::uuid", cid
+    )
+    assert turn["answer"] is None and turn["prompt_tokens"] > 0
+    assert await zora.fetch("SELECT 1 FROM assistant_tool_calls WHERE turn_id = $1", turn["id"]) == []
+
+
+async def ai_post(zora: Any, cid: str) -> str | None:
+    rows = await zora.fetch(
+        "SELECT slack_ts FROM messages WHERE conversation_id = $1::uuid AND author_id = 'ai' AND slack_ts IS NOT NULL",
+        cid,
+    )
+    return str(rows[0]["slack_ts"]) if rows else None

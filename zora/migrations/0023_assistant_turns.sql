@@ -4,6 +4,8 @@
 -- NULL: the assistant never held it; 'answering' / 'drafting' while it does; 'off' once a person
 -- took over (for good, for this conversation). The card shows it.
 ALTER TABLE conversations ADD COLUMN assistant text CHECK (assistant IN ('answering', 'drafting', 'off'));
+-- The assistant's handover note in the thread (it quotes the shopper): erased with the conversation.
+ALTER TABLE conversations ADD COLUMN assistant_note_ts text;
 
 CREATE TABLE assistant_turns (
     -- turn:{conversation}:{seq}, the turn workflow's id.

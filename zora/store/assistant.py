@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from zora.db import Conn, Executor, Row
@@ -190,3 +191,53 @@ async def last_shopper_words(conn: Executor, ref: ConversationRef) -> str | None
         ref.shop_id,
     )
     return body
+
+
+async def note_ts(conn: Executor, ref: ConversationRef) -> str | None:
+    ts: str | None = await conn.fetchval(
+        "SELECT assistant_note_ts FROM conversations WHERE id = $1 AND shop_id = $2", ref.conversation_id, ref.shop_id
+    )
+    return ts
+
+
+async def set_note(conn: Executor, ref: ConversationRef, ts: str) -> None:
+    await conn.execute(
+        "UPDATE conversations SET assistant_note_ts = $3 WHERE id = $1 AND shop_id = $2",
+        ref.conversation_id,
+        ref.shop_id,
+        ts,
+    )
+
+
+async def queue_slack_erasures(conn: Executor, shop_id: int, conversation_ids: list[Any], batch: UUID) -> None:
+    """What the assistant posted in these conversations' threads (answers, drafts, the handover note):
+    Zora's own posts about the shopper, deleted from Slack with the conversations (zora/store/compliance.py)."""
+    await conn.execute(
+        "INSERT INTO slack_erasures (batch, channel_id, ts) SELECT $3::uuid, slack_channel, slack_ts FROM messages"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) AND direction = 'agent' AND author_id = 'ai'"
+        " AND slack_ts IS NOT NULL"
+        " UNION SELECT $3::uuid, draft_channel, draft_ts FROM assistant_turns"
+        " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) AND draft_ts IS NOT NULL"
+        " UNION SELECT $3::uuid, t.channel_id, c.assistant_note_ts FROM conversations c"
+        " JOIN slack_threads t ON t.conversation_id = c.id"
+        " WHERE c.shop_id = $1 AND c.id = ANY($2::uuid[]) AND c.assistant_note_ts IS NOT NULL",
+        shop_id,
+        conversation_ids,
+        batch,
+    )
+
+
+async def erase(conn: Executor, shop_id: int, conversation_ids: list[Any]) -> None:
+    """The audit's words (answers, reasons, tool arguments and results) go with the transcript; the
+    counts stay (they are the shop's usage, about nobody)."""
+    await conn.execute(
+        "DELETE FROM assistant_tool_calls WHERE turn_id IN"
+        " (SELECT id FROM assistant_turns WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]))",
+        shop_id,
+        conversation_ids,
+    )
+    await conn.execute(
+        "UPDATE assistant_turns SET answer = NULL, reason = NULL WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[])",
+        shop_id,
+        conversation_ids,
+    )
