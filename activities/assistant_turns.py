@@ -137,6 +137,9 @@ class AssistantTurnActivities:
     async def set_state(self, req: AssistantStateChange) -> None:
         async with self.pool.acquire() as conn:
             await sassistant.set_state(conn, req.ref, req.state)
+        # Raised until the thread exists (retried): a card posted before the state was written would
+        # otherwise never show it.
+        await self._thread(req.ref)
         await self._redraw(req.ref)
 
     async def _redraw(self, ref: ConversationRef) -> None:

@@ -344,7 +344,7 @@ class ConversationWorkflow(ConversationApi):
                 return ConversationOutcome(status="closed", reason=self.close_reason)
             # Not while a transcript email is under way (it would be cut off): the loop goes on
             # delivering, and continues as new on a later round.
-            if self._continue_suggested and not self._emailing and not self.assistant.running:
+            if self._continue_suggested and not self._emailing and not self.assistant.busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.state.deliveries:
                     continue
@@ -360,7 +360,7 @@ class ConversationWorkflow(ConversationApi):
         self._loaded = True
 
     def _side_work_done(self) -> bool:
-        return not self._copying and not self._emailing and not self.assistant.running
+        return not self._copying and not self._emailing and not self.assistant.busy()
 
     def _email_transcript(self) -> None:
         """Email the transcript in a task of its own; a second resolve while it runs sends again after it."""

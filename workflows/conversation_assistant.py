@@ -22,7 +22,7 @@ from datetime import datetime
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import (
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.assistant import AssistantTurnWorkflow
 from zora.assistant import TurnInput, TurnResult, turn_workflow_id
 from zora.assistant_turns import (
+    AssistantState,
     AssistantStateChange,
     DeliverAnswer,
     DiscardDraft,
@@ -78,6 +79,8 @@ class AssistantHold:
         if state.assistant_off or seq <= max(state.last_turn_seq, state.turn_due or 0):
             return  # a person has it, or a repeated signal
         state.turn_due = seq
+        # The shopper wrote again: a draft waiting for an agent answers what came before.
+        state.draft_turn = None
         self._cancel_turn()
         self.start()
 
@@ -132,10 +135,25 @@ class AssistantHold:
             await self.auto_assign()
             if state.assignee is not None or state.assistant_off:
                 return False
-        state.assistant = "drafting" if gate.mode == "draft_only" else "answering"
+        holding: AssistantState = "drafting" if gate.mode == "draft_only" else "answering"
+        state.assistant = holding
         self.gating = False
-        await ASSISTANT_SET_STATE_CALL.run(AssistantStateChange(ref=self.ref, state=state.assistant))
+        # Beside the turn: the card may wait for its thread (the shopper's first message creates it),
+        # the shopper's answer must not.
+        task = asyncio.create_task(self._show(holding))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return True
+
+    async def _show(self, state: AssistantState) -> None:
+        try:
+            await ASSISTANT_SET_STATE_CALL.run(AssistantStateChange(ref=self.ref, state=state))
+        except ActivityError as exc:
+            workflow.logger.warning("the card could not show the assistant: %s", exc.cause or exc)
+
+    def busy(self) -> bool:
+        """A turn, or the card's update, is under way: the run neither closes nor continues as new."""
+        return self.running or bool(self._tasks)
 
     async def _turn(self, seq: int, gate: GateResult) -> TurnResult | None:
         """The child turn for message `seq`; None when it was cancelled."""
@@ -181,9 +199,9 @@ class AssistantHold:
             return
         turn_id = turn_workflow_id(self.ref.conversation_id, seq)
         if self.state.assistant == "drafting":
+            # Current from now (its buttons exist only once it is posted); a newer message clears it.
+            self.state.draft_turn = turn_id
             await ASSISTANT_POST_DRAFT_CALL.run(PostDraft(ref=self.ref, turn_id=turn_id))
-            if not self.state.assistant_off:
-                self.state.draft_turn = turn_id
         else:
             await ASSISTANT_DELIVER_CALL.run(DeliverAnswer(ref=self.ref, turn_id=turn_id))
 

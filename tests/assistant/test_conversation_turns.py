@@ -51,9 +51,10 @@ async def test_a_question_is_answered_in_the_widget_and_the_thread_once(ai: AiZo
     await assistant_on(zora)
     # The model waits while the shopper's message reaches Slack; then Slack refuses the answer's post
     # once, so the delivery activity runs twice.
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
     shopper, cid = await start(zora, "What is your return policy?")
-    await until(lambda: len(ai.model.requests) >= 1)
+    await until(lambda: len(ai.model.requests) > asked)
     await until(lambda: replies(zora, cid))
     zora.standin.rate_limit("chat.postMessage", times=1, retry_after=1)
     ai.model.release()
@@ -77,8 +78,9 @@ async def test_a_question_is_answered_in_the_widget_and_the_thread_once(ai: AiZo
     tools = await zora.fetch("SELECT name, content FROM assistant_tool_calls WHERE turn_id = $1", turn["id"])
     assert [t["name"] for t in tools] == ["store_policies"]
     assert all(tools[0]["content"] not in json.dumps(m) for m in shopper.received)
-    # The card said the assistant was answering, with Take over.
-    assert ACTION_TAKE_OVER in buttons(await card(zora, cid))
+    # The card says the assistant is answering, with Take over (updated beside the turn).
+    await until(lambda: card_has_take_over(zora, cid))
+    assert await card_says(zora, cid, "Assistant answering")
 
 
 def m_root(zora: Zora) -> str:
@@ -88,9 +90,12 @@ def m_root(zora: Zora) -> str:
 async def test_a_newer_message_cancels_the_running_turn(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
     shopper, cid = await start(zora, "first words")
     await until(lambda: turn_status(zora, cid, 1))
+    # The turn's model call hangs (not a later turn's).
+    await until(lambda: len(ai.model.requests) > asked)
     assert (await shopper.send("What is your return policy?"))["ok"]
     await until(lambda: any(POLICIES in m["body"] for m in ai_messages(shopper)))
     assert await turn_status(zora, cid, 1) == WorkflowExecutionStatus.CANCELED
@@ -102,9 +107,12 @@ async def test_a_newer_message_cancels_the_running_turn(ai: AiZora) -> None:
 async def test_take_over_stops_the_assistant_for_the_conversation(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
     shopper, cid = await start(zora, "hello there")
     await until(lambda: turn_status(zora, cid, 1))
+    # The turn's model call hangs (not a later turn's).
+    await until(lambda: len(ai.model.requests) > asked)
     root = await card(zora, cid)
     await until(lambda: card_has_take_over(zora, cid))
     assert await zora.standin.press_button(CHANNEL, root["ts"], ACTION_TAKE_OVER, cid, user=AGENT) == 200
@@ -124,6 +132,10 @@ async def card_has_take_over(zora: Zora, cid: str) -> bool:
     return ACTION_TAKE_OVER in buttons(await card(zora, cid))
 
 
+async def card_says(zora: Zora, cid: str, words: str) -> bool:
+    return words in json.dumps((await card(zora, cid))["blocks"])
+
+
 async def turn_status_is(zora: Zora, cid: str, seq: int, status: WorkflowExecutionStatus) -> bool:
     return await turn_status(zora, cid, seq) == status
 
@@ -135,9 +147,12 @@ async def handled(zora: Zora, cid: str, n: int) -> bool:
 async def test_an_agent_reply_in_the_thread_stops_the_assistant(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
     _shopper, cid = await start(zora, "hello again")
     await until(lambda: turn_status(zora, cid, 1))
+    # The turn's model call hangs (not a later turn's).
+    await until(lambda: len(ai.model.requests) > asked)
     root = await card(zora, cid)
     assert await zora.standin.agent_reply(CHANNEL, root["ts"], "I am here, let me help", user=AGENT) == 200
     await until(lambda: turn_status_is(zora, cid, 1, WorkflowExecutionStatus.CANCELED))
@@ -199,9 +214,12 @@ async def test_a_spent_daily_budget_hands_over(ai: AiZora) -> None:
 async def test_asking_for_a_person_hands_over(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
     shopper, cid = await start(zora, "hello there you")
     await until(lambda: turn_status(zora, cid, 1))
+    # The turn's model call hangs (not a later turn's).
+    await until(lambda: len(ai.model.requests) > asked)
     assert (await shopper.call("ask_for_person", {"reason": "I prefer a human"}))["ok"]
     note = await until(lambda: note_in(zora, cid))
     assert "the shopper asked for a person: I prefer a human" in note["text"]
@@ -268,7 +286,7 @@ async def test_draft_only_answers_reach_the_shopper_only_when_an_agent_sends_the
     shopper, cid = await start(zora, "What is your return policy?")
     [draft] = await until(lambda: drafts(zora, cid))
     assert POLICIES in draft["text"] or POLICIES in json.dumps(draft["blocks"])
-    assert "Assistant drafting" in json.dumps((await card(zora, cid))["blocks"])
+    await until(lambda: card_says(zora, cid, "Assistant drafting"))
     assert ai_messages(shopper) == []
     # Someone who is not the shop's agent changes nothing.
     assert await press(zora, draft, ACTION_DRAFT_SEND, user=STRANGER) is not None
@@ -308,9 +326,12 @@ async def discarded(zora: Zora, cid: str) -> bool:
 async def test_turning_the_assistant_off_hands_over_what_it_holds(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
     _shopper, cid = await start(zora, "hello from afar")
     await until(lambda: turn_status(zora, cid, 1))
+    # The turn's model call hangs (not a later turn's).
+    await until(lambda: len(ai.model.requests) > asked)
     await set_shop_settings(zora)
     # What the settings page sends to open conversations when the merchant saves (zora/admin.py).
     handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(cid)))

@@ -66,9 +66,12 @@ async def test_a_conversation_with_turns_replays_from_its_own_history(ai: AiZora
     # message, the answer delivered, the shopper asking for a person (the handover), then the close.
     assert (await shopper.send("What is your return policy?"))["ok"]
     await until(lambda: any(POLICIES in m["body"] for m in ai_messages(shopper)))
+    asked = len(ai.model.requests)
     ai.model.fail_next("hang")
-    assert (await shopper.send("one more thing"))["ok"]
-    hung = (await shopper.send("hello"))["seq"] - 1
+    hung = (await shopper.send("one more thing"))["seq"]
+    # Its turn's model call hangs (not the next turn's), then a newer message cancels it.
+    await until(lambda: len(ai.model.requests) > asked)
+    assert (await shopper.send("hello"))["ok"]
     await until(lambda: len(ai_messages(shopper)) >= 2)
     ai.model.release()
     assert (await shopper.call("ask_for_person", {"reason": "recorded"}))["ok"]
