@@ -22,6 +22,7 @@ from tests.assistant.turns_harness import (
     card,
     children,
     handled_signals,
+    model_calls,
     replies,
     running_ai_zora,
     turn_status,
@@ -78,6 +79,10 @@ async def test_a_question_is_answered_in_the_widget_and_the_thread_once(ai: AiZo
     tools = await zora.fetch("SELECT name, content FROM assistant_tool_calls WHERE turn_id = $1", turn["id"])
     assert [t["name"] for t in tools] == ["store_policies"]
     assert all(tools[0]["content"] not in json.dumps(m) for m in shopper.received)
+    # Its model calls stream to this conversation (llm_complete pushes the deltas to the widget).
+    calls = await model_calls(zora, f"turn:{cid}:1")
+    assert calls and all(c["stream_to"] == {"shop_id": zora.shop_id, "conversation_id": cid} for c in calls)
+    assert [t["name"] for t in calls[0]["tools"]] == ["store_policies", "hand_over"]
     # The card says the assistant is answering, with Take over (updated beside the turn).
     await until(lambda: card_has_take_over(zora, cid))
     assert await card_says(zora, cid, "Assistant answering")
@@ -287,6 +292,8 @@ async def test_draft_only_answers_reach_the_shopper_only_when_an_agent_sends_the
     [draft] = await until(lambda: drafts(zora, cid))
     assert POLICIES in draft["text"] or POLICIES in json.dumps(draft["blocks"])
     await until(lambda: card_says(zora, cid, "Assistant drafting"))
+    # A draft is not streamed to the shopper.
+    assert all(c["stream_to"] is None for c in await model_calls(zora, f"turn:{cid}:1"))
     assert ai_messages(shopper) == []
     # Someone who is not the shop's agent changes nothing.
     assert await press(zora, draft, ACTION_DRAFT_SEND, user=STRANGER) is not None

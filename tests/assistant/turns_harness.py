@@ -132,3 +132,17 @@ async def children(zora: Zora, conversation_id: str) -> list[str]:
         async for e in handle.fetch_history_events()
         if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
     ]
+
+
+async def model_calls(zora: Zora, turn_id: str) -> list[dict[str, Any]]:
+    """The LlmRequests a turn scheduled (its llm_complete activities' inputs)."""
+    import json
+
+    handle = zora.services.temporal.get_workflow_handle(turn_id)
+    found = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name == "llm_complete":
+                found.append(json.loads(attributes.input.payloads[0].data))
+    return found
