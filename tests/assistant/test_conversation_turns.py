@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -347,3 +348,53 @@ async def test_turning_the_assistant_off_hands_over_what_it_holds(ai: AiZora) ->
     assert "turned its assistant off" in note["text"]
     await until(lambda: turn_status_is(zora, cid, 1, WorkflowExecutionStatus.CANCELED))
     ai.model.release()
+
+
+def open_all_day_now() -> dict[str, Any]:
+    """Business hours that include this moment: every day 00:00-23:59, in a zone where it is not 23:59."""
+    late = datetime.now(UTC).strftime("%H:%M") == "23:59"
+    return {
+        "timezone": "Etc/GMT-1" if late else "UTC",
+        "business_hours": {day: ("00:00", "23:59") for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    }
+
+
+async def test_outside_hours_mode_leaves_open_hours_to_people(ai: AiZora) -> None:
+    zora = ai.zora
+    await set_shop_settings(
+        zora, assistant={"enabled": True, "mode": "outside_hours", "policies": POLICIES}, **open_all_day_now()
+    )
+    _shopper, cid = await start(zora, "What is your return policy?")
+    await until(lambda: handled(zora, cid, 1))
+    await until(lambda: gate_ran(zora, cid))
+    assert await children(zora, cid) == []
+    assert not await assistant_is(zora, cid, "answering")
+
+
+async def gate_ran(zora: Zora, cid: str) -> bool:
+    return "assistant_gate" in await zora.activities_run(cid)
+
+
+async def test_no_agent_available_mode_answers_only_when_no_agent_is(ai: AiZora) -> None:
+    zora = ai.zora
+    zora.standin.set_presence(AGENT, "active")
+    mode = {"enabled": True, "mode": "no_agent_available", "policies": POLICIES}
+    team = {"auto_assign": True, "assign_agents": [AGENT], "max_open_per_agent": 1000, "reminder_minutes": 0}
+    # An agent can take it: the agent gets it, the assistant stays out.
+    await set_shop_settings(zora, assistant=mode, **team)
+    _shopper, taken = await start(zora, "What is your return policy?")
+    await until(lambda: assigned(zora, taken))
+    await until(lambda: handled(zora, taken, 1))
+    await until(lambda: gate_ran(zora, taken))
+    assert await children(zora, taken) == []
+    # The shop is marked away: the assistant answers, and nobody is assigned meanwhile.
+    await set_shop_settings(zora, available=False, assistant=mode, **team)
+    shopper, cid = await start(zora, "What is your return policy?")
+    await until(lambda: any(POLICIES in m["body"] for m in ai_messages(shopper)))
+    assert await children(zora, cid) == [f"turn:{cid}:1"]
+    assert not await assigned(zora, cid)
+
+
+async def assigned(zora: Zora, cid: str) -> bool:
+    rows = await zora.fetch("SELECT assignee FROM conversations WHERE id = $1::uuid", cid)
+    return bool(rows) and rows[0]["assignee"] is not None

@@ -114,7 +114,10 @@ async def turns(zora: Zora, conversation_id: str) -> list[Any]:
 async def handled_signals(zora: Zora, conversation_id: str, name: str) -> int:
     """How many `name` signals the conversation's workflow has received and finished a task after."""
     handle = zora.services.temporal.get_workflow_handle(conversation_workflow_id(zora.shop, uuid.UUID(conversation_id)))
-    events = [e async for e in handle.fetch_history_events()]
+    try:
+        events = [e async for e in handle.fetch_history_events()]
+    except RPCError:
+        return 0  # not started yet
     seen = handled = 0
     for event in events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
