@@ -82,6 +82,12 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._refresher = asyncio.create_task(self._refresh_presence(), name="widget-presence")
 
     async def close(self) -> None:
+        # Signals to the assistant still on their way: the messages are stored and reach Slack anyway.
+        for task in list(self._signals):
+            task.cancel()
+        for task in list(self._signals):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
