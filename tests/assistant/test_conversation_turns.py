@@ -80,6 +80,24 @@ async def test_a_question_is_answered_in_the_widget_and_the_thread_once(ai: AiZo
     tools = await zora.fetch("SELECT name, content FROM assistant_tool_calls WHERE turn_id = $1", turn["id"])
     assert [t["name"] for t in tools] == ["store_policies"]
     assert all(tools[0]["content"] not in json.dumps(m) for m in shopper.received)
+    # Slack reporting the post as changed (streaming, or Zora's own edits) does not rewrite the answer.
+    edited = {
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": CHANNEL,
+        "hidden": True,
+        "ts": "1900000100.000100",
+        "message": {
+            "type": "message",
+            "user": AGENT,
+            "text": "rewritten",
+            "ts": posted[0]["ts"],
+            "thread_ts": posted[0]["thread_ts"],
+        },
+    }
+    assert await zora.standin.deliver_event(edited) == 200
+    [row] = await zora.fetch("SELECT body, edited_at FROM messages WHERE conversation_id = $1::uuid AND seq = 2", cid)
+    assert POLICIES in row["body"] and row["edited_at"] is None
     # Its model calls stream to this conversation (llm_complete pushes the deltas to the widget).
     calls = await model_calls(zora, f"turn:{cid}:1")
     assert calls and all(c["stream_to"] == {"shop_id": zora.shop_id, "conversation_id": cid} for c in calls)

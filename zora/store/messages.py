@@ -198,9 +198,12 @@ async def set_status(
 async def edit_agent(
     conn: Executor, shop_id: int, channel: str, ts: str, body: str, at: datetime
 ) -> StoredMessage | None:
+    # Not the assistant's: its post in Slack is Zora's own rendering (label, streaming updates), never
+    # what the shopper should read instead of the answer.
     row = await conn.fetchrow(
         f"UPDATE messages SET body = $4, edited_at = $5 WHERE shop_id = $1 AND slack_channel = $2"
-        f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
+        f" AND slack_ts = $3 AND direction = 'agent' AND author_id IS DISTINCT FROM '{_AI_AUTHOR}'"
+        f" AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
         shop_id,
         channel,
         ts,
