@@ -47,6 +47,26 @@ from zora.assistant_actions import (
     SuggestDraft,
     SuggestInput,
 )
+from zora.assistant_turns import (
+    ASSISTANT_DELIVER,
+    ASSISTANT_DISCARD_DRAFT,
+    ASSISTANT_GATE,
+    ASSISTANT_HAND_OVER,
+    ASSISTANT_POST_DRAFT,
+    ASSISTANT_RECORD_TURN,
+    ASSISTANT_SET_STATE,
+    ASSISTANT_TURN_CONTEXT,
+    AssistantStateChange,
+    DeliverAnswer,
+    DiscardDraft,
+    GateRequest,
+    GateResult,
+    HandOver,
+    PostDraft,
+    RecordTurn,
+    TurnContext,
+    TurnContextRequest,
+)
 from zora.models import (
     AgentPick,
     ApplyAssignment,
@@ -255,3 +275,30 @@ CHECK_VERIFICATION_CODE = ActivityCall(TOOL_CHECK_VERIFICATION_CODE, ToolInput, 
 TOOL_CALLS.update(
     {c.name: c for c in (ORDER_STATUS, RECENT_ORDERS, PRODUCT_SEARCH, SEND_VERIFICATION_CODE, CHECK_VERIFICATION_CODE)}
 )
+
+# --------------------------------------------------------------------------- assistant in conversations (activities/assistant_turns.py)
+# Database reads and writes around a turn: local, like the conversation's own.
+ASSISTANT_GATE_CALL = ActivityCall(ASSISTANT_GATE, GateRequest, GateResult, _LOCAL_TIMEOUT, LOCAL_RETRY, local=True)
+ASSISTANT_TURN_CONTEXT_CALL = ActivityCall(
+    ASSISTANT_TURN_CONTEXT, TurnContextRequest, TurnContext, _LOCAL_TIMEOUT, LOCAL_RETRY, local=True
+)
+ASSISTANT_RECORD_TURN_CALL = ActivityCall(
+    ASSISTANT_RECORD_TURN, RecordTurn, type(None), _LOCAL_TIMEOUT, LOCAL_RETRY, local=True
+)
+# These speak to Slack (the card, the thread): Slack's retries, bounded, since a shopper's answer (or a
+# note) that cannot reach Slack in a few minutes is stored and shown to the shopper anyway.
+ASSISTANT_SLACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+ASSISTANT_SET_STATE_CALL = ActivityCall(
+    ASSISTANT_SET_STATE, AssistantStateChange, type(None), _30S, ASSISTANT_SLACK_RETRY
+)
+ASSISTANT_DELIVER_CALL = ActivityCall(ASSISTANT_DELIVER, DeliverAnswer, int, _30S, ASSISTANT_SLACK_RETRY)
+ASSISTANT_POST_DRAFT_CALL = ActivityCall(ASSISTANT_POST_DRAFT, PostDraft, type(None), _30S, ASSISTANT_SLACK_RETRY)
+ASSISTANT_DISCARD_DRAFT_CALL = ActivityCall(
+    ASSISTANT_DISCARD_DRAFT, DiscardDraft, type(None), _30S, ASSISTANT_SLACK_RETRY
+)
+ASSISTANT_HAND_OVER_CALL = ActivityCall(ASSISTANT_HAND_OVER, HandOver, type(None), _30S, ASSISTANT_SLACK_RETRY)

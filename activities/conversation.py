@@ -34,6 +34,7 @@ from zora.round_robin import choose_agent
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.shopper_language import shopper_words
 from zora.slack_api import SlackGateway
+from zora.store import assistant as sassistant
 from zora.store import conversations as sconversations
 from zora.store import shops as sshops
 from zora.widget_events import NewMessage
@@ -119,6 +120,7 @@ class ConversationActivities:
     async def load_conversation(self, req: LoadConversation) -> Assignment:
         async with self.pool.acquire() as conn:
             row = await sconversations.assignment(conn, req.ref)
+            assistant_off = row is not None and await sassistant.is_off(conn, req.ref)
             if row is None:
                 settings = await sshops.settings(conn, req.ref.shop_id)
                 shop_settings = parse_settings(settings)
@@ -134,6 +136,7 @@ class ConversationActivities:
             assignee=row.assignee,
             auto_assign=shop_settings.auto_assign,
             transcript_on_resolve=shop_settings.transcript_on_resolve,
+            assistant_off=assistant_off,
         )
 
     @PICK_AGENT.defn
@@ -176,6 +179,8 @@ class ConversationActivities:
         conversation_id_var.set(str(req.ref.conversation_id))
         async with self.pool.acquire() as conn:
             await sconversations.apply_assignment(conn, req.ref, req.status, req.assignee, req.auto)
+            if req.assistant_off:
+                await sassistant.set_state(conn, req.ref, "off")
         try:
             if req.note:
                 await self.outbound.post_in_thread(req.ref.conversation_id, req.note)

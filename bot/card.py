@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from bot.assistant_posts import CARD_LINE, take_over_button
 from bot.customer_analytics import analytics_blocks, analytics_fields
 from zora.db import Pool
 from zora.shop_settings import ShopSettings, parse_settings
@@ -49,6 +50,8 @@ class CardData:
     locale: str | None = None
     # Whatever the shop's synced Shopify data has for this customer (orders_count, total_spent, tags...).
     customer: dict[str, Any] = field(default_factory=dict)
+    # The assistant's hold on the conversation ("answering", "drafting"), shown with Take over.
+    assistant: str | None = None
 
 
 async def load_card(pool: Pool, conversation_id: UUID, directory: CustomerDirectory | None = None) -> CardData | None:
@@ -82,6 +85,7 @@ async def load_card(pool: Pool, conversation_id: UUID, directory: CustomerDirect
         customer=customer,
         page=row.storefront_page,
         locale=row.locale,
+        assistant=row.assistant,
     )
 
 
@@ -169,6 +173,10 @@ def render(card: CardData) -> tuple[str, list[dict[str, Any]]]:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":shopping_bags: {customer}"}]})
     blocks.extend(analytics_blocks(card.customer))
     buttons: list[dict[str, Any]] = []
+    assistant = CARD_LINE.get(card.assistant or "") if card.status == "open" else None
+    if assistant:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": assistant}]})
+        buttons.append(take_over_button(str(card.conversation_id)))
     if card.status in ("open", "assigned"):
         if card.status == "open":
             buttons.append(_button("Claim", ACTION_CLAIM, card, "primary"))

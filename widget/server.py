@@ -20,6 +20,7 @@ from widget.locks import SocketLocks
 from zora import files as zfiles
 from zora import identity as zid
 from zora import metrics, tracing, transcript
+from zora.assistant_switch import AssistantSwitch
 from zora.limits import RateLimited
 from zora.logs import conversation_id_var
 from zora.missed_replies import PRESENCE_REFRESH, Presence, missed_replies_config, shop_config
@@ -29,8 +30,9 @@ from zora.security import InvalidToken, ShopperIdentity, verify_shopper_token
 from zora.services import Services
 from zora.shop_limits import ShopSettingsCache, shop_items
 from zora.store import receipts
-from zora.temporal import start_missed_replies
+from zora.temporal import Conversations, start_missed_replies
 from zora.widget_events import (
+    AskForPersonEvent,
     MessageEvent,
     NewMessage,
     ProfileEvent,
@@ -40,6 +42,9 @@ from zora.widget_events import (
 )
 
 log = logging.getLogger(__name__)
+
+# The events a widget may send (docs/widget-protocol.md).
+EVENTS = frozenset({"connect", "disconnect", "resume", "message", "delivered", "seen", "profile", "ask_for_person"})
 
 
 class Relay(Protocol):
@@ -71,11 +76,21 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.confirmation = AddressConfirmation(services)
         # The shop's own limits, without a database round trip per message (zora/shop_limits.py).
         self.shop_settings = ShopSettingsCache(services.pool)
+        # The assistant (issue 12): told of shopper messages only in shops that have it on.
+        self.assistant = AssistantSwitch(services.pool)
+        self.conversations = Conversations.from_settings(services.temporal, services.settings)
+        self._signals: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_presence(), name="widget-presence")
 
     async def close(self) -> None:
+        # Signals to the assistant still on their way: the messages are stored and reach Slack anyway.
+        for task in list(self._signals):
+            task.cancel()
+        for task in list(self._signals):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -303,7 +318,53 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if stored.conversation_created or stored.reopened:
                 # Its lifecycle owner (the workflow) starts alongside, off the shopper's path.
                 self.relay.opened(ref, stored.message.created_at)
+            self._beside(self._tell_assistant(ref, stored.message.seq, bool(session.pop("person_asked", False))))
             return {"ok": True, "client_id": event.client_id, "seq": stored.message.seq}
+
+    def _beside(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._signals.add(task)
+        task.add_done_callback(self._signals.discard)
+
+    async def _tell_assistant(self, ref: ConversationRef, seq: int, person_asked: bool) -> None:
+        """The conversation's workflow hears of the message when the shop's assistant is on (it decides
+        whether the assistant answers); a shop without it sends nothing."""
+        try:
+            if person_asked:
+                await self.conversations.ask_for_person(ref, "")
+            elif await self.assistant.enabled(ref.shop_id):
+                await self.conversations.shopper_wrote(ref, seq)
+        except Exception:
+            # The message is stored and reaches the agents in Slack; only the assistant's answer is lost.
+            log.exception("could not tell the conversation's workflow about the message")
+
+    async def on_ask_for_person(self, sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        """The shopper wants a person: the assistant hands over (or never starts, before a first message)."""
+        async with self._locks.hold(sid):
+            identity = await self._identity(sid)
+            try:
+                event = AskForPersonEvent.model_validate(data if data is not None else {})
+            except ValidationError as exc:
+                log.info("bad ask_for_person event: %s", describe(exc))
+                return error("invalid_payload", describe(exc))
+            try:
+                await self.services.limiter.hit(
+                    ("rate_messages_per_shopper", str(identity.shopper_id)),
+                    ("rate_messages_per_conversation", str(identity.conversation_id)),
+                )
+            except RateLimited as exc:
+                return rate_limited(exc)
+            session = await self.get_session(sid)
+            if not session.get("started"):
+                # No conversation yet: its first message goes to people, not to the assistant.
+                session["person_asked"] = True
+                return {"ok": True}
+            try:
+                await self.conversations.ask_for_person(conversation_ref(identity), event.reason)
+            except Exception:
+                log.exception("could not hand the conversation to a person")
+                return error("unavailable", "the request was not taken; please retry")
+            return {"ok": True}
 
     async def _within_limits(self, identity: ShopperIdentity, session: dict[str, Any]) -> None:
         """Count a message against its shopper, conversation, address and shop, and a first message
@@ -323,7 +384,7 @@ class WidgetNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         # Unknown events get an explicit error instead of silence.
-        if event not in {"connect", "disconnect", "resume", "message", "delivered", "seen", "profile"}:
+        if event not in EVENTS:
             log.info("unknown widget event %r", event)
             return error("unknown_event", f"unknown event {event!r}; see docs/widget-protocol.md")
         return await super().trigger_event(event, *args)

@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         TICK,
     )
     from zora.workflow_api import ConversationApi
+from workflows.conversation_assistant import ASKED_FOR_PERSON, AssistantHold
+from zora.assistant_turns import DraftDecided, DraftDecision, PersonAsked, ShopperWrote
 from zora.models import (
     SA_STATUS,
     AgentAction,
@@ -89,6 +91,8 @@ class ConversationWorkflow(ConversationApi):
         self._emailing = False
         self._transcript_again = False
         self._mail_tasks: set[asyncio.Task[None]] = set()
+        # The assistant (issue 12): its turns run beside the main loop.
+        self.assistant = AssistantHold(self.ref, self.state, self._auto_assign)
 
     def _note_suggestion(self) -> None:
         # Sampled whenever a signal lands: activations that only resolve activities carry the
@@ -107,6 +111,12 @@ class ConversationWorkflow(ConversationApi):
         await self._auto_assign()
 
     async def _auto_assign(self, skip: str | None = None) -> None:
+        # While the assistant weighs a shopper message, or holds the conversation, assignment waits
+        # (its handover assigns). Neither happens in a conversation the assistant never saw.
+        if self.assistant.gating:
+            await workflow.wait_condition(lambda: not self.assistant.gating)
+        if self.assistant.holds():
+            return
         if not self.state.auto_assign or self.state.status != "open" or self.state.assignee is not None:
             return
         pick = await PICK_AGENT.run(PickAgent(ref=self.ref, skip=skip))
@@ -120,7 +130,7 @@ class ConversationWorkflow(ConversationApi):
         self._note_suggestion()
         await workflow.wait_condition(lambda: self._loaded)
         if self.state.status == "open" and self.state.assignee is None:
-            await self._change("assigned", action.user_id)
+            await self._change("assigned", action.user_id, assistant_off=self.assistant.taken())
 
     async def _loaded_then(self, check: Callable[[], None]) -> None:
         """Wait for a fresh run's load, then check the update against the loaded state."""
@@ -134,7 +144,7 @@ class ConversationWorkflow(ConversationApi):
         # only the first handler to run (no await between the check and _change setting the
         # assignee) may win.
         await self._loaded_then(lambda: self._check_claimable(action))
-        return await self._change("assigned", action.user_id)
+        return await self._change("assigned", action.user_id, assistant_off=self.assistant.taken())
 
     @assign.validator
     def _validate_assign(self, action: AgentAction) -> None:
@@ -181,14 +191,25 @@ class ConversationWorkflow(ConversationApi):
             raise ApplicationError("This conversation is already open.", type="AlreadyOpen")
 
     async def _change(
-        self, status: ConversationStatus, assignee: str | None, *, auto: bool = False, note: str | None = None
+        self,
+        status: ConversationStatus,
+        assignee: str | None,
+        *,
+        auto: bool = False,
+        note: str | None = None,
+        assistant_off: bool = False,
     ) -> Assignment:
         self.state.assignee = assignee
         self._set_status(status)
         async with self._apply_lock:
             await APPLY_ASSIGNMENT.run(
                 ApplyAssignment(
-                    ref=self.ref, status=self.state.status, assignee=self.state.assignee, auto=auto, note=note
+                    ref=self.ref,
+                    status=self.state.status,
+                    assignee=self.state.assignee,
+                    auto=auto,
+                    note=note,
+                    assistant_off=assistant_off,
                 )
             )
         return Assignment(status=status, assignee=assignee)
@@ -223,6 +244,7 @@ class ConversationWorkflow(ConversationApi):
         self._note_suggestion()
         await workflow.wait_condition(lambda: self._loaded)
         self._take_choices(change.auto_assign, change.transcript_on_resolve)
+        await self.assistant.settings_changed()
         await self._auto_assign()
 
     def _take_choices(self, auto_assign: bool | None, transcript_on_resolve: bool | None) -> None:
@@ -239,16 +261,45 @@ class ConversationWorkflow(ConversationApi):
     def snapshot(self) -> ConversationState:
         return self.state
 
+    @workflow.signal
+    async def shopper_wrote(self, wrote: ShopperWrote) -> None:
+        self._note_suggestion()
+        await workflow.wait_condition(lambda: self._loaded)
+        self.assistant.wrote(wrote.seq)
+
+    @workflow.signal
+    async def ask_for_person(self, asked: PersonAsked) -> None:
+        self._note_suggestion()
+        await workflow.wait_condition(lambda: self._loaded)
+        reason = ASKED_FOR_PERSON + (f": {asked.reason}" if asked.reason.strip() else "")
+        await self.assistant.hand_over(reason)
+
+    @workflow.update
+    async def take_over(self, action: AgentAction) -> Assignment:
+        """An agent takes the conversation from the assistant (the card's Take over)."""
+        await self._loaded_then(lambda: self._check_claimable(action))
+        return await self._change("assigned", action.user_id, assistant_off=self.assistant.taken())
+
+    @take_over.validator
+    def _validate_take_over(self, action: AgentAction) -> None:
+        self._check_claimable(action)
+
+    @workflow.update
+    async def decide_draft(self, decision: DraftDecision) -> DraftDecided:
+        await self._loaded_then(lambda: self.assistant.check_draft(decision))
+        return await self.assistant.decide(decision)
+
+    @decide_draft.validator
+    def _validate_decide_draft(self, decision: DraftDecision) -> None:
+        self.assistant.check_draft(decision)
+
     @workflow.run
     async def run(self, input: ConversationInput) -> ConversationOutcome:
         if self.needs_load:
-            # A fresh run (first message, or after a close): status and assignee live in PostgreSQL.
-            loaded = await LOAD_CONVERSATION.run(LoadConversation(ref=self.ref))
-            self.state.status, self.state.assignee = loaded.status, loaded.assignee
-            self.state.auto_assign = loaded.auto_assign
-            self.state.transcript_on_resolve = loaded.transcript_on_resolve
-            self._loaded = True
+            await self._load()
         self._set_status(self.state.status)
+        # A turn that was due when the previous run continued as new.
+        self.assistant.start()
         wake_at = workflow.now()
         while True:
             try:
@@ -261,8 +312,9 @@ class ConversationWorkflow(ConversationApi):
                 # A settings change whose signal was lost still arrives (no new command: replays unchanged).
                 self._take_choices(tick.auto_assign, tick.transcript_on_resolve)
                 if tick.closed and not self.state.deliveries:
+                    self.assistant.stop()
                     await self._change("closed", self.state.assignee)
-                    await workflow.wait_condition(lambda: not self._copying and not self._emailing)
+                    await workflow.wait_condition(self._side_work_done)
                     return ConversationOutcome(status="closed", reason="idle")
                 gone = tick.unanswered_assignee
                 if gone is not None and gone == self.state.assignee and self.state.status == "assigned":
@@ -284,18 +336,31 @@ class ConversationWorkflow(ConversationApi):
                 del self.state.deliveries[:taken]
 
             if self.close_reason is not None and not self.state.deliveries:
+                self.assistant.stop()
                 await self._change("closed", self.state.assignee)
                 # A file copy under way finishes first (the shopper's widget waits for it), and so
                 # does a transcript email (its retries are bounded).
-                await workflow.wait_condition(lambda: not self._copying and not self._emailing)
+                await workflow.wait_condition(self._side_work_done)
                 return ConversationOutcome(status="closed", reason=self.close_reason)
             # Not while a transcript email is under way (it would be cut off): the loop goes on
             # delivering, and continues as new on a later round.
-            if self._continue_suggested and not self._emailing:
+            if self._continue_suggested and not self._emailing and not self.assistant.busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self.state.deliveries:
                     continue
                 workflow.continue_as_new(ConversationInput(ref=self.ref, config=self.config, state=self.state))
+
+    async def _load(self) -> None:
+        """A fresh run (first message, or after a close): status and assignee live in PostgreSQL."""
+        loaded = await LOAD_CONVERSATION.run(LoadConversation(ref=self.ref))
+        self.state.status, self.state.assignee = loaded.status, loaded.assignee
+        self.state.auto_assign = loaded.auto_assign
+        self.state.transcript_on_resolve = loaded.transcript_on_resolve
+        self.state.assistant_off = loaded.assistant_off
+        self._loaded = True
+
+    def _side_work_done(self) -> bool:
+        return not self._copying and not self._emailing and not self.assistant.busy()
 
     def _email_transcript(self) -> None:
         """Email the transcript in a task of its own; a second resolve while it runs sends again after it."""

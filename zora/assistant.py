@@ -251,6 +251,20 @@ TOOLS_BY_NAME.update(
     }
 )
 
+# ai-turns: handled by the turn workflow itself (no activity): the turn ends and a person takes over.
+HAND_OVER_TOOL = ToolSpec(
+    name="hand_over",
+    description=(
+        "Pass the conversation to a person of the shop's team: when the customer asks for a person, when you are"
+        " unsure, or when you cannot help. Give a short reason the team will read."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {"reason": {"type": "string", "description": "Why a person should take over, in one line."}},
+        "required": ["reason"],
+    },
+)
+
 
 def system_prompt(persona_name: str, instructions: str) -> str:
     """What the model is told before the conversation: who it is, what it may do, the merchant's words."""
@@ -280,7 +294,12 @@ class TurnInput(BaseModel):
     instructions: str = ""
     max_steps: int = Field(default=4, ge=1, le=10)
     # The shopper's and agents' messages so far, oldest first (user: the shopper, assistant: replies).
-    history: list[ChatMessage] = Field(min_length=1)
+    # Empty: the turn loads them, with the shop's settings and its daily budget, from PostgreSQL
+    # (how the conversation's workflow starts turns; a turn's input stays small).
+    history: list[ChatMessage] = Field(default_factory=list)
+    # The answer goes to the shopper (streamed to the widget and Slack by llm_complete); False for a
+    # draft an agent approves first.
+    stream: bool = False
     # How long one model call may take (OPENAI_TIMEOUT_SECONDS); it sets the activity's timeouts.
     llm_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     # None: the deployment's OPENAI_MODEL.
@@ -319,7 +338,8 @@ class ToolRecord(BaseModel):
     refused: bool = False
 
 
-TurnOutcome = Literal["answered", "out_of_steps", "failed"]
+# handed_over: the model asked for a person (the hand_over tool), or the shop's daily budget is spent.
+TurnOutcome = Literal["answered", "out_of_steps", "failed", "handed_over"]
 
 
 class TurnResult(BaseModel):
@@ -332,3 +352,6 @@ class TurnResult(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tools: list[ToolRecord] = Field(default_factory=list)
+    # The model that answered (the audit), and the Slack message the answer was streamed into.
+    model: str | None = None
+    slack_stream_ts: str | None = None

@@ -55,6 +55,8 @@ class Assignment(BaseModel):
     auto_assign: bool = False
     # The shop emails the transcript on resolve (read when a run starts).
     transcript_on_resolve: bool = False
+    # A person took the conversation from the assistant (read when a run starts).
+    assistant_off: bool = False
 
 
 class PostPendingToSlack(BaseModel):
@@ -90,6 +92,15 @@ class ConversationState(BaseModel):
     # continue-as-new (a continued run does not read them again).
     auto_assign: bool = False
     transcript_on_resolve: bool = False
+    # The assistant (issue 12, workflows/conversation_assistant.py): "answering" or "drafting" while it
+    # holds the conversation; off for good once a person took over (kept in PostgreSQL too).
+    assistant: str | None = None
+    assistant_off: bool = False
+    # The newest shopper message that waits for a turn, and the last one a turn was started for.
+    turn_due: int | None = None
+    last_turn_seq: int = 0
+    # draft_only: the turn whose draft waits for an agent's Send or Discard.
+    draft_turn: str | None = None
 
 
 class SettingsChanged(BaseModel):
@@ -194,6 +205,8 @@ class ApplyAssignment(BaseModel):
     auto: bool = False
     # A line for the agents in the thread, explaining the change.
     note: str | None = None
+    # A person takes the conversation from the assistant: recorded before the card is redrawn.
+    assistant_off: bool = False
 
 
 class PickAgent(BaseModel):

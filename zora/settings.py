@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     # Drafted actions (ai-actions, issue 12 §6): a draft nobody approves or denies within this is denied.
     assistant_action_timeout_minutes: float = Field(default=30.0, gt=0, le=1440)
 
+    # What the model costs, in US dollars per million tokens (prompt, completion): each assistant turn's
+    # cost estimate in its audit (ai-turns). 0: not estimated.
+    openai_price_input_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+    openai_price_output_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+
     # Metrics (zora/metrics.py, docs/operations.md "Metrics and traces"). The web app's GET /metrics wants
     # `Authorization: Bearer <METRICS_TOKEN>`; unset, it answers only in `zora dev`. METRICS_PORT opens a
     # separate plain endpoint (web and worker) on METRICS_HOST; TEMPORAL_METRICS_PORT the Temporal SDK's own.

@@ -47,6 +47,7 @@ from zora.assistant_actions import (
     action_workflow_id,
     suggest_workflow_id,
 )
+from zora.assistant_turns import DraftDecided, DraftDecision, PersonAsked, ShopperWrote
 from zora.models import (
     SA_SHOP,
     SA_STATUS,
@@ -180,6 +181,18 @@ class Conversations:
 
     async def snapshot(self, shop: str, conversation_id: UUID) -> ConversationState:
         return await self._handle(shop, conversation_id).query(ConversationApi.snapshot)
+
+    # The assistant (issue 12): only shops whose assistant is on send these.
+    async def shopper_wrote(self, ref: ConversationRef, seq: int) -> None:
+        """A shopper message is stored: the workflow decides whether the assistant answers it."""
+        await self.signal(ref, ConversationApi.shopper_wrote, ShopperWrote(seq=seq))
+
+    async def ask_for_person(self, ref: ConversationRef, reason: str) -> None:
+        await self.signal(ref, ConversationApi.ask_for_person, PersonAsked(reason=reason))
+
+    async def decide_draft(self, ref: ConversationRef, decision: DraftDecision) -> DraftDecided:
+        """Send or Discard on the assistant's draft; WorkflowUpdateFailedError when it is stale."""
+        return await self._handle(ref.shop, ref.conversation_id).execute_update(ConversationApi.decide_draft, decision)
 
 
 def conversation_config(settings: Settings) -> ConversationConfig:

@@ -83,6 +83,19 @@ class ProfileEvent(BaseModel):
         return parse_address(value)
 
 
+class AskForPersonEvent(BaseModel):
+    """`ask_for_person`: the shopper wants a person instead of the assistant (issue 12 §5 §6)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # Optional words of the shopper's, shown to the team in the handover note (escaped there).
+    reason: str = Field(default="", max_length=300)
+
+    @field_validator("reason")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(_CONTROL.sub(" ", value).split())
+
+
 # Server -> client. Each payload names its conversation: the widget ignores events of another one.
 
 

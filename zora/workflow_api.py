@@ -17,6 +17,7 @@ from typing import Any
 from temporalio import workflow
 
 from zora.assistant_actions import ActionInput, ActionOutcome, Decision, DecisionResult, SuggestInput
+from zora.assistant_turns import DraftDecided, DraftDecision, PersonAsked, ShopperWrote
 from zora.models import (
     AgentAction,
     Assignment,
@@ -94,6 +95,23 @@ class ConversationApi:
 
     @workflow.query
     def snapshot(self) -> ConversationState:
+        raise _declared()
+
+    # The assistant (issue 12 §2 §6, workflows/conversation_assistant.py).
+    @workflow.signal
+    async def shopper_wrote(self, wrote: ShopperWrote) -> None:
+        raise _declared()
+
+    @workflow.signal
+    async def ask_for_person(self, asked: PersonAsked) -> None:
+        raise _declared()
+
+    @workflow.update
+    async def take_over(self: Any, action: AgentAction) -> Assignment:
+        raise _declared()
+
+    @workflow.update
+    async def decide_draft(self: Any, decision: DraftDecision) -> DraftDecided:
         raise _declared()
 
 

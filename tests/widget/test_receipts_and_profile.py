@@ -152,5 +152,10 @@ async def test_session_carries_the_shops_widget_settings(zora: Zora) -> None:
             "aways": {"de": "Gerade nicht da."},
             "look": {**look, "color": "#aa3300"},
         }
+        # "Talk to a person" up front only where the assistant answers at all (issue 12 §5).
+        await set_shop_settings(zora, assistant={"offer_person_first": True})
+        assert "assistant" not in (await zora.session())["widget"]
+        await set_shop_settings(zora, assistant={"enabled": True, "offer_person_first": True})
+        assert (await zora.session())["widget"]["assistant"]["offer_person_first"] is True
     finally:
         await set_shop_settings(zora)

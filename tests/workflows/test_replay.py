@@ -30,7 +30,10 @@ async def test_recorded_history_replays(path: Path) -> None:
         workflows=[ConversationWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.models", "pydantic")
+            # As the worker runs them (zora/app/worker.py): the models pass through the sandbox.
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "zora.models", "zora.assistant", "zora.assistant_turns", "pydantic"
+            )
         ),
     )
     result = await replayer.replay_workflow(history)

@@ -17,6 +17,7 @@ import zora.workflow_api
 from activities.actions import ActionActivities
 from activities.assistant_lookups import LookupTools
 from activities.assistant_tools import AssistantToolActivities
+from activities.assistant_turns import AssistantTurnActivities
 from activities.backfill import ReplyBackfill
 from activities.calls import ActivityCall
 from activities.conversation import ConversationActivities
@@ -55,6 +56,7 @@ ACTIVITY_CLASSES = [
     ActionActivities,
     SuggestActivities,
     LookupTools,
+    AssistantTurnActivities,
 ]
 
 
@@ -106,8 +108,17 @@ def test_the_implementation_keeps_the_declared_types(impl: type) -> None:
 # histories use them, so a Python rename keeps them with `name=` (ConversationWorkflow.post_pending is "deliver").
 REGISTERED = {
     "ConversationWorkflow": (
-        {"agent_replied", "close", "deliver", "files_shared", "opened", "settings_changed"},
-        {"assign", "release", "reopen", "resolve"},
+        {
+            "agent_replied",
+            "close",
+            "deliver",
+            "files_shared",
+            "opened",
+            "settings_changed",
+            "shopper_wrote",
+            "ask_for_person",
+        },
+        {"assign", "release", "reopen", "resolve", "take_over", "decide_draft"},
         {"snapshot"},
     ),
     "OutboundDeliveryWorkflow": ({"pending"}, set(), {"upto_seq"}),

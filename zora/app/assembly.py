@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from widget.emitter import ShopperEmitter
 from zora.app.web import create_app
-from zora.app.worker import CLOSERS, build_worker
+from zora.app.worker import build_worker, close_worker_clients
 from zora.services import Services
 from zora.settings import Settings
 from zora.temporal import ensure_sweep_schedule
@@ -81,8 +81,7 @@ async def worker_for(
         try:
             yield worker
         finally:
-            for close in CLOSERS.pop(worker, []):
-                await close()
+            await close_worker_clients(worker)
     finally:
         await emitter.close()
 

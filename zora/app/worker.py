@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.actions import ActionActivities
 from activities.assistant_tools import AssistantToolActivities
+from activities.assistant_turns import AssistantTurnActivities
 from activities.backfill import ReplyBackfill
 from activities.conversation import ConversationActivities
 from activities.email import EmailActivities
@@ -37,8 +38,14 @@ from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackWorkspaces
 from zora.temporal import Conversations, conversation_config
 
-# Per worker: what its activities hold open and the owner closes after it (zora/app/assembly.py).
-CLOSERS: weakref.WeakKeyDictionary[Worker, list[Callable[[], Awaitable[None]]]] = weakref.WeakKeyDictionary()
+# Clients a built worker's activities hold (the model's HTTP pool), closed by close_worker_clients once
+# the worker is done with: a Worker has no hook of its own for them.
+_CLOSERS: weakref.WeakKeyDictionary[Worker, list[Callable[[], Awaitable[None]]]] = weakref.WeakKeyDictionary()
+
+
+async def close_worker_clients(worker: Worker) -> None:
+    for close in _CLOSERS.pop(worker, []):
+        await close()
 
 
 def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str | None = None) -> Worker:
@@ -62,11 +69,12 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     email = EmailActivities(services.pool, Mailer(settings), settings)
     files = FileActivities(services.pool, emitter, settings, outbound)
     backfill = ReplyBackfill.from_services(services, emitter)
-    # The assistant's model client (no connection until a turn calls it; the process's end closes it).
+    # The assistant's model client (no connection until a turn calls it; closed with the worker).
     llm = LlmActivities(settings, emitter=emitter, pool=services.pool, workspaces=workspaces)
-    # Drafted actions and agent assist (issue 12 §6, §7).
+    # The assistant in conversations (issue 12 §2 §6), drafted actions and agent assist (§6, §7).
     missed = MissedReplies.from_settings(services.redis, services.temporal, settings)
     assist = [
+        *AssistantTurnActivities(services.pool, outbound, settings).all(),
         *ActionActivities(services.pool, services.temporal, settings, workspaces, emitter, missed).all(),
         *SuggestActivities(services.pool, workspaces).all(),
     ]
@@ -78,13 +86,11 @@ def build_worker(services: Services, emitter: ShopperEmitter, *, task_queue: str
     gc.disable()
     try:
         worker = _worker(services, queue, conversations, sweep, shopify, email, files, backfill, llm, assist)
-        # The model client's connections, closed by worker_for once the worker is done (a test's worker
-        # that called the model otherwise leaves a socket for the garbage collector to warn about).
-        CLOSERS[worker] = [llm.close]
-        return worker
     finally:
         if collecting:
             gc.enable()
+    _CLOSERS[worker] = [llm.close]
+    return worker
 
 
 def _worker(
@@ -108,7 +114,7 @@ def _worker(
             ShopifyWebhookWorkflow,
             ShopifyReconcileWorkflow,
             MissedRepliesWorkflow,
-            # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).
+            # Children of ConversationWorkflow, one per shopper message the assistant answers (issue 12).
             AssistantTurnWorkflow,
             ActionApprovalWorkflow,
             SuggestReplyWorkflow,
@@ -129,7 +135,12 @@ def _worker(
         workflow_runner=SandboxedWorkflowRunner(
             # Models are pure data; importing them once outside the sandbox keeps each run cheap.
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "zora.models", "zora.assistant", "zora.assistant_actions", "pydantic", "opentelemetry"
+                "zora.models",
+                "zora.assistant",
+                "zora.assistant_actions",
+                "zora.assistant_turns",
+                "pydantic",
+                "opentelemetry",
             )
         ),
     )

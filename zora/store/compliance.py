@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from zora.db import Conn, Row
+from zora.store import assistant as sassistant
 from zora.store import identity_codes
 from zora.store.shopify import CUSTOMER_PII_NULL
 
@@ -162,6 +163,7 @@ async def redact_customer(
     if shoppers_out is not None:
         shoppers_out.extend(shopper_ids)
     messages, files = await _erase_transcripts(conn, shop_id, conversation_ids)
+    await sassistant.erase(conn, shop_id, conversation_ids)
     await _erase_people(conn, shop_id, shopper_ids, [c["id"] for c in customers])
     # Emails proven to the assistant (in these conversations, or anyone's with this address).
     await identity_codes.erase(conn, shop_id, person.email, conversation_ids)
@@ -177,6 +179,7 @@ async def redact_customer(
 
 async def _queue_slack_erasures(conn: Conn, shop_id: int, conversation_ids: list[Any], erasure_batch: UUID) -> None:
     """What Zora itself posted to Slack for these conversations (words, files), to delete there once this commits."""
+    await sassistant.queue_slack_erasures(conn, shop_id, conversation_ids, erasure_batch)
     await conn.execute(
         "INSERT INTO slack_erasures (batch, channel_id, ts) SELECT $3::uuid, slack_channel, slack_ts FROM messages"
         " WHERE shop_id = $1 AND conversation_id = ANY($2::uuid[]) AND direction = 'shopper' AND slack_ts IS NOT NULL",

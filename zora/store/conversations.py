@@ -216,12 +216,14 @@ class CardView:
     customer_id: int | None
     # The customers row, as stored, when the shopper is bound to one.
     customer: dict[str, Any] | None
+    # The assistant: 'answering' / 'drafting' while it holds the conversation, 'off', or None.
+    assistant: str | None = None
 
 
 async def card_view(conn: Executor, conversation_id: UUID) -> CardView | None:
     row = await conn.fetchrow(
         "SELECT c.id, c.shop_id, c.status, c.assignee, c.storefront_page, c.locale, s.domain, s.settings, p.name,"
-        " p.email, p.customer_id, to_jsonb(cu) AS customer"
+        " p.email, p.customer_id, to_jsonb(cu) AS customer, c.assistant"
         " FROM conversations c JOIN shops s ON s.id = c.shop_id JOIN shoppers p ON p.id = c.shopper_id"
         " LEFT JOIN customers cu ON cu.id = p.customer_id WHERE c.id = $1",
         conversation_id,
@@ -241,6 +243,7 @@ async def card_view(conn: Executor, conversation_id: UUID) -> CardView | None:
         shopper_email=row["email"],
         customer_id=row["customer_id"],
         customer=row["customer"],
+        assistant=row["assistant"],
     )
 
 

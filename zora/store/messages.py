@@ -17,8 +17,10 @@ from zora.store.conversations import refs
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, client_id, direction, author_name, author_avatar, body, created_at, status,"
-    " edited_at, deleted_at"
+    " edited_at, deleted_at, author_id"
 )
+# The author id of the assistant's messages (zora.assistant_turns.AI_AUTHOR_ID).
+_AI_AUTHOR = "ai"
 
 
 def stored_message(row: Row) -> StoredMessage:
@@ -33,6 +35,7 @@ def stored_message(row: Row) -> StoredMessage:
         status=row["status"],
         edited_at=row["edited_at"],
         deleted=row["deleted_at"] is not None,
+        assistant=row["direction"] == "agent" and row["author_id"] == _AI_AUTHOR,
     )
 
 
@@ -195,9 +198,12 @@ async def set_status(
 async def edit_agent(
     conn: Executor, shop_id: int, channel: str, ts: str, body: str, at: datetime
 ) -> StoredMessage | None:
+    # Not the assistant's: its post in Slack is Zora's own rendering (label, streaming updates), never
+    # what the shopper should read instead of the answer.
     row = await conn.fetchrow(
         f"UPDATE messages SET body = $4, edited_at = $5 WHERE shop_id = $1 AND slack_channel = $2"
-        f" AND slack_ts = $3 AND direction = 'agent' AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
+        f" AND slack_ts = $3 AND direction = 'agent' AND author_id IS DISTINCT FROM '{_AI_AUTHOR}'"
+        f" AND deleted_at IS NULL RETURNING {MESSAGE_COLUMNS}",
         shop_id,
         channel,
         ts,

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.workflow import UpdateMethodMultiParam
 
 from bot.access import AgentAccess
+from bot.assistant_posts import ACTION_TAKE_OVER
 from bot.card import ACTION_CLAIM, ACTION_RELEASE, ACTION_REOPEN, ACTION_RESOLVE
 from bot.deps import BotDeps
 from bot.listeners.events.message import thread_context
@@ -32,6 +33,8 @@ UPDATES: dict[str, UpdateMethodMultiParam[[Any, AgentAction], Assignment]] = {
     ACTION_RELEASE: ConversationApi.release,
     ACTION_RESOLVE: ConversationApi.resolve,
     ACTION_REOPEN: ConversationApi.reopen,
+    # The card's Take over while the assistant answers (issue 12 §6).
+    ACTION_TAKE_OVER: ConversationApi.take_over,
 }
 # Slack wants its answer within 3 s; past this the agent is told to try again.
 UPDATE_TIMEOUT_SECONDS = 2.5
