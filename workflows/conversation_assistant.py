@@ -129,6 +129,9 @@ class AssistantHold:
             return False
         if gate.mode == "outside_hours" and gate.in_hours:
             return False
+        if gate.mode == "no_agent_available" and gate.available and gate.in_hours and not state.auto_assign:
+            # The team is there and answers in Slack; without automatic assignment nobody is "not available".
+            return False
         if gate.mode == "no_agent_available" and gate.available and state.auto_assign:
             # An agent who can take it comes first.
             self.gating = False

@@ -51,6 +51,16 @@ async def start(zora: Zora, text: str) -> tuple[Shopper, str]:
 async def test_a_question_is_answered_in_the_widget_and_the_thread_once(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
+    # A workspace without Slack's message streaming: the answer is posted when it is complete (the
+    # streamed path is the next test's).
+    zora.standin.refuse_streams()
+    try:
+        await _answered_once_through_a_retried_post(ai, zora)
+    finally:
+        zora.standin.refuse_streams(None)
+
+
+async def _answered_once_through_a_retried_post(ai: AiZora, zora: Zora) -> None:
     # The model waits while the shopper's message reaches Slack; then Slack refuses the answer's post
     # once, so the delivery activity runs twice.
     asked = len(ai.model.requests)
@@ -101,10 +111,27 @@ async def test_a_question_is_answered_in_the_widget_and_the_thread_once(ai: AiZo
     # Its model calls stream to this conversation (llm_complete pushes the deltas to the widget).
     calls = await model_calls(zora, f"turn:{cid}:1")
     assert calls and all(c["stream_to"] == {"shop_id": zora.shop_id, "conversation_id": cid} for c in calls)
-    assert [t["name"] for t in calls[0]["tools"]] == ["store_policies", "hand_over"]
+    offered = [t["name"] for t in calls[0]["tools"]]
+    assert "store_policies" in offered and offered[-1] == "hand_over"
     # The card says the assistant is answering, with Take over (updated beside the turn).
     await until(lambda: card_has_take_over(zora, cid))
     assert await card_says(zora, cid, "Assistant answering")
+
+
+async def test_an_answer_streamed_into_slack_is_its_post(ai: AiZora) -> None:
+    zora = ai.zora
+    await assistant_on(zora)
+    shopper, cid = await start(zora, "What is your return policy?")
+    await until(lambda: any(POLICIES in m["body"] for m in ai_messages(shopper)))
+    # Streamed into the thread (chat.startStream ... stopStream) and recorded as the answer's post:
+    # not posted a second time when the turn delivers it.
+    await until(lambda: [s for s in zora.standin.streams if POLICIES in s["message"]["text"]])
+    [streamed] = [s for s in zora.standin.streams if POLICIES in s["message"]["text"]]
+    assert "**Ada** (AI assistant)" in streamed["message"]["text"]
+    [row] = await zora.fetch("SELECT slack_ts FROM messages WHERE conversation_id = $1::uuid AND author_id = 'ai'", cid)
+    assert row["slack_ts"] == streamed["message"]["ts"]
+    in_thread = [m for m in await replies(zora, cid) if POLICIES in m.get("text", "")]
+    assert [m["ts"] for m in in_thread] == [streamed["message"]["ts"]]
 
 
 def m_root(zora: Zora) -> str:
@@ -258,7 +285,7 @@ async def test_a_person_asked_for_before_the_first_message_gets_it(ai: AiZora) -
     zora = ai.zora
     await assistant_on(zora, offer_person_first=True)
     session = await zora.session()
-    assert session["widget"]["offer_person_first"] is True
+    assert session["widget"]["assistant"]["offer_person_first"] is True
     shopper = await zora.shopper(session["token"])
     assert (await shopper.call("ask_for_person", {}))["ok"]
     assert (await shopper.send("I need help with my order"))["ok"]
@@ -398,6 +425,11 @@ async def test_no_agent_available_mode_answers_only_when_no_agent_is(ai: AiZora)
     zora.standin.set_presence(AGENT, "active")
     mode = {"enabled": True, "mode": "no_agent_available", "policies": POLICIES}
     team = {"auto_assign": True, "assign_agents": [AGENT], "max_open_per_agent": 1000, "reminder_minutes": 0}
+    # The team is there and assigns by hand: people answer, the assistant stays out.
+    await set_shop_settings(zora, assistant=mode, reminder_minutes=0)
+    _shopper, by_hand = await start(zora, "What is your return policy?")
+    await until(lambda: gate_ran(zora, by_hand))
+    assert await children(zora, by_hand) == []
     # An agent can take it: the agent gets it, the assistant stays out.
     await set_shop_settings(zora, assistant=mode, **team)
     _shopper, taken = await start(zora, "What is your return policy?")
