@@ -25,7 +25,7 @@ from activities.shopify import ShopifyActivities
 from activities.sweep import SweepActivities
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
-from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
+from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookBatchWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.assistant import TOOLS_BY_NAME
 
@@ -34,6 +34,7 @@ IMPLEMENTATIONS = [
     MissedRepliesWorkflow,
     SweepWorkflow,
     ShopifyWebhookWorkflow,
+    ShopifyWebhookBatchWorkflow,
     ShopifyReconcileWorkflow,
 ]
 # The classes zora/app/worker.py registers activities from.
@@ -104,6 +105,7 @@ REGISTERED = {
     "OutboundDeliveryWorkflow": ({"pending"}, set(), {"upto_seq"}),
     "SweepWorkflow": (set(), set(), set()),
     "ShopifyWebhookWorkflow": (set(), set(), set()),
+    "ShopifyWebhookBatchWorkflow": (set(), set(), set()),
     "ShopifyReconcileWorkflow": (set(), set(), set()),
 }
 

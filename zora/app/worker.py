@@ -21,7 +21,7 @@ from widget.emitter import ShopperEmitter, close_shopper_sockets
 from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
-from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
+from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookBatchWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
 from zora.sentry_temporal import SentryInterceptor
@@ -85,6 +85,7 @@ def _worker(
             ConversationWorkflow,
             SweepWorkflow,
             ShopifyWebhookWorkflow,
+            ShopifyWebhookBatchWorkflow,
             ShopifyReconcileWorkflow,
             MissedRepliesWorkflow,
             # Registered, not yet started by anything: ConversationWorkflow will start turns (issue 12).

@@ -22,6 +22,11 @@ def webhook_workflow_id(webhook_id: str) -> str:
     return f"shopify:wh:{webhook_id}"
 
 
+def webhook_batch_workflow_id(refs: list[WebhookRef]) -> str:
+    # Named after its first delivery: starting the same batch twice is rejected like a delivery's.
+    return f"shopify:whb:{refs[0].webhook_id}"
+
+
 def reconcile_schedule_id(shop: str) -> str:
     return f"shopify:reconcile:{shop}"
 
@@ -88,6 +93,20 @@ class WebhookOutcome(BaseModel):
     export_ready: ExportReady | None = None
     # customers/redact: shoppers whose tokens were revoked; their open sockets are closed once committed.
     revoked_shoppers: list[UUID] = Field(default_factory=list)
+
+
+class WebhookBatch(BaseModel):
+    """ShopifyWebhookBatchWorkflow's input: deliveries of one shop that waited to be started together."""
+
+    refs: list[WebhookRef]
+
+
+class WebhookBatchOutcome(BaseModel):
+    """Each delivery's outcome, in the batch's order; `failed` are those the batch could not apply (an
+    unexpected error): the workflow applies each of them alone, with the activity's retries."""
+
+    outcomes: dict[str, WebhookOutcome] = Field(default_factory=dict)
+    failed: list[WebhookRef] = Field(default_factory=list)
 
 
 class ShopRef(BaseModel):
