@@ -167,13 +167,23 @@ class ShopifyActivities:
             if ref.webhook_id in result.outcomes or ref in result.failed:
                 continue  # the same delivery queued twice (the sweep and the route)
             try:
-                result.outcomes[ref.webhook_id] = await self.apply_webhook(ref)
+                outcome = await self.apply_webhook(ref)
+                if outcome.notice is not None and not await self._has_open_thread(outcome.notice):
+                    # Nobody to tell (the usual case): no activity for it. One opening meanwhile is
+                    # the same race as between the delivery and the notice's own activity.
+                    outcome.notice = None
+                result.outcomes[ref.webhook_id] = outcome
             except Exception:
                 log.exception(
                     "shopify webhook %s (%s) failed in a batch; applied alone next", ref.webhook_id, ref.topic
                 )
                 result.failed.append(ref)
         return result
+
+    async def _has_open_thread(self, notice: OrderNotice) -> bool:
+        async with self.pool.acquire() as conn:
+            thread = await sshopify.open_thread_of_customer(conn, notice.shop_id, notice.shopify_customer_id)
+        return thread is not None
 
     @SHOPIFY_ANNOUNCE_EXPORT.defn
     async def announce_export(self, ready: ExportReady) -> bool:

@@ -40,7 +40,7 @@ SWEEP_EVERY_SECONDS = 30.0
 SWEEP_GRACE_SECONDS = 10.0
 DEFAULT_MAX_QUEUED = 1000
 # How long the first delivery waits for others to start with (processing, not the answer, waits).
-LINGER_SECONDS = 0.02
+LINGER_SECONDS = 0.1
 BATCH_MAX = 100
 
 

@@ -93,6 +93,34 @@ async def test_deliveries_waiting_together_are_applied_by_one_workflow(sz: Shopi
     assert {r["shopify_customer_id"]: r["first_name"] for r in names} == {cid: f"Batch{n}" for n, cid in enumerate(ids)}
 
 
+async def test_an_order_notice_with_nobody_to_tell_costs_no_activity(sz: ShopifyZora) -> None:
+    """The customer has no open conversation: the batch drops the notice instead of running an activity
+    that would find no thread."""
+    refs = [
+        WebhookRef(webhook_id=await sz.store_delivery(topic, sample_payload(topic, sz.shop)), shop=sz.shop, topic=topic)
+        for topic in ("orders/create", "orders/paid")
+    ]
+    services = sz.zora.services
+    starter = WorkflowStarter(services.pool, services.temporal, services.settings.temporal_task_queue)
+    for ref in refs:
+        assert starter.submit(ref)
+    await starter.start()
+    try:
+        handle = services.temporal.get_workflow_handle(webhook_batch_workflow_id(refs), result_type=WebhookBatchOutcome)
+        result = await _result(handle)
+        activities = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            async for e in handle.fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+    finally:
+        await starter.close()
+
+    assert [o.status for o in result.outcomes.values()] == ["processed", "processed"]
+    assert all(o.notice is None for o in result.outcomes.values())
+    assert "shopify_post_order_notice" not in activities
+
+
 async def test_one_bad_delivery_does_not_hold_up_the_rest_of_its_batch(sz: ShopifyZora) -> None:
     good = WebhookRef(
         webhook_id=await sz.store_delivery("customers/update", _customer(sz, 8800100, "Good")),
