@@ -5,7 +5,7 @@ ShopifyWebhookWorkflow `shopify:wh:{webhook id}` applies one stored delivery. It
 duplicates, and the activity is idempotent (the inbox row records what was done), so a delivery is
 applied once however often Shopify sends it.
 
-ShopifyWebhookBatchWorkflow `shopify:whb:{first webhook id}` applies several deliveries of one shop
+ShopifyWebhookBatchWorkflow `shopify:whb:{first webhook id}:{digest}` applies several deliveries of one shop
 that were waiting to be started at the same moment (webhooks/dispatch.py): one workflow and one local
 activity for all of them, since a workflow per delivery is what bounded processing to a few dozen
 deliveries a second (docs/benchmarks.md, issue 13). Each delivery is still applied once: the inbox

@@ -208,7 +208,7 @@ async def start_webhook(client: Client, task_queue: str, ref: WebhookRef) -> Non
 
 
 async def start_webhook_batch(client: Client, task_queue: str, batch: WebhookBatch) -> None:
-    """Several deliveries of one shop in one workflow (`shopify:whb:{first webhook id}`)."""
+    """Several deliveries of one shop in one workflow (`shopify:whb:{first webhook id}:{digest}`)."""
     first = batch.refs[0]
     await client.start_workflow(
         ShopifyWebhookBatchApi.run,

@@ -140,7 +140,7 @@ class ShopifyWebhookApi:
 
 @workflow.defn(name="ShopifyWebhookBatchWorkflow")
 class ShopifyWebhookBatchApi:
-    """`shopify:whb:{first webhook id}`: several deliveries of one shop at once (workflows/shopify.py)."""
+    """`shopify:whb:{first webhook id}:{digest}`: several deliveries of one shop at once (workflows/shopify.py)."""
 
     @workflow.run
     async def run(self, batch: WebhookBatch) -> WebhookBatchOutcome:

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.shopify.harness import ShopifyZora
-from webhooks.dispatch import WorkflowStarter, by_shop
+from webhooks.dispatch import WorkflowStarter, by_shop, start_webhook_workflows
 from zora.shopify.models import WebhookBatchOutcome, WebhookRef, webhook_batch_workflow_id, webhook_workflow_id
 from zora.shopify.samples import sample_payload
 
@@ -91,6 +91,33 @@ async def test_deliveries_waiting_together_are_applied_by_one_workflow(sz: Shopi
         "SELECT shopify_customer_id, first_name FROM customers WHERE shopify_customer_id = ANY($1::bigint[])", ids
     )
     assert {r["shopify_customer_id"]: r["first_name"] for r in names} == {cid: f"Batch{n}" for n, cid in enumerate(ids)}
+
+
+async def test_a_delivery_swept_up_again_with_a_new_one_does_not_hide_it(sz: ShopifyZora) -> None:
+    """A delivery queued again (the sweep, while its first batch still ran) beside a new one: their batch
+    is a new workflow, so the new delivery is applied."""
+    first = [
+        WebhookRef(
+            webhook_id=await sz.store_delivery("customers/update", _customer(sz, 8800200 + n, f"First{n}")),
+            shop=sz.shop,
+            topic="customers/update",
+        )
+        for n in range(2)
+    ]
+    services = sz.zora.services
+    queue = services.settings.temporal_task_queue
+    assert await start_webhook_workflows(services.temporal, queue, first) == "accepted"
+    await _result(services.temporal.get_workflow_handle(webhook_batch_workflow_id(first)))
+    late = WebhookRef(
+        webhook_id=await sz.store_delivery("customers/update", _customer(sz, 8800210, "Late")),
+        shop=sz.shop,
+        topic="customers/update",
+    )
+
+    assert await start_webhook_workflows(services.temporal, queue, [first[0], late]) == "accepted"
+    await _result(services.temporal.get_workflow_handle(webhook_batch_workflow_id([first[0], late])))
+    row = await sz.fetchrow("SELECT status FROM shopify_webhooks WHERE id = $1", late.webhook_id)
+    assert row["status"] == "processed"
 
 
 async def test_an_order_notice_with_nobody_to_tell_costs_no_activity(sz: ShopifyZora) -> None:

@@ -5,6 +5,7 @@ Workflows import this module: pydantic and the standard library only.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -23,8 +24,11 @@ def webhook_workflow_id(webhook_id: str) -> str:
 
 
 def webhook_batch_workflow_id(refs: list[WebhookRef]) -> str:
-    # Named after its first delivery: starting the same batch twice is rejected like a delivery's.
-    return f"shopify:whb:{refs[0].webhook_id}"
+    """Named after its first delivery and a digest of all of them: the same batch started twice is
+    rejected like a delivery, while a delivery swept up again with others (its first batch still
+    running, or failed) makes a new batch that is not mistaken for the old one."""
+    digest = hashlib.sha256("\n".join(r.webhook_id for r in refs).encode()).hexdigest()[:16]
+    return f"shopify:whb:{refs[0].webhook_id}:{digest}"
 
 
 def reconcile_schedule_id(shop: str) -> str:
