@@ -96,6 +96,8 @@ from zora.shopify.models import (
     ShopRef,
     SlackErasure,
     SyncPage,
+    WebhookBatch,
+    WebhookBatchOutcome,
     WebhookOutcome,
     WebhookRef,
 )
@@ -209,6 +211,10 @@ _SHOPIFY_RETRY = RetryPolicy(
 _30S = timedelta(seconds=30)
 # A local activity: the delivery is a few statements in one transaction, no extra round trips.
 SHOPIFY_APPLY_WEBHOOK = ActivityCall("shopify_apply_webhook", WebhookRef, WebhookOutcome, _30S, _DB_RETRY, local=True)
+# Several deliveries of one shop in one local activity: one workflow, not one per delivery, under load.
+SHOPIFY_APPLY_WEBHOOKS = ActivityCall(
+    "shopify_apply_webhooks", WebhookBatch, WebhookBatchOutcome, timedelta(seconds=60), _DB_RETRY, local=True
+)
 SHOPIFY_REMOVE_SCHEDULE = ActivityCall("shopify_remove_schedule", ShopRef, bool, _30S, _DB_RETRY)
 SHOPIFY_ERASE_IN_SLACK = ActivityCall(
     "shopify_erase_in_slack",

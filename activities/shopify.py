@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.calls import (
     SHOPIFY_ANNOUNCE_EXPORT,
     SHOPIFY_APPLY_WEBHOOK,
+    SHOPIFY_APPLY_WEBHOOKS,
     SHOPIFY_ERASE_IN_SLACK,
     SHOPIFY_POST_ORDER_NOTICE,
     SHOPIFY_RECONCILE_PLAN,
@@ -43,6 +44,8 @@ from zora.shopify.models import (
     ShopRef,
     SlackErasure,
     SyncPage,
+    WebhookBatch,
+    WebhookBatchOutcome,
     WebhookOutcome,
     WebhookRef,
 )
@@ -91,6 +94,7 @@ class ShopifyActivities:
     def all(self) -> list[Any]:
         return [
             self.apply_webhook,
+            self.apply_webhooks,
             self.post_order_notice,
             self.erase_in_slack,
             self.announce_export,
@@ -152,6 +156,34 @@ class ShopifyActivities:
             # After the commit: a socket reconnecting now meets the revoked version.
             await self.close_sockets(outcome.revoked_shoppers)
         return outcome
+
+    @SHOPIFY_APPLY_WEBHOOKS.defn
+    async def apply_webhooks(self, batch: WebhookBatch) -> WebhookBatchOutcome:
+        """Each delivery as `apply_webhook` applies it alone (its own transaction, its row locked and
+        its status checked); one that fails unexpectedly (its transaction rolled back, its row still
+        `received`) is handed back for the workflow to apply alone with retries."""
+        result = WebhookBatchOutcome()
+        for ref in batch.refs:
+            if ref.webhook_id in result.outcomes or ref in result.failed:
+                continue  # the same delivery queued twice (the sweep and the route)
+            try:
+                outcome = await self.apply_webhook(ref)
+                if outcome.notice is not None and not await self._has_open_thread(outcome.notice):
+                    # Nobody to tell (the usual case): no activity for it. One opening meanwhile is
+                    # the same race as between the delivery and the notice's own activity.
+                    outcome.notice = None
+                result.outcomes[ref.webhook_id] = outcome
+            except Exception:
+                log.exception(
+                    "shopify webhook %s (%s) failed in a batch; applied alone next", ref.webhook_id, ref.topic
+                )
+                result.failed.append(ref)
+        return result
+
+    async def _has_open_thread(self, notice: OrderNotice) -> bool:
+        async with self.pool.acquire() as conn:
+            thread = await sshopify.open_thread_of_customer(conn, notice.shop_id, notice.shopify_customer_id)
+        return thread is not None
 
     @SHOPIFY_ANNOUNCE_EXPORT.defn
     async def announce_export(self, ready: ExportReady) -> bool:

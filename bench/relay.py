@@ -61,6 +61,7 @@ class Options:
     write_doc: bool
     snapshot: bool
     command: str
+    uvloop: bool = False
 
 
 @dataclass
@@ -246,6 +247,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true", help="sample the server with py-spy during the main phases")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     p.add_argument(
+        "--uvloop", action="store_true", help="run the server process (Zora and the floor alike) on uvloop's event loop"
+    )
+    p.add_argument(
         "--no-snapshot",
         action="store_true",
         help="import Zora from the work tree itself instead of a copy taken at start",
@@ -285,6 +289,7 @@ def _options(argv: list[str] | None) -> Options:
         profile=args.profile,
         write_doc=not args.no_doc,
         snapshot=not args.no_snapshot,
+        uvloop=args.uvloop,
         command=" ".join([".venv/bin/python -m bench.relay", *(shlex.quote(a) for a in raw)]),
     )
 
@@ -340,7 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="zb-src-") as snapshot:
         source = _snapshot_sources(Path(snapshot)) if opts.snapshot else _source_state()
         print(f"code under test: {source}", flush=True)
-        run = asyncio.run(run_all(opts))
+        if opts.uvloop:
+            import uvloop
+
+            run = uvloop.run(run_all(opts))
+        else:
+            run = asyncio.run(run_all(opts))
     run.source = source
     print(summary(run), flush=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

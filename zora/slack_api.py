@@ -13,6 +13,8 @@ worth retrying. The fast path, the activities, the access checks and `zora docto
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -246,33 +248,95 @@ class SlackGateway:
         return await self.client.views_publish(user_id=user_id, view=view)
 
 
+# How long a process trusts what it read of a shop's workspace and its installation. Every post and
+# every Slack event needs them; reading them each time cost one or two queries and unsealing the
+# token per post (issue 13 §1). A change made in this process (install, uninstall) is seen at once
+# (`workspaces_changed`); one made in another process within this many seconds.
+WORKSPACE_CACHE_SECONDS = 5.0
+
+
+class _Changes:
+    """A count of installation changes in this process: every SlackWorkspaces drops what it holds when
+    it moves."""
+
+    generation = 0
+
+
+def workspaces_changed() -> None:
+    """A workspace was connected, reinstalled or removed in this process: forget what was read."""
+    _Changes.generation += 1
+
+
 class SlackWorkspaces:
     """Which gateway speaks for which shop. A shop that connected its own workspace ("Add to Slack",
     zora/slack_oauth.py) gets that installation's; one that connected none gets `default` (the
     SLACK_BOT_TOKEN workspace of a single-workspace set-up). A shop whose workspace removed Zora gets a
     gateway with no token: its calls fail as an installation error (`not_authed`), so its messages wait,
-    undelivered and in order, until the workspace is connected again."""
+    undelivered and in order, until the workspace is connected again.
 
-    def __init__(self, default: SlackGateway, pool: Pool | None = None, settings: Settings | None = None) -> None:
+    What is read is kept for `cache_seconds` (WORKSPACE_CACHE_SECONDS), per shop and per workspace."""
+
+    def __init__(
+        self,
+        default: SlackGateway,
+        pool: Pool | None = None,
+        settings: Settings | None = None,
+        *,
+        cache_seconds: float = WORKSPACE_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.default = default
         self.pool = pool
         self.settings = settings
         # One client per token: building one per call would open a connection pool per call.
         self._gateways: dict[str, SlackGateway] = {}
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._generation = _Changes.generation
+        # shop -> (read at, its workspace's (team, enterprise)); workspace -> (read at, its gateway)
+        self._shops: dict[int, tuple[float, tuple[str | None, str | None]]] = {}
+        self._teams: dict[tuple[str, str | None], tuple[float, SlackGateway]] = {}
+
+    def _fresh(self, read_at: float) -> bool:
+        return self._clock() - read_at < self._cache_seconds
+
+    def _check_generation(self) -> None:
+        if self._generation != _Changes.generation:
+            self._generation = _Changes.generation
+            self._shops.clear()
+            self._teams.clear()
 
     async def for_shop(self, shop_id: int) -> SlackGateway:
         if self.pool is None:
             return self.default
-        async with self.pool.acquire() as conn:
-            workspace = await sslack.shop_workspace(conn, shop_id)
-        if workspace is None or workspace.team_id is None:
+        self._check_generation()
+        cached = self._shops.get(shop_id)
+        if cached is not None and self._fresh(cached[0]):
+            team_id, enterprise_id = cached[1]
+        else:
+            async with self.pool.acquire() as conn:
+                workspace = await sslack.shop_workspace(conn, shop_id)
+            team_id = workspace.team_id if workspace is not None else None
+            enterprise_id = workspace.enterprise_id if workspace is not None else None
+            self._shops[shop_id] = (self._clock(), (team_id, enterprise_id))
+        if team_id is None:
             return self.default
-        return await self.for_team(workspace.team_id, workspace.enterprise_id)
+        return await self.for_team(team_id, enterprise_id)
 
     async def for_team(self, team_id: str | None, enterprise_id: str | None = None) -> SlackGateway:
         """The gateway of a workspace Zora has a thread in (a note, a card: they go where the thread is)."""
         if self.pool is None or self.settings is None or team_id is None:
             return self.default
+        self._check_generation()
+        cached = self._teams.get((team_id, enterprise_id))
+        if cached is not None and self._fresh(cached[0]):
+            return cached[1]
+        gateway = await self._read_team(team_id, enterprise_id)
+        self._teams[(team_id, enterprise_id)] = (self._clock(), gateway)
+        return gateway
+
+    async def _read_team(self, team_id: str, enterprise_id: str | None) -> SlackGateway:
+        assert self.pool is not None and self.settings is not None
         async with self.pool.acquire() as conn:
             found = await sslack.find_installation(conn, enterprise_id, team_id, revoked_too=True)
         disconnected = self._gateway(SlackInstallation(team_id=team_id, bot_token=None))

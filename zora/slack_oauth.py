@@ -37,7 +37,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from zora.db import Pool
 from zora.security import seal, unseal
 from zora.settings import Settings
-from zora.slack_api import SlackGateway
+from zora.slack_api import SlackGateway, workspaces_changed
 from zora.slack_app import BOT_SCOPES
 from zora.store import slack as sslack
 
@@ -124,6 +124,7 @@ class PgInstallationStore(AsyncInstallationStore):
     async def async_save(self, installation: Installation) -> None:
         async with self.pool.acquire() as conn:
             await sslack.save_installation(conn, self.stored(installation))
+        workspaces_changed()
 
     def stored(self, installation: Installation) -> sslack.StoredInstallation:
         if not installation.bot_token:
@@ -189,6 +190,7 @@ class PgInstallationStore(AsyncInstallationStore):
         undelivered, until the workspace is connected again."""
         async with self.pool.acquire() as conn, conn.transaction():
             shops = await sslack.revoke(conn, enterprise_id, team_id)
+        workspaces_changed()
         log.warning(
             "Slack workspace %s removed Zora; shops %s are disconnected until it is added again", team_id, shops
         )
@@ -266,6 +268,7 @@ class ZoraOAuthFlow(AsyncOAuthFlow):
             await sslack.connect_shop(conn, shop_id, installation.enterprise_id, installation.team_id or "")
             # For the page that follows: a way back to the shop's admin.
             request.context["zora_shop"] = await sslack.shop_domain(conn, shop_id)
+        workspaces_changed()
         log.info("shop %s connected Slack workspace %s", shop_id, installation.team_id)
 
     async def _success(self, args: AsyncSuccessArgs) -> BoltResponse:

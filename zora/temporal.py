@@ -70,9 +70,11 @@ from zora.models import (
 from zora.settings import Settings
 from zora.shopify.models import (
     ReconcileInput,
+    WebhookBatch,
     WebhookRef,
     reconcile_schedule_id,
     reconcile_workflow_id,
+    webhook_batch_workflow_id,
     webhook_workflow_id,
 )
 from zora.tracing import temporal_interceptors
@@ -82,6 +84,7 @@ from zora.workflow_api import (
     MissedRepliesApi,
     ShopifyReconcileApi,
     ShopifyWebhookApi,
+    ShopifyWebhookBatchApi,
     SuggestReplyApi,
     SweepApi,
 )
@@ -225,6 +228,21 @@ async def start_webhook(client: Client, task_queue: str, ref: WebhookRef) -> Non
         search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, ref.shop)]),
         static_summary=f"{ref.topic} for {ref.shop}",
         # A worker in this process takes the first task straight from the start's answer.
+        request_eager_start=True,
+    )
+
+
+async def start_webhook_batch(client: Client, task_queue: str, batch: WebhookBatch) -> None:
+    """Several deliveries of one shop in one workflow (`shopify:whb:{first webhook id}:{digest}`)."""
+    first = batch.refs[0]
+    await client.start_workflow(
+        ShopifyWebhookBatchApi.run,
+        batch,
+        id=webhook_batch_workflow_id(batch.refs),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, first.shop)]),
+        static_summary=f"{len(batch.refs)} deliveries for {first.shop}",
         request_eager_start=True,
     )
 

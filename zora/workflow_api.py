@@ -35,7 +35,14 @@ from zora.models import (
     SweepRequest,
     SweepResult,
 )
-from zora.shopify.models import ReconcileInput, ReconcileResult, WebhookOutcome, WebhookRef
+from zora.shopify.models import (
+    ReconcileInput,
+    ReconcileResult,
+    WebhookBatch,
+    WebhookBatchOutcome,
+    WebhookOutcome,
+    WebhookRef,
+)
 
 
 def _declared() -> NotImplementedError:
@@ -147,6 +154,15 @@ class ShopifyWebhookApi:
 
     @workflow.run
     async def run(self, ref: WebhookRef) -> WebhookOutcome:
+        raise _declared()
+
+
+@workflow.defn(name="ShopifyWebhookBatchWorkflow")
+class ShopifyWebhookBatchApi:
+    """`shopify:whb:{first webhook id}:{digest}`: several deliveries of one shop at once (workflows/shopify.py)."""
+
+    @workflow.run
+    async def run(self, batch: WebhookBatch) -> WebhookBatchOutcome:
         raise _declared()
 
 

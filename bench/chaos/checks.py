@@ -174,20 +174,32 @@ async def _verify_webhooks(chaos: Chaos, services: Any, report: ChaosReport) -> 
 
 
 async def webhook_runs(chaos: Chaos, services: Any, ids: list[str]) -> int | None:
-    """The most ShopifyWebhookWorkflow runs any one delivery had (Temporal's visibility)."""
-    from zora.shopify.models import webhook_workflow_id
+    """The most workflow runs that applied any one delivery (Temporal's visibility): its own
+    ShopifyWebhookWorkflow runs plus the ShopifyWebhookBatchWorkflow runs whose outcomes hold it."""
+    from zora.shopify.models import WebhookBatchOutcome, webhook_workflow_id
 
-    wanted = {webhook_workflow_id(i) for i in ids}
+    wanted = {webhook_workflow_id(i): i for i in ids}
     runs: Counter[str] = Counter()
+    queue = services.settings.temporal_task_queue
     try:
-        query = f"WorkflowType = 'ShopifyWebhookWorkflow' AND TaskQueue = '{services.settings.temporal_task_queue}'"
-        async for execution in services.temporal.list_workflows(query):
+        async for execution in services.temporal.list_workflows(
+            f"WorkflowType = 'ShopifyWebhookWorkflow' AND TaskQueue = '{queue}'"
+        ):
             if execution.id in wanted:
-                runs[execution.id] += 1
+                runs[wanted[execution.id]] += 1
+        async for execution in services.temporal.list_workflows(
+            f"WorkflowType = 'ShopifyWebhookBatchWorkflow' AND TaskQueue = '{queue}' AND ExecutionStatus = 'Completed'"
+        ):
+            handle = services.temporal.get_workflow_handle(
+                execution.id, run_id=execution.run_id, result_type=WebhookBatchOutcome
+            )
+            for webhook_id in (await handle.result()).outcomes:
+                if webhook_id in ids:
+                    runs[webhook_id] += 1
     except Exception as exc:
         chaos.say(f"chaos: workflow runs not readable ({type(exc).__name__}: {exc})")
         return None
-    missing = wanted - set(runs)
+    missing = set(ids) - set(runs)
     if missing:
         chaos.say(f"chaos: {len(missing)} deliveries have no workflow run in Temporal's visibility")
     return max(runs.values(), default=0)

@@ -30,7 +30,7 @@ from activities.sweep import SweepActivities
 from workflows.actions import ActionApprovalWorkflow, SuggestReplyWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
-from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
+from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookBatchWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.assistant import TOOLS_BY_NAME
 
@@ -39,6 +39,7 @@ IMPLEMENTATIONS = [
     MissedRepliesWorkflow,
     SweepWorkflow,
     ShopifyWebhookWorkflow,
+    ShopifyWebhookBatchWorkflow,
     ShopifyReconcileWorkflow,
     ActionApprovalWorkflow,
     SuggestReplyWorkflow,
@@ -124,6 +125,7 @@ REGISTERED = {
     "OutboundDeliveryWorkflow": ({"pending"}, set(), {"upto_seq"}),
     "SweepWorkflow": (set(), set(), set()),
     "ShopifyWebhookWorkflow": (set(), set(), set()),
+    "ShopifyWebhookBatchWorkflow": (set(), set(), set()),
     "ShopifyReconcileWorkflow": (set(), set(), set()),
     "ActionApprovalWorkflow": (set(), {"decide"}, set()),
     "SuggestReplyWorkflow": (set(), set(), set()),

@@ -28,7 +28,7 @@ from workflows.actions import ActionApprovalWorkflow, SuggestReplyWorkflow
 from workflows.assistant import AssistantTurnWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.missed_replies import MissedRepliesWorkflow
-from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookWorkflow
+from workflows.shopify import ShopifyReconcileWorkflow, ShopifyWebhookBatchWorkflow, ShopifyWebhookWorkflow
 from workflows.sweeper import SweepWorkflow
 from zora.mail import Mailer
 from zora.missed_replies import MissedReplies
@@ -112,6 +112,7 @@ def _worker(
             ConversationWorkflow,
             SweepWorkflow,
             ShopifyWebhookWorkflow,
+            ShopifyWebhookBatchWorkflow,
             ShopifyReconcileWorkflow,
             MissedRepliesWorkflow,
             # Children of ConversationWorkflow, one per shopper message the assistant answers (issue 12).

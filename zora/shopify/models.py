@@ -5,6 +5,7 @@ Workflows import this module: pydantic and the standard library only.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -20,6 +21,14 @@ WebhookStatus = Literal["received", "processed", "stale", "ignored", "unsupporte
 
 def webhook_workflow_id(webhook_id: str) -> str:
     return f"shopify:wh:{webhook_id}"
+
+
+def webhook_batch_workflow_id(refs: list[WebhookRef]) -> str:
+    """Named after its first delivery and a digest of all of them: the same batch started twice is
+    rejected like a delivery, while a delivery swept up again with others (its first batch still
+    running, or failed) makes a new batch that is not mistaken for the old one."""
+    digest = hashlib.sha256("\n".join(r.webhook_id for r in refs).encode()).hexdigest()[:16]
+    return f"shopify:whb:{refs[0].webhook_id}:{digest}"
 
 
 def reconcile_schedule_id(shop: str) -> str:
@@ -88,6 +97,20 @@ class WebhookOutcome(BaseModel):
     export_ready: ExportReady | None = None
     # customers/redact: shoppers whose tokens were revoked; their open sockets are closed once committed.
     revoked_shoppers: list[UUID] = Field(default_factory=list)
+
+
+class WebhookBatch(BaseModel):
+    """ShopifyWebhookBatchWorkflow's input: deliveries of one shop that waited to be started together."""
+
+    refs: list[WebhookRef]
+
+
+class WebhookBatchOutcome(BaseModel):
+    """Each delivery's outcome, in the batch's order; `failed` are those the batch could not apply (an
+    unexpected error): the workflow applies each of them alone, with the activity's retries."""
+
+    outcomes: dict[str, WebhookOutcome] = Field(default_factory=dict)
+    failed: list[WebhookRef] = Field(default_factory=list)
 
 
 class ShopRef(BaseModel):
