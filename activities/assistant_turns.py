@@ -49,6 +49,7 @@ from zora.settings import Settings
 from zora.shop_settings import ShopSettings, parse_settings
 from zora.slack_api import SlackGateway, classify
 from zora.store import assistant as sassistant
+from zora.store import assistant_metrics
 from zora.store import conversations as sconversations
 from zora.store import shops as sshops
 from zora.store import slack_posts as sslack_posts
@@ -171,8 +172,20 @@ class AssistantTurnActivities:
             sassistant.ToolRow(step=t.step, name=t.name, arguments=t.arguments, content=t.content, refused=t.refused)
             for t in (result.tools if result else [])
         ]
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
             await sassistant.record_turn(conn, req.turn_id, turn, tools)
+            # The day's figures per shop (docs/assistant.md, "Measurement"): once per turn id.
+            await assistant_metrics.record_turn_outcome(
+                conn,
+                turn_id=req.turn_id,
+                shop_id=turn.shop_id,
+                conversation_id=turn.conversation_id,
+                outcome=result.outcome if result else "cancelled",
+                handover_reason=None if turn.outcome == "answered" else turn.reason,
+                prompt_tokens=turn.prompt_tokens,
+                completion_tokens=turn.completion_tokens,
+                cost_usd=turn.cost,
+            )
 
     def _cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / _MILLION
