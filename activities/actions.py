@@ -31,9 +31,9 @@ from zora.missed_replies import MissedReplies
 from zora.models import Author, StoredMessage
 from zora.push import Emitter, push
 from zora.settings import Settings
-from zora.shop_settings import parse_settings
 from zora.shopify import order_actions, sync
 from zora.shopify.admin import ShopifyAuthError, ShopifyError, ShopifyQueryError, ShopifyRateLimited
+from zora.shopper_language import settings_or_defaults
 from zora.slack_api import SlackWorkspaces
 from zora.store import actions as sactions
 from zora.store import conversations as sconversations
@@ -216,10 +216,11 @@ class ActionActivities:
         return _outcome(action)
 
     async def _tell_shopper(self, action: sactions.ActionRow) -> str:
-        body = shopper_text(action)
         async with self.pool.acquire() as conn:
-            raw = await sconversations.shop_settings(conn, action.shop_id, action.conversation_id)
-            persona = parse_settings(raw).assistant.persona_name if raw is not None else "Assistant"
+            raw, locale = await sactions.settings_and_locale(conn, action.shop_id, action.conversation_id)
+            settings = settings_or_defaults(raw)
+            persona = settings.assistant.persona_name
+            body = shopper_text(action, settings.words_for(locale))
             stored = await sactions.tell_shopper(conn, action, persona, body, datetime.now(UTC))
             ref = await sactions.conversation_ref(conn, action.shop_id, action.conversation_id)
         if stored is None or ref is None:

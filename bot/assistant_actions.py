@@ -1,5 +1,5 @@
 """Block Kit of the assistant's drafted actions (Approve / Deny in the thread) and of a suggested reply
-(the ephemeral draft with Send), and the words that tell the shopper an action's outcome.
+(the ephemeral draft with Send), and the words that tell the shopper an action's outcome (zora/shopper_texts.py, in the shopper's language).
 
 Everything the shopper or the model wrote is escaped (DESIGN.md §5): a drafted "reason" cannot notify a
 channel or disguise a link.
@@ -14,6 +14,7 @@ from typing import Any
 
 from zora.assistant import ToolRecord
 from zora.assistant_actions import ShippingAddress
+from zora.shopper_texts import Words
 from zora.slack_text import escape
 from zora.store.actions import ActionRow
 
@@ -25,12 +26,6 @@ _WHAT = {
     "cancel_order": "cancel order {order}",
     "refund_request": "request a refund for order {order}",
     "address_change": "change the shipping address of order {order}",
-}
-_DONE = {
-    "cancel_order": "Order {order} has been cancelled.",
-    "refund_request": "Your refund request for order {order} has been passed to our team; they will get back"
-    " to you about it here.",
-    "address_change": "The shipping address of order {order} is now: {address}.",
 }
 
 
@@ -88,15 +83,14 @@ def outcome_blocks(action: ActionRow, told: str | None) -> tuple[str, list[dict[
     return text, [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
 
 
-def shopper_text(action: ActionRow) -> str:
-    """What the assistant tells the shopper (plain text: the widget does not parse Slack markup)."""
+def shopper_text(action: ActionRow, w: Words) -> str:
+    """What the assistant tells the shopper, in their words `w` (plain text: the widget does not parse
+    Slack markup, and the missed-replies email escapes it)."""
     if action.status == "done":
-        return _DONE[action.kind].format(order=action.order_name, address=_address(action) or "")
-    if action.status == "failed":
-        return f"Sorry, we could not {what(action)} automatically. A person from our team will follow up here."
-    if action.status == "expired":
-        return f"Your request to {what(action)} was not approved in time. A person from our team will follow up here."
-    return f"Our team could not approve your request to {what(action)}. A person will follow up here."
+        return w(f"action_done_{action.kind}", order=action.order_name, address=_address(action) or "")
+    request = w(f"action_{action.kind}", order=action.order_name)
+    key = {"failed": "action_failed", "expired": "action_expired"}.get(action.status, "action_denied")
+    return w(key, request=request)
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:

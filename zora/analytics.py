@@ -33,6 +33,7 @@ from zora.shopify import scores
 from zora.shopify.signing import valid_shop_domain
 from zora.staff_web import settings_page
 from zora.store import analytics as sanalytics
+from zora.store import assistant_metrics
 from zora.store import shops as sshops
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ TABLES = ("days", "agents", "hours", "customers", "totals")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection); tab and carriage
 # return are on OWASP's list too.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-NOT_YET = "n/a: the AI assistant's turns are not recorded yet"
 
 
 class BadRange(ValueError):
@@ -113,13 +113,13 @@ async def report(pool: Pool, shop_id: int, query: Any) -> dict[str, Any]:
     conversations, (messages, replies) = await asyncio.gather(
         _conversation_figures(pool, r, settings), _message_figures(pool, r)
     )
-    days, totals, agents, customers = conversations
+    days, totals, agents, customers, assistant = conversations
     return {
         "timezone": settings.timezone,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "business_hours": settings.business_hours is not None,
-        "totals": _totals(totals),
+        "totals": _totals(totals, assistant),
         "days": [
             {
                 "day": d["day"].isoformat(),
@@ -155,6 +155,7 @@ async def _conversation_figures(pool: Pool, r: sanalytics.Range, settings: ShopS
             await sanalytics.totals(conn, opens, closes),
             await sanalytics.per_agent(conn),
             await sanalytics.top_customers(conn, r, TOP_CUSTOMERS),
+            await assistant_metrics.range_totals(conn, r.shop_id, r.start, r.end),
         )
 
 
@@ -192,7 +193,7 @@ def _agents(per_agent: list[Any], replies: list[Any]) -> list[dict[str, Any]]:
     return sorted(agents.values(), key=lambda a: (-a["replies"], a["agent"]))[:TOP_AGENTS]
 
 
-def _totals(t: Any) -> dict[str, Any]:
+def _totals(t: Any, a: assistant_metrics.AssistantTotals) -> dict[str, Any]:
     return {
         "conversations": t["conversations"],
         "answered": t["answered"],
@@ -203,9 +204,16 @@ def _totals(t: Any) -> dict[str, Any]:
         "resolution_p90": _seconds(t["resolution_p90"]),
         "outside_hours": t["outside_hours"],
         "outside_hours_share": _share(t["outside_hours"], t["conversations"]),
-        # Until the assistant's turns are stored there is nothing to count; "n/a", never a made-up 0.
-        "assistant_resolved_share": None,
-        "assistant_resolved_note": NOT_YET,
+        # Conversations the assistant took part in (a turn in the range), and of those the ones it resolved:
+        # the share is None ("n/a") when it took part in none, never a made-up 0.
+        "assistant_conversations": a.involved,
+        "assistant_resolved": a.resolved,
+        "assistant_resolved_share": _share(a.resolved, a.involved),
+        "assistant_turns": a.turns,
+        "assistant_handovers": dict(sorted(a.handovers.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "assistant_prompt_tokens": a.prompt_tokens,
+        "assistant_completion_tokens": a.completion_tokens,
+        "assistant_cost_usd": str(a.cost_usd),
     }
 
 
@@ -218,6 +226,14 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any) -> Any:
+    """Handovers by reason in one cell ("reason: n; ..."): the reasons are the assistant's own words, too many
+    and too free for a column each."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return value
+
+
 def to_csv(data: dict[str, Any], table: str) -> str:
     """One table of a report as CSV (RFC 4180 quoting by the csv module, CRLF line ends)."""
     rows: list[dict[str, Any]] = [data["totals"]] if table == "totals" else data[table]
@@ -227,7 +243,7 @@ def to_csv(data: dict[str, Any], table: str) -> str:
         columns = list(rows[0])
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([safe_cell(row[c]) for c in columns])
+            writer.writerow([safe_cell(_cell(row[c])) for c in columns])
     return out.getvalue()
 
 

@@ -24,9 +24,11 @@ from uuid import UUID
 
 import bcrypt
 
-from zora.addresses import InvalidAddress, safe_display_name
+from zora.addresses import InvalidAddress
 from zora.db import Pool
-from zora.mail import Mailer, MailError, plain_email
+from zora.mail import Mailer, MailError, one_line_subject, plain_email
+from zora.shopper_language import settings_or_defaults
+from zora.shopper_texts import Words, words
 from zora.store import assistant_lookups, identity_codes
 
 log = logging.getLogger(__name__)
@@ -54,23 +56,12 @@ def code_matches(code: str, stored: str) -> bool:
     return bcrypt.checkpw(code.encode(), stored.encode())
 
 
-def code_email(*, shop_name: str, to_address: str, code: str, locale: str | None) -> EmailMessage:
-    """The email carrying the code. English only for now: `locale` (the conversation's widget language)
-    is where translated texts will plug in."""
-    del locale
-    lines = [
-        "Hi,",
-        "",
-        f"Your code for the chat of {shop_name} is:",
-        "",
-        f"    {code}",
-        "",
-        "Type it in the chat to see your order. It works once, for 10 minutes.",
-        "If you did not ask for it, ignore this email: nobody can use it without you.",
-        "",
-    ]
+def code_email(*, shop_name: str, to_address: str, code: str, w: Words | None = None) -> EmailMessage:
+    """The email carrying the code, in the shopper's words `w` (their conversation's language)."""
+    w = w or words("en")
+    lines = [w("hi"), "", w("code_intro", shop=shop_name), "", f"    {code}", "", w("code_use"), w("code_ignore"), ""]
     return plain_email(
-        subject=f"{safe_display_name(shop_name)}: your code is {code}", to_address=to_address, lines=lines
+        subject=one_line_subject(w("code_subject", shop=shop_name, code=code)), to_address=to_address, lines=lines
     )
 
 
@@ -114,13 +105,14 @@ class IdentityCodes:
             expires = now + timedelta(seconds=CODE_TTL_SECONDS)
             await identity_codes.replace_code(conn, shop_id, conversation_id, email, code_hash, expires)
         if known:
-            await self._mail(scope.shop_name, email, code, scope.locale)
+            await self._mail(scope, email, code)
         return "sent"
 
-    async def _mail(self, shop_name: str, email: str, code: str, locale: str | None) -> None:
+    async def _mail(self, scope: identity_codes.Scope, email: str, code: str) -> None:
         assert self.mailer is not None
+        w = settings_or_defaults(scope.settings).words_for(scope.locale)
         try:
-            await self.mailer.send(code_email(shop_name=shop_name, to_address=email, code=code, locale=locale))
+            await self.mailer.send(code_email(shop_name=scope.shop_name, to_address=email, code=code, w=w))
         except (MailError, InvalidAddress):
             # The answer stays "sent" (a different one would tell that the address has orders); the
             # shopper can ask for another code, and the failure is in the logs.

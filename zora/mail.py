@@ -119,7 +119,7 @@ def _to(address: str, name: str | None) -> Address:
     return Address(display_name=safe_display_name(name), username=username, domain=domain)
 
 
-def _subject(text: str) -> str:
+def one_line_subject(text: str) -> str:
     """A subject from a shop's name and a (possibly merchant-written) text: one line whatever they hold,
     since a line break in a header value would start a header of its own."""
     return safe_display_name(text) if len(text) <= 100 else " ".join(_CONTROL.sub(" ", text).split())[:200]
@@ -172,7 +172,7 @@ def digest_email(
     subject = (
         w("missed_subject", shop=shop_name) if count == 1 else w("missed_subject_many", shop=shop_name, count=count)
     )
-    msg["Subject"] = _subject(subject)
+    msg["Subject"] = one_line_subject(subject)
     msg["To"] = _to(to_address, to_name)
     msg["Message-ID"] = message_id or make_msgid()
     msg["Auto-Submitted"] = "auto-generated"
@@ -209,7 +209,7 @@ def transcript_email(
     """The whole conversation, sent to the shopper when an agent resolves it (a merchant option)."""
     w = w or words("en")
     msg = EmailMessage()
-    msg["Subject"] = _subject(w("transcript_subject", shop=shop_name))
+    msg["Subject"] = one_line_subject(w("transcript_subject", shop=shop_name))
     msg["To"] = _to(to_address, to_name)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
@@ -255,4 +255,6 @@ def confirmation_email(*, shop_name: str, to_address: str, link: str, w: Words |
     """Asks the owner of a typed address to confirm it before any chat email goes there."""
     w = w or words("en")
     lines = [w("hi"), "", w("confirm_intro", shop=shop_name), w("confirm_link"), link, "", w("confirm_ignore"), ""]
-    return plain_email(subject=_subject(w("confirm_subject", shop=shop_name)), to_address=to_address, lines=lines)
+    return plain_email(
+        subject=one_line_subject(w("confirm_subject", shop=shop_name)), to_address=to_address, lines=lines
+    )

@@ -1,10 +1,11 @@
 # ruff: noqa: RUF001  (full-width punctuation is how Chinese and Japanese are written)
 """Every text a shopper receives outside the widget (the closing message, the missed-reply, transcript and
-address-confirmation emails), in the shopper's language, with the merchant's overrides first.
+address-confirmation emails, the assistant's verification-code email and what it says of a drafted action's
+outcome), in the shopper's language, with the merchant's overrides first (where the settings have one).
 
 The languages are the widget's own (widget/src/i18n.js), so a shopper reads the same language in the chat
-and in their mailbox. Built-in texts may hold `{shop}`, `{name}` or `{count}`; a merchant's override is
-used as written (a brace in it is just a brace).
+and in their mailbox. Built-in texts may hold `{shop}`, `{name}`, `{count}`, `{code}`, `{order}`,
+`{address}` or `{request}`; a merchant's override is used as written (a brace in it is just a brace).
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ _EN = {
     "page_used": "This link was used already or has expired.",
     "page_changed": "This address is no longer the one given in the chat: nothing was changed.",
     "page_done": "Thank you: your email is confirmed. Replies you miss in the chat will be emailed to you.",
+    "code_subject": "{shop}: your code is {code}",
+    "code_intro": "Your code for the chat of {shop} is:",
+    "code_use": "Type it in the chat to see your order. It works once, for 10 minutes.",
+    "code_ignore": "If you did not ask for it, ignore this email: nobody can use it without you.",
+    "action_done_cancel_order": "Order {order} has been cancelled.",
+    "action_done_refund_request": "Your refund request for order {order} has been passed to our team; they will get back to you about it here.",
+    "action_done_address_change": "The shipping address of order {order} is now: {address}.",
+    "action_cancel_order": "cancel order {order}",
+    "action_refund_request": "refund for order {order}",
+    "action_address_change": "new shipping address for order {order}",
+    "action_failed": "Sorry, we could not carry out your request ({request}) automatically. A person from our team will follow up here.",
+    "action_expired": "Your request ({request}) was not approved in time. A person from our team will follow up here.",
+    "action_denied": "Our team could not approve your request ({request}). A person will follow up here.",
 }
 
 BUILT_IN: dict[str, dict[str, str]] = {
@@ -62,6 +76,19 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "page_used": "Ce lien a déjà servi ou a expiré.",
         "page_changed": "Cette adresse n'est plus celle donnée dans le chat : rien n'a été changé.",
         "page_done": "Merci : votre e-mail est confirmé. Les réponses que vous manquez dans le chat vous seront envoyées par e-mail.",
+        "code_subject": "{shop} : votre code est {code}",
+        "code_intro": "Votre code pour le chat de {shop} :",
+        "code_use": "Saisissez-le dans le chat pour voir votre commande. Il ne sert qu'une fois, pendant 10 minutes.",
+        "code_ignore": "Si vous ne l'avez pas demandé, ignorez cet e-mail : personne ne peut l'utiliser sans vous.",
+        "action_done_cancel_order": "La commande {order} a été annulée.",
+        "action_done_refund_request": "Votre demande de remboursement pour la commande {order} a été transmise à notre équipe ; elle vous répondra ici.",
+        "action_done_address_change": "L'adresse de livraison de la commande {order} est maintenant : {address}.",
+        "action_cancel_order": "annulation de la commande {order}",
+        "action_refund_request": "remboursement de la commande {order}",
+        "action_address_change": "nouvelle adresse de livraison pour la commande {order}",
+        "action_failed": "Désolés, nous n'avons pas pu traiter votre demande ({request}) automatiquement. Une personne de notre équipe va vous répondre ici.",
+        "action_expired": "Votre demande ({request}) n'a pas été approuvée à temps. Une personne de notre équipe va vous répondre ici.",
+        "action_denied": "Notre équipe n'a pas pu approuver votre demande ({request}). Une personne va vous répondre ici.",
     },
     "de": {
         "hi": "Hallo,",
@@ -85,6 +112,19 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "page_used": "Dieser Link wurde schon benutzt oder ist abgelaufen.",
         "page_changed": "Diese Adresse ist nicht mehr die im Chat angegebene: Es wurde nichts geändert.",
         "page_done": "Danke: Ihre E-Mail ist bestätigt. Antworten, die Sie im Chat verpassen, erhalten Sie per E-Mail.",
+        "code_subject": "{shop}: Ihr Code lautet {code}",
+        "code_intro": "Ihr Code für den Chat von {shop}:",
+        "code_use": "Geben Sie ihn im Chat ein, um Ihre Bestellung zu sehen. Er gilt einmal, 10 Minuten lang.",
+        "code_ignore": "Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail: Ohne Sie kann niemand ihn verwenden.",
+        "action_done_cancel_order": "Die Bestellung {order} wurde storniert.",
+        "action_done_refund_request": "Ihre Rückerstattungsanfrage für die Bestellung {order} wurde an unser Team weitergegeben; es meldet sich hier bei Ihnen.",
+        "action_done_address_change": "Die Lieferadresse der Bestellung {order} lautet jetzt: {address}.",
+        "action_cancel_order": "Stornierung der Bestellung {order}",
+        "action_refund_request": "Rückerstattung für die Bestellung {order}",
+        "action_address_change": "neue Lieferadresse für die Bestellung {order}",
+        "action_failed": "Leider konnten wir Ihre Anfrage ({request}) nicht automatisch ausführen. Jemand aus unserem Team meldet sich hier bei Ihnen.",
+        "action_expired": "Ihre Anfrage ({request}) wurde nicht rechtzeitig genehmigt. Jemand aus unserem Team meldet sich hier bei Ihnen.",
+        "action_denied": "Unser Team konnte Ihre Anfrage ({request}) nicht genehmigen. Jemand meldet sich hier bei Ihnen.",
     },
     "es": {
         "hi": "Hola:",
@@ -108,6 +148,19 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "page_used": "Este enlace ya se usó o ha caducado.",
         "page_changed": "Esta dirección ya no es la que diste en el chat: no se ha cambiado nada.",
         "page_done": "Gracias: tu correo está confirmado. Te enviaremos por correo las respuestas que te pierdas en el chat.",
+        "code_subject": "{shop}: tu código es {code}",
+        "code_intro": "Tu código para el chat de {shop} es:",
+        "code_use": "Escríbelo en el chat para ver tu pedido. Funciona una vez, durante 10 minutos.",
+        "code_ignore": "Si no lo pediste, ignora este correo: nadie puede usarlo sin ti.",
+        "action_done_cancel_order": "El pedido {order} ha sido cancelado.",
+        "action_done_refund_request": "Tu solicitud de reembolso del pedido {order} se ha pasado a nuestro equipo; te responderán aquí.",
+        "action_done_address_change": "La dirección de envío del pedido {order} es ahora: {address}.",
+        "action_cancel_order": "cancelación del pedido {order}",
+        "action_refund_request": "reembolso del pedido {order}",
+        "action_address_change": "nueva dirección de envío del pedido {order}",
+        "action_failed": "Lo sentimos, no pudimos realizar tu solicitud ({request}) automáticamente. Una persona de nuestro equipo te responderá aquí.",
+        "action_expired": "Tu solicitud ({request}) no se aprobó a tiempo. Una persona de nuestro equipo te responderá aquí.",
+        "action_denied": "Nuestro equipo no pudo aprobar tu solicitud ({request}). Una persona te responderá aquí.",
     },
     "ja": {
         "hi": "こんにちは。",
@@ -131,6 +184,19 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "page_used": "このリンクは使用済みか、有効期限が切れています。",
         "page_changed": "このアドレスはチャットで入力されたものではなくなりました。何も変更されていません。",
         "page_done": "ありがとうございます。メールアドレスが確認されました。チャットで見逃した返信はメールでお届けします。",
+        "code_subject": "{shop}: 確認コードは {code} です",
+        "code_intro": "{shop} のチャット用の確認コード:",
+        "code_use": "チャットに入力すると、ご注文を確認できます。コードは一度だけ、10分間有効です。",
+        "code_ignore": "お心当たりがない場合は、このメールを無視してください。このコードはあなた以外には使えません。",
+        "action_done_cancel_order": "ご注文 {order} をキャンセルしました。",
+        "action_done_refund_request": "ご注文 {order} の返金のご依頼を担当者に引き継ぎました。こちらでご連絡いたします。",
+        "action_done_address_change": "ご注文 {order} の配送先住所を次のとおり変更しました: {address}",
+        "action_cancel_order": "ご注文 {order} のキャンセル",
+        "action_refund_request": "ご注文 {order} の返金",
+        "action_address_change": "ご注文 {order} の配送先住所の変更",
+        "action_failed": "申し訳ありません。ご依頼（{request}）を自動で処理できませんでした。担当者がこちらでご連絡いたします。",
+        "action_expired": "ご依頼（{request}）は時間内に承認されませんでした。担当者がこちらでご連絡いたします。",
+        "action_denied": "ご依頼（{request}）を承認できませんでした。担当者がこちらでご連絡いたします。",
     },
     "zh-CN": {
         "hi": "您好：",
@@ -154,6 +220,19 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "page_used": "此链接已被使用或已过期。",
         "page_changed": "此地址已不是聊天中留下的地址：未做任何更改。",
         "page_done": "谢谢：您的邮箱已确认。您在聊天中错过的回复将通过邮件发送给您。",
+        "code_subject": "{shop}：您的验证码是 {code}",
+        "code_intro": "您在 {shop} 聊天中使用的验证码是：",
+        "code_use": "请在聊天中输入此验证码以查看您的订单。验证码仅可使用一次，10 分钟内有效。",
+        "code_ignore": "如果您没有申请验证码，请忽略此邮件：没有您，任何人都无法使用它。",
+        "action_done_cancel_order": "订单 {order} 已取消。",
+        "action_done_refund_request": "您对订单 {order} 的退款申请已转交我们的团队，他们会在这里回复您。",
+        "action_done_address_change": "订单 {order} 的收货地址现已改为：{address}。",
+        "action_cancel_order": "取消订单 {order}",
+        "action_refund_request": "订单 {order} 退款",
+        "action_address_change": "更改订单 {order} 的收货地址",
+        "action_failed": "抱歉，我们无法自动处理您的请求（{request}）。我们团队的工作人员会在这里跟进。",
+        "action_expired": "您的请求（{request}）未能及时获得批准。我们团队的工作人员会在这里跟进。",
+        "action_denied": "我们的团队未能批准您的请求（{request}）。工作人员会在这里跟进。",
     },
 }
 

@@ -220,12 +220,17 @@ async def test_deny_changes_nothing_in_shopify_and_tells_the_shopper(setup: Setu
     row = await _action_row(setup, conversation)
     draft = await _posted_draft(setup, root_ts, row["id"])
     assert "Rua Augusta 1" in json.dumps(draft["blocks"])
+    # The shopper's widget speaks German: the outcome is told in German.
+    await setup.sz.zora.fetch("UPDATE conversations SET locale = 'de-AT' WHERE id = $1", conversation)
     await _press(setup, draft["ts"], "zora_action_deny", str(row["id"]), OTHER_AGENT)
     outcome = await _outcome(setup, row["id"])
     assert outcome.status == "denied" and outcome.decided_by == OTHER_AGENT
     assert _mutations(setup, order) == []
     await shopper.wait_for(lambda: any(m["assistant"] for m in shopper.agent_messages()))
-    assert "could not approve" in shopper.agent_messages()[-1]["body"]
+    assert shopper.agent_messages()[-1]["body"] == (
+        f"Unser Team konnte Ihre Anfrage (neue Lieferadresse für die Bestellung {order['name']}) nicht genehmigen."
+        " Jemand meldet sich hier bei Ihnen."
+    )
 
 
 async def test_no_answer_in_time_is_a_deny(setup: Setup) -> None:
@@ -341,7 +346,7 @@ async def test_shopify_refusing_is_said_to_the_agent_and_the_shopper(setup: Setu
     assert outcome.status == "failed" and "401" in outcome.outcome
     assert _mutations(setup, order) == []
     await shopper.wait_for(lambda: any(m["assistant"] for m in shopper.agent_messages()))
-    assert "could not cancel order" in shopper.agent_messages()[-1]["body"]
+    assert "could not carry out your request (cancel order #" in shopper.agent_messages()[-1]["body"]
     (edited,) = [m for m in setup.sz.zora.standin.thread(CHANNEL, root_ts) if m["ts"] == draft["ts"]]
     assert "Shopify refused" in edited["text"]
 

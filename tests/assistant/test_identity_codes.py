@@ -155,6 +155,24 @@ async def test_a_new_code_retires_the_previous_one(world: World) -> None:
     assert [r["used_at"] is not None for r in await world.codes(chat)] == [True, True]
 
 
+async def test_the_code_email_speaks_the_conversations_language(world: World) -> None:
+    # The widget said French: the email is French. A language Zora does not speak gets the shop's main one.
+    french, portuguese = await world.conversation(), await world.conversation()
+    async with world.pool.acquire() as conn:
+        await conn.execute("UPDATE conversations SET locale = 'fr-CA' WHERE id = $1", french)
+        await conn.execute("UPDATE conversations SET locale = 'pt-BR' WHERE id = $1", portuguese)
+    await world.run(french, "send_verification_code", email=MAYA, order_number="#1001")
+    code = await world.code_sent_to(MAYA, 1)
+    mail = mails_to(world.catcher, MAYA)[0]
+    assert str(mail.message["Subject"]) == f"Ours Store : votre code est {code}"
+    assert "Votre code pour le chat de Ours Store :" in mail.text and "Saisissez-le" in mail.text
+    async with world.pool.acquire() as conn:
+        await conn.execute("UPDATE shops SET settings = $2 WHERE id = $1", world.ours.id, {"languages": ["de", "en"]})
+    await world.run(portuguese, "send_verification_code", email=MAYA, order_number="#1001")
+    code = await world.code_sent_to(MAYA, 2)
+    assert str(mails_to(world.catcher, MAYA)[1].message["Subject"]) == f"Ours Store: Ihr Code lautet {code}"
+
+
 async def test_an_address_without_orders_gets_the_same_answer_and_no_mail(world: World) -> None:
     chat = await world.conversation()
     known = await world.run(chat, "send_verification_code", email=MAYA, order_number="#1001")

@@ -89,6 +89,33 @@ async def test_the_greeting_saved_in_the_admin_frame_greets_on_the_storefront(sz
     await page.close()
 
 
+async def test_every_assistant_setting_is_on_the_page_and_checked_by_the_server(sz: ShopifyZora, context: Any) -> None:
+    page, app = await open_settings(sz, context)
+    offer = app.get_by_role("checkbox", name='Offer "Talk to a person" before it answers')
+    await expect(offer).not_to_be_checked()
+    await offer.check()
+    steps = app.get_by_role("spinbutton", name="Model calls per message, at most")
+    await steps.fill("11")
+    await app.get_by_role("button", name="Save", exact=True).click()
+    # Refused by the server (at most 10), said next to the field; nothing stored.
+    await expect(app.locator('[data-error-for="assistant.max_steps"]')).to_contain_text("less than or equal to 10")
+    await expect(steps).to_have_attribute("aria-invalid", "true")
+    before = await sz.fetchrow("SELECT settings, settings_version FROM shops WHERE id = $1", sz.shop_id)
+    assert not (before["settings"] or {}).get("assistant", {}).get("offer_person_first")
+
+    await steps.fill("3")
+    await app.get_by_role("button", name="Save", exact=True).click()
+    await expect(app.get_by_role("status")).to_contain_text(f"Saved (version {before['settings_version'] + 1})")
+    stored = await sz.fetchrow("SELECT settings FROM shops WHERE id = $1", sz.shop_id)
+    assert stored["settings"]["assistant"]["offer_person_first"] is True
+    assert stored["settings"]["assistant"]["max_steps"] == 3
+    await page.reload()
+    app = page.frame_locator("#app")
+    await expect(app.locator("body")).to_have_attribute("data-ready", "1")
+    await expect(app.get_by_role("checkbox", name='Offer "Talk to a person" before it answers')).to_be_checked()
+    await page.close()
+
+
 async def test_the_page_outside_a_frame_says_where_to_open_it(sz: ShopifyZora, context: Any) -> None:
     page = await context.new_page()
     await page.goto(f"{sz.zora.base_url}/admin?shop={sz.shop}")

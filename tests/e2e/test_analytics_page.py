@@ -21,6 +21,7 @@ playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 
 AGENT_NAME = "=HYPERLINK(1) <b>Ann</b>"
+HOSTILE_REASON = "<img src=x onerror=alert(1)> wants a person"
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,9 @@ async def context(sz: ShopifyZora, browser: Any) -> AsyncIterator[Any]:
         await context.close()
 
 
-async def seed(sz: ShopifyZora, conversations: int) -> None:
+async def seed(sz: ShopifyZora, conversations: int) -> list[uuid.UUID]:
     start = datetime.now(UTC) - timedelta(hours=2)
+    made = []
     for n in range(conversations):
         shopper, conversation = uuid.uuid4(), uuid.uuid4()
         await sz.zora.fetch("INSERT INTO shoppers (id, shop_id) VALUES ($1, $2)", shopper, sz.shop_id)
@@ -66,10 +68,33 @@ async def seed(sz: ShopifyZora, conversations: int) -> None:
                 AGENT_NAME if author else "Shopper",
                 at,
             )
+        made.append(conversation)
+    return made
+
+
+async def seed_turns(sz: ShopifyZora, conversations: list[uuid.UUID]) -> None:
+    """The assistant's turns: one answer the shopper confirmed, one handover whose reason (the model's
+    words) looks like markup, one answer less than 24 h old (not resolved yet)."""
+    when = datetime.now(UTC) - timedelta(hours=1)
+    for n, (outcome, reason, confirmed) in enumerate(
+        [("answered", None, True), ("handed_over", HOSTILE_REASON, None), ("answered", None, None)]
+    ):
+        await sz.zora.fetch(
+            "INSERT INTO assistant_turn_outcomes (turn_id, shop_id, conversation_id, outcome, handover_reason,"
+            " confirmed, prompt_tokens, completion_tokens, cost_usd, at) VALUES ($1, $2, $3, $4, $5, $6, 1000, 100,"
+            " 0.0125, $7)",
+            f"turn:{conversations[n]}:1",
+            sz.shop_id,
+            conversations[n],
+            outcome,
+            reason,
+            confirmed,
+            when,
+        )
 
 
 async def test_the_analytics_page_from_the_settings_page(sz: ShopifyZora, context: Any, tmp_path: Path) -> None:
-    await seed(sz, 3)
+    await seed_turns(sz, await seed(sz, 3))
     page = await context.new_page()
     await page.goto(sz.shopify.admin_frame_url(sz.shop))
     app = page.frame_locator("#app")
@@ -83,6 +108,14 @@ async def test_the_analytics_page_from_the_settings_page(sz: ShopifyZora, contex
     await expect(app.get_by_role("img", name="Conversations per day").locator("rect")).to_have_count(30)
     await expect(app.get_by_role("img", name="Messages by hour of day").locator("rect")).to_have_count(48)
     await expect(app.locator("#agents tbody")).to_contain_text(AGENT_NAME)
+    # The assistant's figures: its share in the summary, its own tiles, a reason shown as text.
+    await expect(tiles).to_contain_text("33 % (1 of 3)Resolved by the AI assistant")
+    ai = app.locator("#ai-tiles")
+    await expect(ai).to_contain_text("3Conversations with the assistant")
+    await expect(ai).to_contain_text("3000 + 300Tokens (prompt + completion)")
+    await expect(ai).to_contain_text("0.0375Cost (USD)")
+    await expect(app.locator("#handovers tbody")).to_contain_text(HOSTILE_REASON + "1")
+    await expect(app.locator("#handovers img")).to_have_count(0)
 
     await app.get_by_label("Export").select_option("agents")
     async with page.expect_download() as info:

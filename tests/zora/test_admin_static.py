@@ -48,3 +48,15 @@ def test_the_apps_application_url_is_the_settings_page() -> None:
     app = create_app(Settings(_env_file=None, redis_url="redis://127.0.0.1:1/0"))  # type: ignore[call-arg]
     served = {route.resource.canonical for route in app.router.routes() if route.resource is not None}
     assert path == "/admin" and path in served
+
+
+def test_the_page_shows_every_assistant_setting() -> None:
+    # A setting the page leaves out can only be set through the API: merchants never see it.
+    import re
+
+    page = (DOC.parents[1] / "zora" / "static" / "admin.html").read_text()
+    shown = set(re.findall(r'data-path="([^"]+)"', page))
+    errors = set(re.findall(r'data-error-for="([^"]+)"', page))
+    for name in AssistantSettings.model_fields:
+        assert f"assistant.{name}" in shown, f"the settings page has no field for assistant.{name}"
+        assert f"assistant.{name}" in errors, f"the settings page has no place for assistant.{name}'s errors"

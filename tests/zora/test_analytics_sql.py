@@ -70,7 +70,7 @@ class Shop:
         resolved: datetime | None = None,
         assignee: str | None = None,
         customer: int | None = None,
-    ) -> None:
+    ) -> uuid.UUID:
         """`messages`: (when, direction, author id, author name); the conversation starts at the first."""
         shopper, conversation = uuid.uuid4(), uuid.uuid4()
         await self.pool.execute(
@@ -100,6 +100,7 @@ class Shop:
                 name,
                 when,
             )
+        return conversation
 
 
 async def new_shop(pool: Pool, settings: dict[str, Any]) -> Shop:
@@ -185,8 +186,15 @@ async def test_totals_percentiles_and_outside_business_hours(pool: Pool, paris: 
         "resolution_p90": 6840.0,
         "outside_hours": 2,
         "outside_hours_share": 0.5,
+        # No assistant turns in this shop: no share ("n/a"), zeros for what was counted.
+        "assistant_conversations": 0,
+        "assistant_resolved": 0,
         "assistant_resolved_share": None,
-        "assistant_resolved_note": "n/a: the AI assistant's turns are not recorded yet",
+        "assistant_turns": 0,
+        "assistant_handovers": {},
+        "assistant_prompt_tokens": 0,
+        "assistant_completion_tokens": 0,
+        "assistant_cost_usd": "0",
     }
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.widget.test_bundle import LANGUAGES as WIDGET_LANGUAGES
 from zora.shop_settings import LanguageTexts, ShopSettings
-from zora.shopper_texts import BUILT_IN, LANGUAGES, OVERRIDABLE, match_language, pick_language
+from zora.shopper_texts import BUILT_IN, LANGUAGES, OVERRIDABLE, match_language, pick_language, words
 
 
 def test_the_server_speaks_the_widgets_languages_with_every_text() -> None:
@@ -60,7 +60,6 @@ def test_a_subject_stored_with_a_line_break_cannot_add_a_header() -> None:
 
     from zora.mail import confirmation_email, digest_email
     from zora.models import Author, StoredMessage
-    from zora.shopper_texts import words
 
     hostile = words(
         "fr", {"missed_subject": "Salut\r\nBcc: eve@example.com", "confirm_subject": "x\nCc: eve@example.com"}
@@ -88,3 +87,53 @@ def test_a_subject_stored_with_a_line_break_cannot_add_a_header() -> None:
     for mail in (digest, confirm):
         assert "Bcc" not in mail and "Cc" not in mail
         assert "\n" not in str(mail["Subject"]) and "eve@example.com" in str(mail["Subject"])
+
+
+def test_every_language_fills_the_same_placeholders() -> None:
+    # A translation that dropped {code} would send a code email without the code.
+    from string import Formatter
+
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in Formatter().parse(text) if name}
+
+    for lang, table in BUILT_IN.items():
+        for key, text in table.items():
+            assert fields(text) == fields(BUILT_IN["en"][key]), (lang, key)
+
+
+def test_the_code_email_is_in_the_shoppers_words_with_a_one_line_subject() -> None:
+    from zora.identity_codes import code_email
+
+    mail = code_email(
+        shop_name="Ours\r\nBcc: eve@example.com", to_address="ana@example.com", code="042917", w=words("ja")
+    )
+    subject = str(mail["Subject"])
+    assert "\n" not in subject and "Bcc" not in mail and subject.endswith("確認コードは 042917 です")
+    body = mail.get_content()
+    assert "042917" in body and "10分間有効" in body and "Type it" not in body
+
+
+def test_an_actions_outcome_is_told_in_the_shoppers_words() -> None:
+    from uuid import uuid4
+
+    from bot.assistant_actions import shopper_text
+    from zora.store.actions import ActionRow
+
+    def told(kind: str, status: str, lang: str, request: dict[str, object] | None = None) -> str:
+        action = ActionRow(
+            id=uuid4(), shop_id=1, conversation_id=uuid4(), tool_call_id="call_1", kind=kind, shopify_order_id=1,
+            order_name="#1001", request=request or {}, status=status, decided_by=None, outcome=None,
+            slack_channel=None, slack_ts=None, told_seq=None,
+        )  # fmt: skip
+        return shopper_text(action, words(lang))
+
+    address = {"address1": "Rua Augusta 1", "city": "Lisboa", "zip": "1100-048", "country_code": "PT"}
+    assert told("cancel_order", "done", "fr") == "La commande #1001 a été annulée."
+    assert told("address_change", "done", "de", {"address": address}) == (
+        "Die Lieferadresse der Bestellung #1001 lautet jetzt: Rua Augusta 1, 1100-048 Lisboa, PT."
+    )
+    assert told("refund_request", "denied", "es").startswith("Nuestro equipo no pudo aprobar tu solicitud (reembolso")
+    assert told("cancel_order", "expired", "zh-CN").startswith("您的请求（取消订单 #1001）未能及时获得批准")  # noqa: RUF001
+    assert told("address_change", "failed", "en").startswith(
+        "Sorry, we could not carry out your request (new shipping address for order #1001)"
+    )

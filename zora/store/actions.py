@@ -267,3 +267,15 @@ async def give_up(conn: Executor, action_id: UUID, outcome: str) -> None:
         action_id,
         outcome,
     )
+
+
+async def settings_and_locale(conn: Executor, shop_id: int, conversation_id: UUID) -> tuple[Any, str | None]:
+    """The shop's stored settings and the conversation's language (the widget's, None when unknown), for
+    the words the shopper is told an outcome in."""
+    row = await conn.fetchrow(
+        "SELECT s.settings, c.locale FROM conversations c JOIN shops s ON s.id = c.shop_id"
+        " WHERE c.id = $1 AND c.shop_id = $2",
+        conversation_id,
+        shop_id,
+    )
+    return (row["settings"], row["locale"]) if row is not None else (None, None)

@@ -83,6 +83,14 @@ class AssistantDay:
     handovers: dict[str, int] = field(default_factory=dict)
 
 
+# A conversation's last turn `lt` resolved it: it answered, and the shopper confirmed that or wrote nothing
+# in the 24 h after it (and those 24 h are over); a "no" is never resolved.
+_RESOLVED = f"""lt.outcome = 'answered' AND lt.confirmed IS DISTINCT FROM false AND (lt.confirmed OR (
+    lt.at < now() - interval '{RESOLVED_AFTER_HOURS} hours' AND NOT EXISTS (
+        SELECT 1 FROM messages m WHERE m.conversation_id = lt.conversation_id AND m.shop_id = $1
+        AND m.direction = 'shopper' AND m.created_at > lt.at
+        AND m.created_at <= lt.at + interval '{RESOLVED_AFTER_HOURS} hours')))"""
+
 # Per day: the day's turns (sums), and per conversation involved that day its last turn up to the end of
 # that day, resolved when it answered and either the shopper confirmed it or wrote nothing in the 24 h
 # after it (and those 24 h are over). Handovers without a reason count under 'unspecified'.
@@ -104,13 +112,7 @@ last_turn AS (
     ) l
 ),
 resolved AS (
-    SELECT lt.day, count(*) AS n FROM last_turn lt
-    WHERE lt.outcome = 'answered' AND lt.confirmed IS DISTINCT FROM false AND (lt.confirmed OR (
-        lt.at < now() - interval '{RESOLVED_AFTER_HOURS} hours' AND NOT EXISTS (
-            SELECT 1 FROM messages m WHERE m.conversation_id = lt.conversation_id AND m.shop_id = $1
-            AND m.direction = 'shopper' AND m.created_at > lt.at
-            AND m.created_at <= lt.at + interval '{RESOLVED_AFTER_HOURS} hours')))
-    GROUP BY lt.day
+    SELECT lt.day, count(*) AS n FROM last_turn lt WHERE {_RESOLVED} GROUP BY lt.day
 ),
 handovers AS (
     SELECT day, jsonb_object_agg(reason, n) AS by_reason FROM (
@@ -143,3 +145,61 @@ async def daily(conn: Executor, shop_id: int, since: date, until: date) -> list[
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class AssistantTotals:
+    """A range's figures (the analytics page's summary): each conversation counts once however many of
+    the range's days it had turns on."""
+
+    involved: int
+    resolved: int
+    turns: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+    handovers: dict[str, int] = field(default_factory=dict)
+
+
+# The range's turns; per conversation involved, its last turn before the range's end; handovers are the
+# turns after which people took over: those that handed over (by their reason), ran out of steps or failed
+# (by that outcome: a failure's reason is an error text, no category for a merchant).
+RANGE_SQL = f"""
+WITH turns AS (
+    SELECT * FROM assistant_turn_outcomes WHERE shop_id = $1 AND at >= $2 AND at < $3
+),
+last_turn AS (
+    SELECT DISTINCT ON (o.conversation_id) o.conversation_id, o.outcome, o.confirmed, o.at
+    FROM assistant_turn_outcomes o
+    WHERE o.shop_id = $1 AND o.at < $3 AND o.conversation_id IN (SELECT conversation_id FROM turns)
+    ORDER BY o.conversation_id, o.at DESC
+),
+handovers AS (
+    SELECT CASE WHEN outcome = 'handed_over' THEN COALESCE(handover_reason, 'unspecified') ELSE outcome END
+        AS reason, count(*) AS n
+    FROM turns WHERE outcome IN ('handed_over', 'out_of_steps', 'failed') GROUP BY 1
+)
+SELECT count(DISTINCT t.conversation_id) AS involved,
+    (SELECT count(*) FROM last_turn lt WHERE {_RESOLVED}) AS resolved,
+    count(t.turn_id) AS turns, COALESCE(sum(t.prompt_tokens), 0) AS prompt_tokens,
+    COALESCE(sum(t.completion_tokens), 0) AS completion_tokens, COALESCE(sum(t.cost_usd), 0) AS cost_usd,
+    (SELECT COALESCE(jsonb_object_agg(reason, n), '{{}}'::jsonb) FROM handovers) AS handovers
+FROM turns t
+"""
+
+
+async def range_totals(conn: Executor, shop_id: int, start: datetime, end: datetime) -> AssistantTotals:
+    """The shop's figures over the instants [start, end) (the caller turns the shop's local days into
+    instants): conversations with a turn in the range, of those the ones resolved by their last turn
+    before `end`, the range's turns, handovers, tokens and cost."""
+    r = await conn.fetchrow(RANGE_SQL, shop_id, start, end)
+    assert r is not None  # an aggregate answers one row
+    return AssistantTotals(
+        involved=int(r["involved"]),
+        resolved=int(r["resolved"]),
+        turns=int(r["turns"]),
+        prompt_tokens=int(r["prompt_tokens"]),
+        completion_tokens=int(r["completion_tokens"]),
+        cost_usd=Decimal(r["cost_usd"]),
+        handovers={str(k): int(v) for k, v in sorted(dict(r["handovers"] or {}).items())},
+    )

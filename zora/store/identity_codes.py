@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from zora.db import Executor
@@ -22,12 +23,14 @@ class Scope:
     shopify_customer_id: int | None
     # The widget's language when the conversation started (None: unknown).
     locale: str | None
+    # The shop's settings as stored (its languages and texts pick the code email's words).
+    settings: dict[str, Any] | None = None
 
 
 async def scope(conn: Executor, shop_id: int, conversation_id: UUID) -> Scope | None:
     """None when the conversation is not this shop's."""
     row = await conn.fetchrow(
-        "SELECT s.name, cu.shopify_customer_id, c.locale FROM conversations c"
+        "SELECT s.name, cu.shopify_customer_id, c.locale, s.settings FROM conversations c"
         " JOIN shops s ON s.id = c.shop_id"
         " JOIN shoppers sh ON sh.id = c.shopper_id AND sh.shop_id = c.shop_id"
         " LEFT JOIN customers cu ON cu.id = sh.customer_id AND cu.shop_id = c.shop_id AND cu.deleted_at IS NULL"
@@ -37,7 +40,7 @@ async def scope(conn: Executor, shop_id: int, conversation_id: UUID) -> Scope | 
     )
     if row is None:
         return None
-    return Scope(row["name"], row["shopify_customer_id"], row["locale"])
+    return Scope(row["name"], row["shopify_customer_id"], row["locale"], row["settings"])
 
 
 async def sent_since(
