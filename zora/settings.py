@@ -290,6 +290,37 @@ class Settings(BaseSettings):
             if getattr(self, name) in (None, ""):
                 raise ConfigError(f"{name.upper()} is required for this command but is not set")
 
+    @property
+    def add_to_slack(self) -> bool:
+        """Whether shops connect their own Slack workspaces ("Add to Slack"): the app's client id and secret
+        (the signing secret is required either way)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def require_slack(self, *, events: bool = True) -> None:
+        """Stop with one clear line unless Slack is set up one of the two ways (docs/operations.md, "Slack:
+        one workspace or many"): SLACK_BOT_TOKEN for one workspace, or Add to Slack (SLACK_CLIENT_ID and
+        SLACK_CLIENT_SECRET) for many, with or without a SLACK_BOT_TOKEN workspace of the operator's own.
+        `events`: the process takes Slack's events (web), which need the signing secret."""
+        if events:
+            self.require("slack_signing_secret")
+        if self.slack_client_id and not self.slack_client_secret:
+            raise ConfigError("SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET: Add to Slack needs both")
+        if self.slack_client_secret and not self.slack_client_id:
+            raise ConfigError("SLACK_CLIENT_SECRET is set without SLACK_CLIENT_ID: Add to Slack needs both")
+        if self.slack_bot_token is None and not self.add_to_slack:
+            raise ConfigError(
+                "Slack is not set up: set SLACK_BOT_TOKEN (one workspace), or SLACK_CLIENT_ID and"
+                " SLACK_CLIENT_SECRET (Add to Slack: each shop connects its own workspace)"
+            )
+        if self.slack_app_token is not None and self.slack_client_id:
+            # Slack does not let a Socket Mode app be distributed to other workspaces: its events would
+            # come from one workspace only, and the shops that added theirs would never hear their agents.
+            raise ConfigError(
+                "SLACK_APP_TOKEN (Socket Mode) serves one workspace and cannot be combined with Add to Slack"
+                " (SLACK_CLIENT_ID): unset SLACK_APP_TOKEN and give Slack the Request URL"
+                " <PUBLIC_URL>/slack/events, or unset SLACK_CLIENT_ID/SLACK_CLIENT_SECRET"
+            )
+
     def with_values(self, **updates: object) -> Settings:
         """A validated copy (model_copy would skip validation and leave plain strings for secrets)."""
         return type(self)(_env_file=None, **{**self.model_dump(), **updates})
