@@ -1,0 +1,121 @@
+"""A hosted Zora serving only workspaces added through Add to Slack (issue 11, "no environment variable per
+shop"): no SLACK_BOT_TOKEN at all. It starts; a shop that has not connected Slack keeps its shoppers'
+messages waiting, in order, and they reach its channel once it adds Zora to its workspace; compliance
+erasures and `zora doctor` speak to the shop's own workspace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.bot.test_slack_health import _doctor, _sweep
+from tests.harness import CHANNEL, Shopper
+from tests.shopify.harness import ShopifyZora
+from tests.zora.test_admin_api import call
+from tests.zora.test_slack_oauth import PUBLIC, _allow, _callback, _start
+from zora.shopify.samples import sample_payload
+from zora.standins.slack.oauth import CLIENT_ID, CLIENT_SECRET
+
+
+@pytest.fixture(scope="module")
+def zora_options() -> dict[str, Any]:
+    return {
+        "slack_client_id": CLIENT_ID,
+        "slack_client_secret": CLIENT_SECRET,
+        "public_url": PUBLIC,
+        "slack_bot_token": None,
+    }
+
+
+@pytest.fixture(scope="module")
+async def shop(sz: ShopifyZora) -> AsyncIterator[ShopifyZora]:
+    """A shop just installed from Shopify: no workspace, no channel yet."""
+    assert sz.zora.settings.slack_bot_token is None
+    await sz.install()
+    await sz.fetch("UPDATE shops SET slack_channel_id = NULL WHERE id = $1", sz.shop_id)
+    yield sz
+
+
+async def _connect(sz: ShopifyZora) -> None:
+    """The merchant adds Zora to Slack from the settings page and picks the channel there."""
+    async with aiohttp.ClientSession() as http:
+        authorize, state = await _start(sz, http)
+        status, page = await _callback(sz, http, await _allow(http, authorize), state)
+        assert status == 200, page
+    status, answer = await call(sz, "PUT", "slack/channel", {"channel": CHANNEL})
+    assert status == 200, answer
+
+
+async def _statuses(shopper: Shopper, status: str, client_ids: set[str]) -> None:
+    await shopper.wait_for(lambda: {s["client_id"] for s in shopper.statuses if s["status"] == status} >= client_ids)
+
+
+async def test_a_shop_not_connected_waits_then_gets_its_messages_in_order(shop: ShopifyZora) -> None:
+    sz = shop
+    slack = sz.zora.standin
+    status, answer = await call(sz, "GET", "slack")
+    assert (status, answer["state"]) == (200, "not_connected"), answer
+    shopper = await sz.zora.shopper()
+    for i in range(3):
+        assert (await shopper.send(f"waiting {i}", client_id=f"w{i}"))["ok"]
+    await _statuses(shopper, "undelivered", {"w0", "w1", "w2"})
+    assert slack.posted == []
+    code, report = await _doctor(sz.zora)
+    assert code == 1
+    assert "no SLACK_BOT_TOKEN: Add to Slack only" in report
+    assert f"{sz.shop}: channel -, NOT CONNECTED to Slack" in report and "3 message(s) waiting" in report
+    assert "adds Zora to its Slack workspace from its settings page" in report
+
+    await _connect(sz)
+    await _sweep(sz.zora)
+    posts = await slack.wait_for_posts(4)
+    await _statuses(shopper, "delivered", {"w0", "w1", "w2"})
+    assert [p["text"] for p in posts[1:4]] == ["waiting 0", "waiting 1", "waiting 2"]
+    assert {p["channel"] for p in posts} == {CHANNEL}
+    assert all(p["thread_ts"] == posts[0]["ts"] for p in posts[1:4])
+
+    # Connected: the next message goes straight to the channel, and the page and doctor say all is well.
+    assert (await shopper.send("and now?", client_id="n"))["ok"]
+    assert (await slack.wait_for_posts(5))[4]["text"] == "and now?"
+    status, answer = await call(sz, "GET", "slack")
+    assert (answer["state"], answer["team"]["id"]) == ("ok", slack.team_id), answer
+    code, report = await _doctor(sz.zora)
+    assert (code, "all good") == (0, report.splitlines()[-1]), report
+    assert f"({slack.team_id}): ok (bot {slack.bot_user_id}); shops: {sz.shop}" in report
+
+
+async def test_customers_redact_erases_in_the_shops_own_workspace(shop: ShopifyZora) -> None:
+    sz = shop
+    if (await sz.fetchrow("SELECT slack_team_id FROM shops WHERE id = $1", sz.shop_id))["slack_team_id"] is None:
+        await _connect(sz)
+    slack = sz.zora.standin
+    created = sample_payload("customers/create", sz.shop)
+    assert (await sz.deliver("customers/create", created, shop=sz.shop)).status == "processed"
+    _, session = await sz.proxy_session(created["id"])
+    shopper = await sz.zora.shopper(session["token"])
+    before = len(slack.posted)
+    assert (await shopper.send("my address is 1 Main St", client_id="addr"))["ok"]
+    words = next(p for p in await slack.wait_for_posts(before + 2) if p["text"] == "my address is 1 Main St")
+
+    redact = sample_payload("customers/redact", sz.shop)
+    redact["customer"] = {**redact.get("customer", {}), "id": created["id"], "email": created["email"]}
+    assert (await sz.deliver("customers/redact", redact, shop=sz.shop)).status == "processed"
+
+    assert words["ts"] in {d["ts"] for d in slack.deleted}
+    assert "my address is 1 Main St" not in [m["text"] for m in slack.thread(CHANNEL, words["thread_ts"])]
+
+
+async def test_doctor_says_what_to_do_when_a_workspace_token_is_revoked(shop: ShopifyZora) -> None:
+    sz = shop
+    if (await sz.fetchrow("SELECT slack_team_id FROM shops WHERE id = $1", sz.shop_id))["slack_team_id"] is None:
+        await _connect(sz)
+    sz.zora.standin.rotate_token()  # the stored token no longer works
+
+    code, report = await _doctor(sz.zora)
+
+    assert code == 1
+    assert f"({sz.zora.standin.team_id}): SLACK ERROR invalid_auth; shops: {sz.shop}" in report
+    assert "the token was revoked or refused: add Zora to Slack again from the shop's settings page" in report
