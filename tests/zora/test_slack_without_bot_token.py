@@ -5,6 +5,7 @@ erasures and `zora doctor` speak to the shop's own workspace."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from tests.bot.test_slack_health import _doctor, _sweep
 from tests.harness import CHANNEL, Shopper
 from tests.shopify.harness import ShopifyZora
-from tests.zora.test_admin_api import call
+from tests.zora.test_admin_api import call, token
 from tests.zora.test_slack_oauth import PUBLIC, _allow, _callback, _start
 from zora.shopify.samples import sample_payload
 from zora.standins.slack.oauth import CLIENT_ID, CLIENT_SECRET
@@ -85,6 +86,33 @@ async def test_a_shop_not_connected_waits_then_gets_its_messages_in_order(shop: 
     code, report = await _doctor(sz.zora)
     assert (code, "all good") == (0, report.splitlines()[-1]), report
     assert f"({slack.team_id}): ok (bot {slack.bot_user_id}); shops: {sz.shop}" in report
+
+
+async def test_a_shop_with_a_channel_but_no_workspace_waits_without_asking_slack(shop: ShopifyZora) -> None:
+    """A channel named for a shop (SLACK_DEFAULT_CHANNEL, or its workspace removed Zora) is no workspace:
+    with no SLACK_BOT_TOKEN, its messages wait and the minute sweep asks Slack nothing about it."""
+    sz = shop
+    slack = sz.zora.standin
+    other = f"no-slack-{uuid.uuid4().hex[:6]}.myshopify.com"
+    sz.shopify.add_shop(other, "No Slack")
+    other_id = await sz.install(other)
+    await sz.fetch("UPDATE shops SET slack_channel_id = $2 WHERE id = $1", other_id, CHANNEL)
+    shopper = await sz.zora.shopper((await sz.zora.session(shop=other))["token"])
+    posted = len(slack.posted)
+    for i in range(2):
+        assert (await shopper.send(f"hello {i}", client_id=f"h{i}"))["ok"]
+    await _statuses(shopper, "undelivered", {"h0", "h1"})
+    calls = len(slack.calls)
+
+    await _sweep(sz.zora)
+
+    # (The connected shop's open thread is read for missed replies, conversations.replies: not this shop's.)
+    assert "conversations.info" not in [method for method, _ in slack.calls[calls:]]
+    assert len(slack.posted) == posted
+    rows = await sz.fetch("SELECT status FROM messages WHERE shop_id = $1", other_id)
+    assert [r["status"] for r in rows] == ["undelivered", "undelivered"]
+    status, answer = await call(sz, "GET", "slack", bearer=token(other))
+    assert (status, answer["state"]) == (200, "not_connected"), answer
 
 
 async def test_customers_redact_erases_in_the_shops_own_workspace(shop: ShopifyZora) -> None:
