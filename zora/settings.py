@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # Keys used before the current one, comma-separated: stored Shopify tokens sealed with them still open.
     zora_previous_secret_keys: SecretStr | None = None
 
-    # Slack. Without a bot token `zora dev` runs the Slack stand-in.
+    # Slack: one workspace (SLACK_BOT_TOKEN) or Add to Slack (SLACK_CLIENT_ID/SECRET below, the bot token then
+    # optional); `require_slack` checks one of the two. Without either `zora dev` runs the Slack stand-in.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -61,8 +62,8 @@ class Settings(BaseSettings):
     # remembered this long: someone removed from the channel loses access within this time.
     slack_access_cache_seconds: float = Field(default=60.0, gt=0, le=3600)
     # "Add to Slack" (issue 11 §2): the Slack app's client id and secret (Basic Information > App
-    # Credentials). With them each shop connects its own workspace from the admin page; SLACK_BOT_TOKEN
-    # stays the one workspace of a single-workspace set-up, and serves shops that connected none.
+    # Credentials). With them each shop connects its own workspace from the admin page; SLACK_BOT_TOKEN,
+    # when set too, serves only the shops the operator gives a channel in its workspace.
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
 
