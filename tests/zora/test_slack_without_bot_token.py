@@ -136,6 +136,32 @@ async def test_customers_redact_erases_in_the_shops_own_workspace(shop: ShopifyZ
     assert "my address is 1 Main St" not in [m["text"] for m in slack.thread(CHANNEL, words["thread_ts"])]
 
 
+async def test_shop_redact_erases_in_the_workspace_the_shop_had_added(shop: ShopifyZora) -> None:
+    """shop/redact deletes the shop's row first: where its Slack copies are was read before."""
+    sz = shop
+    slack = sz.zora.standin
+    gone = f"gone-{uuid.uuid4().hex[:6]}.myshopify.com"
+    sz.shopify.add_shop(gone, "Gone")
+    gone_id = await sz.install(gone)
+    async with aiohttp.ClientSession() as http:
+        authorize, state = await _start(sz, http, shop=gone)
+        assert (await _callback(sz, http, await _allow(http, authorize), state))[0] == 200
+    assert (await call(sz, "PUT", "slack/channel", {"channel": CHANNEL}, bearer=token(gone)))[0] == 200
+    shopper = await sz.zora.shopper((await sz.zora.session(shop=gone))["token"])
+    before = len(slack.posted)
+    assert (await shopper.send("my card number is secret", client_id="card"))["ok"]
+    posts = await slack.wait_for_posts(before + 2)
+    root, words = next(p for p in posts[before:] if "thread_ts" not in p or not p["thread_ts"]), posts[-1]
+    assert words["text"] == "my card number is secret"
+    # Uninstalled from Shopify; 48 hours later Shopify sends shop/redact.
+    await sz.fetch("UPDATE shops SET access_token = NULL, uninstalled_at = now() WHERE id = $1", gone_id)
+
+    outcome = await sz.deliver("shop/redact", sample_payload("shop/redact", gone), shop=gone)
+
+    assert outcome.status == "processed", outcome
+    assert {words["ts"], root["ts"]} <= {d["ts"] for d in slack.deleted}
+
+
 async def test_doctor_says_what_to_do_when_a_workspace_token_is_revoked(shop: ShopifyZora) -> None:
     sz = shop
     if (await sz.fetchrow("SELECT slack_team_id FROM shops WHERE id = $1", sz.shop_id))["slack_team_id"] is None:
