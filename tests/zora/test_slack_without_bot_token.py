@@ -17,6 +17,7 @@ from tests.harness import CHANNEL, Shopper
 from tests.shopify.harness import ShopifyZora
 from tests.zora.test_admin_api import call, token
 from tests.zora.test_slack_oauth import PUBLIC, _allow, _callback, _start
+from zora.app.cluster import WEB, WORKER, Cluster
 from zora.shopify.samples import sample_payload
 from zora.standins.slack.oauth import CLIENT_ID, CLIENT_SECRET
 
@@ -173,3 +174,17 @@ async def test_doctor_says_what_to_do_when_a_workspace_token_is_revoked(shop: Sh
     assert code == 1
     assert f"({sz.zora.standin.team_id}): SLACK ERROR invalid_auth; shops: {sz.shop}" in report
     assert "the token was revoked or refused: add Zora to Slack again from the shop's settings page" in report
+
+
+async def test_zora_web_and_worker_start_without_a_bot_token(sz: ShopifyZora) -> None:
+    """What `zora web` and `zora worker` run, each a process of its own, with this module's settings."""
+    settings = sz.zora.settings.with_values(temporal_task_queue=f"zora-nobot-{uuid.uuid4().hex[:8]}")
+    cluster = Cluster(run=f"nobot-{uuid.uuid4().hex[:8]}")
+    try:
+        web = await cluster.start(WEB, settings)
+        await cluster.start(WORKER, settings)
+        async with sz.zora.http.get(f"http://127.0.0.1:{web.port}/readyz") as resp:
+            assert resp.status == 200, await resp.text()
+        assert len(cluster.alive()) == 2
+    finally:
+        await cluster.stop()
