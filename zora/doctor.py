@@ -86,6 +86,10 @@ async def _workspaces(services: Services, connected: list[sslack.ConnectedWorksp
     for ws in connected:
         label = f"{ws.team_name or '?'} ({ws.team_id or ws.enterprise_id})"
         shops = ", ".join(ws.shops) or "no shop"
+        if ws.revoked_at is not None and not ws.shops:
+            # A workspace no shop uses any more (its shop moved to another, or was deleted): nothing to do.
+            out(f"  {label}: removed Zora on {ws.revoked_at:%Y-%m-%d %H:%M} UTC; no shop uses it")
+            continue
         if ws.revoked_at is not None:
             problems += 1
             out(f"  {label}: REMOVED Zora on {ws.revoked_at:%Y-%m-%d %H:%M} UTC; shops: {shops}")

@@ -175,6 +175,14 @@ async def test_doctor_says_what_to_do_when_a_workspace_token_is_revoked(shop: Sh
     assert f"({sz.zora.standin.team_id}): SLACK ERROR invalid_auth; shops: {sz.shop}" in report
     assert "the token was revoked or refused: add Zora to Slack again from the shop's settings page" in report
 
+    # Slack then tells Zora the workspace removed it.
+    event = {"type": "app_uninstalled"}
+    assert await sz.zora.standin.deliver_event(event, event_id=f"Ev{uuid.uuid4().hex[:10]}") == 200
+    code, report = await _doctor(sz.zora)
+    assert code == 1
+    assert f"({sz.zora.standin.team_id}): REMOVED Zora on " in report and f"shops: {sz.shop}" in report
+    assert "the workspace removed Zora or revoked its token: add Zora to Slack again" in report
+
 
 async def test_zora_web_and_worker_start_without_a_bot_token(sz: ShopifyZora) -> None:
     """What `zora web` and `zora worker` run, each a process of its own, with this module's settings."""
