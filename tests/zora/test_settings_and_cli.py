@@ -161,3 +161,11 @@ def test_dev_on_a_busy_port_stops_with_one_line_and_leaves_nothing_running(tmp_p
         if p.info["cmdline"] and any(data in part for part in p.info["cmdline"])
     ]
     assert leftovers == []
+
+
+def test_zora_dev_runs_the_slack_stand_in_only_without_a_real_slack_app() -> None:
+    from zora.app.dev import _wants_slack_standin
+
+    assert _wants_slack_standin(load_settings(_env_file=None))
+    assert not _wants_slack_standin(load_settings(_env_file=None, slack_bot_token="xoxb-1"))
+    assert not _wants_slack_standin(load_settings(_env_file=None, slack_client_id="1.2", slack_client_secret="c"))
