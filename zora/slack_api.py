@@ -113,7 +113,8 @@ def _retry_after(headers: Any) -> float | None:
 class SlackInstallation:
     """Zora's app in one Slack workspace: whose token the calls carry."""
 
-    # None until Slack says (auth.test): the single workspace configured by SLACK_BOT_TOKEN.
+    # None until Slack says (auth.test): the single workspace configured by SLACK_BOT_TOKEN. With Add to
+    # Slack and no SLACK_BOT_TOKEN, that installation has no token: its calls fail as not_authed.
     team_id: str | None
     bot_token: SecretStr | None
 
