@@ -99,10 +99,12 @@ async def test_a_shop_with_a_channel_but_no_workspace_waits_without_asking_slack
     other_id = await sz.install(other)
     await sz.fetch("UPDATE shops SET slack_channel_id = $2 WHERE id = $1", other_id, CHANNEL)
     shopper = await sz.zora.shopper((await sz.zora.session(shop=other))["token"])
-    posted = len(slack.posted)
+    posted, sent = len(slack.posted), len(slack.calls)
     for i in range(2):
         assert (await shopper.send(f"hello {i}", client_id=f"h{i}"))["ok"]
     await _statuses(shopper, "undelivered", {"h0", "h1"})
+    # Refused as Slack would refuse a call with no token (not_authed), without asking it.
+    assert "chat.postMessage" not in [method for method, _ in slack.calls[sent:]]
     calls = len(slack.calls)
 
     await _sweep(sz.zora)
