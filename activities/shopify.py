@@ -207,9 +207,11 @@ class ShopifyActivities:
         the shopper). Works through the batch in PostgreSQL, removing each entry once Slack has
         deleted it, so a retry goes on where it stopped. Replies agents wrote are theirs: Slack
         lets only their authors or an admin delete them (see docs/shopify.md)."""
+        # The shop's own workspace when it added one; a removed one's gateway has no token (nothing erased).
+        slack = await self.workspaces.for_team(erasure.team_id, erasure.enterprise_id)
         deleted = 0
         for copy in erasure.messages:
-            deleted += await self._erase(channel=copy.channel, ts=copy.ts, file_id=None)
+            deleted += await self._erase(slack, channel=copy.channel, ts=copy.ts, file_id=None)
         while erasure.batch is not None:
             async with self.pool.acquire() as conn:
                 rows = await scompliance.erasures(conn, erasure.batch, 100)
@@ -217,23 +219,23 @@ class ShopifyActivities:
                 break
             for row in rows:
                 activity.heartbeat(row.id)
-                deleted += await self._erase(channel=row.channel_id, ts=row.ts, file_id=row.file_id)
+                deleted += await self._erase(slack, channel=row.channel_id, ts=row.ts, file_id=row.file_id)
                 async with self.pool.acquire() as conn:
                     await scompliance.erased(conn, row.id)
         for conversation_id in erasure.conversation_ids:
             try:
-                await redraw_card(self.pool, self.slack, conversation_id)
+                await redraw_card(self.pool, slack, conversation_id)
             except SlackApiError as exc:
                 log.warning("could not redraw a redacted conversation's card: %s", exc.response.get("error"))
         return deleted
 
-    async def _erase(self, *, channel: str | None, ts: str | None, file_id: str | None) -> int:
+    async def _erase(self, slack: SlackGateway, *, channel: str | None, ts: str | None, file_id: str | None) -> int:
         """1 when Slack deleted it, 0 when it was gone already or Slack cannot be reached for good."""
         try:
             if file_id is not None:
-                await self.slack.files_delete(file=file_id)
+                await slack.files_delete(file=file_id)
             else:
-                await self.slack.chat_delete(channel=channel or "", ts=ts or "")
+                await slack.chat_delete(channel=channel or "", ts=ts or "")
         except SlackApiError as exc:
             raise_if_rate_limited(exc)
             failure = classify(exc)

@@ -97,6 +97,10 @@ class SweepActivities:
                 continue
             try:
                 gateway = await self.workspaces.for_shop(shop_id)
+                if gateway.installation.token() is None:
+                    # Not connected (no workspace of its own and no SLACK_BOT_TOKEN), or its workspace
+                    # removed Zora: nothing to ask Slack until it is added again.
+                    continue
                 info = await gateway.conversations_info(channel=channel)
             except SlackApiError:
                 continue  # still broken; the error stays visible in `zora doctor`

@@ -37,10 +37,11 @@ class ZoraBoltApp(AsyncApp):
 
 def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
     settings = services.settings
+    # One workspace (SLACK_BOT_TOKEN) or Add to Slack; Socket Mode only with the first.
+    settings.require_slack()
     if settings.slack_client_id:
         # "Add to Slack": every event is authorised by its workspace's own installation (bolt's
         # authorize over zora/slack_oauth.py's store), SLACK_BOT_TOKEN serving its own workspace only.
-        settings.require("slack_client_secret", "slack_signing_secret")
         multi: dict[str, Any] = {
             "installation_store": PgInstallationStore(services.pool, settings, services.slack),
             "installation_store_bot_only": True,
@@ -48,7 +49,6 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
             "client": SlackGateway.from_settings(settings, SlackInstallation(team_id=None, bot_token=None)).client,
         }
     else:
-        settings.require("slack_bot_token", "slack_signing_secret")
         # The client carries the bot token and the Web API base URL (real Slack or the stand-in).
         multi = {"client": services.slack.client}
     assert settings.slack_signing_secret

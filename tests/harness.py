@@ -210,11 +210,11 @@ async def running_zora(
         temporal_address=infra.temporal_address,
         temporal_task_queue=f"zora-test-{uuid.uuid4().hex[:8]}",
         zora_secret_key=secrets.token_urlsafe(32),
-        slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=standin.base_url,
         log_format="text",
-        **{**LIFTED_LIMITS, **overrides},
+        # slack_bot_token=None in `overrides`: a deployment of Add to Slack only.
+        **{"slack_bot_token": BOT_TOKEN, **LIFTED_LIMITS, **overrides},
     )
     shop = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
     try:

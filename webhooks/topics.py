@@ -21,6 +21,7 @@ from zora.shopify.records import customer_from_rest, order_from_rest, product_fr
 from zora.store import compliance
 from zora.store import shopify as store
 from zora.store import shops as sshops
+from zora.store import slack as sslack
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,13 @@ async def customers_data_request(d: Delivery) -> WebhookOutcome:
     )
 
 
+def _workspace_of(workspace: sslack.ShopWorkspace | None) -> dict[str, str | None]:
+    """Where a redaction's Slack copies are erased: the shop's own workspace, if it added one."""
+    if workspace is None:
+        return {}
+    return {"team_id": workspace.team_id, "enterprise_id": workspace.enterprise_id}
+
+
 async def customers_redact(d: Delivery) -> WebhookOutcome:
     _require_same_shop(d)
     if d.shop_id is None:
@@ -233,7 +241,10 @@ async def customers_redact(d: Delivery) -> WebhookOutcome:
         conversations_out=conversations,
         shoppers_out=shoppers,
     )
-    erase = SlackErasure(batch=batch, conversation_ids=conversations) if conversations else None
+    workspace = await sslack.shop_workspace(d.conn, d.shop_id)
+    erase = (
+        SlackErasure(batch=batch, conversation_ids=conversations, **_workspace_of(workspace)) if conversations else None
+    )
     return WebhookOutcome(
         status="processed",
         detail=", ".join(f"{k}={v}" for k, v in counts.items()),
@@ -250,8 +261,10 @@ async def shop_redact(d: Delivery) -> WebhookOutcome:
             # Reinstalled since the uninstall that scheduled this redaction: the shop is a customer again.
             return WebhookOutcome(status="ignored", detail="shop is installed again")
     batch = uuid.uuid4()
+    # Read before the shop's row goes: where its Slack copies are.
+    workspace = await sslack.shop_workspace(d.conn, d.shop_id) if d.shop_id is not None else None
     deleted, queued = await compliance.redact_shop(d.conn, d.shop, batch)
-    erase = SlackErasure(batch=batch, conversation_ids=[]) if queued else None
+    erase = SlackErasure(batch=batch, conversation_ids=[], **_workspace_of(workspace)) if queued else None
     return WebhookOutcome(
         status="processed",
         detail="shop data deleted" if deleted else "Zora holds nothing for this shop",

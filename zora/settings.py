@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # Keys used before the current one, comma-separated: stored Shopify tokens sealed with them still open.
     zora_previous_secret_keys: SecretStr | None = None
 
-    # Slack. Without a bot token `zora dev` runs the Slack stand-in.
+    # Slack: one workspace (SLACK_BOT_TOKEN) or Add to Slack (SLACK_CLIENT_ID/SECRET below, the bot token then
+    # optional); `require_slack` checks one of the two. Without either `zora dev` runs the Slack stand-in.
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -61,8 +62,8 @@ class Settings(BaseSettings):
     # remembered this long: someone removed from the channel loses access within this time.
     slack_access_cache_seconds: float = Field(default=60.0, gt=0, le=3600)
     # "Add to Slack" (issue 11 §2): the Slack app's client id and secret (Basic Information > App
-    # Credentials). With them each shop connects its own workspace from the admin page; SLACK_BOT_TOKEN
-    # stays the one workspace of a single-workspace set-up, and serves shops that connected none.
+    # Credentials). With them each shop connects its own workspace from the admin page; SLACK_BOT_TOKEN,
+    # when set too, serves only the shops the operator gives a channel in its workspace.
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
 
@@ -289,6 +290,37 @@ class Settings(BaseSettings):
         for name in names:
             if getattr(self, name) in (None, ""):
                 raise ConfigError(f"{name.upper()} is required for this command but is not set")
+
+    @property
+    def add_to_slack(self) -> bool:
+        """Whether shops connect their own Slack workspaces ("Add to Slack"): the app's client id and secret
+        (the signing secret is required either way)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def require_slack(self, *, events: bool = True) -> None:
+        """Stop with one clear line unless Slack is set up one of the two ways (docs/operations.md, "Slack:
+        one workspace or many"): SLACK_BOT_TOKEN for one workspace, or Add to Slack (SLACK_CLIENT_ID and
+        SLACK_CLIENT_SECRET) for many, with or without a SLACK_BOT_TOKEN workspace of the operator's own.
+        `events`: the process takes Slack's events (web), which need the signing secret."""
+        if events:
+            self.require("slack_signing_secret")
+        if self.slack_client_id and not self.slack_client_secret:
+            raise ConfigError("SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET: Add to Slack needs both")
+        if self.slack_client_secret and not self.slack_client_id:
+            raise ConfigError("SLACK_CLIENT_SECRET is set without SLACK_CLIENT_ID: Add to Slack needs both")
+        if self.slack_bot_token is None and not self.add_to_slack:
+            raise ConfigError(
+                "Slack is not set up: set SLACK_BOT_TOKEN (one workspace), or SLACK_CLIENT_ID and"
+                " SLACK_CLIENT_SECRET (Add to Slack: each shop connects its own workspace)"
+            )
+        if self.slack_app_token is not None and self.slack_client_id:
+            # Slack does not let a Socket Mode app be distributed to other workspaces: its events would
+            # come from one workspace only, and the shops that added theirs would never hear their agents.
+            raise ConfigError(
+                "SLACK_APP_TOKEN (Socket Mode) serves one workspace and cannot be combined with Add to Slack"
+                " (SLACK_CLIENT_ID): unset SLACK_APP_TOKEN and give Slack the Request URL"
+                " <PUBLIC_URL>/slack/events, or unset SLACK_CLIENT_ID/SLACK_CLIENT_SECRET"
+            )
 
     def with_values(self, **updates: object) -> Settings:
         """A validated copy (model_copy would skip validation and leave plain strings for secrets)."""

@@ -113,7 +113,8 @@ def _retry_after(headers: Any) -> float | None:
 class SlackInstallation:
     """Zora's app in one Slack workspace: whose token the calls carry."""
 
-    # None until Slack says (auth.test): the single workspace configured by SLACK_BOT_TOKEN.
+    # None until Slack says (auth.test): the single workspace configured by SLACK_BOT_TOKEN. With Add to
+    # Slack and no SLACK_BOT_TOKEN, that installation has no token: its calls fail as not_authed.
     team_id: str | None
     bot_token: SecretStr | None
 
@@ -125,6 +126,20 @@ class SlackInstallation:
         return self.bot_token.get_secret_value() if self.bot_token else None
 
 
+class _NotConnected(AsyncWebClient):
+    """The Web API of an installation with no token (a shop with no workspace under Add to Slack without
+    SLACK_BOT_TOKEN, or one whose workspace removed Zora): every call fails as Slack would, `not_authed`,
+    without a request, so shops waiting to connect cost Slack nothing and raise no error metric."""
+
+    async def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> AsyncSlackResponse:
+        data = {"ok": False, "error": "not_authed"}
+        url = self.base_url + api_method
+        response = AsyncSlackResponse(
+            client=self, http_verb="POST", api_url=url, req_args={}, data=data, headers={}, status_code=200
+        )
+        raise SlackApiError("no token for this workspace: not connected", response)  # type: ignore[no-untyped-call]
+
+
 class SlackGateway:
     """The Slack Web API calls Zora makes, for one installation. Each method is Slack's method of
     that name with its arguments passed through as given; errors are raised as slack_sdk's
@@ -134,6 +149,7 @@ class SlackGateway:
         self.installation = installation
         # For what takes a slack_sdk client itself (bolt, socket mode); Zora's own calls use the methods.
         self.client = client
+        self._api = client if installation.token() is not None else _NotConnected(base_url=client.base_url)
         self._team_id = installation.team_id
 
     @classmethod
@@ -164,29 +180,29 @@ class SlackGateway:
         return self.client.ssl
 
     async def auth_test(self) -> AsyncSlackResponse:
-        return await self.client.auth_test()
+        return await self._api.auth_test()
 
     async def apps_connections_open(self, *, app_token: str) -> AsyncSlackResponse:
-        return await self.client.apps_connections_open(app_token=app_token)
+        return await self._api.apps_connections_open(app_token=app_token)
 
     async def chat_postMessage(self, *, channel: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.chat_postMessage(channel=channel, text=text, **kwargs)
+        return await self._api.chat_postMessage(channel=channel, text=text, **kwargs)
 
     async def chat_postEphemeral(self, *, channel: str, user: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.chat_postEphemeral(channel=channel, user=user, text=text, **kwargs)
+        return await self._api.chat_postEphemeral(channel=channel, user=user, text=text, **kwargs)
 
     async def chat_update(self, *, channel: str, ts: str, text: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.chat_update(channel=channel, ts=ts, text=text, **kwargs)
+        return await self._api.chat_update(channel=channel, ts=ts, text=text, **kwargs)
 
     async def chat_delete(self, *, channel: str, ts: str) -> AsyncSlackResponse:
-        return await self.client.chat_delete(channel=channel, ts=ts)
+        return await self._api.chat_delete(channel=channel, ts=ts)
 
     # Message streaming (the assistant's answer as it is written, issue 12 §5). Streams go into a channel's
     # thread, where Slack requires the recipient (team and user) of the streamed text.
     async def chat_startStream(
         self, *, channel: str, thread_ts: str, recipient_team_id: str, recipient_user_id: str, markdown_text: str
     ) -> AsyncSlackResponse:
-        return await self.client.chat_startStream(
+        return await self._api.chat_startStream(
             channel=channel,
             thread_ts=thread_ts,
             recipient_team_id=recipient_team_id,
@@ -195,57 +211,57 @@ class SlackGateway:
         )
 
     async def chat_appendStream(self, *, channel: str, ts: str, markdown_text: str) -> AsyncSlackResponse:
-        return await self.client.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown_text)
+        return await self._api.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown_text)
 
     async def chat_stopStream(self, *, channel: str, ts: str, markdown_text: str | None = None) -> AsyncSlackResponse:
-        return await self.client.chat_stopStream(channel=channel, ts=ts, markdown_text=markdown_text)
+        return await self._api.chat_stopStream(channel=channel, ts=ts, markdown_text=markdown_text)
 
     async def conversations_history(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.conversations_history(channel=channel, **kwargs)
+        return await self._api.conversations_history(channel=channel, **kwargs)
 
     async def conversations_replies(self, *, channel: str, ts: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.conversations_replies(channel=channel, ts=ts, **kwargs)
+        return await self._api.conversations_replies(channel=channel, ts=ts, **kwargs)
 
     async def conversations_info(self, *, channel: str) -> AsyncSlackResponse:
-        return await self.client.conversations_info(channel=channel)
+        return await self._api.conversations_info(channel=channel)
 
     async def conversations_list(self, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.conversations_list(**kwargs)
+        return await self._api.conversations_list(**kwargs)
 
     async def conversations_join(self, *, channel: str) -> AsyncSlackResponse:
-        return await self.client.conversations_join(channel=channel)
+        return await self._api.conversations_join(channel=channel)
 
     async def conversations_members(self, *, channel: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.conversations_members(channel=channel, **kwargs)
+        return await self._api.conversations_members(channel=channel, **kwargs)
 
     async def usergroups_users_list(self, *, usergroup: str, **kwargs: Any) -> AsyncSlackResponse:
-        return await self.client.usergroups_users_list(usergroup=usergroup, **kwargs)
+        return await self._api.usergroups_users_list(usergroup=usergroup, **kwargs)
 
     async def users_info(self, *, user: str) -> AsyncSlackResponse:
-        return await self.client.users_info(user=user)
+        return await self._api.users_info(user=user)
 
     async def users_getPresence(self, *, user: str) -> AsyncSlackResponse:
-        return await self.client.users_getPresence(user=user)
+        return await self._api.users_getPresence(user=user)
 
     async def reactions_add(self, *, channel: str, timestamp: str, name: str) -> AsyncSlackResponse:
-        return await self.client.reactions_add(channel=channel, timestamp=timestamp, name=name)
+        return await self._api.reactions_add(channel=channel, timestamp=timestamp, name=name)
 
     async def files_getUploadURLExternal(self, *, filename: str, length: int) -> AsyncSlackResponse:
-        return await self.client.files_getUploadURLExternal(filename=filename, length=length)
+        return await self._api.files_getUploadURLExternal(filename=filename, length=length)
 
     async def files_completeUploadExternal(
         self, *, files: list[dict[str, str | None]], channel_id: str, thread_ts: str
     ) -> AsyncSlackResponse:
-        return await self.client.files_completeUploadExternal(files=files, channel_id=channel_id, thread_ts=thread_ts)
+        return await self._api.files_completeUploadExternal(files=files, channel_id=channel_id, thread_ts=thread_ts)
 
     async def files_delete(self, *, file: str) -> AsyncSlackResponse:
-        return await self.client.files_delete(file=file)
+        return await self._api.files_delete(file=file)
 
     async def views_open(self, *, trigger_id: str, view: dict[str, Any]) -> AsyncSlackResponse:
-        return await self.client.views_open(trigger_id=trigger_id, view=view)
+        return await self._api.views_open(trigger_id=trigger_id, view=view)
 
     async def views_publish(self, *, user_id: str, view: dict[str, Any]) -> AsyncSlackResponse:
-        return await self.client.views_publish(user_id=user_id, view=view)
+        return await self._api.views_publish(user_id=user_id, view=view)
 
 
 # How long a process trusts what it read of a shop's workspace and its installation. Every post and

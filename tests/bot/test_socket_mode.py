@@ -33,3 +33,18 @@ async def test_wrong_app_token_stops_start_up_with_a_clear_error(infra: Any, dat
     with pytest.raises(ConfigError, match=r"SLACK_APP_TOKEN was refused by Slack \(invalid_auth\)"):
         async with running_zora(infra, database_url, slack_app_token="xapp-wrong", standin_app_token=APP_TOKEN):
             pass
+
+
+async def test_socket_mode_with_add_to_slack_is_refused_at_start(infra: Any, database_url: str) -> None:
+    """A Socket Mode app serves its own workspace only: with Add to Slack, shops that added theirs would
+    never hear their agents, so the start stops instead."""
+    with pytest.raises(ConfigError, match=r"SLACK_APP_TOKEN \(Socket Mode\) serves one workspace"):
+        async with running_zora(
+            infra,
+            database_url,
+            slack_app_token=APP_TOKEN,
+            standin_app_token=APP_TOKEN,
+            slack_client_id="1.2",
+            slack_client_secret="secret",
+        ):
+            pass

@@ -44,6 +44,32 @@ def _zora(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Co
     )
 
 
+# Everything `zora web` and `zora worker` check before Slack (nothing is connected before the check).
+_READY = {
+    "DATABASE_URL": "postgresql://127.0.0.1:1/zora",
+    "REDIS_URL": "redis://127.0.0.1:1",
+    "TEMPORAL_ADDRESS": "127.0.0.1:1",
+    "ZORA_SECRET_KEY": "k" * 32,
+}
+_ADD_TO_SLACK = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c", "SLACK_SIGNING_SECRET": "s"}
+
+
+def test_add_to_slack_makes_the_bot_token_optional() -> None:
+    load_settings(
+        _env_file=None, slack_client_id="1.2", slack_client_secret="c", slack_signing_secret="s"
+    ).require_slack()
+    load_settings(_env_file=None, slack_bot_token="xoxb-1", slack_signing_secret="s").require_slack()
+    load_settings(_env_file=None, slack_bot_token="xoxb-1", slack_app_token="xapp-1").require_slack(events=False)
+    with pytest.raises(ConfigError, match=r"SLACK_APP_TOKEN \(Socket Mode\) serves one workspace"):
+        load_settings(
+            _env_file=None,
+            slack_bot_token="xoxb-1",
+            slack_client_id="1.2",
+            slack_client_secret="c",
+            slack_app_token="x",
+        ).require_slack(events=False)
+
+
 @pytest.mark.parametrize(
     ("args", "env", "needle"),
     [
@@ -52,6 +78,12 @@ def _zora(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Co
         (["migrate"], {}, "DATABASE_URL is required"),
         (["web"], {"REDIS_URL": "http://nope"}, "REDIS_URL"),
         (["web"], {"PORT": "eighty"}, "PORT"),
+        # Slack set up neither way (issue 11): both ways are named.
+        (["web"], {**_READY, "SLACK_SIGNING_SECRET": "s"}, "set SLACK_BOT_TOKEN (one workspace), or SLACK_CLIENT_ID"),
+        (["worker"], _READY, "set SLACK_BOT_TOKEN (one workspace), or SLACK_CLIENT_ID"),
+        (["worker"], {**_READY, "SLACK_CLIENT_ID": "1.2"}, "SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET"),
+        (["web"], {**_READY, "SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is required"),
+        (["web"], {**_READY, **_ADD_TO_SLACK, "SLACK_APP_TOKEN": "xapp-1"}, "cannot be combined with Add to Slack"),
     ],
 )
 def test_cli_stops_with_one_clear_line(args: list[str], env: dict[str, str], needle: str, tmp_path: Path) -> None:
@@ -129,3 +161,11 @@ def test_dev_on_a_busy_port_stops_with_one_line_and_leaves_nothing_running(tmp_p
         if p.info["cmdline"] and any(data in part for part in p.info["cmdline"])
     ]
     assert leftovers == []
+
+
+def test_zora_dev_runs_the_slack_stand_in_only_without_a_real_slack_app() -> None:
+    from zora.app.dev import _wants_slack_standin
+
+    assert _wants_slack_standin(load_settings(_env_file=None))
+    assert not _wants_slack_standin(load_settings(_env_file=None, slack_bot_token="xoxb-1"))
+    assert not _wants_slack_standin(load_settings(_env_file=None, slack_client_id="1.2", slack_client_secret="c"))

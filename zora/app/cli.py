@@ -147,9 +147,8 @@ def _run_web(settings: Settings, port: int | None) -> None:
         "redis_url",
         "temporal_address",
         "zora_secret_key",
-        "slack_bot_token",
-        "slack_signing_secret",
     )
+    settings.require_slack()
     _setup(settings)
     start_process_metrics(settings)
     setup_tracing(settings)
@@ -163,7 +162,8 @@ async def _run_worker(settings: Settings) -> None:
     from zora.tracing import setup_tracing
 
     # ZORA_SECRET_KEY: the worker opens the stored Shopify access tokens (reconciliation, write-back).
-    settings.require("database_url", "redis_url", "temporal_address", "slack_bot_token", "zora_secret_key")
+    settings.require("database_url", "redis_url", "temporal_address", "zora_secret_key")
+    settings.require_slack(events=False)
     start_process_metrics(settings)
     setup_tracing(settings)
     async with open_services(settings) as services, worker_for(services, sweep_schedule=True) as worker:

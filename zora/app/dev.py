@@ -97,7 +97,7 @@ def _ports(settings: Settings, opts: DevOptions, web_port: int) -> list[tuple[st
             ("127.0.0.1", opts.temporal_port, "Temporal", "--temporal-port"),
             ("127.0.0.1", opts.temporal_ui_port, "Temporal UI", "--temporal-ui-port"),
         ]
-    if settings.slack_bot_token is None:
+    if _wants_slack_standin(settings):
         wanted.append(("127.0.0.1", opts.slack_port, "Slack stand-in", "--slack-port"))
     if settings.shopify_api_key is None:
         wanted.append(("127.0.0.1", opts.shopify_port, "Shopify stand-in", "--shopify-port"))
@@ -245,7 +245,7 @@ async def _sandbox(
     if settings.zora_secret_key is None:
         sandbox.updates["zora_secret_key"] = kept_secret(data_dir / "secret.key")
     await _embedded(stack, settings, opts, data_dir, folder, sandbox)
-    if settings.slack_bot_token is None:
+    if _wants_slack_standin(settings):
         await _slack_standin(stack, opts, data_dir, port, sandbox)
         _add_to_slack(settings, port, sandbox)
     if settings.shopify_api_key is None:
@@ -318,6 +318,12 @@ async def _slack_standin(
     )
     sandbox.channel = DEMO_CHANNEL_ID
     sandbox.inbox_url = standin.inbox_url
+
+
+def _wants_slack_standin(settings: Settings) -> bool:
+    """Slack is the stand-in unless the settings name a real Slack app: a workspace's bot token, or Add to
+    Slack's client id and secret (a real app that workspaces are added to, with no workspace of its own)."""
+    return settings.slack_bot_token is None and not settings.add_to_slack
 
 
 def _add_to_slack(settings: Settings, port: int, sandbox: Sandbox) -> None:

@@ -78,6 +78,10 @@ class SlackErasure(BaseModel):
     conversation_ids: list[UUID] = []
     # Carried inline by deliveries recorded before the batch table existed.
     messages: list[SlackCopy] = []
+    # The shop's own workspace (Add to Slack) when it had one, read when the redaction was applied (a
+    # shop/redact deletes the shop): erased there. None: the SLACK_BOT_TOKEN workspace.
+    team_id: str | None = None
+    enterprise_id: str | None = None
 
 
 class ExportReady(BaseModel):

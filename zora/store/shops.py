@@ -120,12 +120,14 @@ class ShopHealth:
     # Shopper messages not in Slack yet, conversations open or assigned.
     waiting: int
     open: int
+    # The workspace the shop added Zora to (Add to Slack); None: the SLACK_BOT_TOKEN one, if any.
+    slack_team_id: str | None = None
 
 
 async def health(conn: Executor) -> list[ShopHealth]:
     """Every shop's Slack state and backlog (`zora doctor`)."""
     rows = await conn.fetch(
-        "SELECT s.domain, s.slack_channel_id, s.slack_error, s.slack_error_at,"
+        "SELECT s.domain, s.slack_channel_id, s.slack_error, s.slack_error_at, s.slack_team_id,"
         " (SELECT count(*) FROM messages m WHERE m.shop_id = s.id AND m.direction = 'shopper'"
         "   AND m.status <> 'delivered') AS waiting,"
         " (SELECT count(*) FROM conversations c WHERE c.shop_id = s.id AND c.status IN ('open', 'assigned'))"
@@ -140,6 +142,7 @@ async def health(conn: Executor) -> list[ShopHealth]:
             slack_error_at=r["slack_error_at"],
             waiting=r["waiting"],
             open=r["open"],
+            slack_team_id=r["slack_team_id"],
         )
         for r in rows
     ]

@@ -199,3 +199,34 @@ async def set_channel(conn: Executor, shop_id: int, channel: str) -> None:
     """The merchant picked the shop's channel (the bot is in it). A Slack error stays until the minute
     sweep finds the channel working: that is what delivers the messages that waited."""
     await conn.execute("UPDATE shops SET slack_channel_id = $2 WHERE id = $1", shop_id, channel)
+
+
+@dataclass(frozen=True)
+class ConnectedWorkspace:
+    """A workspace Zora was added to (`zora doctor`), with the shops it serves."""
+
+    enterprise_id: str | None
+    team_id: str | None
+    team_name: str | None
+    revoked_at: datetime | None
+    shops: list[str]
+
+
+async def connected_workspaces(conn: Executor) -> list[ConnectedWorkspace]:
+    rows = await conn.fetch(
+        "SELECT i.enterprise_id, i.team_id, i.team_name, i.revoked_at,"
+        " coalesce(array_agg(s.domain ORDER BY s.domain) FILTER (WHERE s.id IS NOT NULL), '{}') AS shops"
+        " FROM slack_installations i LEFT JOIN shops s ON s.slack_team_id = i.team_id"
+        " AND coalesce(s.slack_enterprise_id, '') = i.enterprise_id"
+        " GROUP BY i.id ORDER BY i.team_name, i.team_id"
+    )
+    return [
+        ConnectedWorkspace(
+            enterprise_id=r["enterprise_id"] or None,
+            team_id=r["team_id"] or None,
+            team_name=r["team_name"],
+            revoked_at=r["revoked_at"],
+            shops=list(r["shops"]),
+        )
+        for r in rows
+    ]
