@@ -62,7 +62,7 @@ class EmptyWorkflow:
 
 def pct(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def history_gaps(client: Client, workflow_id: str) -> list[str]:
@@ -145,7 +145,7 @@ async def main(args: argparse.Namespace) -> None:
                     print(
                         f"{name:9s} {unit}: p50 {pct(values, 50) * 1000:6.1f} ms  p95 {pct(values, 95) * 1000:6.1f} ms"
                         f"  mean {statistics.fmean(values) * 1000:6.1f} ms  ({args.workflows} workflows"
-                        f" × {args.steps} steps)",
+                        f" x {args.steps} steps)",
                         flush=True,
                     )
                     if args.history:
