@@ -219,6 +219,25 @@ async def _spot_child(
         await asyncio.sleep(0.05)
 
 
+# How often (per second) the history service may read each shard's transfer queue, where a workflow's next
+# task waits between being written and reaching matching. The server's default, 20, holds every step of a
+# workflow (an activity completes -> its next workflow task) up to 50 ms: the dev server has one shard, so one
+# workflow's steps always find the last read less than 50 ms old. Measured with bench/temporal_floor.py
+# (docs/benchmarks.md, Assistant): a no-op activity step took 60 ms with the default and 11 ms with this,
+# on memory (17 ms on a database file). Zora's dev server carries a handful of workflows: the extra reads
+# cost nothing noticeable. A caller's own value for the key (extra_args) wins.
+TRANSFER_QUEUE_POLL_RPS_KEY = "history.transferProcessorMaxPollRPS"
+TRANSFER_QUEUE_POLL_RPS = 1000
+
+
+def dev_server_args(extra_args: list[str] | None) -> list[str]:
+    """`temporal server start-dev` arguments: Zora's latency setting, then the caller's."""
+    extra = list(extra_args or [])
+    if any(arg.startswith(TRANSFER_QUEUE_POLL_RPS_KEY + "=") for arg in extra):
+        return extra
+    return ["--dynamic-config-value", f"{TRANSFER_QUEUE_POLL_RPS_KEY}={TRANSFER_QUEUE_POLL_RPS}", *extra]
+
+
 async def _start_local(
     db_file: Path | None, port: int | None, ui_port: int | None, ui: bool, extra_args: list[str] | None
 ) -> WorkflowEnvironment:
@@ -231,7 +250,7 @@ async def _start_local(
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_existing_path=temporal_cli_path(),
         dev_server_database_filename=str(db_file) if db_file else None,
-        dev_server_extra_args=extra_args or [],
+        dev_server_extra_args=dev_server_args(extra_args),
     )
 
 
