@@ -97,6 +97,16 @@ class WidgetShopper(Shopper):
             self.timeline.append(("assistant_delta", data))
             self._changed.set()
 
+        @self.sio.on("assistant_typing", namespace="/widget")
+        async def _on_typing(data: dict[str, Any]) -> None:
+            self.timeline.append(("assistant_typing", data))
+            self._changed.set()
+
+    def shown_writing(self) -> bool:
+        """Whether the widget would show the assistant writing: its latest assistant_typing said so."""
+        said = [data["typing"] for kind, data in self.timeline if kind == "assistant_typing"]
+        return bool(said) and said[-1] is True
+
     def answer(self, turn: str) -> dict[str, Any] | None:
         found = [m for m in self.received if m.get("client_id") == turn and m.get("assistant")]
         return found[0] if found else None
@@ -137,6 +147,8 @@ async def test_order_question_code_tracking_person_and_take_over(demo: Demo, ask
     assert note["text"].startswith("<!here> :robot_face:"), note
     assert ("talk to a person" if asking == "typed" else "the shopper asked for a person") in note["text"]
     await until(lambda: assistant_state(demo, cid, "off"), timeout=PATIENCE)
+    # No answer follows: the widget stops showing the assistant writing.
+    await shopper.wait_for(lambda: not shopper.shown_writing(), PATIENCE)
     # 5. An agent takes it in Slack (a reply in the thread, or Claim); the next message gets no turn.
     root = (await thread(demo, cid))[0]
     if asking == "typed":
