@@ -146,6 +146,8 @@ async def test_order_question_code_tracking_person_and_take_over(demo: Demo, ask
     note = await until(lambda: handover_note(demo, cid), timeout=PATIENCE)
     assert note["text"].startswith("<!here> :robot_face:"), note
     assert ("talk to a person" if asking == "typed" else "the shopper asked for a person") in note["text"]
+    # The demo model's reason is a sentence ("The shopper asked for a person."): one full stop.
+    assert "person.\n" in note["text"] and ".." not in note["text"], note
     await until(lambda: assistant_state(demo, cid, "off"), timeout=PATIENCE)
     # No answer follows: the widget stops showing the assistant writing.
     await shopper.wait_for(lambda: not shopper.shown_writing(), PATIENCE)
