@@ -159,6 +159,11 @@ async def test_order_question_code_tracking_person_and_take_over(demo: Demo, ask
     else:
         await press(demo, root, ACTION_CLAIM)
     await until(lambda: assigned_to(demo, cid, AGENT), timeout=PATIENCE)
+    if asking == "typed":
+        # The widget's button pressed too, once a person has it: no second note.
+        assert (await shopper.call("ask_for_person", {}))["ok"]
+        await until(lambda: signals_handled(demo, cid, "ask_for_person", 1), timeout=PATIENCE)
+    assert len(await thread_messages_with(demo, cid, "handed this conversation")) == 1
     later = await says(shopper, cid, "Thanks! Can you change the address?")
     await until(lambda: signals_handled(demo, cid, "shopper_wrote", len(turns) + 1), timeout=PATIENCE)
     assert await turn_parent(demo, later) is None
