@@ -11,6 +11,7 @@ stand-ins for Slack, Shopify and the model (the OpenAI stand-in's demo model), a
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from bot.assistant_posts import ACTION_TAKE_OVER
 from bot.card import ACTION_CLAIM
 from tests.assistant.turns_harness import until
 from tests.harness import AGENT, CHANNEL, Shopper
@@ -125,7 +127,7 @@ class WidgetShopper(Shopper):
         return pieces[max(pieces)] if pieces else ""
 
 
-@pytest.mark.parametrize("asking", ["typed", "button"])
+@pytest.mark.parametrize("asking", ["typed", "button", "take_over"])
 async def test_order_question_code_tracking_person_and_take_over(demo: Demo, asking: str) -> None:
     zora = demo.sz.zora
     session = await zora.session()
@@ -134,10 +136,36 @@ async def test_order_question_code_tracking_person_and_take_over(demo: Demo, ask
     await shopper.connect(zora.base_url)
     zora.clients.append(shopper.sio)
     answered = await tracking_after_the_code(demo, shopper, cid)
-
-    # 4. The shopper asks for a person, in words (the model hands over) or with the widget's "Talk to a
-    # person" (socket event ask_for_person): the note in the thread, the assistant off.
     turns = dict.fromkeys(answered, ANSWERED)
+
+    if asking == "take_over":
+        # 4-5. The agent presses Take over on the card while the assistant holds the conversation.
+        card = await until(lambda: card_with(demo, cid, ACTION_TAKE_OVER), timeout=PATIENCE)
+        await press(demo, card, ACTION_TAKE_OVER)
+        await until(lambda: assistant_state(demo, cid, "off"), timeout=PATIENCE)
+    else:
+        await person_asked_for(demo, shopper, cid, asking, turns)
+    await until(lambda: assigned_to(demo, cid, AGENT), timeout=PATIENCE)
+    if asking == "typed":
+        # The widget's button pressed too, once a person has it: no second note.
+        assert (await shopper.call("ask_for_person", {}))["ok"]
+        await until(lambda: signals_handled(demo, cid, "ask_for_person", 1), timeout=PATIENCE)
+    notes = await thread_messages_with(demo, cid, "handed this conversation")
+    assert len(notes) == (0 if asking == "take_over" else 1), notes
+    # The shopper's next message gets no turn.
+    later = await says(shopper, cid, "Thanks! Can you change the address?")
+    await until(lambda: signals_handled(demo, cid, "shopper_wrote", len(turns) + 1), timeout=PATIENCE)
+    assert await turn_parent(demo, later) is None
+    assert [m["client_id"] for m in shopper.received if m.get("assistant")] == answered
+    await in_temporal(demo, cid, turns, handed_over=asking != "take_over")
+
+
+async def person_asked_for(
+    demo: Demo, shopper: WidgetShopper, cid: str, asking: str, turns: dict[str, set[str]]
+) -> None:
+    """4. The shopper asks for a person, in words (the model hands over) or with the widget's "Talk to a
+    person" (socket event ask_for_person): the note in the thread, the assistant off. 5. An agent takes
+    it in Slack: a reply in the thread, or Claim."""
     if asking == "typed":
         person = await says(shopper, cid, "Can I talk to a person please?")
         turns[person] = HANDED_OVER
@@ -151,24 +179,19 @@ async def test_order_question_code_tracking_person_and_take_over(demo: Demo, ask
     await until(lambda: assistant_state(demo, cid, "off"), timeout=PATIENCE)
     # No answer follows: the widget stops showing the assistant writing.
     await shopper.wait_for(lambda: not shopper.shown_writing(), PATIENCE)
-    # 5. An agent takes it in Slack (a reply in the thread, or Claim); the next message gets no turn.
     root = (await thread(demo, cid))[0]
+    assert ACTION_TAKE_OVER not in json.dumps(root["blocks"])
     if asking == "typed":
-        assert await zora.standin.agent_reply(CHANNEL, root["ts"], "Hi, Ada here: I can help.", user=AGENT) == 200
+        reply = "Hi, Ada here: I can help."
+        assert await demo.sz.zora.standin.agent_reply(CHANNEL, root["ts"], reply, user=AGENT) == 200
         await shopper.wait_for(lambda: any("Ada here" in m["body"] for m in shopper.received), PATIENCE)
     else:
         await press(demo, root, ACTION_CLAIM)
-    await until(lambda: assigned_to(demo, cid, AGENT), timeout=PATIENCE)
-    if asking == "typed":
-        # The widget's button pressed too, once a person has it: no second note.
-        assert (await shopper.call("ask_for_person", {}))["ok"]
-        await until(lambda: signals_handled(demo, cid, "ask_for_person", 1), timeout=PATIENCE)
-    assert len(await thread_messages_with(demo, cid, "handed this conversation")) == 1
-    later = await says(shopper, cid, "Thanks! Can you change the address?")
-    await until(lambda: signals_handled(demo, cid, "shopper_wrote", len(turns) + 1), timeout=PATIENCE)
-    assert await turn_parent(demo, later) is None
-    assert [m["client_id"] for m in shopper.received if m.get("assistant")] == answered
-    await in_temporal(demo, cid, turns)
+
+
+async def card_with(demo: Demo, cid: str, action: str) -> dict[str, Any] | None:
+    card = (await thread(demo, cid))[0]
+    return card if action in json.dumps(card.get("blocks")) else None
 
 
 async def tracking_after_the_code(demo: Demo, shopper: WidgetShopper, cid: str) -> list[str]:
@@ -213,7 +236,7 @@ ANSWERED = {"assistant_turn_context", "llm_complete"}  # at least
 HANDED_OVER = {"assistant_turn_context", "llm_complete"}
 
 
-async def in_temporal(demo: Demo, cid: str, expected: dict[str, set[str]]) -> None:
+async def in_temporal(demo: Demo, cid: str, expected: dict[str, set[str]], *, handed_over: bool) -> None:
     """Every step is a workflow or an activity: the conversation's workflow, the turn children and the
     activities each turn ran (the ones the Temporal UI lists in their histories)."""
     zora = demo.sz.zora
@@ -230,7 +253,7 @@ async def in_temporal(demo: Demo, cid: str, expected: dict[str, set[str]]) -> No
         "assistant_set_state": 1,
         "assistant_record_turn": len(expected),
         "assistant_deliver": answers,
-        "assistant_hand_over": 1,
+        "assistant_hand_over": int(handed_over),
     }
     assert {name: ran.count(name) for name in around} == around, ran
 
@@ -310,8 +333,6 @@ async def runs_of(demo: Demo, workflow_id: str) -> list[str]:
 
 async def activities_of(demo: Demo, workflow_id: str, run_id: str | None = None) -> list[str]:
     """The activity types a workflow's run scheduled, local ones included (recorded as markers)."""
-    import json
-
     handle = demo.sz.zora.services.temporal.get_workflow_handle(workflow_id, run_id=run_id)
     names: list[str] = []
     async for event in handle.fetch_history_events():
