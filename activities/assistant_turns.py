@@ -54,7 +54,7 @@ from zora.store import conversations as sconversations
 from zora.store import shops as sshops
 from zora.store import slack_posts as sslack_posts
 from zora.store import threads as sthreads
-from zora.widget_events import NewMessage
+from zora.widget_events import AssistantTyping, NewMessage
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,7 @@ class AssistantTurnActivities:
     async def hand_over(self, req: HandOver) -> None:
         """The assistant lets go: off for this conversation, a note for the team in the thread."""
         conversation_id_var.set(str(req.ref.conversation_id))
+        await self._stopped_writing(req)
         async with self.pool.acquire() as conn:
             await sassistant.set_state(conn, req.ref, "off")
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
@@ -297,6 +298,17 @@ class AssistantTurnActivities:
             # It quotes the shopper: a customer's erasure deletes it from Slack too.
             await sassistant.set_note(conn, req.ref, str(response["ts"]))
         await self._redraw(req.ref)
+
+    async def _stopped_writing(self, req: HandOver) -> None:
+        """The widget stops showing the assistant writing: no answer follows (best effort: the widget
+        also hides it after a while without news)."""
+        if req.turn_id is None:
+            return
+        try:
+            event = AssistantTyping(conversation_id=req.ref.conversation_id, turn=req.turn_id, typing=False)
+            await push(self.outbound.emitter, event)
+        except Exception:
+            log.warning("could not tell the widget that the assistant stopped writing", exc_info=True)
 
 
 def _slack_failure(exc: SlackApiError) -> Exception:

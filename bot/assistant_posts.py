@@ -53,7 +53,9 @@ def decided_draft(persona: str, body: str, verdict: str) -> tuple[str, list[dict
 
 def hand_over_note(mention: str, reason: str, shopper_words: str | None) -> str:
     """The assistant hands over: who should look, why, and what the shopper last said."""
-    note = f"{mention} :robot_face: The assistant handed this conversation to you: {escape(reason, 300)}."
+    # A model's reason is often a sentence of its own: one full stop, not two.
+    why = reason.strip().rstrip(".")
+    note = f"{mention} :robot_face: The assistant handed this conversation to you: {escape(why, 300)}."
     if shopper_words:
         note += f"\nThe shopper last wrote: “{escape(shopper_words, _WORDS_MAX)}”"
     return note

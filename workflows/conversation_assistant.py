@@ -214,7 +214,9 @@ class AssistantHold:
             return
         self.taken()
         self.state.assistant_off = True
-        await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason))
+        seq = self.state.last_turn_seq
+        turn_id = turn_workflow_id(self.ref.conversation_id, seq) if seq else None
+        await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason, turn_id=turn_id))
         await self.auto_assign()
 
     async def settings_changed(self) -> None:

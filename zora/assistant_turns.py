@@ -127,3 +127,6 @@ class DiscardDraft(BaseModel):
 class HandOver(BaseModel):
     ref: ConversationRef
     reason: str
+    # The latest turn started: the widget may still show it writing (a model call that ended by asking
+    # for hand_over, or was cancelled, never said it stopped).
+    turn_id: str | None = None
