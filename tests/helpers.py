@@ -13,6 +13,7 @@ from aiohttp import web
 from tests.harness import Shopper, Zora, running_zora
 from zora.mail_catcher import CaughtMail, MailCatcher
 from zora.models import ConversationRef
+from zora.standins.slack import SlackStandIn
 
 
 def smtp_options(port: int) -> dict[str, Any]:
@@ -111,3 +112,15 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def slack_standin(token: str, channel: str, **options: Any) -> AsyncIterator[SlackStandIn]:
+    """A Slack stand-in on loopback with one channel (#support), for the stand-in's own tests."""
+    slack = SlackStandIn(bot_token=token, **options)
+    slack.add_channel(channel, "support")
+    await slack.start()
+    try:
+        yield slack
+    finally:
+        await slack.stop()

@@ -10,6 +10,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.helpers import slack_standin
 from zora.standins.slack import SlackStandIn
 
 TOKEN = "xoxb-standin-faults-token"
@@ -18,13 +19,8 @@ CHANNEL = "C0SUPPORT1"
 
 @pytest.fixture
 async def standin() -> AsyncIterator[SlackStandIn]:
-    slack = SlackStandIn(bot_token=TOKEN, signing_secret="faults-secret")
-    slack.add_channel(CHANNEL, "support")
-    await slack.start()
-    try:
+    async with slack_standin(TOKEN, CHANNEL, signing_secret="faults-secret") as slack:
         yield slack
-    finally:
-        await slack.stop()
 
 
 async def test_server_error_answers_the_status_and_does_nothing(standin: SlackStandIn) -> None:

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.helpers import slack_standin
 from zora.standins.slack import DEFAULT_AGENT_ID, SlackStandIn, StandInError
 
 TOKEN = "xoxb-standin-test-token"
@@ -82,13 +83,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def standin(receiver: Receiver) -> AsyncIterator[SlackStandIn]:
-    slack = SlackStandIn(bot_token=TOKEN, signing_secret=SECRET, events_url=receiver.url)
-    slack.add_channel(CHANNEL, "support")
-    await slack.start()
-    try:
+    async with slack_standin(TOKEN, CHANNEL, signing_secret=SECRET, events_url=receiver.url) as slack:
         yield slack
-    finally:
-        await slack.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.helpers import slack_standin
 from zora.standins.slack import SlackStandIn
 
 TOKEN = "xoxb-standin-history-token"
@@ -16,13 +17,8 @@ CHANNEL = "C0SUPPORT1"
 
 @pytest.fixture
 async def standin() -> AsyncIterator[SlackStandIn]:
-    slack = SlackStandIn(bot_token=TOKEN, signing_secret="history-secret")
-    slack.add_channel(CHANNEL, "support")
-    await slack.start()
-    try:
+    async with slack_standin(TOKEN, CHANNEL, signing_secret="history-secret") as slack:
         yield slack
-    finally:
-        await slack.stop()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.conftest import fixtures_dir
+from tests.helpers import slack_standin
 from zora.standins.slack import SlackStandIn
 
 TOKEN = "xoxb-standin-test-token"
@@ -24,13 +25,8 @@ RECIPIENT = {"recipient_team_id": TEAM, "recipient_user_id": BOT_USER}
 
 @pytest.fixture
 async def standin() -> AsyncIterator[SlackStandIn]:
-    slack = SlackStandIn(bot_token=TOKEN, signing_secret="s")
-    slack.add_channel(CHANNEL, "support")
-    await slack.start()
-    try:
+    async with slack_standin(TOKEN, CHANNEL, signing_secret="s") as slack:
         yield slack
-    finally:
-        await slack.stop()
 
 
 @pytest.fixture
