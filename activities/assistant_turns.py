@@ -282,8 +282,10 @@ class AssistantTurnActivities:
             await self._redraw(req.ref)  # an earlier attempt posted the note
             return
         if thread is None:
-            log.warning("no Slack thread for the handover note; the card and assignment still follow")
-            return
+            # The shopper's first message can still be on its way to Slack: asking for a person before
+            # writing starts the run with that message, beside its post. Temporal retries (bounded)
+            # until the thread exists; the workflow goes on without the note if it never does.
+            raise ApplicationError("no Slack thread yet for the handover note", type="NoThreadYet")
         slack = await self.outbound.workspaces.for_team(thread.team_id)
         try:
             response = await slack.chat_postMessage(

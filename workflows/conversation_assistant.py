@@ -52,6 +52,8 @@ from zora.assistant_turns import (
 from zora.models import SA_SHOP, ConversationRef, ConversationState
 
 ASKED_FOR_PERSON = "the shopper asked for a person"
+# Since this patch a handover waits for the card's "assistant answering" update still under way.
+_HANDOVER_AFTER_CARD = "handover-after-card"
 
 
 class AssistantHold:
@@ -69,6 +71,8 @@ class AssistantHold:
         self.gating = False
         self.running = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # The card's update to "assistant answering" under way: a handover's card waits for it.
+        self._showing: set[asyncio.Task[None]] = set()
 
     def holds(self) -> bool:
         return self.state.assistant is not None and not self.state.assistant_off
@@ -146,6 +150,8 @@ class AssistantHold:
         task = asyncio.create_task(self._show(holding))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._showing.add(task)
+        task.add_done_callback(self._showing.discard)
         return True
 
     async def _show(self, state: AssistantState) -> None:
@@ -216,7 +222,15 @@ class AssistantHold:
         self.state.assistant_off = True
         seq = self.state.last_turn_seq
         turn_id = turn_workflow_id(self.ref.conversation_id, seq) if seq else None
-        await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason, turn_id=turn_id))
+        if workflow.patched(_HANDOVER_AFTER_CARD) and self._showing:
+            # Both redraw the card from PostgreSQL: the "answering" update must land before the
+            # handover's, or the card keeps offering Take over for an assistant that let go.
+            await workflow.wait_condition(lambda: not self._showing)
+        try:
+            await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason, turn_id=turn_id))
+        except ActivityError as exc:
+            # No thread after the retries (Slack down, the shop disconnected): assignment still follows.
+            workflow.logger.warning("the handover note was not posted: %s", exc.cause or exc)
         await self.auto_assign()
 
     async def settings_changed(self) -> None:
