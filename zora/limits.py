@@ -83,6 +83,65 @@ def _is_trusted(address: str, trusted: list[Network]) -> bool:
     return any(ip in network for network in trusted)
 
 
+# The `limits` library's key layout for a sliding window (its Redis storage's default prefix, and the
+# braces that keep both windows on one cluster node), so its get_window_stats reads what ACQUIRE_ALL
+# counted; tests/security/test_rate_limits.py checks the two agree.
+_KEY_PREFIX = "LIMITS"
+
+
+def _current_window_key(key: str) -> str:
+    return f"{_KEY_PREFIX}:{{{key}}}"
+
+
+def _previous_window_key(key: str) -> str:
+    return f"{_KEY_PREFIX}:{{{key}}}/-1"
+
+
+# The library's sliding-window acquire (one window per call, so one round trip per rule) applied to
+# each window in turn inside one script: KEYS are (previous, current) pairs, ARGV (limit, expiry
+# seconds, amount) triples. Stops at the first window over its limit and returns its 1-based index
+# (the windows before it are counted, the one refused and those after it are not, as with one call
+# per window); 0 when every window took the hit. Times in milliseconds.
+ACQUIRE_ALL = """
+for i = 1, #KEYS / 2 do
+    local previous_key = KEYS[2 * i - 1]
+    local current_key = KEYS[2 * i]
+    local limit = tonumber(ARGV[3 * i - 2])
+    local expiry = tonumber(ARGV[3 * i - 1]) * 1000
+    local amount = tonumber(ARGV[3 * i])
+    if amount > limit then
+        return i
+    end
+    local current_ttl = tonumber(redis.call('pttl', current_key))
+    if current_ttl > 0 and current_ttl < expiry then
+        -- The current window is over: it becomes the previous one.
+        redis.call('rename', current_key, previous_key)
+        redis.call('set', current_key, 0, 'PX', current_ttl + expiry)
+    end
+    local previous_count = tonumber(redis.call('get', previous_key)) or 0
+    local previous_ttl = tonumber(redis.call('pttl', previous_key)) or 0
+    local current_count = tonumber(redis.call('get', current_key)) or 0
+    current_ttl = tonumber(redis.call('pttl', current_key)) or 0
+    if previous_ttl < 0 then
+        previous_ttl = 0
+    end
+    if current_ttl < 0 then
+        current_ttl = 0
+    end
+    local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+    if weighted + amount > limit then
+        return i
+    end
+    if redis.call('exists', current_key) == 1 then
+        redis.call('incrby', current_key, amount)
+    else
+        redis.call('set', current_key, amount, 'PX', expiry * 2)
+    end
+end
+return 0
+"""
+
+
 # (rule, subject): a rule is the name of its setting (RATE_*), the subject what it counts against:
 # an address, a shopper, a conversation, a shop, a Slack user.
 Hit = tuple[str, str]
@@ -101,6 +160,8 @@ class Limiter:
         )
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._redis = redis
+        # Every window of a request in one round trip (an opening counts six or more).
+        self._acquire_all = redis.register_script(ACQUIRE_ALL)
 
     async def hit(self, *hits: Hit, shop_items: dict[str, RateLimitItem] | None = None) -> None:
         """Count each hit; raise RateLimited for the first one over its rule (the ones after it are
@@ -111,18 +172,27 @@ class Limiter:
             counted.append((rule, self._items[rule], subject))
             if shop_items and rule in shop_items:
                 counted.append((f"shop_{rule}", shop_items[rule], subject))
+        if not counted:
+            return
+        keys: list[str] = []
+        args: list[int] = []
         for rule, item, subject in counted:
-            try:
-                if await self._limiter.hit(item, rule, subject):
-                    continue
-                stats = await self._limiter.get_window_stats(item, rule, subject)
-            except Exception:
-                log.warning("rate limit %s not checked: Redis did not answer", rule, exc_info=True)
-                continue
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-            log.info("rate limit %s reached for %s", rule, subject)
-            metrics.RATE_LIMITED.labels(rule).inc()
-            raise RateLimited(rule, retry_after)
+            key = item.key_for(rule, subject)
+            keys += [_previous_window_key(key), _current_window_key(key)]
+            args += [item.amount, item.get_expiry(), 1]
+        try:
+            refused = int(await self._acquire_all(keys=keys, args=args))
+            if not refused:
+                return
+            rule, item, subject = counted[refused - 1]
+            stats = await self._limiter.get_window_stats(item, rule, subject)
+        except Exception:
+            log.warning("rate limits %s not checked: Redis did not answer", [c[0] for c in counted], exc_info=True)
+            return
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        log.info("rate limit %s reached for %s", rule, subject)
+        metrics.RATE_LIMITED.labels(rule).inc()
+        raise RateLimited(rule, retry_after)
 
     @contextlib.asynccontextmanager
     async def in_flight(self, subject: str, amount: int, cap: int) -> AsyncIterator[None]:

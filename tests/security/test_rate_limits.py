@@ -267,3 +267,41 @@ async def test_webhooks_are_limited_per_shop_and_the_refused_one_is_not_stored(i
     assert sent[3][1]["status"] == "rate_limited" and sent[3][1]["retry_after"] > 0
     assert stored == []
     assert elsewhere[0] == 200
+
+
+async def test_several_rules_are_counted_in_order_and_read_back_by_the_library(infra: Any) -> None:
+    # One call counts every rule in one script; the library (which reports retry-after and which
+    # other code may read) must see the same windows, and a refusal leaves the rules after it uncounted.
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        rate_messages_per_shopper="5/minute",
+        rate_messages_per_conversation="2/minute",
+        rate_messages_per_shop="10/minute",
+    )
+    redis = aioredis.Redis.from_url(infra.redis.url)
+    subject = uuid.uuid4().hex
+    hits = (
+        ("rate_messages_per_shopper", subject),
+        ("rate_messages_per_conversation", subject),
+        ("rate_messages_per_shop", subject),
+    )
+    try:
+        limiter = Limiter(redis, settings)
+        await limiter.hit(*hits)
+        await limiter.hit(*hits)
+        with pytest.raises(RateLimited) as refused:
+            await limiter.hit(*hits)
+        assert refused.value.rule == "rate_messages_per_conversation" and refused.value.retry_after >= 1
+        remaining = {
+            rule: (await limiter._limiter.get_window_stats(limiter._items[rule], rule, subject)).remaining
+            for rule, _ in hits
+        }
+        # Shopper counted three times (the refused call too, it comes first), conversation twice (its
+        # refusal takes nothing), shop twice (after the refusal: not counted).
+        assert remaining == {
+            "rate_messages_per_shopper": 2,
+            "rate_messages_per_conversation": 0,
+            "rate_messages_per_shop": 8,
+        }
+    finally:
+        await redis.aclose()
