@@ -77,10 +77,17 @@ async def _answered_once_through_a_retried_post(ai: AiZora, zora: Zora) -> None:
     assert answer["client_id"] == f"turn:{cid}:1" and answer["author"]["name"] == "Ada"
     # Pushed by both attempts, stored by one.
     await until(lambda: len(ai_messages(shopper)) >= 2)
-    rows = await zora.fetch(
-        "SELECT seq, author_id, direction, slack_ts FROM messages WHERE conversation_id = $1::uuid AND author_id = 'ai'",
-        cid,
-    )
+
+    async def stored() -> list[Any]:
+        return await zora.fetch(
+            "SELECT seq, author_id, direction, slack_ts FROM messages"
+            " WHERE conversation_id = $1::uuid AND author_id = 'ai'",
+            cid,
+        )
+
+    # The post's ts is written once chat.postMessage has answered, a moment after Slack shows the post.
+    await until(lambda: _posted(stored()))
+    rows = await stored()
     assert len(rows) == 1 and rows[0]["direction"] == "agent" and rows[0]["slack_ts"] is not None
     posted = [m for m in await replies(zora, cid) if ":robot_face:" in m.get("text", "")]
     assert len(posted) == 1 and "*Ada* (AI assistant)" in posted[0]["text"] and POLICIES in posted[0]["text"]
@@ -137,6 +144,10 @@ async def test_an_answer_streamed_into_slack_is_its_post(ai: AiZora) -> None:
         "SELECT outcome, prompt_tokens FROM assistant_turn_outcomes WHERE turn_id = $1", f"turn:{cid}:1"
     )
     assert [(r["outcome"], r["prompt_tokens"] > 0) for r in outcomes] == [("answered", True)]
+
+
+async def _posted(rows: Any) -> bool:
+    return any(r["slack_ts"] is not None for r in await rows)
 
 
 def m_root(zora: Zora) -> str:
