@@ -50,8 +50,22 @@ class Pool(Executor, Protocol):
     async def close(self) -> None: ...
 
 
+async def _keep_session(conn: Any) -> None:
+    """What a connection goes through on its way back to the pool, after asyncpg has rolled back any
+    transaction left open (it always does): nothing more.
+
+    asyncpg's default runs a reset statement (unlock advisory locks, close cursors, unlisten, reset
+    settings) on every release: one more round trip per use of the pool, holding the connection for
+    it. In a burst of new conversations that doubled how long each connection was held, and the
+    pool's 10 connections became the queue (docs/benchmarks.md, "Openings"). Zora keeps no state
+    in a session: its locks, settings and temporary tables all end with their transaction, and
+    tests/zora/test_db_pool.py fails on SQL that would leave session state behind."""
+    return None
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
-    """A pool whose connections decode json/jsonb to Python values."""
+    """A pool whose connections decode json/jsonb to Python values, and are handed back to the pool
+    without a reset statement (see `_keep_session`)."""
 
     async def _init(conn: Any) -> None:
         import json
@@ -59,7 +73,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Poo
         for typ in ("json", "jsonb"):
             await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
-    pool: Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init)
+    pool: Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init, reset=_keep_session)
     return pool
 
 
