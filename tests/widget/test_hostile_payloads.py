@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from tests.harness import Shopper, Zora
-from zora.widget_events import MessageEvent, ProfileEvent, ReceiptEvent, ResumeEvent
+from zora.widget_events import AskForPersonEvent, MessageEvent, ProfileEvent, ReceiptEvent, ResumeEvent
 
 MODELS: dict[str, type[BaseModel]] = {
     "resume": ResumeEvent,
@@ -19,6 +19,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "delivered": ReceiptEvent,
     "seen": ReceiptEvent,
     "profile": ProfileEvent,
+    "ask_for_person": AskForPersonEvent,
 }
 
 leaves = (
@@ -44,8 +45,8 @@ payloads = json_like | near_miss
 
 
 def acceptable(event: str, payload: Any) -> bool:
-    if event == "resume" and payload is None:
-        payload = {}  # a bare `resume` means since_seq 0
+    if event in ("resume", "ask_for_person") and payload is None:
+        payload = {}  # a bare `resume` means since_seq 0; a bare `ask_for_person` gives no reason
     try:
         MODELS[event].model_validate(payload)
     except ValidationError:
