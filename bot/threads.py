@@ -18,7 +18,6 @@ from zora.models import ConversationRef, SlackThread
 from zora.shopify.customers import CustomerDirectory
 from zora.slack_api import SlackGateway, classify
 from zora.store import conversations as sconversations
-from zora.store import shops as sshops
 from zora.store import threads as sthreads
 
 log = logging.getLogger(__name__)
@@ -49,14 +48,18 @@ class Threads:
         if thread is not None:
             self._threads.move_to_end(ref.conversation_id)
             return thread
-        thread = await sthreads.of_conversation(self.pool, ref.conversation_id)
+        found = await sthreads.thread_or_start(self.pool, ref)
+        thread = found.thread
         if thread is None:
-            channel = await self._channel(ref.shop_id)
-            card = await load_card(self.pool, ref.conversation_id, self.directory)
+            # The shop's channel is read when a thread starts (once per conversation): a change applies at once.
+            channel = found.channel
+            if not channel:
+                raise NoChannel
+            card = await load_card(self.pool, ref.conversation_id, self.directory) if found.tried else None
             if card is None:
                 raise ZoraError(f"conversation {ref.conversation_id} is not stored")
             text, blocks = render(card)
-            tried_at = await sconversations.try_card(self.pool, ref.conversation_id)
+            tried_at = found.tried_before
             # A card posted before without its thread written down: a second card would be a second thread.
             root = None if tried_at is None else await _find_card(slack, ref.conversation_id, channel, tried_at)
             if root is None:
@@ -84,13 +87,6 @@ class Threads:
         if len(self._threads) > _THREAD_CACHE_SIZE:
             self._threads.popitem(last=False)
         return thread
-
-    async def _channel(self, shop_id: int) -> str:
-        # Read when a thread starts (once per conversation), so a change applies at once.
-        channel = await sshops.slack_channel(self.pool, shop_id)
-        if not channel:
-            raise NoChannel
-        return channel
 
 
 async def _find_card(slack: SlackGateway, conversation_id: UUID, channel: str, tried_at: datetime) -> str | None:

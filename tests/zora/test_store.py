@@ -75,3 +75,48 @@ async def test_replies_already_stored_are_looked_up_in_the_threads_shop(pool: Po
             "2.000001"
         }
         assert await sslack_posts.known_in_channel(conn, ref.shop_id + 1000, "C_BACKFILL", ["2.000001"]) == set()
+
+
+async def test_a_thread_start_reads_the_channel_and_notes_only_the_first_try(pool: Pool) -> None:
+    domain = "start-a.myshopify.com"
+    shop_id = await pool.fetchval("INSERT INTO shops (domain, name) VALUES ($1, $1) RETURNING id", domain)
+    ref = ConversationRef(shop=domain, shop_id=shop_id, conversation_id=uuid4(), shopper_id=uuid4())
+    await transcript.store_shopper_message(pool, ref, "c-1", "hello", datetime.now(UTC))
+    # No channel set (or an empty one): nothing can be posted, so no try is noted.
+    for channel in (None, ""):
+        await pool.execute("UPDATE shops SET slack_channel_id = $2 WHERE id = $1", shop_id, channel)
+        assert await sthreads.thread_or_start(pool, ref) == sthreads.ThreadOrStart(thread=None, channel=None)
+    assert (
+        await pool.fetchval("SELECT slack_card_attempt_at FROM conversations WHERE id = $1", ref.conversation_id)
+        is None
+    )
+
+    await pool.execute("UPDATE shops SET slack_channel_id = 'C_START' WHERE id = $1", shop_id)
+    first = await sthreads.thread_or_start(pool, ref)
+    assert first == sthreads.ThreadOrStart(thread=None, channel="C_START", tried=True, tried_before=None)
+    noted = await pool.fetchval("SELECT slack_card_attempt_at FROM conversations WHERE id = $1", ref.conversation_id)
+    assert noted is not None
+    # A later try (the first one's post was cut off) learns when the first was, and keeps that time.
+    again = await sthreads.thread_or_start(pool, ref)
+    assert again == sthreads.ThreadOrStart(thread=None, channel="C_START", tried=True, tried_before=noted)
+    assert (
+        await pool.fetchval("SELECT slack_card_attempt_at FROM conversations WHERE id = $1", ref.conversation_id)
+        == noted
+    )
+
+    # Another shop's conversation, named with this shop's id, is not started.
+    other_id = await pool.fetchval(
+        "INSERT INTO shops (domain, name) VALUES ($1, $1) RETURNING id", "start-b.myshopify.com"
+    )
+    other = ConversationRef(shop="start-b.myshopify.com", shop_id=other_id, conversation_id=uuid4(), shopper_id=uuid4())
+    await transcript.store_shopper_message(pool, other, "c-1", "hello", datetime.now(UTC))
+    crossed = ConversationRef(shop=domain, shop_id=shop_id, conversation_id=other.conversation_id, shopper_id=uuid4())
+    assert (await sthreads.thread_or_start(pool, crossed)).tried is False
+    assert (
+        await pool.fetchval("SELECT slack_card_attempt_at FROM conversations WHERE id = $1", other.conversation_id)
+        is None
+    )
+
+    thread = SlackThread(team_id="T_START", channel="C_START", thread_ts="9.000001")
+    await sthreads.insert(pool, ref, thread)
+    assert await sthreads.thread_or_start(pool, ref) == sthreads.ThreadOrStart(thread=thread)

@@ -40,19 +40,6 @@ async def next_seq(conn: Executor, ref: ConversationRef) -> int:
     return seq
 
 
-async def try_card(conn: Executor, conversation_id: UUID) -> datetime | None:
-    """Note the first try to post the conversation's card (kept from then on, so a lost card is looked
-    for from that time); returns when an earlier try was, None on the first."""
-    # `o` is joined, not read in RETURNING: there it would be read after the update and see nothing.
-    tried_at: datetime | None = await conn.fetchval(
-        "WITH o AS (SELECT slack_card_attempt_at AS at FROM conversations WHERE id = $1 FOR UPDATE)"
-        " UPDATE conversations c SET slack_card_attempt_at = coalesce(o.at, now()) FROM o"
-        " WHERE c.id = $1 RETURNING o.at",
-        conversation_id,
-    )
-    return tried_at
-
-
 async def card_not_posted(conn: Executor, conversation_id: UUID) -> None:
     """Slack refused the card: there is nothing to look for next time."""
     await conn.execute("UPDATE conversations SET slack_card_attempt_at = NULL WHERE id = $1", conversation_id)

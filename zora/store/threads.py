@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,48 @@ async def of_conversation(conn: Executor, conversation_id: UUID) -> SlackThread 
         if row is None
         else SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
     )
+
+
+@dataclass(frozen=True)
+class ThreadOrStart:
+    """A conversation's thread when it has one; otherwise what starting it needs, with this try noted."""
+
+    thread: SlackThread | None
+    # The shop's channel (None: none set); read only when there is no thread.
+    channel: str | None = None
+    # Whether this try was noted (False: the conversation is not the shop's, or the shop has no channel).
+    tried: bool = False
+    # When the card was first tried before this (None: this is the first try).
+    tried_before: datetime | None = None
+
+
+async def thread_or_start(conn: Executor, ref: ConversationRef) -> ThreadOrStart:
+    """The conversation's thread, or the shop's channel and the card's try noted, in one statement: a
+    new conversation's first post reads all three before the shopper's message can reach Slack, so
+    each round trip here is waited for by the shopper (docs/benchmarks.md, "Openings").
+
+    The try is noted only when a card can be posted (no thread yet, a channel set): like
+    conversations.try_card, it keeps the first try's time, so a card whose post was cut off is
+    looked for from then."""
+    row = await conn.fetchrow(
+        "WITH t AS (SELECT team_id, channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1),"
+        " s AS (SELECT nullif(slack_channel_id, '') AS channel FROM shops WHERE id = $2),"
+        " o AS (SELECT slack_card_attempt_at AS at FROM conversations WHERE id = $1 AND shop_id = $2"
+        "  AND NOT EXISTS (SELECT 1 FROM t) AND (SELECT channel FROM s) IS NOT NULL FOR UPDATE),"
+        " u AS (UPDATE conversations c SET slack_card_attempt_at = coalesce(o.at, now()) FROM o"
+        "  WHERE c.id = $1 RETURNING o.at)"
+        " SELECT t.team_id, t.channel_id, t.thread_ts, (SELECT channel FROM s) AS channel,"
+        " (SELECT at FROM u) AS tried_before, EXISTS (SELECT 1 FROM u) AS tried"
+        " FROM (SELECT 1) AS one LEFT JOIN t ON true",
+        ref.conversation_id,
+        ref.shop_id,
+    )
+    assert row is not None  # one row whatever matched
+    if row["thread_ts"] is not None:
+        return ThreadOrStart(
+            thread=SlackThread(team_id=row["team_id"], channel=row["channel_id"], thread_ts=row["thread_ts"])
+        )
+    return ThreadOrStart(thread=None, channel=row["channel"], tried=row["tried"], tried_before=row["tried_before"])
 
 
 async def insert(conn: Executor, ref: ConversationRef, thread: SlackThread) -> None:
