@@ -142,15 +142,16 @@ class FastRelay:
         try:
             if cid in self._clear:
                 self._clear.move_to_end(cid)
+            elif batch[0].seq == 1:
+                # A new conversation's first message: nothing older can be waiting.
+                self._remember_clear(cid)
             else:
                 pending = await transcript.pending_shopper_messages(self.outbound.pool, ref)
                 # Older messages still waiting (a crashed process's, a failure's) go first, in order:
                 # the post skips them and what follows while another poster holds them, and the
                 # workflow then delivers the lot.
                 batch = [m for m in pending if m.seq < batch[0].seq] + batch
-                self._clear[cid] = None
-                while len(self._clear) > self._clear_capacity:
-                    self._clear.popitem(last=False)
+                self._remember_clear(cid)
             # No overall timeout around the post: cancelling a chat.postMessage that Slack may have
             # accepted would make its message look unposted (the client's own timeout still applies).
             result = await self.outbound.post(ref, batch)
@@ -172,6 +173,11 @@ class FastRelay:
             except Exception:
                 # Still stored in PostgreSQL: the scheduled sweep hands it to the workflow later.
                 log.exception("could not hand the conversation to its workflow; the sweep will")
+
+    def _remember_clear(self, cid: UUID) -> None:
+        self._clear[cid] = None
+        while len(self._clear) > self._clear_capacity:
+            self._clear.popitem(last=False)
 
     async def close(self) -> None:
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None] + list(self._side_tasks)
