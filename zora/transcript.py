@@ -92,11 +92,16 @@ async def store_agent_message(
     """The stored message, or None when this Slack message was stored before (a retry). Its
     `files` (shared in Slack) are stored with it: pending until copied, or failed when refused."""
     infos: list[FileInfo] = []
-    async with pool.acquire() as conn, conn.transaction():
-        row = await smessages.store_agent(conn, ref, post)
-        if not row.duplicate:
-            for shared in files or []:
-                infos.append(await _store_shared_file(conn, ref, row.seq, shared))
+    async with pool.acquire() as conn:
+        if not files:
+            # the common case: one statement, atomic on its own (no BEGIN and COMMIT round trips)
+            row = await smessages.store_agent(conn, ref, post)
+        else:
+            async with conn.transaction():
+                row = await smessages.store_agent(conn, ref, post)
+                if not row.duplicate:
+                    for shared in files:
+                        infos.append(await _store_shared_file(conn, ref, row.seq, shared))
     if row.duplicate:
         return None
     return StoredMessage(
