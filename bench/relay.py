@@ -62,6 +62,8 @@ class Options:
     snapshot: bool
     command: str
     uvloop: bool = False
+    # With --worker-process: the worker and the Temporal dev server run at this niceness (the web keeps 0).
+    background_nice: int = 0
 
 
 @dataclass
@@ -91,7 +93,15 @@ def _route_temporal_logs() -> None:
 
 async def run_all(opts: Options) -> Run:
     from bench.floor import FloorRelay
-    from bench.stack import BOT_TOKEN, CHANNEL, SIGNING_SECRET, RecordingStandIn, embedded_infra, running_zora
+    from bench.stack import (
+        BOT_TOKEN,
+        CHANNEL,
+        SIGNING_SECRET,
+        RecordingStandIn,
+        embedded_infra,
+        renice_children,
+        running_zora,
+    )
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     _route_temporal_logs()
@@ -105,6 +115,8 @@ async def run_all(opts: Options) -> Run:
         print("starting embedded PostgreSQL, Redis and Temporal ...", flush=True)
         async with embedded_infra(Path(tmp)) as infra:
             EXTRA_ROLES.update(infra.pids)
+            if opts.background_nice:
+                renice_children("start-dev", opts.background_nice)
             standin = RecordingStandIn()
             await standin.start()
             floor = FloorRelay(
@@ -117,6 +129,7 @@ async def run_all(opts: Options) -> Run:
                     standin,
                     worker_process=opts.worker_process,
                     unsandboxed=opts.unsandboxed,
+                    worker_nice=opts.background_nice,
                     log_file=str(RESULTS / "relay-worker.log"),
                     web_nodes=opts.web,
                 ) as zora:
@@ -244,6 +257,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="experiment, not Zora as shipped: run the workflow with UnsandboxedWorkflowRunner",
     )
+    p.add_argument(
+        "--background-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --worker-process: run the worker and the Temporal dev server at niceness N, below the web process"
+        " (docs/operations.md: what a single machine running all of Zora should do)",
+    )
     p.add_argument("--profile", action="store_true", help="sample the server with py-spy during the main phases")
     p.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     p.add_argument(
@@ -266,6 +287,12 @@ def _options(argv: list[str] | None) -> Options:
         raise SystemExit("--systems takes floor and/or zora")
     if args.web < 0:
         raise SystemExit("--web must not be negative")
+    if not 0 <= args.background_nice <= 19:
+        raise SystemExit("--background-nice takes a niceness from 0 to 19")
+    if args.background_nice and not args.worker_process:
+        raise SystemExit(
+            "--background-nice needs --worker-process (a worker in the web process would be slowed with it)"
+        )
     for name in ("shoppers", "rate", "duration", "step_duration"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"--{name.replace('_', '-')} must be positive")
@@ -290,6 +317,7 @@ def _options(argv: list[str] | None) -> Options:
         write_doc=not args.no_doc,
         snapshot=not args.no_snapshot,
         uvloop=args.uvloop,
+        background_nice=args.background_nice,
         command=" ".join([".venv/bin/python -m bench.relay", *(shlex.quote(a) for a in raw)]),
     )
 

@@ -49,6 +49,25 @@ class Infra:
     pids: dict[int, str]  # PostgreSQL's postmaster and Redis, for CPU accounting
 
 
+def renice_children(marker: str, nice: int) -> None:
+    """Lower the CPU priority of this process's children whose command line contains `marker`, every
+    thread of them: a niceness belongs to a thread on Linux, and a server's threads started before
+    this call keep their own."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent != os.getpid() or marker not in cmdline:
+            continue
+        for task in (entry / "task").iterdir():
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+
+
 @asynccontextmanager
 async def embedded_infra(root: Path) -> AsyncIterator[Infra]:
     """PostgreSQL, Redis and the Temporal dev server, data under ``root``, stopped on the way out."""
@@ -136,6 +155,7 @@ async def running_zora(
     *,
     worker_process: bool = False,
     unsandboxed: bool = False,
+    worker_nice: int = 0,
     log_file: str = "",
     web_nodes: int = 0,
     extra: dict[str, Any] | None = None,
@@ -165,7 +185,7 @@ async def running_zora(
         await ensure_schedules(services)
         async with _web(settings, services, web_nodes) as (base_url, web_pids):
             if worker_process:
-                async with _worker_in_process(WorkerConfig(fields, unsandboxed), log_file) as pid:
+                async with _worker_in_process(WorkerConfig(fields, unsandboxed, worker_nice), log_file) as pid:
                     yield ZoraHandle(base_url, services, settings, worker_pid=pid, web_pids=web_pids)
                 return
             build = functools.partial(make_worker, unsandboxed=unsandboxed)

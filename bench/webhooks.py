@@ -165,7 +165,7 @@ def sender_main(path: str, url: str, rate: float, concurrency: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.stack import embedded_infra
+    from bench.stack import embedded_infra, renice_children
     from zora.app.assembly import serving_web
     from zora.app.dev import ensure_shop
     from zora.services import open_services
@@ -178,7 +178,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="zw-") as tmp:
         async with embedded_infra(Path(tmp)) as infra:
             if args.background_nice:
-                _renice_children("start-dev", args.background_nice)
+                renice_children("start-dev", args.background_nice)
             fields = _settings_fields(infra)
             settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
             async with open_services(settings) as services:
@@ -315,20 +315,6 @@ def _settings_fields(infra: Infra) -> dict[str, Any]:
         # The whole load goes to one shop: lift the per-shop webhook limit (a flood's limit).
         "rate_webhooks_per_shop": "100000000/minute",
     }
-
-
-def _renice_children(marker: str, nice: int) -> None:
-    """Lower the CPU priority of this process's children whose command line contains `marker`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == os.getpid() and marker in cmdline:
-            os.setpriority(os.PRIO_PROCESS, int(entry.name), nice)
 
 
 def main() -> None:
