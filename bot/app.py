@@ -46,7 +46,9 @@ def create_bolt_app(services: Services, emitter: Emitter) -> AsyncApp:
             "installation_store": PgInstallationStore(services.pool, settings, services.slack),
             "installation_store_bot_only": True,
             # Token-less: bolt puts each event's installation token on it (the gateway's timeouts).
-            "client": SlackGateway.from_settings(settings, SlackInstallation(team_id=None, bot_token=None)).client,
+            "client": SlackGateway.from_settings(
+                settings, SlackInstallation(team_id=None, bot_token=None), session=services.slack.client.session
+            ).client,
         }
     else:
         # The client carries the bot token and the Web API base URL (real Slack or the stand-in).

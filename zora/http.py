@@ -22,3 +22,16 @@ def client_session(**options: Any) -> aiohttp.ClientSession:
     """An aiohttp session with Zora's outbound timeouts (a caller may pass a stricter `timeout`)."""
     options.setdefault("timeout", OUTBOUND_TIMEOUT)
     return aiohttp.ClientSession(**options)
+
+
+def slack_session() -> aiohttp.ClientSession:
+    """The one session a process's Slack clients share (zora/services.py opens and closes it).
+
+    Without one, slack_sdk opens a session, and so a connection (against real Slack: a TLS
+    handshake), for every call and closes it after. Kept-alive connections spare each post that;
+    in the relay benchmark the per-call sessions were a good part of the web process's work
+    (docs/benchmarks.md, "Openings"). No limit on connections, as before: a Slack call that hangs
+    holds its connection until SLACK_TIMEOUT_SECONDS, and must not hold up the others."""
+    return client_session(
+        timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS), connector=aiohttp.TCPConnector(limit=0)
+    )

@@ -16,6 +16,7 @@ from temporalio.service import TLSConfig
 from zora import db
 from zora.db import Pool
 from zora.errors import ConfigError
+from zora.http import slack_session
 from zora.limits import Limiter
 from zora.settings import Settings
 from zora.slack_api import SlackGateway
@@ -98,6 +99,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     tls = temporal_tls(settings)
     pool = await db.create_pool(settings.database_url)
     redis = redis_client(settings)
+    slack_http = slack_session()
     try:
         temporal = await connect(
             settings.temporal_address, settings.temporal_namespace, tls=tls, api_key=temporal_api_key(settings)
@@ -107,10 +109,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             pool=pool,
             redis=redis,
             temporal=temporal,
-            slack=SlackGateway.from_settings(settings),
+            slack=SlackGateway.from_settings(settings, session=slack_http),
             limiter=Limiter(redis, settings),
         )
     finally:
+        await slack_http.close()
         await redis.aclose()
         await pool.close()
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import aiohttp
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -153,7 +154,14 @@ class SlackGateway:
         self._team_id = installation.team_id
 
     @classmethod
-    def from_settings(cls, settings: Settings, installation: SlackInstallation | None = None) -> SlackGateway:
+    def from_settings(
+        cls,
+        settings: Settings,
+        installation: SlackInstallation | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> SlackGateway:
+        """`session`: the process's shared Slack session (zora.http.slack_session); without one,
+        every call opens and closes a connection of its own."""
         installation = installation or SlackInstallation.from_settings(settings)
         # No retry handlers: Temporal owns retries of Slack calls (429 -> next_retry_delay).
         client = MeteredWebClient(
@@ -161,6 +169,7 @@ class SlackGateway:
             base_url=settings.slack_api_url,
             retry_handlers=[],
             timeout=SLACK_TIMEOUT_SECONDS,
+            session=session,
         )
         return cls(installation, client)
 
@@ -379,5 +388,8 @@ class SlackWorkspaces:
         key = f"{installation.team_id}:{installation.token() or ''}"
         gateway = self._gateways.get(key)
         if gateway is None:
-            gateway = self._gateways[key] = SlackGateway.from_settings(self.settings, installation)
+            # Every workspace's calls share the default gateway's connections (one process, one session).
+            gateway = self._gateways[key] = SlackGateway.from_settings(
+                self.settings, installation, session=self.default.client.session
+            )
         return gateway

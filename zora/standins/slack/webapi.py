@@ -88,6 +88,7 @@ class WebApi(Workspace):
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        self.call_peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         try:
             params = await self._read_params(request)
         except ApiError as exc:

@@ -172,6 +172,9 @@ class Workspace:
         # App Home views as last published, per user (views.publish).
         self.home_views: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        # The client's (address, port) of each Web API call, in order: calls over one kept-alive
+        # connection share a port.
+        self.call_peers: list[Any] = []
         # Files by id: shared by agents (share_file) or uploaded by the bot (files.getUploadURLExternal,
         # the upload URL, files.completeUploadExternal). Each keeps its bytes under "content".
         self.files: dict[str, dict[str, Any]] = {}
