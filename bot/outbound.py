@@ -141,9 +141,8 @@ class SlackOutbound:
                 # Slack has it: from here on it must never be posted again, whatever fails next.
                 batch.done(message.seq)
                 metrics.SLACK_POSTS.inc()
-                await self._record_delivered(ref, thread, message.seq, ts)
-                if len(batch.delivered) == 1:
-                    await self._set_health(ref.shop_id, None)
+                # The batch's first post also clears the shop's Slack error, in the same statement.
+                await self._record_delivered(ref, thread, message.seq, ts, heal=len(batch.delivered) == 1)
                 await self._emit_status(ref, message, "delivered")
         except (SlackApiError, NoChannel) as exc:
             return await self._failed(batch, exc)
@@ -199,7 +198,7 @@ class SlackOutbound:
                     "message %s was in Slack already (its poster was cut off); recorded, not posted again", message.seq
                 )
                 batch.done(message.seq)
-                await self._record_delivered(ref, thread, message.seq, ts)
+                await self._record_delivered(ref, thread, message.seq, ts, heal=False)
                 await self._emit_status(ref, message, "delivered")
             else:
                 left.append(message)
@@ -236,12 +235,20 @@ class SlackOutbound:
         )
         return str(response["ts"])
 
-    async def _record_delivered(self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str | None) -> None:
-        """Write down that Slack has the message; retried, since failing here would mean a second post."""
+    async def _record_delivered(
+        self, ref: ConversationRef, thread: SlackThread, seq: int, ts: str | None, *, heal: bool
+    ) -> None:
+        """Write down that Slack has the message; retried, since failing here would mean a second post.
+        With `heal`, the shop's recorded Slack error is cleared with it (Slack took a post)."""
         for attempt in range(3):
             try:
-                await transcript.set_status(
-                    self.pool, ref.conversation_id, [seq], "delivered", slack_channel=thread.channel, slack_ts=ts
+                await transcript.record_delivered(
+                    self.pool,
+                    ref.conversation_id,
+                    seq,
+                    slack_channel=thread.channel,
+                    slack_ts=ts,
+                    heal_shop_id=ref.shop_id if heal else None,
                 )
                 return
             except Exception:
@@ -273,11 +280,8 @@ class SlackOutbound:
             ),
         )
 
-    async def _set_health(self, shop_id: int, error: str | None) -> None:
-        if error is None:
-            await sshops.clear_slack_error(self.pool, shop_id)
-        else:
-            await sshops.set_slack_error(self.pool, shop_id, error)
+    async def _set_health(self, shop_id: int, error: str) -> None:
+        await sshops.set_slack_error(self.pool, shop_id, error)
 
     async def post_in_thread(self, conversation_id: UUID, text: str) -> None:
         """A note from Zora to the agents in the conversation's thread (reminders, order events).

@@ -192,6 +192,14 @@ async def set_status(
         await smessages.set_status(conn, conversation_id, seqs, status, slack_channel, slack_ts)
 
 
+async def record_delivered(
+    pool: Pool, conversation_id: UUID, seq: int, *, slack_channel: str, slack_ts: str | None, heal_shop_id: int | None
+) -> None:
+    """The message is in Slack; `heal_shop_id` also clears that shop's Slack error (messages.delivered_to_slack)."""
+    async with pool.acquire() as conn:
+        await smessages.delivered_to_slack(conn, conversation_id, seq, slack_channel, slack_ts, heal_shop_id)
+
+
 CLAIM_SECONDS = 60
 
 

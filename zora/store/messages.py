@@ -195,6 +195,30 @@ async def set_status(
     )
 
 
+async def delivered_to_slack(
+    conn: Executor,
+    conversation_id: UUID,
+    seq: int,
+    slack_channel: str,
+    slack_ts: str | None,
+    heal_shop_id: int | None,
+) -> None:
+    """A shopper's message is in Slack (set_status's "delivered"); with `heal_shop_id`, that shop's
+    recorded Slack error is cleared in the same statement (a post went through: Slack works again),
+    one round trip for both on every post."""
+    await conn.execute(
+        "WITH healed AS (UPDATE shops SET slack_error = NULL, slack_error_at = NULL"
+        "  WHERE id = $5 AND slack_error IS NOT NULL RETURNING id)"
+        " UPDATE messages SET status = 'delivered', claimed_until = NULL, slack_channel = $3,"
+        " slack_ts = COALESCE($4, slack_ts) WHERE conversation_id = $1 AND seq = $2",
+        conversation_id,
+        seq,
+        slack_channel,
+        slack_ts,
+        heal_shop_id,
+    )
+
+
 async def edit_agent(
     conn: Executor, shop_id: int, channel: str, ts: str, body: str, at: datetime
 ) -> StoredMessage | None:
