@@ -378,7 +378,13 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
         shop = request.query.get("shop", "")
         return admin_page(request.app[services_key], shop if valid_shop_domain(shop) else "")
 
+    async def session_script(_request: web.Request) -> web.Response:
+        # The session-token script the settings and analytics pages share (zora/static/session.js).
+        body = (resources.files("zora") / "static" / "session.js").read_bytes()
+        return web.Response(body=body, content_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
     app.router.add_get("/admin", page)
+    app.router.add_get("/admin/session.js", session_script)
     app.router.add_get("/admin/api/settings", route("get_settings"))
     app.router.add_put("/admin/api/settings", route("put_settings"))
     app.router.add_get("/admin/api/settings/history", route("history"))

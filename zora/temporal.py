@@ -37,6 +37,7 @@ from temporalio.common import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.types import MethodAsyncSingleParam
 from temporalio.workflow import UpdateMethodMultiParam
 
 from zora.assistant_actions import (
@@ -219,14 +220,15 @@ async def start_missed_replies(
 
 async def start_webhook(client: Client, task_queue: str, ref: WebhookRef) -> None:
     """`shopify:wh:{webhook id}`; WorkflowAlreadyStartedError when this delivery was started before."""
-    await client.start_workflow(
+    await _start_for_shop(
+        client,
         ShopifyWebhookApi.run,
         ref,
-        id=webhook_workflow_id(ref.webhook_id),
+        workflow_id=webhook_workflow_id(ref.webhook_id),
         task_queue=task_queue,
+        shop=ref.shop,
+        summary=f"{ref.topic} for {ref.shop}",
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, ref.shop)]),
-        static_summary=f"{ref.topic} for {ref.shop}",
         # A worker in this process takes the first task straight from the start's answer.
         request_eager_start=True,
     )
@@ -235,28 +237,58 @@ async def start_webhook(client: Client, task_queue: str, ref: WebhookRef) -> Non
 async def start_webhook_batch(client: Client, task_queue: str, batch: WebhookBatch) -> None:
     """Several deliveries of one shop in one workflow (`shopify:whb:{first webhook id}:{digest}`)."""
     first = batch.refs[0]
-    await client.start_workflow(
+    await _start_for_shop(
+        client,
         ShopifyWebhookBatchApi.run,
         batch,
-        id=webhook_batch_workflow_id(batch.refs),
+        workflow_id=webhook_batch_workflow_id(batch.refs),
         task_queue=task_queue,
+        shop=first.shop,
+        summary=f"{len(batch.refs)} deliveries for {first.shop}",
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, first.shop)]),
-        static_summary=f"{len(batch.refs)} deliveries for {first.shop}",
         request_eager_start=True,
     )
 
 
 async def start_import(client: Client, task_queue: str, shop: str) -> None:
     """The full import; a second start while one runs joins it instead of doubling the work."""
-    await client.start_workflow(
+    await _start_for_shop(
+        client,
         ShopifyReconcileApi.run,
         ReconcileInput(shop=shop, full=True),
-        id=f"shopify:import:{shop}",
+        workflow_id=f"shopify:import:{shop}",
         task_queue=task_queue,
+        shop=shop,
+        summary=f"initial import of {shop}",
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def _start_for_shop(
+    client: Client,
+    run: MethodAsyncSingleParam[Any, ArgT, Any],
+    arg: ArgT,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    shop: str,
+    summary: str,
+    # The SDK's defaults unless a caller says otherwise.
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.UNSPECIFIED,
+    request_eager_start: bool = False,
+) -> None:
+    """A Shopify workflow of one shop: listed under its shop (ZoraShop) and summarised in Temporal's UI."""
+    await client.start_workflow(
+        run,
+        arg,
+        id=workflow_id,
+        task_queue=task_queue,
+        id_reuse_policy=id_reuse_policy,
+        id_conflict_policy=id_conflict_policy,
         search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SHOP, shop)]),
-        static_summary=f"initial import of {shop}",
+        static_summary=summary,
+        request_eager_start=request_eager_start,
     )
 
 

@@ -6,7 +6,6 @@ shop) gets nothing personal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -20,23 +19,19 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.assistant_tools import AssistantToolActivities
 from activities.llm import LlmActivities
-from tests.helpers import catching_mail, smtp_options, wait_for_mail
-from tests.shopify.harness import ShopifyZora, running_shopify
+from tests.assistant.world import DemoShop, demo_shop
+from tests.helpers import wait_for_mail
 from workflows.assistant import AssistantTurnWorkflow
 from zora.assistant import ChatMessage, TurnInput, TurnResult, turn_workflow_id
 from zora.mail import Mailer
-from zora.mail_catcher import MailCatcher
-from zora.shopify.dev import DEMO_TRACKING, install_demo
-from zora.standins.openai import INJECTION_SHOP, OpenAIStandIn
+from zora.shopify.dev import DEMO_TRACKING
+from zora.standins.openai import INJECTION_SHOP
 
 MAYA = "maya@example.com"
 
 
 @dataclass
-class Demo:
-    sz: ShopifyZora
-    model: OpenAIStandIn
-    catcher: MailCatcher
+class Demo(DemoShop):
     queue: str
 
     async def conversation(self, customer_email: str | None = None) -> uuid.UUID:
@@ -81,50 +76,25 @@ class Demo:
 
 @pytest.fixture
 async def demo(infra: Any, database_url: str) -> AsyncIterator[Demo]:
-    model = OpenAIStandIn(api_key="sk-demo")
-    await model.start()
-    try:
-        async with (
-            catching_mail() as catcher,
-            running_shopify(
-                infra,
-                database_url,
-                openai_base_url=model.base_url,
-                openai_api_key="sk-demo",
-                openai_model="zora-demo",
-                **smtp_options(catcher.smtp_port),
-            ) as sz,
-        ):
-            await install_demo(sz.zora.services, sz.shopify, sz.shop)
-            for _ in range(600):  # the initial import runs as a workflow
-                if await sz.fetchrow(
-                    "SELECT 1 FROM shopify_orders WHERE shop_id = $1 AND order_number = 1005", sz.shop_id
-                ):
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the demo shop's orders were never imported")
-            # A worker of the turn and its activities, whose model client this test closes.
-            llm = LlmActivities(sz.zora.settings)
-            tools = AssistantToolActivities(sz.zora.services.pool, Mailer(sz.zora.settings))
-            queue = f"turns-{uuid.uuid4()}"
-            worker = Worker(
-                sz.zora.services.temporal,
-                task_queue=queue,
-                workflows=[AssistantTurnWorkflow],
-                activities=[*llm.all(), *tools.all()],
-                workflow_runner=SandboxedWorkflowRunner(
-                    restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.assistant", "pydantic")
-                ),
-            )
-            try:
-                async with worker:
-                    yield Demo(sz, model, catcher, queue)
-            finally:
-                await llm.close()
-    finally:
-        model.release()
-        await model.stop()
+    async with demo_shop(infra, database_url) as shop:
+        # A worker of the turn and its activities, whose model client this test closes.
+        llm = LlmActivities(shop.sz.zora.settings)
+        tools = AssistantToolActivities(shop.sz.zora.services.pool, Mailer(shop.sz.zora.settings))
+        queue = f"turns-{uuid.uuid4()}"
+        worker = Worker(
+            shop.sz.zora.services.temporal,
+            task_queue=queue,
+            workflows=[AssistantTurnWorkflow],
+            activities=[*llm.all(), *tools.all()],
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("zora.assistant", "pydantic")
+            ),
+        )
+        try:
+            async with worker:
+                yield Demo(shop.sz, shop.model, shop.catcher, queue)
+        finally:
+            await llm.close()
 
 
 def said(text: str) -> ChatMessage:

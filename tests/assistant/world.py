@@ -1,15 +1,24 @@
-"""Two shops with customers, orders, products and conversations, for the assistant's tool tests."""
+"""Two shops with customers, orders, products and conversations, for the assistant's tool tests; and the demo
+shop `zora dev` seeds and imports, for the tests of whole turns and conversations (`demo_shop`)."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from activities.assistant_tools import AssistantToolActivities
+from tests.assistant.turns_harness import until
+from tests.helpers import catching_mail, smtp_options
+from tests.shopify.harness import ShopifyZora, running_shopify
 from zora.assistant import ToolCall, ToolInput, ToolOutput
+from zora.mail_catcher import MailCatcher
+from zora.shopify.dev import enable_demo_assistant, install_demo
+from zora.standins.openai import OpenAIStandIn
 
 TRACKING = "1Z999AA10123456784"
 TRACKING_URL = "https://www.ups.com/track?tracknum=1Z999AA10123456784"
@@ -142,3 +151,45 @@ async def run_tool(
     )
     result: dict[str, Any] = json.loads(output.content)
     return result
+
+
+@dataclass
+class DemoShop:
+    sz: ShopifyZora
+    model: OpenAIStandIn
+    catcher: MailCatcher
+
+
+@asynccontextmanager
+async def demo_shop(infra: Any, database_url: str, *, assistant_on: bool = False) -> AsyncIterator[DemoShop]:
+    """Zora beside the Shopify stand-in's demo shop, imported (orders up to #1005), the OpenAI stand-in's demo
+    model and a real SMTP server; `assistant_on`: the shop's assistant on, as `zora dev` turns it on."""
+    model = OpenAIStandIn(api_key="sk-demo")
+    await model.start()
+    try:
+        async with (
+            catching_mail() as catcher,
+            running_shopify(
+                infra,
+                database_url,
+                openai_base_url=model.base_url,
+                openai_api_key="sk-demo",
+                openai_model="zora-demo",
+                **smtp_options(catcher.smtp_port),
+            ) as sz,
+        ):
+            # What `zora dev` does for its demo shop (zora/app/dev.py): assistant on, then install and import.
+            if assistant_on:
+                assert await enable_demo_assistant(sz.zora.services.pool, sz.shop_id)
+            await install_demo(sz.zora.services, sz.shopify, sz.shop)
+            # The initial import runs as a workflow; generous, the machine is shared.
+            await until(lambda: _order_imported(sz, 1005), timeout=90.0)
+            yield DemoShop(sz, model, catcher)
+    finally:
+        model.release()
+        await model.stop()
+
+
+async def _order_imported(sz: ShopifyZora, number: int) -> bool:
+    row = await sz.fetchrow("SELECT 1 FROM shopify_orders WHERE shop_id = $1 AND order_number = $2", sz.shop_id, number)
+    return row is not None

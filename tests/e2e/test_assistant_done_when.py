@@ -15,7 +15,6 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,13 +25,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from bot.assistant_posts import ACTION_TAKE_OVER
 from bot.card import ACTION_CLAIM
 from tests.assistant.turns_harness import until
+from tests.assistant.world import DemoShop, demo_shop
 from tests.harness import AGENT, CHANNEL, Shopper
-from tests.helpers import catching_mail, mails_to, smtp_options, wait_for_mail
-from tests.shopify.harness import ShopifyZora, running_shopify
-from zora.mail_catcher import MailCatcher
+from tests.helpers import mails_to, wait_for_mail
 from zora.models import conversation_workflow_id
-from zora.shopify.dev import DEMO_ASSISTANT, DEMO_TRACKING, enable_demo_assistant, install_demo
-from zora.standins.openai import OpenAIStandIn
+from zora.shopify.dev import DEMO_ASSISTANT, DEMO_TRACKING
 
 MAYA = "maya@example.com"
 PERSONA = DEMO_ASSISTANT["persona_name"]
@@ -42,42 +39,10 @@ LABEL = re.compile(rf"^(\*\*{PERSONA}\*\* \(AI assistant\)\n|:robot_face: \*{PER
 PATIENCE = 90.0
 
 
-@dataclass
-class Demo:
-    sz: ShopifyZora
-    model: OpenAIStandIn
-    catcher: MailCatcher
-
-
 @pytest.fixture(scope="module")
-async def demo(infra: Any, database_url: str) -> AsyncIterator[Demo]:
-    model = OpenAIStandIn(api_key="sk-demo")
-    await model.start()
-    try:
-        async with (
-            catching_mail() as catcher,
-            running_shopify(
-                infra,
-                database_url,
-                openai_base_url=model.base_url,
-                openai_api_key="sk-demo",
-                openai_model="zora-demo",
-                **smtp_options(catcher.smtp_port),
-            ) as sz,
-        ):
-            # What `zora dev` does for its demo shop (zora/app/dev.py): assistant on, then install and import.
-            assert await enable_demo_assistant(sz.zora.services.pool, sz.shop_id)
-            await install_demo(sz.zora.services, sz.shopify, sz.shop)
-            await until(lambda: order_imported(sz, 1005), timeout=PATIENCE)
-            yield Demo(sz, model, catcher)
-    finally:
-        model.release()
-        await model.stop()
-
-
-async def order_imported(sz: ShopifyZora, number: int) -> bool:
-    row = await sz.fetchrow("SELECT 1 FROM shopify_orders WHERE shop_id = $1 AND order_number = $2", sz.shop_id, number)
-    return row is not None
+async def demo(infra: Any, database_url: str) -> AsyncIterator[DemoShop]:
+    async with demo_shop(infra, database_url, assistant_on=True) as shop:
+        yield shop
 
 
 class WidgetShopper(Shopper):
@@ -128,7 +93,7 @@ class WidgetShopper(Shopper):
 
 
 @pytest.mark.parametrize("asking", ["typed", "button", "take_over"])
-async def test_order_question_code_tracking_person_and_take_over(demo: Demo, asking: str) -> None:
+async def test_order_question_code_tracking_person_and_take_over(demo: DemoShop, asking: str) -> None:
     zora = demo.sz.zora
     session = await zora.session()
     cid = session["conversation_id"]
@@ -161,7 +126,7 @@ async def test_order_question_code_tracking_person_and_take_over(demo: Demo, ask
 
 
 async def person_asked_for(
-    demo: Demo, shopper: WidgetShopper, cid: str, asking: str, turns: dict[str, set[str]]
+    demo: DemoShop, shopper: WidgetShopper, cid: str, asking: str, turns: dict[str, set[str]]
 ) -> None:
     """4. The shopper asks for a person, in words (the model hands over) or with the widget's "Talk to a
     person" (socket event ask_for_person): the note in the thread, the assistant off. 5. An agent takes
@@ -189,12 +154,12 @@ async def person_asked_for(
         await press(demo, root, ACTION_CLAIM)
 
 
-async def card_with(demo: Demo, cid: str, action: str) -> dict[str, Any] | None:
+async def card_with(demo: DemoShop, cid: str, action: str) -> dict[str, Any] | None:
     card = (await thread(demo, cid))[0]
     return card if action in json.dumps(card.get("blocks")) else None
 
 
-async def tracking_after_the_code(demo: Demo, shopper: WidgetShopper, cid: str) -> list[str]:
+async def tracking_after_the_code(demo: DemoShop, shopper: WidgetShopper, cid: str) -> list[str]:
     """Steps 1-3: the order question, the email, the code and the tracking; the turns that answered."""
     # 1. The order question: the assistant needs the order's email first.
     asked = await says(shopper, cid, "Where is my order #1001?")
@@ -236,7 +201,7 @@ ANSWERED = {"assistant_turn_context", "llm_complete"}  # at least
 HANDED_OVER = {"assistant_turn_context", "llm_complete"}
 
 
-async def in_temporal(demo: Demo, cid: str, expected: dict[str, set[str]], *, handed_over: bool) -> None:
+async def in_temporal(demo: DemoShop, cid: str, expected: dict[str, set[str]], *, handed_over: bool) -> None:
     """Every step is a workflow or an activity: the conversation's workflow, the turn children and the
     activities each turn ran (the ones the Temporal UI lists in their histories)."""
     zora = demo.sz.zora
@@ -258,7 +223,7 @@ async def in_temporal(demo: Demo, cid: str, expected: dict[str, set[str]], *, ha
     assert {name: ran.count(name) for name in around} == around, ran
 
 
-async def press(demo: Demo, message: dict[str, Any], action: str) -> None:
+async def press(demo: DemoShop, message: dict[str, Any], action: str) -> None:
     value = next(
         e["value"]
         for b in message["blocks"]
@@ -283,7 +248,7 @@ async def answer_of(shopper: WidgetShopper, turn: str) -> dict[str, Any]:
     return found
 
 
-async def thread(demo: Demo, cid: str) -> list[dict[str, Any]]:
+async def thread(demo: DemoShop, cid: str) -> list[dict[str, Any]]:
     zora = demo.sz.zora
     rows = await until(
         lambda: zora.fetch("SELECT thread_ts FROM slack_threads WHERE conversation_id = $1::uuid", cid),
@@ -292,26 +257,26 @@ async def thread(demo: Demo, cid: str) -> list[dict[str, Any]]:
     return zora.standin.thread(CHANNEL, str(rows[0]["thread_ts"]))
 
 
-async def thread_messages_with(demo: Demo, cid: str, words: str) -> list[dict[str, Any]]:
+async def thread_messages_with(demo: DemoShop, cid: str, words: str) -> list[dict[str, Any]]:
     return [m for m in (await thread(demo, cid))[1:] if words in m.get("text", "")]
 
 
-async def handover_note(demo: Demo, cid: str) -> dict[str, Any] | None:
+async def handover_note(demo: DemoShop, cid: str) -> dict[str, Any] | None:
     found = await thread_messages_with(demo, cid, "handed this conversation")
     return found[0] if found else None
 
 
-async def assistant_state(demo: Demo, cid: str, state: str) -> bool:
+async def assistant_state(demo: DemoShop, cid: str, state: str) -> bool:
     rows = await demo.sz.fetch("SELECT assistant FROM conversations WHERE id = $1::uuid", cid)
     return bool(rows) and rows[0]["assistant"] == state
 
 
-async def assigned_to(demo: Demo, cid: str, agent: str) -> bool:
+async def assigned_to(demo: DemoShop, cid: str, agent: str) -> bool:
     rows = await demo.sz.fetch("SELECT assignee FROM conversations WHERE id = $1::uuid", cid)
     return bool(rows) and rows[0]["assignee"] == agent
 
 
-async def turn_parent(demo: Demo, turn_id: str) -> str | None:
+async def turn_parent(demo: DemoShop, turn_id: str) -> str | None:
     """The workflow id of the turn's parent, None when no such turn was ever started."""
     handle = demo.sz.zora.services.temporal.get_workflow_handle(turn_id)
     try:
@@ -324,14 +289,14 @@ async def turn_parent(demo: Demo, turn_id: str) -> str | None:
     return described.parent_id
 
 
-async def runs_of(demo: Demo, workflow_id: str) -> list[str]:
+async def runs_of(demo: DemoShop, workflow_id: str) -> list[str]:
     """The run ids of a workflow (a conversation continues as new), oldest first."""
     temporal = demo.sz.zora.services.temporal
     runs = [e async for e in temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
     return [e.run_id for e in sorted(runs, key=lambda e: e.start_time)]
 
 
-async def activities_of(demo: Demo, workflow_id: str, run_id: str | None = None) -> list[str]:
+async def activities_of(demo: DemoShop, workflow_id: str, run_id: str | None = None) -> list[str]:
     """The activity types a workflow's run scheduled, local ones included (recorded as markers)."""
     handle = demo.sz.zora.services.temporal.get_workflow_handle(workflow_id, run_id=run_id)
     names: list[str] = []
@@ -345,7 +310,7 @@ async def activities_of(demo: Demo, workflow_id: str, run_id: str | None = None)
     return names
 
 
-async def signals_handled(demo: Demo, cid: str, name: str, n: int) -> bool:
+async def signals_handled(demo: DemoShop, cid: str, name: str, n: int) -> bool:
     """The conversation's workflow (every run of it: it continues as new) finished a task after its `n`th
     `name` signal."""
     zora = demo.sz.zora

@@ -4,23 +4,13 @@ what a caller sees, and whether Slack did the work anyway."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.helpers import slack_standin
+from tests.standins.conftest import CHANNEL, TOKEN
 from zora.standins.slack import SlackStandIn
-
-TOKEN = "xoxb-standin-faults-token"
-CHANNEL = "C0SUPPORT1"
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[SlackStandIn]:
-    async with slack_standin(TOKEN, CHANNEL, signing_secret="faults-secret") as slack:
-        yield slack
 
 
 async def test_server_error_answers_the_status_and_does_nothing(standin: SlackStandIn) -> None:

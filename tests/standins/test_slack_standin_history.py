@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.helpers import slack_standin
+from tests.standins.conftest import CHANNEL, TOKEN
 from zora.standins.slack import SlackStandIn
-
-TOKEN = "xoxb-standin-history-token"
-CHANNEL = "C0SUPPORT1"
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[SlackStandIn]:
-    async with slack_standin(TOKEN, CHANNEL, signing_secret="history-secret") as slack:
-        yield slack
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ the real slack_sdk client and checked against the arguments Slack documents for 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -13,20 +13,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.conftest import fixtures_dir
-from tests.helpers import slack_standin
+from tests.standins.conftest import CHANNEL, TOKEN
 from zora.standins.slack import SlackStandIn
 
-TOKEN = "xoxb-standin-test-token"
-CHANNEL = "C0SUPPORT1"
 TEAM = "T0ZORA0001"
 BOT_USER = "U0ZORABOT1"
 RECIPIENT = {"recipient_team_id": TEAM, "recipient_user_id": BOT_USER}
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[SlackStandIn]:
-    async with slack_standin(TOKEN, CHANNEL, signing_secret="s") as slack:
-        yield slack
 
 
 @pytest.fixture

@@ -76,3 +76,15 @@ async def test_the_pages(sz: ShopifyZora) -> None:
     # The settings pages link here, each to its own kind.
     assert 'href="/admin/analytics"' in (await get(sz, f"/admin?shop={sz.shop}", None))[1]
     assert 'href="/staff/analytics"' in (await get(sz, "/staff/settings", None))[1]
+
+
+async def test_the_pages_share_one_session_token_script(sz: ShopifyZora) -> None:
+    status, script, headers = await get(sz, "/admin/session.js", None)
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert "window.zoraSession" in script and "zora-dev:id-token-request" in script
+    for path in (f"/admin?shop={sz.shop}", f"/admin/analytics?shop={sz.shop}", "/staff/settings", "/staff/analytics"):
+        body = (await get(sz, path, None))[1]
+        # Before the page's own script, which asks it for tokens as it starts; staff.js may come after it.
+        shared, own = body.index('<script src="/admin/session.js"></script>'), body.index("<script>")
+        assert shared < own, path
+        assert "zora-dev:id-token-request" not in body, f"{path} carries its own copy of session.js"

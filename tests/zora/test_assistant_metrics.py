@@ -1,12 +1,13 @@
-"""The assistant's numbers per shop and day (issue 12 §8) on real PostgreSQL: involvement, resolution
-(confirmed, or assumed after 24 h of the shopper's silence), handovers by reason, tokens and cost."""
+"""The assistant's numbers per shop over a range (issue 12 §8) on real PostgreSQL: involvement, resolution
+(confirmed, or assumed after 24 h of the shopper's silence), handovers by reason, tokens and cost. The
+analytics page's figures over a shop's local days: tests/zora/test_analytics_assistant.py."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -65,7 +66,7 @@ async def _turn(pool: Any, shop_id: int, conversation: uuid.UUID, at: datetime, 
     )
 
 
-async def test_daily_numbers(pool: Any) -> None:
+async def test_range_numbers(pool: Any) -> None:
     shop = await _shop(pool)
     other_shop = await _shop(pool)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -94,14 +95,21 @@ async def test_daily_numbers(pool: Any) -> None:
     assert not await _turn(pool, shop, c[0], d1 + timedelta(hours=10), turn_id="t0", prompt_tokens=100)
     assert not await _turn(pool, other_shop, c[0], d1, turn_id="elsewhere")
 
-    days = await metrics.daily(pool, shop, d1.date(), now.date())
-    assert [d.day for d in days] == [d1.date(), now.date()]
-    first, last = days[0], days[-1]
+    day = timedelta(days=1)
+    first = await metrics.range_totals(pool, shop, d1, d1 + day)
     assert (first.involved, first.resolved, first.turns) == (5, 2, 6)
     assert first.handovers == {"shopper_asked": 1, "unspecified": 1}
     assert (first.prompt_tokens, first.completion_tokens, first.cost_usd) == (150, 30, Decimal("0.0012"))
-    assert (last.involved, last.resolved, last.handovers) == (2, 1, {})
-    assert await metrics.daily(pool, other_shop, d1.date(), now.date()) == []
+    last = await metrics.range_totals(pool, shop, today, today + day)
+    assert (last.involved, last.resolved, last.turns, last.handovers) == (2, 1, 2, {})
+    # Nothing on the days between.
+    assert (await metrics.range_totals(pool, shop, d1 + day, today)).turns == 0
+    # The whole range: each conversation once, its tokens summed.
+    whole = await metrics.range_totals(pool, shop, d1, today + day)
+    assert (whole.involved, whole.resolved, whole.turns, whole.prompt_tokens) == (7, 3, 8, 150)
+    assert await metrics.range_totals(pool, other_shop, d1, today + day) == metrics.AssistantTotals(
+        involved=0, resolved=0, turns=0, prompt_tokens=0, completion_tokens=0, cost_usd=Decimal(0)
+    )
 
 
 async def test_a_shopper_who_said_no_is_not_resolved(pool: Any) -> None:
@@ -110,5 +118,5 @@ async def test_a_shopper_who_said_no_is_not_resolved(pool: Any) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=5)
     await _turn(pool, shop, conversation, long_ago)
     await metrics.confirm_resolved(pool, shop, conversation, False)
-    (day,) = await metrics.daily(pool, shop, date.min, datetime.now(UTC).date())
-    assert (day.involved, day.resolved) == (1, 0)
+    totals = await metrics.range_totals(pool, shop, long_ago - timedelta(days=1), datetime.now(UTC))
+    assert (totals.involved, totals.resolved) == (1, 0)

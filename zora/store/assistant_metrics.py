@@ -1,20 +1,22 @@
-"""What the assistant did, per shop and day (issue 12 §8): the numbers of the merchant's analytics page.
+"""What the assistant did, per shop (issue 12 §8): the numbers of the merchant's analytics page.
 
 Writers call `record_turn_outcome` once a turn's outcome is known (the turn's delivery, a handover the
-shopper asked for); it keeps one row per turn id, so a retried activity counts once. Readers call
-`daily`, which sums those rows per day (UTC) and works out resolution at read time:
+shopper asked for); it keeps one row per turn id, so a retried activity counts once. The analytics page
+calls `range_totals` over the instants of the shop's local days (zora/analytics.py), which sums those rows
+and works out resolution at read time:
 
-- involvement: conversations the assistant took part in that day (at least one recorded turn);
-- resolved: of those, the ones whose last assistant turn (up to that day's end) answered and whose
+- involvement: conversations the assistant took part in during the range (at least one recorded turn);
+- resolved: of those, the ones whose last assistant turn (up to the range's end) answered and whose
   shopper either confirmed it or did not write again within 24 h of it (not counted until 24 h passed);
-- handovers by reason: turns that ended with a person taking over, by the reason given;
-- tokens and cost: sums over the day's turns.
+- handovers: turns after which people took over, by the reason given (`handed_over`), or by the outcome
+  (`out_of_steps`, `failed`);
+- tokens and cost: sums over the range's turns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 from uuid import UUID
@@ -72,8 +74,10 @@ async def confirm_resolved(conn: Executor, shop_id: int, conversation_id: UUID, 
 
 
 @dataclass(frozen=True)
-class AssistantDay:
-    day: date
+class AssistantTotals:
+    """A range's figures (the analytics page's summary): each conversation counts once however many of
+    the range's days it had turns on."""
+
     involved: int
     resolved: int
     turns: int
@@ -90,76 +94,6 @@ _RESOLVED = f"""lt.outcome = 'answered' AND lt.confirmed IS DISTINCT FROM false 
         SELECT 1 FROM messages m WHERE m.conversation_id = lt.conversation_id AND m.shop_id = $1
         AND m.direction = 'shopper' AND m.created_at > lt.at
         AND m.created_at <= lt.at + interval '{RESOLVED_AFTER_HOURS} hours')))"""
-
-# Per day: the day's turns (sums), and per conversation involved that day its last turn up to the end of
-# that day, resolved when it answered and either the shopper confirmed it or wrote nothing in the 24 h
-# after it (and those 24 h are over). Handovers without a reason count under 'unspecified'.
-DAILY_SQL = f"""
-WITH turns AS (
-    SELECT t.*, (t.at AT TIME ZONE 'UTC')::date AS day FROM assistant_turn_outcomes t
-    WHERE t.shop_id = $1 AND t.at >= ($2::date::timestamp AT TIME ZONE 'UTC')
-    AND t.at < (($3::date + 1)::timestamp AT TIME ZONE 'UTC')
-),
-involved AS (
-    SELECT DISTINCT day, conversation_id FROM turns
-),
-last_turn AS (
-    SELECT i.day, i.conversation_id, l.outcome, l.confirmed, l.at FROM involved i
-    CROSS JOIN LATERAL (
-        SELECT o.outcome, o.confirmed, o.at FROM assistant_turn_outcomes o
-        WHERE o.shop_id = $1 AND o.conversation_id = i.conversation_id AND o.at < ((i.day + 1)::timestamp AT TIME ZONE 'UTC')
-        ORDER BY o.at DESC LIMIT 1
-    ) l
-),
-resolved AS (
-    SELECT lt.day, count(*) AS n FROM last_turn lt WHERE {_RESOLVED} GROUP BY lt.day
-),
-handovers AS (
-    SELECT day, jsonb_object_agg(reason, n) AS by_reason FROM (
-        SELECT day, COALESCE(handover_reason, 'unspecified') AS reason, count(*) AS n FROM turns
-        WHERE outcome = 'handed_over' GROUP BY 1, 2) h
-    GROUP BY day
-)
-SELECT t.day, count(DISTINCT t.conversation_id) AS involved, COALESCE(max(r.n), 0) AS resolved,
-    count(*) AS turns, COALESCE(sum(t.prompt_tokens), 0) AS prompt_tokens,
-    COALESCE(sum(t.completion_tokens), 0) AS completion_tokens, COALESCE(sum(t.cost_usd), 0) AS cost_usd,
-    COALESCE(max(h.by_reason::text), '{{}}')::jsonb AS handovers
-FROM turns t LEFT JOIN resolved r ON r.day = t.day LEFT JOIN handovers h ON h.day = t.day
-GROUP BY t.day ORDER BY t.day
-"""
-
-
-async def daily(conn: Executor, shop_id: int, since: date, until: date) -> list[AssistantDay]:
-    """The shop's days from `since` to `until` (inclusive, UTC) on which the assistant took a turn."""
-    rows = await conn.fetch(DAILY_SQL, shop_id, since, until)
-    return [
-        AssistantDay(
-            day=r["day"],
-            involved=int(r["involved"]),
-            resolved=int(r["resolved"]),
-            turns=int(r["turns"]),
-            prompt_tokens=int(r["prompt_tokens"]),
-            completion_tokens=int(r["completion_tokens"]),
-            cost_usd=Decimal(r["cost_usd"]),
-            handovers={str(k): int(v) for k, v in dict(r["handovers"] or {}).items()},
-        )
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True)
-class AssistantTotals:
-    """A range's figures (the analytics page's summary): each conversation counts once however many of
-    the range's days it had turns on."""
-
-    involved: int
-    resolved: int
-    turns: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: Decimal
-    handovers: dict[str, int] = field(default_factory=dict)
-
 
 # The range's turns; per conversation involved, its last turn before the range's end; handovers are the
 # turns after which people took over: those that handed over (by their reason), ran out of steps or failed
