@@ -139,7 +139,7 @@ async def test_an_answer_streamed_into_slack_is_its_post(ai: AiZora) -> None:
     assert row["slack_ts"] == streamed["message"]["ts"]
     in_thread = [m for m in await replies(zora, cid) if POLICIES in m.get("text", "")]
     assert [m["ts"] for m in in_thread] == [streamed["message"]["ts"]]
-    # Counted once in the shop's daily assistant figures (zora/store/assistant_metrics.py).
+    # Counted once in the shop's assistant figures (zora/store/assistant_metrics.py range_totals).
     outcomes = await zora.fetch(
         "SELECT outcome, prompt_tokens FROM assistant_turn_outcomes WHERE turn_id = $1", f"turn:{cid}:1"
     )

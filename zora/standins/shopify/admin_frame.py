@@ -38,7 +38,7 @@ class AdminFrame(OAuth):
     async def _admin_frame(self, request: web.Request) -> web.Response:
         """Shopify admin's frame around an embedded app, for `zora dev` and the browser tests: it loads
         application_url with `shop` and `host` as the admin does, and answers the page's requests for a
-        session token (made when App Bridge is absent: see zora/static/admin.html) by postMessage."""
+        session token (made when App Bridge is absent: see zora/static/session.js) by postMessage."""
         domain = request.query.get("shop", "")
         if domain not in self.shops or not self.app_url:
             raise web.HTTPNotFound(text="unknown shop, or no app_url set on the stand-in")
