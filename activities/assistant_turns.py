@@ -28,6 +28,7 @@ from activities.slack_errors import rate_limited
 from bot.assistant_posts import answer_text, decided_draft, draft_blocks, hand_over_note
 from bot.outbound import SlackOutbound
 from zora.assistant import ChatMessage
+from zora.assistant_texts import handover_notice_id, person_joins
 from zora.assistant_turns import (
     AssistantStateChange,
     DeliverAnswer,
@@ -47,7 +48,9 @@ from zora.models import ConversationRef, SlackThread
 from zora.push import push
 from zora.settings import Settings
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.shopper_language import settings_or_defaults
 from zora.slack_api import SlackGateway, classify
+from zora.store import actions as sactions
 from zora.store import assistant as sassistant
 from zora.store import assistant_metrics
 from zora.store import conversations as sconversations
@@ -272,6 +275,8 @@ class AssistantTurnActivities:
         """The assistant lets go: off for this conversation, a note for the team in the thread."""
         conversation_id_var.set(str(req.ref.conversation_id))
         await self._stopped_writing(req)
+        if req.tell_shopper:
+            await self._person_joins(req.ref)
         async with self.pool.acquire() as conn:
             await sassistant.set_state(conn, req.ref, "off")
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
@@ -300,6 +305,19 @@ class AssistantTurnActivities:
             # It quotes the shopper: a customer's erasure deletes it from Slack too.
             await sassistant.set_note(conn, req.ref, str(response["ts"]))
         await self._redraw(req.ref)
+
+    async def _person_joins(self, ref: ConversationRef) -> None:
+        """The shopper is told a person will join, from the assistant, in the conversation's language:
+        stored once (a retried handover finds it), pushed on every attempt. Not posted in the thread:
+        the handover note tells the team."""
+        async with self.pool.acquire() as conn:
+            raw, locale = await sactions.settings_and_locale(conn, ref.shop_id, ref.conversation_id)
+            settings = settings_or_defaults(raw)
+            notice = person_joins(locale, settings.languages)
+            message, _new = await sassistant.store_answer(
+                conn, ref, handover_notice_id(ref.conversation_id), settings.assistant.persona_name, notice
+            )
+        await push(self.outbound.emitter, NewMessage.of(message))
 
     async def _stopped_writing(self, req: HandOver) -> None:
         """The widget stops showing the assistant writing: no answer follows (best effort: the widget

@@ -204,7 +204,7 @@ class AssistantHold:
         if self.state.assistant_off:
             return  # a person took it while the turn ran: nothing of it goes out
         if result.outcome != "answered":
-            await self.hand_over(result.reason or result.outcome)
+            await self.hand_over(result.reason or result.outcome, tell_shopper=True)
             return
         turn_id = turn_workflow_id(self.ref.conversation_id, seq)
         if self.state.assistant == "drafting":
@@ -214,10 +214,13 @@ class AssistantHold:
         else:
             await ASSISTANT_DELIVER_CALL.run(DeliverAnswer(ref=self.ref, turn_id=turn_id))
 
-    async def hand_over(self, reason: str) -> None:
-        """The assistant lets go for good: a note for the team, then normal assignment."""
+    async def hand_over(self, reason: str, *, tell_shopper: bool = False) -> None:
+        """The assistant lets go for good: a note for the team, then normal assignment. `tell_shopper`:
+        the shopper did not ask with the widget's button (which says a person will join by itself), so
+        the assistant says it, when it was answering them (a draft_only assistant never spoke to them)."""
         if self.state.assistant_off:
             return
+        tell_shopper = tell_shopper and self.state.assistant == "answering"
         self.taken()
         self.state.assistant_off = True
         seq = self.state.last_turn_seq
@@ -227,7 +230,9 @@ class AssistantHold:
             # handover's, or the card keeps offering Take over for an assistant that let go.
             await workflow.wait_condition(lambda: not self._showing)
         try:
-            await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason, turn_id=turn_id))
+            await ASSISTANT_HAND_OVER_CALL.run(
+                HandOver(ref=self.ref, reason=reason, turn_id=turn_id, tell_shopper=tell_shopper)
+            )
         except ActivityError as exc:
             # No thread after the retries (Slack down, the shop disconnected): assignment still follows.
             workflow.logger.warning("the handover note was not posted: %s", exc.cause or exc)
@@ -239,7 +244,7 @@ class AssistantHold:
             return
         gate = await ASSISTANT_GATE_CALL.run(GateRequest(ref=self.ref))
         if not gate.enabled:
-            await self.hand_over("the shop turned its assistant off")
+            await self.hand_over("the shop turned its assistant off", tell_shopper=True)
 
     def check_draft(self, decision: DraftDecision) -> None:
         if self.state.draft_turn is None or self.state.draft_turn != decision.turn_id:

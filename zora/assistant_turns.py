@@ -130,3 +130,6 @@ class HandOver(BaseModel):
     # The latest turn started: the widget may still show it writing (a model call that ended by asking
     # for hand_over, or was cancelled, never said it stopped).
     turn_id: str | None = None
+    # Tell the shopper a person will join (a message from the assistant): the shopper did not press
+    # the widget's "Talk to a person", which says it by itself.
+    tell_shopper: bool = False
