@@ -43,6 +43,7 @@ from zora.assistant_turns import (
 )
 from zora.business_hours import is_open
 from zora.db import Pool, Row
+from zora.identity_codes import shown_to_agents
 from zora.logs import conversation_id_var
 from zora.models import ConversationRef, SlackThread
 from zora.push import push
@@ -281,6 +282,9 @@ class AssistantTurnActivities:
             await sassistant.set_state(conn, req.ref, "off")
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
             words = await sassistant.last_shopper_words(conn, req.ref)
+            if words:
+                # Quoted to the team as the thread shows it: a code the shopper typed is masked.
+                words = await shown_to_agents(conn, req.ref.conversation_id, words, datetime.now(UTC))
             posted = await sassistant.note_ts(conn, req.ref)
         thread = await sthreads.of_conversation(self.pool, req.ref.conversation_id)
         if posted is not None:
