@@ -6,7 +6,7 @@ drafts for agents, and the handover note. Tool results are in the audit only: ne
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,7 +41,7 @@ from zora.assistant_turns import (
     TurnContext,
     TurnContextRequest,
 )
-from zora.business_hours import is_open
+from zora.business_hours import add_business_time, is_open
 from zora.db import Pool, Row
 from zora.identity_codes import shown_to_agents
 from zora.logs import conversation_id_var
@@ -106,12 +106,18 @@ class AssistantTurnActivities:
     async def gate(self, req: GateRequest) -> GateResult:
         async with self.pool.acquire() as conn:
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
+        now = datetime.now(UTC)
+        in_hours = is_open(now, settings.business_hours, settings.timezone)
         return GateResult(
             enabled=settings.assistant.enabled,
             mode=settings.assistant.mode,
             available=settings.available,
-            in_hours=is_open(datetime.now(UTC), settings.business_hours, settings.timezone),
+            in_hours=in_hours,
             llm_timeout_seconds=self.llm_timeout,
+            # No open time to add: the next moment the shop is open.
+            opens_at=None
+            if in_hours
+            else add_business_time(now, timedelta(0), settings.business_hours, settings.timezone),
         )
 
     @ASSISTANT_TURN_CONTEXT_CALL.defn

@@ -69,6 +69,8 @@ class GateResult(BaseModel):
     in_hours: bool = True
     # The deployment's OPENAI_TIMEOUT_SECONDS (the turn's model-call timeouts).
     llm_timeout_seconds: float = 60.0
+    # When the shop's business hours start next (outside them only; None inside or without hours).
+    opens_at: datetime | None = None
 
 
 class TurnContextRequest(BaseModel):
@@ -91,7 +93,8 @@ class TurnContext(BaseModel):
 
 class AssistantStateChange(BaseModel):
     ref: ConversationRef
-    state: AssistantState
+    # None: the hold ended without a person taking over (the conversation was resolved).
+    state: AssistantState | None
 
 
 class RecordTurn(BaseModel):

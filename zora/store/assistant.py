@@ -21,8 +21,9 @@ async def is_off(conn: Executor, ref: ConversationRef) -> bool:
     return bool(off)
 
 
-async def set_state(conn: Executor, ref: ConversationRef, state: str) -> None:
-    """Once 'off' (a person took over), it stays off: a late 'answering' changes nothing."""
+async def set_state(conn: Executor, ref: ConversationRef, state: str | None) -> None:
+    """Once 'off' (a person took over), it stays off: a late 'answering' (or the end of a hold, None)
+    changes nothing."""
     await conn.execute(
         "UPDATE conversations SET assistant = $3 WHERE id = $1 AND shop_id = $2"
         " AND (assistant IS DISTINCT FROM 'off' OR $3 = 'off')",
