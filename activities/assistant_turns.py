@@ -27,7 +27,6 @@ from activities.calls import (
 from activities.slack_errors import rate_limited
 from bot.assistant_posts import answer_text, decided_draft, draft_blocks, hand_over_note
 from bot.outbound import SlackOutbound
-from zora.assistant import ChatMessage
 from zora.assistant_texts import handover_notice_id, person_joins
 from zora.assistant_turns import (
     AssistantStateChange,
@@ -40,6 +39,7 @@ from zora.assistant_turns import (
     RecordTurn,
     TurnContext,
     TurnContextRequest,
+    history_message,
 )
 from zora.business_hours import add_business_time, is_open
 from zora.db import Pool, Row
@@ -133,11 +133,7 @@ class AssistantTurnActivities:
             since = start_of_day(datetime.now(UTC), settings.timezone)
             turns, tokens = await sassistant.usage_since(conn, req.shop_id, since)
         return TurnContext(
-            # The shopper is the user; every answer (the assistant's, or a person's) the assistant.
-            history=[
-                ChatMessage(role="user" if r["direction"] == "shopper" else "assistant", content=r["body"])
-                for r in rows
-            ],
+            history=[history_message(r["direction"], r["author_id"], r["author_name"], r["body"]) for r in rows],
             persona_name=settings.assistant.persona_name,
             instructions=settings.assistant.instructions,
             max_steps=settings.assistant.max_steps,

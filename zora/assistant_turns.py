@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from zora.assistant import ChatMessage, TurnResult
+from zora.assistant import AGENT_NAME, AGENT_PREFIX, ChatMessage, TurnResult
 from zora.models import ConversationRef
 
 # Activity names (activities/calls.py declares them; the names Temporal records).
@@ -136,3 +136,15 @@ class HandOver(BaseModel):
     # Tell the shopper a person will join (a message from the assistant): the shopper did not press
     # the widget's "Talk to a person", which says it by itself.
     tell_shopper: bool = False
+
+
+def history_message(direction: str, author_id: str | None, author_name: str | None, body: str) -> ChatMessage:
+    """A transcript message as the model reads it: the shopper is the user, the assistant's own messages
+    are its own, and a person's reply is an assistant message that says who wrote it (AGENT_NAME, and the
+    text led by "Agent <name>:"), so the model does not take an agent's promise for its own."""
+    if direction == "shopper":
+        return ChatMessage(role="user", content=body)
+    if author_id == AI_AUTHOR_ID:
+        return ChatMessage(role="assistant", content=body)
+    who = " ".join((author_name or "").split()) or "of the shop"
+    return ChatMessage(role="assistant", name=AGENT_NAME, content=f"{AGENT_PREFIX}{who}: {body}")

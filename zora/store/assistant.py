@@ -34,10 +34,10 @@ async def set_state(conn: Executor, ref: ConversationRef, state: str | None) -> 
 
 
 async def transcript(conn: Executor, shop_id: int, conversation_id: UUID, upto_seq: int, limit: int) -> list[Row]:
-    """The latest `limit` messages up to `upto_seq` (direction, author_id, body), oldest first."""
+    """The latest `limit` messages up to `upto_seq` (direction, author_id, author_name, body), oldest first."""
     return await conn.fetch(
-        "SELECT seq, direction, author_id, body FROM ("
-        " SELECT seq, direction, author_id, body FROM messages WHERE conversation_id = $1 AND shop_id = $2"
+        "SELECT seq, direction, author_id, author_name, body FROM ("
+        " SELECT seq, direction, author_id, author_name, body FROM messages WHERE conversation_id = $1 AND shop_id = $2"
         " AND seq <= $3 AND deleted_at IS NULL AND body <> '' ORDER BY seq DESC LIMIT $4) t ORDER BY seq",
         conversation_id,
         shop_id,
