@@ -306,7 +306,7 @@ class AssistantHold:
 
     def _watch_hours(self, gate: GateResult) -> None:
         """Outside business hours, in a mode that depends on them: weigh the hold again when they start."""
-        if self._hours is not None and self._hours is not asyncio.current_task():
+        if self._hours is not None:
             self._hours.cancel()
         self._hours = None
         if gate.mode in _HOURS_MODES and gate.opens_at is not None and workflow.patched(_HOLD_FOLLOWS_SHOP):
@@ -320,6 +320,8 @@ class AssistantHold:
             return  # the hold ended before
         except TimeoutError:
             pass
+        # Awake: a new wait (the hours moved) is another task; this one must not be cancelled by it.
+        self._hours = None
         self._weighing = True
         try:
             await self._reweigh()
