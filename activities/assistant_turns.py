@@ -6,7 +6,7 @@ drafts for agents, and the handover note. Tool results are in the audit only: ne
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +27,7 @@ from activities.calls import (
 from activities.slack_errors import rate_limited
 from bot.assistant_posts import answer_text, decided_draft, draft_blocks, hand_over_note
 from bot.outbound import SlackOutbound
-from zora.assistant import ChatMessage
+from zora.assistant_texts import handover_notice_id, person_joins
 from zora.assistant_turns import (
     AssistantStateChange,
     DeliverAnswer,
@@ -39,15 +39,19 @@ from zora.assistant_turns import (
     RecordTurn,
     TurnContext,
     TurnContextRequest,
+    history_message,
 )
-from zora.business_hours import is_open
+from zora.business_hours import add_business_time, is_open
 from zora.db import Pool, Row
+from zora.identity_codes import shown_to_agents
 from zora.logs import conversation_id_var
 from zora.models import ConversationRef, SlackThread
 from zora.push import push
 from zora.settings import Settings
 from zora.shop_settings import ShopSettings, parse_settings
+from zora.shopper_language import settings_or_defaults
 from zora.slack_api import SlackGateway, classify
+from zora.store import actions as sactions
 from zora.store import assistant as sassistant
 from zora.store import assistant_metrics
 from zora.store import conversations as sconversations
@@ -102,12 +106,18 @@ class AssistantTurnActivities:
     async def gate(self, req: GateRequest) -> GateResult:
         async with self.pool.acquire() as conn:
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
+        now = datetime.now(UTC)
+        in_hours = is_open(now, settings.business_hours, settings.timezone)
         return GateResult(
             enabled=settings.assistant.enabled,
             mode=settings.assistant.mode,
             available=settings.available,
-            in_hours=is_open(datetime.now(UTC), settings.business_hours, settings.timezone),
+            in_hours=in_hours,
             llm_timeout_seconds=self.llm_timeout,
+            # No open time to add: the next moment the shop is open.
+            opens_at=None
+            if in_hours
+            else add_business_time(now, timedelta(0), settings.business_hours, settings.timezone),
         )
 
     @ASSISTANT_TURN_CONTEXT_CALL.defn
@@ -123,11 +133,7 @@ class AssistantTurnActivities:
             since = start_of_day(datetime.now(UTC), settings.timezone)
             turns, tokens = await sassistant.usage_since(conn, req.shop_id, since)
         return TurnContext(
-            # The shopper is the user; every answer (the assistant's, or a person's) the assistant.
-            history=[
-                ChatMessage(role="user" if r["direction"] == "shopper" else "assistant", content=r["body"])
-                for r in rows
-            ],
+            history=[history_message(r["direction"], r["author_id"], r["author_name"], r["body"]) for r in rows],
             persona_name=settings.assistant.persona_name,
             instructions=settings.assistant.instructions,
             max_steps=settings.assistant.max_steps,
@@ -272,10 +278,15 @@ class AssistantTurnActivities:
         """The assistant lets go: off for this conversation, a note for the team in the thread."""
         conversation_id_var.set(str(req.ref.conversation_id))
         await self._stopped_writing(req)
+        if req.tell_shopper:
+            await self._person_joins(req.ref)
         async with self.pool.acquire() as conn:
             await sassistant.set_state(conn, req.ref, "off")
             settings = parse_settings(await sshops.settings(conn, req.ref.shop_id))
             words = await sassistant.last_shopper_words(conn, req.ref)
+            if words:
+                # Quoted to the team as the thread shows it: a code the shopper typed is masked.
+                words = await shown_to_agents(conn, req.ref.conversation_id, words, datetime.now(UTC))
             posted = await sassistant.note_ts(conn, req.ref)
         thread = await sthreads.of_conversation(self.pool, req.ref.conversation_id)
         if posted is not None:
@@ -300,6 +311,19 @@ class AssistantTurnActivities:
             # It quotes the shopper: a customer's erasure deletes it from Slack too.
             await sassistant.set_note(conn, req.ref, str(response["ts"]))
         await self._redraw(req.ref)
+
+    async def _person_joins(self, ref: ConversationRef) -> None:
+        """The shopper is told a person will join, from the assistant, in the conversation's language:
+        stored once (a retried handover finds it), pushed on every attempt. Not posted in the thread:
+        the handover note tells the team."""
+        async with self.pool.acquire() as conn:
+            raw, locale = await sactions.settings_and_locale(conn, ref.shop_id, ref.conversation_id)
+            settings = settings_or_defaults(raw)
+            notice = person_joins(locale, settings.languages)
+            message, _new = await sassistant.store_answer(
+                conn, ref, handover_notice_id(ref.conversation_id), settings.assistant.persona_name, notice
+            )
+        await push(self.outbound.emitter, NewMessage.of(message))
 
     async def _stopped_writing(self, req: HandOver) -> None:
         """The widget stops showing the assistant writing: no answer follows (best effort: the widget

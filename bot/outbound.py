@@ -23,6 +23,7 @@ from bot.threads import NoChannel, Threads
 from zora import metrics, transcript
 from zora.db import Pool
 from zora.errors import ZoraError
+from zora.identity_codes import shown_to_agents
 from zora.models import ConversationRef, PostResult, SlackThread, StoredMessage
 from zora.push import Emitter, push
 from zora.shopify.customers import CustomerDirectory
@@ -229,7 +230,8 @@ class SlackOutbound:
         response = await slack.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.thread_ts,
-            text=escape(message.body),
+            # A verification code the shopper typed is not shown to the team (zora/identity_codes.py).
+            text=escape(await shown_to_agents(self.pool, message.conversation_id, message.body, message.created_at)),
             unfurl_links=False,
             metadata=message_metadata(message),
         )

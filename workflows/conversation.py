@@ -169,6 +169,7 @@ class ConversationWorkflow(ConversationApi):
     @workflow.update
     async def resolve(self, action: AgentAction) -> Assignment:
         await self._loaded_then(lambda: self._validate_resolve(action))
+        self.assistant.resolved()
         result = await self._change("resolved", self.state.assignee or action.user_id)
         if self.state.transcript_on_resolve:
             # Started by the main loop: the agent's answer does not wait for email.

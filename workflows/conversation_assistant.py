@@ -9,6 +9,8 @@ child turn `turn:{conversation}:{seq}`; a newer message cancels the running one 
 answered. A person taking over (Take over, Claim, a reply in the thread), the shopper asking for a
 person, or the assistant itself (hand_over, a failed turn, no answer within its steps, the daily budget
 spent) turns it off for the conversation for good: then a note in the thread and normal assignment.
+So does the shop: a settings save or business hours starting after which its assistant would not take
+this conversation now. Resolving the conversation ends the hold, not for good.
 
 Everything here is reached only through the assistant's own signals and updates, or while it holds a
 conversation, so histories recorded before it (tests/workflows/histories) replay unchanged.
@@ -17,8 +19,9 @@ conversation, so histories recorded before it (tests/workflows/histories) replay
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -54,6 +57,11 @@ from zora.models import SA_SHOP, ConversationRef, ConversationState
 ASKED_FOR_PERSON = "the shopper asked for a person"
 # Since this patch a handover waits for the card's "assistant answering" update still under way.
 _HANDOVER_AFTER_CARD = "handover-after-card"
+# Since this patch the hold ends when the shop's settings or business hours say the assistant would not
+# take it now (a handover), and when the conversation is resolved (no handover).
+_HOLD_FOLLOWS_SHOP = "assistant-hold-follows-shop"
+# Modes whose answer depends on business hours: a hold taken outside them is weighed again when they start.
+_HOURS_MODES = ("outside_hours", "no_agent_available")
 
 
 class AssistantHold:
@@ -73,6 +81,13 @@ class AssistantHold:
         self._tasks: set[asyncio.Task[None]] = set()
         # The card's update to "assistant answering" under way: a handover's card waits for it.
         self._showing: set[asyncio.Task[None]] = set()
+        # Waits for the shop's business hours to start while the assistant holds the conversation
+        # outside them; not counted as busy while it sleeps (continue-as-new and closing go on).
+        self._hours: asyncio.Task[None] | None = None
+        self._weighing = False
+        self._stopped = False
+        # The first start() of a run: a hold carried over by continue-as-new is weighed again.
+        self._resumed = False
 
     def holds(self) -> bool:
         return self.state.assistant is not None and not self.state.assistant_off
@@ -89,6 +104,11 @@ class AssistantHold:
         self.start()
 
     def start(self) -> None:
+        if not self._resumed:
+            self._resumed = True
+            if self.holds() and workflow.patched(_HOLD_FOLLOWS_SHOP):
+                # The previous run's wait for business hours did not come along.
+                self._beside(self._reweigh())
         if self.running or self.state.turn_due is None:
             return
         self.running = True
@@ -129,7 +149,7 @@ class AssistantHold:
 
     async def _take_hold(self, gate: GateResult) -> bool:
         state = self.state
-        if not gate.enabled or state.assignee is not None:
+        if not gate.enabled or (state.assignee is not None and not self._reopening()):
             return False
         if gate.mode == "outside_hours" and gate.in_hours:
             return False
@@ -147,14 +167,24 @@ class AssistantHold:
         self.gating = False
         # Beside the turn: the card may wait for its thread (the shopper's first message creates it),
         # the shopper's answer must not.
-        task = asyncio.create_task(self._show(holding))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._beside(self._show(holding))
         self._showing.add(task)
         task.add_done_callback(self._showing.discard)
+        self._watch_hours(gate)
         return True
 
-    async def _show(self, state: AssistantState) -> None:
+    def _beside(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _reopening(self) -> bool:
+        """A message to a resolved conversation reopens it unassigned (signal `opened`, which may come
+        after this one): the agent who resolved it is not its assignee any more."""
+        return self.state.status == "resolved" and workflow.patched(_HOLD_FOLLOWS_SHOP)
+
+    async def _show(self, state: AssistantState | None) -> None:
         try:
             await ASSISTANT_SET_STATE_CALL.run(AssistantStateChange(ref=self.ref, state=state))
         except ActivityError as exc:
@@ -162,7 +192,7 @@ class AssistantHold:
 
     def busy(self) -> bool:
         """A turn, or the card's update, is under way: the run neither closes nor continues as new."""
-        return self.running or bool(self._tasks)
+        return self.running or bool(self._tasks) or self._weighing
 
     async def _turn(self, seq: int, gate: GateResult) -> TurnResult | None:
         """The child turn for message `seq`; None when it was cancelled."""
@@ -204,7 +234,7 @@ class AssistantHold:
         if self.state.assistant_off:
             return  # a person took it while the turn ran: nothing of it goes out
         if result.outcome != "answered":
-            await self.hand_over(result.reason or result.outcome)
+            await self.hand_over(result.reason or result.outcome, tell_shopper=True)
             return
         turn_id = turn_workflow_id(self.ref.conversation_id, seq)
         if self.state.assistant == "drafting":
@@ -214,10 +244,13 @@ class AssistantHold:
         else:
             await ASSISTANT_DELIVER_CALL.run(DeliverAnswer(ref=self.ref, turn_id=turn_id))
 
-    async def hand_over(self, reason: str) -> None:
-        """The assistant lets go for good: a note for the team, then normal assignment."""
+    async def hand_over(self, reason: str, *, tell_shopper: bool = False) -> None:
+        """The assistant lets go for good: a note for the team, then normal assignment. `tell_shopper`:
+        the shopper did not ask with the widget's button (which says a person will join by itself), so
+        the assistant says it, when it was answering them (a draft_only assistant never spoke to them)."""
         if self.state.assistant_off:
             return
+        tell_shopper = tell_shopper and self.state.assistant == "answering"
         self.taken()
         self.state.assistant_off = True
         seq = self.state.last_turn_seq
@@ -227,19 +260,90 @@ class AssistantHold:
             # handover's, or the card keeps offering Take over for an assistant that let go.
             await workflow.wait_condition(lambda: not self._showing)
         try:
-            await ASSISTANT_HAND_OVER_CALL.run(HandOver(ref=self.ref, reason=reason, turn_id=turn_id))
+            await ASSISTANT_HAND_OVER_CALL.run(
+                HandOver(ref=self.ref, reason=reason, turn_id=turn_id, tell_shopper=tell_shopper)
+            )
         except ActivityError as exc:
             # No thread after the retries (Slack down, the shop disconnected): assignment still follows.
             workflow.logger.warning("the handover note was not posted: %s", exc.cause or exc)
         await self.auto_assign()
 
     async def settings_changed(self) -> None:
-        """The merchant saved the shop's settings: an assistant turned off lets go of what it holds."""
+        """The merchant saved the shop's settings: an assistant turned off, or set to a mode that would
+        not take this conversation now, lets go of what it holds."""
         if not self.holds():
             return
         gate = await ASSISTANT_GATE_CALL.run(GateRequest(ref=self.ref))
         if not gate.enabled:
-            await self.hand_over("the shop turned its assistant off")
+            await self.hand_over("the shop turned its assistant off", tell_shopper=True)
+        elif workflow.patched(_HOLD_FOLLOWS_SHOP):
+            await self._weigh(gate)
+
+    def _lets_go(self, gate: GateResult) -> str | None:
+        """Why the shop's assistant as set now would not hold this conversation as it does (as _take_hold
+        weighs a new one; with automatic assignment, no_agent_available keeps a hold that assignment
+        found nobody for), or None."""
+        if not gate.enabled:
+            return "the shop turned its assistant off"
+        if ("drafting" if gate.mode == "draft_only" else "answering") != self.state.assistant:
+            return f"the shop set its assistant's mode to {gate.mode}"
+        if gate.mode == "outside_hours" and gate.in_hours:
+            return "the shop is open, and its assistant answers only outside business hours"
+        if gate.mode == "no_agent_available" and gate.available and gate.in_hours and not self.state.auto_assign:
+            return "the shop's team is available"
+        return None
+
+    async def _weigh(self, gate: GateResult) -> None:
+        reason = self._lets_go(gate)
+        if reason is not None:
+            await self.hand_over(reason, tell_shopper=True)
+        else:
+            self._watch_hours(gate)
+
+    async def _reweigh(self) -> None:
+        if self.holds():
+            await self._weigh(await ASSISTANT_GATE_CALL.run(GateRequest(ref=self.ref)))
+
+    def _watch_hours(self, gate: GateResult) -> None:
+        """Outside business hours, in a mode that depends on them: weigh the hold again when they start."""
+        if self._hours is not None:
+            self._hours.cancel()
+        self._hours = None
+        if gate.mode in _HOURS_MODES and gate.opens_at is not None and workflow.patched(_HOLD_FOLLOWS_SHOP):
+            self._hours = asyncio.create_task(self._until_open(gate.opens_at))
+
+    async def _until_open(self, opens_at: datetime) -> None:
+        try:
+            await workflow.wait_condition(
+                lambda: not self.holds() or self._stopped, timeout=max(timedelta(0), opens_at - workflow.now())
+            )
+            return  # the hold ended before
+        except TimeoutError:
+            pass
+        # Awake: a new wait (the hours moved) is another task; this one must not be cancelled by it.
+        self._hours = None
+        self._weighing = True
+        try:
+            await self._reweigh()
+        finally:
+            self._weighing = False
+
+    def resolved(self) -> None:
+        """The conversation is resolved: the hold ends, not for good (a shopper who writes again is weighed
+        afresh), and the turn under way with it; no note (a person resolved it)."""
+        state = self.state
+        if state.assistant is None and state.turn_due is None and self.turn is None:
+            return
+        if not workflow.patched(_HOLD_FOLLOWS_SHOP):
+            return
+        state.assistant, state.turn_due, state.draft_turn = None, None, None
+        self._cancel_turn()
+        self._beside(self._show_ended())
+
+    async def _show_ended(self) -> None:
+        # After the card's "answering" still under way, or that one would land last.
+        await workflow.wait_condition(lambda: not self._showing)
+        await self._show(None)
 
     def check_draft(self, decision: DraftDecision) -> None:
         if self.state.draft_turn is None or self.state.draft_turn != decision.turn_id:
@@ -260,6 +364,7 @@ class AssistantHold:
     def stop(self) -> None:
         """The conversation closes: no turn goes on."""
         self.state.turn_due = None
+        self._stopped = True
         self._cancel_turn()
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from zora.assistant import ChatMessage, TurnResult
+from zora.assistant import AGENT_NAME, AGENT_PREFIX, ChatMessage, TurnResult
 from zora.models import ConversationRef
 
 # Activity names (activities/calls.py declares them; the names Temporal records).
@@ -69,6 +69,8 @@ class GateResult(BaseModel):
     in_hours: bool = True
     # The deployment's OPENAI_TIMEOUT_SECONDS (the turn's model-call timeouts).
     llm_timeout_seconds: float = 60.0
+    # When the shop's business hours start next (outside them only; None inside or without hours).
+    opens_at: datetime | None = None
 
 
 class TurnContextRequest(BaseModel):
@@ -91,7 +93,8 @@ class TurnContext(BaseModel):
 
 class AssistantStateChange(BaseModel):
     ref: ConversationRef
-    state: AssistantState
+    # None: the hold ended without a person taking over (the conversation was resolved).
+    state: AssistantState | None
 
 
 class RecordTurn(BaseModel):
@@ -130,3 +133,18 @@ class HandOver(BaseModel):
     # The latest turn started: the widget may still show it writing (a model call that ended by asking
     # for hand_over, or was cancelled, never said it stopped).
     turn_id: str | None = None
+    # Tell the shopper a person will join (a message from the assistant): the shopper did not press
+    # the widget's "Talk to a person", which says it by itself.
+    tell_shopper: bool = False
+
+
+def history_message(direction: str, author_id: str | None, author_name: str | None, body: str) -> ChatMessage:
+    """A transcript message as the model reads it: the shopper is the user, the assistant's own messages
+    are its own, and a person's reply is an assistant message that says who wrote it (AGENT_NAME, and the
+    text led by "Agent <name>:"), so the model does not take an agent's promise for its own."""
+    if direction == "shopper":
+        return ChatMessage(role="user", content=body)
+    if author_id == AI_AUTHOR_ID:
+        return ChatMessage(role="assistant", content=body)
+    who = " ".join((author_name or "").split()) or "of the shop"
+    return ChatMessage(role="assistant", name=AGENT_NAME, content=f"{AGENT_PREFIX}{who}: {body}")

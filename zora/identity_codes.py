@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from uuid import UUID
 import bcrypt
 
 from zora.addresses import InvalidAddress
-from zora.db import Pool
+from zora.db import Executor, Pool
 from zora.mail import Mailer, MailError, one_line_subject, plain_email
 from zora.shopper_language import settings_or_defaults
 from zora.shopper_texts import Words, words
@@ -132,3 +133,34 @@ class IdentityCodes:
         if right:
             return Checked("proven", email=live.email)
         return Checked("wrong", tries_left=max(0, CODE_ATTEMPTS - tries))
+
+
+# A code as a shopper may type it (the check tool takes spaces and dashes between its digits), and not a
+# piece of a longer number (an order, a phone number).
+_TYPED_CODE = re.compile(r"(?<!\d)(?<!\d[\s-])\d(?:[\s-]?\d){5}(?![\s-]?\d)")
+CODE_MASK = "••••••"
+# The web process stamps the message, PostgreSQL the code: their clocks may differ a little.
+_CLOCK_SKEW = timedelta(minutes=1)
+
+
+def mask_codes(text: str) -> str:
+    """Every 6-digit run (as a code may be typed) replaced by CODE_MASK."""
+    return _TYPED_CODE.sub(CODE_MASK, text)
+
+
+async def shown_to_agents(conn: Executor, conversation_id: UUID, body: str, at: datetime) -> str:
+    """A shopper's words as the thread shows them: masked when they may hold a live code, that is when
+    they have a 6-digit run and a code was sent in this conversation in its lifetime before `at` (the
+    message's time). Narrower than masking every 6-digit run (order numbers, postcodes, phone numbers
+    stay readable in every other conversation), and unlike "the message answers a pending request" it
+    does not depend on whether the turn that checks the code ran before the post (a retried post comes
+    later). The stored message keeps the code: the check reads it from there."""
+    if _TYPED_CODE.search(body) is None:
+        return body  # the usual message: no database round trip
+    asked = await identity_codes.sent_between(
+        conn,
+        conversation_id,
+        at - timedelta(seconds=CODE_TTL_SECONDS) - _CLOCK_SKEW,
+        at + _CLOCK_SKEW,
+    )
+    return mask_codes(body) if asked else body

@@ -32,6 +32,7 @@ from tests.assistant.turns_harness import (
 )
 from tests.harness import AGENT, CHANNEL, Shopper, Zora
 from tests.helpers import set_shop_settings
+from zora.assistant_texts import PERSON_JOINS
 from zora.models import SettingsChanged, conversation_workflow_id
 
 
@@ -246,7 +247,9 @@ async def test_a_failed_turn_hands_over_with_a_note(ai: AiZora) -> None:
     await until(lambda: assistant_is(zora, cid, "off"))
     # The card is redrawn after the note is posted (the same activity): wait for it.
     await until(lambda: take_over_gone(zora, cid))
-    assert ai_messages(shopper) == []
+    # No answer; the shopper is told a person will join, as the widget's button would.
+    await until(lambda: ai_messages(shopper))
+    assert [m["body"] for m in ai_messages(shopper)] == [PERSON_JOINS["en"]]
 
 
 async def note_in(zora: Zora, cid: str) -> dict[str, Any] | None:
@@ -262,12 +265,24 @@ async def assistant_is(zora: Zora, cid: str, state: str) -> bool:
 async def test_the_model_asking_for_a_person_hands_over(ai: AiZora) -> None:
     zora = ai.zora
     await assistant_on(zora)
-    shopper, cid = await start(zora, "Can I talk to a person please?")
+    session = await zora.session()
+    shopper, cid = await zora.shopper(session["token"]), session["conversation_id"]
+    first = {"client_id": uuid.uuid4().hex, "body": "Can I talk to a person please?", "locale": "fr-CA"}
+    assert (await shopper.call("message", first))["ok"]
     note = await until(lambda: note_in(zora, cid))
     [turn] = await turns(zora, cid)
     assert turn["outcome"] == "handed_over"
     assert turn["reason"] in note["text"]
-    assert ai_messages(shopper) == []
+    # Told in the widget what the "Talk to a person" button says once pressed, in the conversation's
+    # language, by the assistant; stored once (a message the shopper gets again on resume).
+    await until(lambda: ai_messages(shopper))
+    [notice] = ai_messages(shopper)
+    assert notice["body"] == PERSON_JOINS["fr"] and notice["client_id"] == f"handover:{cid}"
+    assert notice["author"]["name"] == "Ada" and notice["direction"] == "agent"
+    rows = await zora.fetch(
+        "SELECT body, slack_ts FROM messages WHERE conversation_id = $1::uuid AND author_id = 'ai'", cid
+    )
+    assert [(r["body"], r["slack_ts"]) for r in rows] == [(PERSON_JOINS["fr"], None)]
 
 
 async def test_a_spent_daily_budget_hands_over(ai: AiZora) -> None:
@@ -281,7 +296,7 @@ async def test_a_spent_daily_budget_hands_over(ai: AiZora) -> None:
     assert "daily budget" in note["text"]
     assert [t["outcome"] for t in await turns(zora, cid)] == ["answered", "handed_over"]
     # The model was not asked a second time.
-    assert len(ai_messages(shopper)) == 1
+    assert [m["client_id"] for m in ai_messages(shopper) if m["client_id"].startswith("turn:")] == [f"turn:{cid}:1"]
 
 
 async def test_asking_for_a_person_hands_over(ai: AiZora) -> None:
@@ -299,6 +314,9 @@ async def test_asking_for_a_person_hands_over(ai: AiZora) -> None:
     await until(lambda: turn_status_is(zora, cid, 1, WorkflowExecutionStatus.CANCELED))
     assert await assistant_is(zora, cid, "off")
     ai.model.release()
+    # The button says a person will join by itself: no message says it again.
+    await until(lambda: take_over_gone(zora, cid))
+    assert ai_messages(shopper) == []
     bad = await shopper.call("ask_for_person", {"reason": 5})
     assert bad["ok"] is False and bad["error"]["code"] == "invalid_payload"
 

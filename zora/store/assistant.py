@@ -21,8 +21,9 @@ async def is_off(conn: Executor, ref: ConversationRef) -> bool:
     return bool(off)
 
 
-async def set_state(conn: Executor, ref: ConversationRef, state: str) -> None:
-    """Once 'off' (a person took over), it stays off: a late 'answering' changes nothing."""
+async def set_state(conn: Executor, ref: ConversationRef, state: str | None) -> None:
+    """Once 'off' (a person took over), it stays off: a late 'answering' (or the end of a hold, None)
+    changes nothing."""
     await conn.execute(
         "UPDATE conversations SET assistant = $3 WHERE id = $1 AND shop_id = $2"
         " AND (assistant IS DISTINCT FROM 'off' OR $3 = 'off')",
@@ -33,10 +34,10 @@ async def set_state(conn: Executor, ref: ConversationRef, state: str) -> None:
 
 
 async def transcript(conn: Executor, shop_id: int, conversation_id: UUID, upto_seq: int, limit: int) -> list[Row]:
-    """The latest `limit` messages up to `upto_seq` (direction, author_id, body), oldest first."""
+    """The latest `limit` messages up to `upto_seq` (direction, author_id, author_name, body), oldest first."""
     return await conn.fetch(
-        "SELECT seq, direction, author_id, body FROM ("
-        " SELECT seq, direction, author_id, body FROM messages WHERE conversation_id = $1 AND shop_id = $2"
+        "SELECT seq, direction, author_id, author_name, body FROM ("
+        " SELECT seq, direction, author_id, author_name, body FROM messages WHERE conversation_id = $1 AND shop_id = $2"
         " AND seq <= $3 AND deleted_at IS NULL AND body <> '' ORDER BY seq DESC LIMIT $4) t ORDER BY seq",
         conversation_id,
         shop_id,

@@ -63,6 +63,18 @@ async def sent_since(
     return int(row["conversation"]), int(row["email"])
 
 
+async def sent_between(conn: Executor, conversation_id: UUID, start: datetime, end: datetime) -> bool:
+    """Whether a code was sent in the conversation between the two instants (a typed code is masked)."""
+    found = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM identity_codes WHERE conversation_id = $1"
+        " AND created_at BETWEEN $2::timestamptz AND $3::timestamptz)",
+        conversation_id,
+        start,
+        end,
+    )
+    return bool(found)
+
+
 async def lock_conversation(conn: Executor, shop_id: int, conversation_id: UUID) -> bool:
     """Serializes code requests and checks of one conversation (count, then insert; read, then count a
     try) for the transaction. False when the conversation is not this shop's. An advisory lock, not a row
