@@ -93,15 +93,7 @@ def _route_temporal_logs() -> None:
 
 async def run_all(opts: Options) -> Run:
     from bench.floor import FloorRelay
-    from bench.stack import (
-        BOT_TOKEN,
-        CHANNEL,
-        SIGNING_SECRET,
-        RecordingStandIn,
-        embedded_infra,
-        renice_children,
-        running_zora,
-    )
+    from bench.stack import BOT_TOKEN, CHANNEL, SIGNING_SECRET, RecordingStandIn, embedded_infra, running_zora
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     _route_temporal_logs()
@@ -113,10 +105,8 @@ async def run_all(opts: Options) -> Run:
     deadline = t_start + opts.max_time
     with tempfile.TemporaryDirectory(prefix="zb-") as tmp:
         print("starting embedded PostgreSQL, Redis and Temporal ...", flush=True)
-        async with embedded_infra(Path(tmp)) as infra:
+        async with embedded_infra(Path(tmp), temporal_nice=opts.background_nice) as infra:
             EXTRA_ROLES.update(infra.pids)
-            if opts.background_nice:
-                renice_children("start-dev", opts.background_nice)
             standin = RecordingStandIn()
             await standin.start()
             floor = FloorRelay(

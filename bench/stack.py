@@ -69,12 +69,15 @@ def renice_children(marker: str, nice: int) -> None:
 
 
 @asynccontextmanager
-async def embedded_infra(root: Path) -> AsyncIterator[Infra]:
-    """PostgreSQL, Redis and the Temporal dev server, data under ``root``, stopped on the way out."""
+async def embedded_infra(root: Path, *, temporal_nice: int = 0) -> AsyncIterator[Infra]:
+    """PostgreSQL, Redis and the Temporal dev server, data under ``root``, stopped on the way out;
+    `temporal_nice`: the Temporal server's niceness (0: as started)."""
     # The dev server's own log lines would land in the benchmark's table; keep only its errors.
     temporal = TemporalOptions(extra_args=["--log-level", "error"])
     async with embedded_servers(postgres=root / "pg", redis=root / "redis" / "b.rdb", temporal=temporal) as servers:
         assert servers.postgres and servers.redis
+        if temporal_nice:
+            renice_children("start-dev", temporal_nice)
         database_url = await asyncio.to_thread(servers.postgres.ensure_database, "zora_bench")
         await db.migrate(database_url)
         pids = {

@@ -165,7 +165,7 @@ def sender_main(path: str, url: str, rate: float, concurrency: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.stack import embedded_infra, renice_children
+    from bench.stack import embedded_infra
     from zora.app.assembly import serving_web
     from zora.app.dev import ensure_shop
     from zora.services import open_services
@@ -176,9 +176,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     # Other work on the machine moves every figure here: the 1-minute load average says how much there was.
     report["load_before"] = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="zw-") as tmp:
-        async with embedded_infra(Path(tmp)) as infra:
-            if args.background_nice:
-                renice_children("start-dev", args.background_nice)
+        async with embedded_infra(Path(tmp), temporal_nice=args.background_nice) as infra:
             fields = _settings_fields(infra)
             settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
             async with open_services(settings) as services:
