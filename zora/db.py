@@ -57,7 +57,7 @@ async def _keep_session(conn: Any) -> None:
     asyncpg's default runs a reset statement (unlock advisory locks, close cursors, unlisten, reset
     settings) on every release: one more round trip per use of the pool, holding the connection for
     it. In a burst of new conversations that doubled how long each connection was held, and the
-    pool's 10 connections became the queue (docs/benchmarks.md, "Openings"). Zora keeps no state
+    pool's 10 connections became the queue (docs/benchmarks.md, "the opening burst"). Zora keeps no state
     in a session: its locks, settings and temporary tables all end with their transaction, and
     tests/zora/test_db_pool.py fails on SQL that would leave session state behind."""
     return None

@@ -30,7 +30,7 @@ def slack_session() -> aiohttp.ClientSession:
     Without one, slack_sdk opens a session, and so a connection (against real Slack: a TLS
     handshake), for every call and closes it after. Kept-alive connections spare each post that;
     in the relay benchmark the per-call sessions were a good part of the web process's work
-    (docs/benchmarks.md, "Openings"). No limit on connections, as before: a Slack call that hangs
+    (docs/benchmarks.md, "the opening burst"). No limit on connections, as before: a Slack call that hangs
     holds its connection until SLACK_TIMEOUT_SECONDS, and must not hold up the others."""
     return client_session(
         timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS), connector=aiohttp.TCPConnector(limit=0)

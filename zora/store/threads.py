@@ -38,11 +38,10 @@ class ThreadOrStart:
 async def thread_or_start(conn: Executor, ref: ConversationRef) -> ThreadOrStart:
     """The conversation's thread, or the shop's channel and the card's try noted, in one statement: a
     new conversation's first post reads all three before the shopper's message can reach Slack, so
-    each round trip here is waited for by the shopper (docs/benchmarks.md, "Openings").
+    each round trip here is waited for by the shopper (docs/benchmarks.md, "the opening burst").
 
-    The try is noted only when a card can be posted (no thread yet, a channel set): like
-    conversations.try_card, it keeps the first try's time, so a card whose post was cut off is
-    looked for from then."""
+    The try is noted only when a card can be posted (no thread yet, a channel set), and keeps the
+    first try's time: a card whose post was cut off is looked for from then (bot/threads.py)."""
     row = await conn.fetchrow(
         "WITH t AS (SELECT team_id, channel_id, thread_ts FROM slack_threads WHERE conversation_id = $1),"
         " s AS (SELECT nullif(slack_channel_id, '') AS channel FROM shops WHERE id = $2),"
