@@ -62,10 +62,18 @@ _EVENT = (
      # bolt reads these from an event too, to authorize (an auth.test query) and to fill its context.
      "team_id", "enterprise_id", "user_id", "channel_id", "app_id", "api_app_id"),
     ("message", "previous_message", "item", "view", "root", "tokens", "bot_profile", "edited", "assistant_thread"),
-    ("blocks", "attachments"),
+    ("blocks", "attachments", "authorizations"),
     # An id in message events, an object in others (user_change, channel_created).
     ("user", "channel", "team"),
 )  # fmt: skip
+# An entry of `authorizations` (at the top or in an event): bolt reads its first entry for the request's
+# workspace and organisation, recursively (an entry's own `authorizations` too).
+_AUTHORIZATION = (
+    ("team_id", "enterprise_id", "user_id"),
+    (),
+    ("authorizations",),
+    ("team", "enterprise"),
+)
 
 
 def malformed(body: bytes, content_type: str) -> str | None:
@@ -117,6 +125,11 @@ def _outline(data: Any, where: str, rules: tuple[tuple[str, ...], ...]) -> str |
     for key in lists:
         if key in data and not (isinstance(data[key], list) and all(isinstance(v, dict) for v in data[key])):
             return f"{where}.{key} must be a list of objects"
+        if key == "authorizations" and data.get(key):
+            # bolt reads the first entry only; the others are never read.
+            problem = _outline(data[key][0], f"{where}.authorizations[0]", _AUTHORIZATION)
+            if problem is not None:
+                return problem
     for key in either:
         if key in data and not isinstance(data[key], (str, dict)):
             return f"{where}.{key} must be a string or an object"

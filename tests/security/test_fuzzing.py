@@ -235,6 +235,19 @@ def test_the_outline_check_names_what_is_wrong() -> None:
         "a slash command needs team_id, user_id, channel_id"
     )
     assert malformed(b"\xff", "application/json") == "the body is not UTF-8"
+    # bolt reads an event's authorizations and their first entry to find the workspace (found by the
+    # fuzzer in a fresh Debian root: a 500 before the signature was even checked).
+    assert malformed(
+        b'{"type": "event_callback", "event": {"authorizations": {"type": null}}}', "application/json"
+    ) == ("event.authorizations must be a list of objects")
+    assert malformed(b'{"type": "event_callback", "authorizations": [{"team": 5}]}', "application/json") == (
+        "body.authorizations[0].team must be a string or an object"
+    )
+    nested = b'{"type": "event_callback", "event": {"authorizations": [{"authorizations": [{"enterprise_id": 1}]}]}}'
+    assert (
+        malformed(nested, "application/json")
+        == "event.authorizations[0].authorizations[0].enterprise_id must be a string"
+    )
 
 
 @pytest.mark.parametrize(
